@@ -1,0 +1,69 @@
+// Package reconcile is the sgrules engine: it makes EC2 security group rules
+// match the declared rule sources, level-based. A Request only names what to
+// look at; the engine always re-reads the current sources, the ledger and the
+// EC2 rules of the groups involved, plans, and applies make-before-break.
+package reconcile
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Config wires an Engine.
+type Config struct {
+	Source Source
+	Groups Groups
+	Ledger Ledger
+	// MaxRevoke is the blast-radius guard: a plan losing more permissions
+	// than this is held, not executed (0 means DefaultMaxRevoke; negative
+	// means no limit).
+	MaxRevoke int
+	// Holder names this invocation in leases (e.g. the Lambda request id).
+	Holder string
+	// LeaseTTL and LeaseWait bound group leases (defaults 2m and 30s).
+	LeaseTTL  time.Duration
+	LeaseWait time.Duration
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// DefaultMaxRevoke is the default blast-radius limit.
+const DefaultMaxRevoke = 50
+
+// Inline is a source that is not read from the Source, such as a
+// CloudFormation custom resource. A nil File means the source is deleted.
+type Inline struct {
+	File *rules.File
+	// Diagnostics of converting the input (errors make the source invalid).
+	Diagnostics rules.Diagnostics
+}
+
+// Request names what to look at.
+type Request struct {
+	// Keys are source keys (files) to reconcile.
+	Keys []string
+	// All reconciles every source of the Source and of the ledger (a sweep).
+	All bool
+	// Groups, with All, restricts the sweep to these group ids.
+	Groups []string
+	// Inline sources (CloudFormation), by key ("cfn/STACK/LOGICAL_ID").
+	Inline map[string]Inline
+	// DryRun plans without changing EC2 or the ledger.
+	DryRun bool
+	// AllowMassRevoke bypasses the blast-radius guard for this request.
+	AllowMassRevoke bool
+	// Reason is logged with the plan ("s3:ObjectCreated:Put", "schedule").
+	Reason string
+}
+
+// SourceResult is the outcome for one source.
+type SourceResult struct {
+	Key         string
+	Status      Status
+	Diagnostics rules.Diagnostics
+	Message     string
+	// RuleIDs of the permissions this source owns after the run, sorted by key.
+	RuleIDs []string
+}

@@ -1,0 +1,197 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Errors that adapters map AWS error codes to. The engine decides what each
+// means; adapters never retry on their own beyond the SDK retryer.
+var (
+	// ErrNotFound: a source object, rule or group does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrDuplicate: authorize found a permission that already exists
+	// (EC2 InvalidPermission.Duplicate). The engine re-reads and adopts.
+	ErrDuplicate = errors.New("permission already exists")
+	// ErrGroupNotFound: the security group does not exist (InvalidGroup.NotFound).
+	ErrGroupNotFound = errors.New("security group not found")
+	// ErrConflict: a conditional ledger write lost a race (another writer
+	// changed the item). Retryable.
+	ErrConflict = errors.New("ledger item changed concurrently")
+	// ErrLeaseHeld: a group lease is held by another invocation. Retryable.
+	ErrLeaseHeld = errors.New("group lease held by another invocation")
+	// ErrRulesLimit: EC2 refused because the group reached its rules quota
+	// (RulesPerSecurityGroupLimitExceeded).
+	ErrRulesLimit = errors.New("security group rules limit exceeded")
+)
+
+// ObjectInfo describes one rule source object.
+type ObjectInfo struct {
+	Key       string
+	ETag      string
+	VersionID string
+	Size      int64
+}
+
+// Object is a source object with its content.
+type Object struct {
+	ObjectInfo
+	Body []byte
+}
+
+// Source lists and reads rule files (an S3 prefix or a local directory).
+// Keys are relative to the source's root and only rule files (.yaml, .yml,
+// .json) are listed.
+type Source interface {
+	// List returns every rule object, sorted by key.
+	List(ctx context.Context) ([]ObjectInfo, error)
+	// Get returns one object; an error wrapping ErrNotFound if it is absent.
+	// Objects larger than rules.MaxFileSize are returned with Body nil and
+	// Size set, so the engine can refuse them without reading them.
+	Get(ctx context.Context, key string) (Object, error)
+}
+
+// ActualRule is one security group rule as EC2 reports it, flattened into
+// the canonical key.
+type ActualRule struct {
+	Key         rules.Key
+	RuleID      string
+	Description string
+	Tags        map[string]string
+}
+
+// GroupInfo is what the engine needs to know about a security group.
+type GroupInfo struct {
+	GroupID string
+	VPCID   string
+	Name    string
+	Tags    map[string]string
+}
+
+// DescriptionUpdate changes the description of one rule in place.
+type DescriptionUpdate struct {
+	RuleID      string
+	Key         rules.Key
+	Description string
+}
+
+// Groups is the EC2 side: security groups and their rules. Every method is
+// batched: one call (or one page loop) for many groups or many rules.
+type Groups interface {
+	// ResolveGroups resolves references by name+VPC or tags with filtered
+	// DescribeSecurityGroups calls; the result maps ref.String() to the ids
+	// of every matching group (none, one or several). Id references are
+	// returned as themselves without a call.
+	ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[string][]string, error)
+	// DescribeGroups returns the groups that exist among ids (missing ones
+	// are simply absent from the result).
+	DescribeGroups(ctx context.Context, groupIDs []string) ([]GroupInfo, error)
+	// DescribeRules returns every rule of the given groups (both
+	// directions), with many group ids per call and all pages.
+	DescribeRules(ctx context.Context, groupIDs []string) ([]ActualRule, error)
+	// Authorize creates perms (all of one group and direction) in as few
+	// calls as the API allows, tagging each new rule with tags. It returns
+	// an error wrapping ErrDuplicate if any already exists (nothing was
+	// created by that call), ErrGroupNotFound if the group is gone.
+	Authorize(ctx context.Context, groupID string, dir rules.Direction, perms []rules.Permission, tags map[string]string) error
+	// Revoke removes rules by id (all of one group and direction). An error
+	// wrapping ErrNotFound means some id no longer exists (nothing was
+	// revoked by that call); a missing group is success (all gone).
+	Revoke(ctx context.Context, groupID string, dir rules.Direction, ruleIDs []string) error
+	// UpdateDescriptions changes descriptions in place (one call per group).
+	UpdateDescriptions(ctx context.Context, groupID string, updates []DescriptionUpdate) error
+}
+
+// Status of a source in the ledger.
+type Status string
+
+const (
+	StatusApplied Status = "applied"
+	StatusInvalid Status = "invalid"
+	StatusHeld    Status = "held"
+)
+
+// SourceKind tells where a source lives.
+type SourceKind string
+
+const (
+	KindFile SourceKind = "file" // an object of the Source (S3 or directory)
+	KindCFN  SourceKind = "cfn"  // a CloudFormation custom resource
+)
+
+// SourceRecord is the ledger's record of one source.
+type SourceRecord struct {
+	Key       string
+	Kind      SourceKind
+	ETag      string
+	VersionID string
+	Status    Status
+	// Diagnostics are the rendered errors/warnings of the last read
+	// ("FILE:LINE:COL: RULE: message").
+	Diagnostics []string
+	// Message explains Status (e.g. why a plan is held).
+	Message   string
+	AppliedAt time.Time
+	// Permissions is the desired set this source last applied: what it owns.
+	Permissions []rules.Permission
+	// Exclusive lists the resolved group ids this source manages exclusively.
+	Exclusive []string
+	// Version is the ledger item version, for conditional writes (0: new).
+	Version int64
+}
+
+// OwnedPermission is the ledger's record of one rule sgrules manages.
+type OwnedPermission struct {
+	Key    rules.Key
+	RuleID string
+	// Owners maps an owner ("source#rule", rules.Owner.String()) to the
+	// description it declares.
+	Owners map[string]string
+	// Description as applied to EC2.
+	Description string
+	// Version is the ledger item version, for conditional writes (0: new).
+	Version int64
+}
+
+// Commit is one batch of ledger changes, written after the EC2 calls they
+// record have succeeded. Each item is written conditionally on its Version.
+type Commit struct {
+	Put     []OwnedPermission
+	Delete  []OwnedPermission
+	Sources []SourceRecord
+	// DeleteSources removes source records (files that are gone and own nothing).
+	DeleteSources []SourceRecord
+}
+
+// Empty reports whether the commit writes nothing.
+func (c Commit) Empty() bool {
+	return len(c.Put) == 0 && len(c.Delete) == 0 && len(c.Sources) == 0 && len(c.DeleteSources) == 0
+}
+
+// Ledger records what sgrules owns (DynamoDB).
+type Ledger interface {
+	GetSource(ctx context.Context, key string) (SourceRecord, bool, error)
+	ListSources(ctx context.Context) ([]SourceRecord, error)
+	// GroupPermissions returns the owned permissions in the given groups.
+	GroupPermissions(ctx context.Context, groupIDs []string) ([]OwnedPermission, error)
+	// AllPermissions returns every owned permission (a scan), for sweeps.
+	AllPermissions(ctx context.Context) ([]OwnedPermission, error)
+	// Write applies a commit; an error wrapping ErrConflict if a condition
+	// failed.
+	Write(ctx context.Context, c Commit) error
+	// Lock takes a lease on every group (in sorted order) for ttl, waiting
+	// up to wait for leases held by others; ErrLeaseHeld if it cannot.
+	// The returned function releases them.
+	Lock(ctx context.Context, groupIDs []string, holder string, ttl, wait time.Duration) (unlock func(context.Context) error, err error)
+}
+
+// Tag keys written on every rule sgrules creates, so ownership can be
+// rebuilt from EC2 if the ledger is lost.
+const (
+	TagManaged = "sgrules:managed"   // "true"
+	TagOwner   = "sgrules:owner"     // first owner "source#rule" (truncated to 256)
+	TagPause   = "sgrules:pause-until" // on a group: RFC3339 time; drift is reported, not reverted, until then
+)
