@@ -191,7 +191,7 @@ type Ledger interface {
 // Tag keys written on every rule sgrules creates, so ownership can be
 // rebuilt from EC2 if the ledger is lost.
 const (
-	TagManaged = "sgrules:managed"   // "true"
-	TagOwner   = "sgrules:owner"     // first owner "source#rule" (truncated to 256)
+	TagManaged = "sgrules:managed"     // "true"
+	TagOwner   = "sgrules:owner"       // first owner "source#rule" (truncated to 256)
 	TagPause   = "sgrules:pause-until" // on a group: RFC3339 time; drift is reported, not reverted, until then
 )
