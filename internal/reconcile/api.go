@@ -54,6 +54,9 @@ type Request struct {
 	DryRun bool
 	// AllowMassRevoke bypasses the blast-radius guard for this request.
 	AllowMassRevoke bool
+	// HonorPause leaves groups tagged sgrules:pause-until (a future
+	// RFC3339 time) unchanged: their drift is reported, not reverted.
+	HonorPause bool
 	// Reason is logged with the plan ("s3:ObjectCreated:Put", "schedule").
 	Reason string
 }

@@ -105,6 +105,14 @@ type Groups interface {
 	UpdateDescriptions(ctx context.Context, groupID string, updates []DescriptionUpdate) error
 }
 
+// ManagedRuleFinder finds every rule tagged sgrules:managed=true, in any
+// group (DescribeSecurityGroupRules with a tag filter, all pages). A
+// complete sweep uses it to find rules sgrules created in groups that no
+// source names any more.
+type ManagedRuleFinder interface {
+	DescribeManagedRules(ctx context.Context) ([]ActualRule, error)
+}
+
 // Status of a source in the ledger.
 type Status string
 
