@@ -90,6 +90,14 @@ type Rule struct {
 	SourceSecurityGroups []GroupRef
 	PrefixListIDs        []string
 	Description          string
+	// FieldPos locates the value node of each field, keyed by field path:
+	// "securityGroup", "type", "protocol", "fromPort", "toPort",
+	// "description", the list fields themselves ("cidrBlocks") and each
+	// element ("cidrBlocks[0]", "ipv6CidrBlocks[2]",
+	// "sourceSecurityGroups[1]", "prefixListIds[0]"). Indexes are those of
+	// the rule's slices. Absent fields have no entry; positions are zero for
+	// rules from ParseProperties. Pos (above) locates the rule's name.
+	FieldPos map[string]Pos
 }
 
 // File is a parsed, valid rule file.
@@ -101,6 +109,8 @@ type File struct {
 	// ExclusiveGroups lists the groups this file manages exclusively: every
 	// rule in them that no source declares is revoked.
 	ExclusiveGroups []GroupRef
+	// ExclusivePos locates each ExclusiveGroups entry (same index).
+	ExclusivePos []Pos
 }
 
 // PeerKind tells what a permission's peer is.

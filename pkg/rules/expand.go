@@ -1,0 +1,163 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Resolver maps a group reference to the ids of every matching group (id
+// refs map to themselves).
+type Resolver func(GroupRef) []string
+
+// Expand turns every rule into one Permission per source (each CIDR, IPv6
+// CIDR, source group and prefix list), exactly as EC2 stores rules, with
+// Owner{Source: source, Rule: rule name}, sorted with SortPermissions. It
+// also returns the resolved exclusive group ids, sorted and deduplicated.
+//
+// Literal ids are used as they are, without calling resolve. A reference
+// that resolves to no group or to several is an error at the reference's
+// position; so is a permission declared twice (by two rules, or twice in one
+// rule), naming both places. When there is any error, perms and exclusive
+// are nil: a partial set must never be applied.
+func Expand(f *File, source string, resolve Resolver) (perms []Permission, exclusive []string, diags Diagnostics) {
+	if f == nil {
+		return nil, nil, nil
+	}
+	file := f.Name
+	if file == "" {
+		file = source
+	}
+	bad := false
+	report := func(rule, field string, pos Pos, format string, args ...any) {
+		bad = true
+		diags = append(diags, Diagnostic{File: file, Line: pos.Line, Col: pos.Col, Rule: rule, Field: field,
+			Severity: SeverityError, Msg: fmt.Sprintf(format, args...)})
+	}
+	// one resolves a reference to exactly one id, reporting otherwise.
+	one := func(g GroupRef, rule, field string, pos Pos) []string {
+		if g.IsID() {
+			return []string{g.ID}
+		}
+		var ids []string
+		if resolve != nil {
+			ids = dedupe(resolve(g))
+		}
+		switch len(ids) {
+		case 1:
+			return ids
+		case 0:
+			report(rule, field, pos, "%s %s: no security group matches", field, refText(g))
+		default:
+			report(rule, field, pos, "%s %s: matches %d groups: %s", field, refText(g), len(ids), strings.Join(ids, ", "))
+		}
+		return nil
+	}
+
+	type where struct {
+		rule, field string
+		pos         Pos
+	}
+	seen := map[Key]where{}
+	for i := range f.Rules {
+		r := &f.Rules[i]
+		groups := one(r.SecurityGroup, r.Name, "securityGroup", r.FieldPos["securityGroup"])
+		peers := rulePeers(r, func(j int, g GroupRef) []string {
+			field := fmt.Sprintf("sourceSecurityGroups[%d]", j)
+			return one(g, r.Name, field, r.FieldPos[field])
+		})
+		for _, gid := range groups {
+			for _, pe := range peers {
+				k := Key{GroupID: gid, Direction: r.Direction, Protocol: r.Protocol,
+					FromPort: r.FromPort, ToPort: r.ToPort, Peer: pe.peer}
+				w := where{r.Name, pe.field, r.FieldPos[pe.field]}
+				if first, dup := seen[k]; dup {
+					report(r.Name, pe.field, w.pos, "%s: same permission as %s: %s", pe.field, placeText(first.rule, first.field, first.pos), k)
+					continue
+				}
+				seen[k] = w
+				perms = append(perms, Permission{Key: k, Description: r.Description, Owner: Owner{Source: source, Rule: r.Name}})
+			}
+		}
+	}
+	for i, g := range f.ExclusiveGroups {
+		var pos Pos
+		if i < len(f.ExclusivePos) {
+			pos = f.ExclusivePos[i]
+		}
+		exclusive = append(exclusive, one(g, "", fmt.Sprintf("exclusiveGroups[%d]", i), pos)...)
+	}
+	if bad {
+		return nil, nil, diags
+	}
+	SortPermissions(perms)
+	return perms, dedupe(exclusive), diags
+}
+
+// refText renders a reference as written: "sg-…", "{groupName: web, vpcId:
+// vpc-1}" or "{tags: {Name: web}}".
+func refText(g GroupRef) string {
+	switch {
+	case g.ID != "":
+		return g.ID
+	case g.Name != "":
+		return fmt.Sprintf("{groupName: %s, vpcId: %s}", g.Name, g.VPCID)
+	}
+	keys := make([]string, 0, len(g.Tags))
+	for k := range g.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + g.Tags[k]
+	}
+	return "{tags: {" + strings.Join(parts, ", ") + "}}"
+}
+
+func dedupe(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := append([]string(nil), ids...)
+	sort.Strings(out)
+	j := 0
+	for i, s := range out {
+		if i == 0 || s != out[j-1] {
+			out[j] = s
+			j++
+		}
+	}
+	return out[:j]
+}
+
+// Refs returns every group reference of the file (securityGroup,
+// sourceSecurityGroups, exclusiveGroups) that is not a literal id,
+// deduplicated by String() and sorted by it.
+func (f *File) Refs() []GroupRef {
+	seen := map[string]GroupRef{}
+	add := func(g GroupRef) {
+		if !g.IsID() {
+			seen[g.String()] = g
+		}
+	}
+	for _, r := range f.Rules {
+		add(r.SecurityGroup)
+		for _, g := range r.SourceSecurityGroups {
+			add(g)
+		}
+	}
+	for _, g := range f.ExclusiveGroups {
+		add(g)
+	}
+	keys := make([]string, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]GroupRef, len(keys))
+	for i, k := range keys {
+		out[i] = seen[k]
+	}
+	return out
+}

@@ -1,0 +1,152 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// maxJSONDepth bounds nesting in JSON rule files (the deepest valid file is
+// 5 levels: rules → rule → securityGroup → tags → value).
+const maxJSONDepth = 64
+
+// parseJSON reads a JSON rule file into the same node tree the YAML parser
+// builds, with the line and column of every value, so one walker validates
+// both. JSON is parsed with encoding/json rather than as YAML: syntax errors
+// then read as JSON errors with a position, and escapes such as surrogate
+// pairs ("\ud83d\ude00") work. Duplicate keys are kept, for the walker to
+// report.
+func (p *parser) parseJSON(data []byte) *yaml.Node {
+	if len(bytes.TrimSpace(data)) == 0 {
+		p.add(SeverityError, 1, 1, "", "", `empty file: want a JSON object with "rules"`)
+		return nil
+	}
+	j := &jsonReader{data: data, dec: json.NewDecoder(bytes.NewReader(data))}
+	j.dec.UseNumber()
+	n, err := j.value(0)
+	if err == nil {
+		if _, terr := j.next(); terr != io.EOF {
+			err = &jsonErr{j.start, "unexpected data after the top-level value"}
+		}
+	}
+	if err != nil {
+		off := len(data)
+		msg := err.Error()
+		var se *json.SyntaxError
+		var je *jsonErr
+		switch {
+		case errors.As(err, &se):
+			off = int(se.Offset)
+			if off > 0 {
+				off-- // Offset is just past the offending byte
+			}
+		case errors.As(err, &je):
+			off, msg = je.off, je.msg
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			msg = "unexpected end of file"
+		}
+		line, col := lineCol(data, off)
+		p.add(SeverityError, line, col, "", "", "invalid JSON: "+strings.TrimPrefix(msg, "json: "))
+		return nil
+	}
+	return n
+}
+
+type jsonErr struct {
+	off int
+	msg string
+}
+
+func (e *jsonErr) Error() string { return e.msg }
+
+type jsonReader struct {
+	data  []byte
+	dec   *json.Decoder
+	start int // byte offset of the last token read
+}
+
+// next reads a token and records where it starts.
+func (j *jsonReader) next() (json.Token, error) {
+	off := int(j.dec.InputOffset())
+	for off < len(j.data) && strings.IndexByte(" \t\r\n,:", j.data[off]) >= 0 {
+		off++
+	}
+	j.start = off
+	return j.dec.Token()
+}
+
+func (j *jsonReader) node(kind yaml.Kind, tag, value string) *yaml.Node {
+	line, col := lineCol(j.data, j.start)
+	return &yaml.Node{Kind: kind, Tag: tag, Value: value, Line: line, Column: col}
+}
+
+func (j *jsonReader) value(depth int) (*yaml.Node, error) {
+	tok, err := j.next()
+	if err != nil {
+		return nil, err
+	}
+	if depth > maxJSONDepth {
+		return nil, &jsonErr{j.start, fmt.Sprintf("nested more than %d levels deep", maxJSONDepth)}
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			n := j.node(yaml.MappingNode, "!!map", "")
+			for j.dec.More() {
+				kt, err := j.next()
+				if err != nil {
+					return nil, err
+				}
+				key, ok := kt.(string)
+				if !ok {
+					return nil, &jsonErr{j.start, "object key must be a string"}
+				}
+				k := j.node(yaml.ScalarNode, "!!str", key)
+				v, err := j.value(depth + 1)
+				if err != nil {
+					return nil, err
+				}
+				n.Content = append(n.Content, k, v)
+			}
+			if _, err := j.next(); err != nil {
+				return nil, err
+			}
+			return n, nil
+		case '[':
+			n := j.node(yaml.SequenceNode, "!!seq", "")
+			for j.dec.More() {
+				v, err := j.value(depth + 1)
+				if err != nil {
+					return nil, err
+				}
+				n.Content = append(n.Content, v)
+			}
+			if _, err := j.next(); err != nil {
+				return nil, err
+			}
+			return n, nil
+		}
+		return nil, &jsonErr{j.start, fmt.Sprintf("unexpected %q", rune(t))}
+	case string:
+		n := j.node(yaml.ScalarNode, "!!str", t)
+		n.Style = yaml.DoubleQuotedStyle
+		return n, nil
+	case json.Number:
+		tag := "!!int"
+		if strings.ContainsAny(string(t), ".eE") {
+			tag = "!!float"
+		}
+		return j.node(yaml.ScalarNode, tag, string(t)), nil
+	case bool:
+		return j.node(yaml.ScalarNode, "!!bool", fmt.Sprint(t)), nil
+	case nil:
+		return j.node(yaml.ScalarNode, "!!null", "null"), nil
+	}
+	return nil, &jsonErr{j.start, fmt.Sprintf("unexpected token %v", tok)}
+}
