@@ -41,10 +41,7 @@ func (p *parser) parseJSON(data []byte) *yaml.Node {
 		var je *jsonErr
 		switch {
 		case errors.As(err, &se):
-			off = int(se.Offset)
-			if off > 0 {
-				off-- // Offset is just past the offending byte
-			}
+			off = syntaxOffset(data, se)
 		case errors.As(err, &je):
 			off, msg = je.off, je.msg
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
@@ -149,4 +146,18 @@ func (j *jsonReader) value(depth int) (*yaml.Node, error) {
 		return j.node(yaml.ScalarNode, "!!null", "null"), nil
 	}
 	return nil, &jsonErr{j.start, fmt.Sprintf("unexpected token %v", tok)}
+}
+
+// syntaxOffset finds the offending byte of a syntax error: encoding/json
+// reports the offset before it for errors found between tokens and after it
+// for errors found inside a value.
+func syntaxOffset(data []byte, se *json.SyntaxError) int {
+	off := int(se.Offset)
+	quoted := func(i int) bool {
+		return i >= 0 && i < len(data) && strings.Contains(se.Error(), "'"+string(data[i])+"'")
+	}
+	if !quoted(off) && quoted(off-1) {
+		return off - 1
+	}
+	return off
 }

@@ -63,6 +63,8 @@ var fieldAliases = map[string]string{
 	"prefixlistid":            "prefixListIds",
 	"sourceprefixlistid":      "prefixListIds",
 	"destinationprefixlistid": "prefixListIds",
+	"name":                    "groupName",
+	"vpc":                     "vpcId",
 }
 
 var (
@@ -565,11 +567,16 @@ func (p *parser) list(n *yaml.Node, rule, field string, fn func(e *yaml.Node, fi
 	}
 }
 
-// port reads an optional integer field; absent is -2 (distinct from -1).
-func (p *parser) port(n *yaml.Node, rule, field string) (int64, bool) {
-	const absent = -2
+// optPort is an optional port field.
+type optPort struct {
+	v   int64
+	set bool
+}
+
+// port reads an optional integer field.
+func (p *parser) port(n *yaml.Node, rule, field string) (optPort, bool) {
 	if n == nil {
-		return absent, true
+		return optPort{}, true
 	}
 	if n.Kind == yaml.ScalarNode {
 		switch n.ShortTag() {
@@ -577,40 +584,46 @@ func (p *parser) port(n *yaml.Node, rule, field string) (int64, bool) {
 			var v int64
 			if err := n.Decode(&v); err != nil {
 				p.errf(n, rule, field, "%s: %s is out of range", field, n.Value)
-				return 0, false
+				return optPort{}, false
 			}
-			return v, true
+			return optPort{v, true}, true
 		case "!!str":
 			v, err := strconv.ParseInt(strings.TrimSpace(n.Value), 10, 64)
 			if err == nil && p.props {
-				return v, true
+				return optPort{v, true}, true
 			}
 			if err == nil {
 				p.errf(n, rule, field, "%s: want a number, got the string %q (write %d without quotes)", field, n.Value, v)
-				return 0, false
+				return optPort{}, false
 			}
+		}
+		if reDigits.MatchString(n.Value) {
+			p.errf(n, rule, field, "%s: %s is out of range", field, n.Value)
+			return optPort{}, false
 		}
 	}
 	p.errf(n, rule, field, "%s: want a whole number, got %s", field, kindName(n))
-	return 0, false
+	return optPort{}, false
 }
 
+var reDigits = regexp.MustCompile(`^[-+]?[0-9]+$`)
+
 // ports validates the port fields for a protocol and returns what EC2
-// stores. Absent fields are -2.
-func (p *parser) ports(proto string, k *yaml.Node, nodes map[string]*yaml.Node, rule string, from, to int64) (int32, int32) {
-	const absent = -2
+// stores.
+func (p *parser) ports(proto string, k *yaml.Node, nodes map[string]*yaml.Node, rule string, fromP, toP optPort) (int32, int32) {
 	fromN, toN := nodes["fromPort"], nodes["toPort"]
+	from, to := fromP.v, toP.v
 	switch proto {
 	case ProtoTCP, ProtoUDP:
 		bad := false
-		if from == absent {
+		if !fromP.set {
 			p.errf(k, rule, "fromPort", "missing required field \"fromPort\" (%s needs fromPort and toPort, 0-65535)", proto)
 			bad = true
 		} else if from < 0 || from > 65535 {
 			p.errf(fromN, rule, "fromPort", "fromPort: %d is out of range 0-65535%s", from, allPortsHint(from))
 			bad = true
 		}
-		if to == absent {
+		if !toP.set {
 			p.errf(k, rule, "toPort", "missing required field \"toPort\" (%s needs fromPort and toPort, 0-65535)", proto)
 			bad = true
 		} else if to < 0 || to > 65535 {
@@ -622,17 +635,16 @@ func (p *parser) ports(proto string, k *yaml.Node, nodes map[string]*yaml.Node, 
 		}
 		return int32(from), int32(to)
 	case ProtoICMP, ProtoICMPv6:
-		bad := false
-		if from == absent {
-			if to != absent && to != -1 {
+		if !fromP.set {
+			if toP.set && to != -1 {
 				p.errf(toN, rule, "toPort", "toPort: an ICMP code needs an ICMP type in fromPort")
-				return -1, -1
 			}
 			return -1, -1
 		}
-		if to == absent {
+		if !toP.set {
 			to = -1
 		}
+		bad := false
 		if from < -1 || from > 255 {
 			p.errf(fromN, rule, "fromPort", "fromPort: ICMP type %d is out of range -1-255", from)
 			bad = true
@@ -650,10 +662,10 @@ func (p *parser) ports(proto string, k *yaml.Node, nodes map[string]*yaml.Node, 
 		if proto == ProtoAll {
 			what = "protocol -1 (all traffic) has no ports: a port here would silently open every port"
 		}
-		if from != absent && from != -1 {
+		if fromP.set && from != -1 {
 			p.errf(fromN, rule, "fromPort", "fromPort: %s; remove fromPort or set it to -1", what)
 		}
-		if to != absent && to != -1 {
+		if toP.set && to != -1 {
 			p.errf(toN, rule, "toPort", "toPort: %s; remove toPort or set it to -1", what)
 		}
 		return -1, -1
