@@ -2,6 +2,7 @@ package motoserver
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -10,6 +11,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/sgrules/sgrules/internal/ddbledger"
 )
@@ -42,7 +44,20 @@ func CreateGroup(tb testing.TB, cfg aws.Config, vpcID, name string, tags map[str
 		}
 		in.TagSpecifications = []ec2types.TagSpecification{spec}
 	}
-	out, err := ec2.NewFromConfig(cfg).CreateSecurityGroup(context.Background(), in)
+	c := ec2.NewFromConfig(cfg)
+	out, err := c.CreateSecurityGroup(context.Background(), in)
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "InvalidGroup.Duplicate" {
+		// The SDK retried a request moto had already served (moto drops
+		// kept-alive connections now and then): find the group it created.
+		found, derr := c.DescribeSecurityGroups(context.Background(), &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+			{Name: aws.String("group-name"), Values: []string{name}},
+			{Name: aws.String("vpc-id"), Values: []string{vpcID}},
+		}})
+		if derr == nil && len(found.SecurityGroups) == 1 {
+			return aws.ToString(found.SecurityGroups[0].GroupId)
+		}
+	}
 	if err != nil {
 		tb.Fatalf("create security group %s: %v", name, err)
 	}

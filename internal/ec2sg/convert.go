@@ -1,0 +1,191 @@
+package ec2sg
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// flattenRule converts an EC2 rule into its canonical key: protocol
+// normalised, ports -1/-1 for protocols without ports, CIDRs masked.
+func flattenRule(r types.SecurityGroupRule) (reconcile.ActualRule, error) {
+	id := aws.ToString(r.SecurityGroupRuleId)
+	proto, err := rules.NormalizeProtocol(aws.ToString(r.IpProtocol))
+	if err != nil {
+		return reconcile.ActualRule{}, fmt.Errorf("rule %s: %w", id, err)
+	}
+	k := rules.Key{
+		GroupID:   aws.ToString(r.GroupId),
+		Direction: rules.Ingress,
+		Protocol:  proto,
+		FromPort:  -1,
+		ToPort:    -1,
+	}
+	if k.GroupID == "" {
+		return reconcile.ActualRule{}, fmt.Errorf("rule %s: no group id", id)
+	}
+	if aws.ToBool(r.IsEgress) {
+		k.Direction = rules.Egress
+	}
+	if rules.HasPorts(proto) {
+		k.FromPort = aws.ToInt32(r.FromPort)
+		k.ToPort = aws.ToInt32(r.ToPort)
+	}
+	switch {
+	case r.CidrIpv4 != nil:
+		p, err := netip.ParsePrefix(*r.CidrIpv4)
+		if err != nil || !p.Addr().Is4() {
+			return reconcile.ActualRule{}, fmt.Errorf("rule %s: bad IPv4 CIDR %q", id, *r.CidrIpv4)
+		}
+		k.Peer = rules.Peer{Kind: rules.PeerCIDR4, Value: p.Masked().String()}
+	case r.CidrIpv6 != nil:
+		p, err := netip.ParsePrefix(*r.CidrIpv6)
+		if err != nil || !p.Addr().Is6() {
+			return reconcile.ActualRule{}, fmt.Errorf("rule %s: bad IPv6 CIDR %q", id, *r.CidrIpv6)
+		}
+		k.Peer = rules.Peer{Kind: rules.PeerCIDR6, Value: p.Masked().String()}
+	case r.ReferencedGroupInfo != nil && aws.ToString(r.ReferencedGroupInfo.GroupId) != "":
+		k.Peer = rules.Peer{Kind: rules.PeerGroup, Value: *r.ReferencedGroupInfo.GroupId}
+	case aws.ToString(r.PrefixListId) != "":
+		k.Peer = rules.Peer{Kind: rules.PeerPrefixList, Value: *r.PrefixListId}
+	default:
+		return reconcile.ActualRule{}, fmt.Errorf("rule %s: no peer", id)
+	}
+	return reconcile.ActualRule{
+		Key:         k,
+		RuleID:      id,
+		Description: aws.ToString(r.Description),
+		Tags:        flattenTags(r.Tags),
+	}, nil
+}
+
+// ports returns the FromPort/ToPort to send for a key: its own for tcp,
+// udp, icmp and icmpv6, -1/-1 for every other protocol (EC2 stores -1;
+// moto refuses anything else for numbered protocols).
+func ports(k rules.Key) (*int32, *int32) {
+	if rules.HasPorts(k.Protocol) {
+		return aws.Int32(k.FromPort), aws.Int32(k.ToPort)
+	}
+	return aws.Int32(-1), aws.Int32(-1)
+}
+
+// expandPermissions groups permissions with the same protocol and ports
+// into one IpPermission carrying every peer with its description. The
+// result is sorted by protocol and ports; peers keep their input order.
+func expandPermissions(perms []rules.Permission) []types.IpPermission {
+	type pk struct {
+		proto    string
+		from, to int32
+	}
+	idx := map[pk]int{}
+	var out []types.IpPermission
+	var order []pk
+	for _, p := range perms {
+		k := pk{p.Key.Protocol, p.Key.FromPort, p.Key.ToPort}
+		if !rules.HasPorts(k.proto) {
+			k.from, k.to = -1, -1
+		}
+		i, ok := idx[k]
+		if !ok {
+			from, to := ports(p.Key)
+			i = len(out)
+			idx[k] = i
+			order = append(order, k)
+			out = append(out, types.IpPermission{IpProtocol: aws.String(k.proto), FromPort: from, ToPort: to})
+		}
+		ip := &out[i]
+		desc := optional(p.Description)
+		switch p.Key.Peer.Kind {
+		case rules.PeerCIDR4:
+			ip.IpRanges = append(ip.IpRanges, types.IpRange{CidrIp: aws.String(p.Key.Peer.Value), Description: desc})
+		case rules.PeerCIDR6:
+			ip.Ipv6Ranges = append(ip.Ipv6Ranges, types.Ipv6Range{CidrIpv6: aws.String(p.Key.Peer.Value), Description: desc})
+		case rules.PeerGroup:
+			ip.UserIdGroupPairs = append(ip.UserIdGroupPairs, types.UserIdGroupPair{GroupId: aws.String(p.Key.Peer.Value), Description: desc})
+		case rules.PeerPrefixList:
+			ip.PrefixListIds = append(ip.PrefixListIds, types.PrefixListId{PrefixListId: aws.String(p.Key.Peer.Value), Description: desc})
+		}
+	}
+	sorted := make([]types.IpPermission, len(out))
+	perm := make([]int, len(out))
+	for i := range perm {
+		perm[i] = i
+	}
+	sort.Slice(perm, func(i, j int) bool {
+		a, b := order[perm[i]], order[perm[j]]
+		if a.proto != b.proto {
+			return a.proto < b.proto
+		}
+		if a.from != b.from {
+			return a.from < b.from
+		}
+		return a.to < b.to
+	})
+	for i, j := range perm {
+		sorted[i] = out[j]
+	}
+	return sorted
+}
+
+// expandRuleRequest restates a rule for ModifySecurityGroupRules.
+func expandRuleRequest(k rules.Key, description string) *types.SecurityGroupRuleRequest {
+	from, to := ports(k)
+	r := &types.SecurityGroupRuleRequest{
+		IpProtocol:  aws.String(k.Protocol),
+		FromPort:    from,
+		ToPort:      to,
+		Description: aws.String(description),
+	}
+	switch k.Peer.Kind {
+	case rules.PeerCIDR4:
+		r.CidrIpv4 = aws.String(k.Peer.Value)
+	case rules.PeerCIDR6:
+		r.CidrIpv6 = aws.String(k.Peer.Value)
+	case rules.PeerGroup:
+		r.ReferencedGroupId = aws.String(k.Peer.Value)
+	case rules.PeerPrefixList:
+		r.PrefixListId = aws.String(k.Peer.Value)
+	}
+	return r
+}
+
+// dedupePermissions drops permissions whose key was seen before and
+// refuses peers of an unknown kind.
+func dedupePermissions(perms []rules.Permission) []rules.Permission {
+	seen := make(map[rules.Key]bool, len(perms))
+	out := make([]rules.Permission, 0, len(perms))
+	for _, p := range perms {
+		if seen[p.Key] {
+			continue
+		}
+		seen[p.Key] = true
+		out = append(out, p)
+	}
+	return out
+}
+
+// checkPeer reports a permission whose peer EC2 cannot express.
+func checkPeer(p rules.Permission) error {
+	switch p.Key.Peer.Kind {
+	case rules.PeerCIDR4, rules.PeerCIDR6, rules.PeerGroup, rules.PeerPrefixList:
+		if p.Key.Peer.Value == "" {
+			return fmt.Errorf("permission %s: empty peer", p.Key)
+		}
+		return nil
+	}
+	return errors.New("permission " + p.Key.String() + ": unknown peer kind")
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}
