@@ -34,6 +34,12 @@ lint: $(BIN)/staticcheck
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
 
+## fuzz: fuzzes the rule file parser for FUZZTIME (found inputs go to pkg/rules/testdata/fuzz)
+FUZZTIME ?= 15s
+.PHONY: fuzz
+fuzz:
+	$(GO) test ./pkg/rules -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 

@@ -1,0 +1,142 @@
+// Command sgrules keeps AWS security group rules exactly as declared in rule
+// files.
+//
+// Subcommands live in a table: each is a *command registered from its own
+// file with register in an init function (validate.go, version.go; plan,
+// apply, drift, import and demo are added the same way), so adding one
+// never touches this file. A command parses its own flags with its own
+// flag.FlagSet (see newFlags), writes results to stdout and problems to
+// stderr, and returns the exit code: 0 success, 1 failure (invalid input,
+// an AWS error), 2 usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit codes shared by every command.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// command is one subcommand.
+type command struct {
+	// name as typed: "validate".
+	name string
+	// summary is one line for the command list.
+	summary string
+	// usage is the full help: synopsis, description and examples. Flag
+	// defaults are appended by newFlags.
+	usage string
+	// run executes the command with the arguments after its name.
+	run func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]*command{}
+
+// register adds a command to the table; call it from an init function.
+func register(c *command) {
+	if _, dup := commands[c.name]; dup {
+		panic("sgrules: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a command; it is main without the process around it,
+// for tests.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		mainUsage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && args[0] == "help" {
+			if c, ok := commands[args[1]]; ok {
+				return c.run(ctx, []string{"--help"}, stdout, stderr)
+			}
+			fmt.Fprintf(stderr, "sgrules help: unknown command %q\n", args[1])
+			return exitUsage
+		}
+		mainUsage(stdout)
+		return exitOK
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "sgrules: unknown command %q\n\n", args[0])
+		mainUsage(stderr)
+		return exitUsage
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+func mainUsage(w io.Writer) {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "sgrules keeps AWS security group rules exactly as declared in rule files.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: sgrules COMMAND [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, `Run "sgrules COMMAND --help" for a command's flags and examples.`)
+}
+
+// newFlags returns a flag set for c that reports errors to stderr and
+// prints c.usage and the flag defaults on --help.
+func newFlags(c *command, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("sgrules "+c.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprint(out, strings.TrimLeft(c.usage, "\n"))
+		if !strings.HasSuffix(c.usage, "\n") {
+			fmt.Fprintln(out)
+		}
+		var has bool
+		fs.VisitAll(func(*flag.Flag) { has = true })
+		if has {
+			fmt.Fprintln(out, "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args with fs. On --help it prints the usage to stdout
+// and returns exitOK with done set; on a bad flag it returns exitUsage.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK, true
+		}
+		return exitUsage, true
+	}
+	return exitOK, false
+}
