@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -65,6 +66,26 @@ type jsonReader struct {
 	data  []byte
 	dec   *json.Decoder
 	start int // byte offset of the last token read
+	// Position cursor: tokens come in offset order, so positions are
+	// found by scanning forward from the last one (linear in the file).
+	off, line, col int
+}
+
+// pos returns the line and column (in runes) of a byte offset.
+func (j *jsonReader) pos(off int) (int, int) {
+	if j.line == 0 || off < j.off {
+		j.off, j.line, j.col = 0, 1, 1
+	}
+	for j.off < off && j.off < len(j.data) {
+		r, size := utf8.DecodeRune(j.data[j.off:])
+		if r == '\n' {
+			j.line, j.col = j.line+1, 1
+		} else {
+			j.col++
+		}
+		j.off += size
+	}
+	return j.line, j.col
 }
 
 // next reads a token and records where it starts.
@@ -78,7 +99,7 @@ func (j *jsonReader) next() (json.Token, error) {
 }
 
 func (j *jsonReader) node(kind yaml.Kind, tag, value string) *yaml.Node {
-	line, col := lineCol(j.data, j.start)
+	line, col := j.pos(j.start)
 	return &yaml.Node{Kind: kind, Tag: tag, Value: value, Line: line, Column: col}
 }
 

@@ -461,3 +461,27 @@ func TestIsRuleFile(t *testing.T) {
 		}
 	}
 }
+
+// TestParseLargeFast: a file near the size limit with many nodes on one
+// line parses in linear time.
+func TestParseLargeFast(t *testing.T) {
+	for _, name := range []string{"big.json", "big.yaml"} {
+		var b strings.Builder
+		b.WriteString(`{"rules": {"r": {"securityGroup": "sg-01234567", "type": "ingress", "protocol": "tcp", "fromPort": 1, "toPort": 1, "cidrBlocks": [`)
+		for i := 0; b.Len() < MaxFileSize-100; i++ {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, `"10.%d.%d.0/24"`, (i/256)%256, i%256)
+		}
+		b.WriteString("]}}}")
+		start := time.Now()
+		_, diags := Parse(name, []byte(b.String()))
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: took %v", name, d)
+		}
+		if diags.HasErrors() || len(diags) != 1 || !strings.Contains(diags[0].Msg, "over the default EC2 quota") {
+			t.Errorf("%s: want one quota warning, got %d diagnostics", name, len(diags))
+		}
+	}
+}
