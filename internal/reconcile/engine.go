@@ -440,19 +440,25 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 		if err != nil {
 			return fmt.Errorf("read back new rules: %w", err)
 		}
-		ids := map[rules.Key]string{}
+		got := map[rules.Key]ActualRule{}
 		for _, a := range actual {
-			ids[a.Key] = a.RuleID
+			got[a.Key] = a
 		}
 		for i, p := range out.put {
 			if p.RuleID != "" {
 				continue
 			}
-			id, ok := ids[p.Key]
+			a, ok := got[p.Key]
 			if !ok {
 				return fmt.Errorf("read back new rules: %s not found after authorize", p.Key)
 			}
-			out.put[i].RuleID = id
+			out.put[i].RuleID = a.RuleID
+			if a.Description != p.Description {
+				// Some EC2 implementations drop the description of
+				// group-referencing rules on authorize: set it in place now
+				// rather than leave drift for the next run.
+				upd[p.Key.GroupID] = append(upd[p.Key.GroupID], DescriptionUpdate{RuleID: a.RuleID, Key: p.Key, Description: p.Description})
+			}
 		}
 	}
 	for _, g := range sortedKeys(upd) {
