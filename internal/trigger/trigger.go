@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -412,27 +411,4 @@ func fieldList(top map[string]json.RawMessage) string {
 	}
 	slices.Sort(names)
 	return strings.Join(names, ", ")
-}
-
-// RuleKey reports whether an S3 key is a rule file under prefix: it starts
-// with prefix, names something below it, and ends in .yaml, .yml or .json
-// (any case).
-func RuleKey(key, prefix string) bool {
-	if !strings.HasPrefix(key, prefix) || len(key) == len(prefix) || strings.HasSuffix(key, "/") {
-		return false
-	}
-	switch strings.ToLower(path.Ext(key)) {
-	case ".yaml", ".yml", ".json":
-		return true
-	}
-	return false
-}
-
-// SourceKey returns the source key of an S3 key (the key relative to
-// prefix, as reconcile.Source names objects) and whether it is a rule file.
-func SourceKey(key, prefix string) (string, bool) {
-	if !RuleKey(key, prefix) {
-		return "", false
-	}
-	return strings.TrimPrefix(key, prefix), true
 }

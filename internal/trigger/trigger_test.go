@@ -268,34 +268,3 @@ func TestDecodeErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestRuleKey(t *testing.T) {
-	tests := []struct {
-		key, prefix string
-		want        bool
-		rel         string
-	}{
-		{"rules/web.yaml", "rules/", true, "web.yaml"},
-		{"rules/team/web.YML", "rules/", true, "team/web.YML"},
-		{"rules/db.Json", "rules/", true, "db.Json"},
-		{"rules/README.md", "rules/", false, ""},
-		{"rules/", "rules/", false, ""},
-		{"rules/dir.yaml/", "rules/", false, ""},
-		{"other/web.yaml", "rules/", false, ""},
-		{"rulesx/web.yaml", "rules/", false, ""},
-		{"web.yaml", "", true, "web.yaml"},
-		{"rules/web.yaml.bak", "rules/", false, ""},
-		{"rules/yaml", "rules/", false, ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.prefix+"|"+tc.key, func(t *testing.T) {
-			if got := RuleKey(tc.key, tc.prefix); got != tc.want {
-				t.Errorf("RuleKey(%q, %q) = %v, want %v", tc.key, tc.prefix, got, tc.want)
-			}
-			rel, ok := SourceKey(tc.key, tc.prefix)
-			if ok != tc.want || rel != tc.rel {
-				t.Errorf("SourceKey(%q, %q) = %q, %v, want %q, %v", tc.key, tc.prefix, rel, ok, tc.rel, tc.want)
-			}
-		})
-	}
-}
