@@ -1,0 +1,62 @@
+package handler
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestPrefix(t *testing.T) {
+	for in, want := range map[string]string{"": "rules/", "rules/": "rules/", "rules": "rules/", "a/b": "a/b/", "/": ""} {
+		if got := Prefix(in); got != want {
+			t.Errorf("Prefix(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMaxRevoke(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{"", 50, false},
+		{"10", 10, false},
+		{" 7 ", 7, false},
+		{"-1", -1, false},
+		{"0", 0, true},
+		{"ten", 0, true},
+	} {
+		got, err := MaxRevoke(tc.in)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("MaxRevoke(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestParseDriftMode(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    DriftMode
+		wantErr bool
+	}{
+		{"", DriftRevert, false},
+		{"revert", DriftRevert, false},
+		{"Report", DriftReport, false},
+		{"fix", "", true},
+	} {
+		got, err := ParseDriftMode(tc.in)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("ParseDriftMode(%q) = %q, %v; want %q, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	got := List(" arn:a , ,arn:b,")
+	if want := []string{"arn:a", "arn:b"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("List = %q, want %q", got, want)
+	}
+	if got := List(""); got != nil {
+		t.Errorf("List(\"\") = %q, want nil", got)
+	}
+}
