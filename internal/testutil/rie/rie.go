@@ -268,6 +268,18 @@ func (f *Function) Invoke(tb testing.TB, payload []byte) []byte {
 	return body
 }
 
+// InvokeStatus posts payload and returns the HTTP status and body without
+// judging them: 200 for a result or a function error, 502 when the runtime
+// failed (for example, exited during init).
+func (f *Function) InvokeStatus(tb testing.TB, payload []byte) (int, []byte) {
+	tb.Helper()
+	status, body, err := f.invoke(tb.Context(), payload)
+	if err != nil {
+		tb.Fatalf("rie: invoke: %v\n%s", err, f.logs.String())
+	}
+	return status, body
+}
+
 func (f *Function) invoke(ctx context.Context, payload []byte) (int, []byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -67,6 +67,9 @@ func TestInvokeRoundTrip(t *testing.T) {
 	if fail.ErrorMessage != "boom" {
 		t.Errorf("function error = %+v, want errorMessage boom", fail)
 	}
+	if status, body := fn.InvokeStatus(t, []byte(`{"fail":"again"}`)); status != 200 || !strings.Contains(string(body), "again") {
+		t.Errorf("InvokeStatus = %d %s, want 200 with the function error", status, body)
+	}
 }
 
 // Two emulators run side by side (each has its own runtime API port).
