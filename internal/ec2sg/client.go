@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -81,35 +82,57 @@ func New(api API) *Client { return &Client{api: api} }
 func (c *Client) DescribeRules(ctx context.Context, groupIDs []string) ([]reconcile.ActualRule, error) {
 	var out []reconcile.ActualRule
 	for _, chunk := range chunks(sortedUnique(groupIDs), MaxFilterValues) {
-		in := &ec2.DescribeSecurityGroupRulesInput{
-			Filters:    []types.Filter{{Name: aws.String("group-id"), Values: chunk}},
-			MaxResults: aws.Int32(MaxResults),
+		rs, err := c.describeRules(ctx, []types.Filter{{Name: aws.String("group-id"), Values: chunk}})
+		if err != nil {
+			return nil, fmt.Errorf("describe rules of %d groups: %w", len(chunk), err)
 		}
-		for {
-			page, err := c.api.DescribeSecurityGroupRules(ctx, in)
-			if err != nil {
-				return nil, fmt.Errorf("describe rules of %d groups: %w", len(chunk), err)
-			}
-			for _, r := range page.SecurityGroupRules {
-				ar, err := flattenRule(r)
-				if err != nil {
-					return nil, fmt.Errorf("describe rules: %w", err)
-				}
-				out = append(out, ar)
-			}
-			if aws.ToString(page.NextToken) == "" {
-				break
-			}
-			in.NextToken = page.NextToken
-		}
+		out = append(out, rs...)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Key != out[j].Key {
-			return out[i].Key.Less(out[j].Key)
-		}
-		return out[i].RuleID < out[j].RuleID
-	})
+	sortRules(out)
 	return out, nil
+}
+
+// DescribeManagedRules returns every rule tagged sgrules:managed=true, in
+// any group, with one filtered call (and its pages).
+func (c *Client) DescribeManagedRules(ctx context.Context) ([]reconcile.ActualRule, error) {
+	out, err := c.describeRules(ctx, []types.Filter{{Name: aws.String("tag:" + reconcile.TagManaged), Values: []string{"true"}}})
+	if err != nil {
+		return nil, fmt.Errorf("describe rules tagged %s: %w", reconcile.TagManaged, err)
+	}
+	sortRules(out)
+	return out, nil
+}
+
+// describeRules follows every page of one filtered DescribeSecurityGroupRules.
+func (c *Client) describeRules(ctx context.Context, filters []types.Filter) ([]reconcile.ActualRule, error) {
+	var out []reconcile.ActualRule
+	in := &ec2.DescribeSecurityGroupRulesInput{Filters: filters, MaxResults: aws.Int32(MaxResults)}
+	for {
+		page, err := c.api.DescribeSecurityGroupRules(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.SecurityGroupRules {
+			ar, err := flattenRule(r)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ar)
+		}
+		if aws.ToString(page.NextToken) == "" {
+			return out, nil
+		}
+		in.NextToken = page.NextToken
+	}
+}
+
+func sortRules(rs []reconcile.ActualRule) {
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].Key != rs[j].Key {
+			return rs[i].Key.Less(rs[j].Key)
+		}
+		return rs[i].RuleID < rs[j].RuleID
+	})
 }
 
 // DescribeGroups returns the groups that exist among groupIDs, sorted by
@@ -149,8 +172,8 @@ func (c *Client) findGroups(ctx context.Context, filters []types.Filter) ([]reco
 
 // ResolveGroups resolves references with as few calls as possible: id
 // references without a call, all name references of one VPC in one call
-// (filters vpc-id and group-name), and one call per distinct tag set
-// (filters tag:K). Matches are checked again client-side. Every reference
+// (filters vpc-id and group-name), and one call per set of tag keys
+// (filters tag:K with every value asked for). Matches are checked again client-side. Every reference
 // is a key of the result; its ids are sorted (none when nothing matches).
 func (c *Client) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[string][]string, error) {
 	out := make(map[string][]string, len(refs))
@@ -191,19 +214,40 @@ func (c *Client) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[
 			}
 		}
 	}
+	// Tag references with the same tag keys share calls: one filter per
+	// key carrying every value asked for (matched exactly client-side).
+	byKeys := map[string][]rules.GroupRef{}
 	for _, k := range sortedKeys(tagRefs) {
 		r := tagRefs[k]
-		var filters []types.Filter
-		for _, tk := range sortedKeys(r.Tags) {
-			filters = append(filters, types.Filter{Name: aws.String("tag:" + tk), Values: []string{r.Tags[tk]}})
-		}
-		groups, err := c.findGroups(ctx, filters)
-		if err != nil {
-			return nil, fmt.Errorf("resolve groups by %s: %w", k, err)
-		}
-		for _, g := range groups {
-			if hasTags(g.Tags, r.Tags) {
-				out[k] = append(out[k], g.GroupID)
+		ks := strings.Join(sortedKeys(r.Tags), "\x00")
+		byKeys[ks] = append(byKeys[ks], r)
+	}
+	for _, ks := range sortedKeys(byKeys) {
+		refs := byKeys[ks]
+		for _, chunk := range chunks(refs, MaxFilterValues) {
+			values := map[string]map[string]bool{}
+			for _, r := range chunk {
+				for tk, tv := range r.Tags {
+					if values[tk] == nil {
+						values[tk] = map[string]bool{}
+					}
+					values[tk][tv] = true
+				}
+			}
+			var filters []types.Filter
+			for _, tk := range sortedKeys(values) {
+				filters = append(filters, types.Filter{Name: aws.String("tag:" + tk), Values: sortedKeys(values[tk])})
+			}
+			groups, err := c.findGroups(ctx, filters)
+			if err != nil {
+				return nil, fmt.Errorf("resolve groups by tags %s: %w", strings.ReplaceAll(ks, "\x00", ","), err)
+			}
+			for _, r := range chunk {
+				for _, g := range groups {
+					if hasTags(g.Tags, r.Tags) {
+						out[r.String()] = append(out[r.String()], g.GroupID)
+					}
+				}
 			}
 		}
 	}

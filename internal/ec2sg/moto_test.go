@@ -378,13 +378,35 @@ func TestResolveGroups(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ResolveGroups:\n got %v\nwant %v", got, want)
 	}
-	// One call for the names of the VPC, one per distinct tag set.
-	if n := e.api.describeGroups.Load(); n != 4 {
-		t.Errorf("describe calls = %d, want 4", n)
+	// One call for the names of the VPC, one for every tag reference with
+	// the keys {app, tier}.
+	if n := e.api.describeGroups.Load(); n != 2 {
+		t.Errorf("describe calls = %d, want 2", n)
 	}
 	e.api.reset()
 	if _, err := e.client.ResolveGroups(ctx, []rules.GroupRef{{ID: "sg-1"}, {ID: "sg-2"}}); err != nil || e.api.describeGroups.Load() != 0 {
 		t.Errorf("id refs: err %v, %d calls; want no call", err, e.api.describeGroups.Load())
+	}
+}
+
+func TestDescribeManagedRules(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	a := e.group(t, "a", nil)
+	b := e.group(t, "b", nil)
+	tags := map[string]string{reconcile.TagManaged: "true"}
+	if err := e.client.Authorize(ctx, a, rules.Ingress, []rules.Permission{perm(a, rules.Ingress, "tcp", 80, 80, rules.PeerCIDR4, "10.0.0.0/8", "")}, tags); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.Authorize(ctx, b, rules.Ingress, []rules.Permission{perm(b, rules.Ingress, "tcp", 81, 81, rules.PeerCIDR4, "10.0.0.0/8", "")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.client.DescribeManagedRules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Key.GroupID != a || got[0].Tags[reconcile.TagManaged] != "true" {
+		t.Fatalf("managed rules = %+v, want only the tagged rule of %s", got, a)
 	}
 }
 

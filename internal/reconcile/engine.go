@@ -219,8 +219,8 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded) (st
 		for _, o := range st.owned {
 			add(o.Key.GroupID)
 		}
-		if f, ok := e.cfg.Groups.(ManagedRuleFinder); ok && len(req.Groups) == 0 {
-			tagged, err := f.DescribeManagedRules(ctx)
+		if len(req.Groups) == 0 {
+			tagged, err := e.cfg.Groups.DescribeManagedRules(ctx)
 			if err != nil {
 				return st, fmt.Errorf("find rules tagged %s: %w", TagManaged, err)
 			}

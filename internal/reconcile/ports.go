@@ -43,8 +43,9 @@ type Object struct {
 }
 
 // Source lists and reads rule files (an S3 prefix or a local directory).
-// Keys are relative to the source's root and only rule files (.yaml, .yml,
-// .json) are listed.
+// Keys are full object keys for S3 ("rules/web.yaml") and slash-separated
+// paths relative to the directory for a directory; only rule files (.yaml,
+// .yml, .json) are listed.
 type Source interface {
 	// List returns every rule object, sorted by key.
 	List(ctx context.Context) ([]ObjectInfo, error)
@@ -103,6 +104,7 @@ type Groups interface {
 	Revoke(ctx context.Context, groupID string, dir rules.Direction, ruleIDs []string) error
 	// UpdateDescriptions changes descriptions in place (one call per group).
 	UpdateDescriptions(ctx context.Context, groupID string, updates []DescriptionUpdate) error
+	ManagedRuleFinder
 }
 
 // ManagedRuleFinder finds every rule tagged sgrules:managed=true, in any
