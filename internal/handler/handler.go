@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/sgrules/sgrules/internal/cfnresource"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
 	"github.com/sgrules/sgrules/internal/trigger"
@@ -113,10 +114,6 @@ type Response struct {
 	Sources []reconcile.SourceResult `json:"sources,omitempty"`
 }
 
-// ErrCloudFormationUnsupported is returned for custom resource requests
-// until they are implemented.
-var ErrCloudFormationUnsupported = errors.New("Custom::SecurityGroupRule requests are not yet supported")
-
 // Handle handles one invocation; use it with lambda.Start.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	ev, err := trigger.Decode(raw)
@@ -151,14 +148,12 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 	return nil, fmt.Errorf("%s function: unhandled %s event", h.name, ev.Kind)
 }
 
-// cloudFormation handles a Custom::SecurityGroupRule request.
-//
-// TODO(cfn): not implemented yet. Until it is, CloudFormation gets no
-// response at the ResponseURL and waits for its timeout.
+// cloudFormation handles a Custom::SecurityGroupRule request: package
+// cfnresource applies it and always answers CloudFormation at the
+// ResponseURL; an error means the answer could not be delivered (Lambda
+// retries the invocation, which is idempotent).
 func (h *Handler) cloudFormation(ctx context.Context, ev *cfn.Event) (any, error) {
-	h.log.ErrorContext(ctx, "custom resource request not supported",
-		"requestType", ev.RequestType, "stackId", ev.StackID, "logicalResourceId", ev.LogicalResourceID)
-	return nil, fmt.Errorf("%s %s/%s: %w", ev.RequestType, ev.StackID, ev.LogicalResourceID, ErrCloudFormationUnsupported)
+	return cfnresource.Options{Logger: h.log}.Handle(ctx, *ev, h.cfg.Engine)
 }
 
 // run reconciles one request: a terminal error is logged and returned in

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
@@ -296,14 +299,38 @@ func TestSQSBatchOutOfTime(t *testing.T) {
 	}
 }
 
-func TestCloudFormationNotYetSupported(t *testing.T) {
+func TestCloudFormation(t *testing.T) {
 	h, eng, _ := newTest(t, false, Config{})
-	_, err := h.Handle(context.Background(), sample(t, "reconcile", "cfn-create.json"))
-	if !errors.Is(err, ErrCloudFormationUnsupported) || !strings.Contains(err.Error(), "WebIngress") {
-		t.Errorf("error = %v, want ErrCloudFormationUnsupported naming the resource", err)
+	eng.res = func(req reconcile.Request) reconcile.Result {
+		var res reconcile.Result
+		for k := range req.Inline {
+			res.Sources = append(res.Sources, reconcile.SourceResult{Key: k, Status: reconcile.StatusApplied, RuleIDs: []string{"sgr-0123456789abcdef0"}})
+		}
+		return res
 	}
-	if len(eng.reqs) != 0 {
-		t.Errorf("engine called: %+v", eng.reqs)
+	var got cfn.Response
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Error(err)
+		}
+	}))
+	defer srv.Close()
+	var ev map[string]any
+	if err := json.Unmarshal(sample(t, "reconcile", "cfn-create.json"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev["ResponseURL"] = srv.URL
+	ev["ResourceProperties"] = map[string]any{"securityGroup": "sg-0123456789abcdef0", "type": "ingress",
+		"protocol": "tcp", "fromPort": "443", "toPort": "443", "cidrBlocks": []any{"10.0.0.0/8"}}
+	raw, _ := json.Marshal(ev)
+	if _, err := h.Handle(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != cfn.StatusSuccess || got.PhysicalResourceID != "cfn/app/WebIngress" || got.Data["RuleId"] != "sgr-0123456789abcdef0" {
+		t.Errorf("response %+v", got)
+	}
+	if len(eng.reqs) != 1 || eng.reqs[0].Inline["cfn/app/WebIngress"].File == nil {
+		t.Errorf("engine requests %+v, want one inline cfn/app/WebIngress", eng.reqs)
 	}
 }
 
