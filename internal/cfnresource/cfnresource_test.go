@@ -390,11 +390,9 @@ func TestFailures(t *testing.T) {
 		name: "panic in the engine",
 		ev:   func(url string) cfn.Event { return event(cfn.RequestCreate, url, props("80")) },
 		engine: func(context.Context, reconcile.Request) (reconcile.Result, error) {
-			var m map[string]int
-			m["boom"]++
-			return reconcile.Result{}, nil
+			panic(errors.New("engine exploded"))
 		},
-		wantStatus: cfn.StatusFailed, wantReason: []string{"panic", "nil map"}, wantCalls: 1,
+		wantStatus: cfn.StatusFailed, wantReason: []string{"panic", "engine exploded"}, wantCalls: 1,
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
