@@ -164,7 +164,7 @@ func TestDecodeCloudFormation(t *testing.T) {
 				!strings.HasPrefix(ev.ResponseURL, "https://cloudformation-custom-resource-response-euwest1.") {
 				t.Errorf("CloudFormation event = %s", dump(ev))
 			}
-			if ev.ResourceProperties["Group"] != "sg-0123456789abcdef0" {
+			if ev.ResourceProperties["securityGroup"] != "sg-0123456789abcdef0" {
 				t.Errorf("ResourceProperties = %v", ev.ResourceProperties)
 			}
 		})
