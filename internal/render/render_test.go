@@ -1,0 +1,204 @@
+package render
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const (
+	web = "sg-0aaaaaaaaaaaaaaa1"
+	db  = "sg-0bbbbbbbbbbbbbbb2"
+	lb  = "sg-0ccccccccccccccc3"
+)
+
+var names = map[string]string{web: "web", db: "database", lb: "alb"}
+
+func key(group string, dir rules.Direction, proto string, from, to int32, kind rules.PeerKind, peer string) rules.Key {
+	return rules.Key{GroupID: group, Direction: dir, Protocol: proto, FromPort: from, ToPort: to, Peer: rules.Peer{Kind: kind, Value: peer}}
+}
+
+// sampleResult has every action kind, a conflict, an invalid, a held and
+// a warned source, and unmanaged rules.
+func sampleResult() reconcile.Result {
+	res := unsortedResult()
+	sortActions(res.Plan.Actions)
+	return res
+}
+
+// sortActions orders as the engine does: group, direction, kind, key.
+func sortActions(as []reconcile.Action) {
+	order := map[reconcile.ActionKind]int{reconcile.ActAuthorize: 0, reconcile.ActAdopt: 1, reconcile.ActUpdate: 2, reconcile.ActRevoke: 3, reconcile.ActForget: 4}
+	sort.SliceStable(as, func(i, j int) bool {
+		a, b := as[i], as[j]
+		if a.Key.GroupID != b.Key.GroupID {
+			return a.Key.GroupID < b.Key.GroupID
+		}
+		if a.Key.Direction != b.Key.Direction {
+			return a.Key.Direction < b.Key.Direction
+		}
+		if a.Kind != b.Kind {
+			return order[a.Kind] < order[b.Kind]
+		}
+		return a.Key.Less(b.Key)
+	})
+}
+
+func unsortedResult() reconcile.Result {
+	https := key(web, rules.Ingress, "tcp", 443, 443, rules.PeerCIDR4, "0.0.0.0/0")
+	return reconcile.Result{
+		Plan: reconcile.Plan{
+			Actions: []reconcile.Action{
+				{Kind: reconcile.ActAuthorize, Key: key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, web),
+					Description: "postgres from web", Owners: []string{"rules/db.yaml#pg-from-web"}, Reason: "declared by rules/db.yaml#pg-from-web"},
+				{Kind: reconcile.ActRevoke, Key: key(db, rules.Ingress, "tcp", 3306, 3306, rules.PeerGroup, web), RuleID: "sgr-0000000000000000a",
+					Owners: []string{"rules/db.yaml#mysql-from-web"}, Reason: "no longer declared", Loss: true},
+				{Kind: reconcile.ActAuthorize, Key: https, Description: "HTTPS", Owners: []string{"rules/web.yaml#https"}, Reason: "declared by rules/web.yaml#https"},
+				{Kind: reconcile.ActAuthorize, Key: key(web, rules.Ingress, "icmp", 8, -1, rules.PeerCIDR4, "10.0.0.0/8"),
+					Owners: []string{"rules/web.yaml#ping"}, Reason: "declared by rules/web.yaml#ping"},
+				{Kind: reconcile.ActAdopt, Key: key(web, rules.Ingress, "tcp", 80, 80, rules.PeerPrefixList, "pl-0123456789abcdef0"), RuleID: "sgr-0000000000000000b",
+					Description: "HTTP from CDN", Owners: []string{"rules/web.yaml#http"}, Reason: "exists already; declared by rules/web.yaml#http"},
+				{Kind: reconcile.ActUpdate, Key: key(web, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR6, "2001:db8::/32"), RuleID: "sgr-0000000000000000c",
+					Description: "SSH from office", OldDescription: "ssh", Owners: []string{"rules/web.yaml#ssh"}, Reason: "description changed"},
+				{Kind: reconcile.ActRevoke, Key: key(web, rules.Ingress, "udp", 1000, 2000, rules.PeerCIDR4, "192.168.0.0/16"), RuleID: "sgr-0000000000000000d",
+					Description: "legacy", Reason: "exclusive group: not declared by any source", Loss: true, Drift: true},
+				{Kind: reconcile.ActAuthorize, Key: key(web, rules.Egress, "-1", -1, -1, rules.PeerCIDR4, "0.0.0.0/0"),
+					Owners: []string{"rules/web.yaml#out"}, Reason: "drift: rule deleted or changed outside sgrules", Drift: true},
+				{Kind: reconcile.ActForget, Key: key(web, rules.Egress, "47", -1, -1, rules.PeerGroup, lb), RuleID: "sgr-0000000000000000e",
+					Owners: []string{"rules/web.yaml#gre"}, Reason: "no longer declared; rule already gone"},
+			},
+			Conflicts: []reconcile.Conflict{{Key: https,
+				Descriptions: map[string]string{"rules/web.yaml#https": "HTTPS", "rules/z.yaml#web": "web"}, Winner: "rules/web.yaml#https"}},
+			Unmanaged: []reconcile.ActualRule{
+				{Key: key(lb, rules.Ingress, "tcp", 443, 443, rules.PeerCIDR4, "0.0.0.0/0"), RuleID: "sgr-0000000000000000f", Description: "console"},
+				{Key: key(lb, rules.Egress, "-1", -1, -1, rules.PeerCIDR6, "::/0"), RuleID: "sgr-00000000000000010"},
+			},
+		},
+		Sources: []reconcile.SourceResult{
+			{Key: "rules/bad.yaml", Status: reconcile.StatusInvalid, Diagnostics: rules.Diagnostics{
+				{File: "rules/bad.yaml", Line: 3, Col: 15, Rule: "ssh", Field: "fromPort", Severity: rules.SeverityError, Msg: "fromPort: 70000 is out of range 0-65535"}}},
+			{Key: "rules/db.yaml", Status: reconcile.StatusApplied, RuleIDs: []string{"sgr-0000000000000000a"}},
+			{Key: "rules/mass.yaml", Status: reconcile.StatusHeld, Message: "plan holds: it would revoke 60 permissions"},
+			{Key: "rules/web.yaml", Status: reconcile.StatusApplied, Diagnostics: rules.Diagnostics{
+				{File: "rules/web.yaml", Line: 9, Col: 7, Rule: "out", Field: "cidrBlocks[0]", Severity: rules.SeverityWarning, Msg: "all traffic is open to the world"}}},
+		},
+		HeldCleanup: 2,
+	}
+}
+
+func driftResult() reconcile.Result {
+	res := sampleResult()
+	var drifted []reconcile.Action
+	for _, a := range res.Plan.Actions {
+		if a.Drift {
+			drifted = append(drifted, a)
+		}
+	}
+	drifted = append(drifted, reconcile.Action{Kind: reconcile.ActUpdate, Key: key(db, rules.Egress, "tcp", 443, 443, rules.PeerCIDR4, "10.1.0.0/16"),
+		RuleID: "sgr-00000000000000011", Description: "api", OldDescription: "edited by hand", Owners: []string{"rules/db.yaml#api"},
+		Reason: "drift: description edited outside sgrules", Drift: true})
+	sortActions(drifted)
+	return reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 3, Drifted: drifted, Unmanaged: 2, Paused: []string{lb}},
+		Sources: res.Sources[:2]}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run go test -update after checking):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		name   string
+		render func(*bytes.Buffer)
+	}{
+		{"plan.txt", func(b *bytes.Buffer) { Plan(b, sampleResult(), Options{Names: names}) }},
+		{"plan-color.txt", func(b *bytes.Buffer) { Plan(b, sampleResult(), Options{Names: names, Color: true}) }},
+		{"apply.txt", func(b *bytes.Buffer) {
+			res := sampleResult()
+			res.Executed = true
+			Plan(b, res, Options{Names: names, Past: true})
+		}},
+		{"plan-empty.txt", func(b *bytes.Buffer) {
+			Plan(b, reconcile.Result{Plan: reconcile.Plan{Unmanaged: sampleResult().Plan.Unmanaged[:1]}}, Options{})
+		}},
+		{"plan.json", func(b *bytes.Buffer) { _ = JSON(b, NewPlanDoc(sampleResult(), names)) }},
+		{"plan-empty.json", func(b *bytes.Buffer) { _ = JSON(b, NewPlanDoc(reconcile.Result{}, nil)) }},
+		{"drift.txt", func(b *bytes.Buffer) {
+			Drift(b, driftResult(), map[string]string{lb: "2030-01-01T00:00:00Z"}, Options{Names: names})
+		}},
+		{"drift-reverted.txt", func(b *bytes.Buffer) {
+			res := driftResult()
+			res.Drift.Reverted = len(res.Drift.Drifted)
+			Drift(b, res, nil, Options{Names: names, Past: true})
+		}},
+		{"drift-none.txt", func(b *bytes.Buffer) {
+			Drift(b, reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 1}}, nil, Options{})
+		}},
+		{"drift.json", func(b *bytes.Buffer) {
+			_ = JSON(b, NewDriftDoc(driftResult(), map[string]string{lb: "2030-01-01T00:00:00Z"}, false, names))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			tc.render(&b)
+			golden(t, tc.name, b.Bytes())
+		})
+	}
+}
+
+func TestPorts(t *testing.T) {
+	tests := []struct {
+		proto    string
+		from, to int32
+		want     string
+	}{
+		{"tcp", 443, 443, "tcp 443"},
+		{"udp", 1024, 65535, "udp 1024-65535"},
+		{"icmp", -1, -1, "icmp all"},
+		{"icmp", 8, -1, "icmp type 8"},
+		{"icmpv6", 1, 4, "icmpv6 type 1 code 4"},
+		{"-1", -1, -1, "all traffic"},
+		{"47", -1, -1, "protocol 47"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := Ports(rules.Key{Protocol: tc.proto, FromPort: tc.from, ToPort: tc.to}); got != tc.want {
+				t.Errorf("Ports = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGroupIDs(t *testing.T) {
+	got := GroupIDs(sampleResult())
+	want := []string{web, db, lb}
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("GroupIDs = %v, want %v", got, want)
+	}
+}
