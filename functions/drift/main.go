@@ -5,8 +5,11 @@
 // internal/handler; this file only wires it up.
 //
 // Environment: as the reconcile function, plus DRIFT_MODE (report or
-// revert, default revert) and SGRULES_ROLE_ARNS (comma-separated role ARNs
-// whose API calls are sgrules' own).
+// revert, default revert), SGRULES_ROLE_ARNS (comma-separated role ARNs
+// whose API calls are sgrules' own) and ALERT_TOPIC_ARN (optional SNS topic
+// receiving a summary when drift is found). Each run logs one drift report
+// line and writes the drift metrics as an embedded metric format line on
+// stdout (internal/driftreport).
 package main
 
 import (
@@ -21,9 +24,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/sgrules/sgrules/internal/awsconfig"
 	"github.com/sgrules/sgrules/internal/ddbledger"
+	"github.com/sgrules/sgrules/internal/driftreport"
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/handler"
 	"github.com/sgrules/sgrules/internal/reconcile"
@@ -68,14 +73,18 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return handler.NewDrift(handler.Config{
+	hcfg := handler.Config{
 		Engine:      engine,
 		Logger:      logger,
 		Bucket:      bucket,
 		Prefix:      prefix,
 		DryRun:      mode == handler.DriftReport,
 		IgnoreRoles: handler.List(os.Getenv("SGRULES_ROLE_ARNS")),
-		// DriftCount (the DriftDetected metric the template alarms on) is
-		// left to the engine owner: it needs Result fields beyond Sources.
-	})
+		DriftCount:  driftreport.Count,
+		Metrics:     os.Stdout,
+	}
+	if topic := os.Getenv("ALERT_TOPIC_ARN"); topic != "" {
+		hcfg.Alerts, hcfg.AlertTopicARN = sns.NewFromConfig(cfg), topic
+	}
+	return handler.NewDrift(hcfg)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/sgrules/sgrules/internal/cfnresource"
+	"github.com/sgrules/sgrules/internal/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
 	"github.com/sgrules/sgrules/internal/trigger"
@@ -58,12 +59,19 @@ type Config struct {
 	// caller (userIdentity.arn) or session issuer
 	// (sessionContext.sessionIssuer.arn) is one of them are ignored.
 	IgnoreRoles []string
-	// DriftCount, if set, counts the drift a run found; the drift handler
-	// then writes it as the CloudWatch metric sgrules/DriftDetected (an
-	// embedded metric format line on Metrics).
+	// DriftCount, if set, turns on the drift report of every run (drift
+	// function: driftreport.Count): one "drift report" JSON log line, and
+	// the metrics DriftDetected (this count), DriftReverted, UnmanagedRules
+	// and ReconcileErrors in namespace sgrules, as one embedded metric
+	// format line on Metrics.
 	DriftCount func(reconcile.Result) int
 	// Metrics receives embedded metric format lines (default os.Stdout).
 	Metrics io.Writer
+	// Alerts, with AlertTopicARN, receives a short summary when a drift run
+	// found drift (an *sns.Client; ALERT_TOPIC_ARN). A failed publish is
+	// logged; it never fails the run.
+	Alerts        Publisher
+	AlertTopicARN string
 }
 
 // Handler handles the invocations of one function.
@@ -72,6 +80,9 @@ type Handler struct {
 	log   *slog.Logger
 	kinds []trigger.Kind
 	name  string
+	// honorPause: sweeps leave groups tagged sgrules:pause-until alone
+	// (drift function only: a rule file change still applies everywhere).
+	honorPause bool
 }
 
 // NewReconcile returns the handler of the reconcile function: S3
@@ -83,9 +94,15 @@ func NewReconcile(cfg Config) (*Handler, error) {
 }
 
 // NewDrift returns the handler of the drift function: scheduled sweeps and
-// CloudTrail security group API calls.
+// CloudTrail security group API calls, both honouring the break-glass tag
+// sgrules:pause-until (reconcile.Request.HonorPause).
 func NewDrift(cfg Config) (*Handler, error) {
-	return newHandler(cfg, "drift", trigger.KindSchedule, trigger.KindAPICall)
+	h, err := newHandler(cfg, "drift", trigger.KindSchedule, trigger.KindAPICall)
+	if err != nil {
+		return nil, err
+	}
+	h.honorPause = true
+	return h, nil
 }
 
 func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error) {
@@ -112,6 +129,8 @@ type Response struct {
 	Error   string                   `json:"error,omitempty"`
 	Request *reconcile.Request       `json:"request,omitempty"`
 	Sources []reconcile.SourceResult `json:"sources,omitempty"`
+	// Drift is the drift report (drift function).
+	Drift *driftreport.Report `json:"drift,omitempty"`
 }
 
 // Handle handles one invocation; use it with lambda.Start.
@@ -139,7 +158,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 	case trigger.KindSQS:
 		return h.batch(ctx, ev.Messages), nil
 	case trigger.KindSchedule:
-		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: "schedule"})
+		return h.run(ctx, ev.Kind, reconcile.Request{All: true, HonorPause: h.honorPause, Reason: "schedule"})
 	case trigger.KindAPICall:
 		return h.apiCall(ctx, ev.APICall)
 	case trigger.KindCloudFormation:
@@ -159,8 +178,12 @@ func (h *Handler) cloudFormation(ctx context.Context, ev *cfn.Event) (any, error
 // run reconciles one request: a terminal error is logged and returned in
 // the response, any other error is returned for Lambda to retry.
 func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Request) (any, error) {
+	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.reconcile(ctx, req)
 	resp := Response{Kind: kind, Request: &req, Sources: res.Sources}
+	if h.cfg.DriftCount != nil {
+		resp.Drift = h.reportDrift(ctx, kind, req, res, err)
+	}
 	if err != nil {
 		if !IsTerminal(err) {
 			return nil, err
@@ -185,9 +208,6 @@ func (h *Handler) reconcile(ctx context.Context, req reconcile.Request) (reconci
 		return res, err
 	}
 	h.logSources(ctx, res.Sources)
-	if h.cfg.DriftCount != nil {
-		writeMetric(h.cfg.Metrics, "DriftDetected", h.cfg.DriftCount(res))
-	}
 	return res, nil
 }
 
@@ -289,7 +309,7 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 		log.InfoContext(ctx, "failed API call ignored", "errorCode", c.ErrorCode)
 		return Response{Kind: trigger.KindAPICall, Ignored: "failed call: " + c.ErrorCode}, nil
 	}
-	req := reconcile.Request{All: true, Groups: c.GroupIDs, Reason: "cloudtrail:" + c.EventName}
+	req := reconcile.Request{All: true, Groups: c.GroupIDs, HonorPause: h.honorPause, Reason: "cloudtrail:" + c.EventName}
 	if len(c.GroupIDs) == 0 {
 		log.WarnContext(ctx, "API call names no group id: sweeping every group")
 	}

@@ -344,19 +344,19 @@ func TestDriftEvents(t *testing.T) {
 	}{
 		{
 			name: "schedule sweeps everything", file: "schedule.json",
-			want: []reconcile.Request{{All: true, Reason: "schedule"}},
+			want: []reconcile.Request{{All: true, HonorPause: true, Reason: "schedule"}},
 		},
 		{
 			name: "report mode is a dry run", file: "schedule.json", cfg: Config{DryRun: true},
-			want: []reconcile.Request{{All: true, Reason: "schedule", DryRun: true}},
+			want: []reconcile.Request{{All: true, HonorPause: true, Reason: "schedule", DryRun: true}},
 		},
 		{
 			name: "authorize by someone: sweep the group", file: "cloudtrail-authorize-ingress.json", cfg: Config{IgnoreRoles: []string{ownRole}},
-			want: []reconcile.Request{{All: true, Groups: []string{"sg-0123456789abcdef0"}, Reason: "cloudtrail:AuthorizeSecurityGroupIngress"}},
+			want: []reconcile.Request{{All: true, HonorPause: true, Groups: []string{"sg-0123456789abcdef0"}, Reason: "cloudtrail:AuthorizeSecurityGroupIngress"}},
 		},
 		{
 			name: "modify rules", file: "cloudtrail-modify-rules.json", cfg: Config{DryRun: true},
-			want: []reconcile.Request{{All: true, Groups: []string{"sg-0fedcba9876543210"}, Reason: "cloudtrail:ModifySecurityGroupRules", DryRun: true}},
+			want: []reconcile.Request{{All: true, HonorPause: true, Groups: []string{"sg-0fedcba9876543210"}, Reason: "cloudtrail:ModifySecurityGroupRules", DryRun: true}},
 		},
 		{
 			name: "own role's call is ignored", file: "cloudtrail-revoke-own-role.json", cfg: Config{IgnoreRoles: []string{"arn:aws:iam::123456789012:role/other", ownRole}},
@@ -364,7 +364,7 @@ func TestDriftEvents(t *testing.T) {
 		},
 		{
 			name: "own role unknown: its call is swept", file: "cloudtrail-revoke-own-role.json",
-			want: []reconcile.Request{{All: true, Groups: []string{"sg-0fedcba9876543210"}, Reason: "cloudtrail:RevokeSecurityGroupIngress"}},
+			want: []reconcile.Request{{All: true, HonorPause: true, Groups: []string{"sg-0fedcba9876543210"}, Reason: "cloudtrail:RevokeSecurityGroupIngress"}},
 		},
 		{
 			name: "failed call is ignored", file: "cloudtrail-authorize-failed-default-vpc.json",
@@ -372,7 +372,7 @@ func TestDriftEvents(t *testing.T) {
 		},
 		{
 			name: "group named, not identified: sweep all", file: "cloudtrail-update-descriptions-by-name.json",
-			want: []reconcile.Request{{All: true, Groups: []string{}, Reason: "cloudtrail:UpdateSecurityGroupRuleDescriptionsIngress"}},
+			want: []reconcile.Request{{All: true, HonorPause: true, Groups: []string{}, Reason: "cloudtrail:UpdateSecurityGroupRuleDescriptionsIngress"}},
 		},
 	}
 	for _, tc := range tests {
@@ -406,39 +406,6 @@ func TestWrongFunction(t *testing.T) {
 	}
 	if len(eng.reqs) != 0 {
 		t.Errorf("engine called: %+v", eng.reqs)
-	}
-}
-
-func TestDriftMetric(t *testing.T) {
-	metrics := &bytes.Buffer{}
-	h, eng, _ := newTest(t, true, Config{Metrics: metrics, DriftCount: func(r reconcile.Result) int { return len(r.Sources) + 2 }})
-	eng.res = func(reconcile.Request) reconcile.Result {
-		return reconcile.Result{Sources: []reconcile.SourceResult{{Key: "a.yaml", Status: reconcile.StatusApplied}}}
-	}
-	if _, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json")); err != nil {
-		t.Fatal(err)
-	}
-	var emf struct {
-		AWS struct {
-			Timestamp         int64
-			CloudWatchMetrics []struct {
-				Namespace  string
-				Dimensions [][]string
-				Metrics    []struct{ Name, Unit string }
-			}
-		} `json:"_aws"`
-		DriftDetected *int
-	}
-	if err := json.Unmarshal(metrics.Bytes(), &emf); err != nil {
-		t.Fatalf("metric line %q: %v", metrics, err)
-	}
-	cw := emf.AWS.CloudWatchMetrics
-	if emf.DriftDetected == nil || *emf.DriftDetected != 3 || emf.AWS.Timestamp == 0 || len(cw) != 1 ||
-		cw[0].Namespace != "sgrules" || len(cw[0].Metrics) != 1 || cw[0].Metrics[0].Name != "DriftDetected" {
-		t.Errorf("metric line = %s", metrics)
-	}
-	if !strings.HasSuffix(metrics.String(), "}\n") || strings.Count(metrics.String(), "\n") != 1 {
-		t.Errorf("metric must be one line: %q", metrics)
 	}
 }
 
