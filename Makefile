@@ -66,6 +66,15 @@ FUZZTIME ?= 15s
 fuzz:
 	$(GO) test ./pkg/rules -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
+## chaos: the convergence suite with CHAOS_SCENARIOS randomised fault scenarios (seeds from CHAOS_SEED); summary in build/chaos.txt
+CHAOS_SCENARIOS ?= 500
+CHAOS_SEED ?= 20261101
+.PHONY: chaos
+chaos:
+	@mkdir -p build
+	CHAOS_SCENARIOS=$(CHAOS_SCENARIOS) CHAOS_SEED=$(CHAOS_SEED) CHAOS_SUMMARY=$(CURDIR)/build/chaos.txt \
+	  $(GO) test -count=1 -timeout 60m -v -run 'TestChaos|TestLedgerLoss' ./internal/chaos
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
