@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/internal/importer"
+	"github.com/sgrules/sgrules/internal/render"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+func init() {
+	register(&command{
+		name:    "import",
+		summary: "print a rule file declaring the current rules of security groups",
+		usage: `Usage: sgrules import [--exclusive] [flags] GROUP_ID...
+
+Reads the security groups and their rules and prints a rule file (YAML)
+that declares exactly those rules. Permissions that share the group,
+direction, protocol, ports and description become one rule with several
+sources. Rule names read GROUP-DIRECTION-PROTOCOL[-PORTS], where GROUP is
+the group's Name tag or group name: web-ingress-tcp-443, web-egress-all,
+web-ingress-icmp-8, with -2, -3… when names would repeat. Groups (target
+and peers) are referenced by id.
+
+Applying the file to the same account adopts the existing rules and
+changes nothing; from then on sgrules owns them. With --exclusive the
+groups are also declared exclusive: rules added outside sgrules later are
+revoked.
+
+Only the AWS flags apply; no bucket or ledger is read.
+
+Exit status: 0 success; 1 error (a group not found, an AWS error);
+2 usage error.
+
+Examples:
+  sgrules import sg-0123456789abcdef0 > rules/web.yaml
+  sgrules import --exclusive sg-0123456789abcdef0 sg-0fedcba9876543210 > rules/app.yaml
+  sgrules import --region eu-west-1 sg-0123456789abcdef0 > web.yaml && sgrules validate web.yaml
+`,
+		run: runImport,
+	})
+}
+
+var reGroupID = regexp.MustCompile(`^sg-([0-9a-f]{8}|[0-9a-f]{17})$`)
+
+func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags(commands["import"], stderr)
+	var w wiring
+	w.addAWSFlags(fs)
+	exclusive := fs.Bool("exclusive", false, "also declare the groups exclusive (exclusiveGroups)")
+	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
+		return code
+	}
+	ids := fs.Args()
+	if len(ids) == 0 {
+		fmt.Fprintln(stderr, "sgrules import: missing GROUP_ID (sg-…)")
+		fs.Usage()
+		return exitUsage
+	}
+	seen := map[string]bool{}
+	var uniq []string
+	for _, id := range ids {
+		if !reGroupID.MatchString(id) {
+			fmt.Fprintf(stderr, "sgrules import: %q is not a security group id (sg- and 8 or 17 lower-case hex digits)\n", id)
+			return exitUsage
+		}
+		if !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	cfg, err := w.awsConfig(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "sgrules import: %v\n", err)
+		return exitFail
+	}
+	groups := ec2sg.New(ec2.NewFromConfig(cfg))
+	infos, err := groups.DescribeGroups(ctx, uniq)
+	if err != nil {
+		fmt.Fprintf(stderr, "sgrules import: %v\n", err)
+		return exitFail
+	}
+	found := map[string]bool{}
+	for _, g := range infos {
+		found[g.GroupID] = true
+	}
+	var missing []string
+	for _, id := range uniq {
+		if !found[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(stderr, "sgrules import: security group not found: %s\n", strings.Join(missing, ", "))
+		return exitFail
+	}
+	// Keep the order of the arguments: it orders the rules and the
+	// exclusive groups.
+	byID := map[string]int{}
+	for i, g := range infos {
+		byID[g.GroupID] = i
+	}
+	ordered := infos[:0:0]
+	for _, id := range uniq {
+		ordered = append(ordered, infos[byID[id]])
+	}
+	actual, err := groups.DescribeRules(ctx, uniq)
+	if err != nil {
+		fmt.Fprintf(stderr, "sgrules import: %v\n", err)
+		return exitFail
+	}
+	f, skipped := importer.Convert(ordered, actual, importer.Options{Exclusive: *exclusive})
+	for _, s := range skipped {
+		fmt.Fprintf(stderr, "sgrules import: warning: skipped rule %s (%s in %s): %s\n",
+			s.Rule.RuleID, render.Options{}.Rule(s.Rule.Key), s.Rule.Key.GroupID, s.Reason)
+	}
+	out, err := rules.MarshalYAML(f)
+	if err != nil {
+		fmt.Fprintf(stderr, "sgrules import: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "# Imported by \"sgrules import%s %s\": %d %s declaring the current rules.\n",
+		map[bool]string{true: " --exclusive"}[*exclusive], strings.Join(uniq, " "), len(f.Rules), plural(len(f.Rules), "rule"))
+	fmt.Fprintln(stdout, "# Applying it adopts the existing rules without changing them.")
+	_, _ = stdout.Write(out)
+	return exitOK
+}
+
+// interleave moves flags after the group ids in front of them, so that
+// "import sg-1 --exclusive" works like "import --exclusive sg-1".
+func interleave(fs *flag.FlagSet, args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				continue
+			}
+			if i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	return append(append(flags, "--"), pos...)
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/render"
+)
+
+// Exit code of plan --detailed-exitcode when the plan has changes.
+const exitChanges = 2
+
+func init() {
+	register(&command{
+		name:    "plan",
+		summary: "show what apply would change, without changing anything",
+		usage: `Usage: sgrules plan [flags] [DIR]
+
+Reads every rule file (from S3, or from the local directory DIR), the
+ownership ledger and the security groups, and shows what "sgrules apply"
+would do, like "terraform plan", per security group:
+
+  + authorize a rule            - revoke a rule
+  ~ update a description        = adopt an existing rule (ledger only)
+  x forget a ledger record whose rule is already gone
+
+with the rule (direction, protocol, ports, peer), its owners
+("file#rule") and the reason. Invalid or held rule files are listed with
+their diagnostics, conflicting descriptions too, and a summary line ends
+the plan. Nothing in EC2 or the ledger changes.
+
+With a directory, the files' keys are the prefix plus their path in it
+("rules/web.yaml"), the keys they have in the bucket: a plan from a
+checkout previews exactly what uploading it would do.
+
+Exit status: 0 success; 1 error, or an invalid or held rule file; 2 usage
+error. With --detailed-exitcode: 0 no changes, 2 changes present (any
+action, adoptions included), 1 error.
+
+Examples:
+  sgrules plan --bucket my-rules --table sgrules-ledger
+  SGRULES_BUCKET=my-rules STATE_TABLE=sgrules-ledger sgrules plan
+  sgrules plan --table sgrules-ledger ./rules          # local files as rules/…
+  sgrules plan --output json ./rules | jq '.actions[] | select(.action == "revoke")'
+  sgrules plan --detailed-exitcode ./rules || echo "changes or errors: $?"
+  sgrules plan --endpoint-url http://localhost:5000 --region us-east-1 ./rules
+`,
+		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+			return runReconcile(ctx, "plan", args, stdout, stderr)
+		},
+	})
+	register(&command{
+		name:    "apply",
+		summary: "make the security groups match the rule files",
+		usage: `Usage: sgrules apply [flags] [DIR]
+
+Does what "sgrules plan" shows: authorizes new rules first, then updates
+descriptions, then revokes (make before break), records ownership in the
+ledger, and prints what it did. Invalid rule files are left as they were
+last applied; the rest is applied. A plan that would revoke more rules
+than --max-revoke because rules or files disappeared is held unless
+--allow-mass-revoke is given.
+
+Exit status: 0 success; 1 error, or a rule file was invalid or held (after
+applying the others); 2 usage error.
+
+Examples:
+  sgrules apply --bucket my-rules --table sgrules-ledger
+  sgrules apply --table sgrules-ledger ./rules
+  sgrules apply --allow-mass-revoke --table sgrules-ledger ./rules
+  sgrules apply --output json ./rules > applied.json
+`,
+		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+			return runReconcile(ctx, "apply", args, stdout, stderr)
+		},
+	})
+}
+
+func runReconcile(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
+	c := commands[name]
+	fs := newFlags(c, stderr)
+	var w wiring
+	if err := w.addEngineFlags(fs); err != nil {
+		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
+		return exitUsage
+	}
+	output := fs.String("output", "table", "output format: table or json")
+	var detailed, massRevoke bool
+	if name == "plan" {
+		fs.BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none (1 on errors)")
+	} else {
+		fs.BoolVar(&massRevoke, "allow-mass-revoke", false, "apply even a plan over the --max-revoke limit")
+	}
+	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
+		return code
+	}
+	if !checkOutput(name, *output, stderr) {
+		return exitUsage
+	}
+	if msg := w.checkSource(fs); msg != "" {
+		fmt.Fprintf(stderr, "sgrules %s: %s\n", name, msg)
+		return exitUsage
+	}
+	eng, groups, err := w.engine(ctx, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
+		return exitFail
+	}
+	req := reconcile.Request{All: true, DryRun: name == "plan", AllowMassRevoke: massRevoke, Reason: "cli " + name}
+	msg := "planning: reading rule files, the ledger and the security groups…"
+	if !req.DryRun {
+		msg = "applying: reconciling every rule file…"
+	}
+	stop := progress(stderr, msg)
+	res, err := eng.Reconcile(ctx, req)
+	stop()
+	if err != nil {
+		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
+		return exitFail
+	}
+	names, _ := groupNames(ctx, groups, render.GroupIDs(res))
+	if *output == "json" {
+		if err := render.JSON(stdout, render.NewPlanDoc(res, names)); err != nil {
+			fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
+			return exitFail
+		}
+	} else {
+		render.Plan(stdout, res, render.Options{Color: useColor(stdout), Names: names, Past: !req.DryRun})
+	}
+	if invalid, held := render.SourceProblems(res.Sources); invalid+held > 0 {
+		return exitFail
+	}
+	if detailed && len(res.Plan.Actions) > 0 {
+		return exitChanges
+	}
+	return exitOK
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sgrules/sgrules/internal/awsconfig"
+	"github.com/sgrules/sgrules/internal/ddbledger"
+	"github.com/sgrules/sgrules/internal/dirsource"
+	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/s3source"
+)
+
+// wiring holds the flags shared by the AWS commands (plan, apply, drift,
+// import) and builds the adapters from them, once per run.
+type wiring struct {
+	bucket, prefix, dir string
+	table               string
+	region, endpoint    string
+	maxRevoke           int
+	verbose             bool
+}
+
+// envFirst returns the first non-empty environment variable of names.
+func envFirst(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// addAWSFlags adds --region and --endpoint-url.
+func (w *wiring) addAWSFlags(fs *flag.FlagSet) {
+	fs.StringVar(&w.region, "region", "", "AWS region (default: the SDK chain, AWS_REGION or the profile)")
+	fs.StringVar(&w.endpoint, "endpoint-url", "", "AWS endpoint URL for every service, e.g. a local emulator (env AWS_ENDPOINT_URL, read by the SDK)")
+}
+
+// addEngineFlags adds the source, ledger and guard flags of plan, apply
+// and drift. Defaults come from the environment.
+func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
+	fs.StringVar(&w.bucket, "bucket", envFirst("SGRULES_BUCKET", "RULES_BUCKET"), "S3 bucket of the rule files (env SGRULES_BUCKET or RULES_BUCKET)")
+	prefix := os.Getenv("RULES_PREFIX")
+	if prefix == "" {
+		prefix = "rules/"
+	}
+	fs.StringVar(&w.prefix, "prefix", prefix, "key prefix of the rule files in the bucket; with --dir, prepended to the file paths so that keys match the bucket's (env RULES_PREFIX)")
+	fs.StringVar(&w.dir, "dir", "", "read the rule files from this local directory instead of S3 (or give it as the argument)")
+	fs.StringVar(&w.table, "table", os.Getenv("STATE_TABLE"), "DynamoDB table of the ownership ledger (env STATE_TABLE; required)")
+	maxRevoke := reconcile.DefaultMaxRevoke
+	if v := os.Getenv("MAX_REVOKE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("MAX_REVOKE=%q: want a whole number", v)
+		}
+		maxRevoke = n
+	}
+	fs.IntVar(&w.maxRevoke, "max-revoke", maxRevoke, "blast-radius guard: hold a plan that would revoke more rules than this because rules or files disappeared; -1 for no limit (env MAX_REVOKE)")
+	fs.BoolVar(&w.verbose, "verbose", false, "log the engine's plan and API batches to stderr")
+	w.addAWSFlags(fs)
+	return nil
+}
+
+// checkSource settles where the rule files come from: --dir, a single
+// directory argument, or --bucket (a directory wins over a bucket from
+// the environment). It returns a usage problem or "".
+func (w *wiring) checkSource(fs *flag.FlagSet) string {
+	args := fs.Args()
+	bucketSet := false
+	fs.Visit(func(f *flag.Flag) { bucketSet = bucketSet || f.Name == "bucket" })
+	switch {
+	case len(args) > 1:
+		return "takes at most one argument, the rule directory"
+	case len(args) == 1 && w.dir != "" && args[0] != w.dir:
+		return "give the rule directory either as --dir or as the argument, not both"
+	case len(args) == 1:
+		w.dir = args[0]
+	}
+	if w.dir != "" && bucketSet {
+		return "use --bucket or --dir, not both"
+	}
+	if w.dir != "" {
+		w.bucket = "" // a directory wins over a bucket from the environment
+		info, err := os.Stat(w.dir)
+		if err != nil {
+			return err.Error()
+		}
+		if !info.IsDir() {
+			return w.dir + " is not a directory"
+		}
+	} else if w.bucket == "" {
+		return "no rule source: set --bucket (or SGRULES_BUCKET) or --dir"
+	}
+	if w.table == "" {
+		return "no ledger: set --table (or STATE_TABLE) to the DynamoDB table sgrules records ownership in"
+	}
+	return ""
+}
+
+// awsConfig loads the shared AWS configuration with the flag overrides.
+func (w *wiring) awsConfig(ctx context.Context) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if w.region != "" {
+		opts = append(opts, config.WithRegion(w.region))
+	}
+	if w.endpoint != "" {
+		opts = append(opts, config.WithBaseEndpoint(w.endpoint))
+	}
+	cfg, err := awsconfig.Load(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("no AWS region: set --region or AWS_REGION")
+	}
+	return cfg, nil
+}
+
+// engine builds the engine and the EC2 adapter (for group names).
+func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engine, *ec2sg.Client, error) {
+	cfg, err := w.awsConfig(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var src reconcile.Source
+	if w.dir != "" {
+		src = prefixSource{inner: dirsource.New(w.dir), prefix: w.prefix}
+	} else {
+		src = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), w.bucket, w.prefix)
+	}
+	groups := ec2sg.New(ec2.NewFromConfig(cfg))
+	logger := slog.New(slog.DiscardHandler)
+	if w.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	host, _ := os.Hostname()
+	eng, err := reconcile.New(reconcile.Config{
+		Source:    src,
+		Groups:    groups,
+		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), w.table),
+		MaxRevoke: w.maxRevoke,
+		Holder:    fmt.Sprintf("sgrules-cli/%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, groups, nil
+}
+
+// prefixSource presents a directory's files under a key prefix, so that
+// "web.yaml" in the directory is "rules/web.yaml", the key the same file
+// has in the bucket: the ledger then records one owner whichever way the
+// file arrives, and a sweep from the directory does not take the bucket's
+// files for deleted ones.
+type prefixSource struct {
+	inner  reconcile.Source
+	prefix string
+}
+
+func (p prefixSource) List(ctx context.Context) ([]reconcile.ObjectInfo, error) {
+	objs, err := p.inner.List(ctx)
+	for i := range objs {
+		objs[i].Key = p.prefix + objs[i].Key
+	}
+	return objs, err
+}
+
+func (p prefixSource) Get(ctx context.Context, key string) (reconcile.Object, error) {
+	rel, ok := strings.CutPrefix(key, p.prefix)
+	if !ok {
+		return reconcile.Object{}, fmt.Errorf("%s: outside prefix %q: %w", key, p.prefix, reconcile.ErrNotFound)
+	}
+	obj, err := p.inner.Get(ctx, rel)
+	obj.Key = key
+	return obj, err
+}
+
+// groupNames returns a readable name per group id (Name tag, else group
+// name) and the sgrules:pause-until tag of paused groups, with one
+// DescribeGroups call. Names are a nicety: on error there are none.
+func groupNames(ctx context.Context, groups reconcile.Groups, ids []string) (names, pauses map[string]string) {
+	names, pauses = map[string]string{}, map[string]string{}
+	if len(ids) == 0 {
+		return names, pauses
+	}
+	infos, err := groups.DescribeGroups(ctx, ids)
+	if err != nil {
+		return names, pauses
+	}
+	for _, g := range infos {
+		switch {
+		case g.Tags["Name"] != "":
+			names[g.GroupID] = g.Tags["Name"]
+		case g.Name != "":
+			names[g.GroupID] = g.Name
+		}
+		if v, ok := g.Tags[reconcile.TagPause]; ok {
+			if t, err := time.Parse(time.RFC3339, v); err == nil && t.After(time.Now()) {
+				pauses[g.GroupID] = v
+			}
+		}
+	}
+	return names, pauses
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// useColor: colour only on a terminal, never with NO_COLOR set
+// (https://no-color.org) or TERM=dumb.
+func useColor(w io.Writer) bool {
+	return isTerminal(w) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+}
+
+// progress shows a spinner line with elapsed time on stderr while slow
+// work runs, only when stderr is a terminal; the returned function
+// clears it.
+func progress(stderr io.Writer, msg string) (stop func()) {
+	if !isTerminal(stderr) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		frames := `|/-\`
+		start := time.Now()
+		t := time.NewTicker(120 * time.Millisecond)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			fmt.Fprintf(stderr, "\r%c %s %.1fs", frames[i%len(frames)], msg, time.Since(start).Seconds())
+			select {
+			case <-done:
+				fmt.Fprint(stderr, "\r\x1b[K")
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// checkOutput validates --output table|json.
+func checkOutput(name, output string, stderr io.Writer) bool {
+	if output == "table" || output == "json" {
+		return true
+	}
+	fmt.Fprintf(stderr, "sgrules %s: --output must be table or json, got %q\n", name, output)
+	return false
+}
