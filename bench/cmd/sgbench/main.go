@@ -1,0 +1,137 @@
+// Command sgbench measures sgrules' API calls, wall time and memory
+// against moto_server (started on a free loopback port and stopped at the
+// end), beside a naive per-rule baseline, and writes the results as JSON.
+//
+//	sgbench -n 10,100,1000,5000 -out bench/results/latest.json
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sgrules/sgrules/bench"
+)
+
+func main() {
+	ns := flag.String("n", "10,100,1000,5000", "rule counts, comma-separated")
+	out := flag.String("out", "bench/results/latest.json", "JSON output path (empty: none)")
+	baselineMax := flag.Int("baseline-max", 1000, "run the naive baseline on at most this many rules and scale up beyond (0: never)")
+	conc := flag.Bool("concurrency", true, "run the sequential vs concurrent batch experiment")
+	flag.Parse()
+
+	var opt bench.Options
+	for _, s := range strings.Split(*ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "sgbench: bad -n value %q\n", s)
+			os.Exit(2)
+		}
+		opt.Ns = append(opt.Ns, n)
+	}
+	opt.BaselineMax, opt.Concurrency = *baselineMax, *conc
+	opt.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+	rep, err := bench.Run(context.Background(), opt)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sgbench:", err)
+		os.Exit(1)
+	}
+	rep.Date = time.Now().UTC().Format(time.RFC3339)
+	rep.Commit = gitCommit()
+	rep.GoVersion = runtime.Version()
+	rep.Platform = runtime.GOOS + "/" + runtime.GOARCH
+	rep.NProc = runtime.NumCPU()
+	rep.CPU = cpuModel()
+	rep.Moto = motoVersion()
+
+	printTable(os.Stdout, rep)
+	if *out != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sgbench:", err)
+			os.Exit(1)
+		}
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "sgbench:", err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "sgbench:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "wrote", *out)
+	}
+}
+
+func printTable(w io.Writer, rep *bench.Report) {
+	fmt.Fprintf(w, "sgbench %s  commit %s  %s %s  %d CPUs (%s)  moto %s\n\n", rep.Date, rep.Commit, rep.GoVersion, rep.Platform, rep.NProc, rep.CPU, rep.Moto)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "N\tG\tscenario\timpl\tEC2\tmut\t(modify)\tread\tDDB\t(writes)\tS3\twall ms\theap peak MiB\theap growth MiB\talloc MiB\tthrottle floor s\tplan a/r/u\tratio\t")
+	for _, r := range rep.Rows {
+		plan, ratio := "", ""
+		if r.Impl == "sgrules" {
+			plan = fmt.Sprintf("%d/%d/%d", r.Authorize, r.Revoke, r.Update)
+			if r.RatioEC2 > 0 {
+				ratio = fmt.Sprintf("%.1fx", r.RatioEC2)
+			} else {
+				ratio = "n/0"
+			}
+		}
+		impl := r.Impl
+		if r.Extrapolated {
+			impl += fmt.Sprintf(" (x%d/%d)", r.N, r.SampleN)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n",
+			r.N, r.Groups, r.Scenario, impl, r.EC2, r.EC2Mutating, r.EC2Modify, r.EC2Read, r.DynamoDB, r.DynamoDBWrites, r.S3,
+			r.WallMS, r.PeakHeapInuseMiB, r.HeapGrowthMiB, r.TotalAllocMiB, r.ThrottleFloorS, plan, ratio)
+	}
+	tw.Flush()
+	if c := rep.Concurrency; c != nil {
+		fmt.Fprintf(w, "\nconcurrency: %d groups x %d rules, 1 vs %d workers: authorize %.0f vs %.0f ms (x%.2f), revoke %.0f vs %.0f ms (x%.2f)\n",
+			c.Groups, c.RulesPerGroup, c.Workers, c.SeqAuthorizeMS, c.ConcAuthorizeMS, c.SpeedupAuthorize, c.SeqRevokeMS, c.ConcRevokeMS, c.SpeedupRevoke)
+	}
+	fmt.Fprintf(w, "total %.0f s\n", rep.TotalS)
+}
+
+func gitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func motoVersion() string {
+	out, err := exec.Command("python3", "-c", "import moto; print(moto.__version__)").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
