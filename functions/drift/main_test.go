@@ -4,10 +4,16 @@ import (
 	"os"
 	"testing"
 
+	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 )
 
-func TestMain(m *testing.M) { rie.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	motoserver.StopShared()
+	rie.RemoveBuilds()
+	os.Exit(code)
+}
 
 // The real bootstrap starts under the emulator and ignores the API calls of
 // sgrules' own roles without calling AWS.

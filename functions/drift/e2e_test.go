@@ -1,0 +1,557 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/sgrules/sgrules/internal/ddbledger"
+	"github.com/sgrules/sgrules/internal/driftreport"
+	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/internal/handler"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/s3source"
+	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/internal/testutil/rie"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// The end-to-end tests run the real drift bootstrap under the Lambda
+// Runtime Interface Emulator against one moto_server (reset for every
+// test): rule files are applied in-process with the real adapters, changes
+// are made by hand with the EC2 API, and the function is fed the sample
+// scheduled and CloudTrail events of testdata/.
+
+const (
+	bucket    = "rules-bucket"
+	table     = "ledger"
+	driftRole = "arn:aws:iam::123456789012:role/sgrules-drift-eu-west-1" // in cloudtrail-revoke-own-role.json
+	otherRole = "arn:aws:iam::123456789012:role/sgrules-reconcile-eu-west-1"
+)
+
+// webRules is a normal (not exclusive) group's file.
+const webRules = `rules:
+  https:
+    securityGroup: {tags: {Name: web}}
+    type: ingress
+    protocol: tcp
+    fromPort: 443
+    toPort: 443
+    cidrBlocks: [0.0.0.0/0]
+    description: HTTPS
+  http:
+    securityGroup: {tags: {Name: web}}
+    type: ingress
+    protocol: tcp
+    fromPort: 80
+    toPort: 80
+    cidrBlocks: [0.0.0.0/0]
+    description: HTTP
+  ssh:
+    securityGroup: {tags: {Name: web}}
+    type: ingress
+    protocol: tcp
+    fromPort: 22
+    toPort: 22
+    cidrBlocks: [192.0.2.0/24]
+    description: SSH from the office
+`
+
+type world struct {
+	t      *testing.T
+	srv    *motoserver.Server
+	cfg    aws.Config
+	ec2    *ec2.Client
+	groups map[string]string // Name tag → id
+	topic  string
+	queue  string
+}
+
+// newWorld resets moto and builds groups (web, orders-app, orders-db and
+// old, which no file names), the rules bucket with web.yaml and the
+// exclusive example, the ledger, and an alert topic with a queue
+// subscribed; then applies the files in-process.
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	srv := motoserver.Shared(t)
+	srv.Reset(t)
+	w := &world{t: t, srv: srv, cfg: srv.Config(t), groups: map[string]string{}}
+	w.ec2 = ec2.NewFromConfig(w.cfg)
+	vpc := motoserver.CreateVPC(t, w.cfg)
+	for _, name := range []string{"web", "orders-app", "orders-db", "old"} {
+		w.groups[name] = motoserver.CreateGroup(t, w.cfg, vpc, name+"-sg", map[string]string{"Name": name})
+	}
+	motoserver.CreateBucket(t, w.cfg, bucket, true)
+	motoserver.CreateTable(t, w.cfg, table)
+	exclusive, err := os.ReadFile("../../examples/exclusive/db-exclusive.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(w.cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	for key, body := range map[string][]byte{"rules/web.yaml": []byte(webRules), "rules/db-exclusive.yaml": exclusive} {
+		if _, err := s3c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.alerts()
+
+	eng, err := reconcile.New(reconcile.Config{
+		Source: s3source.New(s3c, bucket, "rules/"),
+		Groups: ec2sg.New(w.ec2),
+		Ledger: ddbledger.New(dynamodb.NewFromConfig(w.cfg), table),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := eng.Reconcile(t.Context(), reconcile.Request{All: true, Reason: "e2e apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Sources {
+		if s.Status != reconcile.StatusApplied {
+			t.Fatalf("%s: %s %v %s", s.Key, s.Status, s.Diagnostics.Strings(), s.Message)
+		}
+	}
+	return w
+}
+
+// alerts creates the alert topic and a queue subscribed to it.
+func (w *world) alerts() {
+	ctx := w.t.Context()
+	topic, err := sns.NewFromConfig(w.cfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("sgrules-alerts")})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	q := sqs.NewFromConfig(w.cfg)
+	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("alerts")})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.topic, w.queue = aws.ToString(topic.TopicArn), aws.ToString(queue.QueueUrl)
+	_, err = sns.NewFromConfig(w.cfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
+		Endpoint:   aws.String("arn:aws:sqs:" + motoserver.Region + ":123456789012:alerts"),
+		Attributes: map[string]string{"RawMessageDelivery": "true"}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// alertMessages returns the alert messages delivered to the queue so far.
+func (w *world) alertMessages() []string {
+	w.t.Helper()
+	out, err := sqs.NewFromConfig(w.cfg).ReceiveMessage(w.t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queue), MaxNumberOfMessages: 10})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var msgs []string
+	for _, m := range out.Messages {
+		msgs = append(msgs, aws.ToString(m.Body))
+	}
+	return msgs
+}
+
+// function starts the real bootstrap under the emulator with the
+// template's environment.
+func (w *world) function(mode string) *rie.Function {
+	w.t.Helper()
+	env := append(w.srv.Env(),
+		"STATE_TABLE="+table, "RULES_BUCKET="+bucket, "RULES_PREFIX=rules/", "DRIFT_MODE="+mode,
+		"SGRULES_ROLE_ARNS="+otherRole+","+driftRole, "ALERT_TOPIC_ARN="+w.topic,
+		"AWS_LAMBDA_LOG_FORMAT=JSON", // LoggingConfig LogFormat: JSON in template.yaml
+	)
+	return rie.Start(w.t, rie.Build(w.t, "./functions/drift"), env)
+}
+
+// invocation is the outcome of one invocation: the response and what the
+// function logged during it.
+type invocation struct {
+	resp   handler.Response
+	report map[string]any // the "drift report" log line
+	emf    map[string]any // the embedded metric format line
+}
+
+// invoke sends a testdata event, with the sample group id replaced by the
+// world's group, and finds the drift report and EMF lines in the logs.
+func (w *world) invoke(fn *rie.Function, file, sampleGroup, group string) invocation {
+	w.t.Helper()
+	payload, err := os.ReadFile("testdata/" + file)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if sampleGroup != "" {
+		payload = bytes.ReplaceAll(payload, []byte(sampleGroup), []byte(group))
+	}
+	before := len(fn.Logs())
+	out := fn.Invoke(w.t, payload)
+	var inv invocation
+	if err := json.Unmarshal(out, &inv.resp); err != nil {
+		w.t.Fatalf("response %s: %v", out, err)
+	}
+	if strings.Contains(string(out), "errorMessage") {
+		w.t.Fatalf("function error: %s\n%s", out, fn.Logs()[before:])
+	}
+	for _, line := range strings.Split(fn.Logs()[before:], "\n") {
+		var m map[string]any
+		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		switch {
+		case m["message"] == "drift report":
+			if inv.report != nil {
+				w.t.Errorf("more than one drift report line:\n%s", fn.Logs()[before:])
+			}
+			inv.report = m
+		case m["_aws"] != nil:
+			if inv.emf != nil {
+				w.t.Errorf("more than one EMF line:\n%s", fn.Logs()[before:])
+			}
+			inv.emf = m
+		}
+	}
+	return inv
+}
+
+// rules returns every rule of the world's groups as sorted "key
+// description" lines (rule ids left out).
+func (w *world) rules() []string {
+	w.t.Helper()
+	ids := make([]string, 0, len(w.groups))
+	for _, id := range w.groups {
+		ids = append(ids, id)
+	}
+	actual, err := ec2sg.New(w.ec2).DescribeRules(w.t.Context(), ids)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	out := make([]string, len(actual))
+	for i, a := range actual {
+		out[i] = a.Key.String() + " " + a.Description
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ledger returns every ledger record (sources and owned rules, with their
+// versions), rendered, sorted.
+func (w *world) ledger() []string {
+	w.t.Helper()
+	led := ddbledger.New(dynamodb.NewFromConfig(w.cfg), table)
+	srcs, err := led.ListSources(w.t.Context())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	perms, err := led.AllPermissions(w.t.Context())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var items []string
+	for _, s := range srcs {
+		items = append(items, fmt.Sprintf("%+v", s))
+	}
+	for _, p := range perms {
+		items = append(items, fmt.Sprintf("%+v", p))
+	}
+	sort.Strings(items)
+	return items
+}
+
+// ruleID finds the id of the rule of group name with port from (ingress).
+func (w *world) ruleID(name string, port int32) string {
+	w.t.Helper()
+	actual, err := ec2sg.New(w.ec2).DescribeRules(w.t.Context(), []string{w.groups[name]})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, a := range actual {
+		if a.Key.Direction == rules.Ingress && a.Key.FromPort == port {
+			return a.RuleID
+		}
+	}
+	w.t.Fatalf("no ingress rule on port %d in %s", port, name)
+	return ""
+}
+
+func (w *world) revokeByHand(name string, port int32) {
+	w.t.Helper()
+	_, err := w.ec2.RevokeSecurityGroupIngress(w.t.Context(), &ec2.RevokeSecurityGroupIngressInput{
+		GroupId: aws.String(w.groups[name]), SecurityGroupRuleIds: []string{w.ruleID(name, port)}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// modifyByHand changes a rule in place (it keeps its id), as the console's
+// "Edit inbound rules" does.
+func (w *world) modifyByHand(name string, port, newPort int32, cidr, description string) {
+	w.t.Helper()
+	_, err := w.ec2.ModifySecurityGroupRules(w.t.Context(), &ec2.ModifySecurityGroupRulesInput{
+		GroupId: aws.String(w.groups[name]),
+		SecurityGroupRules: []ec2types.SecurityGroupRuleUpdate{{
+			SecurityGroupRuleId: aws.String(w.ruleID(name, port)),
+			SecurityGroupRule: &ec2types.SecurityGroupRuleRequest{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(newPort), ToPort: aws.Int32(newPort),
+				CidrIpv4: aws.String(cidr), Description: aws.String(description)},
+		}},
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// authorizeByHand adds an ingress rule, tagged when tags are given. It
+// returns the rule's "key description" line.
+func (w *world) authorizeByHand(name string, port int32, cidr, description string, tags map[string]string) string {
+	w.t.Helper()
+	in := &ec2.AuthorizeSecurityGroupIngressInput{
+		GroupId: aws.String(w.groups[name]),
+		IpPermissions: []ec2types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
+			IpRanges: []ec2types.IpRange{{CidrIp: aws.String(cidr), Description: aws.String(description)}}}},
+	}
+	if len(tags) > 0 {
+		spec := ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeSecurityGroupRule}
+		for k, v := range tags {
+			spec.Tags = append(spec.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+		in.TagSpecifications = []ec2types.TagSpecification{spec}
+	}
+	if _, err := w.ec2.AuthorizeSecurityGroupIngress(w.t.Context(), in); err != nil {
+		w.t.Fatal(err)
+	}
+	k := rules.Key{GroupID: w.groups[name], Direction: rules.Ingress, Protocol: rules.ProtoTCP, FromPort: port, ToPort: port,
+		Peer: rules.Peer{Kind: rules.PeerCIDR4, Value: cidr}}
+	return k.String() + " " + description
+}
+
+func (w *world) tagGroup(name, key, value string) {
+	w.t.Helper()
+	_, err := w.ec2.CreateTags(w.t.Context(), &ec2.CreateTagsInput{Resources: []string{w.groups[name]},
+		Tags: []ec2types.Tag{{Key: aws.String(key), Value: aws.String(value)}}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// driftEverything makes one change of every kind by hand and returns the
+// unmanaged rule added to the normal group web (which must survive).
+func (w *world) driftEverything() string {
+	w.t.Helper()
+	w.revokeByHand("web", 22)                                  // managed rule deleted
+	w.modifyByHand("web", 80, 80, "0.0.0.0/0", "edited")       // description edited
+	w.modifyByHand("web", 443, 8443, "0.0.0.0/0", "HTTPS")     // ports modified
+	w.authorizeByHand("old", 9000, "10.9.0.0/16", "left over", // tagged orphan
+		map[string]string{reconcile.TagManaged: "true", reconcile.TagOwner: "rules/gone.yaml#api"})
+	w.authorizeByHand("orders-db", 22, "10.0.0.0/8", "debugging", nil) // unmanaged, exclusive group
+	return w.authorizeByHand("web", 2222, "198.51.100.0/24", "added by hand", nil)
+}
+
+func sameLines(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		var b strings.Builder
+		for _, x := range got {
+			if !slices.Contains(want, x) {
+				b.WriteString("+ " + x + "\n")
+			}
+		}
+		for _, x := range want {
+			if !slices.Contains(got, x) {
+				b.WriteString("- " + x + "\n")
+			}
+		}
+		t.Fatalf("%s differ:\n%s", what, b.String())
+	}
+}
+
+// kinds returns the report's changes as "kind group-name" strings, sorted.
+func (w *world) kinds(rep *driftreport.Report) []string {
+	names := map[string]string{}
+	for n, id := range w.groups {
+		names[id] = n
+	}
+	var out []string
+	for _, c := range rep.Drifted {
+		out = append(out, string(c.Kind)+" "+names[c.Group])
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestDriftE2E(t *testing.T) {
+	t.Run("schedule reverts every kind of drift", func(t *testing.T) {
+		w := newWorld(t)
+		applied := w.rules()
+		fn := w.function("revert")
+		handAdded := w.driftEverything()
+
+		inv := w.invoke(fn, "schedule.json", "", "")
+		sameLines(t, "rules after the sweep", w.rules(), slices.Sorted(slices.Values(append(slices.Clone(applied), handAdded))))
+		rep := inv.resp.Drift
+		if rep == nil {
+			t.Fatalf("no drift report in the response: %+v", inv.resp)
+		}
+		want := []string{"deleted web", "description web", "exclusive orders-db", "modified web", "orphan old"}
+		if got := w.kinds(rep); !slices.Equal(got, want) {
+			t.Errorf("drifted %v, want %v", got, want)
+		}
+		if rep.Detected != 5 || rep.Reverted != 5 || rep.ReportOnly || rep.Unmanaged < 1 || rep.GroupsChecked != 3 { // web, orders-db (files) and old (tagged orphan)
+			t.Errorf("report = %+v", rep)
+		}
+		for _, c := range rep.Drifted {
+			switch c.Kind {
+			case driftreport.KindDescription:
+				if c.Before != "edited" || c.After != "HTTP" {
+					t.Errorf("description change %+v", c)
+				}
+			case driftreport.KindModified:
+				if c.Before != "tcp 8443 from cidr4:0.0.0.0/0" || c.After != `tcp 443 from cidr4:0.0.0.0/0 "HTTPS"` {
+					t.Errorf("modified change %+v", c)
+				}
+			case driftreport.KindDeleted:
+				if c.Before != driftreport.Missing || c.After != `tcp 22 from cidr4:192.0.2.0/24 "SSH from the office"` {
+					t.Errorf("deleted change %+v", c)
+				}
+			}
+		}
+
+		// The function logged one JSON report line and one EMF line.
+		if inv.report == nil || inv.report["level"] != "WARN" || inv.report["requestId"] == nil {
+			t.Fatalf("drift report line = %v\n%s", inv.report, fn.Logs())
+		}
+		logged, _ := inv.report["report"].(map[string]any)
+		if logged["driftDetected"] != 5.0 || logged["driftReverted"] != 5.0 || len(logged["drifted"].([]any)) != 5 {
+			t.Errorf("logged report = %v", logged)
+		}
+		if inv.emf == nil {
+			t.Fatalf("no EMF line:\n%s", fn.Logs())
+		}
+		cw := inv.emf["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)
+		if cw["Namespace"] != "sgrules" || inv.emf["DriftDetected"] != 5.0 || inv.emf["DriftReverted"] != 5.0 ||
+			inv.emf["ReconcileErrors"] != 0.0 || inv.emf["UnmanagedRules"] != float64(rep.Unmanaged) {
+			t.Errorf("EMF line = %v", inv.emf)
+		}
+
+		// The alert topic got the summary.
+		msgs := w.alertMessages()
+		if len(msgs) != 1 || !strings.Contains(msgs[0], "5 rules changed outside sgrules") || !strings.Contains(msgs[0], "5 reverted") {
+			t.Errorf("alerts = %q", msgs)
+		}
+
+		// Converged: the next sweep finds nothing and alerts nobody.
+		inv = w.invoke(fn, "schedule.json", "", "")
+		if inv.resp.Drift == nil || inv.resp.Drift.Detected != 0 || inv.emf["DriftDetected"] != 0.0 || inv.report["level"] != "INFO" {
+			t.Errorf("second sweep: %+v %v", inv.resp.Drift, inv.emf)
+		}
+		if msgs := w.alertMessages(); len(msgs) != 0 {
+			t.Errorf("alert without drift: %q", msgs)
+		}
+	})
+
+	t.Run("report mode changes nothing and reports", func(t *testing.T) {
+		w := newWorld(t)
+		fn := w.function("report")
+		w.driftEverything()
+		rulesBefore, ledgerBefore := w.rules(), w.ledger()
+
+		inv := w.invoke(fn, "schedule.json", "", "")
+		sameLines(t, "rules", w.rules(), rulesBefore)
+		sameLines(t, "ledger", w.ledger(), ledgerBefore)
+		rep := inv.resp.Drift
+		if rep == nil || rep.Detected != 5 || rep.Reverted != 0 || !rep.ReportOnly || !inv.resp.Request.DryRun {
+			t.Fatalf("report = %+v, request %+v", rep, inv.resp.Request)
+		}
+		if inv.emf["DriftDetected"] != 5.0 || inv.emf["DriftReverted"] != 0.0 {
+			t.Errorf("EMF line = %v", inv.emf)
+		}
+		// A scheduled report-mode sweep leaves alerting to the
+		// DriftDetected alarm (no alert every five minutes).
+		if msgs := w.alertMessages(); len(msgs) != 0 {
+			t.Errorf("alerts = %q", msgs)
+		}
+	})
+
+	t.Run("paused group is left alone until the pause ends", func(t *testing.T) {
+		w := newWorld(t)
+		applied := w.rules()
+		fn := w.function("revert")
+		w.tagGroup("web", reconcile.TagPause, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+		w.revokeByHand("web", 22)
+		w.revokeByHand("orders-db", 5432) // not paused: reverted
+		pausedState := w.rules()
+
+		inv := w.invoke(fn, "schedule.json", "", "")
+		rep := inv.resp.Drift
+		if rep == nil || !slices.Equal(rep.Paused, []string{w.groups["web"]}) {
+			t.Fatalf("report = %+v", rep)
+		}
+		if got := w.kinds(rep); !slices.Contains(got, "deleted orders-db") {
+			t.Errorf("drifted %v, want the orders-db rule", got)
+		}
+		for _, c := range rep.Drifted {
+			if c.Group == w.groups["web"] && c.Reverted {
+				t.Errorf("paused group's rule reverted: %+v", c)
+			}
+		}
+		got := w.rules()
+		if len(got) != len(pausedState)+1 {
+			t.Errorf("after the sweep %d rules, want %d (the orders-db rule back, web untouched)", len(got), len(pausedState)+1)
+		}
+		if slices.Equal(got, applied) {
+			t.Errorf("the paused group was reverted")
+		}
+
+		// The pause ended: the next sweep reverts the group.
+		w.tagGroup("web", reconcile.TagPause, time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
+		inv = w.invoke(fn, "schedule.json", "", "")
+		sameLines(t, "rules after the pause", w.rules(), applied)
+		if inv.resp.Drift == nil || len(inv.resp.Drift.Paused) != 0 || inv.resp.Drift.Detected != 1 {
+			t.Errorf("report = %+v", inv.resp.Drift)
+		}
+	})
+
+	t.Run("CloudTrail event sweeps the group it names", func(t *testing.T) {
+		w := newWorld(t)
+		applied := w.rules()
+		fn := w.function("revert")
+		w.revokeByHand("web", 22)
+		w.revokeByHand("orders-db", 5432) // another group: not this event's business
+		inv := w.invoke(fn, "cloudtrail-authorize-ingress.json", "sg-0123456789abcdef0", w.groups["web"])
+		if inv.resp.Request == nil || !slices.Equal(inv.resp.Request.Groups, []string{w.groups["web"]}) || !inv.resp.Request.HonorPause {
+			t.Fatalf("request = %+v", inv.resp.Request)
+		}
+		if rep := inv.resp.Drift; rep == nil || rep.Detected != 1 || rep.Reverted != 1 || rep.GroupsChecked != 1 {
+			t.Errorf("report = %+v", rep)
+		}
+		got := w.rules()
+		if len(got) != len(applied)-1 {
+			t.Errorf("%d rules, want %d (web reverted, orders-db left for the sweep)", len(got), len(applied)-1)
+		}
+		// The scheduled sweep is the backstop.
+		w.invoke(fn, "schedule.json", "", "")
+		sameLines(t, "rules after the sweep", w.rules(), applied)
+	})
+
+	t.Run("CloudTrail event of sgrules' own role is ignored", func(t *testing.T) {
+		w := newWorld(t)
+		fn := w.function("revert")
+		w.revokeByHand("web", 22)
+		drifted := w.rules()
+		inv := w.invoke(fn, "cloudtrail-revoke-own-role.json", "sg-0fedcba9876543210", w.groups["web"])
+		if inv.resp.Ignored != "own call by "+driftRole || inv.resp.Drift != nil || inv.report != nil || inv.emf != nil {
+			t.Errorf("response %+v, report %v, emf %v", inv.resp, inv.report, inv.emf)
+		}
+		sameLines(t, "rules", w.rules(), drifted)
+	})
+}
