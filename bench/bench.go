@@ -198,9 +198,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 
 // measure runs fn, counting calls and sampling the heap.
 type measured struct {
-	counts                    Counts
-	wall                      time.Duration
-	peak, growth, totalAlloc  float64
+	counts                   Counts
+	wall                     time.Duration
+	peak, growth, totalAlloc float64
 }
 
 func measure(calls *apicount.Counter, fn func() error) (measured, error) {
