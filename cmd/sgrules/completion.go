@@ -20,8 +20,8 @@ Prints a script that completes sgrules commands and their flags, made
 from the command table of this binary.
 
 Examples:
-  source <(sgrules completion bash)                        # this bash session
-  sgrules completion bash > /etc/bash_completion.d/sgrules
+  sgrules completion bash > ~/.local/share/bash-completion/completions/sgrules
+  source <(sgrules completion bash)                         # this bash session only
   sgrules completion zsh > "${fpath[1]}/_sgrules"           # then restart zsh
   sgrules completion fish > ~/.config/fish/completions/sgrules.fish
 `,

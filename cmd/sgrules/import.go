@@ -127,8 +127,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "sgrules import: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "# Imported by \"sgrules import%s %s\": %d %s declaring the current rules.\n",
-		map[bool]string{true: " --exclusive"}[*exclusive], strings.Join(uniq, " "), len(f.Rules), plural(len(f.Rules), "rule"))
+	flagText := ""
+	if *exclusive {
+		flagText = " --exclusive"
+	}
+	fmt.Fprintf(stdout, "# Imported by \"sgrules import%s %s\".\n", flagText, strings.Join(uniq, " "))
 	fmt.Fprintln(stdout, "# Applying it adopts the existing rules without changing them.")
 	_, _ = stdout.Write(out)
 	return exitOK

@@ -280,9 +280,13 @@ func Summary(res reconcile.Result, past bool) string {
 	if p.Count(reconcile.ActForget) > 0 {
 		counts = append(counts, count{reconcile.ActForget, "to forget", "forgotten"})
 	}
-	if len(p.Actions) == 0 {
+	invalid, held := SourceProblems(res.Sources)
+	switch {
+	case len(p.Actions) == 0 && invalid+held == 0:
 		b.WriteString("No changes: the security groups match the rule files.")
-	} else {
+	case len(p.Actions) == 0:
+		b.WriteString("No changes.")
+	default:
 		if past {
 			b.WriteString("Applied: ")
 		} else {
@@ -306,7 +310,6 @@ func Summary(res reconcile.Result, past bool) string {
 	if res.HeldCleanup > 0 {
 		fmt.Fprintf(&b, " %d clean-up %s held by the blast-radius guard.", res.HeldCleanup, plural(res.HeldCleanup, "revocation"))
 	}
-	invalid, held := SourceProblems(res.Sources)
 	if invalid > 0 {
 		fmt.Fprintf(&b, " %d %s invalid.", invalid, plural(invalid, "source"))
 	}
