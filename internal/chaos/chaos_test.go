@@ -40,6 +40,8 @@ type totals struct {
 	scenarios, steps, runs, failedRuns, concurrent, sweeps, ledgerLosses, handRules int
 	faults                                                                          map[faultproxy.Kind]int
 	calls                                                                           int
+	// samples of EC2 state taken, and protected permissions checked in them
+	samples, protectedChecks int
 	violations                                                                      []string
 }
 
@@ -77,9 +79,9 @@ func TestChaos(t *testing.T) {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k, v))
 	}
 	sort.Strings(kinds)
-	summary := fmt.Sprintf("chaos: %d scenarios (seeds %d..%d), %d steps, %d reconcile runs (%d failed, %d concurrent pairs, %d sweeps), %d ledger losses, %d rules added by hand, %d AWS calls, %d faults injected (%s), %d violations, %s",
+	summary := fmt.Sprintf("chaos: %d scenarios (seeds %d..%d), %d steps, %d reconcile runs (%d failed, %d concurrent pairs, %d sweeps), %d ledger losses, %d rules added by hand, %d EC2 samples (%d protected-permission checks), %d AWS calls, %d faults injected (%s), %d violations, %s",
 		tot.scenarios, base, base+uint64(tot.scenarios)-1, tot.steps, tot.runs, tot.failedRuns, tot.concurrent, tot.sweeps, tot.ledgerLosses, tot.handRules,
-		tot.calls, injected, strings.Join(kinds, " "), len(tot.violations), time.Since(start).Round(time.Millisecond))
+		tot.samples, tot.protectedChecks, tot.calls, injected, strings.Join(kinds, " "), len(tot.violations), time.Since(start).Round(time.Millisecond))
 	t.Log(summary)
 	if path := os.Getenv("CHAOS_SUMMARY"); path != "" {
 		_ = os.WriteFile(path, []byte(summary+"\n"), 0o644)
@@ -422,6 +424,8 @@ func (s *scenario) check(when string) {
 	}
 	s.mu.Lock()
 	prot := s.protected
+	s.tot.samples++
+	s.tot.protectedChecks += len(prot)
 	s.mu.Unlock()
 	for id, h := range s.hand {
 		got, ok := have[id]
