@@ -42,7 +42,7 @@ type totals struct {
 	calls                                                                           int
 	// samples of EC2 state taken, and protected permissions checked in them
 	samples, protectedChecks int
-	violations                                                                      []string
+	violations               []string
 }
 
 // TestChaos runs randomised scenarios (see scenario.run) and checks three
