@@ -251,13 +251,20 @@ func progress(stderr io.Writer, msg string) (stop func()) {
 		start := time.Now()
 		t := time.NewTicker(120 * time.Millisecond)
 		defer t.Stop()
+		shown := false
 		for i := 0; ; i++ {
-			fmt.Fprintf(stderr, "\r%c %s %.1fs", frames[i%len(frames)], msg, time.Since(start).Seconds())
 			select {
 			case <-done:
-				fmt.Fprint(stderr, "\r\x1b[K")
+				if shown {
+					fmt.Fprint(stderr, "\r\x1b[K")
+				}
 				return
 			case <-t.C:
+			}
+			// Quick runs (under half a second) show nothing.
+			if time.Since(start) >= 500*time.Millisecond {
+				fmt.Fprintf(stderr, "\r%c %s %.1fs", frames[i%len(frames)], msg, time.Since(start).Seconds())
+				shown = true
 			}
 		}
 	}()
