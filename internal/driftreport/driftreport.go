@@ -67,6 +67,8 @@ type Change struct {
 	Owners []string `json:"owners,omitempty"`
 	// Reverted is true when this run put the declared state back.
 	Reverted bool `json:"reverted"`
+	// Paused is true when the group's sgrules:pause-until tag held it back.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Report is the outcome of one drift run.
@@ -125,7 +127,8 @@ func Build(res reconcile.Result) Report {
 		if paired[i] {
 			continue
 		}
-		c := Change{Group: a.Key.GroupID, Direction: string(a.Key.Direction), RuleID: a.RuleID, Owners: a.Owners, Reverted: res.Executed}
+		c := Change{Group: a.Key.GroupID, Direction: string(a.Key.Direction), RuleID: a.RuleID, Owners: a.Owners,
+			Reverted: res.Executed && !a.Paused, Paused: a.Paused}
 		switch {
 		case a.Kind == reconcile.ActAuthorize:
 			c.Kind, c.Rule, c.Before, c.After = KindDeleted, RuleText(a.Key, a.Description), Missing, RuleText(a.Key, a.Description)
@@ -151,8 +154,10 @@ func Build(res reconcile.Result) Report {
 		r.Drifted = append(r.Drifted, c)
 	}
 	r.Detected = len(r.Drifted)
-	if res.Executed {
-		r.Reverted = r.Detected
+	for _, c := range r.Drifted {
+		if c.Reverted {
+			r.Reverted++
+		}
 	}
 	r.ReportOnly = r.Detected > 0 && !res.Executed
 	return r

@@ -41,6 +41,9 @@ type Action struct {
 	LossSource string `json:"-"`
 	// Drift marks a correction of a change made outside sgrules.
 	Drift bool `json:"drift,omitempty"`
+	// Paused marks drift found in a group whose sgrules:pause-until tag is
+	// in the future: reported, not executed.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Conflict is one permission declared by several owners with different
@@ -119,6 +122,8 @@ type diffOutput struct {
 	// be authorized: filled in after reading them back).
 	put []OwnedPermission
 	del []OwnedPermission
+	// pausedDrift is drift in paused groups, set aside by the engine.
+	pausedDrift []Action
 }
 
 // ownerSource returns the source part of an owner string "source#rule".

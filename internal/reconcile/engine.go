@@ -66,10 +66,12 @@ type Result struct {
 
 // DriftReport is what a run found changed outside sgrules.
 type DriftReport struct {
-	GroupsChecked int      `json:"groupsChecked"`
-	Drifted       []Action `json:"drifted"`
-	Reverted      int      `json:"reverted"`
-	Unmanaged     int      `json:"unmanaged"`
+	GroupsChecked int `json:"groupsChecked"`
+	// Drifted lists the corrections; those in paused groups have Paused
+	// set and are never executed.
+	Drifted   []Action `json:"drifted"`
+	Reverted  int      `json:"reverted"`
+	Unmanaged int      `json:"unmanaged"`
 	// Paused groups carry a future sgrules:pause-until tag: their drift is
 	// reported, not reverted.
 	Paused []string `json:"paused,omitempty"`
@@ -334,7 +336,15 @@ func (e *Engine) plan(ctx context.Context, req Request, srcs []*loaded, st state
 
 	// Paused groups: report their drift, change nothing there.
 	if len(st.paused) > 0 {
+		var pausedDrift []Action
+		for _, a := range out.plan.Actions {
+			if st.paused[a.Key.GroupID] && a.Drift {
+				a.Paused = true
+				pausedDrift = append(pausedDrift, a)
+			}
+		}
 		out = dropActions(out, func(a Action) bool { return st.paused[a.Key.GroupID] })
+		out.pausedDrift = pausedDrift
 	}
 	return out, heldCleanup, nil
 }
@@ -607,6 +617,7 @@ func (e *Engine) result(srcs []*loaded, st state, out diffOutput, heldCleanup in
 			}
 		}
 	}
+	res.Drift.Drifted = append(res.Drift.Drifted, out.pausedDrift...)
 	return res
 }
 

@@ -387,7 +387,8 @@ func TestPausedGroupIsReportedNotReverted(t *testing.T) {
 	g.Tags[TagPause] = "2999-01-01T00:00:00Z"
 	before := h.ec2.mutating()
 	res := h.reconcile(Request{All: true, HonorPause: true})
-	if h.ec2.mutating() != before || len(res.Drift.Paused) != 1 || len(res.Drift.Drifted) != 0 {
+	if h.ec2.mutating() != before || len(res.Drift.Paused) != 1 || len(res.Drift.Drifted) != 1 ||
+		!res.Drift.Drifted[0].Paused || res.Drift.Reverted != 0 {
 		t.Fatalf("paused group touched: mutating %d, report %+v", h.ec2.mutating()-before, res.Drift)
 	}
 	g.Tags[TagPause] = "2000-01-01T00:00:00Z"
