@@ -10,7 +10,7 @@ FUNCTIONS := reconcile drift
 
 export SGRULES_RIE := $(BIN)/aws-lambda-rie
 
-.PHONY: all test lint tools build fmt clean bench
+.PHONY: all test lint tools build fmt clean bench demo
 
 all: lint test
 
@@ -27,6 +27,10 @@ $(BIN)/staticcheck:
 test: tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+## demo: runs sgrules end to end on this machine (moto_server + the Lambda emulator, no AWS account)
+demo: tools
+	$(GO) run ./cmd/sgrules demo
 
 ## lint: gofmt, go vet, staticcheck
 lint: $(BIN)/staticcheck
