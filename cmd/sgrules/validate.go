@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sgrules/sgrules/internal/ignorefile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -127,17 +128,22 @@ func findRuleFiles(args []string) ([]string, error) {
 			continue
 		}
 		var found []string
+		ignore, err := ignorefile.Load(os.DirFS(arg))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", arg, err)
+		}
 		err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
+			rel, _ := filepath.Rel(arg, p)
 			if d.IsDir() {
-				if p != arg && strings.HasPrefix(d.Name(), ".") {
+				if p != arg && (strings.HasPrefix(d.Name(), ".") || ignore.Match(filepath.ToSlash(rel), true)) {
 					return filepath.SkipDir
 				}
 				return nil
 			}
-			if rules.IsRuleFile(p) {
+			if rules.IsRuleFile(p) && !ignore.Match(filepath.ToSlash(rel), false) {
 				found = append(found, p)
 			}
 			return nil

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sgrules/sgrules/internal/ignorefile"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -54,6 +55,10 @@ func (s *Source) List(ctx context.Context) ([]reconcile.ObjectInfo, error) {
 		return nil, fmt.Errorf("list %s: %w", s.dir, err)
 	}
 	defer root.Close()
+	ignore, err := ignorefile.Load(root.FS())
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", s.dir, err)
+	}
 	var out []reconcile.ObjectInfo
 	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -66,12 +71,12 @@ func (s *Source) List(ctx context.Context) ([]reconcile.ObjectInfo, error) {
 			return nil
 		}
 		if d.IsDir() {
-			if strings.HasPrefix(d.Name(), ".") {
+			if strings.HasPrefix(d.Name(), ".") || ignore.Match(p, true) {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		if !isRuleFile(p) {
+		if !isRuleFile(p) || ignore.Match(p, false) {
 			return nil
 		}
 		info, etag, _, err := read(root, p, false)
