@@ -69,6 +69,7 @@ func Run(ctx context.Context, o Options) error {
 	d := &run{o: o, out: o.Out}
 	runCtx, cancel := context.WithTimeout(ctx, o.Timeout)
 	err := d.run(runCtx)
+	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
 	if err == nil && o.Keep {
 		d.keep(ctx)
@@ -80,7 +81,7 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	case ctx.Err() != nil:
 		return fmt.Errorf("demo interrupted: %w", err)
-	case runCtx.Err() != nil:
+	case timedOut:
 		return fmt.Errorf("demo did not finish within %v: %w", o.Timeout, err)
 	}
 	return err
@@ -209,12 +210,12 @@ func (d *run) run(ctx context.Context) error {
 	if err := waitBuild(); err != nil {
 		return err
 	}
-	d.info("functions built in %s", time.Since(buildStart).Round(100*time.Millisecond))
+	buildTime := time.Since(buildStart).Round(100 * time.Millisecond)
 	env := append(d.moto.Env(),
 		"STATE_TABLE="+Table, "RULES_BUCKET="+Bucket, "RULES_PREFIX="+Prefix, "MAX_REVOKE=50", "DRIFT_MODE=revert",
 		"AWS_LAMBDA_LOG_FORMAT=JSON")
 
-	d.step("Starting the reconcile function under the Lambda Runtime Interface Emulator (%s)", filepath.Base(rie))
+	d.step("Starting the reconcile function (built in %s) under the Lambda Runtime Interface Emulator", buildTime)
 	reconcileFn, err := d.startFunction(ctx, rie, "reconcile", bins["reconcile"], env)
 	if err != nil {
 		return err

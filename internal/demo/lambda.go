@@ -71,6 +71,11 @@ func buildBootstraps(ctx context.Context, root, dir string) (map[string]string, 
 		"./functions/reconcile", "./functions/drift")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
+	// On cancellation, kill the compilers and linker go runs too (they hold
+	// the output pipe), not only go itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build lambda functions: %w\n%s", err, out)
 	}
