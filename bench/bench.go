@@ -148,6 +148,8 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	defer p.Stop()
 	rep := &Report{BaselineMax: opt.BaselineMax}
+	// A naive run on a sample is reused for every larger N.
+	naiveBySize := map[int][]Row{}
 	for _, n := range opt.Ns {
 		if err := p.Reset(ctx); err != nil {
 			return nil, err
@@ -157,18 +159,25 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sgrules N=%d: %w", n, err)
 		}
-		if err := p.Reset(ctx); err != nil {
-			return nil, err
-		}
 		sample := n
 		if opt.BaselineMax > 0 && n > opt.BaselineMax {
 			sample = opt.BaselineMax
 		}
-		logf("N=%d: naive baseline on %d rules", n, sample)
-		naiveRows, err := runNaive(ctx, p.URL, sample, logf)
-		if err != nil {
-			return nil, fmt.Errorf("naive N=%d: %w", n, err)
+		measuredRows, ok := naiveBySize[sample]
+		if ok {
+			logf("N=%d: naive baseline scaled from the run on %d rules", n, sample)
+		} else {
+			if err := p.Reset(ctx); err != nil {
+				return nil, err
+			}
+			logf("N=%d: naive baseline on %d rules", n, sample)
+			measuredRows, err = runNaive(ctx, p.URL, sample, logf)
+			if err != nil {
+				return nil, fmt.Errorf("naive N=%d: %w", n, err)
+			}
+			naiveBySize[sample] = measuredRows
 		}
+		naiveRows := append([]Row(nil), measuredRows...)
 		for i := range naiveRows {
 			if sample != n {
 				naiveRows[i] = scale(naiveRows[i], n, groupsFor(n), sample)
