@@ -71,16 +71,22 @@ func Run(ctx context.Context, o Options) error {
 	err := d.run(runCtx)
 	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
+	success := func() {
+		fmt.Fprintf(d.out, "\nDemo finished successfully in %s.\n", time.Since(start).Round(100*time.Millisecond))
+	}
 	if err == nil && o.Keep {
+		success()
 		d.keep(ctx)
 	}
 	d.cleanup()
 	switch {
 	case err == nil:
-		fmt.Fprintf(d.out, "\nDemo finished successfully in %s.\n", time.Since(start).Round(100*time.Millisecond))
+		if !o.Keep {
+			success()
+		}
 		return nil
 	case ctx.Err() != nil:
-		return fmt.Errorf("demo interrupted: %w", err)
+		return fmt.Errorf("interrupted; everything the demo started is stopped: %w", ctx.Err())
 	case timedOut:
 		return fmt.Errorf("demo did not finish within %v: %w", o.Timeout, err)
 	}
@@ -306,14 +312,14 @@ func (d *run) createResources(ctx context.Context) error {
 	}
 	d.info("VPC %s; groups named NAME-sg, e.g. %s-sg = %s", vpc, names[0], groups[names[0]])
 
-	d.step("Creating SQS queue %s, versioned bucket s3://%s notifying it of objects created/removed under %s, and ledger table %s",
-		Queue, Bucket, Prefix, Table)
+	d.step("Creating versioned bucket s3://%s, notifying SQS queue %s of objects created or removed under %s", Bucket, Queue, Prefix)
 	if d.queueURL, d.queueARN, err = createQueue(ctx, d.c); err != nil {
 		return err
 	}
 	if err := createBucket(ctx, d.c, d.queueARN); err != nil {
 		return err
 	}
+	d.step("Creating the ownership ledger, DynamoDB table %s", Table)
 	return createTable(ctx, d.c)
 }
 
@@ -449,8 +455,11 @@ func (d *run) functionLogs(fn *function) {
 
 // keep waits, with moto running, until ctx is cancelled.
 func (d *run) keep(ctx context.Context) {
-	d.step("moto_server keeps running at %s; press Ctrl-C to stop it. For example:", d.moto.URL)
-	d.info("AWS_ENDPOINT_URL=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws ec2 describe-security-group-rules", d.moto.URL, Region)
+	fmt.Fprintf(d.out, "\n==> moto_server keeps running at %s; press Ctrl-C to stop it. For example:\n", d.moto.URL)
+	d.info("export AWS_ENDPOINT_URL=%s AWS_DEFAULT_REGION=%s AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test", d.moto.URL, Region)
+	d.info("aws ec2 describe-security-group-rules --output table")
+	d.info("aws s3 ls s3://%s/%s", Bucket, Prefix)
+	d.info("aws dynamodb scan --table-name %s", Table)
 	<-ctx.Done()
 }
 

@@ -58,7 +58,8 @@ func TestRun(t *testing.T) {
 		"==> Building the reconcile and drift functions",
 		"==> Starting moto_server",
 		"==> Creating a VPC and 15 security groups",
-		"==> Creating SQS queue " + Queue + ", versioned bucket s3://" + Bucket,
+		"==> Creating versioned bucket s3://" + Bucket + ", notifying SQS queue " + Queue,
+		"==> Creating the ownership ledger, DynamoDB table " + Table,
 		"==> Uploading 7 example rule files to s3://sgrules-demo/rules/",
 		"skipped raw-group-id.yaml",
 		"==> Starting the reconcile function (built in ",
@@ -100,7 +101,7 @@ func TestRunCancelled(t *testing.T) {
 	t.Logf("cancelled demo took %v", time.Since(start).Round(100*time.Millisecond))
 	out := w.String()
 	t.Logf("output:\n%s", out)
-	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "demo interrupted") {
+	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("Run = %v, want an interruption\n%s", err, out)
 	}
 	if !strings.Contains(out, "==> Stopping moto_server") || strings.Contains(out, "Demo finished successfully") {
