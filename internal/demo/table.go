@@ -55,7 +55,7 @@ func snapshot(ctx context.Context, c clients, groups map[string]string) ([]row, 
 		rows = append(rows, row{Group: names[a.Key.GroupID], RuleID: a.RuleID, Key: a.Key,
 			Description: a.Description, Owner: owners[a.Key]})
 	}
-	sortRows(rows)
+	sortRows(rows, names)
 	return rows, nil
 }
 
@@ -78,7 +78,9 @@ func ownerText(owners map[string]string) string {
 	return fmt.Sprintf("%s +%d", files[0], len(files)-1)
 }
 
-func sortRows(rows []row) {
+// sortRows orders rows by group name, ingress first, then by key with
+// group peers ordered by name.
+func sortRows(rows []row, groupNames map[string]string) {
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
 		if a.Group != b.Group {
@@ -87,7 +89,9 @@ func sortRows(rows []row) {
 		if a.Key.Direction != b.Key.Direction {
 			return a.Key.Direction == rules.Ingress
 		}
-		return a.Key.Less(b.Key)
+		ak, bk := a.Key, b.Key
+		ak.Peer.Value, bk.Peer.Value = peerText(ak.Peer, groupNames), peerText(bk.Peer, groupNames)
+		return ak.Less(bk)
 	})
 }
 

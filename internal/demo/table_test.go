@@ -62,7 +62,7 @@ func TestPrintRules(t *testing.T) {
 		{Group: "web", Key: key("sg-2", rules.Egress, "-1", -1, -1, rules.PeerCIDR4, "0.0.0.0/0")},
 		{Group: "admin", Key: key("sg-1", rules.Ingress, "tcp", 3389, 3389, rules.PeerCIDR4, "198.51.100.7/32"), Description: "by hand"},
 	}
-	sortRows(rows)
+	sortRows(rows, names)
 	var b bytes.Buffer
 	printRules(&b, rows, names, "  ")
 	want := `  GROUP  DIRECTION  PROTOCOL  PORTS  PEER             MANAGED BY       DESCRIPTION
