@@ -22,6 +22,7 @@ import (
 	"github.com/sgrules/sgrules/internal/ddbledger"
 	"github.com/sgrules/sgrules/internal/dirsource"
 	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/internal/ratelimit"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
 )
@@ -152,7 +153,7 @@ func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engin
 	host, _ := os.Hostname()
 	eng, err := reconcile.New(reconcile.Config{
 		Source:    src,
-		Groups:    groups,
+		Groups:    ratelimit.New(groups, ratelimit.Defaults()),
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), w.table),
 		MaxRevoke: w.maxRevoke,
 		Holder:    fmt.Sprintf("sgrules-cli/%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),

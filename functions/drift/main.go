@@ -31,6 +31,7 @@ import (
 	"github.com/sgrules/sgrules/internal/driftreport"
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/handler"
+	"github.com/sgrules/sgrules/internal/ratelimit"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
 )
@@ -64,8 +65,10 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 		return nil, err
 	}
 	engine, err := handler.PerInvocation(reconcile.Config{
-		Source:    s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), bucket, prefix),
-		Groups:    ec2sg.New(ec2.NewFromConfig(cfg)),
+		Source: s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), bucket, prefix),
+		// One set of EC2-shaped token buckets per execution environment,
+		// shared by warm invocations.
+		Groups:    ratelimit.New(ec2sg.New(ec2.NewFromConfig(cfg)), ratelimit.Defaults()),
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), table),
 		MaxRevoke: maxRevoke,
 		Logger:    logger,

@@ -27,10 +27,17 @@ type Config struct {
 	LeaseWait time.Duration
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Concurrency bounds the EC2 batches (groups and directions) run at
+	// once within one phase; phases (authorize, update, revoke) never
+	// overlap. 0 means DefaultConcurrency.
+	Concurrency int
 }
 
 // DefaultMaxRevoke is the default blast-radius limit.
 const DefaultMaxRevoke = 50
+
+// DefaultConcurrency is the default bound on concurrent EC2 batches.
+const DefaultConcurrency = 4
 
 // Inline is a source that is not read from the Source, such as a
 // CloudFormation custom resource. A nil File means the source is deleted.

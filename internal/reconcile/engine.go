@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -41,6 +42,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -436,11 +440,13 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 	}
 
 	authorized := map[string]bool{}
-	for _, bk := range sortedBatches(auth) {
-		perms := auth[bk]
-		if err := e.authorize(ctx, bk, perms); err != nil {
-			return err
-		}
+	authBatches := sortedBatches(auth)
+	if err := e.forEach(ctx, len(authBatches), func(ctx context.Context, i int) error {
+		return e.authorize(ctx, authBatches[i], auth[authBatches[i]])
+	}); err != nil {
+		return err
+	}
+	for _, bk := range authBatches {
 		authorized[bk.group] = true
 	}
 	if len(authorized) > 0 {
@@ -471,19 +477,66 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 			}
 		}
 	}
-	for _, g := range sortedKeys(upd) {
-		us := upd[g]
+	updGroups := sortedKeys(upd)
+	if err := e.forEach(ctx, len(updGroups), func(ctx context.Context, i int) error {
+		g, us := updGroups[i], upd[updGroups[i]]
 		if err := e.cfg.Groups.UpdateDescriptions(ctx, g, us); err != nil {
 			return fmt.Errorf("update descriptions: %w", err)
 		}
 		e.log.InfoContext(ctx, "ec2 batch", "op", "update-descriptions", "group", g, "rules", len(us))
+		return nil
+	}); err != nil {
+		return err
 	}
-	for _, bk := range sortedBatches(rev) {
-		if err := e.revoke(ctx, bk, rev[bk]); err != nil {
-			return err
+	// Only now, with every new rule in place, revoke.
+	revBatches := sortedBatches(rev)
+	return e.forEach(ctx, len(revBatches), func(ctx context.Context, i int) error {
+		return e.revoke(ctx, revBatches[i], rev[revBatches[i]])
+	})
+}
+
+// forEach runs fn for 0..n-1 on at most Config.Concurrency goroutines. The
+// first error cancels the others' context and is returned once all have
+// stopped, so a phase never overlaps the next one.
+func (e *Engine) forEach(ctx context.Context, n int, fn func(context.Context, int) error) error {
+	if n == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	sem := make(chan struct{}, e.cfg.Concurrency)
+	for i := 0; i < n; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
 		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(ctx, i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		// Cancelled from outside before every batch started.
+		return fmt.Errorf("execute: %w", context.Cause(ctx))
+	}
+	return first
 }
 
 func (e *Engine) authorize(ctx context.Context, bk batchKey, perms []rules.Permission) error {

@@ -528,3 +528,50 @@ func TestUnresolvedReferenceIsInvalid(t *testing.T) {
 		t.Fatalf("%+v", res.Sources[0])
 	}
 }
+
+func TestConcurrentBatchesKeepMakeBeforeBreak(t *testing.T) {
+	h := newHarness(t)
+	h.eng = h.engine(Config{Concurrency: 8})
+	file := func(port int) string {
+		var b strings.Builder
+		b.WriteString("rules:\n")
+		for _, g := range []string{sgWeb, sgApp, sgDB} {
+			for _, dir := range []string{"ingress", "egress"} {
+				fmt.Fprintf(&b, "  r-%s-%s:\n    securityGroup: %s\n    type: %s\n    protocol: tcp\n    fromPort: %d\n    toPort: %d\n    cidrBlocks: [10.0.0.0/8]\n",
+					g, dir, g, dir, port, port)
+			}
+		}
+		return b.String()
+	}
+	h.src.put("rules/all.yaml", file(80))
+	h.apply("rules/all.yaml")
+	h.ec2.ops = nil
+	h.src.put("rules/all.yaml", file(81))
+	h.apply("rules/all.yaml")
+	if len(h.ec2.ops) != 12 {
+		t.Fatalf("ops = %v, want 6 authorize and 6 revoke batches", h.ec2.ops)
+	}
+	for i, op := range h.ec2.ops {
+		if want := i < 6; strings.HasPrefix(op, "authorize") != want {
+			t.Fatalf("op %d is %q: every authorize must come before any revoke: %v", i, op, h.ec2.ops)
+		}
+	}
+}
+
+func TestForEachStopsAtFirstError(t *testing.T) {
+	e, _ := New(Config{Groups: newFakeEC2(), Ledger: newFakeLedger(), Concurrency: 2})
+	var mu sync.Mutex
+	ran := 0
+	err := e.forEach(context.Background(), 100, func(ctx context.Context, i int) error {
+		mu.Lock()
+		ran++
+		mu.Unlock()
+		if i == 3 {
+			return errInjected
+		}
+		return nil
+	})
+	if !errors.Is(err, errInjected) || ran >= 100 {
+		t.Fatalf("err %v after %d calls; want the injected error and the rest skipped", err, ran)
+	}
+}
