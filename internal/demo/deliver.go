@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -134,7 +133,7 @@ func sqsEvent(msgs []sqstypes.Message, queueARN string) events.SQSEvent {
 		ev.Records = append(ev.Records, events.SQSMessage{
 			MessageId:         aws.ToString(m.MessageId),
 			ReceiptHandle:     aws.ToString(m.ReceiptHandle),
-			Body:              fixEventTime(aws.ToString(m.Body)),
+			Body:              aws.ToString(m.Body),
 			Md5OfBody:         aws.ToString(m.MD5OfBody),
 			Attributes:        m.Attributes,
 			MessageAttributes: map[string]events.SQSMessageAttribute{},
@@ -144,17 +143,6 @@ func sqsEvent(msgs []sqstypes.Message, queueARN string) events.SQSEvent {
 		})
 	}
 	return ev
-}
-
-// motoEventTime matches an eventTime without a time zone, as moto writes
-// it ("2026-03-02T10:15:30.123456"); S3 writes RFC 3339 in UTC
-// ("2026-03-02T10:15:30.123Z"), which is what Lambda event decoders expect.
-var motoEventTime = regexp.MustCompile(`("eventTime"\s*:\s*"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)"`)
-
-// fixEventTime adds the "Z" S3 writes to moto's zone-less event times, so
-// that the body is what S3 would have sent.
-func fixEventTime(body string) string {
-	return motoEventTime.ReplaceAllString(body, `${1}Z"`)
 }
 
 // s3EventNames returns the event names of an S3 notification body, and

@@ -191,8 +191,25 @@ func decodeRecords(raw json.RawMessage, p probe) (Event, error) {
 	return Event{}, fmt.Errorf("decode event: unsupported records with eventSource %q", src)
 }
 
+// s3Notification holds the fields of an S3 event notification that sgrules
+// reads. It leaves eventTime out on purpose: nothing depends on it, and a
+// timestamp in an unexpected form (moto writes it without a zone) must not
+// make the whole event undecodable. events.S3Object URL-decodes the key.
+type s3Notification struct {
+	Records []struct {
+		EventSource string `json:"eventSource"`
+		EventName   string `json:"eventName"`
+		S3          struct {
+			Bucket struct {
+				Name string `json:"name"`
+			} `json:"bucket"`
+			Object events.S3Object `json:"object"`
+		} `json:"s3"`
+	} `json:"Records"`
+}
+
 func decodeS3Notification(raw []byte) ([]Object, error) {
-	var ev events.S3Event
+	var ev s3Notification
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return nil, fmt.Errorf("decode S3 notification: %w", err)
 	}

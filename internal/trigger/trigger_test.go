@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -266,5 +267,24 @@ func TestDecodeErrors(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// An eventTime without a zone (moto writes them so) does not make the
+// notification undecodable: nothing reads it.
+func TestDecodeS3EventTimeWithoutZone(t *testing.T) {
+	raw := `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventTime":"2026-11-25T19:48:50.018451","eventName":"ObjectCreated:Put",` +
+		`"s3":{"bucket":{"name":"b"},"object":{"key":"rules/a+b.yaml","sequencer":"01"}}}]}`
+	ev, err := Decode(json.RawMessage(raw))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if len(ev.Objects) != 1 || ev.Objects[0].Key != "rules/a b.yaml" || ev.Objects[0].Bucket != "b" {
+		t.Fatalf("objects = %+v", ev.Objects)
+	}
+	sqs := `{"Records":[{"messageId":"m1","eventSource":"aws:sqs","body":` + strconv.Quote(raw) + `}]}`
+	ev, err = Decode(json.RawMessage(sqs))
+	if err != nil || len(ev.Messages) != 1 || ev.Messages[0].Err != nil || len(ev.Messages[0].Objects) != 1 {
+		t.Fatalf("SQS: %+v %v", ev, err)
 	}
 }
