@@ -98,7 +98,18 @@ func (e *Engine) Reconcile(ctx context.Context, req Request) (Result, error) {
 		if err == nil {
 			return res, nil
 		}
-		if !isRace(err) {
+		var qe *quotaError
+		switch {
+		case errors.As(err, &qe):
+			// Waiting will not make room in the group: the sources that
+			// asked for the rules keep what they applied before, and the
+			// rest of the request goes on.
+			for _, s := range srcs {
+				if qe.sources[s.key] {
+					s.rejectQuota(qe)
+				}
+			}
+		case !isRace(err):
 			return res, err
 		}
 		lastErr = err
@@ -106,6 +117,22 @@ func (e *Engine) Reconcile(ctx context.Context, req Request) (Result, error) {
 	}
 	return Result{}, lastErr
 }
+
+// quotaError: EC2 refused an authorization because the group would exceed
+// its rules quota. It names the sources that declared the refused rules.
+type quotaError struct {
+	group   string
+	dir     rules.Direction
+	count   int
+	sources map[string]bool
+	err     error
+}
+
+func (q *quotaError) Error() string {
+	return fmt.Sprintf("authorize %d %s rules in %s: %v", q.count, q.dir, q.group, q.err)
+}
+
+func (q *quotaError) Unwrap() error { return q.err }
 
 // state is what the engine read for one attempt.
 type state struct {
@@ -421,6 +448,7 @@ type batchKey struct {
 // per group and direction.
 func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 	auth := map[batchKey][]rules.Permission{}
+	authOwners := map[batchKey]map[string]bool{}
 	upd := map[string][]DescriptionUpdate{}
 	rev := map[batchKey][]string{}
 	for _, a := range out.plan.Actions {
@@ -432,6 +460,12 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 				owner = rules.Owner{Source: ownerSource(a.Owners[0]), Rule: ownerRule(a.Owners[0])}
 			}
 			auth[bk] = append(auth[bk], rules.Permission{Key: a.Key, Description: a.Description, Owner: owner})
+			if authOwners[bk] == nil {
+				authOwners[bk] = map[string]bool{}
+			}
+			for _, o := range a.Owners {
+				authOwners[bk][ownerSource(o)] = true
+			}
 		case ActUpdate:
 			upd[a.Key.GroupID] = append(upd[a.Key.GroupID], DescriptionUpdate{RuleID: a.RuleID, Key: a.Key, Description: a.Description})
 		case ActRevoke:
@@ -442,7 +476,12 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 	authorized := map[string]bool{}
 	authBatches := sortedBatches(auth)
 	if err := e.forEach(ctx, len(authBatches), func(ctx context.Context, i int) error {
-		return e.authorize(ctx, authBatches[i], auth[authBatches[i]])
+		err := e.authorize(ctx, authBatches[i], auth[authBatches[i]])
+		var qe *quotaError
+		if errors.As(err, &qe) {
+			maps.Copy(qe.sources, authOwners[authBatches[i]])
+		}
+		return err
 	}); err != nil {
 		return err
 	}
@@ -562,6 +601,13 @@ func (e *Engine) authorize(ctx context.Context, bk batchKey, perms []rules.Permi
 			err = e.cfg.Groups.Authorize(ctx, bk.group, bk.dir, rest, tags)
 		}
 		perms = rest
+	}
+	if errors.Is(err, ErrRulesLimit) {
+		qe := &quotaError{group: bk.group, dir: bk.dir, count: len(perms), sources: map[string]bool{}, err: err}
+		for _, p := range perms {
+			qe.sources[p.Owner.Source] = true
+		}
+		return qe
 	}
 	if err != nil {
 		return fmt.Errorf("authorize: %w", err)

@@ -575,3 +575,36 @@ func TestForEachStopsAtFirstError(t *testing.T) {
 		t.Fatalf("err %v after %d calls; want the injected error and the rest skipped", err, ran)
 	}
 }
+
+// A file that would push a group over EC2's rules quota is invalid (not
+// retried forever) and keeps what it applied before; the other files of
+// the same request are applied.
+func TestRulesQuotaIsTerminalForTheSourceOnly(t *testing.T) {
+	h := newHarness(t)
+	h.ec2.quota = 3
+	h.src.put("rules/web.yaml", webFile)
+	var big strings.Builder
+	big.WriteString("rules:\n  many:\n    securityGroup: sg-0000000c\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.1.0.0/16, 10.2.0.0/16, 10.3.0.0/16, 10.4.0.0/16]\n")
+	h.src.put("rules/big.yaml", big.String())
+	res := h.apply("rules/web.yaml", "rules/big.yaml")
+	for _, s := range res.Sources {
+		switch s.Key {
+		case "rules/big.yaml":
+			if s.Status != StatusInvalid || !strings.Contains(strings.Join(s.Diagnostics.Strings(), ""), "quota") {
+				t.Fatalf("big.yaml: %+v", s)
+			}
+		default:
+			if s.Status != StatusApplied {
+				t.Fatalf("%s: %+v", s.Key, s)
+			}
+		}
+	}
+	for k := range h.ec2.snapshot() {
+		if k.GroupID == sgDB {
+			t.Fatalf("a rule of the refused file was created: %s", k)
+		}
+	}
+	if len(h.led.owned()) != 4 {
+		t.Fatalf("ledger owns %d, want web.yaml's 4", len(h.led.owned()))
+	}
+}

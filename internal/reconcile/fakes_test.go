@@ -28,6 +28,8 @@ type fakeEC2 struct {
 	ops []string
 	// beforeMutate, if set, runs before each mutating call; an error fails it.
 	beforeMutate func(op string) error
+	// quota, if set, is the most rules a group may have per direction.
+	quota int
 }
 
 func newFakeEC2() *fakeEC2 {
@@ -183,6 +185,17 @@ func (f *fakeEC2) Authorize(_ context.Context, g string, dir rules.Direction, pe
 			if _, ok := f.groups[p.Key.Peer.Value]; !ok {
 				return fmt.Errorf("authorize %s: peer: %w", g, ErrGroupNotFound)
 			}
+		}
+	}
+	if f.quota > 0 {
+		n := len(perms)
+		for _, r := range f.rules {
+			if r.Key.GroupID == g && r.Key.Direction == dir {
+				n++
+			}
+		}
+		if n > f.quota {
+			return fmt.Errorf("authorize %s: %w", g, ErrRulesLimit)
 		}
 	}
 	for _, p := range perms {

@@ -94,6 +94,17 @@ func (s *loaded) rejectMissingGroups(bad map[rules.Key]bool) {
 	s.keepPrevious()
 }
 
+// rejectQuota marks the source invalid for the rest of the run: EC2 refused
+// its new rules in a group that would exceed the rules quota.
+func (s *loaded) rejectQuota(qe *quotaError) {
+	s.baseStatus = StatusInvalid
+	s.baseDiags = append(s.baseDiags, rules.Diagnostic{File: s.key, Line: 1, Col: 1, Field: "securityGroup",
+		Severity: rules.SeverityError,
+		Msg: fmt.Sprintf("security group %s: EC2 refused %d new %s rules: the group's rules quota (60 per direction by default) would be exceeded; split the rules over more groups or raise the quota",
+			qe.group, qe.count, qe.dir)})
+	s.baseDesired, s.baseExclusive = s.rec.Permissions, s.rec.Exclusive
+}
+
 // load reads every source the request names: from the Source (unless the
 // ledger shows it unchanged during a sweep), or inline; parses, resolves
 // group references in one batch, and expands.
