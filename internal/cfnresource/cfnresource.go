@@ -13,6 +13,7 @@ package cfnresource
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -167,12 +168,19 @@ func (o Options) reserve(left time.Duration) time.Duration {
 	return min(r, left/2)
 }
 
+// MaxPropertiesSize bounds the JSON size of a resource's properties: one
+// rule of 1000 CIDRs fits in well under it.
+const MaxPropertiesSize = 64 << 10
+
 // work converts the request and runs the engine.
 func (o Options) work(ctx context.Context, log *slog.Logger, ev cfn.Event, key string, eng Engine) outcome {
 	req := reconcile.Request{Reason: "cloudformation:" + string(ev.RequestType)}
 	var file *rules.File
 	switch ev.RequestType {
 	case cfn.RequestCreate, cfn.RequestUpdate:
+		if b, err := json.Marshal(ev.ResourceProperties); err != nil || len(b) > MaxPropertiesSize {
+			return failed("invalid properties: %d bytes, over the limit of %d (one rule needs far less; split many peers over several resources)", len(b), MaxPropertiesSize)
+		}
 		f, diags := rules.ParseProperties(key, ev.LogicalResourceID, ev.ResourceProperties)
 		if diags.HasErrors() || f == nil || len(f.Rules) != 1 {
 			// Nothing is asked of the engine: an invalid Create creates

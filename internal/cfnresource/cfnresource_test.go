@@ -309,6 +309,14 @@ func TestFailures(t *testing.T) {
 		},
 		wantStatus: cfn.StatusFailed, wantReason: []string{"fromport"},
 	}, {
+		name: "oversized properties are refused before parsing",
+		ev: func(url string) cfn.Event {
+			p := props("80")
+			p["description"] = strings.Repeat("x", MaxPropertiesSize)
+			return event(cfn.RequestCreate, url, p)
+		},
+		wantStatus: cfn.StatusFailed, wantReason: []string{"over the limit"},
+	}, {
 		name:       "missing property",
 		ev:         func(url string) cfn.Event { return event(cfn.RequestCreate, url, map[string]any{"ServiceToken": "x"}) },
 		wantStatus: cfn.StatusFailed, wantReason: []string{"securityGroup", "type", "protocol"},
