@@ -255,14 +255,48 @@ func (h *Handler) sourceKeys(ctx context.Context, objs []trigger.Object) (keys [
 	return keys, strings.Join(names, ",")
 }
 
-// batch reconciles an SQS batch message by message, so that a retryable
-// failure fails only its message. Undecodable bodies are poison: they can
+// batch reconciles an SQS batch: first as one run of all its keys; if that
+// fails retryably, message by message, so that a retryable failure fails
+// only its message. Undecodable bodies are poison: they can
 // never succeed, so they are logged and dropped, not retried (a redrive
 // policy would only move them to a dead-letter queue later). A key already
 // reconciled in this batch is not reconciled again (the engine reads the
 // current object, whichever event named it).
 func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSEventResponse {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	// First, every key of the batch in one run: a file renamed (deleted
+	// under one key, created under another) is then planned as one change,
+	// make before break. Only if that run fails is the batch retried
+	// message by message, so one failing message fails only itself.
+	var all []string
+	var reasons []string
+	n := 0
+	for _, m := range msgs {
+		if m.Err != nil || m.Test || len(m.Objects) == 0 {
+			continue
+		}
+		keys, reason := h.sourceKeys(ctx, m.Objects)
+		if len(keys) > 0 {
+			n++
+			all = append(all, keys...)
+			reasons = append(reasons, reason)
+		}
+	}
+	if n > 1 {
+		slices.Sort(all)
+		all = slices.Compact(all)
+		slices.Sort(reasons)
+		_, err := h.reconcile(ctx, reconcile.Request{Keys: all, Reason: strings.Join(slices.Compact(reasons), ",")})
+		if err == nil || IsTerminal(err) {
+			for _, m := range msgs {
+				if m.Err != nil {
+					h.log.With("messageId", m.ID).ErrorContext(ctx, "dropping undecodable SQS message", "error", m.Err)
+				}
+			}
+			return resp
+		}
+		h.log.WarnContext(ctx, "batch run failed; retrying message by message", "error", err)
+	}
 	done := map[string]bool{}
 	for _, m := range msgs {
 		log := h.log.With("messageId", m.ID)
