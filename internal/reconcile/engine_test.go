@@ -608,3 +608,28 @@ func TestRulesQuotaIsTerminalForTheSourceOnly(t *testing.T) {
 		t.Fatalf("ledger owns %d, want web.yaml's 4", len(h.led.owned()))
 	}
 }
+
+// A file renamed (deleted under one key, created under another) and
+// reconciled in one request moves ownership without touching EC2.
+func TestRenameInOneRequestChangesNoRule(t *testing.T) {
+	h := newHarness(t)
+	h.src.put("rules/old.yaml", webFile)
+	h.apply("rules/old.yaml")
+	before, mutating := h.state(), h.ec2.mutating()
+	h.src.remove("rules/old.yaml")
+	h.src.put("rules/new.yaml", webFile)
+	h.apply("rules/old.yaml", "rules/new.yaml")
+	if h.ec2.mutating() != mutating || h.state() != before {
+		t.Fatalf("rename made %d EC2 calls: %v", h.ec2.mutating()-mutating, h.ec2.ops)
+	}
+	for k, o := range h.led.owned() {
+		for owner := range o.Owners {
+			if !strings.HasPrefix(owner, "rules/new.yaml#") {
+				t.Fatalf("%s still owned by %s", k, owner)
+			}
+		}
+	}
+	if _, ok := h.led.sources["rules/old.yaml"]; ok {
+		t.Fatal("the old key's record is left in the ledger")
+	}
+}
