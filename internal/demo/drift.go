@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -77,12 +79,9 @@ func applyDrift(ctx context.Context, c clients, d drift) error {
 		return fmt.Errorf("revoke %s by hand: %w", del.RuleID, err)
 	}
 	ed := d.Edited
-	if _, err := c.ec2.ModifySecurityGroupRules(ctx, &ec2.ModifySecurityGroupRulesInput{
-		GroupId: aws.String(ed.Key.GroupID),
-		SecurityGroupRules: []ec2types.SecurityGroupRuleUpdate{{
-			SecurityGroupRuleId: aws.String(ed.RuleID),
-			SecurityGroupRule:   ruleRequest(ed.Key, editedDescription),
-		}},
+	// ModifySecurityGroupRules, as the console does.
+	if err := ec2sg.New(c.ec2).UpdateDescriptions(ctx, ed.Key.GroupID, []reconcile.DescriptionUpdate{
+		{RuleID: ed.RuleID, Key: ed.Key, Description: editedDescription},
 	}); err != nil {
 		return fmt.Errorf("edit the description of %s by hand: %w", ed.RuleID, err)
 	}
@@ -97,25 +96,6 @@ func applyDrift(ctx context.Context, c clients, d drift) error {
 		return fmt.Errorf("add a rule to %s by hand: %w", u.GroupID, err)
 	}
 	return nil
-}
-
-// ruleRequest restates a rule for ModifySecurityGroupRules.
-func ruleRequest(k rules.Key, desc string) *ec2types.SecurityGroupRuleRequest {
-	r := &ec2types.SecurityGroupRuleRequest{
-		IpProtocol: aws.String(k.Protocol), FromPort: aws.Int32(k.FromPort), ToPort: aws.Int32(k.ToPort),
-		Description: aws.String(desc),
-	}
-	switch k.Peer.Kind {
-	case rules.PeerCIDR4:
-		r.CidrIpv4 = aws.String(k.Peer.Value)
-	case rules.PeerCIDR6:
-		r.CidrIpv6 = aws.String(k.Peer.Value)
-	case rules.PeerGroup:
-		r.ReferencedGroupId = aws.String(k.Peer.Value)
-	case rules.PeerPrefixList:
-		r.PrefixListId = aws.String(k.Peer.Value)
-	}
-	return r
 }
 
 // scheduledEvent is the EventBridge event of the drift function's schedule.
