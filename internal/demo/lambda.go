@@ -92,6 +92,8 @@ type function struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	logs   *syncBuffer
+	// invoked counts the invocations answered with 200.
+	invoked int
 	client *http.Client
 	once   sync.Once
 }
@@ -177,6 +179,12 @@ func (f *function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("invoke %s function: status %s: %s", f.name, resp.Status, body)
+	}
+	// The emulator answers before it has copied all the function's output;
+	// its REPORT line comes last, so wait for it before logs are read.
+	f.invoked++
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(f.logs.String(), "REPORT RequestId:") < f.invoked && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
 	}
 	if bytes.Contains(body, []byte(`"errorMessage"`)) && bytes.Contains(body, []byte(`"errorType"`)) {
 		return nil, fmt.Errorf("invoke %s function: function error: %s", f.name, body)

@@ -165,6 +165,8 @@ type Function struct {
 	logs   *syncBuffer
 	mu     sync.Mutex
 	client *http.Client
+	// invoked counts the invocations answered with 200.
+	invoked int
 }
 
 // Start runs bootstrap under the emulator with env as the function's
@@ -294,7 +296,23 @@ func (f *Function) invoke(ctx context.Context, payload []byte) (int, []byte, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode == http.StatusOK {
+		f.invoked++
+		f.awaitReports(f.invoked)
+	}
 	return resp.StatusCode, body, err
+}
+
+// awaitReports waits (briefly) until the emulator has printed the REPORT
+// line of the n-th invocation. The emulator copies the function's output
+// asynchronously and answers the invoke before it is all written; the
+// REPORT line comes after everything the invocation logged, so once it is
+// there Logs holds the invocation's whole output.
+func (f *Function) awaitReports(n int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(f.logs.String(), "REPORT RequestId:") < n && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // Logs returns everything the emulator and the function wrote so far.
