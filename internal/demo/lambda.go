@@ -94,8 +94,8 @@ type function struct {
 	logs   *syncBuffer
 	// invoked counts the invocations answered with 200.
 	invoked int
-	client *http.Client
-	once   sync.Once
+	client  *http.Client
+	once    sync.Once
 }
 
 // startFunction runs bootstrap under the emulator at rie with env as the
