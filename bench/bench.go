@@ -19,7 +19,6 @@ import (
 
 	"github.com/sgrules/sgrules/internal/apicount"
 	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 )
 
 // Scenario names, in the order they run on one world.
@@ -48,6 +47,13 @@ type Options struct {
 	Concurrency bool
 	// Logf reports progress (nil: silent).
 	Logf func(format string, args ...any)
+	// SweepRules, if > 0, runs the dedicated sweep benchmark on that many
+	// rules (groups: ceil(SweepRules/50)); see Sweep.
+	SweepRules int
+	// MotoPatch starts moto_server with bench/motopatch (see startMoto).
+	MotoPatch bool
+	// SlowCall, if > 0, logs every counted AWS call slower than it.
+	SlowCall time.Duration
 }
 
 // Counts are API calls of one scenario.
@@ -60,12 +66,16 @@ type Counts struct {
 	// EC2Modify is the part of EC2Mutating that is
 	// ModifySecurityGroupRules (description updates; for sgrules on moto
 	// also the fix-up of descriptions moto drops on group-peer rules).
-	EC2Modify      int `json:"ec2Modify"`
-	EC2Read        int `json:"ec2Read"`
-	DynamoDB       int `json:"dynamodb"`
-	DynamoDBWrites int `json:"dynamodbWrites"`
-	S3             int `json:"s3"`
-	S3Get          int `json:"s3Get"`
+	EC2Modify int `json:"ec2Modify"`
+	EC2Read   int `json:"ec2Read"`
+	// EC2ReadRealPages is EC2Read as real EC2 would count it: moto answers
+	// every describe in one page, EC2 in pages of 1000 items (computed
+	// from the items each call returned).
+	EC2ReadRealPages int `json:"ec2ReadRealPages"`
+	DynamoDB         int `json:"dynamodb"`
+	DynamoDBWrites   int `json:"dynamodbWrites"`
+	S3               int `json:"s3"`
+	S3Get            int `json:"s3Get"`
 }
 
 // Row is one scenario for one implementation.
@@ -76,7 +86,11 @@ type Row struct {
 	// Impl is "sgrules" or "naive".
 	Impl string `json:"impl"`
 	Counts
-	WallMS float64 `json:"wallMs"`
+	// MSByAction is the client-side time spent in each "Service.Operation"
+	// (summed over its calls; concurrent calls each count): against moto,
+	// where moto spends its time.
+	MSByAction map[string]float64 `json:"msByAction,omitempty"`
+	WallMS     float64            `json:"wallMs"`
 	// PeakHeapInuseMiB is the highest runtime HeapInuse sampled every 2 ms
 	// during the scenario (the whole benchmark process: engine, SDK
 	// clients, buffers); HeapGrowthMiB is that peak minus HeapInuse after
@@ -128,8 +142,10 @@ type Report struct {
 	NProc       int          `json:"nproc"`
 	CPU         string       `json:"cpu"`
 	Moto        string       `json:"moto"`
+	MotoPatch   string       `json:"motoPatch,omitempty"`
 	BaselineMax int          `json:"baselineMax"`
 	Rows        []Row        `json:"rows"`
+	Sweep       *Sweep       `json:"sweep,omitempty"`
 	Concurrency *Concurrency `json:"concurrency,omitempty"`
 	TotalS      float64      `json:"totalSeconds"`
 }
@@ -142,12 +158,16 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		logf = func(string, ...any) {}
 	}
 	start := time.Now()
-	p, err := motoserver.StartProcess(ctx)
+	traceSlow, traceLogf = opt.SlowCall, logf
+	p, stop, err := startMoto(ctx, opt.MotoPatch)
 	if err != nil {
 		return nil, err
 	}
-	defer p.Stop()
+	defer stop()
 	rep := &Report{BaselineMax: opt.BaselineMax}
+	if opt.MotoPatch {
+		rep.MotoPatch = MotoPatchNote
+	}
 	// A naive run on a sample is reused for every larger N.
 	naiveBySize := map[int][]Row{}
 	for _, n := range opt.Ns {
@@ -190,6 +210,17 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			rep.Rows = append(rep.Rows, rows[i], naiveRows[i])
 		}
 	}
+	if opt.SweepRules > 0 {
+		if err := p.Reset(ctx); err != nil {
+			return nil, err
+		}
+		logf("sweep: %d rules in %d groups", opt.SweepRules, groupsFor(opt.SweepRules))
+		sw, err := runSweep(ctx, p.URL, opt.SweepRules, logf)
+		if err != nil {
+			return nil, fmt.Errorf("sweep %d: %w", opt.SweepRules, err)
+		}
+		rep.Sweep = sw
+	}
 	if opt.Concurrency {
 		if err := p.Reset(ctx); err != nil {
 			return nil, err
@@ -208,12 +239,16 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 // measure runs fn, counting calls and sampling the heap.
 type measured struct {
 	counts                   Counts
+	opMS                     map[string]float64
+	extraPages               map[string]int
 	wall                     time.Duration
 	peak, growth, totalAlloc float64
 }
 
-func measure(calls *apicount.Counter, fn func() error) (measured, error) {
+func measure(w *world, fn func() error) (measured, error) {
+	calls := w.calls
 	calls.Reset()
+	w.timer.take()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -249,8 +284,9 @@ func measure(calls *apicount.Counter, fn func() error) (measured, error) {
 	peak = max(peak, ms.HeapInuse)
 	mu.Unlock()
 	const mib = 1 << 20
+	opMS, extra := w.timer.take()
 	return measured{
-		counts: classify(calls.Snapshot()), wall: wall,
+		counts: classify(calls.Snapshot()), opMS: opMS, extraPages: extra, wall: wall,
 		peak: float64(peak) / mib, growth: float64(peak-base) / mib, totalAlloc: float64(ms.TotalAlloc-alloc0) / mib,
 	}, err
 }
@@ -307,7 +343,11 @@ func throttleFloor(snap map[string]int) float64 {
 }
 
 func row(n, g int, sc, impl string, m measured) Row {
-	return Row{N: n, Groups: g, Scenario: sc, Impl: impl, Counts: m.counts,
+	m.counts.EC2ReadRealPages = m.counts.EC2Read
+	for _, v := range m.extraPages {
+		m.counts.EC2ReadRealPages += v
+	}
+	return Row{N: n, Groups: g, Scenario: sc, Impl: impl, Counts: m.counts, MSByAction: m.opMS,
 		WallMS: float64(m.wall.Microseconds()) / 1000, PeakHeapInuseMiB: m.peak, HeapGrowthMiB: m.growth,
 		TotalAllocMiB: m.totalAlloc, ThrottleFloorS: throttleFloor(m.counts.ByAction)}
 }
@@ -329,31 +369,16 @@ func runSgrules(ctx context.Context, url string, n int, logf func(string, ...any
 	}
 	allKeys := sortedFileKeys(files)
 	var rows []Row
-	var res reconcile.Result
 	run := func(sc string, prepare func() error, req reconcile.Request) error {
 		if prepare != nil {
 			if err := prepare(); err != nil {
 				return fmt.Errorf("%s: prepare: %w", sc, err)
 			}
 		}
-		req.Reason = "bench " + sc
-		m, err := measure(w.calls, func() error {
-			var err error
-			res, err = eng.Reconcile(ctx, req)
-			return err
-		})
+		r, _, err := reconcileRow(ctx, w, eng, n, g, sc, req, logf)
 		if err != nil {
-			return fmt.Errorf("%s: %w", sc, err)
+			return err
 		}
-		for _, s := range res.Sources {
-			if s.Status != reconcile.StatusApplied && s.Status != reconcile.StatusDeleted {
-				return fmt.Errorf("%s: source %s %s: %s %v", sc, s.Key, s.Status, s.Message, s.Diagnostics.Strings())
-			}
-		}
-		r := row(n, g, sc, "sgrules", m)
-		r.Authorize, r.Revoke, r.Update = res.Plan.Count(reconcile.ActAuthorize), res.Plan.Count(reconcile.ActRevoke), res.Plan.Count(reconcile.ActUpdate)
-		logf("  %-13s ec2=%d (mut %d) ddb=%d s3=%d plan a/r/u=%d/%d/%d %.0fms", sc, r.EC2, r.EC2Mutating, r.DynamoDB, r.S3,
-			r.Authorize, r.Revoke, r.Update, r.WallMS)
 		rows = append(rows, r)
 		return nil
 	}
@@ -388,6 +413,33 @@ func runSgrules(ctx context.Context, url string, n int, logf func(string, ...any
 		}
 	}
 	return rows, nil
+}
+
+// reconcileRow runs one measured Reconcile and checks every source in
+// scope was applied (or deleted).
+func reconcileRow(ctx context.Context, w *world, eng *reconcile.Engine, n, g int, sc string, req reconcile.Request,
+	logf func(string, ...any)) (Row, reconcile.Result, error) {
+	req.Reason = "bench " + sc
+	var res reconcile.Result
+	m, err := measure(w, func() error {
+		var err error
+		res, err = eng.Reconcile(ctx, req)
+		return err
+	})
+	if err != nil {
+		return Row{}, res, fmt.Errorf("%s: %w", sc, err)
+	}
+	for _, s := range res.Sources {
+		if s.Status != reconcile.StatusApplied && s.Status != reconcile.StatusDeleted {
+			return Row{}, res, fmt.Errorf("%s: source %s %s: %s %v", sc, s.Key, s.Status, s.Message, s.Diagnostics.Strings())
+		}
+	}
+	r := row(n, g, sc, "sgrules", m)
+	r.Authorize, r.Revoke, r.Update = res.Plan.Count(reconcile.ActAuthorize), res.Plan.Count(reconcile.ActRevoke), res.Plan.Count(reconcile.ActUpdate)
+	logf("  %-13s ec2=%d (mut %d, read %d, EC2 pages %d) ddb=%d s3=%d plan a/r/u=%d/%d/%d %.0fms heap %.0f MiB  [%s]", sc, r.EC2, r.EC2Mutating,
+		r.EC2Read, r.EC2ReadRealPages, r.DynamoDB, r.S3, r.Authorize, r.Revoke, r.Update, r.WallMS, r.PeakHeapInuseMiB,
+		strings.Join(topOps(r.MSByAction, 4), " "))
+	return r, res, nil
 }
 
 func runNaive(ctx context.Context, url string, n int, logf func(string, ...any)) ([]Row, error) {
@@ -493,7 +545,7 @@ func runNaive(ctx context.Context, url string, n int, logf func(string, ...any))
 				return nil, fmt.Errorf("%s: prepare: %w", s.sc, err)
 			}
 		}
-		m, err := measure(w.calls, s.fn)
+		m, err := measure(w, s.fn)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.sc, err)
 		}
@@ -514,6 +566,7 @@ func scale(r Row, n, g, sample int) Row {
 	}
 	out := r
 	out.Counts = classify(by)
+	out.EC2ReadRealPages = out.EC2Read + mul(r.EC2ReadRealPages-r.EC2Read)
 	out.N, out.Groups = n, g
 	out.WallMS = r.WallMS * f
 	out.TotalAllocMiB = r.TotalAllocMiB * f

@@ -157,6 +157,7 @@ type world struct {
 	raw     aws.Config // not counted: set-up and hand-made drift
 	counted aws.Config
 	calls   *apicount.Counter
+	timer   *opTimer
 	ec2     *ec2.Client // not counted
 	s3      *s3.Client  // not counted
 	groups  []string    // group ids by index
@@ -172,8 +173,9 @@ func baseConfig(url string) aws.Config {
 }
 
 func newWorld(ctx context.Context, url string, g int) (*world, error) {
-	w := &world{raw: baseConfig(url), counted: baseConfig(url), calls: &apicount.Counter{}}
+	w := &world{raw: baseConfig(url), counted: baseConfig(url), calls: &apicount.Counter{}, timer: &opTimer{slow: traceSlow, logf: traceLogf}}
 	w.calls.Attach(&w.counted)
+	w.timer.attach(&w.counted)
 	w.ec2 = ec2.NewFromConfig(w.raw)
 	w.s3 = s3.NewFromConfig(w.raw, awsconfig.S3Options)
 	vpc, err := w.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})

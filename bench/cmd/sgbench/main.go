@@ -12,10 +12,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -28,6 +30,9 @@ func main() {
 	ns := flag.String("n", "10,100,1000,5000", "rule counts, comma-separated")
 	out := flag.String("out", "bench/results/latest.json", "JSON output path (empty: none)")
 	baselineMax := flag.Int("baseline-max", 1000, "run the naive baseline on at most this many rules and scale up beyond (0: never)")
+	slow := flag.Duration("slow", 0, "log every counted AWS call slower than this (0: none)")
+	sweep := flag.Int("sweep", 10000, "rules of the dedicated no-drift sweep benchmark, in ceil(rules/50) groups (0: skip)")
+	patch := flag.Bool("moto-patch", true, "start moto_server with bench/motopatch (one table snapshot per TransactWriteItems instead of one per item)")
 	conc := flag.Bool("concurrency", true, "run the sequential vs concurrent batch experiment")
 	flag.Parse()
 
@@ -40,7 +45,7 @@ func main() {
 		}
 		opt.Ns = append(opt.Ns, n)
 	}
-	opt.BaselineMax, opt.Concurrency = *baselineMax, *conc
+	opt.BaselineMax, opt.Concurrency, opt.SlowCall, opt.MotoPatch, opt.SweepRules = *baselineMax, *conc, *slow, *patch, *sweep
 	opt.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
 	rep, err := bench.Run(context.Background(), opt)
@@ -78,7 +83,7 @@ func main() {
 func printTable(w io.Writer, rep *bench.Report) {
 	fmt.Fprintf(w, "sgbench %s  commit %s  %s %s  %d CPUs (%s)  moto %s\n\n", rep.Date, rep.Commit, rep.GoVersion, rep.Platform, rep.NProc, rep.CPU, rep.Moto)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tG\tscenario\timpl\tEC2\tmut\t(modify)\tread\tDDB\t(writes)\tS3\twall ms\theap peak MiB\theap growth MiB\talloc MiB\tthrottle floor s\tplan a/r/u\tratio\t")
+	fmt.Fprintln(tw, "N\tG\tscenario\timpl\tEC2\tmut\t(modify)\tread\t(EC2 pages)\tDDB\t(writes)\tS3\twall ms\theap peak MiB\theap growth MiB\talloc MiB\tthrottle floor s\tplan a/r/u\tratio\t")
 	for _, r := range rep.Rows {
 		plan, ratio := "", ""
 		if r.Impl == "sgrules" {
@@ -93,16 +98,36 @@ func printTable(w io.Writer, rep *bench.Report) {
 		if r.Extrapolated {
 			impl += fmt.Sprintf(" (x%d/%d)", r.N, r.SampleN)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n",
-			r.N, r.Groups, r.Scenario, impl, r.EC2, r.EC2Mutating, r.EC2Modify, r.EC2Read, r.DynamoDB, r.DynamoDBWrites, r.S3,
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n",
+			r.N, r.Groups, r.Scenario, impl, r.EC2, r.EC2Mutating, r.EC2Modify, r.EC2Read, r.EC2ReadRealPages, r.DynamoDB, r.DynamoDBWrites, r.S3,
 			r.WallMS, r.PeakHeapInuseMiB, r.HeapGrowthMiB, r.TotalAllocMiB, r.ThrottleFloorS, plan, ratio)
 	}
 	tw.Flush()
+	if s := rep.Sweep; s != nil {
+		c := s.Clean
+		fmt.Fprintf(w, "\nsweep, nothing drifted: %d managed rules in %d groups: EC2 %d calls, %d mutating, %d reads (%s) = %d reads on real EC2 (pages of 1000); DynamoDB %d (%s), %d writes; S3 %d; wall %.1f s; heap peak %.1f MiB, growth %.1f MiB, alloc %.1f MiB\n",
+			s.Rules, s.Groups, c.EC2, c.EC2Mutating, c.EC2Read, opsOf(c, "EC2."), c.EC2ReadRealPages, c.DynamoDB, opsOf(c, "DynamoDB."), c.DynamoDBWrites,
+			c.S3, c.WallMS/1000, c.PeakHeapInuseMiB, c.HeapGrowthMiB, c.TotalAllocMiB)
+		u := s.Setup
+		fmt.Fprintf(w, "  (set-up, from scratch: EC2 %d, %d mutating, %d reads = %d on real EC2; DynamoDB %d, %d writes; S3 %d; wall %.1f s; heap peak %.1f MiB)\n",
+			u.EC2, u.EC2Mutating, u.EC2Read, u.EC2ReadRealPages, u.DynamoDB, u.DynamoDBWrites, u.S3, u.WallMS/1000, u.PeakHeapInuseMiB)
+	}
 	if c := rep.Concurrency; c != nil {
 		fmt.Fprintf(w, "\nconcurrency: %d groups x %d rules, 1 vs %d workers: authorize %.0f vs %.0f ms (x%.2f), revoke %.0f vs %.0f ms (x%.2f)\n",
 			c.Groups, c.RulesPerGroup, c.Workers, c.SeqAuthorizeMS, c.ConcAuthorizeMS, c.SpeedupAuthorize, c.SeqRevokeMS, c.ConcRevokeMS, c.SpeedupRevoke)
 	}
 	fmt.Fprintf(w, "total %.0f s\n", rep.TotalS)
+}
+
+// opsOf renders the calls of one service as "Op N, Op N".
+func opsOf(r bench.Row, prefix string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(r.ByAction)) {
+		if op, ok := strings.CutPrefix(k, prefix); ok {
+			parts = append(parts, fmt.Sprintf("%s %d", op, r.ByAction[k]))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func gitCommit() string {
