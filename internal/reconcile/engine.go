@@ -88,12 +88,23 @@ const maxAttempts = 3
 // are reported in the result (terminal, not an error); an error means the
 // run could not finish and is worth retrying.
 func (e *Engine) Reconcile(ctx context.Context, req Request) (Result, error) {
-	srcs, err := e.load(ctx, req)
-	if err != nil {
-		return Result{}, err
-	}
+	// Sources EC2 refused for the group's rules quota: waiting will not
+	// make room, so they keep what they applied before and the rest of the
+	// request goes on.
+	quota := map[string]*quotaError{}
 	var lastErr error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		// Every attempt reads everything again: after a lost race, the
+		// sources' ledger records may have changed too.
+		srcs, err := e.load(ctx, req)
+		if err != nil {
+			return Result{}, err
+		}
+		for _, s := range srcs {
+			if qe := quota[s.key]; qe != nil {
+				s.rejectQuota(qe)
+			}
+		}
 		res, err := e.run(ctx, req, srcs)
 		if err == nil {
 			return res, nil
@@ -101,13 +112,8 @@ func (e *Engine) Reconcile(ctx context.Context, req Request) (Result, error) {
 		var qe *quotaError
 		switch {
 		case errors.As(err, &qe):
-			// Waiting will not make room in the group: the sources that
-			// asked for the rules keep what they applied before, and the
-			// rest of the request goes on.
-			for _, s := range srcs {
-				if qe.sources[s.key] {
-					s.rejectQuota(qe)
-				}
+			for k := range qe.sources {
+				quota[k] = qe
 			}
 		case !isRace(err):
 			return res, err
@@ -244,7 +250,7 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded) (st
 		}
 	}
 	var err error
-	if complete {
+	if complete && restrict == nil {
 		st.owned, err = e.cfg.Ledger.AllPermissions(ctx)
 		if err != nil {
 			return st, fmt.Errorf("read ledger: %w", err)
@@ -252,19 +258,25 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded) (st
 		for _, o := range st.owned {
 			add(o.Key.GroupID)
 		}
-		if len(req.Groups) == 0 {
-			tagged, err := e.cfg.Groups.DescribeManagedRules(ctx)
-			if err != nil {
-				return st, fmt.Errorf("find rules tagged %s: %w", TagManaged, err)
-			}
-			for _, r := range tagged {
-				add(r.Key.GroupID)
-			}
+		tagged, err := e.cfg.Groups.DescribeManagedRules(ctx)
+		if err != nil {
+			return st, fmt.Errorf("find rules tagged %s: %w", TagManaged, err)
+		}
+		for _, r := range tagged {
+			add(r.Key.GroupID)
 		}
 	} else {
-		st.owned, err = e.cfg.Ledger.GroupPermissions(ctx, sortedKeys(st.groups))
+		// A source's groups, or the groups a sweep is restricted to.
+		ids := st.groups
+		if complete {
+			ids = restrict
+		}
+		st.owned, err = e.cfg.Ledger.GroupPermissions(ctx, sortedKeys(ids))
 		if err != nil {
 			return st, fmt.Errorf("read ledger: %w", err)
+		}
+		for _, o := range st.owned {
+			add(o.Key.GroupID)
 		}
 	}
 	ids := sortedKeys(st.groups)

@@ -633,3 +633,26 @@ func TestRenameInOneRequestChangesNoRule(t *testing.T) {
 		t.Fatal("the old key's record is left in the ledger")
 	}
 }
+
+// Another writer changes a source's ledger record between this run's read
+// and its write: the write conflicts, and the run reads everything again
+// and succeeds instead of failing on the stale version every attempt.
+func TestConflictOnSourceRecordReReads(t *testing.T) {
+	h := newHarness(t)
+	h.src.put("rules/web.yaml", webFile)
+	h.apply("rules/web.yaml")
+	h.src.put("rules/web.yaml", strings.Replace(webFile, "toPort: 443", "toPort: 70000", 1)) // invalid: a record-only write
+	bumped := false
+	h.led.beforeWrite = func(l *fakeLedger) {
+		if !bumped {
+			bumped = true
+			r := l.sources["rules/web.yaml"]
+			r.Version++
+			l.sources["rules/web.yaml"] = r
+		}
+	}
+	res := h.apply("rules/web.yaml")
+	if !bumped || h.led.calls < 2 || res.Sources[0].Status != StatusInvalid || h.led.sources["rules/web.yaml"].Status != StatusInvalid {
+		t.Fatalf("bumped %v, writes %d, result %+v, record %+v", bumped, h.led.calls, res.Sources, h.led.sources["rules/web.yaml"])
+	}
+}

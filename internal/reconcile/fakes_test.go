@@ -251,6 +251,8 @@ type fakeLedger struct {
 	leases  map[string]string
 	writes  int // items written
 	calls   int // Write calls
+	// beforeWrite, if set, runs (under the lock) before each Write.
+	beforeWrite func(*fakeLedger)
 }
 
 func newFakeLedger() *fakeLedger {
@@ -306,6 +308,9 @@ func (l *fakeLedger) Write(_ context.Context, c Commit) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls++
+	if l.beforeWrite != nil {
+		l.beforeWrite(l)
+	}
 	for _, p := range slicesConcat(c.Put, c.Delete) {
 		if l.perms[p.Key].Version != p.Version {
 			return fmt.Errorf("write %s: %w", p.Key, ErrConflict)
