@@ -80,12 +80,13 @@ chaos:
 	CHAOS_SCENARIOS=$(CHAOS_SCENARIOS) CHAOS_SEED=$(CHAOS_SEED) CHAOS_SUMMARY=$(CURDIR)/build/chaos.txt \
 	  $(GO) test -count=1 -timeout 60m -v -run 'TestChaos|TestLedgerLoss' ./internal/chaos
 
-## bench: API calls, wall time and memory of sgrules vs a naive per-rule baseline against moto (docs/benchmarks.md); BENCH_N, BENCH_OUT
-BENCH_N ?= 10,100,1000
+## bench: API calls, wall time and memory of sgrules vs a naive per-rule baseline against moto (docs/benchmarks.md); BENCH_N, BENCH_SWEEP (0: skip), BENCH_OUT
+BENCH_N ?= 10,100,1000,5000
+BENCH_SWEEP ?= 10000
 BENCH_OUT ?= bench/results/latest.json
 bench:
 	$(GO) build -o $(BIN)/sgbench ./bench/cmd/sgbench
-	$(BIN)/sgbench -n $(BENCH_N) -out $(BENCH_OUT)
+	$(BIN)/sgbench -n $(BENCH_N) -sweep $(BENCH_SWEEP) -out $(BENCH_OUT)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -2,7 +2,7 @@
 // against moto_server (started on a free loopback port and stopped at the
 // end), beside a naive per-rule baseline, and writes the results as JSON.
 //
-//	sgbench -n 10,100,1000,5000 -out bench/results/latest.json
+//	sgbench -n 10,100,1000,5000 -sweep 10000 -out bench/results/latest.json
 package main
 
 import (
@@ -31,7 +31,7 @@ func main() {
 	out := flag.String("out", "bench/results/latest.json", "JSON output path (empty: none)")
 	baselineMax := flag.Int("baseline-max", 1000, "run the naive baseline on at most this many rules and scale up beyond (0: never)")
 	slow := flag.Duration("slow", 0, "log every counted AWS call slower than this (0: none)")
-	sweep := flag.Int("sweep", 10000, "rules of the dedicated no-drift sweep benchmark, in ceil(rules/50) groups (0: skip)")
+	sweep := flag.Int("sweep", 0, "rules of the dedicated no-drift sweep benchmark, in ceil(rules/50) groups (0: skip; make bench: 10000)")
 	patch := flag.Bool("moto-patch", true, "start moto_server with bench/motopatch (one table snapshot per TransactWriteItems instead of one per item)")
 	conc := flag.Bool("concurrency", true, "run the sequential vs concurrent batch experiment")
 	flag.Parse()
