@@ -12,17 +12,19 @@ import (
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 )
 
-// motoPatch is bench/motopatch/sitecustomize.py: it makes moto's
-// DynamoDB TransactWriteItems snapshot each table once per transaction
-// instead of once per item (same snapshot, same rollback). Without it a
-// 100-item transaction on a table of T items deep-copies 100·T items, and
-// the ledger commits of N = 5000 take most of an hour.
+// motoPatch is bench/motopatch/sitecustomize.py: it removes three
+// quadratic spots of moto with index lookups that give the same results:
+// DynamoDB TransactWriteItems deep-copies the table once per item (100·T
+// item copies per call on a table of T items), EC2 looks up each rule's
+// tags by scanning every tag of the region (R² to describe R rules), and
+// DynamoDB Query walks and sorts the whole table for one partition. See
+// docs/benchmarks.md for the measurements.
 //
 //go:embed motopatch/sitecustomize.py
 var motoPatch []byte
 
 // MotoPatchNote describes the patch in reports.
-const MotoPatchNote = "moto DynamoDB TransactWriteItems: table snapshot for rollback taken once per transaction, not once per item (bench/motopatch)"
+const MotoPatchNote = "bench/motopatch: moto DynamoDB TransactWriteItems snapshots each table once per transaction (not per item); EC2 get_tags reads the resource's own tags (not a scan of all); DynamoDB Query walks the partition (not the table). Same responses."
 
 // envMu serialises the PYTHONPATH change around starting moto_server.
 var envMu sync.Mutex
