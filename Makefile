@@ -84,9 +84,11 @@ chaos:
 BENCH_N ?= 10,100,1000,5000
 BENCH_SWEEP ?= 10000
 BENCH_OUT ?= bench/results/latest.json
+# BENCH_FLAGS: more sgbench flags, e.g. -moto-patch=false for stock moto.
+BENCH_FLAGS ?=
 bench:
 	$(GO) build -o $(BIN)/sgbench ./bench/cmd/sgbench
-	$(BIN)/sgbench -n $(BENCH_N) -sweep $(BENCH_SWEEP) -out $(BENCH_OUT)
+	$(BIN)/sgbench -n $(BENCH_N) -sweep $(BENCH_SWEEP) -out $(BENCH_OUT) $(BENCH_FLAGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
