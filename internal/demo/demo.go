@@ -28,8 +28,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgrules/sgrules/internal/lambdaemu"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// The Lambda functions the demo builds and runs.
+const (
+	reconcilePkg = "./functions/reconcile"
+	driftPkg     = "./functions/drift"
 )
 
 // DefaultTimeout bounds a whole run.
@@ -166,7 +173,7 @@ func (d *run) run(ctx context.Context) error {
 		return err
 	}
 	d.files = files
-	rie, err := findRIE(d.o.RIEPath, d.o.Root)
+	rie, err := lambdaemu.Find(d.o.RIEPath, d.o.Root)
 	if err != nil {
 		return err
 	}
@@ -183,7 +190,7 @@ func (d *run) run(ctx context.Context) error {
 	buildStart := time.Now()
 	buildCtx, cancelBuild := context.WithCancel(ctx)
 	go func() {
-		bins, err := buildBootstraps(buildCtx, d.o.Root, d.tmp)
+		bins, err := lambdaemu.Build(buildCtx, d.o.Root, d.tmp, reconcilePkg, driftPkg)
 		buildDone <- built{bins, err}
 	}()
 	// On return the build is cancelled and waited for, so that cleanup does
@@ -222,7 +229,7 @@ func (d *run) run(ctx context.Context) error {
 		"AWS_LAMBDA_LOG_FORMAT=JSON")
 
 	d.step("Starting the reconcile function (built in %s) under the Lambda Runtime Interface Emulator", buildTime)
-	reconcileFn, err := d.startFunction(ctx, rie, "reconcile", bins["reconcile"], env)
+	reconcileFn, err := d.startFunction(ctx, rie, "reconcile", bins[reconcilePkg], env)
 	if err != nil {
 		return err
 	}
@@ -251,7 +258,7 @@ func (d *run) run(ctx context.Context) error {
 		return err
 	}
 	d.step("Starting the drift function under the emulator and invoking it with a Scheduled Event (DRIFT_MODE=revert)")
-	driftFn, err := d.startFunction(ctx, rie, "drift", bins["drift"], env)
+	driftFn, err := d.startFunction(ctx, rie, "drift", bins[driftPkg], env)
 	if err != nil {
 		return err
 	}
@@ -470,7 +477,7 @@ func (d *run) cleanup() {
 	}
 	d.step("Stopping moto_server and the Lambda emulators, removing the builds")
 	for _, f := range d.fns {
-		f.stop()
+		f.Stop()
 	}
 	if d.moto != nil {
 		d.moto.Stop()

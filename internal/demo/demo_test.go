@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgrules/sgrules/internal/lambdaemu"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 )
 
@@ -29,7 +30,7 @@ func needTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := findRIE("", root); err != nil {
+	if _, err := lambdaemu.Find("", root); err != nil {
 		missing = append(missing, err.Error())
 	}
 	if len(missing) == 0 {

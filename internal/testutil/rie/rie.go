@@ -1,5 +1,7 @@
 // Package rie runs real Lambda bootstrap binaries under the AWS Lambda
-// Runtime Interface Emulator (aws-lambda-rie), for tests.
+// Runtime Interface Emulator (aws-lambda-rie), for tests: a testing.TB
+// wrapper over internal/lambdaemu that caches builds, stops the emulator
+// when the test ends and fails or skips instead of returning errors.
 //
 //	bin := rie.Build(t, "./functions/reconcile")
 //	fn := rie.Start(t, bin, []string{"STATE_TABLE=t", "AWS_REGION=eu-west-1"})
@@ -16,34 +18,20 @@
 package rie
 
 import (
-	"bytes"
-	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sgrules/sgrules/internal/lambdaemu"
 )
 
 // InvokePath is the emulator's invoke endpoint.
-const InvokePath = "/2015-03-31/functions/function/invocations"
-
-// Timeouts of the harness.
-const (
-	readyTimeout  = 10 * time.Second
-	invokeTimeout = 5 * time.Minute
-	stopTimeout   = 3 * time.Second
-)
+const InvokePath = lambdaemu.InvokePath
 
 var builds = struct {
 	sync.Mutex
@@ -75,13 +63,14 @@ func Build(tb testing.TB, pkg string) string {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		tb.Fatalf("rie: %v", err)
 	}
-	bin := filepath.Join(dir, "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("rie: build %s: %v\n%s", pkg, err, out)
+	bins, err := lambdaemu.Build(tb.Context(), root, dir, pkg)
+	if err != nil {
+		tb.Fatalf("rie: %v", err)
+	}
+	bin := filepath.Join(dir, "bootstrap")
+	if err := os.Rename(bins[pkg], bin); err != nil {
+		tb.Fatalf("rie: %v", err)
 	}
 	tb.Logf("rie: built %s in %v", pkg, time.Since(start).Round(time.Millisecond))
 	builds.bins[pkg] = bin
@@ -125,30 +114,13 @@ func ModuleRoot() (string, error) {
 }
 
 // ErrNotInstalled means the emulator binary was not found.
-var ErrNotInstalled = errors.New("aws-lambda-rie not found ($SGRULES_RIE, ./bin or PATH); run `make tools`")
+var ErrNotInstalled = lambdaemu.ErrNotFound
 
 // Path finds the emulator: $SGRULES_RIE, then bin/aws-lambda-rie at the
 // module root, then aws-lambda-rie on PATH.
 func Path() (string, error) {
-	if p := os.Getenv("SGRULES_RIE"); p != "" {
-		if isExecutable(p) {
-			return p, nil
-		}
-	}
-	if root, err := ModuleRoot(); err == nil {
-		if p := filepath.Join(root, "bin", "aws-lambda-rie"); isExecutable(p) {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p, nil
-	}
-	return "", ErrNotInstalled
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+	root, _ := ModuleRoot() // without a module root, that step is passed over
+	return lambdaemu.Find("", root)
 }
 
 // Function is a bootstrap running under the emulator. The emulator serves
@@ -161,12 +133,7 @@ type Function struct {
 	// first invocation, as in Lambda (see InitDuration).
 	Ready time.Duration
 
-	cmd    *exec.Cmd
-	logs   *syncBuffer
-	mu     sync.Mutex
-	client *http.Client
-	// invoked counts the invocations answered with 200.
-	invoked int
+	fn *lambdaemu.Function
 }
 
 // Start runs bootstrap under the emulator with env as the function's
@@ -183,76 +150,17 @@ func Start(tb testing.TB, bootstrap string, env []string) *Function {
 		}
 		tb.Skipf("rie: %v", err)
 	}
-	addr, apiAddr := freeAddr(tb), freeAddr(tb)
-	logs := &syncBuffer{}
-	cmd := exec.Command(rie,
-		"--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", apiAddr,
-		bootstrap)
-	cmd.Dir = filepath.Dir(bootstrap)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	setProcessGroup(cmd)
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("rie: start %s: %v", rie, err)
+	fn, err := lambdaemu.Start(tb.Context(), rie, bootstrap, env)
+	if err != nil {
+		tb.Fatalf("rie: %v", err)
 	}
-	f := &Function{
-		URL:    "http://" + addr,
-		cmd:    cmd,
-		logs:   logs,
-		client: &http.Client{Timeout: invokeTimeout},
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	tb.Cleanup(func() {
-		f.stop(exited)
+		fn.Stop()
 		if tb.Failed() {
-			tb.Logf("rie: emulator output:\n%s", logs.String())
+			tb.Logf("rie: emulator output:\n%s", fn.Logs())
 		}
 	})
-	if err := waitListening(addr, exited); err != nil {
-		tb.Fatalf("rie: %v\n%s", err, logs.String())
-	}
-	f.Ready = time.Since(start)
-	return f
-}
-
-// waitListening polls addr until it accepts a connection, the process
-// exits, or readyTimeout passes.
-func waitListening(addr string, exited <-chan error) error {
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("emulator exited before listening on %s: %v", addr, err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("emulator not listening on %s after %v", addr, readyTimeout)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// stop terminates the emulator (which kills the runtime), then its whole
-// process group if it does not exit in time.
-func (f *Function) stop(exited <-chan error) {
-	terminate(f.cmd)
-	select {
-	case <-exited:
-	case <-time.After(stopTimeout):
-		kill(f.cmd)
-		<-exited
-	}
-	// The runtime may outlive an emulator killed hard; it is in the same
-	// process group.
-	kill(f.cmd)
+	return &Function{URL: fn.URL, Ready: fn.Ready, fn: fn}
 }
 
 // Invoke posts payload to the invoke endpoint and returns the response body.
@@ -260,12 +168,9 @@ func (f *Function) stop(exited <-chan error) {
 // {"errorMessage": ..., "errorType": ...}; any other status fails the test.
 func (f *Function) Invoke(tb testing.TB, payload []byte) []byte {
 	tb.Helper()
-	status, body, err := f.invoke(tb.Context(), payload)
-	if err != nil {
-		tb.Fatalf("rie: invoke: %v\n%s", err, f.logs.String())
-	}
+	status, body := f.InvokeStatus(tb, payload)
 	if status != http.StatusOK {
-		tb.Fatalf("rie: invoke: status %d: %s\n%s", status, body, f.logs.String())
+		tb.Fatalf("rie: invoke: status %d: %s\n%s", status, body, f.fn.Logs())
 	}
 	return body
 }
@@ -275,89 +180,17 @@ func (f *Function) Invoke(tb testing.TB, payload []byte) []byte {
 // failed (for example, exited during init).
 func (f *Function) InvokeStatus(tb testing.TB, payload []byte) (int, []byte) {
 	tb.Helper()
-	status, body, err := f.invoke(tb.Context(), payload)
+	status, body, err := f.fn.Invoke(tb.Context(), payload)
 	if err != nil {
-		tb.Fatalf("rie: invoke: %v\n%s", err, f.logs.String())
+		tb.Fatalf("rie: invoke: %v\n%s", err, f.fn.Logs())
 	}
 	return status, body
 }
 
-func (f *Function) invoke(ctx context.Context, payload []byte) (int, []byte, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL+InvokePath, bytes.NewReader(payload))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode == http.StatusOK {
-		f.invoked++
-		f.awaitReports(f.invoked)
-	}
-	return resp.StatusCode, body, err
-}
-
-// awaitReports waits (briefly) until the emulator has printed the REPORT
-// line of the n-th invocation. The emulator copies the function's output
-// asynchronously and answers the invoke before it is all written; the
-// REPORT line comes after everything the invocation logged, so once it is
-// there Logs holds the invocation's whole output.
-func (f *Function) awaitReports(n int) {
-	deadline := time.Now().Add(5 * time.Second)
-	for strings.Count(f.logs.String(), "REPORT RequestId:") < n && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // Logs returns everything the emulator and the function wrote so far.
-func (f *Function) Logs() string { return f.logs.String() }
-
-var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+func (f *Function) Logs() string { return f.fn.Logs() }
 
 // InitDuration returns the runtime init time the emulator reported (from
 // starting the bootstrap process to its first request for work), once the
 // function has been invoked.
-func (f *Function) InitDuration() (time.Duration, bool) {
-	m := initReport.FindStringSubmatch(f.logs.String())
-	if m == nil {
-		return 0, false
-	}
-	ms, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		return 0, false
-	}
-	return time.Duration(ms * float64(time.Millisecond)), true
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("rie: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func (f *Function) InitDuration() (time.Duration, bool) { return f.fn.InitDuration() }

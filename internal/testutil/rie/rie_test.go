@@ -12,7 +12,7 @@ import (
 
 func TestMain(m *testing.M) { Main(m) }
 
-const echoPkg = "./internal/testutil/rie/testdata/echo"
+const echoPkg = "./internal/lambdaemu/testdata/echo"
 
 type echoReply struct {
 	Payload   json.RawMessage `json:"payload"`

@@ -1,4 +1,4 @@
-// Command echo is a tiny Lambda function for testing the rie harness: it
+// Command echo is a tiny Lambda function for testing the emulator runner: it
 // returns the payload it was given, with the request id, one environment
 // variable and a log line; a payload {"fail": "msg"} makes it fail.
 package main

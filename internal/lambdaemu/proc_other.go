@@ -1,6 +1,6 @@
 //go:build !unix
 
-package rie
+package lambdaemu
 
 import (
 	"os"
@@ -11,4 +11,4 @@ func setProcessGroup(*exec.Cmd) {}
 
 func terminate(cmd *exec.Cmd) { _ = cmd.Process.Signal(os.Interrupt) }
 
-func kill(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
+func killGroup(cmd *exec.Cmd) error { return cmd.Process.Kill() }
