@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/sgrules/sgrules/internal/apicount"
 	"github.com/sgrules/sgrules/internal/ddbledger"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
@@ -29,38 +30,17 @@ func TestMain(m *testing.M) {
 
 const table = "sgrules-ledger"
 
-// countingAPI counts calls per operation.
-type countingAPI struct {
-	ddbledger.API
-	transacts atomic.Int64
-	queries   atomic.Int64
-	puts      atomic.Int64
-}
-
-func (c *countingAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	c.transacts.Add(1)
-	return c.API.TransactWriteItems(ctx, in, o...)
-}
-
-func (c *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	c.queries.Add(1)
-	return c.API.Query(ctx, in, o...)
-}
-
-func (c *countingAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	c.puts.Add(1)
-	return c.API.PutItem(ctx, in, o...)
-}
-
-func setup(t *testing.T) (*ddbledger.Ledger, *countingAPI, *dynamodb.Client) {
+// setup returns a ledger whose calls are counted, the counter, and an
+// uncounted client for fixtures.
+func setup(t *testing.T) (*ddbledger.Ledger, *apicount.Counter, *dynamodb.Client) {
 	t.Helper()
 	srv := motoserver.Shared(t)
 	srv.Reset(t)
 	cfg := srv.Config(t)
 	motoserver.CreateTable(t, cfg, table)
-	client := dynamodb.NewFromConfig(cfg)
-	api := &countingAPI{API: client}
-	return ddbledger.New(api, table), api, client
+	counted, calls := cfg, &apicount.Counter{}
+	calls.Attach(&counted)
+	return ddbledger.New(dynamodb.NewFromConfig(counted), table), calls, dynamodb.NewFromConfig(cfg)
 }
 
 func key(group string, port int32, cidr string) rules.Key {
@@ -176,12 +156,12 @@ func TestPermissions(t *testing.T) {
 	if err := l.Write(ctx, reconcile.Commit{Put: puts}); err != nil {
 		t.Fatal(err)
 	}
-	api.queries.Store(0)
+	api.Reset()
 	got, err := l.GroupPermissions(ctx, []string{"sg-c", "sg-a", "sg-a", "sg-missing"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := api.queries.Load(); n != 3 {
+	if n := int64(api.Sum("DynamoDB", func(op string) bool { return op == "Query" })); n != 3 {
 		t.Errorf("GroupPermissions made %d queries, want 3 (one per distinct group)", n)
 	}
 	var want []reconcile.OwnedPermission
@@ -294,7 +274,7 @@ func TestWriteChunks(t *testing.T) {
 	if err := l.Write(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if n := api.transacts.Load(); n != 3 {
+	if n := int64(api.Sum("DynamoDB", func(op string) bool { return op == "TransactWriteItems" })); n != 3 {
 		t.Errorf("231 items took %d transactions, want 3", n)
 	}
 	got, err := l.GroupPermissions(ctx, []string{"sg-big"})

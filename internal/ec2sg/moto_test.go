@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"sync/atomic"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/sgrules/sgrules/internal/apicount"
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
@@ -25,61 +26,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// counting counts calls per operation.
-type counting struct {
-	ec2sg.API
-	describeRules, describeGroups, authorize, revoke, modify atomic.Int64
-}
-
-func (c *counting) DescribeSecurityGroupRules(ctx context.Context, in *ec2.DescribeSecurityGroupRulesInput, o ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupRulesOutput, error) {
-	c.describeRules.Add(1)
-	return c.API.DescribeSecurityGroupRules(ctx, in, o...)
-}
-
-func (c *counting) DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, o ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {
-	c.describeGroups.Add(1)
-	return c.API.DescribeSecurityGroups(ctx, in, o...)
-}
-
-func (c *counting) AuthorizeSecurityGroupIngress(ctx context.Context, in *ec2.AuthorizeSecurityGroupIngressInput, o ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error) {
-	c.authorize.Add(1)
-	return c.API.AuthorizeSecurityGroupIngress(ctx, in, o...)
-}
-
-func (c *counting) AuthorizeSecurityGroupEgress(ctx context.Context, in *ec2.AuthorizeSecurityGroupEgressInput, o ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupEgressOutput, error) {
-	c.authorize.Add(1)
-	return c.API.AuthorizeSecurityGroupEgress(ctx, in, o...)
-}
-
-func (c *counting) RevokeSecurityGroupIngress(ctx context.Context, in *ec2.RevokeSecurityGroupIngressInput, o ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error) {
-	c.revoke.Add(1)
-	return c.API.RevokeSecurityGroupIngress(ctx, in, o...)
-}
-
-func (c *counting) RevokeSecurityGroupEgress(ctx context.Context, in *ec2.RevokeSecurityGroupEgressInput, o ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupEgressOutput, error) {
-	c.revoke.Add(1)
-	return c.API.RevokeSecurityGroupEgress(ctx, in, o...)
-}
-
-func (c *counting) ModifySecurityGroupRules(ctx context.Context, in *ec2.ModifySecurityGroupRulesInput, o ...func(*ec2.Options)) (*ec2.ModifySecurityGroupRulesOutput, error) {
-	c.modify.Add(1)
-	return c.API.ModifySecurityGroupRules(ctx, in, o...)
-}
-
-func (c *counting) reset() {
-	c.describeRules.Store(0)
-	c.describeGroups.Store(0)
-	c.authorize.Store(0)
-	c.revoke.Store(0)
-	c.modify.Store(0)
-}
-
 type env struct {
 	cfg    aws.Config
-	ec2    *ec2.Client
-	api    *counting
-	client *ec2sg.Client
+	ec2    *ec2.Client // uncounted, for fixtures
+	calls  *apicount.Counter
+	client *ec2sg.Client // its calls are counted
 	vpc    string
+}
+
+// count returns how many calls of the EC2 operations the client made.
+func (e *env) count(ops ...string) int64 {
+	return int64(e.calls.Sum("EC2", func(op string) bool { return slices.Contains(ops, op) }))
 }
 
 func setup(t *testing.T) *env {
@@ -87,9 +44,9 @@ func setup(t *testing.T) *env {
 	srv := motoserver.Shared(t)
 	srv.Reset(t)
 	cfg := srv.Config(t)
-	raw := ec2.NewFromConfig(cfg)
-	api := &counting{API: raw}
-	return &env{cfg: cfg, ec2: raw, api: api, client: ec2sg.New(api), vpc: motoserver.CreateVPC(t, cfg)}
+	counted, calls := cfg, &apicount.Counter{}
+	calls.Attach(&counted)
+	return &env{cfg: cfg, ec2: ec2.NewFromConfig(cfg), calls: calls, client: ec2sg.New(ec2.NewFromConfig(counted)), vpc: motoserver.CreateVPC(t, cfg)}
 }
 
 func (e *env) group(t *testing.T, name string, tags map[string]string) string {
@@ -160,11 +117,11 @@ func TestAuthorizeMixedBatch(t *testing.T) {
 			ctx := context.Background()
 			web, db, pl := e.group(t, "web", nil), e.group(t, "db", nil), e.prefixList(t)
 			perms := mixedBatch(web, db, pl, dir)
-			e.api.reset()
+			e.calls.Reset()
 			if err := e.client.Authorize(ctx, web, dir, perms, managed); err != nil {
 				t.Fatal(err)
 			}
-			if n := e.api.authorize.Load(); n != 1 {
+			if n := e.count("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"); n != 1 {
 				t.Errorf("authorize calls = %d, want 1", n)
 			}
 			got := e.rulesOf(t, web, dir)
@@ -260,11 +217,11 @@ func TestRevoke(t *testing.T) {
 				keep = append(keep, k)
 			}
 		}
-		e.api.reset()
+		e.calls.Reset()
 		if err := e.client.Revoke(ctx, web, dir, ids); err != nil {
 			t.Fatal(err)
 		}
-		if n := e.api.revoke.Load(); n != 1 {
+		if n := e.count("RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"); n != 1 {
 			t.Errorf("revoke calls = %d, want 1", n)
 		}
 		after := e.rulesOf(t, web, dir)
@@ -309,11 +266,11 @@ func TestUpdateDescriptions(t *testing.T) {
 			want[k] = d
 		}
 	}
-	e.api.reset()
+	e.calls.Reset()
 	if err := e.client.UpdateDescriptions(ctx, web, updates); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.api.modify.Load(); n != 1 {
+	if n := e.count("ModifySecurityGroupRules"); n != 1 {
 		t.Errorf("modify calls = %d, want 1", n)
 	}
 	for _, dir := range []rules.Direction{rules.Ingress, rules.Egress} {
@@ -361,7 +318,7 @@ func TestResolveGroups(t *testing.T) {
 		{Tags: map[string]string{"app": "shop", "tier": "db"}},
 		{Tags: map[string]string{"app": "shop", "tier": "api"}}, // same set twice
 	}
-	e.api.reset()
+	e.calls.Reset()
 	got, err := e.client.ResolveGroups(ctx, refs)
 	if err != nil {
 		t.Fatal(err)
@@ -380,12 +337,12 @@ func TestResolveGroups(t *testing.T) {
 	}
 	// One call for the names of the VPC, one for every tag reference with
 	// the keys {app, tier}.
-	if n := e.api.describeGroups.Load(); n != 2 {
+	if n := e.count("DescribeSecurityGroups"); n != 2 {
 		t.Errorf("describe calls = %d, want 2", n)
 	}
-	e.api.reset()
-	if _, err := e.client.ResolveGroups(ctx, []rules.GroupRef{{ID: "sg-1"}, {ID: "sg-2"}}); err != nil || e.api.describeGroups.Load() != 0 {
-		t.Errorf("id refs: err %v, %d calls; want no call", err, e.api.describeGroups.Load())
+	e.calls.Reset()
+	if _, err := e.client.ResolveGroups(ctx, []rules.GroupRef{{ID: "sg-1"}, {ID: "sg-2"}}); err != nil || e.count("DescribeSecurityGroups") != 0 {
+		t.Errorf("id refs: err %v, %d calls; want no call", err, e.count("DescribeSecurityGroups"))
 	}
 }
 
@@ -431,7 +388,7 @@ func TestDescribeManyGroups(t *testing.T) {
 		}
 	}
 	missing := "sg-0123456789abcdef0"
-	e.api.reset()
+	e.calls.Reset()
 	groups, err := e.client.DescribeGroups(ctx, append(ids, missing))
 	if err != nil {
 		t.Fatal(err)
@@ -442,7 +399,7 @@ func TestDescribeManyGroups(t *testing.T) {
 	if g := groups[0]; g.VPCID != e.vpc || g.Name == "" || g.Tags["n"] == "" {
 		t.Errorf("group info = %+v", g)
 	}
-	if n := e.api.describeGroups.Load(); n != 2 {
+	if n := e.count("DescribeSecurityGroups"); n != 2 {
 		t.Errorf("describe groups calls = %d, want 2 (200 ids per call)", n)
 	}
 	all, err := e.client.DescribeRules(ctx, append(ids, missing))
@@ -453,7 +410,7 @@ func TestDescribeManyGroups(t *testing.T) {
 	if len(all) != len(ids)+3 {
 		t.Errorf("DescribeRules returned %d, want %d", len(all), len(ids)+3)
 	}
-	if n := e.api.describeRules.Load(); n != 2 {
+	if n := e.count("DescribeSecurityGroupRules"); n != 2 {
 		t.Errorf("describe rules calls = %d, want 2", n)
 	}
 }
