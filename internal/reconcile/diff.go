@@ -286,7 +286,7 @@ func diff(in diffInput) diffOutput {
 		}
 	}
 
-	sortActions(out.plan.Actions)
+	SortActions(out.plan.Actions)
 	sort.Slice(out.plan.Conflicts, func(i, j int) bool { return out.plan.Conflicts[i].Key.Less(out.plan.Conflicts[j].Key) })
 	sort.Slice(out.plan.Unmanaged, func(i, j int) bool { return out.plan.Unmanaged[i].Key.Less(out.plan.Unmanaged[j].Key) })
 	sort.Slice(out.put, func(i, j int) bool { return out.put[i].Key.Less(out.put[j].Key) })
@@ -326,8 +326,9 @@ func sameRecord(a, b OwnedPermission) bool {
 
 var kindOrder = map[ActionKind]int{ActAuthorize: 0, ActAdopt: 1, ActUpdate: 2, ActRevoke: 3, ActForget: 4}
 
-// sortActions orders by group, direction, kind (make before break), key.
-func sortActions(as []Action) {
+// SortActions orders actions as plans do: by group, direction, kind (make
+// before break: authorize, adopt, update, revoke, forget), then key.
+func SortActions(as []Action) {
 	sort.SliceStable(as, func(i, j int) bool {
 		a, b := as[i], as[j]
 		if a.Key.GroupID != b.Key.GroupID {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
@@ -30,26 +29,8 @@ func key(group string, dir rules.Direction, proto string, from, to int32, kind r
 // a warned source, and unmanaged rules.
 func sampleResult() reconcile.Result {
 	res := unsortedResult()
-	sortActions(res.Plan.Actions)
+	reconcile.SortActions(res.Plan.Actions)
 	return res
-}
-
-// sortActions orders as the engine does: group, direction, kind, key.
-func sortActions(as []reconcile.Action) {
-	order := map[reconcile.ActionKind]int{reconcile.ActAuthorize: 0, reconcile.ActAdopt: 1, reconcile.ActUpdate: 2, reconcile.ActRevoke: 3, reconcile.ActForget: 4}
-	sort.SliceStable(as, func(i, j int) bool {
-		a, b := as[i], as[j]
-		if a.Key.GroupID != b.Key.GroupID {
-			return a.Key.GroupID < b.Key.GroupID
-		}
-		if a.Key.Direction != b.Key.Direction {
-			return a.Key.Direction < b.Key.Direction
-		}
-		if a.Kind != b.Kind {
-			return order[a.Kind] < order[b.Kind]
-		}
-		return a.Key.Less(b.Key)
-	})
 }
 
 func unsortedResult() reconcile.Result {
@@ -105,7 +86,7 @@ func driftResult() reconcile.Result {
 	drifted = append(drifted, reconcile.Action{Kind: reconcile.ActUpdate, Key: key(db, rules.Egress, "tcp", 443, 443, rules.PeerCIDR4, "10.1.0.0/16"),
 		RuleID: "sgr-00000000000000011", Description: "api", OldDescription: "edited by hand", Owners: []string{"rules/db.yaml#api"},
 		Reason: "drift: description edited outside sgrules", Drift: true})
-	sortActions(drifted)
+	reconcile.SortActions(drifted)
 	return reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 3, Drifted: drifted, Unmanaged: 2, Paused: []string{lb}},
 		Sources: res.Sources[:2]}
 }
