@@ -209,6 +209,7 @@ func (w *world) engine() (*reconcile.Engine, error) {
 		Source:    s3source.New(s3.NewFromConfig(w.counted, awsconfig.S3Options), bucket, prefix),
 		Groups:    ec2sg.New(ec2.NewFromConfig(w.counted)),
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(w.counted), table),
+		LedgerID:  table,
 		MaxRevoke: -1, // the workloads revoke 10% on purpose
 		Holder:    "sgbench",
 	})
@@ -251,7 +252,7 @@ func (w *world) revokeByHand(ctx context.Context, rs []reconcile.ActualRule) err
 
 // managedRules lists the rules sgrules created (uncounted).
 func (w *world) managedRules(ctx context.Context) ([]reconcile.ActualRule, error) {
-	return ec2sg.New(w.ec2).DescribeManagedRules(ctx)
+	return ec2sg.New(w.ec2).DescribeManagedRules(ctx, table)
 }
 
 // everyHundredth picks 1% (at least one) of xs, spread evenly.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/render"
@@ -67,9 +66,8 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "sgrules drift: %v\n", err)
 		return exitFail
 	}
-	// The report is a dry run that does not honour pauses, so drift in
-	// paused groups is shown too (marked paused); --revert honours them.
-	req := reconcile.Request{All: true, DryRun: !*revert, HonorPause: *revert, Reason: "cli drift"}
+	// Drift in paused groups is reported (marked paused) and never reverted.
+	req := reconcile.Request{All: true, DryRun: !*revert, Reason: "cli drift"}
 	msg := "checking for drift…"
 	if *revert {
 		msg = "reverting drift…"
@@ -82,13 +80,6 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFail
 	}
 	names, pauses := groupNames(ctx, groups, render.GroupIDs(res))
-	if !*revert {
-		res.Drift.Paused = nil
-		for g := range pauses {
-			res.Drift.Paused = append(res.Drift.Paused, g)
-		}
-		slices.Sort(res.Drift.Paused)
-	}
 	if *output == "json" {
 		if err := render.JSON(stdout, render.NewDriftDoc(res, pauses, *revert, names)); err != nil {
 			fmt.Fprintf(stderr, "sgrules drift: %v\n", err)

@@ -155,6 +155,7 @@ func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engin
 		Source:    src,
 		Groups:    ratelimit.New(groups, ratelimit.Defaults()),
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), w.table),
+		LedgerID:  w.table,
 		MaxRevoke: w.maxRevoke,
 		Holder:    fmt.Sprintf("sgrules-cli/%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
 		Logger:    logger,

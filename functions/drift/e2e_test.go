@@ -110,9 +110,10 @@ func newWorld(t *testing.T) *world {
 	w.alerts()
 
 	eng, err := reconcile.New(reconcile.Config{
-		Source: s3source.New(s3c, bucket, "rules/"),
-		Groups: ec2sg.New(w.ec2),
-		Ledger: ddbledger.New(dynamodb.NewFromConfig(w.cfg), table),
+		Source:   s3source.New(s3c, bucket, "rules/"),
+		Groups:   ec2sg.New(w.ec2),
+		Ledger:   ddbledger.New(dynamodb.NewFromConfig(w.cfg), table),
+		LedgerID: table,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +353,7 @@ func (w *world) driftEverything() string {
 	w.modifyByHand("web", 80, 80, "0.0.0.0/0", "edited")       // description edited
 	w.modifyByHand("web", 443, 8443, "0.0.0.0/0", "HTTPS")     // ports modified
 	w.authorizeByHand("old", 9000, "10.9.0.0/16", "left over", // tagged orphan
-		map[string]string{reconcile.TagManaged: "true", reconcile.TagOwner: "rules/gone.yaml#api"})
+		map[string]string{reconcile.TagManaged: "true", reconcile.TagLedger: table, reconcile.TagOwner: "rules/gone.yaml"})
 	w.authorizeByHand("orders-db", 22, "10.0.0.0/8", "debugging", nil) // unmanaged, exclusive group
 	return w.authorizeByHand("web", 2222, "198.51.100.0/24", "added by hand", nil)
 }
@@ -528,7 +529,7 @@ func TestDriftE2E(t *testing.T) {
 		w.revokeByHand("web", 22)
 		w.revokeByHand("orders-db", 5432) // another group: not this event's business
 		inv := w.invoke(fn, "cloudtrail-authorize-ingress.json", "sg-0123456789abcdef0", w.groups["web"])
-		if inv.resp.Request == nil || !slices.Equal(inv.resp.Request.Groups, []string{w.groups["web"]}) || !inv.resp.Request.HonorPause {
+		if inv.resp.Request == nil || !slices.Equal(inv.resp.Request.Groups, []string{w.groups["web"]}) {
 			t.Fatalf("request = %+v", inv.resp.Request)
 		}
 		if rep := inv.resp.Drift; rep == nil || rep.Detected != 1 || rep.Reverted != 1 || rep.GroupsChecked != 1 {

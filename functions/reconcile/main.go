@@ -59,6 +59,7 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 		// shared by warm invocations.
 		Groups:    ratelimit.New(ec2sg.New(ec2.NewFromConfig(cfg)), ratelimit.Defaults()),
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), table),
+		LedgerID:  table,
 		MaxRevoke: maxRevoke,
 		Logger:    logger,
 	})

@@ -109,6 +109,7 @@ func (w *world) engine(p *faultproxy.Proxy, holder string, logw io.Writer) *reco
 		Source:    s3source.New(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), bucket, prefix),
 		Groups:    ec2sg.New(ec2.NewFromConfig(cfg)),
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), table),
+		LedgerID:  table,
 		MaxRevoke: -1,
 		Holder:    holder,
 		LeaseTTL:  leaseTTL,
@@ -211,7 +212,7 @@ func (w *world) owners() map[rules.Key]map[string]bool {
 	for _, o := range owned {
 		m := map[string]bool{}
 		for owner := range o.Owners {
-			m[ownerSource(owner)] = true
+			m[owner.Source] = true
 		}
 		out[o.Key] = m
 	}

@@ -36,6 +36,9 @@ func encodeSource(s reconcile.SourceRecord) (map[string]types.AttributeValue, er
 		putS(item, "appliedAt", s.AppliedAt.UTC().Format(time.RFC3339Nano))
 	}
 	putSL(item, "exclusive", s.Exclusive)
+	if s.Static {
+		item["static"] = &types.AttributeValueMemberBOOL{Value: true}
+	}
 	if len(s.Permissions) > 0 {
 		sp := make([]storedPerm, len(s.Permissions))
 		for i, p := range s.Permissions {
@@ -75,6 +78,9 @@ func decodeSource(item map[string]types.AttributeValue) (reconcile.SourceRecord,
 		Diagnostics: getSL(item, "diagnostics"),
 		Message:     getS(item, "message"),
 		Exclusive:   getSL(item, "exclusive"),
+	}
+	if b, ok := item["static"].(*types.AttributeValueMemberBOOL); ok {
+		s.Static = b.Value
 	}
 	var err error
 	if s.Version, err = getN(item, "ver"); err != nil {
@@ -123,7 +129,7 @@ func encodePermission(p reconcile.OwnedPermission) (map[string]types.AttributeVa
 	putS(item, "description", p.Description)
 	owners := make(map[string]types.AttributeValue, len(p.Owners))
 	for o, d := range p.Owners {
-		owners[o] = &types.AttributeValueMemberS{Value: d}
+		owners[o.String()] = &types.AttributeValueMemberS{Value: d}
 	}
 	item["owners"] = &types.AttributeValueMemberM{Value: owners}
 	return item, nil
@@ -142,12 +148,12 @@ func decodePermission(item map[string]types.AttributeValue) (reconcile.OwnedPerm
 		Key:         k,
 		RuleID:      getS(item, "ruleId"),
 		Description: getS(item, "description"),
-		Owners:      map[string]string{},
+		Owners:      map[rules.Owner]string{},
 	}
 	if m, ok := item["owners"].(*types.AttributeValueMemberM); ok {
 		for o, v := range m.Value {
 			if s, ok := v.(*types.AttributeValueMemberS); ok {
-				p.Owners[o] = s.Value
+				p.Owners[rules.ParseOwner(o)] = s.Value
 			}
 		}
 	}

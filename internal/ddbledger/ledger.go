@@ -32,12 +32,19 @@
 // ver = Version; a lost race is reported as reconcile.ErrConflict.
 //
 // A commit is written in TransactWriteItems calls of at most 100 items:
-// permission puts, then permission deletes, then source records, then
+// source records, then permission puts, then permission deletes, then
 // source deletes. Each call is atomic, the calls are not atomic with each
-// other. That is safe: every item write is conditional and idempotent in
-// effect, the engine always re-plans from EC2 plus the ledger, and source
-// records go last, so a commit cut short leaves the source's previous
-// record (old etag) in place and the next run processes the source again.
+// other. The order keeps one invariant at every cut: a permission item
+// names only owners whose source record exists. Records are written before
+// the permissions that name them and deleted after; a source's record
+// is deleted only once it owns nothing. A commit cut short (a crash, a
+// non-retryable error) therefore leaves either a source record ahead of
+// its permissions, which the next run of that source or the next sweep
+// completes from the source's declaration, EC2 and the rule tags, or
+// permissions not yet deleted, which the next run deletes again. Every
+// item write is conditional and idempotent in effect, and the engine
+// always re-plans from EC2 plus the ledger. (Owners left without a record
+// by earlier versions are treated as gone by complete sweeps.)
 package ddbledger
 
 import (
@@ -261,6 +268,15 @@ func (l *Ledger) Write(ctx context.Context, c reconcile.Commit) error {
 		items = append(items, item)
 		return nil
 	}
+	for _, s := range c.Sources {
+		item, err := encodeSource(s)
+		if err != nil {
+			return fmt.Errorf("write ledger: %w", err)
+		}
+		if err := add(prefixSource+s.Key, skSource, l.put(item, s.Version)); err != nil {
+			return err
+		}
+	}
 	for _, p := range c.Put {
 		item, err := encodePermission(p)
 		if err != nil {
@@ -272,15 +288,6 @@ func (l *Ledger) Write(ctx context.Context, c reconcile.Commit) error {
 	}
 	for _, p := range c.Delete {
 		if err := add(permPK(p.Key), permSK(p.Key), l.del(permPK(p.Key), permSK(p.Key), p.Version)); err != nil {
-			return err
-		}
-	}
-	for _, s := range c.Sources {
-		item, err := encodeSource(s)
-		if err != nil {
-			return fmt.Errorf("write ledger: %w", err)
-		}
-		if err := add(prefixSource+s.Key, skSource, l.put(item, s.Version)); err != nil {
 			return err
 		}
 	}

@@ -90,7 +90,7 @@ func TestSourceRoundTrip(t *testing.T) {
 		Exclusive: []string{"sg-1", "sg-2"},
 	}
 	minimal := reconcile.SourceRecord{Key: "a.json", Kind: reconcile.KindCFN, Status: reconcile.StatusInvalid}
-	perm := reconcile.OwnedPermission{Key: key("sg-1", 443, "10.0.0.0/8"), RuleID: "sgr-1", Owners: map[string]string{"a#b": "x"}}
+	perm := reconcile.OwnedPermission{Key: key("sg-1", 443, "10.0.0.0/8"), RuleID: "sgr-1", Owners: map[rules.Owner]string{{Source: "a", Rule: "b"}: "x"}}
 	if err := l.Write(ctx, reconcile.Commit{Sources: []reconcile.SourceRecord{src, minimal}, Put: []reconcile.OwnedPermission{perm}}); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestPermissions(t *testing.T) {
 		for p := range 3 {
 			puts = append(puts, reconcile.OwnedPermission{
 				Key: key(g, int32(100+p), "10.0.0.0/8"), RuleID: fmt.Sprintf("sgr-%d-%d", i, p),
-				Owners:      map[string]string{"f.yaml#r": "d", "g.yaml#s": ""},
+				Owners:      map[rules.Owner]string{{Source: "f.yaml", Rule: "r"}: "d", {Source: "g.yaml", Rule: "s"}: ""},
 				Description: "d",
 			})
 		}
@@ -191,7 +191,7 @@ func TestPermissions(t *testing.T) {
 func TestWriteVersions(t *testing.T) {
 	l, _, _ := setup(t)
 	ctx := context.Background()
-	p := reconcile.OwnedPermission{Key: key("sg-a", 22, "10.0.0.0/8"), RuleID: "sgr-1", Owners: map[string]string{"f#r": ""}}
+	p := reconcile.OwnedPermission{Key: key("sg-a", 22, "10.0.0.0/8"), RuleID: "sgr-1", Owners: map[rules.Owner]string{{Source: "f", Rule: "r"}: ""}}
 	if err := l.Write(ctx, reconcile.Commit{Put: []reconcile.OwnedPermission{p}}); err != nil {
 		t.Fatal(err)
 	}

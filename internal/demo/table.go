@@ -61,11 +61,10 @@ func snapshot(ctx context.Context, c clients, groups map[string]string) ([]row, 
 
 // ownerText names the files of an owner set ("source#rule" →
 // "description"): "web.yaml", or "web.yaml +1" when several own the rule.
-func ownerText(owners map[string]string) string {
+func ownerText(owners map[rules.Owner]string) string {
 	var files []string
 	for o := range owners {
-		src, _, _ := strings.Cut(o, "#")
-		files = append(files, strings.TrimPrefix(src, Prefix))
+		files = append(files, strings.TrimPrefix(o.Source, Prefix))
 	}
 	slices.Sort(files)
 	files = slices.Compact(files)

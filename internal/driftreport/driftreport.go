@@ -112,11 +112,11 @@ func Build(res reconcile.Result) Report {
 	paired := map[int]bool{}
 	replacement := map[int]int{} // revoke index → authorize index
 	for i, a := range drifted {
-		if a.Kind != reconcile.ActRevoke || a.Loss {
+		if a.Cause != reconcile.CauseDriftModified {
 			continue
 		}
 		for j, b := range drifted {
-			if b.Kind == reconcile.ActAuthorize && !paired[j] && strings.HasSuffix(a.Reason, "(was "+b.Key.String()+")") {
+			if b.Kind == reconcile.ActAuthorize && !paired[j] && b.Key == a.Was {
 				paired[j] = true
 				replacement[i] = j
 				break
@@ -127,14 +127,14 @@ func Build(res reconcile.Result) Report {
 		if paired[i] {
 			continue
 		}
-		c := Change{Group: a.Key.GroupID, Direction: string(a.Key.Direction), RuleID: a.RuleID, Owners: a.Owners,
+		c := Change{Group: a.Key.GroupID, Direction: string(a.Key.Direction), RuleID: a.RuleID, Owners: rules.OwnerStrings(a.Owners),
 			Reverted: res.Executed && !a.Paused, Paused: a.Paused}
-		switch {
-		case a.Kind == reconcile.ActAuthorize:
+		switch a.Cause {
+		case reconcile.CauseDriftDeleted:
 			c.Kind, c.Rule, c.Before, c.After = KindDeleted, RuleText(a.Key, a.Description), Missing, RuleText(a.Key, a.Description)
-		case a.Kind == reconcile.ActUpdate:
+		case reconcile.CauseDriftDescription:
 			c.Kind, c.Rule, c.Before, c.After = KindDescription, RuleText(a.Key, ""), a.OldDescription, a.Description
-		case a.Kind == reconcile.ActRevoke && !a.Loss:
+		case reconcile.CauseDriftModified:
 			c.Kind, c.Before, c.After = KindModified, RuleText(a.Key, ""), Missing
 			c.Rule = c.Before
 			if j, ok := replacement[i]; ok {
@@ -142,10 +142,10 @@ func Build(res reconcile.Result) Report {
 				c.Rule = RuleText(d.Key, d.Description)
 				c.After = c.Rule
 			}
-		case a.Kind == reconcile.ActRevoke && strings.HasPrefix(a.Reason, "exclusive"):
+		case reconcile.CauseExclusive:
 			c.Kind, c.Rule, c.After = KindExclusive, RuleText(a.Key, a.Description), Missing
 			c.Before = c.Rule
-		case a.Kind == reconcile.ActRevoke:
+		case reconcile.CauseOrphan:
 			c.Kind, c.Rule, c.After = KindOrphan, RuleText(a.Key, a.Description), Missing
 			c.Before = c.Rule
 		default:

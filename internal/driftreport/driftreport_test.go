@@ -44,18 +44,18 @@ func sweep(executed bool) reconcile.Result {
 			Unmanaged:     2,
 			Paused:        []string{"sg-paused"},
 			Drifted: []reconcile.Action{
-				{Kind: reconcile.ActAuthorize, Key: ssh, Description: "SSH from the office", Owners: []string{"rules/admin.yaml#ssh"},
-					Reason: "drift: rule deleted or changed outside sgrules", Drift: true},
+				{Kind: reconcile.ActAuthorize, Key: ssh, Description: "SSH from the office", Owners: []rules.Owner{{Source: "rules/admin.yaml", Rule: "ssh"}},
+					Reason: "drift: rule deleted or changed outside sgrules", Cause: reconcile.CauseDriftDeleted},
 				{Kind: reconcile.ActRevoke, Key: stray, RuleID: "sgr-stray", Description: "temporary",
-					Reason: "exclusive group: not declared by any source", Loss: true, Drift: true},
+					Reason: "exclusive group: not declared by any source", Loss: true, Cause: reconcile.CauseExclusive},
 				{Kind: reconcile.ActRevoke, Key: orphan, RuleID: "sgr-orphan",
-					Reason: "created by sgrules, no longer declared by any source", Loss: true, Drift: true},
-				{Kind: reconcile.ActAuthorize, Key: https, Description: "HTTPS", Owners: []string{"rules/web.yaml#https"},
-					Reason: "drift: rule deleted or changed outside sgrules", Drift: true},
+					Reason: "created by sgrules, no longer declared by any source", Loss: true, Cause: reconcile.CauseOrphan},
+				{Kind: reconcile.ActAuthorize, Key: https, Description: "HTTPS", Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "https"}},
+					Reason: "drift: rule deleted or changed outside sgrules", Cause: reconcile.CauseDriftDeleted},
 				{Kind: reconcile.ActUpdate, Key: http, RuleID: "sgr-http", Description: "HTTP", OldDescription: "edited",
-					Owners: []string{"rules/web.yaml#http"}, Reason: "drift: description edited outside sgrules", Drift: true},
-				{Kind: reconcile.ActRevoke, Key: modified, RuleID: "sgr-https", Owners: []string{"rules/web.yaml#https"},
-					Reason: "drift: rule modified outside sgrules (was " + https.String() + ")", Drift: true},
+					Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "http"}}, Reason: "drift: description edited outside sgrules", Cause: reconcile.CauseDriftDescription},
+				{Kind: reconcile.ActRevoke, Key: modified, RuleID: "sgr-https", Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "https"}},
+					Reason: "drift: rule modified outside sgrules (was " + https.String() + ")", Cause: reconcile.CauseDriftModified, Was: https},
 			},
 		},
 	}
@@ -80,7 +80,7 @@ func TestBuild(t *testing.T) {
 		}, 5, 5, false},
 		{"report mode", sweep(false), nil, 5, 0, true},
 		{"modified without its pair", reconcile.Result{Executed: true, Drift: reconcile.DriftReport{Drifted: []reconcile.Action{
-			{Kind: reconcile.ActRevoke, Key: modified, RuleID: "sgr-https", Reason: "drift: rule modified outside sgrules (was something else)", Drift: true},
+			{Kind: reconcile.ActRevoke, Key: modified, RuleID: "sgr-https", Reason: "drift: rule modified outside sgrules (was something else)", Cause: reconcile.CauseDriftModified},
 		}}}, []string{`modified sg-web tcp 8443 from cidr4:0.0.0.0/0 → missing`}, 1, 1, false},
 	}
 	for _, tc := range tests {

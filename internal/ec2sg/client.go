@@ -92,12 +92,13 @@ func (c *Client) DescribeRules(ctx context.Context, groupIDs []string) ([]reconc
 	return out, nil
 }
 
-// DescribeManagedRules returns every rule tagged sgrules:managed=true, in
-// any group, with one filtered call (and its pages).
-func (c *Client) DescribeManagedRules(ctx context.Context) ([]reconcile.ActualRule, error) {
-	out, err := c.describeRules(ctx, []types.Filter{{Name: aws.String("tag:" + reconcile.TagManaged), Values: []string{"true"}}})
+// DescribeManagedRules returns every rule tagged sgrules:ledger=ledgerID
+// (created by that deployment), in any group, with one filtered call (and
+// its pages).
+func (c *Client) DescribeManagedRules(ctx context.Context, ledgerID string) ([]reconcile.ActualRule, error) {
+	out, err := c.describeRules(ctx, []types.Filter{{Name: aws.String("tag:" + reconcile.TagLedger), Values: []string{ledgerID}}})
 	if err != nil {
-		return nil, fmt.Errorf("describe rules tagged %s: %w", reconcile.TagManaged, err)
+		return nil, fmt.Errorf("describe rules tagged %s=%s: %w", reconcile.TagLedger, ledgerID, err)
 	}
 	sortRules(out)
 	return out, nil

@@ -351,19 +351,24 @@ func TestDescribeManagedRules(t *testing.T) {
 	ctx := context.Background()
 	a := e.group(t, "a", nil)
 	b := e.group(t, "b", nil)
-	tags := map[string]string{reconcile.TagManaged: "true"}
+	tags := map[string]string{reconcile.TagManaged: "true", reconcile.TagLedger: "stack-a"}
 	if err := e.client.Authorize(ctx, a, rules.Ingress, []rules.Permission{perm(a, rules.Ingress, "tcp", 80, 80, rules.PeerCIDR4, "10.0.0.0/8", "")}, tags); err != nil {
+		t.Fatal(err)
+	}
+	// Another deployment's rule, and a rule nobody tagged.
+	other := map[string]string{reconcile.TagManaged: "true", reconcile.TagLedger: "stack-b"}
+	if err := e.client.Authorize(ctx, b, rules.Ingress, []rules.Permission{perm(b, rules.Ingress, "tcp", 82, 82, rules.PeerCIDR4, "10.0.0.0/8", "")}, other); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.client.Authorize(ctx, b, rules.Ingress, []rules.Permission{perm(b, rules.Ingress, "tcp", 81, 81, rules.PeerCIDR4, "10.0.0.0/8", "")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.client.DescribeManagedRules(ctx)
+	got, err := e.client.DescribeManagedRules(ctx, "stack-a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].Key.GroupID != a || got[0].Tags[reconcile.TagManaged] != "true" {
-		t.Fatalf("managed rules = %+v, want only the tagged rule of %s", got, a)
+	if len(got) != 1 || got[0].Key.GroupID != a || got[0].Tags[reconcile.TagLedger] != "stack-a" {
+		t.Fatalf("managed rules = %+v, want only the rule of %s tagged by stack-a", got, a)
 	}
 }
 

@@ -38,7 +38,7 @@ func drifted(req reconcile.Request) reconcile.Result {
 	return reconcile.Result{
 		Executed: !req.DryRun,
 		Drift: reconcile.DriftReport{GroupsChecked: 4, Unmanaged: 1, Paused: []string{"sg-paused"}, Drifted: []reconcile.Action{
-			{Kind: reconcile.ActAuthorize, Key: k, Description: "HTTPS", Reason: "drift: rule deleted or changed outside sgrules", Drift: true},
+			{Kind: reconcile.ActAuthorize, Key: k, Description: "HTTPS", Reason: "drift: rule deleted or changed outside sgrules", Cause: reconcile.CauseDriftDeleted},
 		}},
 	}
 }

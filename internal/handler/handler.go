@@ -80,9 +80,6 @@ type Handler struct {
 	log   *slog.Logger
 	kinds []trigger.Kind
 	name  string
-	// honorPause: sweeps leave groups tagged sgrules:pause-until alone
-	// (drift function only: a rule file change still applies everywhere).
-	honorPause bool
 }
 
 // NewReconcile returns the handler of the reconcile function: S3
@@ -94,15 +91,10 @@ func NewReconcile(cfg Config) (*Handler, error) {
 }
 
 // NewDrift returns the handler of the drift function: scheduled sweeps and
-// CloudTrail security group API calls, both honouring the break-glass tag
-// sgrules:pause-until (reconcile.Request.HonorPause).
+// CloudTrail security group API calls. (Like every run, they leave the
+// drift of groups tagged sgrules:pause-until alone.)
 func NewDrift(cfg Config) (*Handler, error) {
-	h, err := newHandler(cfg, "drift", trigger.KindSchedule, trigger.KindAPICall)
-	if err != nil {
-		return nil, err
-	}
-	h.honorPause = true
-	return h, nil
+	return newHandler(cfg, "drift", trigger.KindSchedule, trigger.KindAPICall)
 }
 
 func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error) {
@@ -158,7 +150,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 	case trigger.KindSQS:
 		return h.batch(ctx, ev.Messages), nil
 	case trigger.KindSchedule:
-		return h.run(ctx, ev.Kind, reconcile.Request{All: true, HonorPause: h.honorPause, Reason: "schedule"})
+		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: "schedule"})
 	case trigger.KindAPICall:
 		return h.apiCall(ctx, ev.APICall)
 	case trigger.KindCloudFormation:
@@ -343,7 +335,7 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 		log.InfoContext(ctx, "failed API call ignored", "errorCode", c.ErrorCode)
 		return Response{Kind: trigger.KindAPICall, Ignored: "failed call: " + c.ErrorCode}, nil
 	}
-	req := reconcile.Request{All: true, Groups: c.GroupIDs, HonorPause: h.honorPause, Reason: "cloudtrail:" + c.EventName}
+	req := reconcile.Request{All: true, Groups: c.GroupIDs, Reason: "cloudtrail:" + c.EventName}
 	if len(c.GroupIDs) == 0 {
 		log.WarnContext(ctx, "API call names no group id: sweeping every group")
 	}

@@ -351,19 +351,19 @@ func TestDriftEvents(t *testing.T) {
 	}{
 		{
 			name: "schedule sweeps everything", file: "schedule.json",
-			want: []reconcile.Request{{All: true, HonorPause: true, Reason: "schedule"}},
+			want: []reconcile.Request{{All: true, Reason: "schedule"}},
 		},
 		{
 			name: "report mode is a dry run", file: "schedule.json", cfg: Config{DryRun: true},
-			want: []reconcile.Request{{All: true, HonorPause: true, Reason: "schedule", DryRun: true}},
+			want: []reconcile.Request{{All: true, Reason: "schedule", DryRun: true}},
 		},
 		{
 			name: "authorize by someone: sweep the group", file: "cloudtrail-authorize-ingress.json", cfg: Config{IgnoreRoles: []string{ownRole}},
-			want: []reconcile.Request{{All: true, HonorPause: true, Groups: []string{"sg-0123456789abcdef0"}, Reason: "cloudtrail:AuthorizeSecurityGroupIngress"}},
+			want: []reconcile.Request{{All: true, Groups: []string{"sg-0123456789abcdef0"}, Reason: "cloudtrail:AuthorizeSecurityGroupIngress"}},
 		},
 		{
 			name: "modify rules", file: "cloudtrail-modify-rules.json", cfg: Config{DryRun: true},
-			want: []reconcile.Request{{All: true, HonorPause: true, Groups: []string{"sg-0fedcba9876543210"}, Reason: "cloudtrail:ModifySecurityGroupRules", DryRun: true}},
+			want: []reconcile.Request{{All: true, Groups: []string{"sg-0fedcba9876543210"}, Reason: "cloudtrail:ModifySecurityGroupRules", DryRun: true}},
 		},
 		{
 			name: "own role's call is ignored", file: "cloudtrail-revoke-own-role.json", cfg: Config{IgnoreRoles: []string{"arn:aws:iam::123456789012:role/other", ownRole}},
@@ -371,7 +371,7 @@ func TestDriftEvents(t *testing.T) {
 		},
 		{
 			name: "own role unknown: its call is swept", file: "cloudtrail-revoke-own-role.json",
-			want: []reconcile.Request{{All: true, HonorPause: true, Groups: []string{"sg-0fedcba9876543210"}, Reason: "cloudtrail:RevokeSecurityGroupIngress"}},
+			want: []reconcile.Request{{All: true, Groups: []string{"sg-0fedcba9876543210"}, Reason: "cloudtrail:RevokeSecurityGroupIngress"}},
 		},
 		{
 			name: "failed call is ignored", file: "cloudtrail-authorize-failed-default-vpc.json",
@@ -379,7 +379,7 @@ func TestDriftEvents(t *testing.T) {
 		},
 		{
 			name: "group named, not identified: sweep all", file: "cloudtrail-update-descriptions-by-name.json",
-			want: []reconcile.Request{{All: true, HonorPause: true, Groups: []string{}, Reason: "cloudtrail:UpdateSecurityGroupRuleDescriptionsIngress"}},
+			want: []reconcile.Request{{All: true, Groups: []string{}, Reason: "cloudtrail:UpdateSecurityGroupRuleDescriptionsIngress"}},
 		},
 	}
 	for _, tc := range tests {

@@ -152,11 +152,11 @@ func (g *Groups) DescribeRules(ctx context.Context, groupIDs []string) ([]reconc
 	return out, err
 }
 
-func (g *Groups) DescribeManagedRules(ctx context.Context) ([]reconcile.ActualRule, error) {
+func (g *Groups) DescribeManagedRules(ctx context.Context, ledgerID string) ([]reconcile.ActualRule, error) {
 	if err := g.describe.Wait(ctx, 1); err != nil {
 		return nil, err
 	}
-	out, err := g.next.DescribeManagedRules(ctx)
+	out, err := g.next.DescribeManagedRules(ctx, ledgerID)
 	g.extraPages(1, len(out))
 	return out, err
 }

@@ -216,7 +216,7 @@ func (f *fakeGroups) DescribeRules(ctx context.Context, ids []string) ([]reconci
 	f.rec("rules")
 	return make([]reconcile.ActualRule, f.rules), nil
 }
-func (f *fakeGroups) DescribeManagedRules(ctx context.Context) ([]reconcile.ActualRule, error) {
+func (f *fakeGroups) DescribeManagedRules(ctx context.Context, _ string) ([]reconcile.ActualRule, error) {
 	f.rec("managed")
 	return make([]reconcile.ActualRule, f.rules), nil
 }
@@ -282,8 +282,8 @@ func TestGroupsBuckets(t *testing.T) {
 				for i := range ids {
 					ids[i] = fmt.Sprintf("sg-%d", i)
 				}
-				_, _ = g.DescribeRules(ctx, ids)   // 3 calls, 2500 rules: 3 pages → no extra
-				_, _ = g.DescribeManagedRules(ctx) // 1 call, 2500 rules: 3 pages → 2 extra
+				_, _ = g.DescribeRules(ctx, ids)        // 3 calls, 2500 rules: 3 pages → no extra
+				_, _ = g.DescribeManagedRules(ctx, "t") // 1 call, 2500 rules: 3 pages → 2 extra
 				_, _ = g.DescribeGroups(ctx, ids[:5])
 				_, _ = g.ResolveGroups(ctx, []rules.GroupRef{{ID: "sg-1"}, {Name: "a"}, {Name: "b"},
 					{Tags: map[string]string{"Name": "x"}}, {Tags: map[string]string{"Name": "y"}}, {Tags: map[string]string{"Name": "x", "env": "p"}}})

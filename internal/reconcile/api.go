@@ -16,6 +16,14 @@ type Config struct {
 	Source Source
 	Groups Groups
 	Ledger Ledger
+	// LedgerID names this deployment (its ledger table). Every rule the
+	// engine creates is tagged TagLedger=LedgerID, and orphan clean-up
+	// only revokes rules carrying it. Required.
+	LedgerID string
+	// ManagedGroupTag, when set, limits changes to groups carrying this tag
+	// (as the template's IAM policy does): a source declaring rules in a
+	// group without it is invalid, and drift there is only reported.
+	ManagedGroupTag string
 	// MaxRevoke is the blast-radius guard: a plan losing more permissions
 	// than this is held, not executed (0 means DefaultMaxRevoke; negative
 	// means no limit).
@@ -61,19 +69,30 @@ type Request struct {
 	DryRun bool
 	// AllowMassRevoke bypasses the blast-radius guard for this request.
 	AllowMassRevoke bool
-	// HonorPause leaves groups tagged sgrules:pause-until (a future
-	// RFC3339 time) unchanged: their drift is reported, not reverted.
-	HonorPause bool
 	// Reason is logged with the plan ("s3:ObjectCreated:Put", "schedule").
 	Reason string
 }
 
 // SourceResult is the outcome for one source.
 type SourceResult struct {
-	Key         string
-	Status      Status
+	Key    string
+	Status Status
+	// Diagnostics of reading the source in this run.
 	Diagnostics rules.Diagnostics
-	Message     string
+	// Recorded are the rendered diagnostics the ledger holds for a source
+	// this run did not read again (a CloudFormation resource in a sweep).
+	Recorded []string
+	// Message explains Status in a sentence of facts.
+	Message string
+	// Guard is set when the blast-radius guard held the source.
+	Guard *GuardHold
 	// RuleIDs of the permissions this source owns after the run, sorted by key.
 	RuleIDs []string
+}
+
+// GuardHold is why the blast-radius guard held a plan: it would revoke
+// Losses permissions (FromSource of them because of this source), over
+// Limit. The shells phrase the advice (MAX_REVOKE, --allow-mass-revoke).
+type GuardHold struct {
+	Losses, FromSource, Limit int
 }

@@ -39,7 +39,7 @@ func benchDiffInput(state string) diffInput {
 		in.scopeRules[src][rule] = true
 		if state != "scratch" {
 			id := fmt.Sprintf("sgr-%017d", i)
-			in.owned = append(in.owned, OwnedPermission{Key: k, RuleID: id, Owners: map[string]string{p.Owner.String(): desc}, Description: desc, Version: 1})
+			in.owned = append(in.owned, OwnedPermission{Key: k, RuleID: id, Owners: map[rules.Owner]string{p.Owner: desc}, Description: desc, Version: 1})
 			in.actual = append(in.actual, ActualRule{Key: k, RuleID: id, Description: desc, Tags: map[string]string{TagManaged: "true"}})
 		}
 	}

@@ -2,8 +2,8 @@ package reconcile
 
 import (
 	"maps"
+	"slices"
 	"sort"
-	"strings"
 
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -19,47 +19,97 @@ const (
 	ActForget    ActionKind = "forget"    // drop a ledger record whose rule is already gone
 )
 
+// Cause is why the plan takes an action. Reports, metrics and renderers
+// switch on it; Action.Reason is only its wording.
+type Cause string
+
+const (
+	// CauseDeclared: a source declares a permission that sgrules does not
+	// own yet (authorize, or adopt when it exists already).
+	CauseDeclared Cause = "declared"
+	// CauseDescription: the declared description changed (update).
+	CauseDescription Cause = "description"
+	// CauseUndeclared: no source declares the permission any more (revoke,
+	// or forget when the rule is already gone).
+	CauseUndeclared Cause = "undeclared"
+	// CauseOwnerGone: every owner of the permission is a source with no
+	// ledger record and no file (left by a commit cut short); a complete
+	// sweep treats such owners as gone.
+	CauseOwnerGone Cause = "owner-gone"
+	// CauseDriftDeleted: an owned rule is missing from EC2 (authorize).
+	CauseDriftDeleted Cause = "drift-deleted"
+	// CauseDriftModified: an owned rule was changed outside sgrules into
+	// another permission (revoke; Action.Was is the key it had).
+	CauseDriftModified Cause = "drift-modified"
+	// CauseDriftDescription: an owned rule's description was edited
+	// outside sgrules (update).
+	CauseDriftDescription Cause = "drift-description"
+	// CauseOrphan: a rule this deployment created (tagged with its ledger
+	// id) that nothing declares or records (revoke, complete sweeps only).
+	CauseOrphan Cause = "orphan"
+	// CauseExclusive: a rule nobody declares in a group managed
+	// exclusively (revoke).
+	CauseExclusive Cause = "exclusive"
+)
+
+// Drift reports whether the cause is a correction of a change made outside
+// sgrules (including clean-up of orphans and of exclusive groups).
+func (c Cause) Drift() bool {
+	switch c {
+	case CauseDriftDeleted, CauseDriftModified, CauseDriftDescription, CauseOrphan, CauseExclusive:
+		return true
+	}
+	return false
+}
+
 // Action is one step of a plan.
 type Action struct {
-	Kind   ActionKind `json:"action"`
-	Key    rules.Key  `json:"-"`
-	RuleID string     `json:"ruleId,omitempty"`
-	// Description is the declared description (authorize, update, adopt).
-	Description string `json:"description,omitempty"`
+	Kind   ActionKind
+	Cause  Cause
+	Key    rules.Key
+	RuleID string
+	// Description is the declared description (authorize, update, adopt),
+	// or the rule's current one (orphan and exclusive revokes).
+	Description string
 	// OldDescription is the description EC2 has now (update).
-	OldDescription string `json:"oldDescription,omitempty"`
-	// Owners declaring the rule ("source#rule"), sorted.
-	Owners []string `json:"owners,omitempty"`
-	// Reason says why, in a few words.
-	Reason string `json:"reason"`
+	OldDescription string
+	// Owners declaring the rule (for revokes: who declared it), sorted.
+	Owners []rules.Owner
+	// Was is, for CauseDriftModified, the key the rule had when sgrules
+	// recorded it: the revoke undoes the modification together with the
+	// authorization of Was.
+	Was rules.Key
+	// Reason says why, in a few words (wording only: decide on Cause).
+	Reason string
 	// Loss marks a revocation that is not a replacement: a rule or file
 	// disappeared, or an undeclared rule in an exclusive group. Losses
 	// count against the blast-radius guard.
-	Loss bool `json:"loss,omitempty"`
+	Loss bool
 	// LossSource is the source whose change causes the loss ("" for
-	// exclusive-group and orphan clean-up).
-	LossSource string `json:"-"`
-	// Drift marks a correction of a change made outside sgrules.
-	Drift bool `json:"drift,omitempty"`
+	// clean-up: exclusive groups, orphans, owners gone).
+	LossSource string
 	// Paused marks drift found in a group whose sgrules:pause-until tag is
 	// in the future: reported, not executed.
-	Paused bool `json:"paused,omitempty"`
+	Paused bool
 }
 
+// Drift reports whether the action corrects a change made outside sgrules.
+func (a Action) Drift() bool { return a.Cause.Drift() }
+
 // Conflict is one permission declared by several owners with different
-// descriptions; the lexically first owner's description wins.
+// descriptions; the first owner's (by source, then rule) description wins.
 type Conflict struct {
-	Key          rules.Key         `json:"-"`
-	Descriptions map[string]string `json:"descriptions"`
-	Winner       string            `json:"winner"`
+	Key          rules.Key
+	Descriptions map[rules.Owner]string
+	Winner       rules.Owner
 }
 
 // Plan is the sorted, stable list of actions for one run, with what it
 // found but leaves alone.
 type Plan struct {
-	Actions   []Action     `json:"actions"`
-	Conflicts []Conflict   `json:"conflicts,omitempty"`
-	Unmanaged []ActualRule `json:"-"`
+	Actions   []Action
+	Conflicts []Conflict
+	Unmanaged []ActualRule
 }
 
 // Empty reports whether the plan changes nothing in EC2.
@@ -102,8 +152,15 @@ type diffInput struct {
 	// declares (to tell a replacement from a loss).
 	scopeRules map[string]map[string]bool
 	// complete is true when every source is in scope (a sweep): only then
-	// can a rule tagged as ours that nobody declares be revoked as orphan.
+	// can a rule tagged as ours that nobody declares be revoked as orphan,
+	// and an owner that is neither a file nor a record be judged gone.
 	complete bool
+	// known are the keys of every source that has a ledger record or a
+	// file (complete sweeps).
+	known map[string]bool
+	// ledgerID is this deployment's identity (the TagLedger value on the
+	// rules it creates): orphans are only rules carrying it.
+	ledgerID string
 	// groups restricts the diff to these group ids.
 	groups map[string]bool
 	// owned are the ledger records of those groups.
@@ -124,22 +181,6 @@ type diffOutput struct {
 	del []OwnedPermission
 	// pausedDrift is drift in paused groups, set aside by the engine.
 	pausedDrift []Action
-}
-
-// ownerSource returns the source part of an owner string "source#rule".
-// Rule names cannot contain '#', source keys can.
-func ownerSource(owner string) string {
-	if i := strings.LastIndexByte(owner, '#'); i >= 0 {
-		return owner[:i]
-	}
-	return owner
-}
-
-func ownerRule(owner string) string {
-	if i := strings.LastIndexByte(owner, '#'); i >= 0 {
-		return owner[i+1:]
-	}
-	return ""
 }
 
 // diff computes the plan. It is pure: same input, same output.
@@ -170,16 +211,22 @@ func diff(in diffInput) diffOutput {
 		actual[a.Key] = a
 	}
 
-	// New owners of every key: the ledger's owners outside the scope, plus
-	// what the scope declares now.
-	newOwners := map[rules.Key]map[string]string{}
+	// New owners of every key: the ledger's owners outside the scope (but
+	// for owners a complete sweep finds gone), plus what the scope
+	// declares now.
+	newOwners := map[rules.Key]map[rules.Owner]string{}
+	ownerGone := map[rules.Key]bool{}
 	for k, o := range owned {
 		for owner, desc := range o.Owners {
-			if _, inScope := in.scope[ownerSource(owner)]; inScope {
+			if _, inScope := in.scope[owner.Source]; inScope {
+				continue
+			}
+			if in.complete && !in.known[owner.Source] {
+				ownerGone[k] = true
 				continue
 			}
 			if newOwners[k] == nil {
-				newOwners[k] = map[string]string{}
+				newOwners[k] = map[rules.Owner]string{}
 			}
 			newOwners[k][owner] = desc
 		}
@@ -190,9 +237,9 @@ func diff(in diffInput) diffOutput {
 				continue
 			}
 			if newOwners[p.Key] == nil {
-				newOwners[p.Key] = map[string]string{}
+				newOwners[p.Key] = map[rules.Owner]string{}
 			}
-			newOwners[p.Key][p.Owner.String()] = p.Description
+			newOwners[p.Key][p.Owner] = p.Description
 		}
 	}
 
@@ -214,18 +261,20 @@ func diff(in diffInput) diffOutput {
 				continue
 			}
 			out.del = append(out.del, old)
+			a := Action{Kind: ActRevoke, Cause: CauseUndeclared, Key: k, RuleID: act.RuleID,
+				Owners: sortedOwners(old.Owners), Reason: "no longer declared"}
 			if !exists {
-				out.plan.Actions = append(out.plan.Actions, Action{Kind: ActForget, Key: k, RuleID: old.RuleID,
-					Owners: sortedKeys(old.Owners), Reason: "no longer declared; rule already gone"})
-				continue
+				a.Kind, a.RuleID, a.Reason = ActForget, old.RuleID, "no longer declared; rule already gone"
+			} else if ownerGone[k] && !anyInScope(old.Owners, in.scope) {
+				a.Cause, a.Loss, a.Reason = CauseOwnerGone, true, "its owners have no source record or file"
+			} else {
+				a.Loss, a.LossSource = lossOf(old, in)
 			}
-			loss, lossSource := lossOf(old, in)
-			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Key: k, RuleID: act.RuleID,
-				Owners: sortedKeys(old.Owners), Reason: "no longer declared", Loss: loss, LossSource: lossSource})
+			out.plan.Actions = append(out.plan.Actions, a)
 			continue
 		}
 		declared[k] = true
-		ownerList := sortedKeys(owners)
+		ownerList := sortedOwners(owners)
 		desc := owners[ownerList[0]]
 		if c, ok := conflictOf(k, owners, ownerList[0]); ok {
 			out.plan.Conflicts = append(out.plan.Conflicts, c)
@@ -233,25 +282,25 @@ func diff(in diffInput) diffOutput {
 		rec := OwnedPermission{Key: k, Owners: owners, Description: desc, Version: old.Version}
 		switch {
 		case !exists:
-			reason := "declared by " + strings.Join(ownerList, ", ")
+			a := Action{Kind: ActAuthorize, Cause: CauseDeclared, Key: k, Description: desc,
+				Owners: ownerList, Reason: "declared by " + joinOwners(ownerList)}
 			if isOwned {
-				reason = "drift: rule deleted or changed outside sgrules"
+				a.Cause, a.Reason = CauseDriftDeleted, "drift: rule deleted or changed outside sgrules"
 			}
-			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActAuthorize, Key: k, Description: desc,
-				Owners: ownerList, Reason: reason, Drift: isOwned})
+			out.plan.Actions = append(out.plan.Actions, a)
 		default:
 			rec.RuleID = act.RuleID
 			if !isOwned {
-				out.plan.Actions = append(out.plan.Actions, Action{Kind: ActAdopt, Key: k, RuleID: act.RuleID,
-					Description: desc, Owners: ownerList, Reason: "exists already; declared by " + strings.Join(ownerList, ", ")})
+				out.plan.Actions = append(out.plan.Actions, Action{Kind: ActAdopt, Cause: CauseDeclared, Key: k, RuleID: act.RuleID,
+					Description: desc, Owners: ownerList, Reason: "exists already; declared by " + joinOwners(ownerList)})
 			}
 			if act.Description != desc {
-				reason, drifted := "description changed", false
+				a := Action{Kind: ActUpdate, Cause: CauseDescription, Key: k, RuleID: act.RuleID,
+					Description: desc, OldDescription: act.Description, Owners: ownerList, Reason: "description changed"}
 				if isOwned && old.Description == desc {
-					reason, drifted = "drift: description edited outside sgrules", true
+					a.Cause, a.Reason = CauseDriftDescription, "drift: description edited outside sgrules"
 				}
-				out.plan.Actions = append(out.plan.Actions, Action{Kind: ActUpdate, Key: k, RuleID: act.RuleID,
-					Description: desc, OldDescription: act.Description, Owners: ownerList, Reason: reason, Drift: drifted})
+				out.plan.Actions = append(out.plan.Actions, a)
 			}
 		}
 		if !isOwned || !sameRecord(old, rec) {
@@ -273,14 +322,14 @@ func diff(in diffInput) diffOutput {
 		}
 		switch o, ours := ownedByRuleID[a.RuleID]; {
 		case ours:
-			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Key: a.Key, RuleID: a.RuleID,
-				Owners: sortedKeys(o.Owners), Reason: "drift: rule modified outside sgrules (was " + o.Key.String() + ")", Drift: true})
+			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseDriftModified, Key: a.Key, RuleID: a.RuleID,
+				Owners: sortedOwners(o.Owners), Was: o.Key, Reason: "drift: rule modified outside sgrules (was " + o.Key.String() + ")"})
 		case in.exclusive[a.Key.GroupID]:
-			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Key: a.Key, RuleID: a.RuleID,
-				Description: a.Description, Reason: "exclusive group: not declared by any source", Loss: true, Drift: true})
-		case in.complete && a.Tags[TagManaged] == "true":
-			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Key: a.Key, RuleID: a.RuleID,
-				Description: a.Description, Reason: "created by sgrules, no longer declared by any source", Loss: true, Drift: true})
+			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseExclusive, Key: a.Key, RuleID: a.RuleID,
+				Description: a.Description, Reason: "exclusive group: not declared by any source", Loss: true})
+		case in.complete && in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID:
+			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseOrphan, Key: a.Key, RuleID: a.RuleID,
+				Description: a.Description, Reason: "created by sgrules, no longer declared by any source", Loss: true})
 		default:
 			out.plan.Unmanaged = append(out.plan.Unmanaged, a)
 		}
@@ -294,24 +343,33 @@ func diff(in diffInput) diffOutput {
 	return out
 }
 
+// anyInScope reports whether any owner's source is re-evaluated in this run.
+func anyInScope(owners map[rules.Owner]string, scope map[string][]rules.Permission) bool {
+	for o := range owners {
+		if _, ok := scope[o.Source]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // lossOf tells whether revoking an owned permission is a loss (an owner's
 // rule or whole source disappeared) rather than a replacement (the rule is
 // still declared, with other ports, protocol or sources).
 func lossOf(old OwnedPermission, in diffInput) (bool, string) {
-	for _, owner := range sortedKeys(old.Owners) {
-		src := ownerSource(owner)
-		names, inScope := in.scopeRules[src]
+	for _, owner := range sortedOwners(old.Owners) {
+		names, inScope := in.scopeRules[owner.Source]
 		if !inScope {
 			continue
 		}
-		if !names[ownerRule(owner)] {
-			return true, src
+		if !names[owner.Rule] {
+			return true, owner.Source
 		}
 	}
 	return false, ""
 }
 
-func conflictOf(k rules.Key, owners map[string]string, winner string) (Conflict, bool) {
+func conflictOf(k rules.Key, owners map[rules.Owner]string, winner rules.Owner) (Conflict, bool) {
 	for _, d := range owners {
 		if d != owners[winner] {
 			return Conflict{Key: k, Descriptions: maps.Clone(owners), Winner: winner}, true
@@ -347,11 +405,34 @@ func SortActions(as []Action) {
 	})
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// sortedOwners returns the owners of m, sorted.
+func sortedOwners[V any](m map[rules.Owner]V) []rules.Owner {
+	out := slices.Collect(maps.Keys(m))
+	slices.SortFunc(out, func(a, b rules.Owner) int {
+		switch {
+		case a.Less(b):
+			return -1
+		case b.Less(a):
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func joinOwners(os []rules.Owner) string {
+	s := ""
+	for i, o := range os {
+		if i > 0 {
+			s += ", "
+		}
+		s += o.String()
 	}
-	sort.Strings(out)
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := slices.Collect(maps.Keys(m))
+	slices.Sort(out)
 	return out
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func perm(k rules.Key, desc, owner string) rules.Permission {
-	return rules.Permission{Key: k, Description: desc, Owner: rules.Owner{Source: ownerSource(owner), Rule: ownerRule(owner)}}
+	return rules.Permission{Key: k, Description: desc, Owner: rules.ParseOwner(owner)}
 }
 
 // render prints a plan as one line per action: "kind key [ruleId] desc (loss)".
@@ -25,7 +25,7 @@ func render(p Plan) string {
 		if a.Loss {
 			b.WriteString(" (loss)")
 		}
-		if a.Drift {
+		if a.Drift() {
 			b.WriteString(" (drift)")
 		}
 		b.WriteString("\n")
@@ -38,10 +38,11 @@ func TestDiff(t *testing.T) {
 	k81 := key(sgWeb, rules.Ingress, "tcp", 81, 81, rules.PeerCIDR4, "0.0.0.0/0")
 	kEg := key(sgWeb, rules.Egress, "-1", -1, -1, rules.PeerCIDR4, "0.0.0.0/0")
 	web := map[string]bool{sgWeb: true}
+	ours := map[string]string{TagManaged: "true", TagLedger: "t1"}
 	owned := func(k rules.Key, id, desc string, owners ...string) OwnedPermission {
-		m := map[string]string{}
+		m := map[rules.Owner]string{}
 		for _, o := range owners {
-			m[o] = desc
+			m[rules.ParseOwner(o)] = desc
 		}
 		return OwnedPermission{Key: k, RuleID: id, Owners: m, Description: desc, Version: 1}
 	}
@@ -134,15 +135,51 @@ func TestDiff(t *testing.T) {
 		},
 		{
 			name: "tagged orphan kept unless the sweep is complete",
-			in: diffInput{scope: map[string][]rules.Permission{"a": nil}, groups: web,
-				actual: []ActualRule{{Key: kEg, RuleID: "sgr-9", Tags: map[string]string{TagManaged: "true"}}}},
+			in: diffInput{scope: map[string][]rules.Permission{"a": nil}, groups: web, ledgerID: "t1",
+				actual: []ActualRule{{Key: kEg, RuleID: "sgr-9", Tags: ours}}},
 			want: "",
 		},
 		{
 			name: "tagged orphan revoked by a complete sweep",
-			in: diffInput{scope: map[string][]rules.Permission{"a": nil}, groups: web, complete: true,
-				actual: []ActualRule{{Key: kEg, RuleID: "sgr-9", Tags: map[string]string{TagManaged: "true"}}}},
+			in: diffInput{scope: map[string][]rules.Permission{"a": nil}, groups: web, complete: true, ledgerID: "t1",
+				actual: []ActualRule{{Key: kEg, RuleID: "sgr-9", Tags: ours}}},
 			want: "revoke " + kEg.String() + " sgr-9 (loss) (drift)\n",
+		},
+		{
+			name: "another deployment's rule is unmanaged for this one, even in a complete sweep",
+			in: diffInput{scope: map[string][]rules.Permission{"a": nil}, groups: web, complete: true, ledgerID: "t1",
+				actual: []ActualRule{{Key: kEg, RuleID: "sgr-9", Tags: map[string]string{TagManaged: "true", TagLedger: "t2"}}}},
+			want: "",
+		},
+		{
+			name: "a rule of an older version (managed tag, no ledger tag) is left alone",
+			in: diffInput{scope: map[string][]rules.Permission{"a": nil}, groups: web, complete: true, ledgerID: "t1",
+				actual: []ActualRule{{Key: kEg, RuleID: "sgr-9", Tags: map[string]string{TagManaged: "true"}}}},
+			want: "",
+		},
+		{
+			name: "owner without a source record or file is gone in a complete sweep",
+			in: diffInput{scope: map[string][]rules.Permission{"a": nil}, groups: web, complete: true, known: map[string]bool{"a": true},
+				owned:  []OwnedPermission{owned(k80, "sgr-1", "http", "ghost#r")},
+				actual: []ActualRule{{Key: k80, RuleID: "sgr-1", Description: "http"}}},
+			want: "revoke " + k80.String() + " sgr-1 (loss)\n",
+			del:  1,
+		},
+		{
+			name: "owner without a record is kept by a run that is not a complete sweep",
+			in: diffInput{scope: map[string][]rules.Permission{"a": nil}, groups: web,
+				owned:  []OwnedPermission{owned(k80, "sgr-1", "http", "ghost#r")},
+				actual: []ActualRule{{Key: k80, RuleID: "sgr-1", Description: "http"}}},
+			want: "",
+		},
+		{
+			name: "a gone owner does not win the description over a live one",
+			in: diffInput{scope: map[string][]rules.Permission{"b": {perm(k80, "web", "b#r")}}, groups: web, complete: true,
+				known:  map[string]bool{"b": true},
+				owned:  []OwnedPermission{owned(k80, "sgr-1", "http", "a#r", "b#r")},
+				actual: []ActualRule{{Key: k80, RuleID: "sgr-1", Description: "http"}}},
+			want: "update " + k80.String() + " sgr-1 web\n",
+			put:  1,
 		},
 		{
 			name: "rule modified by hand: re-authorize, revoke the modified one",
@@ -185,7 +222,7 @@ func TestDiffConflictFirstOwnerWins(t *testing.T) {
 		scope:  map[string][]rules.Permission{"b": {perm(k, "bee", "b#r")}, "a": {perm(k, "ay", "a#r")}},
 		groups: map[string]bool{sgWeb: true},
 	})
-	if len(out.plan.Conflicts) != 1 || out.plan.Conflicts[0].Winner != "a#r" || out.plan.Actions[0].Description != "ay" {
+	if len(out.plan.Conflicts) != 1 || out.plan.Conflicts[0].Winner.String() != "a#r" || out.plan.Actions[0].Description != "ay" {
 		t.Fatalf("conflict: %+v actions %s", out.plan.Conflicts, render(out.plan))
 	}
 }

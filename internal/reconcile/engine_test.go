@@ -38,6 +38,9 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) engine(cfg Config) *Engine {
 	h.t.Helper()
 	cfg.Source, cfg.Groups, cfg.Ledger = h.src, h.ec2, h.led
+	if cfg.LedgerID == "" {
+		cfg.LedgerID = testLedgerID
+	}
 	e, err := New(cfg)
 	if err != nil {
 		h.t.Fatal(err)
@@ -235,7 +238,7 @@ func TestSharedOwnershipKeepsRuleWhileAnyOwnerDeclaresIt(t *testing.T) {
 	h.src.put("rules/1.yaml", one)
 	h.src.put("rules/2.yaml", two)
 	res := h.apply("rules/1.yaml", "rules/2.yaml")
-	if len(res.Plan.Conflicts) != 1 || res.Plan.Conflicts[0].Winner != "rules/1.yaml#a" {
+	if len(res.Plan.Conflicts) != 1 || res.Plan.Conflicts[0].Winner.String() != "rules/1.yaml#a" {
 		t.Fatalf("conflicts = %+v", res.Plan.Conflicts)
 	}
 	if got := h.state(); !strings.HasSuffix(got, " from one") {
@@ -295,8 +298,9 @@ func TestBlastRadiusGuardHoldsMassRevoke(t *testing.T) {
 
 	h.src.remove("rules/web.yaml")
 	res := h.apply("rules/web.yaml")
-	if res.Sources[0].Status != StatusHeld || !strings.Contains(res.Sources[0].Message, "MAX_REVOKE=3") {
-		t.Fatalf("want held with a message naming the limit, got %+v", res.Sources[0])
+	if g := res.Sources[0].Guard; res.Sources[0].Status != StatusHeld || g == nil || *g != (GuardHold{Losses: 4, FromSource: 4, Limit: 3}) ||
+		!strings.Contains(res.Sources[0].Message, "limit of 3") {
+		t.Fatalf("want held with the guard's numbers, got %+v", res.Sources[0])
 	}
 	if h.state() != before {
 		t.Fatal("a held plan changed EC2")
@@ -386,13 +390,13 @@ func TestPausedGroupIsReportedNotReverted(t *testing.T) {
 	g := h.ec2.groups[sgWeb]
 	g.Tags[TagPause] = "2999-01-01T00:00:00Z"
 	before := h.ec2.mutating()
-	res := h.reconcile(Request{All: true, HonorPause: true})
+	res := h.reconcile(Request{All: true})
 	if h.ec2.mutating() != before || len(res.Drift.Paused) != 1 || len(res.Drift.Drifted) != 1 ||
 		!res.Drift.Drifted[0].Paused || res.Drift.Reverted != 0 {
 		t.Fatalf("paused group touched: mutating %d, report %+v", h.ec2.mutating()-before, res.Drift)
 	}
 	g.Tags[TagPause] = "2000-01-01T00:00:00Z"
-	res = h.reconcile(Request{All: true, HonorPause: true})
+	res = h.reconcile(Request{All: true})
 	if res.Drift.Reverted != 1 {
 		t.Fatalf("expired pause: %+v", res.Drift)
 	}
@@ -418,7 +422,7 @@ func TestLedgerLossRebuildsWithoutDuplicates(t *testing.T) {
 func TestOrphanTaggedRuleRevokedBySweepOnly(t *testing.T) {
 	h := newHarness(t)
 	orphan := key(sgApp, rules.Ingress, "tcp", 9000, 9000, rules.PeerCIDR4, "10.9.0.0/16")
-	h.ec2.addRule(orphan, "", map[string]string{TagManaged: "true"})
+	h.ec2.addRule(orphan, "", map[string]string{TagManaged: "true", TagLedger: testLedgerID})
 	h.src.put("rules/web.yaml", webFile)
 	h.apply("rules/web.yaml")
 	if _, ok := h.ec2.snapshot()[orphan]; !ok {
@@ -559,10 +563,13 @@ func TestConcurrentBatchesKeepMakeBeforeBreak(t *testing.T) {
 }
 
 func TestForEachStopsAtFirstError(t *testing.T) {
-	e, _ := New(Config{Groups: newFakeEC2(), Ledger: newFakeLedger(), Concurrency: 2})
+	e, err := New(Config{Groups: newFakeEC2(), Ledger: newFakeLedger(), LedgerID: testLedgerID, Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	ran := 0
-	err := e.forEach(context.Background(), 100, func(ctx context.Context, i int) error {
+	err = e.forEach(context.Background(), 100, func(ctx context.Context, i int) error {
 		mu.Lock()
 		ran++
 		mu.Unlock()
@@ -624,7 +631,7 @@ func TestRenameInOneRequestChangesNoRule(t *testing.T) {
 	}
 	for k, o := range h.led.owned() {
 		for owner := range o.Owners {
-			if !strings.HasPrefix(owner, "rules/new.yaml#") {
+			if owner.Source != "rules/new.yaml" {
 				t.Fatalf("%s still owned by %s", k, owner)
 			}
 		}

@@ -32,6 +32,9 @@ type fakeEC2 struct {
 	quota int
 }
 
+// testLedgerID is the LedgerID of the engines under test.
+const testLedgerID = "sgrules-test"
+
 func newFakeEC2() *fakeEC2 {
 	return &fakeEC2{groups: map[string]GroupInfo{}, rules: map[string]ActualRule{}, calls: map[string]int{}}
 }
@@ -148,13 +151,13 @@ func (f *fakeEC2) DescribeRules(_ context.Context, ids []string) ([]ActualRule, 
 	return out, nil
 }
 
-func (f *fakeEC2) DescribeManagedRules(context.Context) ([]ActualRule, error) {
+func (f *fakeEC2) DescribeManagedRules(_ context.Context, ledgerID string) ([]ActualRule, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["describe-rules"]++
 	var out []ActualRule
 	for _, r := range f.rules {
-		if r.Tags[TagManaged] == "true" {
+		if r.Tags[TagLedger] == ledgerID {
 			out = append(out, r)
 		}
 	}

@@ -60,9 +60,10 @@ func newWorld(t *testing.T) *world {
 	w.ec2 = ec2.NewFromConfig(w.cfg)
 	w.s3 = s3.NewFromConfig(w.cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	eng, err := reconcile.New(reconcile.Config{
-		Source: s3source.New(w.s3, w.bucket, "rules/"),
-		Groups: ec2sg.New(w.ec2),
-		Ledger: ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger"),
+		Source:   s3source.New(w.s3, w.bucket, "rules/"),
+		Groups:   ec2sg.New(w.ec2),
+		Ledger:   ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger"),
+		LedgerID: "ledger",
 	})
 	if err != nil {
 		t.Fatal(err)

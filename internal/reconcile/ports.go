@@ -107,12 +107,13 @@ type Groups interface {
 	ManagedRuleFinder
 }
 
-// ManagedRuleFinder finds every rule tagged sgrules:managed=true, in any
-// group (DescribeSecurityGroupRules with a tag filter, all pages). A
+// ManagedRuleFinder finds every rule this deployment created, in any group
+// (DescribeSecurityGroupRules with a tag filter on TagLedger, all pages). A
 // complete sweep uses it to find rules sgrules created in groups that no
 // source names any more.
 type ManagedRuleFinder interface {
-	DescribeManagedRules(ctx context.Context) ([]ActualRule, error)
+	// DescribeManagedRules returns every rule tagged TagLedger=ledgerID.
+	DescribeManagedRules(ctx context.Context, ledgerID string) ([]ActualRule, error)
 }
 
 // Status of a source in the ledger.
@@ -149,6 +150,11 @@ type SourceRecord struct {
 	Permissions []rules.Permission
 	// Exclusive lists the resolved group ids this source manages exclusively.
 	Exclusive []string
+	// Static: the source's outcome depends on its content alone (an applied
+	// file that names every group by id), so a sweep may reuse this record
+	// while the ETag is unchanged. Files that name groups by name or tags,
+	// and invalid files, are read and resolved again by every sweep.
+	Static bool
 	// Version is the ledger item version, for conditional writes (0: new).
 	Version int64
 }
@@ -157,9 +163,8 @@ type SourceRecord struct {
 type OwnedPermission struct {
 	Key    rules.Key
 	RuleID string
-	// Owners maps an owner ("source#rule", rules.Owner.String()) to the
-	// description it declares.
-	Owners map[string]string
+	// Owners maps each owner to the description it declares.
+	Owners map[rules.Owner]string
 	// Description as applied to EC2.
 	Description string
 	// Version is the ledger item version, for conditional writes (0: new).
@@ -201,7 +206,16 @@ type Ledger interface {
 // Tag keys written on every rule sgrules creates, so ownership can be
 // rebuilt from EC2 if the ledger is lost.
 const (
-	TagManaged = "sgrules:managed"     // "true"
-	TagOwner   = "sgrules:owner"       // first owner "source#rule" (truncated to 256)
-	TagPause   = "sgrules:pause-until" // on a group: RFC3339 time; drift is reported, not reverted, until then
+	TagManaged = "sgrules:managed" // "true"
+	// TagLedger names the deployment (Config.LedgerID: its ledger table)
+	// that created the rule. Orphan clean-up only revokes rules carrying
+	// its own value, so deployments sharing an account and region never
+	// touch each other's rules.
+	TagLedger = "sgrules:ledger"
+	// TagOwner is the source ("file key" or "cfn/STACK/ID") that declared
+	// every rule of the Authorize call that created it; absent when the
+	// call carried rules of several sources (tags are per call). For
+	// people reading the rule in the console; sgrules never reads it.
+	TagOwner = "sgrules:owner"
+	TagPause = "sgrules:pause-until" // on a group: RFC3339 time; drift is reported, not reverted, until then
 )

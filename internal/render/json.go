@@ -118,13 +118,10 @@ func ruleDoc(k rules.Key, names map[string]string) RuleDoc {
 func actionDocs(as []reconcile.Action, names map[string]string) []ActionDoc {
 	out := make([]ActionDoc, 0, len(as))
 	for _, a := range as {
-		owners := a.Owners
-		if owners == nil {
-			owners = []string{}
-		}
+		owners := rules.OwnerStrings(a.Owners)
 		out = append(out, ActionDoc{Action: string(a.Kind), RuleDoc: ruleDoc(a.Key, names), RuleID: a.RuleID,
 			Description: a.Description, OldDescription: a.OldDescription, Owners: owners, Reason: a.Reason,
-			Loss: a.Loss, Drift: a.Drift})
+			Loss: a.Loss, Drift: a.Drift()})
 	}
 	return out
 }
@@ -164,7 +161,11 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 		Unmanaged: make([]UnmanagedDoc, 0, len(p.Unmanaged)),
 	}
 	for _, c := range p.Conflicts {
-		doc.Conflicts = append(doc.Conflicts, ConflictDoc{RuleDoc: ruleDoc(c.Key, names), Descriptions: c.Descriptions, Winner: c.Winner})
+		descs := make(map[string]string, len(c.Descriptions))
+		for o, d := range c.Descriptions {
+			descs[o.String()] = d
+		}
+		doc.Conflicts = append(doc.Conflicts, ConflictDoc{RuleDoc: ruleDoc(c.Key, names), Descriptions: descs, Winner: c.Winner.String()})
 	}
 	for _, u := range p.Unmanaged {
 		doc.Unmanaged = append(doc.Unmanaged, UnmanagedDoc{RuleDoc: ruleDoc(u.Key, names), RuleID: u.RuleID, Description: u.Description})

@@ -147,8 +147,8 @@ func (o Options) actionLine(a reconcile.Action) string {
 // note is the comment under an action: why, who owns it, which rule id.
 func (o Options) note(a reconcile.Action) string {
 	parts := []string{a.Reason}
-	if len(a.Owners) > 0 && !strings.Contains(a.Reason, a.Owners[0]) {
-		parts = append(parts, "owners: "+strings.Join(a.Owners, ", "))
+	if len(a.Owners) > 0 && !strings.Contains(a.Reason, a.Owners[0].String()) {
+		parts = append(parts, "owners: "+strings.Join(rules.OwnerStrings(a.Owners), ", "))
 	}
 	if a.RuleID != "" {
 		parts = append(parts, "rule "+a.RuleID)
@@ -205,17 +205,17 @@ func Conflicts(w io.Writer, cs []reconcile.Conflict, o Options) {
 	fmt.Fprintln(w, o.paint(ansiYellow, "Conflicts")+" (declared by several rules with different descriptions; the first owner's wins):")
 	for _, c := range cs {
 		fmt.Fprintf(w, "  %s in %s\n", o.Rule(c.Key), o.Group(c.Key.GroupID))
-		owners := make([]string, 0, len(c.Descriptions))
+		owners := make([]rules.Owner, 0, len(c.Descriptions))
 		for k := range c.Descriptions {
 			owners = append(owners, k)
 		}
-		sort.Strings(owners)
+		sort.Slice(owners, func(i, j int) bool { return owners[i].Less(owners[j]) })
 		for _, owner := range owners {
 			mark := ""
 			if owner == c.Winner {
 				mark = "  (wins)"
 			}
-			fmt.Fprintf(w, "    %s: %s%s\n", owner, strconv.Quote(c.Descriptions[owner]), mark)
+			fmt.Fprintf(w, "    %s: %s%s\n", owner.String(), strconv.Quote(c.Descriptions[owner]), mark)
 		}
 	}
 	fmt.Fprintln(w)

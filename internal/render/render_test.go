@@ -39,25 +39,26 @@ func unsortedResult() reconcile.Result {
 		Plan: reconcile.Plan{
 			Actions: []reconcile.Action{
 				{Kind: reconcile.ActAuthorize, Key: key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, web),
-					Description: "postgres from web", Owners: []string{"rules/db.yaml#pg-from-web"}, Reason: "declared by rules/db.yaml#pg-from-web"},
+					Description: "postgres from web", Owners: []rules.Owner{{Source: "rules/db.yaml", Rule: "pg-from-web"}}, Reason: "declared by rules/db.yaml#pg-from-web"},
 				{Kind: reconcile.ActRevoke, Key: key(db, rules.Ingress, "tcp", 3306, 3306, rules.PeerGroup, web), RuleID: "sgr-0000000000000000a",
-					Owners: []string{"rules/db.yaml#mysql-from-web"}, Reason: "no longer declared", Loss: true},
-				{Kind: reconcile.ActAuthorize, Key: https, Description: "HTTPS", Owners: []string{"rules/web.yaml#https"}, Reason: "declared by rules/web.yaml#https"},
+					Owners: []rules.Owner{{Source: "rules/db.yaml", Rule: "mysql-from-web"}}, Reason: "no longer declared", Loss: true},
+				{Kind: reconcile.ActAuthorize, Key: https, Description: "HTTPS", Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "https"}}, Reason: "declared by rules/web.yaml#https"},
 				{Kind: reconcile.ActAuthorize, Key: key(web, rules.Ingress, "icmp", 8, -1, rules.PeerCIDR4, "10.0.0.0/8"),
-					Owners: []string{"rules/web.yaml#ping"}, Reason: "declared by rules/web.yaml#ping"},
+					Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "ping"}}, Reason: "declared by rules/web.yaml#ping"},
 				{Kind: reconcile.ActAdopt, Key: key(web, rules.Ingress, "tcp", 80, 80, rules.PeerPrefixList, "pl-0123456789abcdef0"), RuleID: "sgr-0000000000000000b",
-					Description: "HTTP from CDN", Owners: []string{"rules/web.yaml#http"}, Reason: "exists already; declared by rules/web.yaml#http"},
+					Description: "HTTP from CDN", Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "http"}}, Reason: "exists already; declared by rules/web.yaml#http"},
 				{Kind: reconcile.ActUpdate, Key: key(web, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR6, "2001:db8::/32"), RuleID: "sgr-0000000000000000c",
-					Description: "SSH from office", OldDescription: "ssh", Owners: []string{"rules/web.yaml#ssh"}, Reason: "description changed"},
+					Description: "SSH from office", OldDescription: "ssh", Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "ssh"}}, Reason: "description changed"},
 				{Kind: reconcile.ActRevoke, Key: key(web, rules.Ingress, "udp", 1000, 2000, rules.PeerCIDR4, "192.168.0.0/16"), RuleID: "sgr-0000000000000000d",
-					Description: "legacy", Reason: "exclusive group: not declared by any source", Loss: true, Drift: true},
+					Description: "legacy", Reason: "exclusive group: not declared by any source", Loss: true, Cause: reconcile.CauseExclusive},
 				{Kind: reconcile.ActAuthorize, Key: key(web, rules.Egress, "-1", -1, -1, rules.PeerCIDR4, "0.0.0.0/0"),
-					Owners: []string{"rules/web.yaml#out"}, Reason: "drift: rule deleted or changed outside sgrules", Drift: true},
+					Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "out"}}, Reason: "drift: rule deleted or changed outside sgrules", Cause: reconcile.CauseDriftDeleted},
 				{Kind: reconcile.ActForget, Key: key(web, rules.Egress, "47", -1, -1, rules.PeerGroup, lb), RuleID: "sgr-0000000000000000e",
-					Owners: []string{"rules/web.yaml#gre"}, Reason: "no longer declared; rule already gone"},
+					Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "gre"}}, Reason: "no longer declared; rule already gone"},
 			},
 			Conflicts: []reconcile.Conflict{{Key: https,
-				Descriptions: map[string]string{"rules/web.yaml#https": "HTTPS", "rules/z.yaml#web": "web"}, Winner: "rules/web.yaml#https"}},
+				Descriptions: map[rules.Owner]string{{Source: "rules/web.yaml", Rule: "https"}: "HTTPS", {Source: "rules/z.yaml", Rule: "web"}: "web"},
+				Winner:       rules.Owner{Source: "rules/web.yaml", Rule: "https"}}},
 			Unmanaged: []reconcile.ActualRule{
 				{Key: key(lb, rules.Ingress, "tcp", 443, 443, rules.PeerCIDR4, "0.0.0.0/0"), RuleID: "sgr-0000000000000000f", Description: "console"},
 				{Key: key(lb, rules.Egress, "-1", -1, -1, rules.PeerCIDR6, "::/0"), RuleID: "sgr-00000000000000010"},
@@ -79,13 +80,13 @@ func driftResult() reconcile.Result {
 	res := sampleResult()
 	var drifted []reconcile.Action
 	for _, a := range res.Plan.Actions {
-		if a.Drift {
+		if a.Drift() {
 			drifted = append(drifted, a)
 		}
 	}
 	drifted = append(drifted, reconcile.Action{Kind: reconcile.ActUpdate, Key: key(db, rules.Egress, "tcp", 443, 443, rules.PeerCIDR4, "10.1.0.0/16"),
-		RuleID: "sgr-00000000000000011", Description: "api", OldDescription: "edited by hand", Owners: []string{"rules/db.yaml#api"},
-		Reason: "drift: description edited outside sgrules", Drift: true})
+		RuleID: "sgr-00000000000000011", Description: "api", OldDescription: "edited by hand", Owners: []rules.Owner{{Source: "rules/db.yaml", Rule: "api"}},
+		Reason: "drift: description edited outside sgrules", Cause: reconcile.CauseDriftDescription})
 	reconcile.SortActions(drifted)
 	return reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 3, Drifted: drifted, Unmanaged: 2, Paused: []string{lb}},
 		Sources: res.Sources[:2]}

@@ -1,0 +1,285 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Apply: run the plan against EC2, make-before-break, batched per group
+// and direction. The adapters' errors name the call and the group; this
+// layer adds nothing to them but the phase.
+
+// quotaError: EC2 refused an authorization because the group would exceed
+// its rules quota. It names the sources that declared the refused rules.
+type quotaError struct {
+	group   string
+	dir     rules.Direction
+	count   int
+	sources map[string]bool
+	err     error
+}
+
+func (q *quotaError) Error() string {
+	return fmt.Sprintf("%d new %s rules in %s: %v", q.count, q.dir, q.group, q.err)
+}
+
+func (q *quotaError) Unwrap() error { return q.err }
+
+type batchKey struct {
+	group string
+	dir   rules.Direction
+}
+
+// execute runs the plan make-before-break: every authorization of every
+// group first, then description updates, then revocations; each batched
+// per group and direction.
+func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
+	auth := map[batchKey][]rules.Permission{}
+	authOwners := map[batchKey]map[string]bool{}
+	upd := map[string][]DescriptionUpdate{}
+	rev := map[batchKey][]string{}
+	for _, a := range out.plan.Actions {
+		bk := batchKey{a.Key.GroupID, a.Key.Direction}
+		switch a.Kind {
+		case ActAuthorize:
+			owner := rules.Owner{}
+			if len(a.Owners) > 0 {
+				owner = a.Owners[0]
+			}
+			auth[bk] = append(auth[bk], rules.Permission{Key: a.Key, Description: a.Description, Owner: owner})
+			if authOwners[bk] == nil {
+				authOwners[bk] = map[string]bool{}
+			}
+			for _, o := range a.Owners {
+				authOwners[bk][o.Source] = true
+			}
+		case ActUpdate:
+			upd[a.Key.GroupID] = append(upd[a.Key.GroupID], DescriptionUpdate{RuleID: a.RuleID, Key: a.Key, Description: a.Description})
+		case ActRevoke:
+			rev[bk] = append(rev[bk], a.RuleID)
+		}
+	}
+
+	authBatches := sortedBatches(auth)
+	if err := e.forEach(ctx, len(authBatches), func(ctx context.Context, i int) error {
+		err := e.authorize(ctx, authBatches[i], auth[authBatches[i]])
+		var qe *quotaError
+		if errors.As(err, &qe) {
+			maps.Copy(qe.sources, authOwners[authBatches[i]])
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := e.readBack(ctx, out, authBatches, upd); err != nil {
+		return err
+	}
+	updGroups := sortedKeys(upd)
+	if err := e.forEach(ctx, len(updGroups), func(ctx context.Context, i int) error {
+		g, us := updGroups[i], upd[updGroups[i]]
+		if err := e.cfg.Groups.UpdateDescriptions(ctx, g, us); err != nil {
+			return err
+		}
+		e.log.InfoContext(ctx, "ec2 batch", "op", "update-descriptions", "group", g, "rules", len(us))
+		return nil
+	}); err != nil {
+		return err
+	}
+	// Only now, with every new rule in place, revoke.
+	revBatches := sortedBatches(rev)
+	return e.forEach(ctx, len(revBatches), func(ctx context.Context, i int) error {
+		return e.revoke(ctx, revBatches[i], rev[revBatches[i]])
+	})
+}
+
+// readBack reads the ids of the new rules: Authorize's response is not to
+// be trusted for them (and moto returns only one). A description EC2 did
+// not keep is set in place in the same run.
+func (e *Engine) readBack(ctx context.Context, out *diffOutput, authBatches []batchKey, upd map[string][]DescriptionUpdate) error {
+	authorized := map[string]bool{}
+	for _, bk := range authBatches {
+		authorized[bk.group] = true
+	}
+	if len(authorized) == 0 {
+		return nil
+	}
+	actual, err := e.cfg.Groups.DescribeRules(ctx, sortedKeys(authorized))
+	if err != nil {
+		return fmt.Errorf("read back new rules: %w", err)
+	}
+	got := map[rules.Key]ActualRule{}
+	for _, a := range actual {
+		got[a.Key] = a
+	}
+	for i, p := range out.put {
+		if p.RuleID != "" {
+			continue
+		}
+		a, ok := got[p.Key]
+		if !ok {
+			return fmt.Errorf("read back new rules: %s not found after authorize", p.Key)
+		}
+		out.put[i].RuleID = a.RuleID
+		if a.Description != p.Description {
+			// Some EC2 implementations drop the description of
+			// group-referencing rules on authorize: set it in place now
+			// rather than leave drift for the next run.
+			upd[p.Key.GroupID] = append(upd[p.Key.GroupID], DescriptionUpdate{RuleID: a.RuleID, Key: p.Key, Description: p.Description})
+		}
+	}
+	return nil
+}
+
+// forEach runs fn for 0..n-1 on at most Config.Concurrency goroutines. The
+// first error cancels the others' context and is returned once all have
+// stopped, so a phase never overlaps the next one.
+func (e *Engine) forEach(ctx context.Context, n int, fn func(context.Context, int) error) error {
+	if n == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	sem := make(chan struct{}, e.cfg.Concurrency)
+	for i := 0; i < n; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(ctx, i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		// Cancelled from outside before every batch started.
+		return fmt.Errorf("execute: %w", context.Cause(ctx))
+	}
+	return first
+}
+
+// ruleTags are the tags of the rules one Authorize call creates.
+func (e *Engine) ruleTags(perms []rules.Permission) map[string]string {
+	tags := map[string]string{TagManaged: "true", TagLedger: truncate(e.cfg.LedgerID, 256)}
+	if src := commonSource(perms); src != "" {
+		tags[TagOwner] = truncate(src, 256)
+	}
+	return tags
+}
+
+func (e *Engine) authorize(ctx context.Context, bk batchKey, perms []rules.Permission) error {
+	tags := e.ruleTags(perms)
+	err := e.cfg.Groups.Authorize(ctx, bk.group, bk.dir, perms, tags)
+	if errors.Is(err, ErrDuplicate) {
+		// Someone created some of them since we read: keep the rest. The
+		// ones that exist are adopted by the next read.
+		actual, rerr := e.cfg.Groups.DescribeRules(ctx, []string{bk.group})
+		if rerr != nil {
+			return fmt.Errorf("re-read %s after duplicate: %w", bk.group, rerr)
+		}
+		have := map[rules.Key]bool{}
+		for _, a := range actual {
+			have[a.Key] = true
+		}
+		rest := slices.DeleteFunc(slices.Clone(perms), func(p rules.Permission) bool { return have[p.Key] })
+		err = nil
+		if len(rest) > 0 {
+			err = e.cfg.Groups.Authorize(ctx, bk.group, bk.dir, rest, e.ruleTags(rest))
+		}
+		perms = rest
+	}
+	if errors.Is(err, ErrRulesLimit) {
+		qe := &quotaError{group: bk.group, dir: bk.dir, count: len(perms), sources: map[string]bool{}, err: err}
+		for _, p := range perms {
+			qe.sources[p.Owner.Source] = true
+		}
+		return qe
+	}
+	if err != nil {
+		return err
+	}
+	e.log.InfoContext(ctx, "ec2 batch", "op", "authorize", "group", bk.group, "direction", bk.dir, "rules", len(perms))
+	return nil
+}
+
+func (e *Engine) revoke(ctx context.Context, bk batchKey, ids []string) error {
+	err := e.cfg.Groups.Revoke(ctx, bk.group, bk.dir, ids)
+	if errors.Is(err, ErrNotFound) {
+		// Some are already gone: revoke those still there.
+		actual, rerr := e.cfg.Groups.DescribeRules(ctx, []string{bk.group})
+		if rerr != nil {
+			return fmt.Errorf("re-read %s after not found: %w", bk.group, rerr)
+		}
+		have := map[string]bool{}
+		for _, a := range actual {
+			have[a.RuleID] = true
+		}
+		ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !have[id] })
+		err = nil
+		if len(ids) > 0 {
+			err = e.cfg.Groups.Revoke(ctx, bk.group, bk.dir, ids)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	e.log.InfoContext(ctx, "ec2 batch", "op", "revoke", "group", bk.group, "direction", bk.dir, "rules", len(ids))
+	return nil
+}
+
+// commonSource is the source of every permission, or "" if they differ.
+func commonSource(perms []rules.Permission) string {
+	src := ""
+	for i, p := range perms {
+		if i == 0 {
+			src = p.Owner.Source
+		} else if p.Owner.Source != src {
+			return ""
+		}
+	}
+	return src
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func sortedBatches[V any](m map[batchKey]V) []batchKey {
+	out := make([]batchKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].group != out[j].group {
+			return out[i].group < out[j].group
+		}
+		return out[i].dir < out[j].dir
+	})
+	return out
+}

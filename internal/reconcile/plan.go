@@ -1,0 +1,277 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Plan: diff the desired state against the ledger and EC2, then let the
+// policies judge the result. A policy looks at the diff and returns
+// verdicts per source (reject: invalid, keeps what it applied before; hold:
+// the blast-radius guard) or sets actions aside; the diff then runs again
+// on the judged sources. At most three diffs per plan.
+
+// attempt is one observe → plan → lock → observe → apply → commit pass.
+type attempt struct {
+	req  Request
+	srcs []*loaded
+	// known are the keys of every source with a record or a file.
+	known map[string]bool
+	// quota are the sources EC2 refused for a group's rules quota in an
+	// earlier attempt of this request.
+	quota map[string]*quotaError
+	st    state
+}
+
+// planned is the outcome of planning.
+type planned struct {
+	diffOutput
+	// heldCleanup counts clean-up revocations (exclusive groups, orphans,
+	// owners gone) the guard left out.
+	heldCleanup int
+	// paused are the groups whose drift was set aside.
+	paused []string
+}
+
+func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
+	for _, s := range at.srcs {
+		s.resetPlanState()
+		if qe := at.quota[s.key]; qe != nil {
+			s.reject(s.quotaDiagnostic(qe))
+		}
+	}
+	out := diff(e.diffInput(at))
+
+	// One DescribeGroups for the facts the policies need.
+	if err := e.groupInfo(ctx, &at.st, e.groupsToCheck(out)); err != nil {
+		return planned{}, err
+	}
+	cannot := e.unchangeable(at.st)
+	if e.rejectUnchangeable(at.srcs, out, cannot) {
+		out = diff(e.diffInput(at))
+	}
+	out = dropActions(out, func(a Action) bool { return cannot(a) != "" })
+
+	p := planned{diffOutput: out}
+	e.guard(at, &p)
+	e.setAsidePaused(at, &p)
+	return p, nil
+}
+
+func (e *Engine) diffInput(at *attempt) diffInput {
+	in := diffInput{
+		scope:      map[string][]rules.Permission{},
+		scopeRules: map[string]map[string]bool{},
+		complete:   at.req.All && len(at.req.Groups) == 0,
+		known:      at.known,
+		ledgerID:   e.cfg.LedgerID,
+		groups:     at.st.groups,
+		owned:      at.st.owned,
+		actual:     at.st.actual,
+		exclusive:  at.st.exclusive,
+	}
+	for _, s := range at.srcs {
+		in.scope[s.key] = s.desired
+		names := map[string]bool{}
+		for _, p := range s.desired {
+			names[p.Owner.Rule] = true
+		}
+		in.scopeRules[s.key] = names
+	}
+	return in
+}
+
+// groupsToCheck are the groups whose EC2 facts the policies need: those
+// new rules go into or reference (they must exist), those with drift to
+// correct (a pause tag holds it), and, with ManagedGroupTag, every group
+// the plan changes.
+func (e *Engine) groupsToCheck(out diffOutput) map[string]bool {
+	need := map[string]bool{}
+	for _, a := range out.plan.Actions {
+		switch {
+		case a.Kind == ActAuthorize:
+			need[a.Key.GroupID] = true
+			if a.Key.Peer.Kind == rules.PeerGroup {
+				need[a.Key.Peer.Value] = true
+			}
+		case a.Drift(), e.cfg.ManagedGroupTag != "" && a.Kind != ActForget && a.Kind != ActAdopt:
+			need[a.Key.GroupID] = true
+		}
+	}
+	return need
+}
+
+// unchangeable returns a function telling why an action cannot be taken
+// ("" when it can): its group or peer group does not exist, or its group
+// lacks ManagedGroupTag.
+func (e *Engine) unchangeable(st state) func(Action) string {
+	missing := func(id string) bool {
+		g, read := st.info[id]
+		return read && g == nil
+	}
+	return func(a Action) string {
+		if a.Kind == ActAuthorize {
+			switch {
+			case missing(a.Key.GroupID):
+				return fmt.Sprintf("security group %s does not exist", a.Key.GroupID)
+			case a.Key.Peer.Kind == rules.PeerGroup && missing(a.Key.Peer.Value):
+				return fmt.Sprintf("peer security group %s does not exist", a.Key.Peer.Value)
+			}
+		}
+		if tag := e.cfg.ManagedGroupTag; tag != "" && a.Kind != ActForget && a.Kind != ActAdopt {
+			if g := st.info[a.Key.GroupID]; g != nil {
+				if _, ok := g.Tags[tag]; !ok {
+					return fmt.Sprintf("security group %s is not tagged %s: this deployment changes only groups carrying that tag (ManagedGroupTag)", a.Key.GroupID, tag)
+				}
+			}
+		}
+		return ""
+	}
+}
+
+// rejectUnchangeable marks invalid every applied source that declares a
+// permission the plan cannot take; it reports whether any was.
+func (e *Engine) rejectUnchangeable(srcs []*loaded, out diffOutput, cannot func(Action) string) bool {
+	why := map[rules.Key]string{}
+	for _, a := range out.plan.Actions {
+		if a.Drift() {
+			continue
+		}
+		if msg := cannot(a); msg != "" {
+			why[a.Key] = msg
+		}
+	}
+	if len(why) == 0 {
+		return false
+	}
+	any := false
+	for _, s := range srcs {
+		if s.status != StatusApplied {
+			continue
+		}
+		var diags rules.Diagnostics
+		for _, p := range slices.Concat(s.desired, s.rec.Permissions) {
+			msg, bad := why[p.Key]
+			if !bad || p.Owner.Source != s.key {
+				continue
+			}
+			pos := s.fieldPos(p.Owner.Rule, "securityGroup")
+			diags = append(diags, rules.Diagnostic{File: s.key, Line: pos.Line, Col: pos.Col, Rule: p.Owner.Rule,
+				Field: "securityGroup", Severity: rules.SeverityError, Msg: msg})
+		}
+		if len(diags) > 0 {
+			s.reject(dedupeDiagnostics(diags))
+			any = true
+		}
+	}
+	return any
+}
+
+// guard is the blast-radius guard: a plan losing more permissions than
+// MaxRevoke holds the sources causing the losses (they keep what they
+// applied) and leaves clean-up revocations for a later run.
+func (e *Engine) guard(at *attempt, p *planned) {
+	if at.req.AllowMassRevoke || e.cfg.MaxRevoke < 0 {
+		return
+	}
+	losses, bySource := 0, map[string]int{}
+	for _, a := range p.plan.Actions {
+		if a.Loss {
+			losses++
+			bySource[a.LossSource]++
+		}
+	}
+	if losses <= e.cfg.MaxRevoke {
+		return
+	}
+	held := false
+	for _, s := range at.srcs {
+		if n := bySource[s.key]; n > 0 {
+			s.hold(GuardHold{Losses: losses, FromSource: n, Limit: e.cfg.MaxRevoke})
+			held = true
+		}
+	}
+	if held {
+		p.diffOutput = diff(e.diffInput(at))
+	}
+	before := len(p.plan.Actions)
+	p.diffOutput = dropActions(p.diffOutput, func(a Action) bool { return a.Loss && a.LossSource == "" })
+	p.heldCleanup = before - len(p.plan.Actions)
+}
+
+// setAsidePaused keeps drift corrections out of groups whose
+// sgrules:pause-until tag is in the future (break-glass): they are
+// reported, never executed. Only an explicit change of a declaration
+// touches a paused group.
+func (e *Engine) setAsidePaused(at *attempt, p *planned) {
+	now := e.cfg.Now()
+	paused := map[string]bool{}
+	for _, a := range p.plan.Actions {
+		if a.Drift() && at.st.paused(a.Key.GroupID, now) {
+			paused[a.Key.GroupID] = true
+			a.Paused = true
+			p.pausedDrift = append(p.pausedDrift, a)
+		}
+	}
+	if len(paused) == 0 {
+		return
+	}
+	p.diffOutput = dropActions(p.diffOutput, func(a Action) bool { return a.Drift() && paused[a.Key.GroupID] })
+	p.paused = sortedKeys(paused)
+}
+
+// dropActions removes matching actions and the ledger writes of their keys.
+func dropActions(out diffOutput, drop func(Action) bool) diffOutput {
+	dropped := map[rules.Key]bool{}
+	kept := out.plan.Actions[:0:0]
+	for _, a := range out.plan.Actions {
+		if drop(a) {
+			dropped[a.Key] = true
+			if a.Kind == ActRevoke && a.Cause == CauseDriftModified {
+				dropped[a.Was] = true
+			}
+			continue
+		}
+		kept = append(kept, a)
+	}
+	out.plan.Actions = kept
+	out.put = slices.DeleteFunc(slices.Clone(out.put), func(o OwnedPermission) bool { return dropped[o.Key] })
+	out.del = slices.DeleteFunc(slices.Clone(out.del), func(o OwnedPermission) bool { return dropped[o.Key] })
+	return out
+}
+
+// reject marks the source invalid for this plan: it keeps what it applied.
+func (s *loaded) reject(diags rules.Diagnostics) {
+	s.status = StatusInvalid
+	s.diags = append(s.diags, diags...)
+	s.keepPrevious()
+}
+
+func (s *loaded) hold(g GuardHold) {
+	s.status, s.guard = StatusHeld, &g
+	s.message = fmt.Sprintf("plan held: it would revoke %d permissions in this run (%d because of this source), over the blast-radius limit of %d",
+		g.Losses, g.FromSource, g.Limit)
+	s.keepPrevious()
+}
+
+// quotaDiagnostic says EC2 refused the source's new rules in a group whose
+// rules quota they would exceed.
+func (s *loaded) quotaDiagnostic(qe *quotaError) rules.Diagnostics {
+	return rules.Diagnostics{{File: s.key, Line: 1, Col: 1, Field: "securityGroup", Severity: rules.SeverityError,
+		Msg: fmt.Sprintf("security group %s: EC2 refused %d new %s rules: the group's rules quota would be exceeded",
+			qe.group, qe.count, qe.dir)}}
+}
+
+func dedupeDiagnostics(ds rules.Diagnostics) rules.Diagnostics {
+	seen := map[rules.Diagnostic]bool{}
+	return slices.DeleteFunc(ds, func(d rules.Diagnostic) bool {
+		if seen[d] {
+			return true
+		}
+		seen[d] = true
+		return false
+	})
+}

@@ -1,0 +1,399 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Observe: read the sources, the ledger and EC2. Nothing here decides what
+// to change.
+
+// StatusDeleted is reported (never stored) for a source that no longer
+// exists and now owns nothing.
+const StatusDeleted Status = "deleted"
+
+// loaded is one source in scope: what it declares now, or, when it is
+// invalid or held, what it applied before.
+type loaded struct {
+	key    string
+	kind   SourceKind
+	rec    SourceRecord
+	hasRec bool
+	info   ObjectInfo
+	file   *rules.File
+	gone   bool
+	// cached: the source is unchanged since the ledger recorded it, so its
+	// recorded permissions are used without reading or parsing it again.
+	cached bool
+	// static: the file names every group by id (nothing to resolve).
+	static bool
+
+	// Outcome of reading and expanding, fixed for the whole attempt.
+	baseStatus    Status
+	baseDiags     rules.Diagnostics
+	baseDesired   []rules.Permission
+	baseExclusive []string
+
+	// Per plan: the verdicts of the plan's policies may change them.
+	status    Status
+	diags     rules.Diagnostics
+	message   string
+	guard     *GuardHold
+	desired   []rules.Permission
+	exclusive []string
+}
+
+func (s *loaded) resetPlanState() {
+	s.status, s.message, s.guard = s.baseStatus, "", nil
+	s.diags = slices.Clone(s.baseDiags)
+	s.desired, s.exclusive = s.baseDesired, s.baseExclusive
+}
+
+// keepPrevious makes the source declare what it applied before.
+func (s *loaded) keepPrevious() {
+	s.desired, s.exclusive = s.rec.Permissions, s.rec.Exclusive
+}
+
+// fieldPos locates a rule's field in the parsed file (the rule itself, or
+// line 1 when the file was not parsed in this run).
+func (s *loaded) fieldPos(rule, field string) rules.Pos {
+	if s.file != nil {
+		for _, r := range s.file.Rules {
+			if r.Name == rule {
+				if pos := r.FieldPos[field]; pos.Line != 0 {
+					return pos
+				}
+				return r.Pos
+			}
+		}
+	}
+	return rules.Pos{Line: 1, Col: 1}
+}
+
+// load reads every source the request names: from the Source (unless the
+// ledger shows it unchanged and static during a sweep), or inline; parses,
+// resolves group references in one batch, and expands. It also returns the
+// keys of every source known to the ledger or the Source.
+func (e *Engine) load(ctx context.Context, req Request) ([]*loaded, map[string]bool, error) {
+	byKey := map[string]*loaded{}
+	known := map[string]bool{}
+	get := func(key string, kind SourceKind) *loaded {
+		s, ok := byKey[key]
+		if !ok {
+			s = &loaded{key: key, kind: kind}
+			byKey[key] = s
+		}
+		return s
+	}
+
+	listed := map[string]ObjectInfo{}
+	if req.All {
+		if e.cfg.Source != nil {
+			objs, err := e.cfg.Source.List(ctx)
+			if err != nil {
+				return nil, nil, fmt.Errorf("list sources: %w", err)
+			}
+			for _, o := range objs {
+				listed[o.Key] = o
+				known[o.Key] = true
+				get(o.Key, KindFile)
+			}
+		}
+		recs, err := e.cfg.Ledger.ListSources(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list ledger sources: %w", err)
+		}
+		for _, r := range recs {
+			known[r.Key] = true
+			if r.Kind == KindFile && e.cfg.Source == nil {
+				continue // a CloudFormation-only engine does not judge files
+			}
+			s := get(r.Key, r.Kind)
+			s.rec, s.hasRec = r, true
+		}
+	}
+	for _, k := range req.Keys {
+		get(k, KindFile)
+	}
+	for k := range req.Inline {
+		get(k, KindCFN)
+	}
+	for _, s := range byKey {
+		if s.hasRec {
+			continue
+		}
+		rec, ok, err := e.cfg.Ledger.GetSource(ctx, s.key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read ledger source %s: %w", s.key, err)
+		}
+		s.rec, s.hasRec = rec, ok
+	}
+
+	keys := sortedKeys(byKey)
+	for _, k := range keys {
+		if err := e.read(ctx, req, byKey[k], listed); err != nil {
+			return nil, nil, err
+		}
+	}
+	resolve, err := e.resolver(ctx, byKey, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	out := make([]*loaded, 0, len(keys))
+	for _, k := range keys {
+		s := byKey[k]
+		if s.file != nil {
+			s.static = len(s.file.Refs()) == 0
+			perms, excl, diags := rules.Expand(s.file, s.key, resolve)
+			s.baseDiags = append(s.baseDiags, diags...)
+			if diags.HasErrors() {
+				s.baseStatus = StatusInvalid
+			} else {
+				rules.SortPermissions(perms)
+				s.baseDesired, s.baseExclusive = perms, excl
+			}
+		}
+		if s.baseStatus != StatusApplied {
+			// Invalid (or recorded invalid): keep what it applied before.
+			s.baseDesired, s.baseExclusive = s.rec.Permissions, s.rec.Exclusive
+		}
+		if s.gone && !s.hasRec {
+			continue // never seen, already gone: nothing to do
+		}
+		s.resetPlanState()
+		out = append(out, s)
+	}
+	return out, known, nil
+}
+
+// resolver resolves every name and tag reference of every parsed file in
+// one batch (one DescribeSecurityGroups per distinct set of filters).
+func (e *Engine) resolver(ctx context.Context, byKey map[string]*loaded, keys []string) (rules.Resolver, error) {
+	var refs []rules.GroupRef
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if f := byKey[k].file; f != nil {
+			for _, r := range f.Refs() {
+				if !seen[r.String()] {
+					seen[r.String()] = true
+					refs = append(refs, r)
+				}
+			}
+		}
+	}
+	resolved := map[string][]string{}
+	if len(refs) > 0 {
+		var err error
+		resolved, err = e.cfg.Groups.ResolveGroups(ctx, refs)
+		if err != nil {
+			return nil, fmt.Errorf("resolve %d group references: %w", len(refs), err)
+		}
+	}
+	return func(g rules.GroupRef) []string {
+		if g.IsID() {
+			return []string{g.ID}
+		}
+		return resolved[g.String()]
+	}, nil
+}
+
+// read fills one source's content or cached state.
+func (e *Engine) read(ctx context.Context, req Request, s *loaded, listed map[string]ObjectInfo) error {
+	s.baseStatus = StatusApplied
+	if in, ok := req.Inline[s.key]; ok {
+		s.kind = KindCFN
+		s.baseDiags = append(s.baseDiags, in.Diagnostics...)
+		switch {
+		case in.Diagnostics.HasErrors():
+			s.baseStatus = StatusInvalid
+		case in.File == nil:
+			s.gone = true
+		default:
+			s.file = in.File
+		}
+		return nil
+	}
+	if s.kind == KindCFN {
+		// A custom resource seen by a sweep: it only changes through
+		// CloudFormation, so its record is its declaration.
+		s.cached = true
+		s.baseStatus = s.rec.Status
+		s.baseDesired, s.baseExclusive = s.rec.Permissions, s.rec.Exclusive
+		return nil
+	}
+	if e.cfg.Source == nil {
+		return fmt.Errorf("source %s: no rule source configured", s.key)
+	}
+	if req.All {
+		info, ok := listed[s.key]
+		if !ok {
+			s.gone = true
+			return nil
+		}
+		// Level-based means the current file and the current EC2 state:
+		// only an applied file that names its groups by id depends on its
+		// content alone. Invalid files are read again (their invalidity
+		// may have come from EC2: a missing group, a quota), and so are
+		// files whose names and tags must be resolved again.
+		if s.hasRec && s.rec.ETag == info.ETag && s.rec.Status == StatusApplied && s.rec.Static {
+			s.cached, s.static, s.info = true, true, info
+			s.baseDesired, s.baseExclusive = s.rec.Permissions, s.rec.Exclusive
+			return nil
+		}
+	}
+	obj, err := e.cfg.Source.Get(ctx, s.key)
+	if errors.Is(err, ErrNotFound) {
+		s.gone = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read source %s: %w", s.key, err)
+	}
+	s.info = obj.ObjectInfo
+	if obj.Body == nil && obj.Size > rules.MaxFileSize {
+		s.baseStatus = StatusInvalid
+		s.baseDiags = append(s.baseDiags, rules.Diagnostic{File: s.key, Line: 1, Col: 1, Severity: rules.SeverityError,
+			Msg: fmt.Sprintf("file is %d bytes; the limit is %d (1 MiB)", obj.Size, rules.MaxFileSize)})
+		return nil
+	}
+	f, diags := rules.Parse(s.key, obj.Body)
+	s.baseDiags = append(s.baseDiags, diags...)
+	if diags.HasErrors() || f == nil {
+		s.baseStatus = StatusInvalid
+		return nil
+	}
+	s.file = f
+	return nil
+}
+
+// state is what the engine read of the ledger and EC2 for one plan.
+type state struct {
+	groups    map[string]bool
+	owned     []OwnedPermission
+	actual    []ActualRule
+	exclusive map[string]bool
+	// info caches DescribeGroups answers for the attempt (nil: the group
+	// does not exist).
+	info map[string]*GroupInfo
+}
+
+// readState reads the ledger and EC2 for the groups in scope.
+func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded) (state, error) {
+	st := state{groups: map[string]bool{}, exclusive: map[string]bool{}, info: map[string]*GroupInfo{}}
+	var restrict map[string]bool
+	if len(req.Groups) > 0 {
+		restrict = setOf(req.Groups)
+	}
+	add := func(g string) {
+		if restrict == nil || restrict[g] {
+			st.groups[g] = true
+		}
+	}
+	for _, s := range srcs {
+		for _, p := range s.desired {
+			add(p.Key.GroupID)
+		}
+		for _, p := range s.rec.Permissions {
+			add(p.Key.GroupID)
+		}
+		for _, g := range s.exclusive {
+			add(g)
+			if restrict == nil || restrict[g] {
+				st.exclusive[g] = true
+			}
+		}
+	}
+	var err error
+	if req.All && restrict == nil {
+		st.owned, err = e.cfg.Ledger.AllPermissions(ctx)
+		if err != nil {
+			return st, fmt.Errorf("read ledger: %w", err)
+		}
+		for _, o := range st.owned {
+			add(o.Key.GroupID)
+		}
+		tagged, err := e.cfg.Groups.DescribeManagedRules(ctx, e.cfg.LedgerID)
+		if err != nil {
+			return st, fmt.Errorf("find rules tagged %s=%s: %w", TagLedger, e.cfg.LedgerID, err)
+		}
+		for _, r := range tagged {
+			add(r.Key.GroupID)
+		}
+	} else {
+		// A source's groups, or the groups a sweep is restricted to.
+		ids := st.groups
+		if req.All {
+			ids = restrict
+		}
+		st.owned, err = e.cfg.Ledger.GroupPermissions(ctx, sortedKeys(ids))
+		if err != nil {
+			return st, fmt.Errorf("read ledger: %w", err)
+		}
+		for _, o := range st.owned {
+			add(o.Key.GroupID)
+		}
+	}
+	ids := sortedKeys(st.groups)
+	if len(ids) == 0 {
+		return st, nil
+	}
+	st.actual, err = e.cfg.Groups.DescribeRules(ctx, ids)
+	if err != nil {
+		return st, fmt.Errorf("read rules of %d groups: %w", len(ids), err)
+	}
+	return st, nil
+}
+
+// groupInfo returns what EC2 knows of the groups, reading only those not
+// read before in this attempt (one DescribeGroups call).
+func (e *Engine) groupInfo(ctx context.Context, st *state, ids map[string]bool) error {
+	var need []string
+	for id := range ids {
+		if _, ok := st.info[id]; !ok {
+			need = append(need, id)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	slices.Sort(need)
+	infos, err := e.cfg.Groups.DescribeGroups(ctx, need)
+	if err != nil {
+		return fmt.Errorf("read %d groups: %w", len(need), err)
+	}
+	for _, id := range need {
+		st.info[id] = nil
+	}
+	for _, g := range infos {
+		st.info[g.GroupID] = &g
+	}
+	return nil
+}
+
+// paused reports whether the group's sgrules:pause-until tag is in the future.
+func (st *state) paused(group string, now time.Time) bool {
+	g := st.info[group]
+	if g == nil {
+		return false
+	}
+	v, ok := g.Tags[TagPause]
+	if !ok {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	return err == nil && t.After(now)
+}
+
+func setOf(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
