@@ -120,6 +120,26 @@ func decodeSource(item map[string]types.AttributeValue) (reconcile.SourceRecord,
 	return s, nil
 }
 
+// salvageSource is what can be kept of a source item that does not decode:
+// its key, kind and version (so it can be replaced by a conditional write),
+// with status unknown; a zero record if not even that.
+func salvageSource(item map[string]types.AttributeValue) reconcile.SourceRecord {
+	pk := getS(item, "pk")
+	if len(pk) <= len(prefixSource) || pk[:len(prefixSource)] != prefixSource {
+		return reconcile.SourceRecord{}
+	}
+	ver, err := getN(item, "ver")
+	if err != nil {
+		return reconcile.SourceRecord{}
+	}
+	kind := reconcile.SourceKind(getS(item, "kind"))
+	if kind != reconcile.KindCFN {
+		kind = reconcile.KindFile
+	}
+	return reconcile.SourceRecord{Key: pk[len(prefixSource):], Kind: kind, Status: reconcile.StatusUnknown,
+		Message: "ledger record could not be decoded", Version: ver}
+}
+
 func encodePermission(p reconcile.OwnedPermission) (map[string]types.AttributeValue, error) {
 	if p.Key.GroupID == "" {
 		return nil, fmt.Errorf("encode permission %s: no group id", p.Key)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -22,6 +23,15 @@ const (
 	leaseBackoffMax = time.Second
 )
 
+// MaxLeaseTTL is the longest lease any holder may take. A lease expiring
+// later than now + MaxLeaseTTL + leaseClockSkew was not written by an
+// honest holder (a clock far ahead, a hand edit): it is treated as expired,
+// so it cannot block its group for ever, and reported.
+const (
+	MaxLeaseTTL    = 15 * time.Minute
+	leaseClockSkew = time.Minute
+)
+
 // Lock takes a lease on every group for ttl, all of them in one
 // conditional transaction (per MaxTransactItems groups, in sorted order), so
 // a run either holds every lease of a chunk or none and two invocations
@@ -35,6 +45,9 @@ const (
 func (l *Ledger) Lock(ctx context.Context, groupIDs []string, holder string, ttl, wait time.Duration) (func(context.Context) error, error) {
 	if holder == "" {
 		return nil, errors.New("lock groups: empty holder")
+	}
+	if ttl <= 0 || ttl > MaxLeaseTTL {
+		return nil, fmt.Errorf("lock groups: lease TTL %s is not within (0, %s]", ttl, MaxLeaseTTL)
 	}
 	ids := sortedUnique(groupIDs)
 	deadline := time.Now().Add(wait)
@@ -79,10 +92,41 @@ func (l *Ledger) Lock(ctx context.Context, groupIDs []string, holder string, ttl
 }
 
 // tryLeases takes or renews the leases of every group in one transaction;
-// false when another holder has any of them (nothing is taken then).
+// false when another holder has any of them (nothing is taken then). A
+// refused transaction returns the leases in the way: if one of them
+// expires later than any holder may set (see MaxLeaseTTL), it is reported
+// and a second transaction takes it over.
 func (l *Ledger) tryLeases(ctx context.Context, groupIDs []string, holder string, ttl time.Duration) (bool, error) {
 	now := time.Now()
+	ok, stale, err := l.transactLeases(ctx, groupIDs, holder, now, ttl, false)
+	if ok || err != nil || len(stale) == 0 {
+		return ok, err
+	}
+	for _, s := range stale {
+		exp, _ := getN(s, "expiresAt")
+		l.log.Warn("group lease held past its TTL: taking it over",
+			"pk", getS(s, "pk"), "holder", getS(s, "holder"), "expiresAt", time.UnixMilli(exp).UTC().Format(time.RFC3339),
+			slog.Group("_aws", "Timestamp", now.UnixMilli(), "CloudWatchMetrics", emfMetric("StaleLeases")), "StaleLeases", 1)
+	}
+	ok, _, err = l.transactLeases(ctx, groupIDs, holder, now, ttl, true)
+	return ok, err
+}
+
+// transactLeases runs one lease transaction; when a condition fails it
+// returns the leases that expire past now + MaxLeaseTTL (+ skew). With
+// capped, such leases count as expired.
+func (l *Ledger) transactLeases(ctx context.Context, groupIDs []string, holder string, now time.Time, ttl time.Duration, capped bool) (bool, []map[string]types.AttributeValue, error) {
+	maxExp := now.Add(MaxLeaseTTL + leaseClockSkew).UnixMilli()
 	exp := now.Add(ttl)
+	cond := "attribute_not_exists(pk) OR expiresAt < :now OR holder = :me"
+	vals := map[string]types.AttributeValue{
+		":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
+		":me":  &types.AttributeValueMemberS{Value: holder},
+	}
+	if capped {
+		cond += " OR expiresAt > :max"
+		vals[":max"] = number(maxExp)
+	}
 	items := make([]types.TransactWriteItem, len(groupIDs))
 	for i, id := range groupIDs {
 		items[i] = types.TransactWriteItem{Put: &types.Put{
@@ -96,21 +140,29 @@ func (l *Ledger) tryLeases(ctx context.Context, groupIDs []string, holder string
 				// is what counts, ttl only keeps the table clean.
 				"ttl": number(exp.Unix() + 1),
 			},
-			ConditionExpression: aws.String("attribute_not_exists(pk) OR expiresAt < :now OR holder = :me"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
-				":me":  &types.AttributeValueMemberS{Value: holder},
-			},
+			ConditionExpression:                 aws.String(cond),
+			ExpressionAttributeValues:           vals,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}}
 	}
 	_, err := l.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {
-		return true, nil
+		return true, nil, nil
 	}
-	if errors.Is(mapTransactError(err), reconcile.ErrConflict) {
-		return false, nil // a lease is held (or another transaction raced us)
+	if !errors.Is(mapTransactError(err), reconcile.ErrConflict) {
+		return false, nil, err
 	}
-	return false, err
+	// A lease is held (or another transaction raced us).
+	var stale []map[string]types.AttributeValue
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for _, r := range tce.CancellationReasons {
+			if exp, err := getN(r.Item, "expiresAt"); err == nil && exp > maxExp {
+				stale = append(stale, r.Item)
+			}
+		}
+	}
+	return false, stale, nil
 }
 
 // release deletes the holder's leases: one transaction per chunk; if a

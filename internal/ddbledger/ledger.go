@@ -53,8 +53,10 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -99,11 +101,38 @@ const (
 type Ledger struct {
 	api   API
 	table string
+	log   *slog.Logger
 }
 
+// Option configures a Ledger.
+type Option func(*Ledger)
+
+// WithLogger sets the logger of what the ledger reports on its own: items
+// it cannot decode and skips, leases held past their TTL (each as a
+// warning carrying an embedded metric: UndecodableItems, StaleLeases).
+func WithLogger(log *slog.Logger) Option { return func(l *Ledger) { l.log = log } }
+
 // New returns a ledger on table.
-func New(api API, table string) *Ledger {
-	return &Ledger{api: api, table: table}
+func New(api API, table string, opts ...Option) *Ledger {
+	l := &Ledger{api: api, table: table, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// emfMetric is the CloudWatchMetrics member of an embedded metric format
+// line with one count metric in the sgrules namespace.
+func emfMetric(name string) []map[string]any {
+	return []map[string]any{{"Namespace": "sgrules", "Dimensions": [][]string{{}},
+		"Metrics": []map[string]string{{"Name": name, "Unit": "Count"}}}}
+}
+
+// skipUndecodable reports an item that cannot be decoded; the caller goes
+// on without it, so one bad item cannot stop every sweep.
+func (l *Ledger) skipUndecodable(item map[string]types.AttributeValue, err error) {
+	l.log.Warn("ledger item skipped: it cannot be decoded", "pk", getS(item, "pk"), "sk", getS(item, "sk"), "error", err.Error(),
+		slog.Group("_aws", "Timestamp", time.Now().UnixMilli(), "CloudWatchMetrics", emfMetric("UndecodableItems")), "UndecodableItems", 1)
 }
 
 func itemKey(pk, sk string) map[string]types.AttributeValue {
@@ -128,7 +157,10 @@ func (l *Ledger) GetSource(ctx context.Context, key string) (reconcile.SourceRec
 	}
 	rec, err := decodeSource(out.Item)
 	if err != nil {
-		return reconcile.SourceRecord{}, false, fmt.Errorf("get source %s: %w", key, err)
+		l.skipUndecodable(out.Item, err)
+		if rec = salvageSource(out.Item); rec.Key == "" {
+			return reconcile.SourceRecord{}, false, fmt.Errorf("get source %s: %w", key, err)
+		}
 	}
 	return rec, true, nil
 }
@@ -139,7 +171,14 @@ func (l *Ledger) ListSources(ctx context.Context) ([]reconcile.SourceRecord, err
 	err := l.scan(ctx, prefixSource, func(item map[string]types.AttributeValue) error {
 		rec, err := decodeSource(item)
 		if err != nil {
-			return err
+			// Keep what identifies the record (key, version) so the next
+			// write of the source replaces it; what it owned is unknown,
+			// so it is read and applied again.
+			l.skipUndecodable(item, err)
+			rec = salvageSource(item)
+			if rec.Key == "" {
+				return nil
+			}
 		}
 		recs = append(recs, rec)
 		return nil
@@ -199,7 +238,8 @@ func (l *Ledger) queryGroup(ctx context.Context, groupID string) ([]reconcile.Ow
 		for _, item := range out.Items {
 			p, err := decodePermission(item)
 			if err != nil {
-				return nil, fmt.Errorf("query permissions of %s: %w", groupID, err)
+				l.skipUndecodable(item, err)
+				continue
 			}
 			perms = append(perms, p)
 		}
@@ -216,7 +256,9 @@ func (l *Ledger) AllPermissions(ctx context.Context) ([]reconcile.OwnedPermissio
 	err := l.scan(ctx, prefixGroup, func(item map[string]types.AttributeValue) error {
 		p, err := decodePermission(item)
 		if err != nil {
-			return err
+			// Unknown ownership reads as unmanaged: never revoked for it.
+			l.skipUndecodable(item, err)
+			return nil
 		}
 		perms = append(perms, p)
 		return nil

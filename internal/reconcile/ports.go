@@ -123,6 +123,11 @@ const (
 	StatusApplied Status = "applied"
 	StatusInvalid Status = "invalid"
 	StatusHeld    Status = "held"
+	// StatusUnknown: the ledger could not decode the record (it reports
+	// that itself). A file is read and applied again, which replaces the
+	// record; a custom resource is left out of sweeps (its rules are kept)
+	// until CloudFormation sends it again.
+	StatusUnknown Status = "unknown"
 )
 
 // SourceKind tells where a source lives.

@@ -113,6 +113,9 @@ func (e *Engine) load(ctx context.Context, req Request) ([]*loaded, map[string]b
 			if r.Kind == KindFile && e.cfg.Source == nil {
 				continue // a CloudFormation-only engine does not judge files
 			}
+			if r.Kind == KindCFN && r.Status == StatusUnknown {
+				continue // its declaration is lost until CloudFormation sends it again
+			}
 			s := get(r.Key, r.Kind)
 			s.rec, s.hasRec = r, true
 		}
