@@ -194,11 +194,15 @@ func (o Options) work(ctx context.Context, log *slog.Logger, ev cfn.Event, key s
 		file = f
 		req.Inline = map[string]reconcile.Inline{key: {File: f, Diagnostics: diags}}
 	case cfn.RequestDelete:
-		if ev.PhysicalResourceID != "" && ev.PhysicalResourceID != key && strings.HasPrefix(ev.PhysicalResourceID, "cfn/") {
-			// Another sgrules source than this resource's: deleting by key
-			// would remove the live resource's rules.
+		if ev.PhysicalResourceID != "" && ev.PhysicalResourceID != key {
+			// Every answer sgrules gives, a failed Create's included,
+			// carries the source key as PhysicalResourceId. Any other id
+			// is not ours: CloudFormation invented it because no answer
+			// reached it, or the event belongs to another resource.
+			// Deleting by key could remove a live resource's rules, so
+			// nothing is touched.
 			log.WarnContext(ctx, "delete of a physical id that is not this resource's source key: nothing to do",
-				"physicalResourceId", ev.PhysicalResourceID)
+				"physicalResourceId", ev.PhysicalResourceID, "sourceKey", key)
 			return outcome{status: cfn.StatusSuccess}
 		}
 		// The properties are not read: a Delete must never fail because

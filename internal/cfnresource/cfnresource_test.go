@@ -342,6 +342,14 @@ func TestFailures(t *testing.T) {
 		},
 		wantStatus: cfn.StatusSuccess,
 	}, {
+		name: "delete of an id CloudFormation invented touches nothing",
+		ev: func(url string) cfn.Event {
+			ev := event(cfn.RequestDelete, url, props("80"))
+			ev.PhysicalResourceID = "app-prod-WebIngress-1A2B3C4D5E6F"
+			return ev
+		},
+		wantStatus: cfn.StatusSuccess,
+	}, {
 		name: "engine error",
 		ev:   func(url string) cfn.Event { return event(cfn.RequestCreate, url, props("80")) },
 		engine: func(context.Context, reconcile.Request) (reconcile.Result, error) {
