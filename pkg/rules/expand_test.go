@@ -209,6 +209,14 @@ func TestParseProperties(t *testing.T) {
 		t.Errorf("rule %+v", r)
 	}
 
+	decimal, diags := ParseProperties("s", "R", map[string]any{
+		"securityGroup": "sg-0123456789abcdef0", "type": "ingress", "protocol": "tcp",
+		"fromPort": "022", "toPort": "0443", "cidrBlocks": []any{"10.0.0.0/8"},
+	})
+	if decimal == nil || decimal.Rules[0].FromPort != 22 || decimal.Rules[0].ToPort != 443 {
+		t.Errorf("numeric strings with leading zeros must read as decimal: %v %v", decimal, diags.Strings())
+	}
+
 	allFromProps, diags := ParseProperties("s", "R", map[string]any{
 		"securityGroup": map[string]any{"groupName": "web", "vpcId": "vpc-01234567"},
 		"type":          "egress", "protocol": "-1", "fromPort": "-1", "toPort": "-1",

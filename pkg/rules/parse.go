@@ -22,7 +22,8 @@ import (
 //     level is a map with "rules" (required: a map of rule name to rule, may
 //     be {} to declare nothing) and "exclusiveGroups" (optional).
 //   - Rule names: 1-128 characters from letters, digits, '-', '_' and '.'.
-//   - Ports in files must be YAML/JSON integers: a quoted "80" is refused
+//   - Ports in files must be decimal YAML/JSON integers (022, 0x50, 8_0 are
+//     refused with the decimal value to write): a quoted "80" is refused
 //     with a message saying to drop the quotes (so a typo cannot hide in a
 //     string). ParseProperties accepts numeric strings, because
 //     CloudFormation sends every scalar as a string.
@@ -579,6 +580,10 @@ func (p *parser) port(n *yaml.Node, rule, field string) (optPort, bool) {
 		return optPort{}, true
 	}
 	if n.Kind == yaml.ScalarNode {
+		if msg := nonDecimal(n); msg != "" {
+			p.errf(n, rule, field, "%s: %s", field, msg)
+			return optPort{}, false
+		}
 		switch n.ShortTag() {
 		case "!!int":
 			var v int64
@@ -606,7 +611,56 @@ func (p *parser) port(n *yaml.Node, rule, field string) (optPort, bool) {
 	return optPort{}, false
 }
 
-var reDigits = regexp.MustCompile(`^[-+]?[0-9]+$`)
+var (
+	reDigits  = regexp.MustCompile(`^[-+]?[0-9]+$`)
+	reDecimal = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+	reIntLike = regexp.MustCompile(`^[-+]?(0[xXoObB][0-9a-fA-F_]+|[0-9][0-9_]*)$`)
+)
+
+// nonDecimal explains why an unquoted number is not written in decimal
+// (022, 0x50, 0o17, 0b1, 8_0, +80), suggesting the decimal value, or
+// returns "". YAML parsers disagree on such spellings (yaml.v3 reads 022
+// as octal 18, YAML 1.2 and most editors as 22), so ports accept decimal
+// only.
+func nonDecimal(n *yaml.Node) string {
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 || reDecimal.MatchString(n.Value) || !reIntLike.MatchString(n.Value) {
+		return ""
+	}
+	if v, ok := intValue(n.Value); ok {
+		return fmt.Sprintf("%s is not decimal: ports are decimal numbers; write %d", n.Value, v)
+	}
+	return fmt.Sprintf("%s is not decimal: ports are decimal numbers", n.Value)
+}
+
+// intValue reads an integer in any spelling reIntLike matches: decimal
+// with leading zeros (as decimal), 0x, 0o, 0b, '_' separators, a sign.
+func intValue(s string) (int64, bool) {
+	t := strings.ReplaceAll(s, "_", "")
+	neg := strings.HasPrefix(t, "-")
+	t = strings.TrimLeft(t, "+-")
+	base := 10
+	if len(t) > 2 && t[0] == '0' {
+		switch t[1] {
+		case 'x', 'X':
+			base = 16
+		case 'o', 'O':
+			base = 8
+		case 'b', 'B':
+			base = 2
+		}
+		if base != 10 {
+			t = t[2:]
+		}
+	}
+	v, err := strconv.ParseInt(t, base, 64)
+	if err != nil {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
 
 // ports validates the port fields for a protocol and returns what EC2
 // stores.

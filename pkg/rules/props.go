@@ -67,8 +67,10 @@ func fieldOrder(name string) int {
 	return len(ruleFields)
 }
 
+// strNode makes a string node, quoted like a JSON string: its text is never
+// read as a number in another spelling.
 func strNode(s string) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: yaml.DoubleQuotedStyle}
 }
 
 // anyNode converts a decoded JSON value to a node (without positions).
