@@ -27,7 +27,8 @@ import (
 //     with a message saying to drop the quotes (so a typo cannot hide in a
 //     string). ParseProperties accepts numeric strings, because
 //     CloudFormation sends every scalar as a string.
-//   - protocol accepts integers and strings.
+//   - protocol accepts integers and strings; names are lower case without
+//     spaces ("TCP" and "tcp " are refused with the fix), as in the schema.
 //   - Text fields (description, groupName, tag values) accept any scalar and
 //     keep its literal text; ids must be the documented forms, lower case.
 //   - YAML aliases and merge keys are refused: rule files have no need for
@@ -466,8 +467,12 @@ func (p *parser) rule(name string, k, v *yaml.Node) (Rule, bool) {
 	if n := nodes["protocol"]; n != nil {
 		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
 			p.errf(n, name, "protocol", "protocol: want tcp, udp, icmp, icmpv6, all, -1 or a number 0-255, got %s", kindName(n))
+		} else if msg := nonDecimal(n, "protocol numbers"); msg != "" {
+			p.errf(n, name, "protocol", "protocol: %s", msg)
 		} else if proto, err := NormalizeProtocol(n.Value); err != nil {
 			p.errf(n, name, "protocol", "protocol: %v", err)
+		} else if fix := strings.ToLower(strings.TrimSpace(n.Value)); fix != n.Value {
+			p.errf(n, name, "protocol", "protocol: write %q, not %q (lower case, no spaces)", fix, n.Value)
 		} else {
 			r.Protocol, protoOK = proto, true
 		}
@@ -580,7 +585,7 @@ func (p *parser) port(n *yaml.Node, rule, field string) (optPort, bool) {
 		return optPort{}, true
 	}
 	if n.Kind == yaml.ScalarNode {
-		if msg := nonDecimal(n); msg != "" {
+		if msg := nonDecimal(n, "ports"); msg != "" {
 			p.errf(n, rule, field, "%s: %s", field, msg)
 			return optPort{}, false
 		}
@@ -620,16 +625,16 @@ var (
 // nonDecimal explains why an unquoted number is not written in decimal
 // (022, 0x50, 0o17, 0b1, 8_0, +80), suggesting the decimal value, or
 // returns "". YAML parsers disagree on such spellings (yaml.v3 reads 022
-// as octal 18, YAML 1.2 and most editors as 22), so ports accept decimal
-// only.
-func nonDecimal(n *yaml.Node) string {
+// as octal 18, YAML 1.2 and most editors as 22), so numbers (ports,
+// protocol numbers) are decimal only. what names them in the message.
+func nonDecimal(n *yaml.Node, what string) string {
 	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 || reDecimal.MatchString(n.Value) || !reIntLike.MatchString(n.Value) {
 		return ""
 	}
 	if v, ok := intValue(n.Value); ok {
-		return fmt.Sprintf("%s is not decimal: ports are decimal numbers; write %d", n.Value, v)
+		return fmt.Sprintf("%s is not decimal: %s are decimal; write %d", n.Value, what, v)
 	}
-	return fmt.Sprintf("%s is not decimal: ports are decimal numbers", n.Value)
+	return fmt.Sprintf("%s is not decimal: %s are decimal", n.Value, what)
 }
 
 // intValue reads an integer in any spelling reIntLike matches: decimal
