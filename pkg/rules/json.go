@@ -45,6 +45,8 @@ func (p *parser) parseJSON(data []byte) *yaml.Node {
 			off = syntaxOffset(data, se)
 			if start, hint := leadingZero(data, off); hint != "" {
 				off, msg = start, hint
+			} else if comma := trailingComma(data, off); comma >= 0 {
+				off, msg = comma, fmt.Sprintf("trailing comma before %q: remove it (JSON allows no comma after the last element)", data[off])
 			}
 		case errors.As(err, &je):
 			off, msg = je.off, je.msg
@@ -214,4 +216,21 @@ func leadingZero(data []byte, off int) (int, string) {
 
 func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// trailingComma returns the offset of the comma before a '}' or ']' at
+// off, or -1: encoding/json reports a trailing comma at the bracket after
+// it, often lines later.
+func trailingComma(data []byte, off int) int {
+	if off >= len(data) || (data[off] != '}' && data[off] != ']') {
+		return -1
+	}
+	i := off - 1
+	for i >= 0 && strings.IndexByte(" \t\r\n", data[i]) >= 0 {
+		i--
+	}
+	if i >= 0 && data[i] == ',' {
+		return i
+	}
+	return -1
 }

@@ -202,7 +202,7 @@ func (p *parser) parseYAML(data []byte) *yaml.Node {
 			p.add(SeverityError, 1, 1, "", "", `empty file: want a map with "rules"`)
 			return nil
 		}
-		p.yamlError(err)
+		p.yamlError(data, err)
 		return nil
 	}
 	var next yaml.Node
@@ -211,7 +211,7 @@ func (p *parser) parseYAML(data []byte) *yaml.Node {
 		p.add(SeverityError, next.Line, next.Column, "", "", "more than one YAML document (---): put each rule file in its own file")
 		return nil
 	case !errors.Is(err, io.EOF):
-		p.yamlError(err)
+		p.yamlError(data, err)
 		return nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
@@ -225,24 +225,53 @@ func (p *parser) parseYAML(data []byte) *yaml.Node {
 	return doc.Content[0]
 }
 
-func (p *parser) yamlError(err error) {
+func (p *parser) yamlError(data []byte, err error) {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, e := range te.Errors {
-			p.yamlErrorText(e)
+			p.yamlErrorText(data, e)
 		}
 		return
 	}
-	p.yamlErrorText(err.Error())
+	p.yamlErrorText(data, err.Error())
 }
 
-func (p *parser) yamlErrorText(s string) {
-	if m := reYAMLLine.FindStringSubmatch(s); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		p.add(SeverityError, line, 1, "", "", "invalid YAML: "+m[2])
+func (p *parser) yamlErrorText(data []byte, s string) {
+	m := reYAMLLine.FindStringSubmatch(s)
+	if m == nil {
+		p.add(SeverityError, 1, 1, "", "", "invalid YAML: "+strings.TrimPrefix(s, "yaml: "))
 		return
 	}
-	p.add(SeverityError, 1, 1, "", "", "invalid YAML: "+strings.TrimPrefix(s, "yaml: "))
+	line, _ := strconv.Atoi(m[1])
+	if tl, tc := indentTab(data, line, m[2]); tl > 0 {
+		p.add(SeverityError, tl, tc, "", "", "invalid YAML: a tab in the indentation: YAML indents with spaces")
+		return
+	}
+	p.add(SeverityError, line, 1, "", "", "invalid YAML: "+m[2])
+}
+
+// indentTab finds the tab behind a YAML scanner error: yaml.v3 reports a
+// tab in the indentation as "found character that cannot start any token"
+// on its line, or as "found a tab character that violates indentation" on
+// the line before. It returns the tab's line and column, or 0, 0.
+func indentTab(data []byte, line int, msg string) (int, int) {
+	last := line
+	switch {
+	case strings.Contains(msg, "cannot start any token"):
+	case strings.Contains(msg, "tab character"):
+		last = line + 1
+	default:
+		return 0, 0
+	}
+	lines := strings.Split(string(data), "\n")
+	for l := line; l <= last && l <= len(lines); l++ {
+		text := lines[l-1]
+		indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
+		if i := strings.IndexByte(indent, '\t'); i >= 0 {
+			return l, i + 1
+		}
+	}
+	return 0, 0
 }
 
 // badControl finds a character YAML does not allow in a stream.
