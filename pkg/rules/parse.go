@@ -49,26 +49,6 @@ var topFields = []string{"rules", "exclusiveGroups"}
 
 var refFields = []string{"groupName", "vpcId", "tags"}
 
-// Names people bring from CloudFormation, Terraform and the EC2 API.
-var fieldAliases = map[string]string{
-	"ipprotocol":              "protocol",
-	"cidrip":                  "cidrBlocks",
-	"cidripv4":                "cidrBlocks",
-	"cidrblock":               "cidrBlocks",
-	"cidripv6":                "ipv6CidrBlocks",
-	"ipv6cidrblock":           "ipv6CidrBlocks",
-	"groupid":                 "securityGroup",
-	"securitygroupid":         "securityGroup",
-	"direction":               "type",
-	"sourcesecuritygroupid":   "sourceSecurityGroups",
-	"referencedgroupid":       "sourceSecurityGroups",
-	"prefixlistid":            "prefixListIds",
-	"sourceprefixlistid":      "prefixListIds",
-	"destinationprefixlistid": "prefixListIds",
-	"name":                    "groupName",
-	"vpc":                     "vpcId",
-}
-
 var (
 	reGroupID   = regexp.MustCompile(`^sg-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	rePrefixID  = regexp.MustCompile(`^pl-([0-9a-f]{8}|[0-9a-f]{17})$`)
@@ -487,7 +467,7 @@ func (p *parser) rule(name string, k, v *yaml.Node) (Rule, bool) {
 		case s == string(Ingress) || s == string(Egress):
 			r.Direction, typeOK = Direction(s), true
 		default:
-			p.errf(n, name, "type", "type: want ingress or egress, got %q", s)
+			p.errf(n, name, "type", "type: want ingress or egress, got %q%s", s, didYouMean(s, directions))
 		}
 	} else {
 		missing("type", "ingress or egress")
@@ -499,7 +479,7 @@ func (p *parser) rule(name string, k, v *yaml.Node) (Rule, bool) {
 		} else if msg := nonDecimal(n, "protocol numbers"); msg != "" {
 			p.errf(n, name, "protocol", "protocol: %s", msg)
 		} else if proto, err := NormalizeProtocol(n.Value); err != nil {
-			p.errf(n, name, "protocol", "protocol: %v", err)
+			p.errf(n, name, "protocol", "protocol: %v%s", err, didYouMean(n.Value, protocolNames))
 		} else if fix := strings.ToLower(strings.TrimSpace(n.Value)); fix != n.Value {
 			p.errf(n, name, "protocol", "protocol: write %q, not %q (lower case, no spaces)", fix, n.Value)
 		} else {

@@ -150,6 +150,9 @@ func TestParseErrors(t *testing.T) {
 		{"protocol trailing space", repl("protocol", `protocol: "tcp "`), `protocol: write "tcp", not "tcp " (lower case, no spaces)`, 5, 15},
 		{"protocol number space", repl("protocol", `protocol: " 6"`), `protocol: write "6", not " 6"`, 5, 15},
 		{"protocol octal", repl("protocol", "protocol: 06"), "protocol: 06 is not decimal: protocol numbers are decimal; write 6", 5, 15},
+		{"protocol typo", repl("protocol", "protocol: tpc"), `unknown protocol "tpc": want tcp, udp, icmp, icmpv6, all, -1 or a number 0-255 (did you mean "tcp"?)`, 5, 15},
+		{"protocol sctp", repl("protocol", "protocol: sctp"), `(did you mean "132"?)`, 5, 15},
+		{"protocol icmp6", repl("protocol", "protocol: icmp6"), `(did you mean "icmpv6"?)`, 5, 15},
 		{"protocol 256", repl("protocol", "protocol: 256"), `unknown protocol "256"`, 5, 15},
 		{"protocol list", repl("protocol", "protocol: [tcp]"), `protocol: want tcp, udp`, 5, 15},
 		{"missing protocol", repl("protocol", ""), `missing required field "protocol"`, 2, 3},
@@ -194,6 +197,8 @@ func TestParseErrors(t *testing.T) {
 		{"prefix list bad", repl("cidrBlocks", "prefixListIds: [pl-123]"), "is not a prefix list id", 8, 21},
 		{"prefix list upper", repl("cidrBlocks", "prefixListIds: [pl-0123ABCD]"), "is not a prefix list id", 8, 21},
 		{"bad type", strings.Replace(withBase(ok...), "type: ingress", "type: Ingress", 1), `type: want ingress or egress, got "Ingress"`, 4, 11},
+		{"type typo", strings.Replace(withBase(ok...), "type: ingress", "type: ingres", 1), `type: want ingress or egress, got "ingres" (did you mean "ingress"?)`, 4, 11},
+		{"type outbound", strings.Replace(withBase(ok...), "type: ingress", "type: outbound", 1), `got "outbound" (did you mean "egress"?)`, 4, 11},
 		{"type number", strings.Replace(withBase(ok...), "type: ingress", "type: 1", 1), `type: want ingress or egress, got "1"`, 4, 11},
 		{"missing type", strings.Replace(withBase(ok...), "    type: ingress\n", "", 1), `missing required field "type"`, 2, 3},
 		{"missing group", strings.Replace(withBase(ok...), "    securityGroup: sg-0123456789abcdef0\n", "", 1), `missing required field "securityGroup"`, 2, 3},
@@ -468,6 +473,30 @@ func TestSuggest(t *testing.T) {
 	for _, tc := range tests {
 		if got := suggest(tc.in, ruleFields); got != tc.want {
 			t.Errorf("suggest(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	values := []struct {
+		in    string
+		known []string
+		want  string
+	}{
+		{"ingres", directions, "ingress"},
+		{"Egress", directions, "egress"},
+		{"inbound", directions, "ingress"},
+		{"both", directions, ""},
+		{"in", directions, ""},
+		{"tcpp", protocolNames, "tcp"},
+		{"UPD", protocolNames, "udp"},
+		{"icmp_v6", protocolNames, "icmpv6"},
+		{"gre", protocolNames, "47"},
+		{"any", protocolNames, "all"},
+		{"sctp", protocolNames, "132"},
+		{"http", protocolNames, ""},
+		{"inbound", protocolNames, ""},
+	}
+	for _, tc := range values {
+		if got := suggest(tc.in, tc.known); got != tc.want {
+			t.Errorf("suggest(%q, %v) = %q, want %q", tc.in, tc.known, got, tc.want)
 		}
 	}
 }
