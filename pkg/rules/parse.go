@@ -542,21 +542,37 @@ func (p *parser) rule(name string, k, v *yaml.Node) (Rule, bool) {
 		}
 	}
 
-	if !ok() {
-		return r, false
-	}
-	if len(r.CIDRBlocks)+len(r.IPv6CIDRBlocks)+len(r.SourceSecurityGroups)+len(r.PrefixListIDs) == 0 {
+	if noPeer(nodes, suggested) {
 		what := "source"
 		if r.Direction == Egress {
 			what = "destination"
 		}
 		p.errf(k, name, "", "no %s: set at least one of cidrBlocks, ipv6CidrBlocks, sourceSecurityGroups, prefixListIds", what)
+	}
+	if !ok() {
 		return r, false
 	}
 	if typeOK && protoOK {
 		p.familyChecks(&r, nodes)
 	}
 	return r, ok()
+}
+
+var peerFields = []string{"cidrBlocks", "ipv6CidrBlocks", "sourceSecurityGroups", "prefixListIds"}
+
+// noPeer reports whether a rule names no peer at all: every peer field is
+// absent or an empty list, and no unknown field was taken for one. A peer
+// field written wrongly is its own error, not a missing peer.
+func noPeer(nodes map[string]*yaml.Node, suggested map[string]bool) bool {
+	for _, f := range peerFields {
+		if suggested[f] {
+			return false
+		}
+		if n := nodes[f]; n != nil && (n.Kind != yaml.SequenceNode || len(n.Content) > 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // text reads a scalar as text: any non-null scalar, keeping its literal form.
