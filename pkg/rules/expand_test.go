@@ -263,3 +263,17 @@ func sortRules(f *File) {
 		}
 	}
 }
+
+// TestMarshalPlainStyle: MarshalYAML writes plain scalars where YAML
+// allows them (as a person would), quoting only what needs it.
+func TestMarshalPlainStyle(t *testing.T) {
+	f := mustParse(t, "rules:\n  web:\n    securityGroup: sg-01234567\n    type: ingress\n    protocol: tcp\n    fromPort: 80\n    toPort: 80\n    cidrBlocks: [10.0.0.0/8]\n    description: HTTP\n")
+	out, err := MarshalYAML(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "rules:\n  web:\n    securityGroup: sg-01234567\n    type: ingress\n    protocol: tcp\n    fromPort: 80\n    toPort: 80\n    cidrBlocks:\n      - 10.0.0.0/8\n    description: HTTP\n"
+	if string(out) != want {
+		t.Errorf("MarshalYAML:\n%s\nwant:\n%s", out, want)
+	}
+}

@@ -63,10 +63,16 @@ func fieldOrder(name string) int {
 	return len(ruleFields)
 }
 
-// strNode makes a string node, quoted like a JSON string: its text is never
-// read as a number in another spelling.
 func strNode(s string) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: yaml.DoubleQuotedStyle}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+}
+
+// quotedNode makes a string value node, quoted like a JSON string: its
+// text is never read as a number in another spelling ("022" is 22).
+func quotedNode(s string) *yaml.Node {
+	n := strNode(s)
+	n.Style = yaml.DoubleQuotedStyle
+	return n
 }
 
 // anyNode converts a decoded JSON value to a node (without positions).
@@ -79,7 +85,7 @@ func anyNode(v any, depth int) *yaml.Node {
 	case nil:
 		return scalar("!!null", "null")
 	case string:
-		return strNode(t)
+		return quotedNode(t)
 	case bool:
 		return scalar("!!bool", strconv.FormatBool(t))
 	case float64:
@@ -107,13 +113,13 @@ func anyNode(v any, depth int) *yaml.Node {
 	case []string:
 		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 		for _, e := range t {
-			n.Content = append(n.Content, strNode(e))
+			n.Content = append(n.Content, quotedNode(e))
 		}
 		return n
 	case map[string]any:
 		return mapNode(t, func(e any) *yaml.Node { return anyNode(e, depth+1) })
 	case map[string]string:
-		return mapNode(t, strNode)
+		return mapNode(t, quotedNode)
 	}
 	return scalar("!!str", fmt.Sprint(v))
 }
