@@ -181,7 +181,7 @@ func (o Options) work(ctx context.Context, log *slog.Logger, ev cfn.Event, key s
 		if b, err := json.Marshal(ev.ResourceProperties); err != nil || len(b) > MaxPropertiesSize {
 			return failed("invalid properties: %d bytes, over the limit of %d (one rule needs far less; split many peers over several resources)", len(b), MaxPropertiesSize)
 		}
-		f, diags := rules.ParseProperties(key, ev.LogicalResourceID, ev.ResourceProperties)
+		f, diags := ParseProperties(key, ev.LogicalResourceID, ev.ResourceProperties)
 		if diags.HasErrors() || f == nil || len(f.Rules) != 1 {
 			// Nothing is asked of the engine: an invalid Create creates
 			// nothing, an invalid Update leaves the previous rule in place

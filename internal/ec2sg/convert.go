@@ -25,18 +25,13 @@ func flattenRule(r types.SecurityGroupRule) (reconcile.ActualRule, error) {
 		GroupID:   aws.ToString(r.GroupId),
 		Direction: rules.Ingress,
 		Protocol:  proto,
-		FromPort:  -1,
-		ToPort:    -1,
 	}
+	k.FromPort, k.ToPort = rules.NormalizePorts(proto, aws.ToInt32(r.FromPort), aws.ToInt32(r.ToPort))
 	if k.GroupID == "" {
 		return reconcile.ActualRule{}, fmt.Errorf("rule %s: no group id", id)
 	}
 	if aws.ToBool(r.IsEgress) {
 		k.Direction = rules.Egress
-	}
-	if rules.HasPorts(proto) {
-		k.FromPort = aws.ToInt32(r.FromPort)
-		k.ToPort = aws.ToInt32(r.ToPort)
 	}
 	switch {
 	case r.CidrIpv4 != nil:
@@ -70,10 +65,8 @@ func flattenRule(r types.SecurityGroupRule) (reconcile.ActualRule, error) {
 // udp, icmp and icmpv6, -1/-1 for every other protocol (EC2 stores -1;
 // moto refuses anything else for numbered protocols).
 func ports(k rules.Key) (*int32, *int32) {
-	if rules.HasPorts(k.Protocol) {
-		return aws.Int32(k.FromPort), aws.Int32(k.ToPort)
-	}
-	return aws.Int32(-1), aws.Int32(-1)
+	from, to := k.Ports()
+	return aws.Int32(from), aws.Int32(to)
 }
 
 // expandPermissions groups permissions with the same protocol and ports
@@ -88,17 +81,14 @@ func expandPermissions(perms []rules.Permission) []types.IpPermission {
 	var out []types.IpPermission
 	var order []pk
 	for _, p := range perms {
-		k := pk{p.Key.Protocol, p.Key.FromPort, p.Key.ToPort}
-		if !rules.HasPorts(k.proto) {
-			k.from, k.to = -1, -1
-		}
+		k := pk{proto: p.Key.Protocol}
+		k.from, k.to = p.Key.Ports()
 		i, ok := idx[k]
 		if !ok {
-			from, to := ports(p.Key)
 			i = len(out)
 			idx[k] = i
 			order = append(order, k)
-			out = append(out, types.IpPermission{IpProtocol: aws.String(k.proto), FromPort: from, ToPort: to})
+			out = append(out, types.IpPermission{IpProtocol: aws.String(k.proto), FromPort: aws.Int32(k.from), ToPort: aws.Int32(k.to)})
 		}
 		ip := &out[i]
 		desc := optional(p.Description)

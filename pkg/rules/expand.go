@@ -24,74 +24,68 @@ func Expand(f *File, source string, resolve Resolver) (perms []Permission, exclu
 	if f == nil {
 		return nil, nil, nil
 	}
-	file := f.Name
-	if file == "" {
-		file = source
+	x := &expander{file: f.Name, resolve: resolve}
+	if x.file == "" {
+		x.file = source
 	}
-	bad := false
-	report := func(rule, field string, pos Pos, format string, args ...any) {
-		bad = true
-		diags = append(diags, Diagnostic{File: file, Line: pos.Line, Col: pos.Col, Rule: rule, Field: field,
-			Severity: SeverityError, Msg: fmt.Sprintf(format, args...)})
+	groups := func(r *Rule) []string {
+		return x.one(r.SecurityGroup, r.Name, "securityGroup", r.FieldPos["securityGroup"])
 	}
-	// one resolves a reference to exactly one id, reporting otherwise.
-	one := func(g GroupRef, rule, field string, pos Pos) []string {
-		if g.IsID() {
-			return []string{g.ID}
+	peerGroups := func(r *Rule, j int, g GroupRef) []string {
+		field := fmt.Sprintf("sourceSecurityGroups[%d]", j)
+		return x.one(g, r.Name, field, r.FieldPos[field])
+	}
+	eachPermission(f, groups, peerGroups, func(r *Rule, k Key, at site, first *site) {
+		if first != nil {
+			x.report(r.Name, at.field, at.pos, "%s: same permission as %s: %s", at.field, first, k)
+			return
 		}
-		var ids []string
-		if resolve != nil {
-			ids = dedupe(resolve(g))
-		}
-		switch len(ids) {
-		case 1:
-			return ids
-		case 0:
-			report(rule, field, pos, "%s %s: no security group matches", field, refText(g))
-		default:
-			report(rule, field, pos, "%s %s: matches %d groups: %s", field, refText(g), len(ids), strings.Join(ids, ", "))
-		}
-		return nil
-	}
-
-	type where struct {
-		rule, field string
-		pos         Pos
-	}
-	seen := map[Key]where{}
-	for i := range f.Rules {
-		r := &f.Rules[i]
-		groups := one(r.SecurityGroup, r.Name, "securityGroup", r.FieldPos["securityGroup"])
-		peers := rulePeers(r, func(j int, g GroupRef) []string {
-			field := fmt.Sprintf("sourceSecurityGroups[%d]", j)
-			return one(g, r.Name, field, r.FieldPos[field])
-		})
-		for _, gid := range groups {
-			for _, pe := range peers {
-				k := Key{GroupID: gid, Direction: r.Direction, Protocol: r.Protocol,
-					FromPort: r.FromPort, ToPort: r.ToPort, Peer: pe.peer}
-				w := where{r.Name, pe.field, r.FieldPos[pe.field]}
-				if first, dup := seen[k]; dup {
-					report(r.Name, pe.field, w.pos, "%s: same permission as %s: %s", pe.field, placeText(first.rule, first.field, first.pos), k)
-					continue
-				}
-				seen[k] = w
-				perms = append(perms, Permission{Key: k, Description: r.Description, Owner: Owner{Source: source, Rule: r.Name}})
-			}
-		}
-	}
+		perms = append(perms, Permission{Key: k, Description: r.Description, Owner: Owner{Source: source, Rule: r.Name}})
+	})
 	for i, g := range f.ExclusiveGroups {
 		var pos Pos
 		if i < len(f.ExclusivePos) {
 			pos = f.ExclusivePos[i]
 		}
-		exclusive = append(exclusive, one(g, "", fmt.Sprintf("exclusiveGroups[%d]", i), pos)...)
+		exclusive = append(exclusive, x.one(g, "", fmt.Sprintf("exclusiveGroups[%d]", i), pos)...)
 	}
-	if bad {
-		return nil, nil, diags
+	if x.diags.HasErrors() {
+		return nil, nil, x.diags
 	}
 	SortPermissions(perms)
-	return perms, dedupe(exclusive), diags
+	return perms, dedupe(exclusive), x.diags
+}
+
+// expander resolves the group references of one file, collecting errors.
+type expander struct {
+	file    string
+	resolve Resolver
+	diags   Diagnostics
+}
+
+func (x *expander) report(rule, field string, pos Pos, format string, args ...any) {
+	x.diags = append(x.diags, Diagnostic{File: x.file, Line: pos.Line, Col: pos.Col, Rule: rule, Field: field,
+		Severity: SeverityError, Msg: fmt.Sprintf(format, args...)})
+}
+
+// one resolves a reference to exactly one id, reporting otherwise.
+func (x *expander) one(g GroupRef, rule, field string, pos Pos) []string {
+	if g.IsID() {
+		return []string{g.ID}
+	}
+	var ids []string
+	if x.resolve != nil {
+		ids = dedupe(x.resolve(g))
+	}
+	switch len(ids) {
+	case 1:
+		return ids
+	case 0:
+		x.report(rule, field, pos, "%s %s: no security group matches", field, refText(g))
+	default:
+		x.report(rule, field, pos, "%s %s: matches %d groups: %s", field, refText(g), len(ids), strings.Join(ids, ", "))
+	}
+	return nil
 }
 
 // refText renders a reference as written: "sg-…", "{groupName: web, vpcId:

@@ -187,80 +187,6 @@ exclusiveGroups: [{groupName: app, vpcId: vpc-01234567}, {tags: {Name: z}}, sg-0
 	}
 }
 
-func TestParseProperties(t *testing.T) {
-	props := map[string]any{
-		"ServiceToken":         "arn:aws:lambda:...",
-		"securityGroup":        "sg-0123456789abcdef0",
-		"type":                 "ingress",
-		"protocol":             "6",
-		"fromPort":             "80",
-		"toPort":               float64(80),
-		"cidrBlocks":           []any{"0.0.0.0/0"},
-		"sourceSecurityGroups": []any{map[string]any{"tags": map[string]any{"Name": "alb"}}},
-		"description":          "HTTP",
-	}
-	f, diags := ParseProperties("cfn/stack/Web", "Web", props)
-	if f == nil || len(diags) != 0 {
-		t.Fatalf("ParseProperties: %v", diags.Strings())
-	}
-	r := f.Rules[0]
-	if f.Name != "cfn/stack/Web" || r.Name != "Web" || r.Protocol != "tcp" || r.FromPort != 80 || r.ToPort != 80 ||
-		len(r.CIDRBlocks) != 1 || r.SourceSecurityGroups[0].Tags["Name"] != "alb" || r.Description != "HTTP" {
-		t.Errorf("rule %+v", r)
-	}
-
-	allFromProps, diags := ParseProperties("s", "R", map[string]any{
-		"securityGroup": map[string]any{"groupName": "web", "vpcId": "vpc-01234567"},
-		"type":          "egress", "protocol": "-1", "fromPort": "-1", "toPort": "-1",
-		"ipv6CidrBlocks": []string{"::/0"},
-	})
-	if allFromProps == nil || allFromProps.Rules[0].FromPort != -1 {
-		t.Errorf("protocol -1 from strings: %v", diags.Strings())
-	}
-
-	tests := []struct {
-		name  string
-		props map[string]any
-		field string
-		msg   string
-	}{
-		{"bad port", map[string]any{"fromPort": "eighty"}, "fromPort", `fromPort: want a whole number, got "eighty"`},
-		{"fractional port", map[string]any{"fromPort": 80.5}, "fromPort", "fromPort: want a whole number, got the number 80.5"},
-		{"unknown property", map[string]any{"CidrIp": "10.0.0.0/8"}, "CidrIp", `unknown field "CidrIp" (did you mean "cidrBlocks"?)`},
-		{"bad cidr", map[string]any{"cidrBlocks": []any{"10.0.0.1/8"}}, "cidrBlocks[0]", "cidrBlocks[0]: 10.0.0.1/8 has host bits set: did you mean 10.0.0.0/8?"},
-		{"cidr string not list", map[string]any{"cidrBlocks": "10.0.0.0/8"}, "cidrBlocks", "cidrBlocks: want a list"},
-		{"missing type", map[string]any{"type": nil}, "type", "type: want a string, got nothing"},
-		{"port on all", map[string]any{"protocol": "-1"}, "fromPort", "fromPort: protocol -1 (all traffic) has no ports"},
-		{"bad group", map[string]any{"securityGroup": "web"}, "securityGroup", `securityGroup: "web" is not a group id`},
-		{"bad description", map[string]any{"description": "naïve"}, "description", `description: character "ï"`},
-		{"unsupported value", map[string]any{"fromPort": []int{1}}, "fromPort", "fromPort: want a whole number"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := map[string]any{}
-			for k, v := range props {
-				p[k] = v
-			}
-			for k, v := range tc.props {
-				p[k] = v
-			}
-			f, diags := ParseProperties("cfn/s/R", "R", p)
-			if f != nil {
-				t.Fatal("want nil file")
-			}
-			for _, d := range diags {
-				if d.Field == tc.field && strings.HasPrefix(d.Msg, tc.msg) {
-					if d.Line != 0 || d.Col != 0 || d.File != "cfn/s/R" || d.Rule != "R" {
-						t.Errorf("diagnostic %+v", d)
-					}
-					return
-				}
-			}
-			t.Errorf("no diagnostic with field %q and message %q in %+v", tc.field, tc.msg, diags)
-		})
-	}
-}
-
 // TestMarshalRoundTrip: for every example and a file using every form,
 // Parse(MarshalYAML(f)) equals f with rules in name order, positions aside.
 func TestMarshalRoundTrip(t *testing.T) {
@@ -335,5 +261,19 @@ func sortRules(f *File) {
 		for j := i; j > 0 && f.Rules[j].Name < f.Rules[j-1].Name; j-- {
 			f.Rules[j], f.Rules[j-1] = f.Rules[j-1], f.Rules[j]
 		}
+	}
+}
+
+// TestMarshalPlainStyle: MarshalYAML writes plain scalars where YAML
+// allows them (as a person would), quoting only what needs it.
+func TestMarshalPlainStyle(t *testing.T) {
+	f := mustParse(t, "rules:\n  web:\n    securityGroup: sg-01234567\n    type: ingress\n    protocol: tcp\n    fromPort: 80\n    toPort: 80\n    cidrBlocks: [10.0.0.0/8]\n    description: HTTP\n")
+	out, err := MarshalYAML(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "rules:\n  web:\n    securityGroup: sg-01234567\n    type: ingress\n    protocol: tcp\n    fromPort: 80\n    toPort: 80\n    cidrBlocks:\n      - 10.0.0.0/8\n    description: HTTP\n"
+	if string(out) != want {
+		t.Errorf("MarshalYAML:\n%s\nwant:\n%s", out, want)
 	}
 }

@@ -43,6 +43,11 @@ func (p *parser) parseJSON(data []byte) *yaml.Node {
 		switch {
 		case errors.As(err, &se):
 			off = syntaxOffset(data, se)
+			if start, hint := leadingZero(data, off); hint != "" {
+				off, msg = start, hint
+			} else if comma := trailingComma(data, off); comma >= 0 {
+				off, msg = comma, fmt.Sprintf("trailing comma before %q: remove it (JSON allows no comma after the last element)", data[off])
+			}
 		case errors.As(err, &je):
 			off, msg = je.off, je.msg
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
@@ -181,4 +186,51 @@ func syntaxOffset(data []byte, se *json.SyntaxError) int {
 		return off - 1
 	}
 	return off
+}
+
+// leadingZero explains a syntax error at off that is a number written with
+// a leading zero or a base prefix (022, 0x50): it returns where the number
+// starts and a message with its decimal value, or "".
+func leadingZero(data []byte, off int) (int, string) {
+	start := off - 1
+	if start < 0 || start >= len(data) || data[start] != '0' || (start > 0 && strings.IndexByte("0123456789.eE", data[start-1]) >= 0) {
+		return 0, ""
+	}
+	if start > 0 && data[start-1] == '-' {
+		start--
+	}
+	end := off
+	for end < len(data) && (isAlnum(data[end]) || data[end] == '_') {
+		end++
+	}
+	text := string(data[start:end])
+	if (end < len(data) && data[end] == '.') || !reIntLike.MatchString(text) {
+		return 0, ""
+	}
+	v, ok := intValue(text)
+	if !ok {
+		return start, fmt.Sprintf("number %s: JSON numbers are decimal, without leading zeros", text)
+	}
+	return start, fmt.Sprintf("number %s: JSON numbers are decimal, without leading zeros; write %d", text, v)
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// trailingComma returns the offset of the comma before a '}' or ']' at
+// off, or -1: encoding/json reports a trailing comma at the bracket after
+// it, often lines later.
+func trailingComma(data []byte, off int) int {
+	if off >= len(data) || (data[off] != '}' && data[off] != ']') {
+		return -1
+	}
+	i := off - 1
+	for i >= 0 && strings.IndexByte(" \t\r\n", data[i]) >= 0 {
+		i--
+	}
+	if i >= 0 && data[i] == ',' {
+		return i
+	}
+	return -1
 }

@@ -96,7 +96,7 @@ type Rule struct {
 	// element ("cidrBlocks[0]", "ipv6CidrBlocks[2]",
 	// "sourceSecurityGroups[1]", "prefixListIds[0]"). Indexes are those of
 	// the rule's slices. Absent fields have no entry; positions are zero for
-	// rules from ParseProperties. Pos (above) locates the rule's name.
+	// rules from ParseValue. Pos (above) locates the rule's name.
 	FieldPos map[string]Pos
 }
 

@@ -42,7 +42,6 @@ func TestParseValid(t *testing.T) {
 		{"protocol \"17\" is udp", withBase(`protocol: "17"`, "fromPort: 53", "toPort: 53", "cidrBlocks: [10.0.0.0/16]"), "udp", 53, 53, nil},
 		{"protocol 1 is icmp", withBase("protocol: 1", "cidrBlocks: [10.0.0.0/16]"), "icmp", -1, -1, nil},
 		{"protocol 58 is icmpv6", withBase("protocol: 58", `ipv6CidrBlocks: ["2001:db8::/32"]`), "icmpv6", -1, -1, nil},
-		{"protocol TCP upper case", withBase("protocol: TCP", "fromPort: 22", "toPort: 22", "cidrBlocks: [10.0.0.0/16]"), "tcp", 22, 22, nil},
 		{"all without ports", withBase("protocol: all", "sourceSecurityGroups: [sg-01234567]"), "-1", -1, -1, nil},
 		{"-1 int with -1 ports", withBase("protocol: -1", "fromPort: -1", "toPort: -1", "sourceSecurityGroups: [sg-01234567]"), "-1", -1, -1, nil},
 		{"-1 string", withBase(`protocol: "-1"`, "sourceSecurityGroups: [sg-01234567]"), "-1", -1, -1, nil},
@@ -135,11 +134,25 @@ func TestParseErrors(t *testing.T) {
 		{"null port", repl("fromPort", `fromPort:`), `got nothing`, 6, 14},
 		{"list port", repl("fromPort", `fromPort: [80]`), `got a list`, 6, 15},
 		{"huge port", repl("fromPort", `fromPort: 99999999999999999999999`), `out of range`, 6, 15},
+		{"octal-looking port", repl("fromPort", "fromPort: 022"), "fromPort: 022 is not decimal: ports are decimal; write 22", 6, 15},
+		{"hex port", repl("toPort", "toPort: 0x50"), "toPort: 0x50 is not decimal: ports are decimal; write 80", 7, 13},
+		{"leading zero not octal", repl("fromPort", "fromPort: 080"), "fromPort: 080 is not decimal: ports are decimal; write 80", 6, 15},
+		{"underscore port", repl("fromPort", "fromPort: 8_0"), "write 80", 6, 15},
+		{"negative octal", withBase("protocol: icmp", "fromPort: -01", "cidrBlocks: [10.0.0.0/8]"), "fromPort: -01 is not decimal: ports are decimal; write -1", 6, 15},
+		{"huge hex", repl("fromPort", "fromPort: 0xffffffffffffffffffff"), "fromPort: 0xffffffffffffffffffff is not decimal: ports are decimal", 6, 15},
+		{"quoted leading zero", repl("fromPort", `fromPort: "022"`), `got the string "022" (write 22 without quotes)`, 6, 15},
 		{"port 65536", repl("toPort", "toPort: 65536"), "toPort: 65536 is out of range 0-65535", 7, 13},
 		{"negative port", repl("fromPort", "fromPort: -5"), "fromPort: -5 is out of range 0-65535", 6, 15},
 		{"from > to", repl("toPort", "toPort: 79"), "toPort: 79 is less than fromPort 80", 7, 13},
 		{"tcp missing toPort", repl("toPort", ""), `missing required field "toPort"`, 2, 3},
 		{"unknown protocol", repl("protocol", "protocol: sctp"), `unknown protocol "sctp"`, 5, 15},
+		{"protocol upper case", repl("protocol", "protocol: TCP"), `protocol: write "tcp", not "TCP" (lower case, no spaces)`, 5, 15},
+		{"protocol trailing space", repl("protocol", `protocol: "tcp "`), `protocol: write "tcp", not "tcp " (lower case, no spaces)`, 5, 15},
+		{"protocol number space", repl("protocol", `protocol: " 6"`), `protocol: write "6", not " 6"`, 5, 15},
+		{"protocol octal", repl("protocol", "protocol: 06"), "protocol: 06 is not decimal: protocol numbers are decimal; write 6", 5, 15},
+		{"protocol typo", repl("protocol", "protocol: tpc"), `unknown protocol "tpc": want tcp, udp, icmp, icmpv6, all, -1 or a number 0-255 (did you mean "tcp"?)`, 5, 15},
+		{"protocol sctp", repl("protocol", "protocol: sctp"), `(did you mean "132"?)`, 5, 15},
+		{"protocol icmp6", repl("protocol", "protocol: icmp6"), `(did you mean "icmpv6"?)`, 5, 15},
 		{"protocol 256", repl("protocol", "protocol: 256"), `unknown protocol "256"`, 5, 15},
 		{"protocol list", repl("protocol", "protocol: [tcp]"), `protocol: want tcp, udp`, 5, 15},
 		{"missing protocol", repl("protocol", ""), `missing required field "protocol"`, 2, 3},
@@ -184,6 +197,8 @@ func TestParseErrors(t *testing.T) {
 		{"prefix list bad", repl("cidrBlocks", "prefixListIds: [pl-123]"), "is not a prefix list id", 8, 21},
 		{"prefix list upper", repl("cidrBlocks", "prefixListIds: [pl-0123ABCD]"), "is not a prefix list id", 8, 21},
 		{"bad type", strings.Replace(withBase(ok...), "type: ingress", "type: Ingress", 1), `type: want ingress or egress, got "Ingress"`, 4, 11},
+		{"type typo", strings.Replace(withBase(ok...), "type: ingress", "type: ingres", 1), `type: want ingress or egress, got "ingres" (did you mean "ingress"?)`, 4, 11},
+		{"type outbound", strings.Replace(withBase(ok...), "type: ingress", "type: outbound", 1), `got "outbound" (did you mean "egress"?)`, 4, 11},
 		{"type number", strings.Replace(withBase(ok...), "type: ingress", "type: 1", 1), `type: want ingress or egress, got "1"`, 4, 11},
 		{"missing type", strings.Replace(withBase(ok...), "    type: ingress\n", "", 1), `missing required field "type"`, 2, 3},
 		{"missing group", strings.Replace(withBase(ok...), "    securityGroup: sg-0123456789abcdef0\n", "", 1), `missing required field "securityGroup"`, 2, 3},
@@ -208,6 +223,8 @@ func TestParseErrors(t *testing.T) {
 		{"alias", "x: &x 1\nrules:\n  r: *x\n", "YAML alias *x is not supported", 3, 6},
 		{"merge key", "rules:\n  a: &a {type: ingress}\n  b:\n    <<: *a\n", "YAML alias *a is not supported", 4, 9},
 		{"two documents", "rules: {}\n---\nrules: {}\n", "more than one YAML document", 2, 1},
+		{"tab after spaces", "rules:\n  r1:\n  \ttype: x\n", "invalid YAML: a tab in the indentation: YAML indents with spaces", 3, 3},
+		{"tab before list item", "rules:\n  r1:\n    cidrBlocks:\n\t- 10.0.0.0/8\n", "YAML indents with spaces", 4, 1},
 		{"syntax error", "rules:\n  r: [\n", "invalid YAML: did not find expected node content", 2, 1},
 		{"invalid utf8", "rules:\n  r\xff: {}\n", "invalid UTF-8 (byte 0xff at offset 10)", 2, 4},
 		{"control char", "rules: {}\n\x01", "control character U+0001", 2, 1},
@@ -410,6 +427,12 @@ func TestParseJSON(t *testing.T) {
 	}
 	tests := []struct{ name, src, want string }{
 		{"float port", `{"rules": {"r": {"securityGroup": "sg-01234567", "type": "ingress", "protocol": "tcp", "fromPort": 8e1, "toPort": 80, "cidrBlocks": ["10.0.0.0/8"]}}}`, "1:100: r: fromPort: want a whole number, got the number 8e1"},
+		{"leading zero", `{"rules": {"r": {"fromPort": 022}}}`, "1:30: invalid JSON: number 022: JSON numbers are decimal, without leading zeros; write 22"},
+		{"negative leading zero", `{"rules": {"r": {"fromPort": -01}}}`, "1:30: invalid JSON: number -01: JSON numbers are decimal, without leading zeros; write -1"},
+		{"hex", `{"rules": {"r": {"fromPort": 0x50}}}`, "1:30: invalid JSON: number 0x50: JSON numbers are decimal, without leading zeros; write 80"},
+		{"zero then garbage", `{"rules": {"r": {"fromPort": 0z}}}`, "1:31: invalid JSON: invalid character 'z'"},
+		{"trailing comma", "{\"rules\": {},}", "1:13: invalid JSON: trailing comma before '}'"},
+		{"trailing comma lines before", "{\"rules\": {\"a\": [1, 2,\n\n  ]}}", "1:22: invalid JSON: trailing comma before ']'"},
 		{"syntax", "{\"rules\": {,}}", "1:12: invalid JSON: invalid character ','"},
 		{"truncated", "{\"rules\": {", "1:12: invalid JSON: unexpected end of file"},
 		{"array top", "[]", `1:1: the top level must be a map with "rules", got a list`},
@@ -450,6 +473,30 @@ func TestSuggest(t *testing.T) {
 	for _, tc := range tests {
 		if got := suggest(tc.in, ruleFields); got != tc.want {
 			t.Errorf("suggest(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	values := []struct {
+		in    string
+		known []string
+		want  string
+	}{
+		{"ingres", directions, "ingress"},
+		{"Egress", directions, "egress"},
+		{"inbound", directions, "ingress"},
+		{"both", directions, ""},
+		{"in", directions, ""},
+		{"tcpp", protocolNames, "tcp"},
+		{"UPD", protocolNames, "udp"},
+		{"icmp_v6", protocolNames, "icmpv6"},
+		{"gre", protocolNames, "47"},
+		{"any", protocolNames, "all"},
+		{"sctp", protocolNames, "132"},
+		{"http", protocolNames, ""},
+		{"inbound", protocolNames, ""},
+	}
+	for _, tc := range values {
+		if got := suggest(tc.in, tc.known); got != tc.want {
+			t.Errorf("suggest(%q, %v) = %q, want %q", tc.in, tc.known, got, tc.want)
 		}
 	}
 }

@@ -41,3 +41,17 @@ func HasPorts(proto string) bool {
 	}
 	return false
 }
+
+// NormalizePorts returns the ports EC2 stores for a canonical protocol:
+// from and to for protocols with ports (tcp, udp) or ICMP type and code,
+// -1/-1 for every other protocol. It is the one place that normalises the
+// ports of port-less protocols.
+func NormalizePorts(proto string, from, to int32) (int32, int32) {
+	if HasPorts(proto) {
+		return from, to
+	}
+	return -1, -1
+}
+
+// Ports returns the key's ports as EC2 stores them (NormalizePorts).
+func (k Key) Ports() (from, to int32) { return NormalizePorts(k.Protocol, k.FromPort, k.ToPort) }

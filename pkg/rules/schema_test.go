@@ -71,10 +71,48 @@ func TestSchemaRejects(t *testing.T) {
 		"bad-prefix-list.yaml", "description-bad-char.yaml", "description-too-long.yaml", "no-source.yaml",
 		"missing-type.yaml", "bad-rule-name.yaml", "rules-not-map.yaml", "missing-rules.yaml", "unknown-top-level.yaml",
 		"ipv6-in-cidrblocks.yaml", "ipv4-in-ipv6cidrblocks.yaml", "port-out-of-range.yaml", "string-port.json",
+		"protocol-spelling.yaml", "non-decimal-port.yaml",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := s.Validate(asJSONValue(t, filepath.Join("testdata/bad", name))); err == nil {
 				t.Errorf("schema accepts %s", name)
+			}
+		})
+	}
+}
+
+// TestSchemaAgreesOnProtocol: the parser and the schema accept and refuse
+// the same protocol spellings.
+func TestSchemaAgreesOnProtocol(t *testing.T) {
+	s := loadSchema(t)
+	for _, proto := range []string{
+		"tcp", "udp", "icmp", "icmpv6", "all", "-1", `"-1"`, "6", `"6"`, "17", "47", `"50"`, "0", "255",
+		"TCP", `"TCP"`, `"tcp "`, `" udp"`, "All", "ICMPv6", `" 6"`, `"06"`, "256", "sctp", "[tcp]",
+	} {
+		t.Run(proto, func(t *testing.T) {
+			src := "rules:\n  r:\n    securityGroup: sg-01234567\n    type: ingress\n    protocol: " + proto + "\n    sourceSecurityGroups: [sg-89abcdef]\n"
+			_, diags := Parse("p.yaml", []byte(src))
+			var perr []string
+			for _, d := range diags {
+				if d.Field == "protocol" {
+					perr = append(perr, d.String())
+				}
+			}
+			var y any
+			if err := yaml.Unmarshal([]byte(src), &y); err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			serr := s.Validate(v)
+			if (perr == nil) != (serr == nil) {
+				t.Errorf("parser accepts: %v (%v), schema accepts: %v (%v)", perr == nil, perr, serr == nil, serr)
 			}
 		})
 	}

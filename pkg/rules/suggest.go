@@ -1,11 +1,60 @@
 package rules
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
+
+// Names people bring from CloudFormation, Terraform and the EC2 API, for
+// fields and for values (lower case, without '_' and '-'). An alias is
+// suggested only where its target is known.
+var aliases = map[string]string{
+	"ipprotocol":              "protocol",
+	"cidrip":                  "cidrBlocks",
+	"cidripv4":                "cidrBlocks",
+	"cidrblock":               "cidrBlocks",
+	"cidripv6":                "ipv6CidrBlocks",
+	"ipv6cidrblock":           "ipv6CidrBlocks",
+	"groupid":                 "securityGroup",
+	"securitygroupid":         "securityGroup",
+	"direction":               "type",
+	"sourcesecuritygroupid":   "sourceSecurityGroups",
+	"referencedgroupid":       "sourceSecurityGroups",
+	"prefixlistid":            "prefixListIds",
+	"sourceprefixlistid":      "prefixListIds",
+	"destinationprefixlistid": "prefixListIds",
+	"name":                    "groupName",
+	"vpc":                     "vpcId",
+	"inbound":                 "ingress",
+	"outbound":                "egress",
+	"any":                     "all",
+	"icmp6":                   "icmpv6",
+	"ipv6icmp":                "icmpv6",
+	"gre":                     "47",
+	"esp":                     "50",
+	"ah":                      "51",
+	"sctp":                    "132",
+}
+
+// Values suggested for enum fields.
+var (
+	directions    = []string{string(Ingress), string(Egress)}
+	protocolNames = []string{ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6, "all", "47", "50", "51", "132"}
+)
+
+// didYouMean returns ` (did you mean "x"?)` for the known value closest to
+// s, or "".
+func didYouMean(s string, known []string) string {
+	if m := suggest(s, known); m != "" {
+		return fmt.Sprintf(" (did you mean %q?)", m)
+	}
+	return ""
+}
 
 // suggest returns the known name closest to an unknown one, or "" when
 // none is close: first a match ignoring case, '_' and '-' (so "cidrblocks"
 // and "cidr_blocks" find "cidrBlocks"), then names people bring from
-// CloudFormation or Terraform ("IpProtocol"), then the smallest edit
+// CloudFormation or Terraform ("IpProtocol", "inbound"), then the smallest edit
 // distance (with transpositions), allowing about one edit per three letters.
 func suggest(name string, known []string) string {
 	norm := func(s string) string {
@@ -17,7 +66,7 @@ func suggest(name string, known []string) string {
 			return k
 		}
 	}
-	if a, ok := fieldAliases[n]; ok {
+	if a, ok := aliases[n]; ok {
 		for _, k := range known {
 			if k == a {
 				return k

@@ -10,52 +10,48 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// ParseProperties converts one CloudFormation custom resource's
-// ResourceProperties (decoded JSON) into a File named source with a single
-// rule named ruleName, validated exactly like a rule in a file. The property
-// names are the rule field names (securityGroup, type, protocol, …);
-// "ServiceToken" is ignored. CloudFormation sends every scalar as a string,
-// so numeric strings are accepted for ports ("80", "-1"); JSON numbers are
-// accepted too. Diagnostics have File=source, Line and Col 0, Field the
-// property (or element) path, and a message that starts with it. The File
-// is nil when any error diagnostic exists.
-func ParseProperties(source, ruleName string, props map[string]any) (f *File, diags Diagnostics) {
-	p := &parser{file: source, props: true}
-	defer func() {
-		if r := recover(); r != nil {
-			f = nil
-			p.diags = append(p.diags, Diagnostic{File: source, Severity: SeverityError,
-				Msg: fmt.Sprintf("internal error converting properties: %v", r)})
-			diags = p.diags
+// valueNode converts a decoded JSON value into the node tree Parse builds
+// from a file, without positions. Map keys are sorted by name, except in
+// rules, whose fields come in the documented order (so diagnostics, which
+// have no position to sort by, come in that order too).
+func valueNode(v any) *yaml.Node {
+	root := anyNode(v, 0)
+	if root.Kind != yaml.MappingNode {
+		return root
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != "rules" || root.Content[i+1].Kind != yaml.MappingNode {
+			continue
 		}
-	}()
-	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	keys := make([]string, 0, len(props))
-	for k := range props {
-		if k != "ServiceToken" {
-			keys = append(keys, k)
+		rs := root.Content[i+1]
+		for j := 1; j < len(rs.Content); j += 2 {
+			orderFields(rs.Content[j])
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		oi, oj := fieldOrder(keys[i]), fieldOrder(keys[j])
+	return root
+}
+
+// orderFields sorts the pairs of a rule's map by fieldOrder, then name.
+func orderFields(m *yaml.Node) {
+	if m.Kind != yaml.MappingNode {
+		return
+	}
+	type pair struct{ k, v *yaml.Node }
+	pairs := make([]pair, 0, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		pairs = append(pairs, pair{m.Content[i], m.Content[i+1]})
+	}
+	sort.SliceStable(pairs, func(i, j int) bool {
+		oi, oj := fieldOrder(pairs[i].k.Value), fieldOrder(pairs[j].k.Value)
 		if oi != oj {
 			return oi < oj
 		}
-		return keys[i] < keys[j]
+		return pairs[i].k.Value < pairs[j].k.Value
 	})
-	for _, k := range keys {
-		m.Content = append(m.Content, strNode(k), anyNode(props[k], 0))
+	m.Content = m.Content[:0]
+	for _, p := range pairs {
+		m.Content = append(m.Content, p.k, p.v)
 	}
-	root := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
-		strNode("rules"),
-		{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{strNode(ruleName), m}},
-	}}
-	file := p.top(root)
-	if p.diags.HasErrors() {
-		return nil, p.diags
-	}
-	file.Name = source
-	return file, p.diags
 }
 
 func fieldOrder(name string) int {
@@ -71,6 +67,14 @@ func strNode(s string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
 }
 
+// quotedNode makes a string value node, quoted like a JSON string: its
+// text is never read as a number in another spelling ("022" is 22).
+func quotedNode(s string) *yaml.Node {
+	n := strNode(s)
+	n.Style = yaml.DoubleQuotedStyle
+	return n
+}
+
 // anyNode converts a decoded JSON value to a node (without positions).
 func anyNode(v any, depth int) *yaml.Node {
 	scalar := func(tag, val string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: val} }
@@ -81,7 +85,7 @@ func anyNode(v any, depth int) *yaml.Node {
 	case nil:
 		return scalar("!!null", "null")
 	case string:
-		return strNode(t)
+		return quotedNode(t)
 	case bool:
 		return scalar("!!bool", strconv.FormatBool(t))
 	case float64:
@@ -109,13 +113,13 @@ func anyNode(v any, depth int) *yaml.Node {
 	case []string:
 		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 		for _, e := range t {
-			n.Content = append(n.Content, strNode(e))
+			n.Content = append(n.Content, quotedNode(e))
 		}
 		return n
 	case map[string]any:
 		return mapNode(t, func(e any) *yaml.Node { return anyNode(e, depth+1) })
 	case map[string]string:
-		return mapNode(t, strNode)
+		return mapNode(t, quotedNode)
 	}
 	return scalar("!!str", fmt.Sprint(v))
 }

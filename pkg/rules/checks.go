@@ -1,0 +1,173 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Checks that span the fields of a rule or the rules of a file.
+
+// familyChecks checks protocol against address family and warns about
+// rules open to the world.
+func (p *parser) familyChecks(r *Rule, nodes map[string]*yaml.Node) {
+	if r.Protocol == ProtoICMPv6 && len(r.CIDRBlocks) > 0 {
+		p.errf(nodes["cidrBlocks"], r.Name, "cidrBlocks", "cidrBlocks: icmpv6 applies to IPv6 only: move the IPv4 ranges to an icmp rule")
+	}
+	if r.Protocol == ProtoICMP && len(r.IPv6CIDRBlocks) > 0 {
+		p.warnf(r.FieldPos["ipv6CidrBlocks"], r.Name, "ipv6CidrBlocks", "ipv6CidrBlocks: icmp is IPv4 only and never matches IPv6 traffic: use icmpv6")
+	}
+	if r.Direction != Ingress {
+		return
+	}
+	check := func(field string, list []netip.Prefix) {
+		for i, pfx := range list {
+			if pfx.Bits() != 0 {
+				continue
+			}
+			f := fmt.Sprintf("%s[%d]", field, i)
+			switch {
+			case r.Protocol == ProtoAll:
+				p.warnf(r.FieldPos[f], r.Name, f, "%s: all traffic (protocol -1) is open to the world (%s)", f, pfx)
+			case r.Protocol == ProtoICMP || r.Protocol == ProtoICMPv6:
+			case r.Protocol == ProtoTCP && r.FromPort == r.ToPort && (r.FromPort == 80 || r.FromPort == 443):
+			default:
+				p.warnf(r.FieldPos[f], r.Name, f, "%s: %s is open to the world (%s); only tcp 80 and 443 are expected to be", f, describePorts(r), pfx)
+			}
+		}
+	}
+	check("cidrBlocks", r.CIDRBlocks)
+	check("ipv6CidrBlocks", r.IPv6CIDRBlocks)
+}
+
+func describePorts(r *Rule) string {
+	switch {
+	case !HasPorts(r.Protocol):
+		return "protocol " + r.Protocol
+	case r.FromPort == r.ToPort:
+		return fmt.Sprintf("%s %d", r.Protocol, r.FromPort)
+	default:
+		return fmt.Sprintf("%s %d-%d", r.Protocol, r.FromPort, r.ToPort)
+	}
+}
+
+// QuotaPerGroup is the default EC2 quota of rules per security group, per
+// direction and address family. Exceeding it in one file is a warning (the
+// quota can be raised).
+const QuotaPerGroup = 60
+
+// fileChecks runs the checks that span rules: the same permission declared
+// twice (decidable before resolution when the group references are equal),
+// and the per-group quota.
+func (p *parser) fileChecks(f *File) {
+	ref := func(r *Rule) []string { return []string{r.SecurityGroup.String()} }
+	peerRef := func(_ *Rule, _ int, g GroupRef) []string { return []string{g.String()} }
+	eachPermission(f, ref, peerRef, func(r *Rule, k Key, at site, first *site) {
+		if first != nil {
+			p.add(SeverityError, at.pos.Line, at.pos.Col, r.Name, at.field,
+				fmt.Sprintf("%s: same permission as %s: %s %s %s", at.field, first, r.Direction, describePorts(r), k.Peer.Value))
+		}
+	})
+	p.quota(f)
+}
+
+// quota warns when a file declares more permissions for one group,
+// direction and address family than EC2's default quota.
+func (p *parser) quota(f *File) {
+	counts := map[string]int{}
+	warned := map[string]bool{}
+	for _, r := range f.Rules {
+		for _, fam := range []string{"IPv4", "IPv6"} {
+			n := len(r.SourceSecurityGroups) + len(r.PrefixListIDs)
+			if fam == "IPv4" {
+				n += len(r.CIDRBlocks)
+			} else {
+				n += len(r.IPv6CIDRBlocks)
+			}
+			if n == 0 {
+				continue
+			}
+			ck := r.SecurityGroup.String() + "|" + string(r.Direction) + "|" + fam
+			counts[ck] += n
+			if counts[ck] > QuotaPerGroup && !warned[ck] {
+				warned[ck] = true
+				p.warnf(r.FieldPos["securityGroup"], r.Name, "securityGroup",
+					"securityGroup: %s has %d %s %s permissions in this file so far, over the default EC2 quota of %d per group, direction and address family",
+					r.SecurityGroup, counts[ck], r.Direction, fam, QuotaPerGroup)
+			}
+		}
+	}
+}
+
+// site is where a permission is declared: a rule, the peer's field path
+// and its position.
+type site struct {
+	rule, field string
+	pos         Pos
+}
+
+// String renders "rule R FIELD (line L, col C)", without the position
+// when it is unknown.
+func (s site) String() string {
+	out := fmt.Sprintf("rule %s %s", s.rule, s.field)
+	if s.pos.Line > 0 {
+		out += fmt.Sprintf(" (line %d, col %d)", s.pos.Line, s.pos.Col)
+	}
+	return out
+}
+
+// eachPermission calls fn for every permission the rules declare, in file
+// order, with where it is declared and, when the same key was declared
+// before, where that was (first is nil the first time). groups gives the
+// ids a rule's securityGroup stands for, peerGroups those of its i-th
+// source group: references before resolution, ids after. This is the one
+// duplicate-permission check, used by Parse and by Expand.
+func eachPermission(f *File, groups func(r *Rule) []string, peerGroups func(r *Rule, i int, g GroupRef) []string,
+	fn func(r *Rule, k Key, at site, first *site)) {
+	seen := map[Key]site{}
+	for i := range f.Rules {
+		r := &f.Rules[i]
+		gids := groups(r)
+		peers := rulePeers(r, func(j int, g GroupRef) []string { return peerGroups(r, j, g) })
+		for _, gid := range gids {
+			for _, pe := range peers {
+				k := Key{GroupID: gid, Direction: r.Direction, Protocol: r.Protocol,
+					FromPort: r.FromPort, ToPort: r.ToPort, Peer: pe.peer}
+				at := site{r.Name, pe.field, r.FieldPos[pe.field]}
+				if first, dup := seen[k]; dup {
+					fn(r, k, at, &first)
+					continue
+				}
+				seen[k] = at
+				fn(r, k, at, nil)
+			}
+		}
+	}
+}
+
+type rulePeer struct {
+	peer  Peer
+	field string
+}
+
+// rulePeers lists a rule's peers with their field paths; groups are mapped
+// through resolve (which returns the candidate ids).
+func rulePeers(r *Rule, resolve func(int, GroupRef) []string) []rulePeer {
+	var out []rulePeer
+	for i, c := range r.CIDRBlocks {
+		out = append(out, rulePeer{Peer{PeerCIDR4, c.String()}, fmt.Sprintf("cidrBlocks[%d]", i)})
+	}
+	for i, c := range r.IPv6CIDRBlocks {
+		out = append(out, rulePeer{Peer{PeerCIDR6, c.String()}, fmt.Sprintf("ipv6CidrBlocks[%d]", i)})
+	}
+	for i := range r.SourceSecurityGroups {
+		for _, id := range resolve(i, r.SourceSecurityGroups[i]) {
+			out = append(out, rulePeer{Peer{PeerGroup, id}, fmt.Sprintf("sourceSecurityGroups[%d]", i)})
+		}
+	}
+	for i, pl := range r.PrefixListIDs {
+		out = append(out, rulePeer{Peer{PeerPrefixList, pl}, fmt.Sprintf("prefixListIds[%d]", i)})
+	}
+	return out
+}
