@@ -30,8 +30,9 @@ groups checked, of unmanaged rules (left alone) and the paused groups
 Without --revert nothing changes. With --revert the drift is corrected,
 except in paused groups, as the scheduled drift function does.
 
-Exit status: 0 no drift (or drift reverted); 3 drift found; 1 error;
-2 usage error.
+Exit status: 0 no drift (or drift reverted); 3 drift found; 1 error, or
+an invalid or held rule file (even with drift found: the report still
+shows it); 2 usage error.
 
 Examples:
   sgrules drift --bucket my-rules --table sgrules-ledger
@@ -96,6 +97,12 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	} else {
 		render.Drift(stdout, res, pauses, render.Options{Color: useColor(stdout), Names: names, Past: *revert})
+	}
+	// An invalid or held source is exit 1, as for plan and apply, and it
+	// outranks drift found (as an error outranks changes with plan
+	// --detailed-exitcode): the report above still lists the drift.
+	if invalid, held := render.SourceProblems(res.Sources); invalid+held > 0 {
+		return exitFail
 	}
 	if !*revert && len(res.Drift.Drifted) > 0 {
 		return exitDrift

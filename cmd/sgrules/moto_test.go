@@ -16,6 +16,7 @@ import (
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/render"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 func TestMain(m *testing.M) {
@@ -108,6 +109,28 @@ func (w *cliWorld) expect(code int, want []string, args ...string) string {
 		}
 	}
 	return out
+}
+
+// revokeByHand revokes the ingress rule of group with fromPort port.
+func (w *cliWorld) revokeByHand(group string, port int32) {
+	w.t.Helper()
+	actual, err := ec2sg.New(w.ec2).DescribeRules(context.Background(), []string{group})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var ids []string
+	for _, a := range actual {
+		if a.Key.Direction == rules.Ingress && a.Key.FromPort == port {
+			ids = append(ids, a.RuleID)
+		}
+	}
+	if len(ids) != 1 {
+		w.t.Fatalf("%d ingress rules from port %d in %s", len(ids), port, group)
+	}
+	if _, err := w.ec2.RevokeSecurityGroupIngress(context.Background(), &ec2.RevokeSecurityGroupIngressInput{
+		GroupId: &group, SecurityGroupRuleIds: ids}); err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 func ipPerm(proto string, from, to int32) ec2types.IpPermission {
@@ -218,20 +241,7 @@ func TestPlanApplyDrift(t *testing.T) {
 	w.expect(0, []string{"No drift in 1 group checked."}, "drift", w.dir)
 
 	// Drift: revoke the rule by hand.
-	var ruleID string
-	actual, err := ec2sg.New(w.ec2).DescribeRules(context.Background(), []string{web})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range actual {
-		if a.Key.FromPort == 443 {
-			ruleID = a.RuleID
-		}
-	}
-	if _, err := w.ec2.RevokeSecurityGroupIngress(context.Background(), &ec2.RevokeSecurityGroupIngressInput{
-		GroupId: &web, SecurityGroupRuleIds: []string{ruleID}}); err != nil {
-		t.Fatal(err)
-	}
+	w.revokeByHand(web, 443)
 	w.expect(exitDrift, []string{"before: missing", "after:  would be authorized again", "Drift: 1 rule changed outside sgrules in 1 group checked."}, "drift", w.dir)
 	js = w.expect(exitDrift, nil, "drift", "--output", "json", w.dir)
 	var ddoc render.DriftDoc
@@ -260,6 +270,13 @@ func TestPlanApplyDrift(t *testing.T) {
 	if got := strings.Join(w.rules(web), "\n"); !strings.Contains(got, "|22|22|cidr4:10.1.0.0/16") {
 		t.Errorf("ssh rule not applied next to the invalid file:\n%s", got)
 	}
+	// drift agrees: an invalid file is exit 1, whether or not drift was
+	// found (an error outranks drift, as with plan --detailed-exitcode).
+	w.expect(1, []string{"No drift", "rules/bad.yaml: invalid"}, "drift", w.dir)
+	w.expect(1, []string{"rules/bad.yaml: invalid"}, "drift", "--revert", w.dir)
+	w.revokeByHand(web, 22)
+	w.expect(1, []string{"rules/bad.yaml: invalid", "Drift: 1 rule changed outside sgrules"}, "drift", w.dir)
+	w.expect(1, []string{"Reverted 1 of 1 drifted rule"}, "drift", "--revert", w.dir)
 	if err := os.Remove(filepath.Join(w.dir, "bad.yaml")); err != nil {
 		t.Fatal(err)
 	}
