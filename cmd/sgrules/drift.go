@@ -79,7 +79,7 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	res, err := eng.Reconcile(ctx, req)
 	stop()
 	if err != nil {
-		fmt.Fprintf(stderr, "sgrules drift: %v\n", err)
+		fmt.Fprintf(stderr, "sgrules drift: %v\n", w.explain(err))
 		return exitFail
 	}
 	names, pauses := groupNames(ctx, groups, render.GroupIDs(res))

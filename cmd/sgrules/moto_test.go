@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -338,5 +340,49 @@ func TestHelpExamples(t *testing.T) {
 				t.Errorf("exit %d, help without examples:\n%s", code, out)
 			}
 		})
+	}
+}
+
+// Without its ledger table a command says which table is missing where and
+// how to create it; "sgrules init" creates it (idempotently) and refuses a
+// table with other keys.
+func TestInitLedgerTable(t *testing.T) {
+	w := newCLIWorld(t)
+	w.group("web")
+	w.write("web.yaml", "rules: {}\n")
+	t.Setenv("STATE_TABLE", "fresh")
+	for _, cmd := range []string{"plan", "apply", "drift"} {
+		code, _, errs := runCmd(t, cmd, w.dir)
+		for _, want := range []string{`ledger table "fresh" not found in region us-east-1 at ` + w.url, "sgrules init --table fresh"} {
+			if code != 1 || !strings.Contains(errs, want) {
+				t.Errorf("%s without a table: exit %d, stderr %q; want 1 and %q", cmd, code, errs, want)
+			}
+		}
+	}
+	w.expect(0, []string{"Ledger table fresh is active in region us-east-1"}, "init", "--table", "fresh")
+	w.expect(0, []string{"No changes"}, "plan", w.dir)
+	w.expect(0, []string{"Ledger table fresh is active"}, "init") // STATE_TABLE, again
+	ddb := dynamodb.NewFromConfig(w.cfg)
+	td, err := ddb.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String("fresh")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(td.Table.KeySchema) != 2 || td.Table.BillingModeSummary == nil || td.Table.BillingModeSummary.BillingMode != ddbtypes.BillingModePayPerRequest {
+		t.Errorf("table = keys %+v, billing %+v", td.Table.KeySchema, td.Table.BillingModeSummary)
+	}
+
+	if _, err := ddb.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+		TableName:            aws.String("wrong"),
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCmd(t, "init", "--table", "wrong"); code != 1 || !strings.Contains(errs, "table wrong exists but is not a ledger table: its key is id (S, HASH)") {
+		t.Errorf("init on a table with other keys: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runCmd(t, "init", "--table", ""); code != 2 || !strings.Contains(errs, "no table") {
+		t.Errorf("init without a table: exit %d, stderr %q", code, errs)
 	}
 }

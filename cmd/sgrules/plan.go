@@ -117,7 +117,7 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 	res, err := eng.Reconcile(ctx, req)
 	stop()
 	if err != nil {
-		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, w.explain(err))
 		return exitFail
 	}
 	names, _ := groupNames(ctx, groups, render.GroupIDs(res))

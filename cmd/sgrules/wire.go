@@ -35,6 +35,8 @@ type wiring struct {
 	region, endpoint    string
 	maxRevoke           int
 	verbose             bool
+	// resolvedRegion is the region the AWS configuration settled on.
+	resolvedRegion string
 }
 
 // envFirst returns the first non-empty environment variable of names.
@@ -130,6 +132,7 @@ func (w *wiring) awsConfig(ctx context.Context) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("no AWS region: set --region or AWS_REGION")
 	}
+	w.resolvedRegion = cfg.Region
 	return cfg, nil
 }
 

@@ -18,6 +18,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sgrules/sgrules/internal/ddbledger"
 )
 
 const root = "../.."
@@ -467,5 +469,50 @@ func TestServiceTokenIsExported(t *testing.T) {
 	}
 	if got := mapAt(out, "Export")["Name"]; fmt.Sprint(got) != fmt.Sprint(map[string]any{"Fn::Sub": "${AWS::StackName}-ServiceToken"}) {
 		t.Errorf("ServiceToken export = %v", got)
+	}
+}
+
+// The ledger table of the template is the one ddbledger.CreateTable (and so
+// "sgrules init") creates: same keys, billing, encryption, TTL attribute
+// and point-in-time recovery.
+func TestLedgerTableMatchesCreateTable(t *testing.T) {
+	tpl := load(t, filepath.Join(root, "template.yaml"))
+	var tables []map[string]any
+	for _, r := range mapAt(tpl, "Resources") {
+		if mapAt(r)["Type"] == "AWS::DynamoDB::Table" {
+			tables = append(tables, mapAt(r, "Properties"))
+		}
+	}
+	if len(tables) != 1 {
+		t.Fatalf("%d DynamoDB tables in the template, want 1", len(tables))
+	}
+	props := tables[0]
+	in := ddbledger.TableInput("x")
+	var attrs, keys []any
+	for _, a := range in.AttributeDefinitions {
+		attrs = append(attrs, map[string]any{"AttributeName": *a.AttributeName, "AttributeType": string(a.AttributeType)})
+	}
+	for _, k := range in.KeySchema {
+		keys = append(keys, map[string]any{"AttributeName": *k.AttributeName, "KeyType": string(k.KeyType)})
+	}
+	for field, want := range map[string]any{
+		"AttributeDefinitions": attrs,
+		"KeySchema":            keys,
+		"BillingMode":          string(in.BillingMode),
+		// SSEEnabled true is KMS with the AWS managed key.
+		"SSESpecification":                 map[string]any{"SSEEnabled": fmt.Sprint(*in.SSESpecification.Enabled && in.SSESpecification.SSEType == "KMS")},
+		"TimeToLiveSpecification":          map[string]any{"AttributeName": ddbledger.TTLAttribute, "Enabled": "true"},
+		"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": "true"},
+	} {
+		if got := props[field]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("template %s = %v, ddbledger.CreateTable makes %v", field, got, want)
+		}
+	}
+	for field := range props {
+		switch field {
+		case "AttributeDefinitions", "KeySchema", "BillingMode", "SSESpecification", "TimeToLiveSpecification", "PointInTimeRecoverySpecification":
+		default:
+			t.Errorf("template table sets %s, which ddbledger.CreateTable does not", field)
+		}
 	}
 }
