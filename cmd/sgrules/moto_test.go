@@ -386,3 +386,51 @@ func TestInitLedgerTable(t *testing.T) {
 		t.Errorf("init without a table: exit %d, stderr %q", code, errs)
 	}
 }
+
+// A rule whose ports are changed by hand (ModifySecurityGroupRules) is one
+// drifted rule, shown in the words of a rule file, not two changes with an
+// internal key.
+func TestDriftModifiedRule(t *testing.T) {
+	w := newCLIWorld(t)
+	web := w.group("web")
+	w.write("web.yaml", `rules:
+  admin:
+    securityGroup: `+web+`
+    type: ingress
+    protocol: tcp
+    fromPort: 9443
+    toPort: 9443
+    cidrBlocks: [10.0.0.0/16]
+`)
+	w.expect(0, []string{"Applied: 1 authorized"}, "apply", w.dir)
+	actual, err := ec2sg.New(w.ec2).DescribeRules(context.Background(), []string{web})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, a := range actual {
+		if a.Key.FromPort == 9443 {
+			id = a.RuleID
+		}
+	}
+	if _, err := w.ec2.ModifySecurityGroupRules(context.Background(), &ec2.ModifySecurityGroupRulesInput{GroupId: &web,
+		SecurityGroupRules: []ec2types.SecurityGroupRuleUpdate{{SecurityGroupRuleId: &id, SecurityGroupRule: &ec2types.SecurityGroupRuleRequest{
+			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(8443), ToPort: aws.Int32(8443), CidrIpv4: aws.String("10.0.0.0/16")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	out := w.expect(exitDrift, []string{"~ ingress tcp 9443 from 10.0.0.0/16", "before: modified to ingress tcp 8443 from 10.0.0.0/16",
+		"# drift: rule modified outside sgrules (ports 9443 -> 8443)", "Drift: 1 rule changed outside sgrules in 1 group checked."}, "drift", w.dir)
+	if strings.Contains(out, "|ingress|") {
+		t.Errorf("drift shows an internal key:\n%s", out)
+	}
+	js := w.expect(exitDrift, nil, "drift", "--output", "json", w.dir)
+	var doc render.DriftDoc
+	if err := json.Unmarshal([]byte(js), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Drifted) != 1 || doc.Drifted[0].FromPort != 9443 || doc.Drifted[0].Replaces == nil || doc.Drifted[0].Replaces.FromPort != 8443 {
+		t.Errorf("drift json drifted = %+v", doc.Drifted)
+	}
+	w.expect(0, []string{"Reverted 1 of 1 drifted rule"}, "drift", "--revert", w.dir)
+	w.expect(0, []string{"No drift"}, "drift", w.dir)
+}

@@ -86,6 +86,16 @@ func driftResult() reconcile.Result {
 	drifted = append(drifted, reconcile.Action{Kind: reconcile.ActUpdate, Key: key(db, rules.Egress, "tcp", 443, 443, rules.PeerCIDR4, "10.1.0.0/16"),
 		RuleID: "sgr-00000000000000011", Description: "api", OldDescription: "edited by hand", Owners: []string{"rules/db.yaml#api"},
 		Reason: "drift: description edited outside sgrules", Drift: true})
+	// A rule whose ports were modified in place (ModifySecurityGroupRules):
+	// the authorize of the declared rule and the revoke of the modified one
+	// are one drifted rule.
+	admin := key(db, rules.Ingress, "tcp", 9443, 9443, rules.PeerCIDR4, "10.0.0.0/16")
+	drifted = append(drifted,
+		reconcile.Action{Kind: reconcile.ActAuthorize, Key: admin, Description: "admin", Owners: []string{"rules/db.yaml#admin"},
+			Reason: "drift: rule deleted or changed outside sgrules", Drift: true},
+		reconcile.Action{Kind: reconcile.ActRevoke, Key: key(db, rules.Ingress, "tcp", 8443, 8443, rules.PeerCIDR4, "10.0.0.0/16"),
+			RuleID: "sgr-00000000000000012", Owners: []string{"rules/db.yaml#admin"},
+			Reason: "drift: rule modified outside sgrules (was " + admin.String() + ")", Drift: true})
 	reconcile.SortActions(drifted)
 	return reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 3, Drifted: drifted, Unmanaged: 2, Paused: []string{lb}},
 		Sources: res.Sources[:2]}
@@ -134,6 +144,7 @@ func TestGolden(t *testing.T) {
 		}},
 		{"drift-reverted.txt", func(b *bytes.Buffer) {
 			res := driftResult()
+			res.Executed = true
 			res.Drift.Reverted = len(res.Drift.Drifted)
 			Drift(b, res, nil, Options{Names: names, Past: true})
 		}},
