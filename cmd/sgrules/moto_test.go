@@ -197,12 +197,27 @@ func TestImportRoundTrip(t *testing.T) {
 	if doc.Summary.Adopt != len(before) || len(doc.Actions) != len(before) {
 		t.Errorf("plan before apply: %+v, want %d adoptions only", doc.Summary, len(before))
 	}
+	// Importing hands the rules over: the file and every adoption say so.
+	if !strings.Contains(out, "removing a rule (or this file) revokes it") {
+		t.Errorf("imported file does not say that it hands the rules over:\n%s", out)
+	}
+	text := w.expect(0, nil, "plan", w.dir)
+	if n := strings.Count(text, "# "+render.AdoptNote); n != len(before) {
+		t.Errorf("plan has %d adoptions saying %q, want %d:\n%s", n, render.AdoptNote, len(before), text)
+	}
 	w.expect(0, []string{"Applied: 0 authorized, 0 updated, 0 revoked, " + itoa(len(before)) + " adopted."}, "apply", w.dir)
 	w.expect(0, []string{"No changes"}, "plan", "--detailed-exitcode", w.dir)
 	w.expect(0, []string{"No drift in 2 groups checked."}, "drift", w.dir)
 	if after := w.rules(web, db); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Errorf("rules changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 	}
+	// ... and removing the imported file revokes them all, the default
+	// egress rules included, as the docs say.
+	if err := os.Remove(filepath.Join(w.dir, "imported.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	w.write("empty.yaml", "rules: {}\n")
+	w.expect(0, []string{"0 to authorize, 0 to update, " + itoa(len(before)) + " to revoke", "- egress all traffic to 0.0.0.0/0"}, "plan", w.dir)
 }
 
 func TestPlanApplyDrift(t *testing.T) {

@@ -145,10 +145,21 @@ func (o Options) actionLine(a reconcile.Action) string {
 	return line
 }
 
+// AdoptNote is the comment under every adoption in a plan.
+const AdoptNote = "existing rule, now managed: removing it from the files revokes it"
+
 // note is the comment under an action: why, who owns it, which rule id.
 func (o Options) note(a reconcile.Action) string {
 	parts := []string{a.Reason}
-	if len(a.Owners) > 0 && !strings.Contains(a.Reason, a.Owners[0]) {
+	if a.Kind == reconcile.ActAdopt {
+		// Declaring a rule that exists hands it over to sgrules (import
+		// does this for every rule): say so where it happens.
+		parts = []string{AdoptNote}
+		if len(a.Owners) > 0 {
+			parts = append(parts, "declared by "+strings.Join(a.Owners, ", "))
+		}
+	}
+	if len(a.Owners) > 0 && !strings.Contains(strings.Join(parts, "; "), a.Owners[0]) {
 		parts = append(parts, "owners: "+strings.Join(a.Owners, ", "))
 	}
 	if a.RuleID != "" {
@@ -180,7 +191,7 @@ func Plan(w io.Writer, res reconcile.Result, o Options) {
 		} else {
 			fmt.Fprintln(w, "sgrules will make these changes:")
 		}
-		fmt.Fprintf(w, "  %s authorize  %s revoke  %s update description  %s adopt existing rule  %s forget (ledger only)\n",
+		fmt.Fprintf(w, "  %s authorize  %s revoke  %s update description  %s adopt existing rule (now managed)  %s forget (ledger only)\n",
 			o.symbol(reconcile.ActAuthorize), o.symbol(reconcile.ActRevoke), o.symbol(reconcile.ActUpdate),
 			o.symbol(reconcile.ActAdopt), o.symbol(reconcile.ActForget))
 		for _, run := range byGroup(p.Actions) {
