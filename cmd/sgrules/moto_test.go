@@ -256,6 +256,23 @@ func TestPlanApplyDrift(t *testing.T) {
 	w.expect(0, []string{"sgrules made these changes:", "Applied: 1 authorized"}, "apply", w.dir)
 	w.expect(0, []string{"No changes"}, "plan", "--detailed-exitcode", w.dir)
 	w.expect(0, []string{"No drift in 1 group checked."}, "drift", w.dir)
+	// RULES_PREFIX is normalised as the functions normalise it: "rules" is
+	// "rules/", so the file keeps its key rules/web.yaml.
+	t.Setenv("RULES_PREFIX", "rules")
+	for _, args := range [][]string{{"plan", "--output", "json", w.dir}, {"plan", "--output", "json", "--prefix", "rules", w.dir}} {
+		var doc render.PlanDoc
+		if err := json.Unmarshal([]byte(w.expect(0, nil, args...)), &doc); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, s := range doc.Sources {
+			keys = append(keys, s.Key)
+		}
+		if len(doc.Actions) != 0 || strings.Join(keys, " ") != "rules/web.yaml" {
+			t.Errorf("%v with RULES_PREFIX=rules: sources %v, actions %+v; want rules/web.yaml and no change", args, keys, doc.Actions)
+		}
+	}
+	t.Setenv("RULES_PREFIX", "")
 
 	// Drift: revoke the rule by hand.
 	w.revokeByHand(web, 443)
@@ -339,9 +356,18 @@ func TestReconcileUsage(t *testing.T) {
 			}
 		})
 	}
-	t.Run("bad MAX_REVOKE", func(t *testing.T) {
-		t.Setenv("MAX_REVOKE", "many")
-		if code, _, errs := runCmd(t, "plan", dir); code != 2 || !strings.Contains(errs, `MAX_REVOKE="many"`) {
+	// The environment means what it means to the Lambda functions
+	// (internal/config): MAX_REVOKE=0 is refused, not the default.
+	for v, want := range map[string]string{"many": `MAX_REVOKE "many": not an integer`, "0": `MAX_REVOKE "0": must not be 0`} {
+		t.Run("MAX_REVOKE="+v, func(t *testing.T) {
+			t.Setenv("MAX_REVOKE", v)
+			if code, _, errs := runCmd(t, "plan", "--table", "t", dir); code != 2 || !strings.Contains(errs, want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errs, want)
+			}
+		})
+	}
+	t.Run("--max-revoke 0", func(t *testing.T) {
+		if code, _, errs := runCmd(t, "apply", "--table", "t", "--max-revoke", "0", dir); code != 2 || !strings.Contains(errs, "--max-revoke 0: must not be 0") {
 			t.Errorf("exit %d, stderr %q", code, errs)
 		}
 	})

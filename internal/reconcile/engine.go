@@ -186,7 +186,11 @@ func (e *Engine) run(ctx context.Context, req Request, srcs []*loaded) (res Resu
 	// read again and plan again under them, so a concurrent run cannot
 	// make us revoke what it has just claimed.
 	lockGroups := planGroups(out)
-	unlock, err := e.cfg.Ledger.Lock(ctx, lockGroups, e.cfg.Holder, e.cfg.LeaseTTL, e.cfg.LeaseWait)
+	holder := e.cfg.Holder
+	if req.Holder != "" {
+		holder = req.Holder
+	}
+	unlock, err := e.cfg.Ledger.Lock(ctx, lockGroups, holder, e.cfg.LeaseTTL, e.cfg.LeaseWait)
 	if err != nil {
 		return Result{}, fmt.Errorf("lock groups: %w", err)
 	}
