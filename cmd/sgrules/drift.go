@@ -29,8 +29,9 @@ groups checked, of unmanaged rules (left alone) and the paused groups
 Without --revert nothing changes. With --revert the drift is corrected,
 except in paused groups, as the scheduled drift function does.
 
-Exit status: 0 no drift (or drift reverted); 3 drift found; 1 error;
-2 usage error.
+Exit status: 0 no drift (or drift reverted); 3 drift found; 1 error, or
+an invalid or held rule file (even with drift found: the report still
+shows it); 2 usage error.
 
 Examples:
   sgrules drift --bucket my-rules --table sgrules-ledger
@@ -76,7 +77,7 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	res, err := eng.Reconcile(ctx, req)
 	stop()
 	if err != nil {
-		fmt.Fprintf(stderr, "sgrules drift: %v\n", err)
+		fmt.Fprintf(stderr, "sgrules drift: %v\n", w.explain(err))
 		return exitFail
 	}
 	names, pauses := groupNames(ctx, groups, render.GroupIDs(res))
@@ -87,6 +88,12 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	} else {
 		render.Drift(stdout, res, pauses, render.Options{Color: useColor(stdout), Names: names, Past: *revert})
+	}
+	// An invalid or held source is exit 1, as for plan and apply, and it
+	// outranks drift found (as an error outranks changes with plan
+	// --detailed-exitcode): the report above still lists the drift.
+	if invalid, held := render.SourceProblems(res.Sources); invalid+held > 0 {
+		return exitFail
 	}
 	if !*revert && len(res.Drift.Drifted) > 0 {
 		return exitDrift

@@ -31,7 +31,10 @@ web-ingress-icmp-8, with -2, -3… when names would repeat. Groups (target
 and peers) are referenced by id.
 
 Applying the file to the same account adopts the existing rules and
-changes nothing; from then on sgrules owns them. With --exclusive the
+changes nothing; from then on sgrules manages them as if it had created
+them: deleting the file, or a rule in it, revokes those rules (a group's
+default egress rule too, if imported). Delete from the file any rule you
+do not want to hand over before applying it. With --exclusive the
 groups are also declared exclusive: rules added outside sgrules later are
 revoked.
 
@@ -132,7 +135,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		flagText = " --exclusive"
 	}
 	fmt.Fprintf(stdout, "# Imported by \"sgrules import%s %s\".\n", flagText, strings.Join(uniq, " "))
-	fmt.Fprintln(stdout, "# Applying it adopts the existing rules without changing them.")
+	fmt.Fprintln(stdout, "# Applying it adopts the existing rules without changing them. From then on sgrules")
+	fmt.Fprintln(stdout, "# manages them: removing a rule (or this file) revokes it in EC2.")
 	_, _ = stdout.Write(out)
 	return exitOK
 }

@@ -127,15 +127,23 @@ func newFlags(c *command, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args with fs. On --help it prints the usage to stdout
-// and returns exitOK with done set; on a bad flag it returns exitUsage.
+// parseFlags parses args with fs. On --help it prints the usage once, to
+// stdout, and returns exitOK with done set; on a bad flag it returns
+// exitUsage after the flag package's message and the usage on stderr.
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
-	if err := fs.Parse(args); err != nil {
+	// The flag package prints the usage itself on every parse error,
+	// ErrHelp included; print it here instead, where the target is known.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
 			fs.Usage()
 			return exitOK, true
 		}
+		fs.Usage()
 		return exitUsage, true
 	}
 	return exitOK, false

@@ -224,3 +224,24 @@ func TestVersion(t *testing.T) {
 		t.Errorf("output %q", out)
 	}
 }
+
+// Every command's --help (and -h) prints its usage once, to stdout, and
+// exits 0; stderr stays empty.
+func TestHelpPrintedOnce(t *testing.T) {
+	for name := range commands {
+		for _, flag := range []string{"--help", "-h"} {
+			t.Run(name+flag, func(t *testing.T) {
+				code, out, errs := runCmd(t, name, flag)
+				if code != 0 {
+					t.Errorf("exit %d, want 0", code)
+				}
+				if errs != "" {
+					t.Errorf("stderr not empty:\n%s", errs)
+				}
+				if n := strings.Count(out, "Usage: sgrules "+name); n != 1 {
+					t.Errorf("stdout has the usage %d times:\n%s", n, out)
+				}
+			})
+		}
+	}
+}

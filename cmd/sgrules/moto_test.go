@@ -10,12 +10,15 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/render"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 func TestMain(m *testing.M) {
@@ -110,6 +113,28 @@ func (w *cliWorld) expect(code int, want []string, args ...string) string {
 	return out
 }
 
+// revokeByHand revokes the ingress rule of group with fromPort port.
+func (w *cliWorld) revokeByHand(group string, port int32) {
+	w.t.Helper()
+	actual, err := ec2sg.New(w.ec2).DescribeRules(context.Background(), []string{group})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var ids []string
+	for _, a := range actual {
+		if a.Key.Direction == rules.Ingress && a.Key.FromPort == port {
+			ids = append(ids, a.RuleID)
+		}
+	}
+	if len(ids) != 1 {
+		w.t.Fatalf("%d ingress rules from port %d in %s", len(ids), port, group)
+	}
+	if _, err := w.ec2.RevokeSecurityGroupIngress(context.Background(), &ec2.RevokeSecurityGroupIngressInput{
+		GroupId: &group, SecurityGroupRuleIds: ids}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 func ipPerm(proto string, from, to int32) ec2types.IpPermission {
 	return ec2types.IpPermission{IpProtocol: aws.String(proto), FromPort: aws.Int32(from), ToPort: aws.Int32(to)}
 }
@@ -172,12 +197,27 @@ func TestImportRoundTrip(t *testing.T) {
 	if doc.Summary.Adopt != len(before) || len(doc.Actions) != len(before) {
 		t.Errorf("plan before apply: %+v, want %d adoptions only", doc.Summary, len(before))
 	}
+	// Importing hands the rules over: the file and every adoption say so.
+	if !strings.Contains(out, "removing a rule (or this file) revokes it") {
+		t.Errorf("imported file does not say that it hands the rules over:\n%s", out)
+	}
+	text := w.expect(0, nil, "plan", w.dir)
+	if n := strings.Count(text, "# "+render.AdoptNote); n != len(before) {
+		t.Errorf("plan has %d adoptions saying %q, want %d:\n%s", n, render.AdoptNote, len(before), text)
+	}
 	w.expect(0, []string{"Applied: 0 authorized, 0 updated, 0 revoked, " + itoa(len(before)) + " adopted."}, "apply", w.dir)
 	w.expect(0, []string{"No changes"}, "plan", "--detailed-exitcode", w.dir)
 	w.expect(0, []string{"No drift in 2 groups checked."}, "drift", w.dir)
 	if after := w.rules(web, db); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Errorf("rules changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 	}
+	// ... and removing the imported file revokes them all, the default
+	// egress rules included, as the docs say.
+	if err := os.Remove(filepath.Join(w.dir, "imported.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	w.write("empty.yaml", "rules: {}\n")
+	w.expect(0, []string{"0 to authorize, 0 to update, " + itoa(len(before)) + " to revoke", "- egress all traffic to 0.0.0.0/0"}, "plan", w.dir)
 }
 
 func TestPlanApplyDrift(t *testing.T) {
@@ -216,22 +256,26 @@ func TestPlanApplyDrift(t *testing.T) {
 	w.expect(0, []string{"sgrules made these changes:", "Applied: 1 authorized"}, "apply", w.dir)
 	w.expect(0, []string{"No changes"}, "plan", "--detailed-exitcode", w.dir)
 	w.expect(0, []string{"No drift in 1 group checked."}, "drift", w.dir)
-
-	// Drift: revoke the rule by hand.
-	var ruleID string
-	actual, err := ec2sg.New(w.ec2).DescribeRules(context.Background(), []string{web})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range actual {
-		if a.Key.FromPort == 443 {
-			ruleID = a.RuleID
+	// RULES_PREFIX is normalised as the functions normalise it: "rules" is
+	// "rules/", so the file keeps its key rules/web.yaml.
+	t.Setenv("RULES_PREFIX", "rules")
+	for _, args := range [][]string{{"plan", "--output", "json", w.dir}, {"plan", "--output", "json", "--prefix", "rules", w.dir}} {
+		var doc render.PlanDoc
+		if err := json.Unmarshal([]byte(w.expect(0, nil, args...)), &doc); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, s := range doc.Sources {
+			keys = append(keys, s.Key)
+		}
+		if len(doc.Actions) != 0 || strings.Join(keys, " ") != "rules/web.yaml" {
+			t.Errorf("%v with RULES_PREFIX=rules: sources %v, actions %+v; want rules/web.yaml and no change", args, keys, doc.Actions)
 		}
 	}
-	if _, err := w.ec2.RevokeSecurityGroupIngress(context.Background(), &ec2.RevokeSecurityGroupIngressInput{
-		GroupId: &web, SecurityGroupRuleIds: []string{ruleID}}); err != nil {
-		t.Fatal(err)
-	}
+	t.Setenv("RULES_PREFIX", "")
+
+	// Drift: revoke the rule by hand.
+	w.revokeByHand(web, 443)
 	w.expect(exitDrift, []string{"before: missing", "after:  would be authorized again", "Drift: 1 rule changed outside sgrules in 1 group checked."}, "drift", w.dir)
 	js = w.expect(exitDrift, nil, "drift", "--output", "json", w.dir)
 	var ddoc render.DriftDoc
@@ -260,6 +304,13 @@ func TestPlanApplyDrift(t *testing.T) {
 	if got := strings.Join(w.rules(web), "\n"); !strings.Contains(got, "|22|22|cidr4:10.1.0.0/16") {
 		t.Errorf("ssh rule not applied next to the invalid file:\n%s", got)
 	}
+	// drift agrees: an invalid file is exit 1, whether or not drift was
+	// found (an error outranks drift, as with plan --detailed-exitcode).
+	w.expect(1, []string{"No drift", "rules/bad.yaml: invalid"}, "drift", w.dir)
+	w.expect(1, []string{"rules/bad.yaml: invalid"}, "drift", "--revert", w.dir)
+	w.revokeByHand(web, 22)
+	w.expect(1, []string{"rules/bad.yaml: invalid", "Drift: 1 rule changed outside sgrules"}, "drift", w.dir)
+	w.expect(1, []string{"Reverted 1 of 1 drifted rule"}, "drift", "--revert", w.dir)
 	if err := os.Remove(filepath.Join(w.dir, "bad.yaml")); err != nil {
 		t.Fatal(err)
 	}
@@ -305,9 +356,18 @@ func TestReconcileUsage(t *testing.T) {
 			}
 		})
 	}
-	t.Run("bad MAX_REVOKE", func(t *testing.T) {
-		t.Setenv("MAX_REVOKE", "many")
-		if code, _, errs := runCmd(t, "plan", dir); code != 2 || !strings.Contains(errs, `MAX_REVOKE="many"`) {
+	// The environment means what it means to the Lambda functions
+	// (internal/config): MAX_REVOKE=0 is refused, not the default.
+	for v, want := range map[string]string{"many": `MAX_REVOKE "many": not an integer`, "0": `MAX_REVOKE "0": must not be 0`} {
+		t.Run("MAX_REVOKE="+v, func(t *testing.T) {
+			t.Setenv("MAX_REVOKE", v)
+			if code, _, errs := runCmd(t, "plan", "--table", "t", dir); code != 2 || !strings.Contains(errs, want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errs, want)
+			}
+		})
+	}
+	t.Run("--max-revoke 0", func(t *testing.T) {
+		if code, _, errs := runCmd(t, "apply", "--table", "t", "--max-revoke", "0", dir); code != 2 || !strings.Contains(errs, "--max-revoke 0: must not be 0") {
 			t.Errorf("exit %d, stderr %q", code, errs)
 		}
 	})
@@ -322,4 +382,96 @@ func TestHelpExamples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Without its ledger table a command says which table is missing where and
+// how to create it; "sgrules init" creates it (idempotently) and refuses a
+// table with other keys.
+func TestInitLedgerTable(t *testing.T) {
+	w := newCLIWorld(t)
+	w.group("web")
+	w.write("web.yaml", "rules: {}\n")
+	t.Setenv("STATE_TABLE", "fresh")
+	for _, cmd := range []string{"plan", "apply", "drift"} {
+		code, _, errs := runCmd(t, cmd, w.dir)
+		for _, want := range []string{`ledger table "fresh" not found in region us-east-1 at ` + w.url, "sgrules init --table fresh"} {
+			if code != 1 || !strings.Contains(errs, want) {
+				t.Errorf("%s without a table: exit %d, stderr %q; want 1 and %q", cmd, code, errs, want)
+			}
+		}
+	}
+	w.expect(0, []string{"Ledger table fresh is active in region us-east-1"}, "init", "--table", "fresh")
+	w.expect(0, []string{"No changes"}, "plan", w.dir)
+	w.expect(0, []string{"Ledger table fresh is active"}, "init") // STATE_TABLE, again
+	ddb := dynamodb.NewFromConfig(w.cfg)
+	td, err := ddb.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String("fresh")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(td.Table.KeySchema) != 2 || td.Table.BillingModeSummary == nil || td.Table.BillingModeSummary.BillingMode != ddbtypes.BillingModePayPerRequest {
+		t.Errorf("table = keys %+v, billing %+v", td.Table.KeySchema, td.Table.BillingModeSummary)
+	}
+
+	if _, err := ddb.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+		TableName:            aws.String("wrong"),
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCmd(t, "init", "--table", "wrong"); code != 1 || !strings.Contains(errs, "table wrong exists but is not a ledger table: its key is id (S, HASH)") {
+		t.Errorf("init on a table with other keys: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runCmd(t, "init", "--table", ""); code != 2 || !strings.Contains(errs, "no table") {
+		t.Errorf("init without a table: exit %d, stderr %q", code, errs)
+	}
+}
+
+// A rule whose ports are changed by hand (ModifySecurityGroupRules) is one
+// drifted rule, shown in the words of a rule file, not two changes with an
+// internal key.
+func TestDriftModifiedRule(t *testing.T) {
+	w := newCLIWorld(t)
+	web := w.group("web")
+	w.write("web.yaml", `rules:
+  admin:
+    securityGroup: `+web+`
+    type: ingress
+    protocol: tcp
+    fromPort: 9443
+    toPort: 9443
+    cidrBlocks: [10.0.0.0/16]
+`)
+	w.expect(0, []string{"Applied: 1 authorized"}, "apply", w.dir)
+	actual, err := ec2sg.New(w.ec2).DescribeRules(context.Background(), []string{web})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, a := range actual {
+		if a.Key.FromPort == 9443 {
+			id = a.RuleID
+		}
+	}
+	if _, err := w.ec2.ModifySecurityGroupRules(context.Background(), &ec2.ModifySecurityGroupRulesInput{GroupId: &web,
+		SecurityGroupRules: []ec2types.SecurityGroupRuleUpdate{{SecurityGroupRuleId: &id, SecurityGroupRule: &ec2types.SecurityGroupRuleRequest{
+			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(8443), ToPort: aws.Int32(8443), CidrIpv4: aws.String("10.0.0.0/16")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	out := w.expect(exitDrift, []string{"~ ingress tcp 9443 from 10.0.0.0/16", "before: modified to ingress tcp 8443 from 10.0.0.0/16",
+		"# drift: rule modified outside sgrules (ports 9443 -> 8443)", "Drift: 1 rule changed outside sgrules in 1 group checked."}, "drift", w.dir)
+	if strings.Contains(out, "|ingress|") {
+		t.Errorf("drift shows an internal key:\n%s", out)
+	}
+	js := w.expect(exitDrift, nil, "drift", "--output", "json", w.dir)
+	var doc render.DriftDoc
+	if err := json.Unmarshal([]byte(js), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Drifted) != 1 || doc.Drifted[0].FromPort != 9443 || doc.Drifted[0].Replaces == nil || doc.Drifted[0].Replaces.FromPort != 8443 {
+		t.Errorf("drift json drifted = %+v", doc.Drifted)
+	}
+	w.expect(0, []string{"Reverted 1 of 1 drifted rule"}, "drift", "--revert", w.dir)
+	w.expect(0, []string{"No drift"}, "drift", w.dir)
 }

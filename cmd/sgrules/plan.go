@@ -23,7 +23,9 @@ ownership ledger and the security groups, and shows what "sgrules apply"
 would do, like "terraform plan", per security group:
 
   + authorize a rule            - revoke a rule
-  ~ update a description        = adopt an existing rule (ledger only)
+  ~ update a description        = adopt an existing rule (ledger only;
+                                  now managed: removing it from the
+                                  files revokes it)
   x forget a ledger record whose rule is already gone
 
 with the rule (direction, protocol, ports, peer), its owners
@@ -117,7 +119,7 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 	res, err := eng.Reconcile(ctx, req)
 	stop()
 	if err != nil {
-		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, w.explain(err))
 		return exitFail
 	}
 	names, _ := groupNames(ctx, groups, render.GroupIDs(res))

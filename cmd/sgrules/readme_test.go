@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -59,4 +60,62 @@ func TestDocumentedCommandLines(t *testing.T) {
 		t.Fatalf("checked only %d command lines: the docs changed shape or the parser is wrong", checked)
 	}
 	t.Logf("%d documented command lines checked", checked)
+}
+
+var linkRE = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// Every relative link in the README and docs/*.md names a file or folder
+// that exists, resolved from the document's folder as GitHub does.
+func TestDocLinks(t *testing.T) {
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = append(docs, "../../README.md")
+	checked := 0
+	for _, doc := range docs {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, line := range strings.Split(string(b), "\n") {
+			for _, m := range linkRE.FindAllStringSubmatch(line, -1) {
+				target := m[1]
+				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") || strings.HasPrefix(target, "#") {
+					continue
+				}
+				target, _, _ = strings.Cut(target, "#")
+				if _, err := os.Stat(filepath.Join(filepath.Dir(doc), filepath.FromSlash(target))); err != nil {
+					t.Errorf("%s:%d: link %q: %v", doc, n+1, m[1], err)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("checked only %d links: is the pattern still finding them?", checked)
+	}
+	t.Logf("%d relative links checked in %d documents", checked, len(docs))
+}
+
+// docs/cli.md quotes examples/.sgrulesignore whole; the README names it.
+func TestIgnoreFileDocumented(t *testing.T) {
+	ignore, err := os.ReadFile("../../examples/.sgrulesignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cli), "```\n"+string(ignore)+"```\n") {
+		t.Errorf("docs/cli.md does not quote examples/.sgrulesignore as it is:\n%s", ignore)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), ".sgrulesignore") {
+		t.Error("README.md does not mention .sgrulesignore")
+	}
 }

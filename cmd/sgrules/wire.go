@@ -13,18 +13,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	sdkconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/sgrules/sgrules/internal/awsconfig"
-	"github.com/sgrules/sgrules/internal/ddbledger"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/dirsource"
 	"github.com/sgrules/sgrules/internal/ec2sg"
-	"github.com/sgrules/sgrules/internal/ratelimit"
 	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/s3source"
 )
 
 // wiring holds the flags shared by the AWS commands (plan, apply, drift,
@@ -35,16 +30,8 @@ type wiring struct {
 	region, endpoint    string
 	maxRevoke           int
 	verbose             bool
-}
-
-// envFirst returns the first non-empty environment variable of names.
-func envFirst(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	return ""
+	// resolvedRegion is the region the AWS configuration settled on.
+	resolvedRegion string
 }
 
 // addAWSFlags adds --region and --endpoint-url.
@@ -54,25 +41,18 @@ func (w *wiring) addAWSFlags(fs *flag.FlagSet) {
 }
 
 // addEngineFlags adds the source, ledger and guard flags of plan, apply
-// and drift. Defaults come from the environment.
+// and drift. Defaults come from the environment, read and checked by
+// internal/config as the Lambda functions read theirs.
 func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
-	fs.StringVar(&w.bucket, "bucket", envFirst("SGRULES_BUCKET", "RULES_BUCKET"), "S3 bucket of the rule files (env SGRULES_BUCKET or RULES_BUCKET)")
-	prefix := os.Getenv("RULES_PREFIX")
-	if prefix == "" {
-		prefix = "rules/"
+	env, err := config.CLI.Load(os.Getenv)
+	if err != nil {
+		return err
 	}
-	fs.StringVar(&w.prefix, "prefix", prefix, "key prefix of the rule files in the bucket; with --dir, prepended to the file paths so that keys match the bucket's (env RULES_PREFIX)")
+	fs.StringVar(&w.bucket, "bucket", env.Bucket, "S3 bucket of the rule files (env SGRULES_BUCKET or RULES_BUCKET)")
+	fs.StringVar(&w.prefix, "prefix", env.Prefix, `key prefix of the rule files in the bucket ("rules" is "rules/", "/" the whole bucket); with --dir, prepended to the file paths so that keys match the bucket's (env RULES_PREFIX)`)
 	fs.StringVar(&w.dir, "dir", "", "read the rule files from this local directory instead of S3 (or give it as the argument)")
-	fs.StringVar(&w.table, "table", os.Getenv("STATE_TABLE"), "DynamoDB table of the ownership ledger (env STATE_TABLE; required)")
-	maxRevoke := reconcile.DefaultMaxRevoke
-	if v := os.Getenv("MAX_REVOKE"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("MAX_REVOKE=%q: want a whole number", v)
-		}
-		maxRevoke = n
-	}
-	fs.IntVar(&w.maxRevoke, "max-revoke", maxRevoke, "blast-radius guard: hold a plan that would revoke more rules than this because rules or files disappeared; -1 for no limit (env MAX_REVOKE)")
+	fs.StringVar(&w.table, "table", env.Table, "DynamoDB table of the ownership ledger (env STATE_TABLE; required)")
+	fs.IntVar(&w.maxRevoke, "max-revoke", env.MaxRevoke, "blast-radius guard: hold a plan that would revoke more rules than this because rules or files disappeared; -1 for no limit, 0 is refused (env MAX_REVOKE)")
 	fs.BoolVar(&w.verbose, "verbose", false, "log the engine's plan and API batches to stderr")
 	w.addAWSFlags(fs)
 	return nil
@@ -111,17 +91,21 @@ func (w *wiring) checkSource(fs *flag.FlagSet) string {
 	if w.table == "" {
 		return "no ledger: set --table (or STATE_TABLE) to the DynamoDB table sgrules records ownership in"
 	}
+	if err := config.CheckMaxRevoke(w.maxRevoke); err != nil {
+		return "--max-revoke " + strconv.Itoa(w.maxRevoke) + ": " + err.Error()
+	}
+	w.prefix = config.Prefix(w.prefix)
 	return ""
 }
 
 // awsConfig loads the shared AWS configuration with the flag overrides.
 func (w *wiring) awsConfig(ctx context.Context) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
+	var opts []func(*sdkconfig.LoadOptions) error
 	if w.region != "" {
-		opts = append(opts, config.WithRegion(w.region))
+		opts = append(opts, sdkconfig.WithRegion(w.region))
 	}
 	if w.endpoint != "" {
-		opts = append(opts, config.WithBaseEndpoint(w.endpoint))
+		opts = append(opts, sdkconfig.WithBaseEndpoint(w.endpoint))
 	}
 	cfg, err := awsconfig.Load(ctx, opts...)
 	if err != nil {
@@ -130,6 +114,7 @@ func (w *wiring) awsConfig(ctx context.Context) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("no AWS region: set --region or AWS_REGION")
 	}
+	w.resolvedRegion = cfg.Region
 	return cfg, nil
 }
 
@@ -139,26 +124,20 @@ func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engin
 	if err != nil {
 		return nil, nil, err
 	}
-	var src reconcile.Source
+	var src reconcile.Source // nil: the bucket
 	if w.dir != "" {
 		src = prefixSource{inner: dirsource.New(w.dir), prefix: w.prefix}
-	} else {
-		src = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), w.bucket, w.prefix)
 	}
-	groups := ec2sg.New(ec2.NewFromConfig(cfg))
 	logger := slog.New(slog.DiscardHandler)
 	if w.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	host, _ := os.Hostname()
-	eng, err := reconcile.New(reconcile.Config{
-		Source:    src,
-		Groups:    ratelimit.New(groups, ratelimit.Defaults()),
-		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), w.table),
-		LedgerID:  w.table,
-		MaxRevoke: w.maxRevoke,
-		Holder:    fmt.Sprintf("sgrules-cli/%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
-		Logger:    logger,
+	c := config.Config{Table: w.table, Bucket: w.bucket, Prefix: w.prefix, MaxRevoke: w.maxRevoke}
+	eng, groups, err := c.NewEngine(cfg, config.EngineOptions{
+		Source: src,
+		Holder: fmt.Sprintf("sgrules-cli/%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
+		Logger: logger,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -4,36 +4,29 @@
 // API calls; calls made by sgrules' own roles are ignored. The logic is in
 // internal/handler; this file only wires it up.
 //
-// Environment: as the reconcile function, plus DRIFT_MODE (report or
-// revert, default revert), SGRULES_ROLE_ARNS (comma-separated role ARNs
-// whose API calls are sgrules' own) and ALERT_TOPIC_ARN (optional SNS topic
-// receiving a summary when drift is found). Each run logs one drift report
+// Environment (read by internal/config, config.Drift): as the reconcile
+// function, plus DRIFT_MODE (report or revert, default revert),
+// SGRULES_ROLE_ARNS (comma-separated role ARNs whose API calls are
+// sgrules' own) and ALERT_TOPIC_ARN (optional SNS topic receiving a
+// summary when drift is found). Each run logs one drift report
 // line and writes the drift metrics as an embedded metric format line on
 // stdout (internal/driftreport).
 package main
 
 import (
 	"context"
-	"fmt"
 	"log"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/sgrules/sgrules/internal/awsconfig"
-	"github.com/sgrules/sgrules/internal/ddbledger"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/driftreport"
-	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/handler"
-	"github.com/sgrules/sgrules/internal/ratelimit"
-	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/s3source"
 )
 
 func main() {
@@ -47,16 +40,7 @@ func main() {
 }
 
 func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
-	table, bucket := os.Getenv("STATE_TABLE"), os.Getenv("RULES_BUCKET")
-	if table == "" || bucket == "" {
-		return nil, fmt.Errorf("STATE_TABLE and RULES_BUCKET must be set")
-	}
-	prefix := handler.Prefix(os.Getenv("RULES_PREFIX"))
-	maxRevoke, err := handler.MaxRevoke(os.Getenv("MAX_REVOKE"))
-	if err != nil {
-		return nil, err
-	}
-	mode, err := handler.ParseDriftMode(os.Getenv("DRIFT_MODE"))
+	c, err := config.Drift.Load(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -64,31 +48,22 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, err := handler.PerInvocation(reconcile.Config{
-		Source: s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), bucket, prefix),
-		// One set of EC2-shaped token buckets per execution environment,
-		// shared by warm invocations.
-		Groups:    ratelimit.New(ec2sg.New(ec2.NewFromConfig(cfg)), ratelimit.Defaults()),
-		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), table),
-		LedgerID:  table,
-		MaxRevoke: maxRevoke,
-		Logger:    logger,
-	})
+	engine, _, err := c.NewEngine(cfg, config.EngineOptions{Logger: logger})
 	if err != nil {
 		return nil, err
 	}
 	hcfg := handler.Config{
 		Engine:      engine,
 		Logger:      logger,
-		Bucket:      bucket,
-		Prefix:      prefix,
-		DryRun:      mode == handler.DriftReport,
-		IgnoreRoles: handler.List(os.Getenv("SGRULES_ROLE_ARNS")),
+		Bucket:      c.Bucket,
+		Prefix:      c.Prefix,
+		DryRun:      c.DriftMode == config.DriftReport,
+		IgnoreRoles: c.RoleARNs,
 		DriftCount:  driftreport.Count,
 		Metrics:     os.Stdout,
 	}
-	if topic := os.Getenv("ALERT_TOPIC_ARN"); topic != "" {
-		hcfg.Alerts, hcfg.AlertTopicARN = sns.NewFromConfig(cfg), topic
+	if c.AlertTopicARN != "" {
+		hcfg.Alerts, hcfg.AlertTopicARN = sns.NewFromConfig(cfg), c.AlertTopicARN
 	}
 	return handler.NewDrift(hcfg)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,6 +68,17 @@ func TestCreateTableIdempotent(t *testing.T) {
 	}
 	if got := td.Table.BillingModeSummary; got == nil || got.BillingMode != types.BillingModePayPerRequest {
 		t.Errorf("billing = %+v, want PAY_PER_REQUEST", got)
+	}
+	if got := td.Table.SSEDescription; got == nil || got.SSEType != types.SSETypeKms {
+		t.Errorf("encryption = %+v, want KMS", got)
+	}
+	cb, err := client.DescribeContinuousBackups(ctx, &dynamodb.DescribeContinuousBackupsInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cb.ContinuousBackupsDescription; d == nil || d.PointInTimeRecoveryDescription == nil ||
+		d.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus != types.PointInTimeRecoveryStatusEnabled {
+		t.Errorf("point-in-time recovery = %+v, want enabled", d)
 	}
 }
 
@@ -413,5 +425,26 @@ func TestLockContention(t *testing.T) {
 	}
 	if m := maxInside.Load(); m != 1 {
 		t.Errorf("max holders inside = %d, want 1", m)
+	}
+}
+
+// CreateTable on an existing table with other keys fails, naming both key
+// schemas; the table is left alone.
+func TestCreateTableWrongKeys(t *testing.T) {
+	_, _, client := setup(t)
+	ctx := context.Background()
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String("other"),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ddbledger.CreateTable(ctx, client, "other")
+	want := "table other exists but is not a ledger table: its key is id (S, HASH); the ledger needs pk (S, HASH), sk (S, RANGE)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("CreateTable on a table with other keys: %v, want %q", err, want)
 	}
 }

@@ -106,27 +106,8 @@ func Build(res reconcile.Result) Report {
 		HeldCleanup:   res.HeldCleanup,
 		Drifted:       []Change{},
 	}
-	drifted := res.Drift.Drifted
-	// A modified rule shows up as the authorize of the declared rule and the
-	// revoke of the modified one; pair them into one change.
-	paired := map[int]bool{}
-	replacement := map[int]int{} // revoke index → authorize index
-	for i, a := range drifted {
-		if a.Cause != reconcile.CauseDriftModified {
-			continue
-		}
-		for j, b := range drifted {
-			if b.Kind == reconcile.ActAuthorize && !paired[j] && b.Key == a.Was {
-				paired[j] = true
-				replacement[i] = j
-				break
-			}
-		}
-	}
-	for i, a := range drifted {
-		if paired[i] {
-			continue
-		}
+	for _, d := range Pair(res.Drift.Drifted) {
+		a := d.Action
 		c := Change{Group: a.Key.GroupID, Direction: string(a.Key.Direction), RuleID: a.RuleID, Owners: rules.OwnerStrings(a.Owners),
 			Reverted: res.Executed && !a.Paused, Paused: a.Paused}
 		switch a.Cause {
@@ -137,9 +118,8 @@ func Build(res reconcile.Result) Report {
 		case reconcile.CauseDriftModified:
 			c.Kind, c.Before, c.After = KindModified, RuleText(a.Key, ""), Missing
 			c.Rule = c.Before
-			if j, ok := replacement[i]; ok {
-				d := drifted[j]
-				c.Rule = RuleText(d.Key, d.Description)
+			if d.Declared != nil {
+				c.Rule = RuleText(d.Declared.Key, d.Declared.Description)
 				c.After = c.Rule
 			}
 		case reconcile.CauseExclusive:
@@ -161,6 +141,53 @@ func Build(res reconcile.Result) Report {
 	}
 	r.ReportOnly = r.Detected > 0 && !res.Executed
 	return r
+}
+
+// Drifted is one rule changed outside sgrules and what corrects it.
+type Drifted struct {
+	// Action corrects the rule: the authorize of a deleted rule, the
+	// update of an edited description, the revoke of an orphan, of an
+	// undeclared rule in an exclusive group, or of a rule modified in place
+	// (ports, protocol or peer changed with ModifySecurityGroupRules).
+	Action reconcile.Action
+	// Declared is, for a modified rule, the authorize of the rule as
+	// declared, which replaces the modified one; else nil.
+	Declared *reconcile.Action
+}
+
+// Pair turns a run's drift corrections (reconcile.DriftReport.Drifted)
+// into one item per drifted rule: a modified rule takes the authorize of
+// the declared rule and the revoke of the modified one, and Pair puts the
+// two in one item (at the revoke's place). Every report of drift (this
+// package's, the CLI's) counts and shows drift through Pair.
+func Pair(drifted []reconcile.Action) []Drifted {
+	paired := map[int]bool{}
+	declared := map[int]int{} // revoke index → authorize index
+	for i, a := range drifted {
+		if a.Cause != reconcile.CauseDriftModified {
+			continue
+		}
+		for j, b := range drifted {
+			if b.Kind == reconcile.ActAuthorize && !paired[j] && b.Key == a.Was {
+				paired[j] = true
+				declared[i] = j
+				break
+			}
+		}
+	}
+	out := make([]Drifted, 0, len(drifted)-len(paired))
+	for i, a := range drifted {
+		if paired[i] {
+			continue
+		}
+		d := Drifted{Action: a}
+		if j, ok := declared[i]; ok {
+			b := drifted[j]
+			d.Declared = &b
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // Count is the number of drifted rules of a result (Build(res).Detected),

@@ -8,27 +8,15 @@ import (
 	"github.com/sgrules/sgrules/internal/reconcile"
 )
 
-// PerInvocation returns an Engine that runs each request on a
-// reconcile.Engine whose Holder is the Lambda request id (so a group lease
-// names the invocation holding it), falling back to cfg.Holder outside
-// Lambda. The configuration is checked once, here.
-func PerInvocation(cfg reconcile.Config) (Engine, error) {
-	if _, err := reconcile.New(cfg); err != nil {
-		return nil, err
-	}
-	return perInvocation{cfg}, nil
-}
+// holderEngine names the Lambda invocation in every request it passes on
+// (reconcile.Request.Holder = "lambda:" + request id), so a group lease
+// says which invocation holds it. Outside Lambda (no request id) the
+// engine's own holder is used. One engine serves every invocation.
+type holderEngine struct{ Engine }
 
-type perInvocation struct{ cfg reconcile.Config }
-
-func (p perInvocation) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	cfg := p.cfg
-	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		cfg.Holder = "lambda:" + lc.AwsRequestID
+func (e holderEngine) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" && req.Holder == "" {
+		req.Holder = "lambda:" + lc.AwsRequestID
 	}
-	e, err := reconcile.New(cfg)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	return e.Reconcile(ctx, req)
+	return e.Engine.Reconcile(ctx, req)
 }

@@ -108,6 +108,7 @@ func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error
 	if cfg.Metrics == nil {
 		cfg.Metrics = os.Stdout
 	}
+	cfg.Engine = holderEngine{cfg.Engine}
 	return &Handler{cfg: cfg, log: log, kinds: kinds, name: name}, nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/trigger"
@@ -420,8 +421,22 @@ func TestNewRequiresEngine(t *testing.T) {
 	if _, err := NewReconcile(Config{}); err == nil {
 		t.Error("NewReconcile without an engine succeeded")
 	}
-	if _, err := PerInvocation(reconcile.Config{}); err == nil {
-		t.Error("PerInvocation without Groups and Ledger succeeded")
+}
+
+// Every request names its Lambda invocation as the lease holder (the
+// wrapped engine serves CloudFormation requests too); outside Lambda it names
+// none (the engine's holder is used).
+func TestRequestHolder(t *testing.T) {
+	h, eng, _ := newTest(t, false, Config{})
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
+	if _, err := h.Handle(ctx, sample(t, "reconcile", "s3-put.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Handle(context.Background(), sample(t, "reconcile", "s3-put.json")); err != nil {
+		t.Fatal(err)
+	}
+	if len(eng.reqs) != 2 || eng.reqs[0].Holder != "lambda:req-1" || eng.reqs[1].Holder != "" {
+		t.Errorf("requests = %+v, want holder lambda:req-1, then none", eng.reqs)
 	}
 }
 

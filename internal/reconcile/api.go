@@ -71,6 +71,9 @@ type Request struct {
 	AllowMassRevoke bool
 	// Reason is logged with the plan ("s3:ObjectCreated:Put", "schedule").
 	Reason string
+	// Holder, if set, names this request in group leases instead of
+	// Config.Holder (the Lambda handler: the request id).
+	Holder string
 }
 
 // SourceResult is the outcome for one source.

@@ -155,7 +155,11 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	// leases, so a concurrent run cannot make us revoke what it has just
 	// claimed.
 	lockGroups := planGroups(p.diffOutput)
-	unlock, err := e.cfg.Ledger.Lock(ctx, lockGroups, e.cfg.Holder, e.cfg.LeaseTTL, e.cfg.LeaseWait)
+	holder := e.cfg.Holder
+	if req.Holder != "" {
+		holder = req.Holder
+	}
+	unlock, err := e.cfg.Ledger.Lock(ctx, lockGroups, holder, e.cfg.LeaseTTL, e.cfg.LeaseWait)
 	if err != nil {
 		return Result{}, fmt.Errorf("lock groups: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 
+	"github.com/sgrules/sgrules/internal/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -39,6 +40,17 @@ type ActionDoc struct {
 	Reason         string   `json:"reason"`
 	Loss           bool     `json:"loss"`
 	Drift          bool     `json:"drift"`
+	// Replaces is, in a drift report, the rule as modified outside sgrules
+	// (ports, protocol or peer changed in place) that this authorize of the
+	// declared rule replaces: the modified rule is revoked.
+	Replaces *ReplacedDoc `json:"replaces,omitempty"`
+}
+
+// ReplacedDoc is a rule modified outside sgrules.
+type ReplacedDoc struct {
+	RuleDoc
+	RuleID      string `json:"ruleId,omitempty"`
+	Description string `json:"description,omitempty"`
 }
 
 // ConflictDoc is one conflict.
@@ -93,9 +105,11 @@ type PlanDoc struct {
 
 // DriftDoc is the JSON form of drift.
 type DriftDoc struct {
-	FormatVersion int         `json:"formatVersion"`
-	Reverted      bool        `json:"reverted"`
-	GroupsChecked int         `json:"groupsChecked"`
+	FormatVersion int  `json:"formatVersion"`
+	Reverted      bool `json:"reverted"`
+	GroupsChecked int  `json:"groupsChecked"`
+	// Drifted has one entry per drifted rule: a rule modified in place is
+	// the authorize of the declared rule with Replaces set.
 	Drifted       []ActionDoc `json:"drifted"`
 	RevertedCount int         `json:"revertedCount"`
 	Unmanaged     int         `json:"unmanaged"`
@@ -118,10 +132,31 @@ func ruleDoc(k rules.Key, names map[string]string) RuleDoc {
 func actionDocs(as []reconcile.Action, names map[string]string) []ActionDoc {
 	out := make([]ActionDoc, 0, len(as))
 	for _, a := range as {
-		owners := rules.OwnerStrings(a.Owners)
-		out = append(out, ActionDoc{Action: string(a.Kind), RuleDoc: ruleDoc(a.Key, names), RuleID: a.RuleID,
-			Description: a.Description, OldDescription: a.OldDescription, Owners: owners, Reason: a.Reason,
-			Loss: a.Loss, Drift: a.Drift()})
+		out = append(out, actionDoc(a, names))
+	}
+	return out
+}
+
+func actionDoc(a reconcile.Action, names map[string]string) ActionDoc {
+	owners := rules.OwnerStrings(a.Owners)
+	return ActionDoc{Action: string(a.Kind), RuleDoc: ruleDoc(a.Key, names), RuleID: a.RuleID,
+		Description: a.Description, OldDescription: a.OldDescription, Owners: owners, Reason: a.Reason,
+		Loss: a.Loss, Drift: a.Drift()}
+}
+
+// driftDocs has one entry per drifted rule (driftreport.Pair).
+func driftDocs(drifted []reconcile.Action, names map[string]string) []ActionDoc {
+	items := driftreport.Pair(drifted)
+	out := make([]ActionDoc, 0, len(items))
+	for _, d := range items {
+		if d.Declared == nil {
+			out = append(out, actionDoc(d.Action, names))
+			continue
+		}
+		doc := actionDoc(*d.Declared, names)
+		doc.Reason = modifiedReason(d)
+		doc.Replaces = &ReplacedDoc{RuleDoc: ruleDoc(d.Action.Key, names), RuleID: d.Action.RuleID, Description: d.Action.Description}
+		out = append(out, doc)
 	}
 	return out
 }
@@ -181,8 +216,8 @@ func NewDriftDoc(res reconcile.Result, paused map[string]string, reverted bool, 
 		FormatVersion: FormatVersion,
 		Reverted:      reverted,
 		GroupsChecked: d.GroupsChecked,
-		Drifted:       actionDocs(d.Drifted, names),
-		RevertedCount: d.Reverted,
+		Drifted:       driftDocs(d.Drifted, names),
+		RevertedCount: driftreport.Build(res).Reverted,
 		Unmanaged:     d.Unmanaged,
 		Paused:        map[string]string{},
 		Sources:       sourceDocs(res.Sources),

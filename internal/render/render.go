@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sgrules/sgrules/internal/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -144,11 +145,22 @@ func (o Options) actionLine(a reconcile.Action) string {
 	return line
 }
 
+// AdoptNote is the comment under every adoption in a plan.
+const AdoptNote = "existing rule, now managed: removing it from the files revokes it"
+
 // note is the comment under an action: why, who owns it, which rule id.
 func (o Options) note(a reconcile.Action) string {
 	parts := []string{a.Reason}
-	if len(a.Owners) > 0 && !strings.Contains(a.Reason, a.Owners[0].String()) {
-		parts = append(parts, "owners: "+strings.Join(rules.OwnerStrings(a.Owners), ", "))
+	if a.Kind == reconcile.ActAdopt {
+		// Declaring a rule that exists hands it over to sgrules (import
+		// does this for every rule): say so where it happens.
+		parts = []string{AdoptNote}
+		if len(a.Owners) > 0 {
+			parts = append(parts, "declared by "+joinOwners(a.Owners))
+		}
+	}
+	if len(a.Owners) > 0 && !strings.Contains(strings.Join(parts, "; "), a.Owners[0].String()) {
+		parts = append(parts, "owners: "+joinOwners(a.Owners))
 	}
 	if a.RuleID != "" {
 		parts = append(parts, "rule "+a.RuleID)
@@ -179,7 +191,7 @@ func Plan(w io.Writer, res reconcile.Result, o Options) {
 		} else {
 			fmt.Fprintln(w, "sgrules will make these changes:")
 		}
-		fmt.Fprintf(w, "  %s authorize  %s revoke  %s update description  %s adopt existing rule  %s forget (ledger only)\n",
+		fmt.Fprintf(w, "  %s authorize  %s revoke  %s update description  %s adopt existing rule (now managed)  %s forget (ledger only)\n",
 			o.symbol(reconcile.ActAuthorize), o.symbol(reconcile.ActRevoke), o.symbol(reconcile.ActUpdate),
 			o.symbol(reconcile.ActAdopt), o.symbol(reconcile.ActForget))
 		for _, run := range byGroup(p.Actions) {
@@ -357,7 +369,12 @@ func Drift(w io.Writer, res reconcile.Result, paused map[string]string, o Option
 				head += " " + o.paint(ansiYellow, "paused until "+until+": --revert leaves it alone")
 			}
 			fmt.Fprintln(w, head)
-			for _, a := range run {
+			for _, d := range driftreport.Pair(run) {
+				a := d.Action
+				if d.Declared != nil {
+					o.modified(w, d)
+					continue
+				}
 				before, after := beforeAfter(a, o.Past)
 				fmt.Fprintln(w, "  "+o.symbol(a.Kind)+" "+o.Rule(a.Key))
 				fmt.Fprintln(w, "      before: "+before)
@@ -380,6 +397,57 @@ func Drift(w io.Writer, res reconcile.Result, paused map[string]string, o Option
 	}
 	Sources(w, res.Sources, o)
 	fmt.Fprintln(w, DriftSummary(res, o.Past))
+}
+
+// modified writes a rule modified in place outside sgrules as one rule:
+// the declared rule, what EC2 has instead, and the correction.
+func (o Options) modified(w io.Writer, d driftreport.Drifted) {
+	decl, ec2 := *d.Declared, d.Action
+	line := o.symbol(reconcile.ActUpdate) + " " + o.Rule(decl.Key)
+	if decl.Description != "" {
+		line += " " + strconv.Quote(decl.Description)
+	}
+	after := "would be put back as declared (authorized again, the modified rule revoked)"
+	if o.Past {
+		after = "put back as declared (authorized again, the modified rule revoked)"
+	}
+	fmt.Fprintln(w, "  "+line)
+	fmt.Fprintln(w, "      before: modified to "+o.Rule(ec2.Key))
+	fmt.Fprintln(w, "      after:  "+after)
+	parts := []string{modifiedReason(d)}
+	if len(decl.Owners) > 0 {
+		parts = append(parts, "owners: "+joinOwners(decl.Owners))
+	}
+	if ec2.RuleID != "" {
+		parts = append(parts, "rule "+ec2.RuleID)
+	}
+	fmt.Fprintln(w, "      "+o.paint(ansiDim, "# "+strings.Join(parts, "; ")))
+}
+
+// modifiedReason says what was changed in a rule modified in place, in
+// the words of a rule file: "drift: rule modified outside sgrules (ports
+// tcp 443 -> tcp 8443)".
+func modifiedReason(d driftreport.Drifted) string {
+	was, now := d.Declared.Key, d.Action.Key
+	var changes []string
+	if Ports(was) != Ports(now) {
+		from, to := Ports(was), Ports(now)
+		if was.Protocol == now.Protocol {
+			from, to = strings.TrimPrefix(from, was.Protocol+" "), strings.TrimPrefix(to, now.Protocol+" ")
+		}
+		changes = append(changes, "ports "+from+" -> "+to)
+	}
+	if was.Peer != now.Peer {
+		what := "source"
+		if was.Direction == rules.Egress {
+			what = "destination"
+		}
+		changes = append(changes, what+" "+was.Peer.Value+" -> "+now.Peer.Value)
+	}
+	if len(changes) == 0 {
+		return "drift: rule modified outside sgrules"
+	}
+	return "drift: rule modified outside sgrules (" + strings.Join(changes, ", ") + ")"
 }
 
 // beforeAfter describes a drifted rule's state in EC2 and what sgrules
@@ -415,12 +483,13 @@ func beforeAfter(a reconcile.Action, past bool) (string, string) {
 func DriftSummary(res reconcile.Result, past bool) string {
 	d := res.Drift
 	var b strings.Builder
-	n := len(d.Drifted)
+	report := driftreport.Build(res) // a modified rule counts once
+	n := report.Detected
 	switch {
 	case n == 0:
 		fmt.Fprintf(&b, "No drift in %d %s checked.", d.GroupsChecked, plural(d.GroupsChecked, "group"))
 	case past:
-		fmt.Fprintf(&b, "Reverted %d of %d drifted %s in %d %s checked.", d.Reverted, n, plural(n, "rule"), d.GroupsChecked, plural(d.GroupsChecked, "group"))
+		fmt.Fprintf(&b, "Reverted %d of %d drifted %s in %d %s checked.", report.Reverted, n, plural(n, "rule"), d.GroupsChecked, plural(d.GroupsChecked, "group"))
 	default:
 		fmt.Fprintf(&b, "Drift: %d %s changed outside sgrules in %d %s checked. Run 'sgrules drift --revert' to correct it.",
 			n, plural(n, "rule"), d.GroupsChecked, plural(d.GroupsChecked, "group"))
@@ -433,3 +502,5 @@ func DriftSummary(res reconcile.Result, past bool) string {
 	}
 	return b.String()
 }
+
+func joinOwners(os []rules.Owner) string { return strings.Join(rules.OwnerStrings(os), ", ") }

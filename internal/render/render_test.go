@@ -87,6 +87,16 @@ func driftResult() reconcile.Result {
 	drifted = append(drifted, reconcile.Action{Kind: reconcile.ActUpdate, Key: key(db, rules.Egress, "tcp", 443, 443, rules.PeerCIDR4, "10.1.0.0/16"),
 		RuleID: "sgr-00000000000000011", Description: "api", OldDescription: "edited by hand", Owners: []rules.Owner{{Source: "rules/db.yaml", Rule: "api"}},
 		Reason: "drift: description edited outside sgrules", Cause: reconcile.CauseDriftDescription})
+	// A rule whose ports were modified in place (ModifySecurityGroupRules):
+	// the authorize of the declared rule and the revoke of the modified one
+	// are one drifted rule.
+	admin := key(db, rules.Ingress, "tcp", 9443, 9443, rules.PeerCIDR4, "10.0.0.0/16")
+	drifted = append(drifted,
+		reconcile.Action{Kind: reconcile.ActAuthorize, Key: admin, Description: "admin", Owners: []rules.Owner{{Source: "rules/db.yaml", Rule: "admin"}},
+			Reason: "drift: rule deleted or changed outside sgrules", Cause: reconcile.CauseDriftDeleted},
+		reconcile.Action{Kind: reconcile.ActRevoke, Key: key(db, rules.Ingress, "tcp", 8443, 8443, rules.PeerCIDR4, "10.0.0.0/16"),
+			RuleID: "sgr-00000000000000012", Owners: []rules.Owner{{Source: "rules/db.yaml", Rule: "admin"}},
+			Reason: "drift: rule modified outside sgrules (was " + admin.String() + ")", Cause: reconcile.CauseDriftModified, Was: admin})
 	reconcile.SortActions(drifted)
 	return reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 3, Drifted: drifted, Unmanaged: 2, Paused: []string{lb}},
 		Sources: res.Sources[:2]}
@@ -135,6 +145,7 @@ func TestGolden(t *testing.T) {
 		}},
 		{"drift-reverted.txt", func(b *bytes.Buffer) {
 			res := driftResult()
+			res.Executed = true
 			res.Drift.Reverted = len(res.Drift.Drifted)
 			Drift(b, res, nil, Options{Names: names, Past: true})
 		}},

@@ -18,6 +18,9 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/ddbledger"
 )
 
 const root = "../.."
@@ -229,10 +232,56 @@ func logicalID(dir string) string {
 	return strings.ToUpper(dir[:1]) + dir[1:] + "Function"
 }
 
+// configUses reports whether the non-test Go files of dir refer to
+// config.<name> (internal/config), the reader of a function's environment.
+func configUses(t *testing.T, dir, name string) bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := ""
+		for _, imp := range f.Imports {
+			if imp.Path.Value == `"github.com/sgrules/sgrules/internal/config"` {
+				local = "config"
+				if imp.Name != nil {
+					local = imp.Name.Name
+				}
+			}
+		}
+		if local == "" {
+			continue
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == local && sel.Sel.Name == name {
+					found = true
+				}
+			}
+			return true
+		})
+	}
+	return found
+}
+
+// Every variable a function reads is set in its template.yaml
+// environment: what internal/config reads for it (config.Functions, whose
+// Vars are exactly what Load reads, as the config tests check), and any
+// os.Getenv left in its main package or in internal/handler and
+// internal/config.
 func TestEnvironmentCoversWhatTheCodeReads(t *testing.T) {
 	tpl := load(t, filepath.Join(root, "template.yaml"))
 	fns := functions(tpl)
-	shared := envReads(t, filepath.Join(root, "internal", "handler"))
+	shared := append(envReads(t, filepath.Join(root, "internal", "handler")), envReads(t, filepath.Join(root, "internal", "config"))...)
 	dirs, err := os.ReadDir(filepath.Join(root, "functions"))
 	if err != nil {
 		t.Fatal(err)
@@ -248,9 +297,19 @@ func TestEnvironmentCoversWhatTheCodeReads(t *testing.T) {
 			t.Errorf("functions/%s has no %s in template.yaml", d.Name(), id)
 			continue
 		}
+		i := slices.IndexFunc(config.Functions, func(f config.Function) bool { return f.Name == d.Name() })
+		if i < 0 {
+			t.Errorf("functions/%s has no reader in config.Functions", d.Name())
+			continue
+		}
+		reader := strings.ToUpper(d.Name()[:1]) + d.Name()[1:]
+		if !configUses(t, filepath.Join(root, "functions", d.Name()), reader) {
+			t.Errorf("functions/%s does not read its environment with config.%s", d.Name(), reader)
+		}
 		reads := append(envReads(t, filepath.Join(root, "functions", d.Name())), shared...)
+		reads = append(reads, config.Functions[i].Vars...)
 		if len(reads) == 0 {
-			t.Errorf("functions/%s reads no environment variable: the parser found nothing, so this test checks nothing", d.Name())
+			t.Errorf("functions/%s reads no environment variable: this test checks nothing", d.Name())
 		}
 		env := mapAt(fn, "Properties", "Environment", "Variables")
 		for _, v := range reads {
@@ -467,5 +526,50 @@ func TestServiceTokenIsExported(t *testing.T) {
 	}
 	if got := mapAt(out, "Export")["Name"]; fmt.Sprint(got) != fmt.Sprint(map[string]any{"Fn::Sub": "${AWS::StackName}-ServiceToken"}) {
 		t.Errorf("ServiceToken export = %v", got)
+	}
+}
+
+// The ledger table of the template is the one ddbledger.CreateTable (and so
+// "sgrules init") creates: same keys, billing, encryption, TTL attribute
+// and point-in-time recovery.
+func TestLedgerTableMatchesCreateTable(t *testing.T) {
+	tpl := load(t, filepath.Join(root, "template.yaml"))
+	var tables []map[string]any
+	for _, r := range mapAt(tpl, "Resources") {
+		if mapAt(r)["Type"] == "AWS::DynamoDB::Table" {
+			tables = append(tables, mapAt(r, "Properties"))
+		}
+	}
+	if len(tables) != 1 {
+		t.Fatalf("%d DynamoDB tables in the template, want 1", len(tables))
+	}
+	props := tables[0]
+	in := ddbledger.TableInput("x")
+	var attrs, keys []any
+	for _, a := range in.AttributeDefinitions {
+		attrs = append(attrs, map[string]any{"AttributeName": *a.AttributeName, "AttributeType": string(a.AttributeType)})
+	}
+	for _, k := range in.KeySchema {
+		keys = append(keys, map[string]any{"AttributeName": *k.AttributeName, "KeyType": string(k.KeyType)})
+	}
+	for field, want := range map[string]any{
+		"AttributeDefinitions": attrs,
+		"KeySchema":            keys,
+		"BillingMode":          string(in.BillingMode),
+		// SSEEnabled true is KMS with the AWS managed key.
+		"SSESpecification":                 map[string]any{"SSEEnabled": fmt.Sprint(*in.SSESpecification.Enabled && in.SSESpecification.SSEType == "KMS")},
+		"TimeToLiveSpecification":          map[string]any{"AttributeName": ddbledger.TTLAttribute, "Enabled": "true"},
+		"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": "true"},
+	} {
+		if got := props[field]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("template %s = %v, ddbledger.CreateTable makes %v", field, got, want)
+		}
+	}
+	for field := range props {
+		switch field {
+		case "AttributeDefinitions", "KeySchema", "BillingMode", "SSESpecification", "TimeToLiveSpecification", "PointInTimeRecoverySpecification":
+		default:
+			t.Errorf("template table sets %s, which ddbledger.CreateTable does not", field)
+		}
 	}
 }

@@ -1,0 +1,189 @@
+// Package config is the one place sgrules reads its environment: it turns
+// the variables of a Lambda function or of the CLI into a typed,
+// validated Config, and builds the engine and its AWS adapters from it.
+// The functions' main packages and the CLI call it (the CLI's flags
+// override what it read); nothing else reads these variables.
+//
+// Each reader lists the variables it reads (Function.Vars); the template
+// test checks that template.yaml sets every one of them for its function.
+//
+// It may import the engine, the AWS adapters and the SDK; it must not
+// import the Lambda shells (handler) or the CLI.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sgrules/sgrules/internal/reconcile"
+)
+
+// Environment variables.
+const (
+	EnvStateTable  = "STATE_TABLE"       // DynamoDB ledger table
+	EnvRulesBucket = "RULES_BUCKET"      // S3 bucket of the rule files
+	EnvCLIBucket   = "SGRULES_BUCKET"    // the CLI's name for it (RULES_BUCKET also works)
+	EnvRulesPrefix = "RULES_PREFIX"      // key prefix of the rule files (default rules/)
+	EnvMaxRevoke   = "MAX_REVOKE"        // blast-radius guard (default 50, negative: no limit)
+	EnvDriftMode   = "DRIFT_MODE"        // drift function: report or revert (default)
+	EnvRoleARNs    = "SGRULES_ROLE_ARNS" // drift function: sgrules' own roles, comma-separated
+	EnvAlertTopic  = "ALERT_TOPIC_ARN"   // drift function: SNS topic for drift summaries (optional)
+)
+
+// Config is what the environment says.
+type Config struct {
+	// Table is the ledger table (STATE_TABLE).
+	Table string
+	// Bucket and Prefix locate the rule files; Prefix is normalised
+	// (Prefix).
+	Bucket string
+	Prefix string
+	// MaxRevoke is the blast-radius guard (never 0).
+	MaxRevoke int
+	// Drift function only.
+	DriftMode     DriftMode
+	RoleARNs      []string
+	AlertTopicARN string
+}
+
+// Function is one reader of the environment: a Lambda function or the CLI.
+type Function struct {
+	// Name is the folder of the function under functions/ ("reconcile"),
+	// or "cli".
+	Name string
+	// Vars are the variables Load reads, and only those.
+	Vars []string
+	// required are the variables that must be set.
+	required []string
+}
+
+var (
+	// Reconcile is the reconcile function's environment.
+	Reconcile = Function{Name: "reconcile",
+		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke},
+		required: []string{EnvStateTable, EnvRulesBucket}}
+	// Drift is the drift function's environment.
+	Drift = Function{Name: "drift",
+		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvDriftMode, EnvRoleARNs, EnvAlertTopic},
+		required: []string{EnvStateTable, EnvRulesBucket}}
+	// CLI is the defaults of the CLI's flags; nothing is required here
+	// (the commands check what they need after the flags).
+	CLI = Function{Name: "cli",
+		Vars: []string{EnvCLIBucket, EnvRulesBucket, EnvRulesPrefix, EnvStateTable, EnvMaxRevoke}}
+)
+
+// Functions are the Lambda functions, one per folder under functions/.
+var Functions = []Function{Reconcile, Drift}
+
+// Load reads f.Vars with getenv (os.Getenv) and validates them.
+func (f Function) Load(getenv func(string) string) (Config, error) {
+	env := make(map[string]string, len(f.Vars))
+	for _, v := range f.Vars {
+		env[v] = getenv(v)
+	}
+	var missing []string
+	for _, v := range f.required {
+		if env[v] == "" {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) > 0 {
+		return Config{}, fmt.Errorf("%s must be set", strings.Join(f.required, " and "))
+	}
+	c := Config{Table: env[EnvStateTable], Bucket: env[EnvRulesBucket], Prefix: Prefix(env[EnvRulesPrefix])}
+	if slices.Contains(f.Vars, EnvCLIBucket) && env[EnvCLIBucket] != "" {
+		c.Bucket = env[EnvCLIBucket]
+	}
+	var errs []error
+	var err error
+	if c.MaxRevoke, err = MaxRevoke(env[EnvMaxRevoke]); err != nil {
+		errs = append(errs, err)
+	}
+	if slices.Contains(f.Vars, EnvDriftMode) {
+		if c.DriftMode, err = ParseDriftMode(env[EnvDriftMode]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.RoleARNs = List(env[EnvRoleARNs])
+	c.AlertTopicARN = strings.TrimSpace(env[EnvAlertTopic])
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Prefix normalises RULES_PREFIX (and the CLI's --prefix): empty means
+// the default "rules/"; a prefix without a trailing slash gets one
+// ("rules" is "rules/"), so keys relative to it never start with "/".
+// Use "/" for the whole bucket.
+func Prefix(v string) string {
+	switch {
+	case v == "":
+		return "rules/"
+	case v == "/":
+		return ""
+	case !strings.HasSuffix(v, "/"):
+		return v + "/"
+	}
+	return v
+}
+
+// MaxRevoke parses MAX_REVOKE (and the CLI's --max-revoke): empty means
+// reconcile.DefaultMaxRevoke, a negative number means no limit, 0 is an
+// error (it reads as "revoke nothing", which is not what the engine
+// would do with it).
+func MaxRevoke(v string) (int, error) {
+	if v == "" {
+		return reconcile.DefaultMaxRevoke, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: not an integer", EnvMaxRevoke, v)
+	}
+	if err := CheckMaxRevoke(n); err != nil {
+		return 0, fmt.Errorf("%s %q: %w", EnvMaxRevoke, v, err)
+	}
+	return n, nil
+}
+
+// CheckMaxRevoke rejects 0.
+func CheckMaxRevoke(n int) error {
+	if n == 0 {
+		return errors.New("must not be 0 (use a negative number for no limit)")
+	}
+	return nil
+}
+
+// DriftMode is what the drift function does with drift.
+type DriftMode string
+
+const (
+	DriftRevert DriftMode = "revert" // the default
+	DriftReport DriftMode = "report" // plan only (DryRun)
+)
+
+// ParseDriftMode parses DRIFT_MODE (empty means revert).
+func ParseDriftMode(v string) (DriftMode, error) {
+	switch m := DriftMode(strings.ToLower(strings.TrimSpace(v))); m {
+	case "":
+		return DriftRevert, nil
+	case DriftRevert, DriftReport:
+		return m, nil
+	}
+	return "", fmt.Errorf("%s %q: want report or revert", EnvDriftMode, v)
+}
+
+// List splits a comma-separated variable (SGRULES_ROLE_ARNS), dropping
+// blanks.
+func List(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,58 @@
+package config
+
+import (
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sgrules/sgrules/internal/awsconfig"
+	"github.com/sgrules/sgrules/internal/ddbledger"
+	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/internal/ratelimit"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/s3source"
+)
+
+// EngineOptions complete a Config for NewEngine.
+type EngineOptions struct {
+	// Source replaces the S3 source of Bucket and Prefix (the CLI's --dir).
+	Source reconcile.Source
+	// Holder names the caller in group leases when a request names none
+	// (the CLI); the Lambda handler puts the request id in each
+	// reconcile.Request instead.
+	Holder string
+	Logger *slog.Logger
+}
+
+// NewEngine builds the engine on one AWS configuration: the S3 source of
+// Bucket and Prefix (or opts.Source), the EC2 adapter behind one set of
+// EC2-shaped token buckets (shared by warm invocations of a function), and
+// the DynamoDB ledger in Table. It also returns the EC2 adapter, for
+// look-ups outside the engine (group names).
+func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine, *ec2sg.Client, error) {
+	src := opts.Source
+	if src == nil {
+		src = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix)
+	}
+	groups := ec2sg.New(ec2.NewFromConfig(cfg))
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	eng, err := reconcile.New(reconcile.Config{
+		Source:    src,
+		Groups:    ratelimit.New(groups, ratelimit.Defaults()),
+		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), c.Table, ddbledger.WithLogger(logger)),
+		LedgerID:  c.Table,
+		MaxRevoke: c.MaxRevoke,
+		Holder:    opts.Holder,
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, groups, nil
+}
