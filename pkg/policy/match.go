@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -482,7 +483,7 @@ func (p *Policy) Check(src Source, facts Facts) Result {
 			switch {
 			case src.Account == "":
 				skip(at("", "account", file, fmt.Sprintf("skipped policy %s: needs the account the file applies to", t.Label())), t.Label(), []string{"the account"})
-			case !contains1(t.Accounts, src.Account):
+			case !slices.Contains(t.Accounts, src.Account):
 				res.Violations = append(res.Violations, Violation{Policy: t.Label(), Diagnostic: at("", "account", file,
 					fmt.Sprintf("violates policy %s: account %s is not an account of the tenant (%s)", t.Label(), src.Account, strings.Join(t.Accounts, ", ")))})
 			}
@@ -499,15 +500,6 @@ func less(a, b rules.Diagnostic) bool {
 		return a.Line < b.Line
 	}
 	return a.Col < b.Col
-}
-
-func contains1(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // refGroup finds the facts of the group a reference names: those of the
