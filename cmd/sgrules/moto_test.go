@@ -475,3 +475,53 @@ func TestDriftModifiedRule(t *testing.T) {
 	w.expect(0, []string{"Reverted 1 of 1 drifted rule"}, "drift", "--revert", w.dir)
 	w.expect(0, []string{"No drift"}, "drift", w.dir)
 }
+
+// TestValidatePolicyOnline: clauses that need group tags are skipped
+// offline and decided with --online, against moto.
+func TestValidatePolicyOnline(t *testing.T) {
+	w := newCLIWorld(t)
+	web := motoserver.CreateGroup(t, w.cfg, w.vpc, "web-sg", map[string]string{"Name": "web", "tier": "web", "team": "a"})
+	db := motoserver.CreateGroup(t, w.cfg, w.vpc, "db-sg", map[string]string{"Name": "db", "tier": "db", "team": "b"})
+	w.write("policy.yaml", testPolicy+`  - prefix: ids/
+    groups: `+web+`
+`)
+	if err := os.MkdirAll(filepath.Join(w.dir, "team-a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.write("team-a/web.yaml", ruleText("{tags: {Name: web}}", "0.0.0.0/0", 443))
+	w.write("team-a/db.yaml", ruleText("{tags: {Name: db}}", "0.0.0.0/0", 5432))
+	policyPath := filepath.Join(w.dir, "policy.yaml")
+	webFile := filepath.Join(w.dir, "team-a/web.yaml")
+	dbFile := filepath.Join(w.dir, "team-a/db.yaml")
+
+	// Offline: nothing decided about the groups, nothing fails.
+	w.expect(0, []string{
+		webFile + ":3:20: r: skipped policy tenant team-a/: needs the tags of group {tags: {Name: web}}",
+		dbFile + ":8:18: r: skipped policy DB-NOT-FROM-WORLD: needs the tags of group {tags: {Name: db}}",
+		"2 files checked, 0 invalid: 0 errors, 1 warning, 0 policy violations, 4 checks skipped",
+	}, "validate", "--policy", policyPath, w.dir)
+
+	// Online: the db group is tagged tier=db and team=b.
+	out := w.expect(1, []string{
+		dbFile + ":3:20: r: violates policy tenant team-a/: securityGroup {tags: {Name: db}} (" + db + ") is not a group of the tenant ({tags: {team: a}})",
+		dbFile + ":8:18: r: violates policy DB-NOT-FROM-WORLD: ingress tcp 5432 from 0.0.0.0/0",
+		"2 files checked, 1 invalid: 0 errors, 1 warning, 2 policy violations, 0 checks skipped\n",
+	}, "validate", "--policy", policyPath, "--online", w.dir)
+	if strings.Contains(out, webFile) {
+		t.Errorf("the compliant file is reported:\n%s", out)
+	}
+
+	// A reference that matches no group is an error online, as for plan;
+	// a group known by id only is decided online.
+	if err := os.MkdirAll(filepath.Join(w.dir, "ids"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.write("ids/web.yaml", ruleText(web, "10.0.0.0/8", 443))
+	w.write("ids/db.yaml", ruleText(db, "10.0.0.0/8", 443))
+	w.write("team-a/db.yaml", ruleText("{tags: {Name: nothing}}", "10.0.0.0/8", 443))
+	w.expect(1, []string{
+		dbFile + ":3:20: r: securityGroup {tags: {Name: nothing}}: no security group matches",
+		filepath.Join(w.dir, "ids/db.yaml") + ":3:20: r: violates policy tenant ids/: securityGroup " + db + " is not a group of the tenant (" + web + ")",
+		"4 files checked, 2 invalid: 1 error, 0 warnings, 1 policy violation, 0 checks skipped\n",
+	}, "validate", "--policy", policyPath, "--online", w.dir)
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/sgrules/sgrules/internal/ignorefile"
+	"github.com/sgrules/sgrules/pkg/policy"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -19,30 +20,47 @@ func init() {
 	register(&command{
 		name:    "validate",
 		summary: "check rule files without AWS",
-		usage: `Usage: sgrules validate [--output text|json|github] PATH...
+		usage: `Usage: sgrules validate [--output text|json|github] [--policy FILE [--online]] PATH...
 
 Parses and validates rule files. A PATH is a file or a directory, searched
 recursively for .yaml, .yml and .json files (directories whose names start
-with "." are skipped). Every problem of every file is printed, as
+with "." are skipped, and so are the paths a .sgrulesignore at the top of
+the directory names). Every problem of every file is printed, as
 FILE:LINE:COL: RULE: message. Group references by name or tags are not
-resolved: that needs AWS (see plan).
+resolved: that needs AWS (see plan, and --online).
 
-Exit status: 0 when every file is valid (warnings allowed), 1 when any file
-is invalid, 2 on a usage error (bad flag, missing PATH, no rule files).
+With --policy, every rule file is also checked against a policy file
+(docs/policy.md): each violation is printed as
+FILE:LINE:COL: RULE: violates policy ID: MESSAGE, and the file counts as
+invalid. Tenant prefixes match the path below the directory given (or a
+file's path as given). Clauses that need facts about the groups (their tags)
+are listed as skipped, unless --online reads them from EC2 (read-only
+DescribeSecurityGroups calls, batched; group references are then resolved
+as plan resolves them).
+
+Exit status: 0 when every file is valid (warnings and skipped checks
+allowed), 1 when any file is invalid, violates the policy, or the policy is
+invalid, 2 on a usage error (bad flag, missing PATH, no rule files).
 
 Examples:
   sgrules validate examples/
   sgrules validate rules/web.yaml rules/db.json
   sgrules validate --output json rules/ | jq '.[] | select(.severity == "error")'
   sgrules validate --output github rules/   # annotations in GitHub Actions
+  sgrules validate --policy examples/policy/sgrules.yaml examples/
+  sgrules validate --policy policy/sgrules.yaml --online --region eu-west-1 rules/
 `,
 		run: runValidate,
 	})
 }
 
-func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(commands["validate"], stderr)
 	output := fs.String("output", "text", "output format: text, json or github (GitHub Actions annotations)")
+	policyFile := fs.String("policy", "", "check the rule files against this policy file (docs/policy.md)")
+	online := fs.Bool("online", false, "read group facts from EC2 (read-only) to resolve group references and decide the policy clauses that need them")
+	var w wiring
+	w.addAWSFlags(fs)
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
@@ -62,14 +80,55 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "sgrules validate: %v\n", err)
 		return exitUsage
 	}
-	var all rules.Diagnostics
+	var (
+		all      []finding
+		pol      *policy.Policy
+		polValid = true
+	)
+	if *policyFile != "" {
+		var diags rules.Diagnostics
+		pol, diags = loadPolicy(*policyFile)
+		polValid = pol != nil
+		for _, d := range diags {
+			all = append(all, finding{Diagnostic: d})
+		}
+		files = withoutFile(files, *policyFile)
+	}
+	var parsed []parsedFile
 	invalid := 0
-	for _, path := range files {
-		diags := validateFile(path)
+	for _, rf := range files {
+		f, diags := validateFile(rf.path)
 		if diags.HasErrors() {
 			invalid++
 		}
-		all = append(all, diags...)
+		for _, d := range diags {
+			all = append(all, finding{Diagnostic: d})
+		}
+		if f != nil {
+			parsed = append(parsed, parsedFile{ruleFile: rf, file: f})
+		}
+	}
+	if pol != nil || *online {
+		var facts *onlineFacts
+		if *online {
+			stop := progress(stderr, "reading security groups")
+			facts, err = readOnlineFacts(ctx, &w, parsed)
+			stop()
+			if err != nil {
+				fmt.Fprintf(stderr, "sgrules validate: --online: %v\n", err)
+				return exitFail
+			}
+		}
+		for _, pf := range parsed {
+			found := checkPolicy(pol, pf, facts)
+			for _, f := range found {
+				if f.Severity == rules.SeverityError {
+					invalid++
+					break
+				}
+			}
+			all = append(all, found...)
+		}
 	}
 	switch *output {
 	case "json":
@@ -77,21 +136,31 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 	case "github":
 		writeGitHub(stdout, all)
 	default:
+		errs, warns, violations, skipped := 0, 0, 0, 0
 		for _, d := range all {
 			fmt.Fprintln(stdout, d.String())
-		}
-		errs, warns := 0, 0
-		for _, d := range all {
-			if d.Severity == rules.SeverityError {
+			switch {
+			case d.policy != "" && d.Severity == rules.SeverityError:
+				violations++
+			case d.Severity == policy.SeveritySkipped:
+				skipped++
+			case d.Severity == rules.SeverityError:
 				errs++
-			} else {
+			default:
 				warns++
 			}
 		}
-		fmt.Fprintf(stdout, "%d %s checked, %d invalid: %d %s, %d %s\n",
+		fmt.Fprintf(stdout, "%d %s checked, %d invalid: %d %s, %d %s",
 			len(files), plural(len(files), "file"), invalid, errs, plural(errs, "error"), warns, plural(warns, "warning"))
+		if pol != nil {
+			fmt.Fprintf(stdout, ", %d policy %s, %d %s skipped", violations, plural(violations, "violation"), skipped, plural(skipped, "check"))
+			if skipped > 0 && !*online {
+				fmt.Fprint(stdout, " (skipped checks need group facts from AWS: add --online)")
+			}
+		}
+		fmt.Fprintln(stdout)
 	}
-	if invalid > 0 {
+	if invalid > 0 || !polValid {
 		return exitFail
 	}
 	return exitOK
@@ -104,15 +173,22 @@ func plural(n int, word string) string {
 	return word + "s"
 }
 
+// ruleFile is a rule file found by findRuleFiles: its path, and its path
+// relative to the directory argument it was found in (the path as given
+// for a file argument), slash-separated, for tenant prefixes.
+type ruleFile struct {
+	path, rel string
+}
+
 // findRuleFiles expands the arguments into rule files, sorted within each
 // directory, in argument order, without repeats.
-func findRuleFiles(args []string) ([]string, error) {
-	var out []string
+func findRuleFiles(args []string) ([]ruleFile, error) {
+	var out []ruleFile
 	seen := map[string]bool{}
-	add := func(p string) {
+	add := func(p, rel string) {
 		if !seen[p] {
 			seen[p] = true
-			out = append(out, p)
+			out = append(out, ruleFile{path: p, rel: filepath.ToSlash(rel)})
 		}
 	}
 	for _, arg := range args {
@@ -124,7 +200,7 @@ func findRuleFiles(args []string) ([]string, error) {
 			if !rules.IsRuleFile(arg) {
 				return nil, fmt.Errorf("%s: not a rule file (want .yaml, .yml or .json)", arg)
 			}
-			add(arg)
+			add(arg, filepath.Clean(arg))
 			continue
 		}
 		var found []string
@@ -156,7 +232,8 @@ func findRuleFiles(args []string) ([]string, error) {
 		}
 		sort.Strings(found)
 		for _, p := range found {
-			add(p)
+			rel, _ := filepath.Rel(arg, p)
+			add(p, rel)
 		}
 	}
 	return out, nil
@@ -164,9 +241,19 @@ func findRuleFiles(args []string) ([]string, error) {
 
 // validateFile parses one file; files over the size limit are refused
 // without being read.
-func validateFile(path string) rules.Diagnostics {
-	fail := func(msg string) rules.Diagnostics {
-		return rules.Diagnostics{{File: path, Line: 1, Col: 1, Severity: rules.SeverityError, Msg: msg}}
+func validateFile(path string) (*rules.File, rules.Diagnostics) {
+	data, diags := readLimited(path)
+	if data == nil {
+		return nil, diags
+	}
+	return rules.Parse(path, data)
+}
+
+// readLimited reads a file of at most rules.MaxFileSize bytes; otherwise
+// it returns a located error.
+func readLimited(path string) ([]byte, rules.Diagnostics) {
+	fail := func(msg string) ([]byte, rules.Diagnostics) {
+		return nil, rules.Diagnostics{{File: path, Line: 1, Col: 1, Severity: rules.SeverityError, Msg: msg}}
 	}
 	info, err := os.Stat(path)
 	if err != nil {
@@ -179,8 +266,10 @@ func validateFile(path string) rules.Diagnostics {
 	if err != nil {
 		return fail(err.Error())
 	}
-	_, diags := rules.Parse(path, data)
-	return diags
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
 }
 
 // jsonDiagnostic is the --output json form: every field always present.
@@ -192,12 +281,15 @@ type jsonDiagnostic struct {
 	Field    string `json:"field"`
 	Severity string `json:"severity"`
 	Message  string `json:"message"`
+	// Policy is the id of the policy clause (or "tenant PREFIX") of a
+	// violation ("error") or a skipped check ("notice"), else "".
+	Policy string `json:"policy"`
 }
 
-func writeJSON(w io.Writer, ds rules.Diagnostics) {
+func writeJSON(w io.Writer, ds []finding) {
 	out := make([]jsonDiagnostic, len(ds))
 	for i, d := range ds {
-		out[i] = jsonDiagnostic{d.File, d.Line, d.Col, d.Rule, d.Field, string(d.Severity), d.Msg}
+		out[i] = jsonDiagnostic{d.File, d.Line, d.Col, d.Rule, d.Field, string(d.Severity), d.Msg, d.policy}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -206,7 +298,7 @@ func writeJSON(w io.Writer, ds rules.Diagnostics) {
 
 // writeGitHub prints GitHub Actions workflow commands, escaped as the
 // runner expects.
-func writeGitHub(w io.Writer, ds rules.Diagnostics) {
+func writeGitHub(w io.Writer, ds []finding) {
 	data := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A")
 	prop := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C")
 	for _, d := range ds {

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/pkg/policy"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// finding is one line of validate's output: a diagnostic, and for policy
+// violations and skipped policy checks the clause id.
+type finding struct {
+	rules.Diagnostic
+	policy string
+}
+
+// parsedFile is a valid rule file found by validate.
+type parsedFile struct {
+	ruleFile
+	file *rules.File
+}
+
+// loadPolicy reads and parses a policy file; a file it cannot read is one
+// located error.
+func loadPolicy(path string) (*policy.Policy, rules.Diagnostics) {
+	data, diags := readLimited(path)
+	if data == nil {
+		return nil, diags
+	}
+	return policy.Parse(path, data)
+}
+
+// withoutFile drops path (the policy file, when it lies in a directory
+// being validated) from the rule files.
+func withoutFile(files []ruleFile, path string) []ruleFile {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return files
+	}
+	out := files[:0:0]
+	for _, f := range files {
+		if a, err := filepath.Abs(f.path); err == nil && a == abs {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// onlineFacts is what EC2 reports about the groups the rule files name.
+type onlineFacts struct {
+	// ids resolves each reference (by String()) to the matching group ids.
+	ids   map[string][]string
+	facts policy.Facts
+}
+
+func (o *onlineFacts) resolve(g rules.GroupRef) []string { return o.ids[g.String()] }
+
+// readOnlineFacts resolves every group reference of the files and
+// describes every group they involve: one batched ResolveGroups and one
+// batched DescribeGroups (read-only DescribeSecurityGroups calls).
+func readOnlineFacts(ctx context.Context, w *wiring, files []parsedFile) (*onlineFacts, error) {
+	cfg, err := w.awsConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	client := ec2sg.New(ec2.NewFromConfig(cfg))
+	seen := map[string]rules.GroupRef{}
+	var refs []rules.GroupRef
+	idSet := map[string]bool{}
+	for _, pf := range files {
+		for _, g := range pf.file.Refs() {
+			if _, ok := seen[g.String()]; !ok {
+				seen[g.String()] = g
+				refs = append(refs, g)
+			}
+		}
+		for _, r := range pf.file.Rules {
+			for _, g := range append([]rules.GroupRef{r.SecurityGroup}, r.SourceSecurityGroups...) {
+				if g.IsID() {
+					idSet[g.ID] = true
+				}
+			}
+		}
+		for _, g := range pf.file.ExclusiveGroups {
+			if g.IsID() {
+				idSet[g.ID] = true
+			}
+		}
+	}
+	o := &onlineFacts{ids: map[string][]string{}, facts: policy.Facts{Groups: map[string]policy.Group{}}}
+	if len(refs) > 0 {
+		if o.ids, err = client.ResolveGroups(ctx, refs); err != nil {
+			return nil, err
+		}
+	}
+	for _, ids := range o.ids {
+		for _, id := range ids {
+			idSet[id] = true
+		}
+	}
+	ids := make([]string, 0, len(idSet))
+	for id := range idSet {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	if len(ids) == 0 {
+		return o, nil
+	}
+	groups, err := client.DescribeGroups(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		o.facts.Groups[g.GroupID] = policy.Group{ID: g.GroupID, Name: g.Name, VPCID: g.VPCID, Tags: g.Tags, Complete: true}
+	}
+	return o, nil
+}
+
+// checkPolicy expands one file (offline: each reference stands for
+// itself; online: as EC2 resolves it) and checks it against the policy
+// (nil: only the expansion is checked).
+func checkPolicy(pol *policy.Policy, pf parsedFile, online *onlineFacts) []finding {
+	resolve, facts := policy.Offline(pf.file)
+	if online != nil {
+		resolve, facts = online.resolve, online.facts
+	}
+	perms, _, diags := rules.Expand(pf.file, pf.path, resolve)
+	var out []finding
+	for _, d := range diags {
+		out = append(out, finding{Diagnostic: d})
+	}
+	if diags.HasErrors() || pol == nil {
+		return out
+	}
+	res := pol.Check(policy.Source{File: pf.file, Perms: perms, Resolve: resolve, Path: pf.rel}, facts)
+	for _, v := range res.Violations {
+		out = append(out, finding{Diagnostic: v.Diagnostic, policy: v.Policy})
+	}
+	for _, s := range res.Skipped {
+		out = append(out, finding{Diagnostic: s.Diagnostic, policy: s.Policy})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	return out
+}

@@ -1,0 +1,329 @@
+package policy
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+func mustPolicy(t *testing.T, src string) *Policy {
+	t.Helper()
+	p, diags := Parse("policy.yaml", []byte(src))
+	if p == nil {
+		t.Fatalf("Parse: %s", strings.Join(diags.Strings(), "\n"))
+	}
+	return p
+}
+
+func key(t *testing.T, s string) rules.Key {
+	t.Helper()
+	k, err := rules.ParseKey(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+const (
+	sgWeb  = "sg-0000000000000000a"
+	sgDB   = "sg-0000000000000000b"
+	sgBG   = "sg-0000000000000000c"
+	sgNone = "sg-0000000000000000d"
+)
+
+// live are the facts of the groups as EC2 would report them.
+var live = Facts{
+	Groups: map[string]Group{
+		sgWeb: {ID: sgWeb, Name: "web-sg", VPCID: "vpc-0a1b2c3d", Tags: map[string]string{"Name": "web", "tier": "web"}, Complete: true},
+		sgDB:  {ID: sgDB, Name: "db-sg", VPCID: "vpc-0a1b2c3d", Tags: map[string]string{"Name": "db", "tier": "db"}, Complete: true},
+		sgBG:  {ID: sgBG, Name: "bg-sg", VPCID: "vpc-0a1b2c3d", Tags: map[string]string{"Name": "bg", "tier": "db", "break-glass": "yes"}, Complete: true},
+	},
+	PrefixLists: map[string][]netip.Prefix{"pl-0123456789abcdef0": {netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("0.0.0.0/0")}},
+}
+
+// TestCheckRule: each clause field, one table row per decision.
+func TestCheckRule(t *testing.T) {
+	tests := []struct {
+		name   string
+		clause string // the fields of one clause "x", in flow style
+		key    string
+		want   string // "violates", "skipped" or ""
+	}{
+		// type
+		{"type matches", "type: ingress", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", "violates"},
+		{"type differs", "type: egress", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", ""},
+		// protocol
+		{"protocol matches", "protocol: udp", sgWeb + "|ingress|udp|53|53|cidr4:10.0.0.0/8", "violates"},
+		{"protocol number normalised", "protocol: 17", sgWeb + "|ingress|udp|53|53|cidr4:10.0.0.0/8", "violates"},
+		{"protocol differs", "protocol: udp", sgWeb + "|ingress|tcp|53|53|cidr4:10.0.0.0/8", ""},
+		{"all traffic rule is every protocol", "protocol: udp", sgWeb + "|ingress|-1|-1|-1|cidr4:10.0.0.0/8", "violates"},
+		{"all traffic clause: only -1 rules", "protocol: all", sgWeb + "|ingress|tcp|0|65535|cidr4:10.0.0.0/8", ""},
+		{"all traffic clause matches -1", "protocol: -1", sgWeb + "|ingress|-1|-1|-1|cidr4:10.0.0.0/8", "violates"},
+		{"numbered protocol", "protocol: 47", sgWeb + "|ingress|47|-1|-1|cidr4:10.0.0.0/8", "violates"},
+		// ports
+		{"port inside range", "ports: 22", sgWeb + "|ingress|tcp|0|1024|cidr4:10.0.0.0/8", "violates"},
+		{"port outside range", "ports: 22", sgWeb + "|ingress|tcp|23|1024|cidr4:10.0.0.0/8", ""},
+		{"range overlaps at the edge", "ports: '1000-2000'", sgWeb + "|ingress|tcp|2000|3000|cidr4:10.0.0.0/8", "violates"},
+		{"range does not overlap", "ports: '1000-2000'", sgWeb + "|ingress|tcp|2001|3000|cidr4:10.0.0.0/8", ""},
+		{"list of ports", "ports: [22, 3389]", sgWeb + "|ingress|udp|3389|3389|cidr4:10.0.0.0/8", "violates"},
+		{"all ports rule", "protocol: tcp, ports: 22", sgWeb + "|ingress|tcp|0|65535|cidr4:10.0.0.0/8", "violates"},
+		{"ports match all traffic", "ports: 22", sgWeb + "|ingress|-1|-1|-1|cidr4:10.0.0.0/8", "violates"},
+		{"ports without protocol skip icmp", "ports: 8", sgWeb + "|ingress|icmp|8|-1|cidr4:10.0.0.0/8", ""},
+		{"ports without protocol skip gre", "ports: 22", sgWeb + "|ingress|47|-1|-1|cidr4:10.0.0.0/8", ""},
+		{"icmp type", "protocol: icmp, ports: 8", sgWeb + "|ingress|icmp|8|-1|cidr4:10.0.0.0/8", "violates"},
+		{"icmp other type", "protocol: icmp, ports: 8", sgWeb + "|ingress|icmp|0|-1|cidr4:10.0.0.0/8", ""},
+		{"icmp all types", "protocol: icmp, ports: 8", sgWeb + "|ingress|icmp|-1|-1|cidr4:10.0.0.0/8", "violates"},
+		{"icmp clause, tcp rule", "protocol: icmp, ports: 8", sgWeb + "|ingress|tcp|8|8|cidr4:10.0.0.0/8", ""},
+		{"icmp clause, all traffic rule", "protocol: icmp, ports: 8", sgWeb + "|ingress|-1|-1|-1|cidr4:10.0.0.0/8", "violates"},
+		{"icmpv6", "protocol: icmpv6, ports: 128", sgWeb + "|ingress|icmpv6|128|0|cidr6:::/0", "violates"},
+		// cidrs: containment, as the issue states
+		{"world matches world", "cidrs: [0.0.0.0/0]", sgWeb + "|ingress|tcp|22|22|cidr4:0.0.0.0/0", "violates"},
+		{"world does not match a /8", "cidrs: [0.0.0.0/0]", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", ""},
+		{"/8 matches itself", "cidrs: [10.0.0.0/8]", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", "violates"},
+		{"/8 matches world", "cidrs: [10.0.0.0/8]", sgWeb + "|ingress|tcp|22|22|cidr4:0.0.0.0/0", "violates"},
+		{"/8 matches a /7 around it", "cidrs: [10.0.0.0/8]", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/7", "violates"},
+		{"/8 does not match a /16 inside", "cidrs: [10.0.0.0/8]", sgWeb + "|ingress|tcp|22|22|cidr4:10.1.0.0/16", ""},
+		{"/8 does not match another /8", "cidrs: [10.0.0.0/8]", sgWeb + "|ingress|tcp|22|22|cidr4:11.0.0.0/8", ""},
+		{"ipv6 world", "cidrs: ['::/0']", sgWeb + "|ingress|tcp|22|22|cidr6:::/0", "violates"},
+		{"families do not mix", "cidrs: [0.0.0.0/0]", sgWeb + "|ingress|tcp|22|22|cidr6:::/0", ""},
+		{"cidrs vs group peer", "cidrs: [0.0.0.0/0]", sgWeb + "|ingress|tcp|22|22|sg:" + sgDB, ""},
+		{"cidrs vs known prefix list", "cidrs: [0.0.0.0/0]", sgWeb + "|ingress|tcp|22|22|pl:pl-0123456789abcdef0", "violates"},
+		{"cidrs vs unknown prefix list", "cidrs: [0.0.0.0/0]", sgWeb + "|ingress|tcp|22|22|pl:pl-0123456789abcdef1", "skipped"},
+		// broaderThan
+		{"broader v4", "broaderThan: {ipv4: 8}", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/7", "violates"},
+		{"not broader v4", "broaderThan: {ipv4: 8}", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", ""},
+		{"broader v6", "broaderThan: {ipv6: 48}", sgWeb + "|ingress|tcp|22|22|cidr6:2001:db8::/32", "violates"},
+		{"v6 limit unset", "broaderThan: {ipv4: 8}", sgWeb + "|ingress|tcp|22|22|cidr6:::/0", ""},
+		{"broader and cidrs both", "cidrs: [0.0.0.0/0], broaderThan: {ipv4: 8}", sgWeb + "|ingress|tcp|22|22|cidr4:0.0.0.0/0", "violates"},
+		{"broader vs group", "broaderThan: {ipv4: 8}", sgWeb + "|ingress|tcp|22|22|sg:" + sgDB, ""},
+		{"broader vs prefix list", "broaderThan: {ipv4: 8}", sgWeb + "|ingress|tcp|22|22|pl:pl-0123456789abcdef0", "violates"},
+		// groups
+		{"groups tags", "groups: {tags: {tier: db}}", sgDB + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", "violates"},
+		{"groups other tags", "groups: {tags: {tier: db}}", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", ""},
+		{"groups id", "groups: " + sgWeb, sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", "violates"},
+		{"groups name", "groups: {groupName: web-sg, vpcId: vpc-0a1b2c3d}", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", "violates"},
+		{"groups name other vpc", "groups: {groupName: web-sg, vpcId: vpc-0a1b2c3e}", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", ""},
+		{"groups any of", "groups: [{tags: {tier: cache}}, {tags: {Name: web}}]", sgWeb + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", "violates"},
+		{"groups unknown group", "groups: {tags: {tier: db}}", sgNone + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", "skipped"},
+		// peerGroups
+		{"peer group", "peerGroups: {tags: {tier: web}}", sgDB + "|ingress|tcp|5432|5432|sg:" + sgWeb, "violates"},
+		{"peer group other", "peerGroups: {tags: {tier: web}}", sgWeb + "|ingress|tcp|5432|5432|sg:" + sgDB, ""},
+		{"peer group vs cidr", "peerGroups: {tags: {tier: web}}", sgDB + "|ingress|tcp|5432|5432|cidr4:0.0.0.0/0", ""},
+		// exempt
+		{"exempt", "type: ingress, exempt: [{tags: {break-glass: 'yes'}}]", sgBG + "|ingress|tcp|22|22|cidr4:0.0.0.0/0", ""},
+		{"not exempt", "type: ingress, exempt: [{tags: {break-glass: 'yes'}}]", sgDB + "|ingress|tcp|22|22|cidr4:0.0.0.0/0", "violates"},
+		{"exempt unknown", "type: ingress, exempt: [{tags: {break-glass: 'yes'}}]", sgNone + "|ingress|tcp|22|22|cidr4:0.0.0.0/0", "skipped"},
+		{"exempt unknown but no match anyway", "type: egress, exempt: [{tags: {break-glass: 'yes'}}]", sgNone + "|ingress|tcp|22|22|cidr4:0.0.0.0/0", ""},
+		// every field must match
+		{"all fields", "type: ingress, protocol: tcp, ports: 22, cidrs: [0.0.0.0/0], groups: {tags: {tier: db}}", sgDB + "|ingress|tcp|22|22|cidr4:0.0.0.0/0", "violates"},
+		{"one field differs", "type: ingress, protocol: tcp, ports: 22, cidrs: [0.0.0.0/0], groups: {tags: {tier: db}}", sgDB + "|ingress|tcp|22|22|cidr4:10.0.0.0/8", ""},
+		{"a decided no beats an unknown", "ports: 22, groups: {tags: {tier: db}}", sgNone + "|ingress|tcp|80|80|cidr4:0.0.0.0/0", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustPolicy(t, "deny:\n  - {id: x, "+tc.clause+"}\n")
+			ms := p.CheckRule(key(t, tc.key), live)
+			got := ""
+			if len(ms) == 1 {
+				got = "violates"
+				if ms[0].Skipped {
+					got = "skipped"
+					if len(ms[0].Need) == 0 {
+						t.Error("skipped without saying what it needs")
+					}
+				}
+			} else if len(ms) > 1 {
+				t.Fatalf("%d matches for one clause", len(ms))
+			}
+			if got != tc.want {
+				t.Errorf("CheckRule(%s) with {%s} = %q, want %q (%+v)", tc.key, tc.clause, got, tc.want, ms)
+			}
+		})
+	}
+}
+
+const webFile = `rules:
+  ssh:
+    securityGroup: {tags: {Name: web, team: a}}
+    type: ingress
+    protocol: tcp
+    fromPort: 22
+    toPort: 22
+    cidrBlocks: [10.0.0.0/8, 0.0.0.0/0]
+    ipv6CidrBlocks: ["::/0"]
+  db:
+    securityGroup: {tags: {Name: db}}
+    type: ingress
+    protocol: tcp
+    fromPort: 5432
+    toPort: 5432
+    sourceSecurityGroups: [{tags: {Name: admin}}, {tags: {Name: web, team: a}}]
+`
+
+func mustFile(t *testing.T, name, src string) *rules.File {
+	t.Helper()
+	f, diags := rules.Parse(name, []byte(src))
+	if f == nil {
+		t.Fatalf("rules.Parse: %s", strings.Join(diags.Strings(), "\n"))
+	}
+	return f
+}
+
+func offlineSource(t *testing.T, f *rules.File, path string) (Source, Facts) {
+	t.Helper()
+	resolve, facts := Offline(f)
+	perms, _, diags := rules.Expand(f, f.Name, resolve)
+	if diags.HasErrors() {
+		t.Fatal(diags.Strings())
+	}
+	return Source{File: f, Perms: perms, Resolve: resolve, Path: path}, facts
+}
+
+func lines(ds []rules.Diagnostic) string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.String()
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestCheckOffline(t *testing.T) {
+	p := mustPolicy(t, `deny:
+  - id: no-world-ssh
+    message: SSH must not be open to the internet
+    type: ingress
+    ports: 22
+    cidrs: [0.0.0.0/0, "::/0"]
+  - id: no-web-to-db
+    message: the web tier must not reach databases directly
+    groups: {tags: {Name: db}}
+    peerGroups: {tags: {tier: web}}
+  - id: no-admin-to-db
+    peerGroups: {tags: {Name: admin}}
+    groups: {tags: {Name: db}}
+`)
+	f := mustFile(t, "rules/web.yaml", webFile)
+	src, facts := offlineSource(t, f, "web.yaml")
+	res := p.Check(src, facts)
+	wantV := `rules/web.yaml:8:30: ssh: violates policy NO-WORLD-SSH: SSH must not be open to the internet (ingress tcp 22 from 0.0.0.0/0)
+rules/web.yaml:9:22: ssh: violates policy NO-WORLD-SSH: SSH must not be open to the internet (ingress tcp 22 from ::/0)
+rules/web.yaml:16:28: db: violates policy NO-ADMIN-TO-DB: ingress tcp 5432 from {tags: {Name: admin}}`
+	if got := lines(res.Diagnostics()); got != wantV {
+		t.Errorf("violations:\n%s\nwant:\n%s", got, wantV)
+	}
+	// The peers {Name: admin} and {Name: web, team: a} may or may not
+	// carry tier=web: that needs AWS.
+	wantS := `rules/web.yaml:16:28: db: skipped policy NO-WEB-TO-DB: needs the tags of group {tags: {Name: admin}}
+rules/web.yaml:16:51: db: skipped policy NO-WEB-TO-DB: needs the tags of group {tags: {Name: web, team: a}}`
+	var skips []rules.Diagnostic
+	for _, s := range res.Skipped {
+		skips = append(skips, s.Diagnostic)
+	}
+	if got := lines(skips); got != wantS {
+		t.Errorf("skipped:\n%s\nwant:\n%s", got, wantS)
+	}
+	v := res.Violations[0]
+	if v.Policy != "no-world-ssh" || v.Field != "cidrBlocks[1]" || v.Key.Peer.Value != "0.0.0.0/0" || v.Severity != rules.SeverityError {
+		t.Errorf("violation = %+v", v)
+	}
+	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "violates policy NO-WORLD-SSH") {
+		t.Errorf("Err() = %v", err)
+	}
+
+	// Online: the same file with group facts from EC2 decides every clause.
+	ids := map[string]string{"tags:Name=web,team=a": sgWeb, "tags:Name=db": sgDB, "tags:Name=admin": sgNone}
+	resolve := func(g rules.GroupRef) []string { return []string{ids[g.String()]} }
+	perms, _, diags := rules.Expand(f, f.Name, resolve)
+	if diags.HasErrors() {
+		t.Fatal(diags.Strings())
+	}
+	online := Facts{Groups: map[string]Group{sgNone: {ID: sgNone, Tags: map[string]string{"Name": "admin"}, Complete: true}}}
+	for id, g := range live.Groups {
+		online.Groups[id] = g
+	}
+	res = p.Check(Source{File: f, Perms: perms, Resolve: resolve, Path: "web.yaml"}, online)
+	if len(res.Skipped) != 0 {
+		t.Errorf("online skipped: %+v", res.Skipped)
+	}
+	want := []string{"NO-WORLD-SSH", "NO-WORLD-SSH", "NO-ADMIN-TO-DB", "NO-WEB-TO-DB: the web tier must not reach databases directly (ingress tcp 5432 from " + sgWeb + ")"}
+	if len(res.Violations) != len(want) {
+		t.Fatalf("online violations:\n%s", lines(res.Diagnostics()))
+	}
+	for i, w := range want {
+		if !strings.Contains(res.Violations[i].Msg, w) {
+			t.Errorf("online violation %d = %s, want %s", i, res.Violations[i].Msg, w)
+		}
+	}
+	if !strings.Contains(res.Violations[2].Msg, "from "+sgNone) {
+		t.Errorf("online message names the group by id: %s", res.Violations[2].Msg)
+	}
+}
+
+func TestCheckTenants(t *testing.T) {
+	p := mustPolicy(t, `tenants:
+  - prefix: team-a/
+    groups: {tags: {team: a}}
+  - prefix: team-a/prod/
+    groups: [{tags: {team: a, env: prod}}]
+    accounts: ["111122223333"]
+`)
+	tests := []struct {
+		name, path, account, file string
+		violations, skipped       []string
+	}{
+		{name: "outside every tenant", path: "platform/web.yaml",
+			file: "rules:\n  r:\n    securityGroup: {tags: {team: b}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n"},
+		{name: "own group", path: "team-a/web.yaml",
+			file: "rules:\n  r:\n    securityGroup: {tags: {team: a, Name: web}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n"},
+		{name: "other team's group", path: "team-a/web.yaml",
+			file:       "rules:\n  r:\n    securityGroup: {tags: {team: b}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n",
+			violations: []string{"team-a/web.yaml:3:20: r: violates policy tenant team-a/: securityGroup {tags: {team: b}} is not a group of the tenant ({tags: {team: a}})"}},
+		{name: "unknown group offline", path: "team-a/web.yaml",
+			file:    "rules:\n  r:\n    securityGroup: {tags: {Name: web}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n",
+			skipped: []string{"team-a/web.yaml:3:20: r: skipped policy tenant team-a/: needs the tags of group {tags: {Name: web}}"}},
+		{name: "exclusive groups are checked", path: "team-a/x.yaml",
+			file:       "exclusiveGroups: [{tags: {team: b}}]\nrules: {}\n",
+			violations: []string{"team-a/x.yaml:1:19: violates policy tenant team-a/: exclusiveGroups[0] {tags: {team: b}} is not a group of the tenant ({tags: {team: a}})"}},
+		{name: "nested tenants all apply", path: "team-a/prod/web.yaml", account: "111122223333",
+			file:       "rules:\n  r:\n    securityGroup: {tags: {team: a, env: dev}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n",
+			violations: []string{"team-a/prod/web.yaml:3:20: r: violates policy tenant team-a/prod/: securityGroup {tags: {env: dev, team: a}} is not a group of the tenant ({tags: {env: prod, team: a}})"}},
+		{name: "wrong account", path: "team-a/prod/web.yaml", account: "444455556666",
+			file:       "rules:\n  r:\n    securityGroup: {tags: {team: a, env: prod}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n",
+			violations: []string{"team-a/prod/web.yaml:1:1: violates policy tenant team-a/prod/: account 444455556666 is not an account of the tenant (111122223333)"}},
+		{name: "account unknown", path: "team-a/prod/web.yaml",
+			file:    "rules:\n  r:\n    securityGroup: {tags: {team: a, env: prod}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n",
+			skipped: []string{"team-a/prod/web.yaml:1:1: skipped policy tenant team-a/prod/: needs the account the file applies to"}},
+		{name: "prefix is not a folder prefix", path: "team-ab/web.yaml",
+			file: "rules:\n  r:\n    securityGroup: {tags: {team: b}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := mustFile(t, tc.path, tc.file)
+			src, facts := offlineSource(t, f, tc.path)
+			src.Account = tc.account
+			res := p.Check(src, facts)
+			if got, want := lines(res.Diagnostics()), strings.Join(tc.violations, "\n"); got != want {
+				t.Errorf("violations:\n%s\nwant:\n%s", got, want)
+			}
+			var skips []rules.Diagnostic
+			for _, s := range res.Skipped {
+				skips = append(skips, s.Diagnostic)
+			}
+			if got, want := lines(skips), strings.Join(tc.skipped, "\n"); got != want {
+				t.Errorf("skipped:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestNilPolicy(t *testing.T) {
+	var p *Policy
+	if res := p.Check(Source{File: &rules.File{}}, Facts{}); len(res.Violations)+len(res.Skipped) != 0 {
+		t.Error("a nil policy found something")
+	}
+	if ms := p.CheckRule(rules.Key{}, Facts{}); ms != nil {
+		t.Error("a nil policy matched")
+	}
+}
