@@ -53,9 +53,8 @@ func (w *wiring) addAWSFlags(fs *flag.FlagSet) {
 	fs.StringVar(&w.endpoint, "endpoint-url", "", "AWS endpoint URL for every service, e.g. a local emulator (env AWS_ENDPOINT_URL, read by the SDK)")
 }
 
-// addEngineFlags adds the source, ledger and guard flags of plan, apply
-// and drift. Defaults come from the environment.
-func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
+// addFileFlags adds where the rule files are: --bucket, --prefix, --dir.
+func (w *wiring) addFileFlags(fs *flag.FlagSet) {
 	fs.StringVar(&w.bucket, "bucket", envFirst("SGRULES_BUCKET", "RULES_BUCKET"), "S3 bucket of the rule files (env SGRULES_BUCKET or RULES_BUCKET)")
 	prefix := os.Getenv("RULES_PREFIX")
 	if prefix == "" {
@@ -63,6 +62,12 @@ func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
 	}
 	fs.StringVar(&w.prefix, "prefix", prefix, "key prefix of the rule files in the bucket; with --dir, prepended to the file paths so that keys match the bucket's (env RULES_PREFIX)")
 	fs.StringVar(&w.dir, "dir", "", "read the rule files from this local directory instead of S3 (or give it as the argument)")
+}
+
+// addEngineFlags adds the source, ledger and guard flags of plan, apply
+// and drift. Defaults come from the environment.
+func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
+	w.addFileFlags(fs)
 	fs.StringVar(&w.table, "table", os.Getenv("STATE_TABLE"), "DynamoDB table of the ownership ledger (env STATE_TABLE; required)")
 	maxRevoke := reconcile.DefaultMaxRevoke
 	if v := os.Getenv("MAX_REVOKE"); v != "" {
@@ -80,8 +85,20 @@ func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
 
 // checkSource settles where the rule files come from: --dir, a single
 // directory argument, or --bucket (a directory wins over a bucket from
-// the environment). It returns a usage problem or "".
+// the environment), and that a ledger is named. It returns a usage
+// problem or "".
 func (w *wiring) checkSource(fs *flag.FlagSet) string {
+	if msg := w.checkFiles(fs); msg != "" {
+		return msg
+	}
+	if w.table == "" {
+		return "no ledger: set --table (or STATE_TABLE) to the DynamoDB table sgrules records ownership in"
+	}
+	return ""
+}
+
+// checkFiles is checkSource without the ledger (graph reads no ledger).
+func (w *wiring) checkFiles(fs *flag.FlagSet) string {
 	args := fs.Args()
 	bucketSet := false
 	fs.Visit(func(f *flag.Flag) { bucketSet = bucketSet || f.Name == "bucket" })
@@ -107,9 +124,6 @@ func (w *wiring) checkSource(fs *flag.FlagSet) string {
 		}
 	} else if w.bucket == "" {
 		return "no rule source: set --bucket (or SGRULES_BUCKET) or --dir"
-	}
-	if w.table == "" {
-		return "no ledger: set --table (or STATE_TABLE) to the DynamoDB table sgrules records ownership in"
 	}
 	return ""
 }
@@ -139,12 +153,7 @@ func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engin
 	if err != nil {
 		return nil, nil, err
 	}
-	var src reconcile.Source
-	if w.dir != "" {
-		src = prefixSource{inner: dirsource.New(w.dir), prefix: w.prefix}
-	} else {
-		src = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), w.bucket, w.prefix)
-	}
+	src := w.source(cfg)
 	groups := ec2sg.New(ec2.NewFromConfig(cfg))
 	logger := slog.New(slog.DiscardHandler)
 	if w.verbose {
@@ -163,6 +172,14 @@ func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engin
 		return nil, nil, err
 	}
 	return eng, groups, nil
+}
+
+// source is the rule files: the directory under the prefix, or the bucket.
+func (w *wiring) source(cfg aws.Config) reconcile.Source {
+	if w.dir != "" {
+		return prefixSource{inner: dirsource.New(w.dir), prefix: w.prefix}
+	}
+	return s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), w.bucket, w.prefix)
 }
 
 // prefixSource presents a directory's files under a key prefix, so that
