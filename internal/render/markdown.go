@@ -235,6 +235,9 @@ func (o MarkdownOptions) row(c Change, target bool) string {
 	for i, ow := range owners {
 		src[i] = mdCode(ow)
 	}
+	if len(src) == 0 {
+		src = []string{"(no rule file: clean-up)"}
+	}
 	cells := []string{changeMark[c.Kind]}
 	if target {
 		cells = append(cells, mdCell(o.Target(k)))
@@ -307,12 +310,14 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	var tally [4]int // add, change, remove, ledger
 	for _, c := range changes {
 		g := c.Key().GroupID
+		var tgt string
+		if target {
+			tgt = o.Target(c.Key())
+			g = tgt + "\x00" + g // group ids are unique within a target only
+		}
 		gc := byGroup[g]
 		if gc == nil {
-			gc = &groupCount{group: g}
-			if target {
-				gc.target = o.Target(c.Key())
-			}
+			gc = &groupCount{group: c.Key().GroupID, target: tgt}
 			byGroup[g] = gc
 			runIndex[g] = len(counts)
 			counts = append(counts, gc)
@@ -414,7 +419,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 		mdList(&lists, "⚠️ Warnings", warn)
 	}
 
-	budget := max - head.Len() - lists.Len() - 200
+	budget := max - head.Len() - lists.Len() - 600 // room for the notes below
 	var details bytes.Buffer
 	shown := 0
 	if len(changes) > 0 {
@@ -511,7 +516,7 @@ func summaryTable(counts []*groupCount, o MarkdownOptions, target bool, limit in
 	if target {
 		b.WriteString("| target | group | add | change | remove |\n|---|---|---:|---:|---:|\n")
 	} else {
-		b.WriteString("| group | add | change | remove |\n|---|---|---:|---:|\n")
+		b.WriteString("| group | add | change | remove |\n|---|---:|---:|---:|\n")
 	}
 	for i, gc := range counts {
 		line := fmt.Sprintf("| %s | %d | %d | %d |\n", mdCell(Options{Names: o.Names}.Group(gc.group)), gc.add, gc.change, gc.remove)
