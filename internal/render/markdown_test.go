@@ -3,13 +3,12 @@ package render
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/testutil/graphviz"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -194,7 +193,7 @@ func TestGraphGolden(t *testing.T) {
 					t.Error(err)
 				}
 			case strings.HasSuffix(tc.name, ".dot"):
-				CheckDOT(t, b.Bytes())
+				graphviz.Check(t, b.Bytes())
 			}
 		})
 	}
@@ -211,27 +210,6 @@ func samplePermissions() []rules.Permission {
 		{Key: key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, web), Owner: o("pg")},
 		{Key: key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, `tags:Name=a"b#c<d>|e`), Owner: o("odd")},
 		{Key: key(`tags:Name=cache`, rules.Ingress, "tcp", 6379, 6379, rules.PeerGroup, web), Owner: o("redis")},
-	}
-}
-
-// CheckDOT runs Graphviz on a DOT text. Without dot it skips, except in
-// CI (CI set), where .ci/run installs it: there it fails.
-func CheckDOT(t *testing.T, dot []byte) {
-	t.Helper()
-	path, err := exec.LookPath("dot")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("Graphviz dot is not installed (apt-get install graphviz); CI must check the DOT output")
-		}
-		t.Skip("Graphviz dot is not installed")
-	}
-	cmd := exec.Command(path, "-Tsvg")
-	cmd.Stdin = bytes.NewReader(dot)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil || stderr.Len() > 0 || !bytes.Contains(out, []byte("<svg")) {
-		t.Fatalf("dot -Tsvg: %v\n%s\n%s", err, stderr.String(), dot)
 	}
 }
 
