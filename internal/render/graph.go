@@ -39,6 +39,8 @@ type Node struct {
 	ID    string   `json:"id"`
 	Kind  NodeKind `json:"kind"`
 	Label string   `json:"label"`
+	// Name is a group's Name tag or group name, when known.
+	Name string `json:"name,omitempty"`
 	// World marks 0.0.0.0/0 and ::/0.
 	World bool `json:"world,omitempty"`
 }
@@ -95,7 +97,7 @@ func IsWorld(p rules.Peer) bool {
 // groupNode is the node of a group id or an unresolved reference text.
 func (b *GraphBuilder) groupNode(id string) Node {
 	if strings.HasPrefix(id, "sg-") {
-		return Node{ID: id, Kind: NodeGroup, Label: Options{Names: b.Names}.Group(id)}
+		return Node{ID: id, Kind: NodeGroup, Label: Options{Names: b.Names}.Group(id), Name: b.Names[id]}
 	}
 	return Node{ID: id, Kind: NodeRef, Label: refLabel(id)}
 }
@@ -184,17 +186,32 @@ func (b *GraphBuilder) Graph() Graph {
 	return g
 }
 
-func (g *Graph) sort() {
-	sort.Slice(g.Nodes, func(i, j int) bool { return g.Nodes[i].ID < g.Nodes[j].ID })
-	sort.SliceStable(g.Edges, func(i, j int) bool { return edgeLess(g.Edges[i], g.Edges[j]) })
+// sortKey orders nodes for people: named groups by name, the rest by id.
+func (n Node) sortKey() string {
+	if n.Name != "" {
+		return n.Name + "\x00" + n.ID
+	}
+	return n.ID
 }
 
-func edgeLess(a, b Edge) bool {
+// sort orders nodes by sortKey and edges by their nodes' keys, then
+// direction and ports: the order does not depend on random group ids when
+// names are known.
+func (g *Graph) sort() {
+	sort.Slice(g.Nodes, func(i, j int) bool { return g.Nodes[i].sortKey() < g.Nodes[j].sortKey() })
+	keys := make(map[string]string, len(g.Nodes))
+	for _, n := range g.Nodes {
+		keys[n.ID] = n.sortKey()
+	}
+	sort.SliceStable(g.Edges, func(i, j int) bool { return edgeLess(g.Edges[i], g.Edges[j], keys) })
+}
+
+func edgeLess(a, b Edge, keys map[string]string) bool {
 	if a.To != b.To {
-		return a.To < b.To
+		return keys[a.To] < keys[b.To]
 	}
 	if a.From != b.From {
-		return a.From < b.From
+		return keys[a.From] < keys[b.From]
 	}
 	if a.Direction != b.Direction {
 		return a.Direction < b.Direction
@@ -240,9 +257,10 @@ func GraphOfRules(actual []reconcile.ActualRule, names map[string]string) Graph 
 
 // Node returns the node with an id.
 func (g Graph) Node(id string) (Node, bool) {
-	i := sort.Search(len(g.Nodes), func(i int) bool { return g.Nodes[i].ID >= id })
-	if i < len(g.Nodes) && g.Nodes[i].ID == id {
-		return g.Nodes[i], true
+	for _, n := range g.Nodes {
+		if n.ID == id {
+			return n, true
+		}
 	}
 	return Node{}, false
 }
@@ -259,7 +277,7 @@ func (g Graph) FindGroup(value string) []string {
 		switch {
 		case n.Kind == NodeRef && (n.ID == "tags:Name="+value || strings.HasPrefix(n.ID, "name:"+value+"@")):
 			out = append(out, n.ID)
-		case n.Kind == NodeGroup && strings.HasSuffix(n.Label, " ("+value+")"):
+		case n.Kind == NodeGroup && n.Name == value:
 			out = append(out, n.ID)
 		}
 	}
@@ -282,6 +300,10 @@ func (g Graph) Reaching(groups ...string) Graph {
 			byTo[e.To] = append(byTo[e.To], e)
 		}
 	}
+	kinds := make(map[string]NodeKind, len(g.Nodes))
+	for _, n := range g.Nodes {
+		kinds[n.ID] = n.Kind
+	}
 	out := Graph{Nodes: []Node{}, Edges: []Edge{}}
 	keep := map[string]bool{}
 	for len(queue) > 0 {
@@ -291,7 +313,7 @@ func (g Graph) Reaching(groups ...string) Graph {
 		for _, e := range byTo[id] {
 			out.Edges = append(out.Edges, e)
 			keep[e.From] = true
-			if n, _ := g.Node(e.From); (n.Kind == NodeGroup || n.Kind == NodeRef) && !in[e.From] {
+			if k := kinds[e.From]; (k == NodeGroup || k == NodeRef) && !in[e.From] {
 				in[e.From] = true
 				queue = append(queue, e.From)
 			}

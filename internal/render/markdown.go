@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -339,6 +340,20 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 		}
 		runs[runIndex[g]] = append(runs[runIndex[g]], c)
 	}
+
+	// Groups in the order people look them up: by name, then id (the
+	// engine sorts by id).
+	order := make([]int, len(counts))
+	for i := range order {
+		order[i] = i
+	}
+	sortKey := func(gc *groupCount) string { return gc.target + "\x00" + o.Names[gc.group] + "\x00" + gc.group }
+	sort.SliceStable(order, func(i, j int) bool { return sortKey(counts[order[i]]) < sortKey(counts[order[j]]) })
+	sortedCounts, sortedRuns := make([]*groupCount, len(counts)), make([][]Change, len(runs))
+	for i, k := range order {
+		sortedCounts[i], sortedRuns[i] = counts[k], runs[k]
+	}
+	counts, runs = sortedCounts, sortedRuns
 
 	var head bytes.Buffer
 	invalid, held := SourceProblems(res.Sources)

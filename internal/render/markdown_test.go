@@ -221,8 +221,9 @@ func TestGraphReaching(t *testing.T) {
 		got = append(got, e.From+" -> "+e.To+" "+e.Label)
 	}
 	want := []string{
+		// by the name of the group reached (database, web), then the source
+		`tags:Name=a"b#c<d>|e -> ` + db + " tcp 5432", web + " -> " + db + " tcp 5432",
 		"0.0.0.0/0 -> " + web + " tcp 443", "::/0 -> " + web + " tcp 443",
-		web + " -> " + db + " tcp 5432", `tags:Name=a"b#c<d>|e -> ` + db + " tcp 5432",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Reaching(database):\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
