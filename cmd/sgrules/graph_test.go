@@ -46,7 +46,7 @@ func TestGraphExamples(t *testing.T) {
 	}{
 		{"examples-graph.mmd", []string{"graph", "../../examples"}},
 		{"examples-graph.dot", []string{"graph", "--format", "dot", "../../examples"}},
-		{"examples-graph.json", []string{"graph", "--format", "json", "../../examples"}},
+		{"examples-graph.json.golden", []string{"graph", "--format", "json", "../../examples"}},
 		{"examples-graph-database.mmd", []string{"graph", "--group", "database", "../../examples"}},
 		{"examples-graph-database.dot", []string{"graph", "--format", "dot", "../../examples", "--group", "database"}},
 	} {
