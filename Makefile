@@ -4,6 +4,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 STATICCHECK_VERSION := v0.8.2
+ACTIONLINT_VERSION := v1.7.12
 LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags="-s -w"
 LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 FUNCTIONS := reconcile drift
@@ -33,8 +34,16 @@ test: tools
 demo: tools
 	CGO_ENABLED=0 $(GO) run ./cmd/sgrules demo
 
-## lint: gofmt, go vet, staticcheck
-lint: $(BIN)/staticcheck
+$(BIN)/actionlint:
+	GOBIN=$(BIN) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+## lint-workflows: actionlint on the example GitHub Actions workflows
+.PHONY: lint-workflows
+lint-workflows: $(BIN)/actionlint
+	$(BIN)/actionlint examples/ci/*.yml
+
+## lint: gofmt, go vet, staticcheck, cfn-lint, actionlint
+lint: $(BIN)/staticcheck lint-workflows
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...

@@ -112,6 +112,10 @@ func valueWords(cmd, flag string) string {
 	switch {
 	case flag == "output" && cmd == "validate":
 		return "text json github"
+	case flag == "output" && cmd == "plan":
+		return "table json markdown"
+	case flag == "format" && cmd == "graph":
+		return "mermaid dot json"
 	case flag == "output":
 		return "table json"
 	}

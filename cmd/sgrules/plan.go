@@ -33,6 +33,13 @@ with the rule (direction, protocol, ports, peer), its owners
 their diagnostics, conflicting descriptions too, and a summary line ends
 the plan. Nothing in EC2 or the ledger changes.
 
+--output markdown writes the plan for a pull request comment: a summary
+per group (to add, to change, to remove), rule files not applied,
+warnings, the table of changes (group, direction, protocol, ports, peer,
+description, file#rule) and a Mermaid flowchart of the flows that change
+(docs/pull-requests.md). It stays under GitHub's comment size limit by
+summarising the last groups, saying so.
+
 With a directory, the files' keys are the prefix plus their path in it
 ("rules/web.yaml"), the keys they have in the bucket: a plan from a
 checkout previews exactly what uploading it would do.
@@ -47,6 +54,7 @@ Examples:
   sgrules plan --table sgrules-ledger ./rules          # local files as rules/…
   sgrules plan --output json ./rules | jq '.actions[] | select(.action == "revoke")'
   sgrules plan --detailed-exitcode ./rules || echo "changes or errors: $?"
+  sgrules plan --output markdown ./rules > plan.md   # for a pull request comment
   sgrules plan --endpoint-url http://localhost:5000 --region us-east-1 ./rules
 `,
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -88,7 +96,11 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
 		return exitUsage
 	}
-	output := fs.String("output", "table", "output format: table or json")
+	outputs := "table or json"
+	if name == "plan" {
+		outputs = "table, json or markdown (a pull request comment)"
+	}
+	output := fs.String("output", "table", "output format: "+outputs)
 	var detailed, massRevoke bool
 	if name == "plan" {
 		fs.BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none (1 on errors)")
@@ -98,7 +110,12 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
 		return code
 	}
-	if !checkOutput(name, *output, stderr) {
+	switch {
+	case name == "plan" && *output == "markdown":
+	case name == "plan" && *output != "table" && *output != "json":
+		fmt.Fprintf(stderr, "sgrules plan: --output must be table, json or markdown, got %q\n", *output)
+		return exitUsage
+	case !checkOutput(name, *output, stderr):
 		return exitUsage
 	}
 	if msg := w.checkSource(fs); msg != "" {
@@ -123,12 +140,15 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 		return exitFail
 	}
 	names, _ := groupNames(ctx, groups, render.GroupIDs(res))
-	if *output == "json" {
+	switch *output {
+	case "markdown":
+		render.Markdown(stdout, res, render.MarkdownOptions{Names: names})
+	case "json":
 		if err := render.JSON(stdout, render.NewPlanDoc(res, names)); err != nil {
 			fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
 			return exitFail
 		}
-	} else {
+	default:
 		render.Plan(stdout, res, render.Options{Color: useColor(stdout), Names: names, Past: !req.DryRun})
 	}
 	if invalid, held := render.SourceProblems(res.Sources); invalid+held > 0 {

@@ -14,12 +14,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdkconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sgrules/sgrules/internal/awsconfig"
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/dirsource"
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/s3source"
 )
 
 // wiring holds the flags shared by the AWS commands (plan, apply, drift,
@@ -32,6 +34,8 @@ type wiring struct {
 	verbose             bool
 	// resolvedRegion is the region the AWS configuration settled on.
 	resolvedRegion string
+	// envErr is an environment addFileFlags could not read.
+	envErr error
 }
 
 // addAWSFlags adds --region and --endpoint-url.
@@ -48,9 +52,7 @@ func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
 	if err != nil {
 		return err
 	}
-	fs.StringVar(&w.bucket, "bucket", env.Bucket, "S3 bucket of the rule files (env SGRULES_BUCKET or RULES_BUCKET)")
-	fs.StringVar(&w.prefix, "prefix", env.Prefix, `key prefix of the rule files in the bucket ("rules" is "rules/", "/" the whole bucket); with --dir, prepended to the file paths so that keys match the bucket's (env RULES_PREFIX)`)
-	fs.StringVar(&w.dir, "dir", "", "read the rule files from this local directory instead of S3 (or give it as the argument)")
+	w.addFileFlagsFrom(fs, env)
 	fs.StringVar(&w.table, "table", env.Table, "DynamoDB table of the ownership ledger (env STATE_TABLE; required)")
 	fs.IntVar(&w.maxRevoke, "max-revoke", env.MaxRevoke, "blast-radius guard: hold a plan that would revoke more rules than this because rules or files disappeared; -1 for no limit, 0 is refused (env MAX_REVOKE)")
 	fs.BoolVar(&w.verbose, "verbose", false, "log the engine's plan and API batches to stderr")
@@ -58,10 +60,45 @@ func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
 	return nil
 }
 
+// addFileFlags adds where the rule files are: --bucket, --prefix, --dir
+// (for commands that read no ledger). An environment that does not check
+// out is reported when the flags are checked.
+func (w *wiring) addFileFlags(fs *flag.FlagSet) {
+	env, err := config.CLI.Load(os.Getenv)
+	if err != nil {
+		w.envErr = err
+	}
+	w.addFileFlagsFrom(fs, env)
+}
+
+func (w *wiring) addFileFlagsFrom(fs *flag.FlagSet, env config.Config) {
+	fs.StringVar(&w.bucket, "bucket", env.Bucket, "S3 bucket of the rule files (env SGRULES_BUCKET or RULES_BUCKET)")
+	fs.StringVar(&w.prefix, "prefix", env.Prefix, `key prefix of the rule files in the bucket ("rules" is "rules/", "/" the whole bucket); with --dir, prepended to the file paths so that keys match the bucket's (env RULES_PREFIX)`)
+	fs.StringVar(&w.dir, "dir", "", "read the rule files from this local directory instead of S3 (or give it as the argument)")
+}
+
 // checkSource settles where the rule files come from: --dir, a single
 // directory argument, or --bucket (a directory wins over a bucket from
-// the environment). It returns a usage problem or "".
+// the environment), and that a ledger is named. It returns a usage
+// problem or "".
 func (w *wiring) checkSource(fs *flag.FlagSet) string {
+	if msg := w.checkFiles(fs); msg != "" {
+		return msg
+	}
+	if w.table == "" {
+		return "no ledger: set --table (or STATE_TABLE) to the DynamoDB table sgrules records ownership in"
+	}
+	if err := config.CheckMaxRevoke(w.maxRevoke); err != nil {
+		return "--max-revoke " + strconv.Itoa(w.maxRevoke) + ": " + err.Error()
+	}
+	return ""
+}
+
+// checkFiles is checkSource without the ledger (graph reads no ledger).
+func (w *wiring) checkFiles(fs *flag.FlagSet) string {
+	if w.envErr != nil {
+		return w.envErr.Error()
+	}
 	args := fs.Args()
 	bucketSet := false
 	fs.Visit(func(f *flag.Flag) { bucketSet = bucketSet || f.Name == "bucket" })
@@ -87,12 +124,6 @@ func (w *wiring) checkSource(fs *flag.FlagSet) string {
 		}
 	} else if w.bucket == "" {
 		return "no rule source: set --bucket (or SGRULES_BUCKET) or --dir"
-	}
-	if w.table == "" {
-		return "no ledger: set --table (or STATE_TABLE) to the DynamoDB table sgrules records ownership in"
-	}
-	if err := config.CheckMaxRevoke(w.maxRevoke); err != nil {
-		return "--max-revoke " + strconv.Itoa(w.maxRevoke) + ": " + err.Error()
 	}
 	w.prefix = config.Prefix(w.prefix)
 	return ""
@@ -124,10 +155,7 @@ func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engin
 	if err != nil {
 		return nil, nil, err
 	}
-	var src reconcile.Source // nil: the bucket
-	if w.dir != "" {
-		src = prefixSource{inner: dirsource.New(w.dir), prefix: w.prefix}
-	}
+	src := w.source(cfg)
 	logger := slog.New(slog.DiscardHandler)
 	if w.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
@@ -143,6 +171,14 @@ func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engin
 		return nil, nil, err
 	}
 	return eng, groups, nil
+}
+
+// source is the rule files: the directory under the prefix, or the bucket.
+func (w *wiring) source(cfg aws.Config) reconcile.Source {
+	if w.dir != "" {
+		return prefixSource{inner: dirsource.New(w.dir), prefix: w.prefix}
+	}
+	return s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), w.bucket, w.prefix)
 }
 
 // prefixSource presents a directory's files under a key prefix, so that

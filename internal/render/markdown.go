@@ -1,0 +1,569 @@
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// ChangeKind is what a reviewer sees a plan do to one permission.
+type ChangeKind string
+
+const (
+	ChangeAdd    ChangeKind = "add"
+	ChangeChange ChangeKind = "change"
+	ChangeRemove ChangeKind = "remove"
+	// ChangeAdopt and ChangeForget touch only the ledger.
+	ChangeAdopt  ChangeKind = "adopt"
+	ChangeForget ChangeKind = "forget"
+)
+
+// Change is one row of a reviewed plan. New is the authorize, adopt,
+// forget or update action; Old is the revoked permission of a
+// replacement (a rule whose ports, protocol or peer changed) or of a
+// removal. A replacement has both.
+type Change struct {
+	Kind ChangeKind
+	New  *reconcile.Action
+	Old  *reconcile.Action
+}
+
+// Key is the permission the change leaves in place (the old one for a
+// removal).
+func (c Change) Key() rules.Key {
+	if c.New != nil {
+		return c.New.Key
+	}
+	return c.Old.Key
+}
+
+// PairReplacements turns sorted actions into changes: a revocation that is
+// not a loss (the rule is still declared, in another form) is paired with
+// an authorization of the same group and direction that shares an owner,
+// preferring the same peer, into one "change". It is the one place that
+// pairs a plan's actions; it reads only typed fields (Kind, Loss, Key,
+// Owners), never Reason.
+func PairReplacements(as []reconcile.Action) []Change {
+	pairedNew := map[int]int{} // authorize index → revoke index
+	pairedOld := map[int]bool{}
+	shares := func(a, b []string) bool {
+		for _, x := range a {
+			for _, y := range b {
+				if x == y {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for i, r := range as {
+		if r.Kind != reconcile.ActRevoke || r.Loss {
+			continue
+		}
+		best := -1
+		for j, a := range as {
+			if a.Kind != reconcile.ActAuthorize || a.Key.GroupID != r.Key.GroupID || a.Key.Direction != r.Key.Direction {
+				continue
+			}
+			if _, taken := pairedNew[j]; taken || !shares(rules.OwnerStrings(a.Owners), rules.OwnerStrings(r.Owners)) {
+				continue
+			}
+			if best < 0 || (a.Key.Peer == r.Key.Peer && as[best].Key.Peer != r.Key.Peer) {
+				best = j
+			}
+		}
+		if best >= 0 {
+			pairedNew[best] = i
+			pairedOld[i] = true
+		}
+	}
+	out := make([]Change, 0, len(as))
+	for i := range as {
+		a := &as[i]
+		switch a.Kind {
+		case reconcile.ActAuthorize:
+			if j, ok := pairedNew[i]; ok {
+				out = append(out, Change{Kind: ChangeChange, New: a, Old: &as[j]})
+			} else {
+				out = append(out, Change{Kind: ChangeAdd, New: a})
+			}
+		case reconcile.ActUpdate:
+			out = append(out, Change{Kind: ChangeChange, New: a})
+		case reconcile.ActRevoke:
+			if !pairedOld[i] {
+				out = append(out, Change{Kind: ChangeRemove, Old: a})
+			}
+		case reconcile.ActAdopt:
+			out = append(out, Change{Kind: ChangeAdopt, New: a})
+		case reconcile.ActForget:
+			out = append(out, Change{Kind: ChangeForget, New: a})
+		}
+	}
+	return out
+}
+
+// Violation is a policy violation to show first in a reviewed plan.
+// Nothing produces them yet (policies are not implemented); the markdown
+// renders any it is given.
+type Violation struct {
+	// Where is FILE:LINE:COL of the rule.
+	Where   string
+	Rule    string
+	Clause  string
+	Message string
+}
+
+// MaxCommentBytes is the default size limit of the markdown plan: GitHub
+// refuses comments over 65,536 characters; the rest is left for the
+// marker and heading the CI workflow adds.
+const MaxCommentBytes = 60000
+
+// MaxMermaidEdges is the most arrows drawn in a plan's flowchart (GitHub's
+// Mermaid refuses more than 500 edges; far fewer are readable).
+const MaxMermaidEdges = 150
+
+// maxListItems caps each list (violations, sources, warnings).
+const maxListItems = 50
+
+// MarkdownOptions control Markdown.
+type MarkdownOptions struct {
+	// Names maps group ids to readable names.
+	Names map[string]string
+	// MaxBytes is the size limit (default MaxCommentBytes): large plans
+	// are summarised per group, never cut without a note.
+	MaxBytes int
+	// Violations are shown first when there are any.
+	Violations []Violation
+	// Target returns the account/region of a group's permission; when it
+	// returns a non-empty value for any change, tables gain a target
+	// column. Nil today: every rule is in the home target.
+	Target func(rules.Key) string
+}
+
+// mdCell escapes text for a table cell.
+func mdCell(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "|", `\|`, "\n", " ", "\r", "", "<", "&lt;", ">", "&gt;",
+		"*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`).Replace(s)
+}
+
+// mdCode is inline code, or escaped text when s has a backtick.
+func mdCode(s string) string {
+	if s == "" {
+		return ""
+	}
+	if strings.ContainsAny(s, "`|\n") {
+		return mdCell(s)
+	}
+	return "`" + s + "`"
+}
+
+// protoText is the protocol as rule files write it.
+func protoText(k rules.Key) string {
+	if k.Protocol == rules.ProtoAll {
+		return "all"
+	}
+	return k.Protocol
+}
+
+// portsText is the ports alone: "443", "1024-65535", "type 8", "all".
+func portsText(k rules.Key) string {
+	switch k.Protocol {
+	case rules.ProtoTCP, rules.ProtoUDP:
+		if k.FromPort == k.ToPort {
+			return strconv.Itoa(int(k.FromPort))
+		}
+		return fmt.Sprintf("%d-%d", k.FromPort, k.ToPort)
+	case rules.ProtoICMP, rules.ProtoICMPv6:
+		return strings.TrimPrefix(Ports(k), k.Protocol+" ")
+	}
+	return "all"
+}
+
+func (o MarkdownOptions) peerText(k rules.Key) string {
+	v := k.Peer.Value
+	if k.Peer.Kind == rules.PeerGroup {
+		v = Options{Names: o.Names}.Group(v)
+	}
+	return v
+}
+
+// arrow joins an old and a new value, or returns the value if equal.
+func arrow(old, new string) string {
+	if old == new {
+		return new
+	}
+	return old + " → " + new
+}
+
+var changeMark = map[ChangeKind]string{
+	ChangeAdd: "+ add", ChangeChange: "~ change", ChangeRemove: "- remove",
+	ChangeAdopt: "= adopt (ledger only)", ChangeForget: "x forget (ledger only)",
+}
+
+// row is one table row of a change.
+func (o MarkdownOptions) row(c Change, target bool) string {
+	k := c.Key()
+	proto, ports, peer := protoText(k), portsText(k), o.peerText(k)
+	var desc string
+	owners := []string{}
+	switch {
+	case c.New != nil && c.New.Kind == reconcile.ActUpdate:
+		desc = strconv.Quote(c.New.OldDescription) + " → " + strconv.Quote(c.New.Description)
+	case c.New != nil:
+		desc = c.New.Description
+	default:
+		desc = c.Old.Description
+	}
+	if c.Old != nil && c.New != nil {
+		ok := c.Old.Key
+		proto, ports, peer = arrow(protoText(ok), proto), arrow(portsText(ok), ports), arrow(o.peerText(ok), peer)
+	}
+	for _, a := range []*reconcile.Action{c.New, c.Old} {
+		if a != nil {
+			owners = mergeSorted(owners, rules.OwnerStrings(a.Owners))
+		}
+	}
+	if IsWorld(k.Peer) && k.Direction == rules.Ingress && c.Kind != ChangeRemove {
+		peer += " ⚠️ world"
+	}
+	src := make([]string, len(owners))
+	for i, ow := range owners {
+		src[i] = mdCode(ow)
+	}
+	if len(src) == 0 {
+		src = []string{"(no rule file: clean-up)"}
+	}
+	cells := []string{changeMark[c.Kind]}
+	if target {
+		cells = append(cells, mdCell(o.Target(k)))
+	}
+	cells = append(cells, mdCell(Options{Names: o.Names}.Group(k.GroupID)), string(k.Direction), mdCell(proto), mdCell(ports),
+		mdCell(peer), mdCell(desc), strings.Join(src, "<br>"))
+	return "| " + strings.Join(cells, " | ") + " |\n"
+}
+
+// groupCount is a group's line of the summary table.
+type groupCount struct {
+	group, target       string
+	add, change, remove int
+	ledger              int
+}
+
+// planFlows draws the changes as a graph: added flows green, removed red,
+// changed amber (a replacement with another peer shows the old flow
+// removed).
+func planFlows(cs []Change, names map[string]string) Graph {
+	b := &GraphBuilder{Names: names}
+	for i, c := range cs {
+		id := strconv.Itoa(i)
+		switch {
+		case c.Kind == ChangeAdd:
+			b.addKeyed(id, c.New.Key).Status = StatusAdded
+		case c.Kind == ChangeRemove:
+			b.addKeyed(id, c.Old.Key).Status = StatusRemoved
+		case c.Kind == ChangeChange && c.Old == nil:
+			e := b.addKeyed(id, c.New.Key)
+			e.Status, e.Label = StatusChanged, e.Label+" (description)"
+		case c.Kind == ChangeChange && c.Old.Key.Peer == c.New.Key.Peer:
+			e := b.addKeyed(id, c.New.Key)
+			e.Status, e.Label = StatusChanged, Ports(c.Old.Key)+" → "+Ports(c.New.Key)
+		case c.Kind == ChangeChange:
+			b.addKeyed(id, c.New.Key).Status = StatusChanged
+			b.addKeyed(id+"-old", c.Old.Key).Status = StatusRemoved
+		}
+	}
+	return b.Graph()
+}
+
+// Markdown writes the plan for a pull request comment: a summary line and
+// table per group, policy violations (when any), rule files not applied,
+// warnings, the table of changes in rule-file vocabulary and a Mermaid
+// flowchart of the flows that change. It stays under o.MaxBytes by
+// leaving out the details of the last groups (they stay in the summary
+// table), saying so.
+func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
+	max := o.MaxBytes
+	if max <= 0 {
+		max = MaxCommentBytes
+	}
+	changes := PairReplacements(res.Plan.Actions)
+	target := false
+	if o.Target != nil {
+		for _, c := range changes {
+			if o.Target(c.Key()) != "" {
+				target = true
+				break
+			}
+		}
+	}
+
+	// Per group, in plan order.
+	var counts []*groupCount
+	byGroup := map[string]*groupCount{}
+	runIndex := map[string]int{}
+	var runs [][]Change
+	var tally [4]int // add, change, remove, ledger
+	for _, c := range changes {
+		g := c.Key().GroupID
+		var tgt string
+		if target {
+			tgt = o.Target(c.Key())
+			g = tgt + "\x00" + g // group ids are unique within a target only
+		}
+		gc := byGroup[g]
+		if gc == nil {
+			gc = &groupCount{group: c.Key().GroupID, target: tgt}
+			byGroup[g] = gc
+			runIndex[g] = len(counts)
+			counts = append(counts, gc)
+			runs = append(runs, nil)
+		}
+		switch c.Kind {
+		case ChangeAdd:
+			gc.add++
+			tally[0]++
+		case ChangeChange:
+			gc.change++
+			tally[1]++
+		case ChangeRemove:
+			gc.remove++
+			tally[2]++
+		default:
+			gc.ledger++
+			tally[3]++
+		}
+		runs[runIndex[g]] = append(runs[runIndex[g]], c)
+	}
+
+	// Groups in the order people look them up: by name, then id (the
+	// engine sorts by id).
+	order := make([]int, len(counts))
+	for i := range order {
+		order[i] = i
+	}
+	sortKey := func(gc *groupCount) string { return gc.target + "\x00" + o.Names[gc.group] + "\x00" + gc.group }
+	sort.SliceStable(order, func(i, j int) bool { return sortKey(counts[order[i]]) < sortKey(counts[order[j]]) })
+	sortedCounts, sortedRuns := make([]*groupCount, len(counts)), make([][]Change, len(runs))
+	for i, k := range order {
+		sortedCounts[i], sortedRuns[i] = counts[k], runs[k]
+	}
+	counts, runs = sortedCounts, sortedRuns
+
+	var head bytes.Buffer
+	invalid, held := SourceProblems(res.Sources)
+	switch {
+	case len(changes) == 0 && invalid+held == 0:
+		fmt.Fprintln(&head, "### sgrules plan: no changes")
+		fmt.Fprintln(&head)
+		fmt.Fprintln(&head, "The security groups match the rule files.")
+	default:
+		fmt.Fprintf(&head, "### sgrules plan: %d to add, %d to change, %d to remove\n", tally[0], tally[1], tally[2])
+	}
+	var notes []string
+	if len(counts) > 0 {
+		notes = append(notes, fmt.Sprintf("%d %s", len(counts), plural(len(counts), "group")))
+	}
+	if tally[3] > 0 {
+		notes = append(notes, fmt.Sprintf("%d ledger-only %s (adopt existing rules, forget records of rules already gone)", tally[3], plural(tally[3], "step")))
+	}
+	if n := len(res.Plan.Unmanaged); n > 0 {
+		notes = append(notes, fmt.Sprintf("%d unmanaged %s left alone", n, plural(n, "rule")))
+	}
+	if res.HeldCleanup > 0 {
+		notes = append(notes, fmt.Sprintf("%d clean-up %s held by the blast-radius guard", res.HeldCleanup, plural(res.HeldCleanup, "revocation")))
+	}
+	if invalid > 0 {
+		notes = append(notes, fmt.Sprintf("**%d %s invalid**", invalid, plural(invalid, "rule file")))
+	}
+	if held > 0 {
+		notes = append(notes, fmt.Sprintf("**%d %s held**", held, plural(held, "rule file")))
+	}
+	if len(o.Violations) > 0 {
+		notes = append(notes, fmt.Sprintf("**%d policy %s**", len(o.Violations), plural(len(o.Violations), "violation")))
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(&head)
+		fmt.Fprintln(&head, strings.Join(notes, " · "))
+	}
+	if len(counts) > 0 {
+		fmt.Fprintln(&head)
+		summary := summaryTable(counts, o, target, max/4)
+		head.WriteString(summary)
+	}
+
+	var lists bytes.Buffer
+	if len(o.Violations) > 0 {
+		items := make([]string, len(o.Violations))
+		for i, v := range o.Violations {
+			items[i] = fmt.Sprintf("%s: %s: violates policy %s: %s", mdCode(v.Where), mdCell(v.Rule), mdCode(v.Clause), mdCell(v.Message))
+		}
+		mdList(&lists, "⛔ Policy violations", items)
+	}
+	var bad, warn []string
+	for _, s := range res.Sources {
+		switch {
+		case s.Status == reconcile.StatusInvalid || s.Status == reconcile.StatusHeld:
+			line := mdCode(s.Key) + ": " + string(s.Status)
+			if s.Message != "" {
+				line += ": " + mdCell(s.Message)
+			}
+			for _, d := range s.Diagnostics {
+				line += "<br>" + mdCode(d.String())
+			}
+			bad = append(bad, line)
+		default:
+			for _, d := range s.Diagnostics {
+				warn = append(warn, mdCode(d.String()))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		mdList(&lists, "❌ Rule files not applied (their previous rules are kept)", bad)
+	}
+	for _, c := range res.Plan.Conflicts {
+		warn = append(warn, fmt.Sprintf("%s in %s is declared with different descriptions; %s wins",
+			mdCell(Options{Names: o.Names}.Rule(c.Key)), mdCell(Options{Names: o.Names}.Group(c.Key.GroupID)), mdCode(c.Winner.String())))
+	}
+	if len(warn) > 0 {
+		mdList(&lists, "⚠️ Warnings", warn)
+	}
+
+	budget := max - head.Len() - lists.Len() - 600 // room for the notes below
+	var details bytes.Buffer
+	shown := 0
+	if len(changes) > 0 {
+		var table bytes.Buffer
+		fmt.Fprintln(&table, "#### Changes")
+		fmt.Fprintln(&table)
+		cols := "| | group | direction | protocol | ports | peer | description | source |\n|---|---|---|---|---|---|---|---|\n"
+		if target {
+			cols = "| | target | group | direction | protocol | ports | peer | description | source |\n|---|---|---|---|---|---|---|---|---|\n"
+		}
+		table.WriteString(cols)
+		for _, run := range runs {
+			var rows strings.Builder
+			for _, c := range run {
+				rows.WriteString(o.row(c, target))
+			}
+			if table.Len()+rows.Len() > budget {
+				break
+			}
+			table.WriteString(rows.String())
+			shown++
+		}
+		if shown > 0 {
+			details.Write(table.Bytes())
+		}
+		if shown < len(runs) {
+			n := 0
+			for _, run := range runs[shown:] {
+				n += len(run)
+			}
+			fmt.Fprintln(&details)
+			fmt.Fprintf(&details, "The details of %d more %s (%d %s) are left out to stay under GitHub's comment size limit; the summary above counts them. Run `sgrules plan` for every change.\n",
+				len(runs)-shown, plural(len(runs)-shown, "group"), n, plural(n, "change"))
+		}
+	}
+
+	var flows bytes.Buffer
+	if shown > 0 {
+		var drawn []Change
+		for _, run := range runs[:shown] {
+			for _, c := range run {
+				if c.Kind != ChangeAdopt && c.Kind != ChangeForget {
+					drawn = append(drawn, c)
+				}
+			}
+		}
+		g := planFlows(drawn, o.Names)
+		if len(g.Edges) > 0 {
+			var chart bytes.Buffer
+			Mermaid(&chart, g)
+			arrows := len(g.drawn())
+			fmt.Fprintln(&flows)
+			fmt.Fprintln(&flows, "#### Flows that change")
+			fmt.Fprintln(&flows)
+			switch {
+			case arrows > MaxMermaidEdges || details.Len()+chart.Len()+100 > budget:
+				fmt.Fprintf(&flows, "The diagram (%d arrows) is left out: too large for a comment. Run `sgrules graph` to draw it.\n", arrows)
+			default:
+				fmt.Fprintln(&flows, "`+` added (green), `-` removed (red, dotted), `~` changed (amber); thick arrows come from the internet.")
+				fmt.Fprintln(&flows)
+				fmt.Fprintln(&flows, "```mermaid")
+				flows.Write(chart.Bytes())
+				fmt.Fprintln(&flows, "```")
+			}
+		}
+	}
+
+	var out bytes.Buffer
+	out.Write(head.Bytes())
+	out.Write(lists.Bytes())
+	if details.Len() > 0 {
+		fmt.Fprintln(&out)
+		out.Write(details.Bytes())
+	}
+	out.Write(flows.Bytes())
+	b := out.Bytes()
+	if len(b) > max {
+		// Only pathological inputs get here (lists are capped, tables
+		// budgeted): cut at a line, and say so.
+		note := fmt.Sprintf("\n… cut at %d of %d bytes to stay under GitHub's comment size limit. Run `sgrules plan` for all of it.\n", max, len(b))
+		cut := bytes.LastIndexByte(b[:max-len(note)], '\n')
+		if cut < 0 {
+			cut = 0
+		}
+		b = append(b[:cut:cut], note...)
+	}
+	_, _ = w.Write(b)
+}
+
+// summaryTable is the per-group count table, cut (with a line counting
+// the rest) at about limit bytes.
+func summaryTable(counts []*groupCount, o MarkdownOptions, target bool, limit int) string {
+	var b strings.Builder
+	if target {
+		b.WriteString("| target | group | add | change | remove |\n|---|---|---:|---:|---:|\n")
+	} else {
+		b.WriteString("| group | add | change | remove |\n|---|---:|---:|---:|\n")
+	}
+	for i, gc := range counts {
+		line := fmt.Sprintf("| %s | %d | %d | %d |\n", mdCell(Options{Names: o.Names}.Group(gc.group)), gc.add, gc.change, gc.remove)
+		if target {
+			line = "| " + mdCell(gc.target) + " " + line
+		}
+		if b.Len()+len(line) > limit {
+			var add, change, remove int
+			for _, r := range counts[i:] {
+				add, change, remove = add+r.add, change+r.change, remove+r.remove
+			}
+			rest := fmt.Sprintf("| %d more groups | %d | %d | %d |\n", len(counts)-i, add, change, remove)
+			if target {
+				rest = "| | " + rest[2:]
+			}
+			b.WriteString(rest)
+			break
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// mdList writes a section with at most maxListItems items.
+func mdList(w *bytes.Buffer, title string, items []string) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "#### %s\n\n", title)
+	for i, it := range items {
+		if i == maxListItems {
+			fmt.Fprintf(w, "- … and %d more\n", len(items)-maxListItems)
+			break
+		}
+		fmt.Fprintln(w, "- "+it)
+	}
+}

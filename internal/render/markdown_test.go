@@ -1,0 +1,247 @@
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/testutil/graphviz"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// reviewResult is sampleResult plus a replacement: rules/web.yaml#app
+// moves from tcp 8080 to tcp 8443 (a revoke that is not a loss and an
+// authorize with the same owner).
+func reviewResult() reconcile.Result {
+	res := unsortedResult()
+	res.Plan.Actions = append(res.Plan.Actions,
+		reconcile.Action{Kind: reconcile.ActRevoke, Key: key(web, rules.Ingress, "tcp", 8080, 8080, rules.PeerGroup, lb), RuleID: "sgr-00000000000000012",
+			Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "app"}}, Reason: "no longer declared"},
+		reconcile.Action{Kind: reconcile.ActAuthorize, Key: key(web, rules.Ingress, "tcp", 8443, 8443, rules.PeerGroup, lb),
+			Description: "app | from alb", Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "app"}}, Reason: "declared by rules/web.yaml#app"},
+	)
+	reconcile.SortActions(res.Plan.Actions)
+	return res
+}
+
+func TestPairReplacements(t *testing.T) {
+	var got []string
+	for _, c := range PairReplacements(reviewResult().Plan.Actions) {
+		s := string(c.Kind)
+		if c.Old != nil {
+			s += " old=" + Ports(c.Old.Key)
+		}
+		if c.New != nil {
+			s += " new=" + Ports(c.New.Key)
+		}
+		got = append(got, s)
+	}
+	want := []string{ // in SortActions order
+		"add new=all traffic", "forget new=protocol 47", "add new=icmp type 8", "add new=tcp 443",
+		"change old=tcp 8080 new=tcp 8443", // the same owner: a replacement
+		"adopt new=tcp 80", "change new=tcp 22", "remove old=udp 1000-2000",
+		"add new=tcp 5432", "remove old=tcp 3306", // the mysql rule is a loss, not a change
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("PairReplacements:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	tests := []struct {
+		name   string
+		render func(*bytes.Buffer)
+	}{
+		{"plan.md", func(b *bytes.Buffer) { Markdown(b, reviewResult(), MarkdownOptions{Names: names}) }},
+		{"plan-empty.md", func(b *bytes.Buffer) { Markdown(b, reconcile.Result{}, MarkdownOptions{}) }},
+		// The seams for policies and targets: sections and columns appear
+		// when given data.
+		{"plan-seams.md", func(b *bytes.Buffer) {
+			Markdown(b, reviewResult(), MarkdownOptions{Names: names,
+				Violations: []Violation{{Where: "rules/web.yaml:9:7", Rule: "https", Clause: "no-world-ssh", Message: "SSH must not be open"}},
+				Target: func(k rules.Key) string {
+					if k.GroupID == db {
+						return "111122223333/eu-west-1"
+					}
+					return ""
+				}})
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			tc.render(&b)
+			golden(t, tc.name, b.Bytes())
+			if chart, ok := mermaidBlock(b.String()); ok {
+				if err := CheckMermaid(chart); err != nil {
+					t.Errorf("flowchart: %v\n%s", err, chart)
+				}
+			}
+		})
+	}
+}
+
+// mermaidBlock returns the content of the ```mermaid block of a markdown
+// text.
+func mermaidBlock(md string) (string, bool) {
+	_, rest, ok := strings.Cut(md, "```mermaid\n")
+	if !ok {
+		return "", false
+	}
+	chart, _, _ := strings.Cut(rest, "```")
+	return chart, true
+}
+
+// bigResult is a synthetic plan of groups × perGroup changes of each kind.
+func bigResult(groups, perGroup int) reconcile.Result {
+	var res reconcile.Result
+	for g := range groups {
+		id := fmt.Sprintf("sg-%017x", g)
+		for i := range perGroup {
+			owner := rules.Owner{Source: fmt.Sprintf("rules/team-%04d/service.yaml", g), Rule: fmt.Sprintf("rule-%03d", i)}
+			res.Plan.Actions = append(res.Plan.Actions,
+				reconcile.Action{Kind: reconcile.ActAuthorize, Key: key(id, rules.Ingress, "tcp", int32(1000+i), int32(1000+i), rules.PeerCIDR4, "10.0.0.0/8"),
+					Description: "a description of what this rule is for, as people write them", Owners: []rules.Owner{owner}},
+				reconcile.Action{Kind: reconcile.ActRevoke, Key: key(id, rules.Ingress, "udp", int32(2000+i), int32(2000+i), rules.PeerCIDR4, "10.0.0.0/8"),
+					Owners: []rules.Owner{{Source: owner.Source, Rule: owner.Rule + "-old"}}, Loss: true},
+				reconcile.Action{Kind: reconcile.ActUpdate, Key: key(id, rules.Egress, "tcp", int32(3000+i), int32(3000+i), rules.PeerCIDR4, "0.0.0.0/0"),
+					Description: "new", OldDescription: "old", Owners: []rules.Owner{{Source: owner.Source, Rule: owner.Rule + "-desc"}}},
+			)
+		}
+	}
+	for i := range 400 {
+		res.Sources = append(res.Sources, reconcile.SourceResult{Key: fmt.Sprintf("rules/bad-%03d.yaml", i), Status: reconcile.StatusInvalid,
+			Diagnostics: rules.Diagnostics{{File: fmt.Sprintf("rules/bad-%03d.yaml", i), Line: 1, Col: 1, Severity: rules.SeverityError, Msg: "broken"}}})
+	}
+	reconcile.SortActions(res.Plan.Actions)
+	return res
+}
+
+// A large plan stays under GitHub's limit: the last groups are summarised
+// (counted in the summary, with a note), never cut silently.
+func TestMarkdownLarge(t *testing.T) {
+	for _, tc := range []struct{ groups, perGroup int }{{2000, 10}, {40, 60}, {1, 3000}} {
+		t.Run(fmt.Sprintf("%dx%d", tc.groups, tc.perGroup), func(t *testing.T) {
+			var b bytes.Buffer
+			Markdown(&b, bigResult(tc.groups, tc.perGroup), MarkdownOptions{})
+			out := b.String()
+			if len(out) > MaxCommentBytes || len([]rune(out)) > 65536 {
+				t.Fatalf("markdown is %d bytes, over %d", len(out), MaxCommentBytes)
+			}
+			n := tc.groups * tc.perGroup
+			if head := fmt.Sprintf("### sgrules plan: %d to add, %d to change, %d to remove\n", n, n, n); !strings.HasPrefix(out, head) {
+				t.Errorf("headline: want %q, got %q", head, strings.SplitN(out, "\n", 2)[0])
+			}
+			if !regexp.MustCompile(`left out to stay under GitHub's comment size limit|more groups \|`).MatchString(out) {
+				t.Errorf("a large plan says nothing about what it left out")
+			}
+			if !strings.Contains(out, "- … and 350 more") {
+				t.Errorf("the list of invalid files is not capped with a count")
+			}
+			if strings.Contains(out, "cut at") {
+				t.Errorf("the plan was cut as a last resort instead of summarised")
+			}
+			if chart, ok := mermaidBlock(out); ok {
+				if err := CheckMermaid(chart); err != nil {
+					t.Errorf("flowchart: %v", err)
+				}
+			}
+			t.Logf("%d bytes", len(out))
+		})
+	}
+}
+
+func TestMarkdownMaxBytes(t *testing.T) {
+	var b bytes.Buffer
+	Markdown(&b, bigResult(50, 5), MarkdownOptions{MaxBytes: 8000})
+	if b.Len() > 8000 {
+		t.Fatalf("%d bytes, over 8000", b.Len())
+	}
+	if !strings.Contains(b.String(), "left out") {
+		t.Errorf("no note on what was left out:\n%s", b.String())
+	}
+}
+
+func TestGraphGolden(t *testing.T) {
+	g := GraphOfPermissions(samplePermissions(), names)
+	live := GraphOfRules([]reconcile.ActualRule{
+		{Key: key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, web), Tags: map[string]string{reconcile.TagManaged: "true"}},
+		{Key: key(db, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "0.0.0.0/0"), Description: `hand "made"`},
+		{Key: key(web, rules.Ingress, "tcp", 443, 443, rules.PeerPrefixList, "pl-0123456789abcdef0"), Tags: map[string]string{reconcile.TagManaged: "true"}},
+	}, names)
+	for _, tc := range []struct {
+		name string
+		g    Graph
+		f    func(*bytes.Buffer, Graph)
+	}{
+		{"graph.mmd", g, func(b *bytes.Buffer, g Graph) { Mermaid(b, g) }},
+		{"graph.dot", g, func(b *bytes.Buffer, g Graph) { DOT(b, g) }},
+		{"graph.json", g, func(b *bytes.Buffer, g Graph) { _ = JSON(b, NewGraphDoc(g)) }},
+		{"graph-live.mmd", live, func(b *bytes.Buffer, g Graph) { Mermaid(b, g) }},
+		{"graph-live.dot", live, func(b *bytes.Buffer, g Graph) { DOT(b, g) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			tc.f(&b, tc.g)
+			golden(t, tc.name, b.Bytes())
+			switch {
+			case strings.HasSuffix(tc.name, ".mmd"):
+				if err := CheckMermaid(b.String()); err != nil {
+					t.Error(err)
+				}
+			case strings.HasSuffix(tc.name, ".dot"):
+				graphviz.Check(t, b.Bytes())
+			}
+		})
+	}
+}
+
+// samplePermissions has a reference that was not resolved, a label that
+// needs escaping, world-open ingress and egress.
+func samplePermissions() []rules.Permission {
+	o := func(r string) rules.Owner { return rules.Owner{Source: "rules/web.yaml", Rule: r} }
+	return []rules.Permission{
+		{Key: key(web, rules.Ingress, "tcp", 443, 443, rules.PeerCIDR4, "0.0.0.0/0"), Owner: o("https")},
+		{Key: key(web, rules.Ingress, "tcp", 443, 443, rules.PeerCIDR6, "::/0"), Owner: o("https")},
+		{Key: key(web, rules.Egress, "-1", -1, -1, rules.PeerCIDR4, "0.0.0.0/0"), Owner: o("out")},
+		{Key: key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, web), Owner: o("pg")},
+		{Key: key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, `tags:Name=a"b#c<d>|e`), Owner: o("odd")},
+		{Key: key(`tags:Name=cache`, rules.Ingress, "tcp", 6379, 6379, rules.PeerGroup, web), Owner: o("redis")},
+	}
+}
+
+func TestGraphReaching(t *testing.T) {
+	g := GraphOfPermissions(samplePermissions(), names)
+	r := g.Reaching(g.FindGroup("database")...)
+	var got []string
+	for _, e := range r.Edges {
+		got = append(got, e.From+" -> "+e.To+" "+e.Label)
+	}
+	want := []string{
+		// by the name of the group reached (database, web), then the source
+		`tags:Name=a"b#c<d>|e -> ` + db + " tcp 5432", web + " -> " + db + " tcp 5432",
+		"0.0.0.0/0 -> " + web + " tcp 443", "::/0 -> " + web + " tcp 443",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Reaching(database):\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestCheckMermaidRejects(t *testing.T) {
+	for _, bad := range []string{
+		"graph TD\n",
+		"flowchart LR\n  n1[\"a\"b\"]\n",
+		"flowchart LR\n  n1[\"a\"]\n  n1 -->|\"x\"| n2\n",
+		"flowchart LR\n  n1[\"a\"]\n  n1[\"b\"]\n",
+		"flowchart LR\n  n1[\"a\"]\n  class n1 world\n",
+		"flowchart LR\n  n1[\"a\"]\n  n2[\"b\"]\n  n1 -->|\"x\"| n2\n  linkStyle 1 stroke:#fff\n",
+		"flowchart LR\n  n1[\"a#b\"]\n",
+	} {
+		if CheckMermaid(bad) == nil {
+			t.Errorf("CheckMermaid accepted %q", bad)
+		}
+	}
+}

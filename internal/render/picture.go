@@ -1,0 +1,235 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Colours of the pictures (GitHub's palette, readable in light and dark
+// themes).
+const (
+	colorAdded     = "#1a7f37"
+	colorRemoved   = "#cf222e"
+	colorChanged   = "#bf8700"
+	colorWorld     = "#cf222e"
+	colorUnmanaged = "#8c959f"
+	colorViolation = "#8250df"
+)
+
+// drawnEdge is one arrow: the permissions between the same two nodes in
+// the same state, their labels joined.
+type drawnEdge struct {
+	from, to  string
+	labels    []string
+	world     bool
+	status    Status
+	managed   string
+	violation bool
+}
+
+// symbol marks an arrow's label with the change, so that the picture
+// reads without colours.
+func (s Status) symbol() string {
+	switch s {
+	case StatusAdded:
+		return "+ "
+	case StatusRemoved:
+		return "- "
+	case StatusChanged:
+		return "~ "
+	}
+	return ""
+}
+
+// drawn merges the graph's edges into arrows, in the graph's order.
+func (g Graph) drawn() []drawnEdge {
+	var out []drawnEdge
+	index := map[string]int{}
+	for _, e := range g.Edges {
+		id := strings.Join([]string{e.From, e.To, string(e.Status), e.Managed, strconv.FormatBool(e.World), strconv.FormatBool(len(e.Violations) > 0)}, "\x00")
+		i, ok := index[id]
+		if !ok {
+			i = len(out)
+			index[id] = i
+			out = append(out, drawnEdge{from: e.From, to: e.To, world: e.World, status: e.Status, managed: e.Managed, violation: len(e.Violations) > 0})
+		}
+		out[i].labels = append(out[i].labels, e.Status.symbol()+e.Label)
+	}
+	return out
+}
+
+// MaxLabelPorts is how many permissions an arrow's label lists before
+// "and N more".
+const MaxLabelPorts = 6
+
+func (d drawnEdge) label() string {
+	ls := d.labels
+	if len(ls) > MaxLabelPorts {
+		ls = append(append([]string(nil), ls[:MaxLabelPorts-1]...), fmt.Sprintf("and %d more", len(d.labels)-MaxLabelPorts+1))
+	}
+	s := strings.Join(ls, ", ")
+	if d.managed == "unmanaged" {
+		s += " (unmanaged)"
+	}
+	return s
+}
+
+// style is the arrow's colour and width, "" for the default.
+func (d drawnEdge) style() (color string, width int, dashed bool) {
+	switch {
+	case d.violation:
+		color, width = colorViolation, 3
+	case d.status == StatusAdded:
+		color, width = colorAdded, 2
+	case d.status == StatusRemoved:
+		color, width, dashed = colorRemoved, 2, true
+	case d.status == StatusChanged:
+		color, width = colorChanged, 2
+	case d.world:
+		color, width = colorWorld, 3
+	case d.managed == "unmanaged":
+		color, width, dashed = colorUnmanaged, 1, true
+	}
+	return color, width, dashed
+}
+
+// nodeIDs numbers the nodes in the graph's (sorted) order: n1, n2, …
+func (g Graph) nodeIDs() map[string]string {
+	ids := make(map[string]string, len(g.Nodes))
+	for i, n := range g.Nodes {
+		ids[n.ID] = "n" + strconv.Itoa(i+1)
+	}
+	return ids
+}
+
+// mermaidText escapes a label for a quoted Mermaid string: quotes, '#'
+// (which starts an entity), angle brackets and line breaks cannot appear
+// as they are.
+func mermaidText(s string) string {
+	return strings.NewReplacer("#", "#35;", `"`, "#quot;", "<", "#lt;", ">", "#gt;", "\n", " ", "\r", " ", "|", "#124;").Replace(s)
+}
+
+// Mermaid writes the graph as a Mermaid flowchart, left to right: groups
+// are boxes, CIDRs stadiums, prefix lists hexagons and unresolved
+// references double boxes; world-open arrows are thick (==>), removed and
+// unmanaged ones dotted (-.->), and labels start with +, - or ~ in a plan.
+func Mermaid(w io.Writer, g Graph) {
+	ids := g.nodeIDs()
+	fmt.Fprintln(w, "flowchart LR")
+	var world, refs, groups []string
+	for _, n := range g.Nodes {
+		id, label := ids[n.ID], `"`+mermaidText(n.Label)+`"`
+		switch n.Kind {
+		case NodeCIDR:
+			fmt.Fprintf(w, "  %s([%s])\n", id, label)
+		case NodePrefixList:
+			fmt.Fprintf(w, "  %s{{%s}}\n", id, label)
+		case NodeRef:
+			fmt.Fprintf(w, "  %s[[%s]]\n", id, label)
+			refs = append(refs, id)
+		default:
+			fmt.Fprintf(w, "  %s[%s]\n", id, label)
+			groups = append(groups, id)
+		}
+		if n.World {
+			world = append(world, id)
+		}
+	}
+	styles := map[string][]string{}
+	var order []string
+	for i, d := range g.drawn() {
+		arrow := "-->"
+		switch {
+		case d.status == StatusRemoved || (d.status == "" && d.managed == "unmanaged"):
+			arrow = "-.->"
+		case d.world:
+			arrow = "==>"
+		}
+		fmt.Fprintf(w, "  %s %s|\"%s\"| %s\n", ids[d.from], arrow, mermaidText(d.label()), ids[d.to])
+		if color, width, dashed := d.style(); color != "" {
+			st := fmt.Sprintf("stroke:%s,stroke-width:%dpx", color, width)
+			if dashed {
+				st += ",stroke-dasharray:4 3"
+			}
+			if _, ok := styles[st]; !ok {
+				order = append(order, st)
+			}
+			styles[st] = append(styles[st], strconv.Itoa(i))
+		}
+	}
+	if len(groups) > 0 {
+		fmt.Fprintln(w, "  classDef sg fill:#ddf4ff,stroke:#0969da,color:#0a3069")
+		fmt.Fprintf(w, "  class %s sg\n", strings.Join(groups, ","))
+	}
+	if len(refs) > 0 {
+		fmt.Fprintln(w, "  classDef ref fill:#f6f8fa,stroke:#57606a,color:#24292f")
+		fmt.Fprintf(w, "  class %s ref\n", strings.Join(refs, ","))
+	}
+	if len(world) > 0 {
+		fmt.Fprintln(w, "  classDef world fill:#ffebe9,stroke:#cf222e,color:#82071e")
+		fmt.Fprintf(w, "  class %s world\n", strings.Join(world, ","))
+	}
+	for _, st := range order {
+		fmt.Fprintf(w, "  linkStyle %s %s\n", strings.Join(styles[st], ","), st)
+	}
+}
+
+// dotText quotes a string for Graphviz.
+func dotText(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", "").Replace(s) + `"`
+}
+
+// DOT writes the graph in Graphviz's language, with the same shapes and
+// colours as Mermaid.
+func DOT(w io.Writer, g Graph) {
+	ids := g.nodeIDs()
+	fmt.Fprintln(w, "digraph sgrules {")
+	fmt.Fprintln(w, "  rankdir=LR;")
+	fmt.Fprintln(w, `  node [shape=box, style="rounded,filled", fillcolor="#ddf4ff", color="#0969da", fontname="Helvetica"];`)
+	fmt.Fprintln(w, `  edge [fontname="Helvetica", fontsize=10];`)
+	for _, n := range g.Nodes {
+		attrs := []string{"label=" + dotText(n.Label)}
+		switch n.Kind {
+		case NodeCIDR:
+			attrs = append(attrs, "shape=ellipse", `fillcolor="#f6f8fa"`, `color="#57606a"`)
+		case NodePrefixList:
+			attrs = append(attrs, "shape=hexagon", `fillcolor="#f6f8fa"`, `color="#57606a"`)
+		case NodeRef:
+			attrs = append(attrs, "peripheries=2", `fillcolor="#f6f8fa"`, `color="#57606a"`)
+		}
+		if n.World {
+			attrs = append(attrs, `fillcolor="#ffebe9"`, `color="#cf222e"`)
+		}
+		fmt.Fprintf(w, "  %s [%s];\n", ids[n.ID], strings.Join(attrs, ", "))
+	}
+	for _, d := range g.drawn() {
+		attrs := []string{"label=" + dotText(d.label())}
+		if color, width, dashed := d.style(); color != "" {
+			attrs = append(attrs, "color="+dotText(color), "fontcolor="+dotText(color), "penwidth="+strconv.Itoa(width))
+			if dashed {
+				attrs = append(attrs, "style=dashed")
+			}
+		}
+		fmt.Fprintf(w, "  %s -> %s [%s];\n", ids[d.from], ids[d.to], strings.Join(attrs, ", "))
+	}
+	fmt.Fprintln(w, "}")
+}
+
+// GraphDoc is the JSON form of a graph.
+type GraphDoc struct {
+	FormatVersion int `json:"formatVersion"`
+	Graph
+}
+
+// NewGraphDoc wraps a graph for JSON.
+func NewGraphDoc(g Graph) GraphDoc {
+	if g.Nodes == nil {
+		g.Nodes = []Node{}
+	}
+	if g.Edges == nil {
+		g.Edges = []Edge{}
+	}
+	return GraphDoc{FormatVersion: FormatVersion, Graph: g}
+}
