@@ -108,6 +108,7 @@ type Row struct {
 	Authorize int `json:"authorize,omitempty"`
 	Revoke    int `json:"revoke,omitempty"`
 	Update    int `json:"update,omitempty"`
+	Modify    int `json:"modify,omitempty"`
 	// Extrapolated: a naive row measured on SampleN rules and scaled.
 	Extrapolated bool `json:"extrapolated,omitempty"`
 	SampleN      int  `json:"sampleN,omitempty"`
@@ -436,8 +437,9 @@ func reconcileRow(ctx context.Context, w *world, eng *reconcile.Engine, n, g int
 	}
 	r := row(n, g, sc, "sgrules", m)
 	r.Authorize, r.Revoke, r.Update = res.Plan.Count(reconcile.ActAuthorize), res.Plan.Count(reconcile.ActRevoke), res.Plan.Count(reconcile.ActUpdate)
-	logf("  %-13s ec2=%d (mut %d, read %d, EC2 pages %d) ddb=%d s3=%d plan a/r/u=%d/%d/%d %.0fms heap %.0f MiB  [%s]", sc, r.EC2, r.EC2Mutating,
-		r.EC2Read, r.EC2ReadRealPages, r.DynamoDB, r.S3, r.Authorize, r.Revoke, r.Update, r.WallMS, r.PeakHeapInuseMiB,
+	r.Modify = res.Plan.Count(reconcile.ActModify)
+	logf("  %-13s ec2=%d (mut %d, read %d, EC2 pages %d) ddb=%d s3=%d plan a/r/m/u=%d/%d/%d/%d %.0fms heap %.0f MiB  [%s]", sc, r.EC2, r.EC2Mutating,
+		r.EC2Read, r.EC2ReadRealPages, r.DynamoDB, r.S3, r.Authorize, r.Revoke, r.Modify, r.Update, r.WallMS, r.PeakHeapInuseMiB,
 		strings.Join(topOps(r.MSByAction, 4), " "))
 	return r, res, nil
 }

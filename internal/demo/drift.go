@@ -80,7 +80,7 @@ func applyDrift(ctx context.Context, c clients, d drift) error {
 	}
 	ed := d.Edited
 	// ModifySecurityGroupRules, as the console does.
-	if err := ec2sg.New(c.ec2).UpdateDescriptions(ctx, ed.Key.GroupID, []reconcile.DescriptionUpdate{
+	if err := ec2sg.New(c.ec2).ModifyRules(ctx, ed.Key.GroupID, []reconcile.RuleUpdate{
 		{RuleID: ed.RuleID, Key: ed.Key, Description: editedDescription},
 	}); err != nil {
 		return fmt.Errorf("edit the description of %s by hand: %w", ed.RuleID, err)

@@ -180,6 +180,15 @@ func Pair(drifted []reconcile.Action) []Drifted {
 		if paired[i] {
 			continue
 		}
+		if a.Kind == reconcile.ActModify {
+			// Put back in place: Action is the rule as EC2 has it now,
+			// Declared what it is put back to.
+			decl := a
+			now := reconcile.Action{Kind: reconcile.ActRevoke, Cause: a.Cause, Key: a.From, RuleID: a.RuleID,
+				Description: a.OldDescription, Owners: a.Owners, Paused: a.Paused}
+			out = append(out, Drifted{Action: now, Declared: &decl})
+			continue
+		}
 		d := Drifted{Action: a}
 		if j, ok := declared[i]; ok {
 			b := drifted[j]

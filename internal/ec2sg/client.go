@@ -4,7 +4,7 @@
 // Every method is batched: describes take up to MaxFilterValues group ids
 // per call and follow every page; Authorize sends all permissions of one
 // group and direction in one call; Revoke sends all rule ids in one call;
-// UpdateDescriptions sends one ModifySecurityGroupRules call per group.
+// ModifyRules sends one ModifySecurityGroupRules call per group.
 // Rules are addressed by security group rule id (sgr-…) wherever the API
 // allows, so a revoke never touches a rule that merely looks the same.
 //
@@ -328,15 +328,17 @@ func (c *Client) Revoke(ctx context.Context, groupID string, dir rules.Direction
 	return nil
 }
 
-// UpdateDescriptions changes rule descriptions in place with one
-// ModifySecurityGroupRules call (per MaxEntries updates). Each update
-// restates the whole rule from its key, as the API requires.
-func (c *Client) UpdateDescriptions(ctx context.Context, groupID string, updates []reconcile.DescriptionUpdate) error {
+// ModifyRules changes rules in place, by rule id, with one
+// ModifySecurityGroupRules call (per MaxEntries updates): protocol, ports,
+// peer (of the same kind) and description. Each update restates the whole
+// rule from its new key, as the API requires; the rule keeps its id and
+// tags, and EC2 applies the call atomically.
+func (c *Client) ModifyRules(ctx context.Context, groupID string, updates []reconcile.RuleUpdate) error {
 	for _, chunk := range chunks(updates, MaxEntries) {
 		in := &ec2.ModifySecurityGroupRulesInput{GroupId: aws.String(groupID)}
 		for _, u := range chunk {
 			if u.Key.GroupID != groupID {
-				return fmt.Errorf("update descriptions on %s: rule %s belongs to %s", groupID, u.RuleID, u.Key.GroupID)
+				return fmt.Errorf("modify rules in %s: rule %s belongs to %s", groupID, u.RuleID, u.Key.GroupID)
 			}
 			in.SecurityGroupRules = append(in.SecurityGroupRules, types.SecurityGroupRuleUpdate{
 				SecurityGroupRuleId: aws.String(u.RuleID),
@@ -344,7 +346,7 @@ func (c *Client) UpdateDescriptions(ctx context.Context, groupID string, updates
 			})
 		}
 		if _, err := c.api.ModifySecurityGroupRules(ctx, in); err != nil {
-			return wrapError("update descriptions on "+groupID, err)
+			return wrapError("modify rules in "+groupID, err)
 		}
 	}
 	return nil

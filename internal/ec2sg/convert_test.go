@@ -296,7 +296,7 @@ func TestEmptyBatchesMakeNoCalls(t *testing.T) {
 	if err := c.Revoke(ctx, "sg-1", rules.Egress, nil); err != nil {
 		t.Error(err)
 	}
-	if err := c.UpdateDescriptions(ctx, "sg-1", nil); err != nil {
+	if err := c.ModifyRules(ctx, "sg-1", nil); err != nil {
 		t.Error(err)
 	}
 	if r, err := c.DescribeRules(ctx, nil); err != nil || len(r) != 0 || len(api.calls) != 0 {

@@ -144,7 +144,7 @@ func TestAuthorizeMixedBatch(t *testing.T) {
 					// moto 5.2.1 quirk: DescribeSecurityGroupRules reads the
 					// description of group and prefix-list rules from a copy
 					// that only ModifySecurityGroupRules sets (see
-					// TestUpdateDescriptions); real EC2 returns it.
+					// TestModifyRules); real EC2 returns it.
 					t.Logf("%s: moto dropped the description (known quirk)", p.Key)
 				default:
 					t.Errorf("%s: description %q, want %q", p.Key, r.Description, p.Description)
@@ -248,7 +248,7 @@ func TestRevoke(t *testing.T) {
 	}
 }
 
-func TestUpdateDescriptions(t *testing.T) {
+func TestModifyRules(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	web, db, pl := e.group(t, "web", nil), e.group(t, "db", nil), e.prefixList(t)
@@ -257,17 +257,17 @@ func TestUpdateDescriptions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var updates []reconcile.DescriptionUpdate
+	var updates []reconcile.RuleUpdate
 	want := map[rules.Key]string{}
 	for _, dir := range []rules.Direction{rules.Ingress, rules.Egress} {
 		for k, r := range e.rulesOf(t, web, dir) {
 			d := "new " + k.String()
-			updates = append(updates, reconcile.DescriptionUpdate{RuleID: r.RuleID, Key: k, Description: d})
+			updates = append(updates, reconcile.RuleUpdate{RuleID: r.RuleID, Key: k, Description: d})
 			want[k] = d
 		}
 	}
 	e.calls.Reset()
-	if err := e.client.UpdateDescriptions(ctx, web, updates); err != nil {
+	if err := e.client.ModifyRules(ctx, web, updates); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.count("ModifySecurityGroupRules"); n != 1 {
@@ -286,7 +286,7 @@ func TestUpdateDescriptions(t *testing.T) {
 	// An empty description clears it.
 	u := updates[0]
 	u.Description = ""
-	if err := e.client.UpdateDescriptions(ctx, web, []reconcile.DescriptionUpdate{u}); err != nil {
+	if err := e.client.ModifyRules(ctx, web, []reconcile.RuleUpdate{u}); err != nil {
 		t.Fatal(err)
 	}
 	if d := e.rulesOf(t, web, u.Key.Direction)[u.Key].Description; d != "" {
@@ -294,7 +294,7 @@ func TestUpdateDescriptions(t *testing.T) {
 	}
 	bad := updates[1]
 	bad.RuleID = "sgr-0123456789abcdef0"
-	if err := e.client.UpdateDescriptions(ctx, web, []reconcile.DescriptionUpdate{bad}); !errors.Is(err, reconcile.ErrNotFound) {
+	if err := e.client.ModifyRules(ctx, web, []reconcile.RuleUpdate{bad}); !errors.Is(err, reconcile.ErrNotFound) {
 		t.Errorf("update of a missing rule: err = %v, want ErrNotFound", err)
 	}
 }

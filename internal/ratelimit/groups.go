@@ -183,9 +183,9 @@ func (g *Groups) Revoke(ctx context.Context, groupID string, dir rules.Direction
 	return g.next.Revoke(ctx, groupID, dir, ruleIDs)
 }
 
-func (g *Groups) UpdateDescriptions(ctx context.Context, groupID string, updates []reconcile.DescriptionUpdate) error {
+func (g *Groups) ModifyRules(ctx context.Context, groupID string, updates []reconcile.RuleUpdate) error {
 	if err := g.mutating.Wait(ctx, calls(len(updates), g.maxEntries)); err != nil {
 		return err
 	}
-	return g.next.UpdateDescriptions(ctx, groupID, updates)
+	return g.next.ModifyRules(ctx, groupID, updates)
 }

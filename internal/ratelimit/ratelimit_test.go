@@ -228,7 +228,7 @@ func (f *fakeGroups) Revoke(ctx context.Context, g string, d rules.Direction, id
 	f.rec("revoke " + string(d))
 	return nil
 }
-func (f *fakeGroups) UpdateDescriptions(ctx context.Context, g string, u []reconcile.DescriptionUpdate) error {
+func (f *fakeGroups) ModifyRules(ctx context.Context, g string, u []reconcile.RuleUpdate) error {
 	f.rec("modify")
 	return nil
 }
@@ -263,7 +263,7 @@ func TestGroupsBuckets(t *testing.T) {
 					_ = g.Revoke(ctx, "sg-1", rules.Egress, []string{"sgr-1"})
 				}
 				for range 11 {
-					_ = g.UpdateDescriptions(ctx, "sg-1", make([]reconcile.DescriptionUpdate, 7))
+					_ = g.ModifyRules(ctx, "sg-1", make([]reconcile.RuleUpdate, 7))
 				}
 			},
 			mutating: -1, ingress: 50, describe: 100, sleeps: 1,

@@ -38,12 +38,14 @@ type batchKey struct {
 }
 
 // execute runs the plan make-before-break: every authorization of every
-// group first, then description updates, then revocations; each batched
-// per group and direction.
+// group first, then the in-place changes (modifications and description
+// updates, one atomic ModifySecurityGroupRules per group), then
+// revocations; authorizations and revocations batched per group and
+// direction.
 func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 	auth := map[batchKey][]rules.Permission{}
 	authOwners := map[batchKey]map[string]bool{}
-	upd := map[string][]DescriptionUpdate{}
+	upd := map[string][]RuleUpdate{}
 	rev := map[batchKey][]string{}
 	for _, a := range out.plan.Actions {
 		bk := batchKey{a.Key.GroupID, a.Key.Direction}
@@ -60,8 +62,8 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 			for _, o := range a.Owners {
 				authOwners[bk][o.Source] = true
 			}
-		case ActUpdate:
-			upd[a.Key.GroupID] = append(upd[a.Key.GroupID], DescriptionUpdate{RuleID: a.RuleID, Key: a.Key, Description: a.Description})
+		case ActUpdate, ActModify:
+			upd[a.Key.GroupID] = append(upd[a.Key.GroupID], RuleUpdate{RuleID: a.RuleID, Key: a.Key, Description: a.Description})
 		case ActRevoke:
 			rev[bk] = append(rev[bk], a.RuleID)
 		}
@@ -84,10 +86,10 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 	updGroups := sortedKeys(upd)
 	if err := e.forEach(ctx, len(updGroups), func(ctx context.Context, i int) error {
 		g, us := updGroups[i], upd[updGroups[i]]
-		if err := e.cfg.Groups.UpdateDescriptions(ctx, g, us); err != nil {
+		if err := e.cfg.Groups.ModifyRules(ctx, g, us); err != nil {
 			return err
 		}
-		e.log.InfoContext(ctx, "ec2 batch", "op", "update-descriptions", "group", g, "rules", len(us))
+		e.log.InfoContext(ctx, "ec2 batch", "op", "modify", "group", g, "rules", len(us))
 		return nil
 	}); err != nil {
 		return err
@@ -102,7 +104,7 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 // readBack reads the ids of the new rules: Authorize's response is not to
 // be trusted for them (and moto returns only one). A description EC2 did
 // not keep is set in place in the same run.
-func (e *Engine) readBack(ctx context.Context, out *diffOutput, authBatches []batchKey, upd map[string][]DescriptionUpdate) error {
+func (e *Engine) readBack(ctx context.Context, out *diffOutput, authBatches []batchKey, upd map[string][]RuleUpdate) error {
 	authorized := map[string]bool{}
 	for _, bk := range authBatches {
 		authorized[bk.group] = true
@@ -131,7 +133,7 @@ func (e *Engine) readBack(ctx context.Context, out *diffOutput, authBatches []ba
 			// Some EC2 implementations drop the description of
 			// group-referencing rules on authorize: set it in place now
 			// rather than leave drift for the next run.
-			upd[p.Key.GroupID] = append(upd[p.Key.GroupID], DescriptionUpdate{RuleID: a.RuleID, Key: p.Key, Description: p.Description})
+			upd[p.Key.GroupID] = append(upd[p.Key.GroupID], RuleUpdate{RuleID: a.RuleID, Key: p.Key, Description: p.Description})
 		}
 	}
 	return nil

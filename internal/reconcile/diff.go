@@ -15,6 +15,7 @@ const (
 	ActAuthorize ActionKind = "authorize" // create the rule
 	ActUpdate    ActionKind = "update"    // change its description in place
 	ActAdopt     ActionKind = "adopt"     // record an existing rule as owned
+	ActModify    ActionKind = "modify"    // change the rule in place (ModifySecurityGroupRules): From → Key
 	ActRevoke    ActionKind = "revoke"    // remove the rule
 	ActForget    ActionKind = "forget"    // drop a ledger record whose rule is already gone
 )
@@ -29,6 +30,9 @@ const (
 	CauseDeclared Cause = "declared"
 	// CauseDescription: the declared description changed (update).
 	CauseDescription Cause = "description"
+	// CauseChanged: a declared rule changed its ports, protocol or peer
+	// (of the same kind): the rule it created is modified in place.
+	CauseChanged Cause = "changed"
 	// CauseUndeclared: no source declares the permission any more (revoke,
 	// or forget when the rule is already gone).
 	CauseUndeclared Cause = "undeclared"
@@ -75,10 +79,13 @@ type Action struct {
 	OldDescription string
 	// Owners declaring the rule (for revokes: who declared it), sorted.
 	Owners []rules.Owner
-	// Was is, for CauseDriftModified, the key the rule had when sgrules
-	// recorded it: the revoke undoes the modification together with the
-	// authorization of Was.
+	// Was is, for a CauseDriftModified revoke, the key the rule had when
+	// sgrules recorded it: the revoke undoes the modification together
+	// with the authorization of Was.
 	Was rules.Key
+	// From is, for ActModify, the permission the rule is now; Key is what
+	// it becomes.
+	From rules.Key
 	// Reason says why, in a few words (wording only: decide on Cause).
 	Reason string
 	// Loss marks a revocation that is not a replacement: a rule or file
@@ -335,6 +342,7 @@ func diff(in diffInput) diffOutput {
 		}
 	}
 
+	pairModifications(&out, in, actual)
 	SortActions(out.plan.Actions)
 	sort.Slice(out.plan.Conflicts, func(i, j int) bool { return out.plan.Conflicts[i].Key.Less(out.plan.Conflicts[j].Key) })
 	sort.Slice(out.plan.Unmanaged, func(i, j int) bool { return out.plan.Unmanaged[i].Key.Less(out.plan.Unmanaged[j].Key) })
@@ -382,10 +390,137 @@ func sameRecord(a, b OwnedPermission) bool {
 	return a.RuleID == b.RuleID && a.Description == b.Description && maps.Equal(a.Owners, b.Owners)
 }
 
-var kindOrder = map[ActionKind]int{ActAuthorize: 0, ActAdopt: 1, ActUpdate: 2, ActRevoke: 3, ActForget: 4}
+// pairModifications turns a revocation and an authorization of the same
+// group, direction and peer kind into one in-place modification of the
+// existing rule, when that is safe:
+//   - a permission going away (no owner declares it any more) that this
+//     deployment created (it carries its TagLedger), paired with a new
+//     permission declared by one of the same owners (source and rule);
+//     a pre-existing rule that was adopted is never rewritten into
+//     something else, and one another owner still declares is not going
+//     away;
+//   - a managed rule modified by hand, paired with the authorization of
+//     the permission it had: put back in place.
+//
+// Only the same peer kind pairs (IPv4 with IPv4, IPv6 with IPv6, group
+// with group, prefix list with prefix list); other changes stay
+// authorize + revoke. Pairing is deterministic: revocations in key order,
+// each taking the first free authorization in key order, preferring the
+// same peer, then the same ports.
+func pairModifications(out *diffOutput, in diffInput, actual map[rules.Key]ActualRule) {
+	as := out.plan.Actions
+	var revs, auths []int
+	for i, a := range as {
+		switch {
+		case a.Kind == ActRevoke && (a.Cause == CauseDriftModified ||
+			a.Cause == CauseUndeclared && in.ledgerID != "" && actual[a.Key].Tags[TagLedger] == in.ledgerID):
+			revs = append(revs, i)
+		case a.Kind == ActAuthorize && (a.Cause == CauseDeclared || a.Cause == CauseDriftDeleted):
+			auths = append(auths, i)
+		}
+	}
+	if len(revs) == 0 || len(auths) == 0 {
+		return
+	}
+	byKey := func(idx []int) {
+		sort.Slice(idx, func(x, y int) bool { return as[idx[x]].Key.Less(as[idx[y]].Key) })
+	}
+	byKey(revs)
+	byKey(auths)
+	taken := map[int]bool{}
+	pairs := map[int]int{} // revoke index → authorization index
+	for _, r := range revs {
+		rv := as[r]
+		best, bestScore := -1, 3
+		for _, j := range auths {
+			a := as[j]
+			if taken[j] || a.Key.GroupID != rv.Key.GroupID || a.Key.Direction != rv.Key.Direction || a.Key.Peer.Kind != rv.Key.Peer.Kind {
+				continue
+			}
+			if rv.Cause == CauseDriftModified {
+				if a.Cause != CauseDriftDeleted || a.Key != rv.Was {
+					continue
+				}
+			} else if a.Cause != CauseDeclared || !shareOwner(a.Owners, rv.Owners) {
+				continue
+			}
+			score := 2
+			switch {
+			case a.Key.Peer == rv.Key.Peer:
+				score = 0
+			case a.Key.Protocol == rv.Key.Protocol && a.Key.FromPort == rv.Key.FromPort && a.Key.ToPort == rv.Key.ToPort:
+				score = 1
+			}
+			if score < bestScore {
+				best, bestScore = j, score
+			}
+		}
+		if best >= 0 {
+			taken[best] = true
+			pairs[r] = best
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	ruleID := map[rules.Key]string{}
+	kept := as[:0:0]
+	dropped := map[int]bool{}
+	for r, j := range pairs {
+		rv, a := as[r], as[j]
+		cause := CauseChanged
+		if rv.Cause == CauseDriftModified {
+			cause = CauseDriftModified
+		}
+		kept = append(kept, Action{Kind: ActModify, Cause: cause, Key: a.Key, From: rv.Key, RuleID: rv.RuleID,
+			Description: a.Description, OldDescription: actual[rv.Key].Description, Owners: a.Owners,
+			Reason: modifyReason(cause)})
+		ruleID[a.Key] = rv.RuleID
+		dropped[r], dropped[j] = true, true
+	}
+	for i, a := range as {
+		if !dropped[i] {
+			kept = append(kept, a)
+		}
+	}
+	out.plan.Actions = kept
+	old := map[rules.Key]OwnedPermission{}
+	for _, o := range in.owned {
+		old[o.Key] = o
+	}
+	put := out.put[:0:0]
+	for _, p := range out.put {
+		if id, ok := ruleID[p.Key]; ok {
+			p.RuleID = id
+			if o, isOwned := old[p.Key]; isOwned && sameRecord(o, p) {
+				continue // a hand modification put back: the record stands
+			}
+		}
+		put = append(put, p)
+	}
+	out.put = put
+}
+
+func modifyReason(c Cause) string {
+	if c == CauseDriftModified {
+		return "drift: rule modified outside sgrules; put back in place"
+	}
+	return "declared rule changed; modified in place"
+}
+
+func shareOwner(a, b []rules.Owner) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+var kindOrder = map[ActionKind]int{ActAuthorize: 0, ActAdopt: 1, ActModify: 2, ActUpdate: 3, ActRevoke: 4, ActForget: 5}
 
 // SortActions orders actions as plans do: by group, direction, kind (make
-// before break: authorize, adopt, update, revoke, forget), then key.
+// before break: authorize, adopt, modify, update, revoke, forget), then key.
 func SortActions(as []Action) {
 	sort.SliceStable(as, func(i, j int) bool {
 		a, b := as[i], as[j]

@@ -39,6 +39,7 @@ func TestDiff(t *testing.T) {
 	kEg := key(sgWeb, rules.Egress, "-1", -1, -1, rules.PeerCIDR4, "0.0.0.0/0")
 	web := map[string]bool{sgWeb: true}
 	ours := map[string]string{TagManaged: "true", TagLedger: "t1"}
+	k80v6 := key(sgWeb, rules.Ingress, "tcp", 80, 80, rules.PeerCIDR6, "::/0")
 	owned := func(k rules.Key, id, desc string, owners ...string) OwnedPermission {
 		m := map[rules.Owner]string{}
 		for _, o := range owners {
@@ -182,12 +183,55 @@ func TestDiff(t *testing.T) {
 			put:  1,
 		},
 		{
-			name: "rule modified by hand: re-authorize, revoke the modified one",
+			name: "rule modified by hand: put back in place",
 			in: diffInput{scope: map[string][]rules.Permission{"a": {perm(k80, "http", "a#r")}}, groups: web,
 				actual: []ActualRule{{Key: k81, RuleID: "sgr-1", Description: "http"}},
 				owned:  []OwnedPermission{owned(k80, "sgr-1", "http", "a#r")}},
-			want: "authorize " + k80.String() + " http (drift)\nrevoke " + k81.String() + " sgr-1 (drift)\n",
+			want: "modify " + k80.String() + " sgr-1 http (drift)\n",
+		},
+		{
+			name: "rule modified by hand into another peer kind: re-authorize, revoke the modified one",
+			in: diffInput{scope: map[string][]rules.Permission{"a": {perm(k80, "http", "a#r")}}, groups: web,
+				actual: []ActualRule{{Key: k80v6, RuleID: "sgr-1", Description: "http"}},
+				owned:  []OwnedPermission{owned(k80, "sgr-1", "http", "a#r")}},
+			want: "authorize " + k80.String() + " http (drift)\nrevoke " + k80v6.String() + " sgr-1 (drift)\n",
 			put:  1,
+		},
+		{
+			name: "ports of a rule this deployment created change: modified in place",
+			in: diffInput{scope: map[string][]rules.Permission{"a": {perm(k81, "http", "a#r")}}, groups: web, ledgerID: "t1",
+				scopeRules: map[string]map[string]bool{"a": {"r": true}},
+				actual:     []ActualRule{{Key: k80, RuleID: "sgr-1", Description: "http", Tags: ours}},
+				owned:      []OwnedPermission{owned(k80, "sgr-1", "http", "a#r")}},
+			want: "modify " + k81.String() + " sgr-1 http\n",
+			put:  1, del: 1,
+		},
+		{
+			name: "an adopted rule (not created by this deployment) is never rewritten",
+			in: diffInput{scope: map[string][]rules.Permission{"a": {perm(k81, "http", "a#r")}}, groups: web, ledgerID: "t1",
+				scopeRules: map[string]map[string]bool{"a": {"r": true}},
+				actual:     []ActualRule{{Key: k80, RuleID: "sgr-1", Description: "http"}},
+				owned:      []OwnedPermission{owned(k80, "sgr-1", "http", "a#r")}},
+			want: "authorize " + k81.String() + " http\nrevoke " + k80.String() + " sgr-1\n",
+			put:  1, del: 1,
+		},
+		{
+			name: "a rule another owner still declares is never rewritten",
+			in: diffInput{scope: map[string][]rules.Permission{"a": {perm(k81, "http", "a#r")}}, groups: web, ledgerID: "t1",
+				scopeRules: map[string]map[string]bool{"a": {"r": true}},
+				actual:     []ActualRule{{Key: k80, RuleID: "sgr-1", Description: "http", Tags: ours}},
+				owned:      []OwnedPermission{owned(k80, "sgr-1", "http", "a#r", "b#s")}},
+			want: "authorize " + k81.String() + " http\n",
+			put:  2,
+		},
+		{
+			name: "another owner's new rule does not take over the rule going away",
+			in: diffInput{scope: map[string][]rules.Permission{"a": nil, "b": {perm(k81, "http", "b#r")}}, groups: web, ledgerID: "t1",
+				scopeRules: map[string]map[string]bool{"a": {}, "b": {"r": true}},
+				actual:     []ActualRule{{Key: k80, RuleID: "sgr-1", Description: "http", Tags: ours}},
+				owned:      []OwnedPermission{owned(k80, "sgr-1", "http", "a#r")}},
+			want: "authorize " + k81.String() + " http\nrevoke " + k80.String() + " sgr-1 (loss)\n",
+			put:  1, del: 1,
 		},
 		{
 			name: "other groups are out of scope",

@@ -219,10 +219,27 @@ func TestDescriptionChangeIsInPlaceAndPortChangeIsMakeBeforeBreak(t *testing.T) 
 	}
 
 	h.ec2.ops = nil
+	before := h.ec2.snapshot()
 	h.src.put("rules/web.yaml", strings.Replace(webFile, "fromPort: 80\n    toPort: 80", "fromPort: 8080\n    toPort: 8080", 1))
 	res := h.apply("rules/web.yaml")
-	if got := strings.Join(h.ec2.ops, ";"); got != "authorize sg-0000000a ingress 2;update sg-0000000a 1;revoke sg-0000000a ingress 2" {
+	for _, r := range before {
+		if _, kept := h.ec2.rules[r.RuleID]; !kept {
+			t.Errorf("rule %s (%s) was replaced, not modified", r.RuleID, r.Key)
+		}
+	}
+	// Ports of rules sgrules created: modified in place, with the
+	// description change, in one call; the rules keep their ids.
+	if got := strings.Join(h.ec2.ops, ";"); got != "update sg-0000000a 3" {
 		t.Fatalf("port change ops = %q", got)
+	}
+	ids := map[string]bool{}
+	for _, s := range res.Sources {
+		for _, id := range s.RuleIDs {
+			ids[id] = true
+		}
+	}
+	if len(ids) != 4 || res.Plan.Count(ActModify) != 2 {
+		t.Fatalf("rule ids %v after a port change, plan %+v", ids, res.Plan.Actions)
 	}
 	for _, a := range res.Plan.Actions {
 		if a.Loss {
@@ -308,7 +325,7 @@ func TestBlastRadiusGuardHoldsMassRevoke(t *testing.T) {
 	// A replacement of many permissions does not count as loss.
 	h.src.put("rules/web.yaml", strings.ReplaceAll(webFile, "tcp", "udp"))
 	res = h.apply("rules/web.yaml")
-	if res.Sources[0].Status != StatusApplied || res.Plan.Count(ActRevoke) != 4 {
+	if res.Sources[0].Status != StatusApplied || res.Plan.Count(ActModify) != 4 {
 		t.Fatalf("replacement held or incomplete: %+v %+v", res.Sources[0], res.Plan.Actions)
 	}
 	h.src.remove("rules/web.yaml")
@@ -339,12 +356,20 @@ func TestDriftIsReverted(t *testing.T) {
 	h.ec2.mu.Unlock()
 	manual := h.ec2.addRule(key(sgWeb, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "192.0.2.0/24"), "by hand", nil)
 
+	// The modified rule is put back with one in-place modification.
 	report := h.reconcile(Request{All: true, DryRun: true})
-	if len(report.Drift.Drifted) != 4 || report.Drift.Unmanaged != 1 || report.Executed {
+	if len(report.Drift.Drifted) != 3 || report.Drift.Unmanaged != 1 || report.Executed || report.Plan.Count(ActModify) != 1 {
 		t.Fatalf("report: %+v", report.Drift)
 	}
+	h.ec2.ops = nil
 	res := h.reconcile(Request{All: true})
-	if res.Drift.Reverted != 4 {
+	if res.Drift.Reverted != 3 || strings.Join(h.ec2.ops, ";") != "authorize sg-0000000a ingress 1;update sg-0000000a 2" {
+		t.Fatalf("reverted %d with %v: %+v", res.Drift.Reverted, h.ec2.ops, res.Drift.Drifted)
+	}
+	if h.ec2.rules[out.RuleID].Key != out.Key {
+		t.Fatalf("modified rule not put back in place: %+v", h.ec2.rules[out.RuleID])
+	}
+	if res.Drift.Reverted != 3 {
 		t.Fatalf("reverted %d: %+v", res.Drift.Reverted, res.Drift.Drifted)
 	}
 	got := h.state()
@@ -536,21 +561,23 @@ func TestUnresolvedReferenceIsInvalid(t *testing.T) {
 func TestConcurrentBatchesKeepMakeBeforeBreak(t *testing.T) {
 	h := newHarness(t)
 	h.eng = h.engine(Config{Concurrency: 8})
-	file := func(port int) string {
+	// A change of peer kind (IPv4 to IPv6) is authorize + revoke, never a
+	// modification.
+	file := func(peer string) string {
 		var b strings.Builder
 		b.WriteString("rules:\n")
 		for _, g := range []string{sgWeb, sgApp, sgDB} {
 			for _, dir := range []string{"ingress", "egress"} {
-				fmt.Fprintf(&b, "  r-%s-%s:\n    securityGroup: %s\n    type: %s\n    protocol: tcp\n    fromPort: %d\n    toPort: %d\n    cidrBlocks: [10.0.0.0/8]\n",
-					g, dir, g, dir, port, port)
+				fmt.Fprintf(&b, "  r-%s-%s:\n    securityGroup: %s\n    type: %s\n    protocol: tcp\n    fromPort: 80\n    toPort: 80\n    %s\n",
+					g, dir, g, dir, peer)
 			}
 		}
 		return b.String()
 	}
-	h.src.put("rules/all.yaml", file(80))
+	h.src.put("rules/all.yaml", file("cidrBlocks: [10.0.0.0/8]"))
 	h.apply("rules/all.yaml")
 	h.ec2.ops = nil
-	h.src.put("rules/all.yaml", file(81))
+	h.src.put("rules/all.yaml", file(`ipv6CidrBlocks: ["2001:db8::/32"]`))
 	h.apply("rules/all.yaml")
 	if len(h.ec2.ops) != 12 {
 		t.Fatalf("ops = %v, want 6 authorize and 6 revoke batches", h.ec2.ops)

@@ -228,7 +228,7 @@ func (f *fakeEC2) Revoke(_ context.Context, g string, dir rules.Direction, ids [
 	return nil
 }
 
-func (f *fakeEC2) UpdateDescriptions(_ context.Context, g string, us []DescriptionUpdate) error {
+func (f *fakeEC2) ModifyRules(_ context.Context, g string, us []RuleUpdate) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.mutate(fmt.Sprintf("update %s %d", g, len(us))); err != nil {
@@ -239,7 +239,10 @@ func (f *fakeEC2) UpdateDescriptions(_ context.Context, g string, us []Descripti
 		if !ok {
 			return fmt.Errorf("update %s: %w", u.RuleID, ErrNotFound)
 		}
-		r.Description = u.Description
+		if u.Key.GroupID != r.Key.GroupID || u.Key.Direction != r.Key.Direction {
+			return fmt.Errorf("update %s: moves the rule to another group or direction", u.RuleID)
+		}
+		r.Key, r.Description = u.Key, u.Description
 		f.rules[u.RuleID] = r
 	}
 	return nil

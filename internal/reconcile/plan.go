@@ -92,7 +92,7 @@ func (e *Engine) groupsToCheck(out diffOutput) map[string]bool {
 	need := map[string]bool{}
 	for _, a := range out.plan.Actions {
 		switch {
-		case a.Kind == ActAuthorize:
+		case a.Kind == ActAuthorize, a.Kind == ActModify:
 			need[a.Key.GroupID] = true
 			if a.Key.Peer.Kind == rules.PeerGroup {
 				need[a.Key.Peer.Value] = true
@@ -113,7 +113,7 @@ func (e *Engine) unchangeable(st state) func(Action) string {
 		return read && g == nil
 	}
 	return func(a Action) string {
-		if a.Kind == ActAuthorize {
+		if a.Kind == ActAuthorize || a.Kind == ActModify {
 			switch {
 			case missing(a.Key.GroupID):
 				return fmt.Sprintf("security group %s does not exist", a.Key.GroupID)
@@ -232,6 +232,9 @@ func dropActions(out diffOutput, drop func(Action) bool) diffOutput {
 			dropped[a.Key] = true
 			if a.Kind == ActRevoke && a.Cause == CauseDriftModified {
 				dropped[a.Was] = true
+			}
+			if a.Kind == ActModify {
+				dropped[a.From] = true
 			}
 			continue
 		}

@@ -72,8 +72,9 @@ type GroupInfo struct {
 	Tags    map[string]string
 }
 
-// DescriptionUpdate changes the description of one rule in place.
-type DescriptionUpdate struct {
+// RuleUpdate changes one rule in place, by id, into Key (same group and
+// direction; ports, protocol, a peer of the same kind) with Description.
+type RuleUpdate struct {
 	RuleID      string
 	Key         rules.Key
 	Description string
@@ -102,8 +103,8 @@ type Groups interface {
 	// wrapping ErrNotFound means some id no longer exists (nothing was
 	// revoked by that call); a missing group is success (all gone).
 	Revoke(ctx context.Context, groupID string, dir rules.Direction, ruleIDs []string) error
-	// UpdateDescriptions changes descriptions in place (one call per group).
-	UpdateDescriptions(ctx context.Context, groupID string, updates []DescriptionUpdate) error
+	// ModifyRules changes rules in place (one call per group, atomic).
+	ModifyRules(ctx context.Context, groupID string, updates []RuleUpdate) error
 	ManagedRuleFinder
 }
 

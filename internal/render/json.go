@@ -40,6 +40,8 @@ type ActionDoc struct {
 	Reason         string   `json:"reason"`
 	Loss           bool     `json:"loss"`
 	Drift          bool     `json:"drift"`
+	// From is, for a modify, the rule as it is now (it keeps its id).
+	From *RuleDoc `json:"from,omitempty"`
 	// Replaces is, in a drift report, the rule as modified outside sgrules
 	// (ports, protocol or peer changed in place) that this authorize of the
 	// declared rule replaces: the modified rule is revoked.
@@ -79,6 +81,7 @@ type UnmanagedDoc struct {
 // SummaryDoc counts the plan.
 type SummaryDoc struct {
 	Authorize      int `json:"authorize"`
+	Modify         int `json:"modify"`
 	Update         int `json:"update"`
 	Revoke         int `json:"revoke"`
 	Adopt          int `json:"adopt"`
@@ -139,9 +142,14 @@ func actionDocs(as []reconcile.Action, names map[string]string) []ActionDoc {
 
 func actionDoc(a reconcile.Action, names map[string]string) ActionDoc {
 	owners := rules.OwnerStrings(a.Owners)
-	return ActionDoc{Action: string(a.Kind), RuleDoc: ruleDoc(a.Key, names), RuleID: a.RuleID,
+	d := ActionDoc{Action: string(a.Kind), RuleDoc: ruleDoc(a.Key, names), RuleID: a.RuleID,
 		Description: a.Description, OldDescription: a.OldDescription, Owners: owners, Reason: a.Reason,
 		Loss: a.Loss, Drift: a.Drift()}
+	if a.Kind == reconcile.ActModify {
+		from := ruleDoc(a.From, names)
+		d.From = &from
+	}
+	return d
 }
 
 // driftDocs has one entry per drifted rule (driftreport.Pair).
@@ -185,7 +193,7 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 		Executed:      res.Executed,
 		Changes:       len(p.Actions) > 0,
 		Summary: SummaryDoc{
-			Authorize: p.Count(reconcile.ActAuthorize), Update: p.Count(reconcile.ActUpdate),
+			Authorize: p.Count(reconcile.ActAuthorize), Modify: p.Count(reconcile.ActModify), Update: p.Count(reconcile.ActUpdate),
 			Revoke: p.Count(reconcile.ActRevoke), Adopt: p.Count(reconcile.ActAdopt), Forget: p.Count(reconcile.ActForget),
 			Unmanaged: len(p.Unmanaged), Conflicts: len(p.Conflicts),
 			InvalidSources: invalid, HeldSources: held, HeldCleanup: res.HeldCleanup,

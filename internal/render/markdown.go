@@ -95,6 +95,11 @@ func PairReplacements(as []reconcile.Action) []Change {
 			}
 		case reconcile.ActUpdate:
 			out = append(out, Change{Kind: ChangeChange, New: a})
+		case reconcile.ActModify:
+			// One rule changed in place: Old is the permission it is now.
+			old := reconcile.Action{Kind: reconcile.ActRevoke, Cause: a.Cause, Key: a.From, RuleID: a.RuleID,
+				Description: a.OldDescription, Owners: a.Owners}
+			out = append(out, Change{Kind: ChangeChange, New: a, Old: &old})
 		case reconcile.ActRevoke:
 			if !pairedOld[i] {
 				out = append(out, Change{Kind: ChangeRemove, Old: a})
@@ -213,7 +218,7 @@ func (o MarkdownOptions) row(c Change, target bool) string {
 	var desc string
 	owners := []string{}
 	switch {
-	case c.New != nil && c.New.Kind == reconcile.ActUpdate:
+	case c.New != nil && (c.New.Kind == reconcile.ActUpdate || c.New.Kind == reconcile.ActModify && c.New.OldDescription != c.New.Description):
 		desc = strconv.Quote(c.New.OldDescription) + " → " + strconv.Quote(c.New.Description)
 	case c.New != nil:
 		desc = c.New.Description

@@ -43,7 +43,7 @@ func TestPairReplacements(t *testing.T) {
 		"add new=all traffic", "forget new=protocol 47", "add new=icmp type 8", "add new=tcp 443",
 		"change old=tcp 8080 new=tcp 8443", // the same owner: a replacement
 		"adopt new=tcp 80", "change new=tcp 22", "remove old=udp 1000-2000",
-		"add new=tcp 5432", "remove old=tcp 3306", // the mysql rule is a loss, not a change
+		"add new=tcp 5432", "change old=tcp 6379 new=tcp 6380", "remove old=tcp 3306", // the mysql rule is a loss, not a change
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("PairReplacements:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

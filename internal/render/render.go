@@ -47,14 +47,14 @@ func (o Options) paint(code, s string) string {
 }
 
 // Symbol is the one-character marker of an action kind, as in terraform:
-// + authorize, - revoke, ~ update, = adopt, x forget.
+// + authorize, - revoke, ~ modify or update, = adopt, x forget.
 func Symbol(k reconcile.ActionKind) string {
 	switch k {
 	case reconcile.ActAuthorize:
 		return "+"
 	case reconcile.ActRevoke:
 		return "-"
-	case reconcile.ActUpdate:
+	case reconcile.ActUpdate, reconcile.ActModify:
 		return "~"
 	case reconcile.ActAdopt:
 		return "="
@@ -71,7 +71,7 @@ func (o Options) symbol(k reconcile.ActionKind) string {
 		return o.paint(ansiGreen, s)
 	case reconcile.ActRevoke:
 		return o.paint(ansiRed, s)
-	case reconcile.ActUpdate:
+	case reconcile.ActUpdate, reconcile.ActModify:
 		return o.paint(ansiYellow, s)
 	case reconcile.ActAdopt:
 		return o.paint(ansiCyan, s)
@@ -137,6 +137,14 @@ func (o Options) actionLine(a reconcile.Action) string {
 	switch a.Kind {
 	case reconcile.ActUpdate:
 		line += " description " + strconv.Quote(a.OldDescription) + " -> " + strconv.Quote(a.Description)
+	case reconcile.ActModify:
+		// One rule changed in place: "~ ingress tcp 80 from 10.0.0.0/8 -> tcp 8080 from 10.0.0.0/8".
+		line = o.symbol(a.Kind) + " " + o.Rule(a.From) + " -> " + Ports(a.Key) + " " + o.Peer(a.Key)
+		if a.OldDescription != a.Description {
+			line += " description " + strconv.Quote(a.OldDescription) + " -> " + strconv.Quote(a.Description)
+		} else if a.Description != "" {
+			line += " " + strconv.Quote(a.Description)
+		}
 	default:
 		if a.Description != "" {
 			line += " " + strconv.Quote(a.Description)
@@ -191,7 +199,7 @@ func Plan(w io.Writer, res reconcile.Result, o Options) {
 		} else {
 			fmt.Fprintln(w, "sgrules will make these changes:")
 		}
-		fmt.Fprintf(w, "  %s authorize  %s revoke  %s update description  %s adopt existing rule (now managed)  %s forget (ledger only)\n",
+		fmt.Fprintf(w, "  %s authorize  %s revoke  %s modify in place or update description  %s adopt existing rule (now managed)  %s forget (ledger only)\n",
 			o.symbol(reconcile.ActAuthorize), o.symbol(reconcile.ActRevoke), o.symbol(reconcile.ActUpdate),
 			o.symbol(reconcile.ActAdopt), o.symbol(reconcile.ActForget))
 		for _, run := range byGroup(p.Actions) {
@@ -288,6 +296,9 @@ func Summary(res reconcile.Result, past bool) string {
 		{reconcile.ActUpdate, "to update", "updated"},
 		{reconcile.ActRevoke, "to revoke", "revoked"},
 		{reconcile.ActAdopt, "to adopt", "adopted"},
+	}
+	if p.Count(reconcile.ActModify) > 0 {
+		counts = append(counts[:1], append([]count{{reconcile.ActModify, "to modify in place", "modified in place"}}, counts[1:]...)...)
 	}
 	if p.Count(reconcile.ActForget) > 0 {
 		counts = append(counts, count{reconcile.ActForget, "to forget", "forgotten"})
@@ -410,6 +421,12 @@ func (o Options) modified(w io.Writer, d driftreport.Drifted) {
 	after := "would be put back as declared (authorized again, the modified rule revoked)"
 	if o.Past {
 		after = "put back as declared (authorized again, the modified rule revoked)"
+	}
+	if decl.Kind == reconcile.ActModify {
+		after = "would be put back as declared, in place (the rule keeps its id)"
+		if o.Past {
+			after = "put back as declared, in place (the rule keeps its id)"
+		}
 	}
 	fmt.Fprintln(w, "  "+line)
 	fmt.Fprintln(w, "      before: modified to "+o.Rule(ec2.Key))

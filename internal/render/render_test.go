@@ -38,6 +38,10 @@ func unsortedResult() reconcile.Result {
 	return reconcile.Result{
 		Plan: reconcile.Plan{
 			Actions: []reconcile.Action{
+				{Kind: reconcile.ActModify, Cause: reconcile.CauseChanged, Key: key(db, rules.Ingress, "tcp", 6380, 6380, rules.PeerCIDR4, "10.1.0.0/16"),
+					From: key(db, rules.Ingress, "tcp", 6379, 6379, rules.PeerCIDR4, "10.1.0.0/16"), RuleID: "sgr-00000000000000020",
+					Description: "redis", OldDescription: "redis", Owners: []rules.Owner{{Source: "rules/db.yaml", Rule: "redis"}},
+					Reason: "declared rule changed; modified in place"},
 				{Kind: reconcile.ActAuthorize, Key: key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, web),
 					Description: "postgres from web", Owners: []rules.Owner{{Source: "rules/db.yaml", Rule: "pg-from-web"}}, Reason: "declared by rules/db.yaml#pg-from-web"},
 				{Kind: reconcile.ActRevoke, Key: key(db, rules.Ingress, "tcp", 3306, 3306, rules.PeerGroup, web), RuleID: "sgr-0000000000000000a",
