@@ -18,11 +18,7 @@ import (
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m) }
 
 // cliWorld is a moto account with a VPC and a ledger table, and the
 // environment the commands read (endpoint, credentials, table).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -22,11 +21,7 @@ import (
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m) }
 
 const table = "sgrules-ledger"
 
@@ -396,8 +391,12 @@ func TestLockContention(t *testing.T) {
 				return
 			}
 			n := inside.Add(1)
-			if n > maxInside.Load() {
-				maxInside.Store(n)
+			// Raise the maximum atomically: a load then a store could
+			// lose the 2 of a second holder.
+			for m := maxInside.Load(); n > m; m = maxInside.Load() {
+				if maxInside.CompareAndSwap(m, n) {
+					break
+				}
 			}
 			time.Sleep(50 * time.Millisecond)
 			inside.Add(-1)
