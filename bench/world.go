@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -237,15 +236,6 @@ func everyHundredth[T any](xs []T) []T {
 		out = append(out, xs[i])
 	}
 	return out
-}
-
-func sortedFileKeys(files map[string][]byte) []string {
-	keys := make([]string, 0, len(files))
-	for k := range files {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func isModify(op string) bool { return strings.HasPrefix(op, "Modify") }

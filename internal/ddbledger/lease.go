@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 )
 
 // Backoff between attempts to take a held lease: jittered, doubling from
@@ -36,7 +37,7 @@ func (l *Ledger) Lock(ctx context.Context, groupIDs []string, holder string, ttl
 	if holder == "" {
 		return nil, errors.New("lock groups: empty holder")
 	}
-	ids := sortedUnique(groupIDs)
+	ids := strutil.SortedUnique(groupIDs)
 	deadline := time.Now().Add(wait)
 	var taken []string
 	unlock := func(ctx context.Context) error { return l.release(ctx, taken, holder) }

@@ -44,7 +44,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -54,6 +53,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -147,7 +147,7 @@ func (l *Ledger) ListSources(ctx context.Context) ([]reconcile.SourceRecord, err
 // GroupPermissions returns the owned permissions of the given groups, one
 // strongly consistent Query per group (a few in parallel), sorted by key.
 func (l *Ledger) GroupPermissions(ctx context.Context, groupIDs []string) ([]reconcile.OwnedPermission, error) {
-	ids := sortedUnique(groupIDs)
+	ids := strutil.SortedUnique(groupIDs)
 	results := make([][]reconcile.OwnedPermission, len(ids))
 	errs := make([]error, len(ids))
 	sem := make(chan struct{}, queryParallelism)
@@ -353,13 +353,6 @@ func number(n int64) *types.AttributeValueMemberN {
 
 func permPK(k rules.Key) string { return prefixGroup + k.GroupID }
 func permSK(k rules.Key) string { return prefixPerm + k.String() }
-
-func sortedUnique(ids []string) []string {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	out = slices.Compact(out)
-	return slices.DeleteFunc(out, func(id string) bool { return id == "" })
-}
 
 func sortOwned(ps []reconcile.OwnedPermission) {
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Key.Less(ps[j].Key) })
