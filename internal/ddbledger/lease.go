@@ -82,7 +82,7 @@ func (l *Ledger) Lock(ctx context.Context, groupIDs []string, holder string, ttl
 // tryLeases takes or renews the leases of every group in one transaction;
 // false when another holder has any of them (nothing is taken then).
 func (l *Ledger) tryLeases(ctx context.Context, groupIDs []string, holder string, ttl time.Duration) (bool, error) {
-	now := time.Now()
+	now := l.now()
 	exp := now.Add(ttl)
 	items := make([]types.TransactWriteItem, len(groupIDs))
 	for i, id := range groupIDs {

@@ -47,6 +47,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -92,11 +93,13 @@ const (
 type Ledger struct {
 	api   API
 	table string
+	// now is the clock leases expire by (time.Now; tests set their own).
+	now func() time.Time
 }
 
 // New returns a ledger on table.
 func New(api API, table string) *Ledger {
-	return &Ledger{api: api, table: table}
+	return &Ledger{api: api, table: table, now: time.Now}
 }
 
 func itemKey(pk, sk string) map[string]types.AttributeValue {

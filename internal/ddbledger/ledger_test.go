@@ -346,14 +346,20 @@ func TestLock(t *testing.T) {
 func TestLockExpiry(t *testing.T) {
 	l, _, _ := setup(t)
 	ctx := context.Background()
+	// The leases' clock moves only when the test says: a slow machine
+	// cannot expire A's lease before B's first try.
+	now := time.Now()
+	ddbledger.SetClock(l, func() time.Time { return now })
 	// A "crashes" holding a short lease.
 	if _, err := l.Lock(ctx, []string{"sg-x"}, "A", 300*time.Millisecond, 0); err != nil {
 		t.Fatal(err)
 	}
+	now = now.Add(299 * time.Millisecond)
 	if _, err := l.Lock(ctx, []string{"sg-x"}, "B", time.Minute, 0); !errors.Is(err, reconcile.ErrLeaseHeld) {
 		t.Fatalf("B before expiry: err = %v, want ErrLeaseHeld", err)
 	}
-	unlockB, err := l.Lock(ctx, []string{"sg-x"}, "B", time.Minute, 5*time.Second)
+	now = now.Add(2 * time.Millisecond)
+	unlockB, err := l.Lock(ctx, []string{"sg-x"}, "B", time.Minute, 0)
 	if err != nil {
 		t.Fatalf("B after expiry: %v", err)
 	}
