@@ -7,16 +7,19 @@ STATICCHECK_VERSION := v0.8.2
 ACTIONLINT_VERSION := v1.7.12
 LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags="-s -w"
 LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
-FUNCTIONS := reconcile drift
+# FUNCTIONS: each function's directory under functions/ and its template
+# LogicalId (build-<LogicalId> is the target sam build runs).
+FUNCTIONS := reconcile:ReconcileFunction drift:DriftFunction
 
 export SGRULES_RIE := $(BIN)/aws-lambda-rie
 
-.PHONY: all test lint tools build fmt clean bench demo
+.PHONY: all test vet lint tools build fmt clean bench demo
 
+# lint and test both need vet: one make run vets once.
 all: lint test
 
 ## tools: installs the Lambda Runtime Interface Emulator and staticcheck into ./bin
-tools: $(BIN)/aws-lambda-rie
+tools: $(BIN)/aws-lambda-rie $(BIN)/staticcheck
 
 $(BIN)/aws-lambda-rie:
 	GOBIN=$(BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
@@ -25,13 +28,15 @@ $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 ## test: every test (starts moto_server and the RIE itself)
-test: tools
-	$(GO) vet ./...
+test: vet $(BIN)/aws-lambda-rie
 	$(GO) test -count=1 -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
 
 ## demo: runs sgrules end to end on this machine (moto_server + the Lambda emulator, no AWS account)
 # CGO_ENABLED=0 as for the Lambda builds the demo makes: they share the build cache.
-demo: tools
+demo: $(BIN)/aws-lambda-rie
 	CGO_ENABLED=0 $(GO) run ./cmd/sgrules demo
 
 $(BIN)/actionlint:
@@ -43,17 +48,17 @@ lint-workflows: $(BIN)/actionlint
 	$(BIN)/actionlint examples/ci/*.yml
 
 ## lint: gofmt, go vet, staticcheck, cfn-lint, actionlint
-lint: $(BIN)/staticcheck lint-workflows
+lint: vet $(BIN)/staticcheck lint-workflows
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
 	cfn-lint template.yaml
 
 ## build: both Lambda bootstraps (linux/arm64) into build/<name>/bootstrap, plus build/<name>.zip when zip is installed
+# Each through its build-<LogicalId> target, the recipe sam build runs.
 build:
-	@for f in $(FUNCTIONS); do \
-	  echo "build build/$$f/bootstrap"; \
-	  $(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o build/$$f/bootstrap ./functions/$$f || exit 1; \
+	@for fn in $(FUNCTIONS); do \
+	  f=$${fn%%:*}; id=$${fn##*:}; \
+	  $(MAKE) --no-print-directory build-$$id ARTIFACTS_DIR=$(CURDIR)/build/$$f || exit 1; \
 	  if command -v zip >/dev/null 2>&1; then \
 	    rm -f build/$$f.zip && zip -q -X -j build/$$f.zip build/$$f/bootstrap || exit 1; \
 	  fi; \
@@ -61,14 +66,18 @@ build:
 
 # sam build (Metadata BuildMethod: makefile) runs build-<LogicalId> with
 # ARTIFACTS_DIR set; the function's code is $(ARTIFACTS_DIR)/bootstrap.
+# $(call lambda,NAME) builds ./functions/NAME there.
+define lambda
+$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: this target is run by sam build))
+$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
+endef
+
 .PHONY: build-ReconcileFunction build-DriftFunction sam-validate
 build-ReconcileFunction:
-	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: this target is run by sam build))
-	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/reconcile
+	$(call lambda,reconcile)
 
 build-DriftFunction:
-	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: this target is run by sam build))
-	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/drift
+	$(call lambda,drift)
 
 ## sam-validate: validates template.yaml with the SAM CLI, if installed (cfn-lint in make lint covers it offline)
 sam-validate:

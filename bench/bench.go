@@ -11,7 +11,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -368,7 +370,7 @@ func runSgrules(ctx context.Context, url string, n int, logf func(string, ...any
 	if err != nil {
 		return nil, err
 	}
-	allKeys := sortedFileKeys(files)
+	allKeys := slices.Sorted(maps.Keys(files))
 	var rows []Row
 	run := func(sc string, prepare func() error, req reconcile.Request) error {
 		if prepare != nil {

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
 )
@@ -42,7 +44,7 @@ func runSweep(ctx context.Context, url string, n int, logf func(string, ...any))
 	if err := w.putFiles(ctx, files); err != nil {
 		return nil, err
 	}
-	setup, res, err := reconcileRow(ctx, w, eng, n, g, ScSweepSetup, reconcile.Request{Keys: sortedFileKeys(files)}, logf)
+	setup, res, err := reconcileRow(ctx, w, eng, n, g, ScSweepSetup, reconcile.Request{Keys: slices.Sorted(maps.Keys(files))}, logf)
 	if err != nil {
 		return nil, err
 	}

@@ -5,23 +5,21 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sgrules/sgrules/internal/apicount"
 	"github.com/sgrules/sgrules/internal/awsconfig"
 	"github.com/sgrules/sgrules/internal/ddbledger"
 	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/internal/motoproc"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
+	"github.com/sgrules/sgrules/internal/testutil/motoworld"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -163,43 +161,19 @@ type world struct {
 	groups  []string    // group ids by index
 }
 
-func baseConfig(url string) aws.Config {
-	return aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(url),
-		Retryer:      func() aws.Retryer { return retry.NewStandard() },
-	}
-}
-
 func newWorld(ctx context.Context, url string, g int) (*world, error) {
-	w := &world{raw: baseConfig(url), counted: baseConfig(url), calls: &apicount.Counter{}, timer: &opTimer{slow: traceSlow, logf: traceLogf}}
+	w := &world{raw: motoproc.Config(url), counted: motoproc.Config(url), calls: &apicount.Counter{}, timer: &opTimer{slow: traceSlow, logf: traceLogf}}
 	w.calls.Attach(&w.counted)
 	w.timer.attach(&w.counted)
-	w.ec2 = ec2.NewFromConfig(w.raw)
-	w.s3 = s3.NewFromConfig(w.raw, awsconfig.S3Options)
-	vpc, err := w.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
+	names := make([]string, g)
+	for i := range names {
+		names[i] = groupName(i)
+	}
+	mw, err := motoworld.Build(ctx, w.raw, motoworld.Spec{Groups: names, Bucket: bucket, Table: table})
 	if err != nil {
-		return nil, fmt.Errorf("create vpc: %w", err)
-	}
-	for i := range g {
-		name := groupName(i)
-		out, err := w.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
-			GroupName: aws.String(name), Description: aws.String("sgrules bench"), VpcId: vpc.Vpc.VpcId,
-			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup,
-				Tags: []ec2types.Tag{{Key: aws.String("Name"), Value: aws.String(name)}}}},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("create group %s: %w", name, err)
-		}
-		w.groups = append(w.groups, aws.ToString(out.GroupId))
-	}
-	if _, err := w.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		return nil, fmt.Errorf("create bucket: %w", err)
-	}
-	if err := ddbledger.CreateTable(ctx, dynamodb.NewFromConfig(w.raw), table); err != nil {
 		return nil, err
 	}
+	w.ec2, w.s3, w.groups = mw.EC2, mw.S3, mw.IDs
 	return w, nil
 }
 
@@ -263,15 +237,6 @@ func everyHundredth[T any](xs []T) []T {
 		out = append(out, xs[i])
 	}
 	return out
-}
-
-func sortedFileKeys(files map[string][]byte) []string {
-	keys := make([]string, 0, len(files))
-	for k := range files {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func isModify(op string) bool { return strings.HasPrefix(op, "Modify") }

@@ -21,11 +21,7 @@ import (
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m) }
 
 // cliWorld is a moto account with a VPC and a ledger table, and the
 // environment the commands read (endpoint, credentials, table).

@@ -23,9 +23,11 @@ import (
 	"github.com/sgrules/sgrules/internal/driftreport"
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/handler"
+	"github.com/sgrules/sgrules/internal/motoproc"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/internal/testutil/motoworld"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -88,20 +90,14 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	srv := motoserver.Shared(t)
-	srv.Reset(t)
-	w := &world{t: t, srv: srv, cfg: srv.Config(t), groups: map[string]string{}}
-	w.ec2 = ec2.NewFromConfig(w.cfg)
-	vpc := motoserver.CreateVPC(t, w.cfg)
-	for _, name := range []string{"web", "orders-app", "orders-db", "old"} {
-		w.groups[name] = motoserver.CreateGroup(t, w.cfg, vpc, name+"-sg", map[string]string{"Name": name})
-	}
-	motoserver.CreateBucket(t, w.cfg, bucket, true)
-	motoserver.CreateTable(t, w.cfg, table)
+	w := &world{t: t, srv: srv, cfg: srv.Config(t)}
+	mw := srv.World(t, w.cfg, motoworld.Spec{Groups: []string{"web", "orders-app", "orders-db", "old"}, Bucket: bucket, Versioned: true, Table: table})
+	w.ec2, w.groups = mw.EC2, mw.Groups
 	exclusive, err := os.ReadFile("../../examples/exclusive/db-exclusive.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s3c := s3.NewFromConfig(w.cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	s3c := mw.S3
 	for key, body := range map[string][]byte{"rules/web.yaml": []byte(webRules), "rules/db-exclusive.yaml": exclusive} {
 		if _, err := s3c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
 			t.Fatal(err)
@@ -144,7 +140,7 @@ func (w *world) alerts() {
 	}
 	w.topic, w.queue = aws.ToString(topic.TopicArn), aws.ToString(queue.QueueUrl)
 	_, err = sns.NewFromConfig(w.cfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint:   aws.String("arn:aws:sqs:" + motoserver.Region + ":123456789012:alerts"),
+		Endpoint:   aws.String("arn:aws:sqs:" + motoproc.Region + ":123456789012:alerts"),
 		Attributes: map[string]string{"RawMessageDelivery": "true"}})
 	if err != nil {
 		w.t.Fatal(err)

@@ -8,12 +8,7 @@ import (
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	rie.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m, rie.RemoveBuilds) }
 
 // The real bootstrap starts under the emulator and ignores the API calls of
 // sgrules' own roles without calling AWS.

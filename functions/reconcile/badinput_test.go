@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sgrules/sgrules/internal/awsconfig"
 	"github.com/sgrules/sgrules/internal/ddbledger"
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/reconcile"
@@ -151,7 +152,7 @@ func TestBadInputThroughTheLambda(t *testing.T) {
 	}
 	motoserver.CreateBucket(t, cfg, bucket, true)
 	motoserver.CreateTable(t, cfg, table)
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	s3c := s3.NewFromConfig(cfg, awsconfig.S3Options)
 	groups := ec2sg.New(ec2.NewFromConfig(cfg))
 	ledger := ddbledger.New(dynamodb.NewFromConfig(cfg), table)
 	put := func(key string, body []byte) {

@@ -14,7 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sgrules/sgrules/internal/awsconfig"
 	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/internal/motoproc"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 )
@@ -23,7 +25,7 @@ import (
 // (a space becomes '+').
 func s3Event(bucket, eventName, key, sequencer string) []byte {
 	ev := map[string]any{"Records": []any{map[string]any{
-		"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": motoserver.Region, "eventName": eventName,
+		"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": motoproc.Region, "eventName": eventName,
 		"s3": map[string]any{
 			"s3SchemaVersion": "1.0",
 			"bucket":          map[string]any{"name": bucket, "arn": "arn:aws:s3:::" + bucket},
@@ -57,7 +59,7 @@ func TestEventsEndInTheStateOfTheBucket(t *testing.T) {
 	const bucket, table, key = "rules-bucket", "ledger", "rules/team a/web.yaml"
 	motoserver.CreateBucket(t, cfg, bucket, true)
 	motoserver.CreateTable(t, cfg, table)
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	s3c := s3.NewFromConfig(cfg, awsconfig.S3Options)
 	ec2c := ec2.NewFromConfig(cfg)
 	put := func(body string) {
 		t.Helper()

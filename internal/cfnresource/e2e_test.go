@@ -26,12 +26,7 @@ import (
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	removeBootstrap()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m, removeBootstrap) }
 
 var bootstrap struct {
 	once sync.Once

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -21,20 +20,18 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sgrules/sgrules/internal/awsconfig"
 	"github.com/sgrules/sgrules/internal/ddbledger"
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
 	"github.com/sgrules/sgrules/internal/testutil/faultproxy"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/internal/testutil/motoworld"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m) }
 
 const (
 	bucket = "rules-bucket"
@@ -65,25 +62,16 @@ type world struct {
 
 func newWorld(tb testing.TB, srv *motoserver.Server, ngroups int) *world {
 	tb.Helper()
-	srv.Reset(tb)
 	cfg := srv.Config(tb)
 	cfg.Retryer = fastRetryer
-	w := &world{tb: tb, cfg: cfg, byName: map[string]string{}}
-	vpc := motoserver.CreateVPC(tb, cfg)
-	for i := 0; i < ngroups; i++ {
-		name := fmt.Sprintf("g%d", i)
-		id := motoserver.CreateGroup(tb, cfg, vpc, name+"-sg", map[string]string{"Name": name})
-		w.names, w.ids = append(w.names, name), append(w.ids, id)
-		w.byName[name] = id
+	names := make([]string, ngroups)
+	for i := range names {
+		names[i] = fmt.Sprintf("g%d", i)
 	}
-	motoserver.CreateBucket(tb, cfg, bucket, true)
-	motoserver.CreateTable(tb, cfg, table)
-	w.ec2 = ec2.NewFromConfig(cfg)
-	w.s3 = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	w.ddb = dynamodb.NewFromConfig(cfg)
-	w.groups = ec2sg.New(w.ec2)
-	w.ledger = ddbledger.New(w.ddb, table)
-	return w
+	mw := srv.World(tb, cfg, motoworld.Spec{Groups: names, Bucket: bucket, Versioned: true, Table: table})
+	return &world{tb: tb, cfg: cfg, ec2: mw.EC2, s3: mw.S3, ddb: mw.DDB,
+		groups: ec2sg.New(mw.EC2), ledger: ddbledger.New(mw.DDB, table),
+		names: names, ids: mw.IDs, byName: mw.Groups}
 }
 
 // fastRetryer is the production retryer shape (standard, retries throttles
@@ -106,7 +94,7 @@ func (w *world) engine(p *faultproxy.Proxy, holder string, logw io.Writer) *reco
 		log = slog.New(slog.NewJSONHandler(logw, nil))
 	}
 	eng, err := reconcile.New(reconcile.Config{
-		Source:    s3source.New(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), bucket, prefix),
+		Source:    s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), bucket, prefix),
 		Groups:    ec2sg.New(ec2.NewFromConfig(cfg)),
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), table),
 		LedgerID:  table,

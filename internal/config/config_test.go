@@ -2,7 +2,6 @@ package config
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -18,11 +17,7 @@ import (
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m) }
 
 func env(kv map[string]string) func(string) string {
 	return func(k string) string { return kv[k] }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 )
 
 // Backoff between attempts to take a held lease: jittered, doubling from
@@ -49,7 +50,7 @@ func (l *Ledger) Lock(ctx context.Context, groupIDs []string, holder string, ttl
 	if ttl <= 0 || ttl > MaxLeaseTTL {
 		return nil, fmt.Errorf("lock groups: lease TTL %s is not within (0, %s]", ttl, MaxLeaseTTL)
 	}
-	ids := sortedUnique(groupIDs)
+	ids := strutil.SortedUnique(groupIDs)
 	deadline := time.Now().Add(wait)
 	var taken []string
 	unlock := func(ctx context.Context) error { return l.release(ctx, taken, holder) }
@@ -97,7 +98,7 @@ func (l *Ledger) Lock(ctx context.Context, groupIDs []string, holder string, ttl
 // expires later than any holder may set (see MaxLeaseTTL), it is reported
 // and a second transaction takes it over.
 func (l *Ledger) tryLeases(ctx context.Context, groupIDs []string, holder string, ttl time.Duration) (bool, error) {
-	now := time.Now()
+	now := l.now()
 	ok, stale, err := l.transactLeases(ctx, groupIDs, holder, now, ttl, false)
 	if ok || err != nil || len(stale) == 0 {
 		return ok, err

@@ -52,7 +52,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -63,6 +62,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -102,6 +102,8 @@ type Ledger struct {
 	api   API
 	table string
 	log   *slog.Logger
+	// now is the clock leases expire by (time.Now; tests set their own).
+	now func() time.Time
 }
 
 // Option configures a Ledger.
@@ -114,7 +116,7 @@ func WithLogger(log *slog.Logger) Option { return func(l *Ledger) { l.log = log 
 
 // New returns a ledger on table.
 func New(api API, table string, opts ...Option) *Ledger {
-	l := &Ledger{api: api, table: table, log: slog.New(slog.DiscardHandler)}
+	l := &Ledger{api: api, table: table, log: slog.New(slog.DiscardHandler), now: time.Now}
 	for _, o := range opts {
 		o(l)
 	}
@@ -193,7 +195,7 @@ func (l *Ledger) ListSources(ctx context.Context) ([]reconcile.SourceRecord, err
 // GroupPermissions returns the owned permissions of the given groups, one
 // strongly consistent Query per group (a few in parallel), sorted by key.
 func (l *Ledger) GroupPermissions(ctx context.Context, groupIDs []string) ([]reconcile.OwnedPermission, error) {
-	ids := sortedUnique(groupIDs)
+	ids := strutil.SortedUnique(groupIDs)
 	results := make([][]reconcile.OwnedPermission, len(ids))
 	errs := make([]error, len(ids))
 	sem := make(chan struct{}, queryParallelism)
@@ -402,13 +404,6 @@ func number(n int64) *types.AttributeValueMemberN {
 
 func permPK(k rules.Key) string { return prefixGroup + k.GroupID }
 func permSK(k rules.Key) string { return prefixPerm + k.String() }
-
-func sortedUnique(ids []string) []string {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	out = slices.Compact(out)
-	return slices.DeleteFunc(out, func(id string) bool { return id == "" })
-}
 
 func sortOwned(ps []reconcile.OwnedPermission) {
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Key.Less(ps[j].Key) })

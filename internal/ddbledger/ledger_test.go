@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -23,11 +22,7 @@ import (
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m) }
 
 const table = "sgrules-ledger"
 
@@ -363,14 +358,20 @@ func TestLock(t *testing.T) {
 func TestLockExpiry(t *testing.T) {
 	l, _, _ := setup(t)
 	ctx := context.Background()
+	// The leases' clock moves only when the test says: a slow machine
+	// cannot expire A's lease before B's first try.
+	now := time.Now()
+	ddbledger.SetClock(l, func() time.Time { return now })
 	// A "crashes" holding a short lease.
 	if _, err := l.Lock(ctx, []string{"sg-x"}, "A", 300*time.Millisecond, 0); err != nil {
 		t.Fatal(err)
 	}
+	now = now.Add(299 * time.Millisecond)
 	if _, err := l.Lock(ctx, []string{"sg-x"}, "B", time.Minute, 0); !errors.Is(err, reconcile.ErrLeaseHeld) {
 		t.Fatalf("B before expiry: err = %v, want ErrLeaseHeld", err)
 	}
-	unlockB, err := l.Lock(ctx, []string{"sg-x"}, "B", time.Minute, 5*time.Second)
+	now = now.Add(2 * time.Millisecond)
+	unlockB, err := l.Lock(ctx, []string{"sg-x"}, "B", time.Minute, 0)
 	if err != nil {
 		t.Fatalf("B after expiry: %v", err)
 	}
@@ -408,8 +409,12 @@ func TestLockContention(t *testing.T) {
 				return
 			}
 			n := inside.Add(1)
-			if n > maxInside.Load() {
-				maxInside.Store(n)
+			// Raise the maximum atomically: a load then a store could
+			// lose the 2 of a second holder.
+			for m := maxInside.Load(); n > m; m = maxInside.Load() {
+				if maxInside.CompareAndSwap(m, n) {
+					break
+				}
 			}
 			time.Sleep(50 * time.Millisecond)
 			inside.Add(-1)

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sgrules/sgrules/internal/strutil"
 )
 
 // Delivery bounds: a failed message becomes visible again after
@@ -186,12 +188,5 @@ func describeBatch(n int, b batchResult) string {
 		what = " (" + strings.Join(parts, ", ") + ")"
 	}
 	return fmt.Sprintf("batch %d: %d %s%s → %d failed, %d deleted from the queue",
-		n, b.Messages, plural(b.Messages, "message", "messages"), what, len(b.Failed), b.Deleted)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
+		n, b.Messages, strutil.Plural(b.Messages, "message"), what, len(b.Failed), b.Deleted)
 }

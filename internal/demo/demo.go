@@ -29,7 +29,7 @@ import (
 	"time"
 
 	"github.com/sgrules/sgrules/internal/lambdaemu"
-	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/internal/motoproc"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -65,7 +65,7 @@ type Options struct {
 }
 
 // ErrMotoNotInstalled means moto_server is not on PATH.
-var ErrMotoNotInstalled = motoserver.ErrNotInstalled
+var ErrMotoNotInstalled = motoproc.ErrNotInstalled
 
 // Run runs the demo. The error says which step failed.
 func Run(ctx context.Context, o Options) error {
@@ -145,7 +145,7 @@ type run struct {
 	out io.Writer
 
 	tmp      string
-	moto     *motoserver.Process
+	moto     *motoproc.Process
 	fns      []*function
 	c        clients
 	files    []example
@@ -281,8 +281,8 @@ func (d *run) run(ctx context.Context) error {
 
 // preflight checks the programs the demo needs, before it starts anything.
 func preflight() error {
-	if _, err := exec.LookPath(motoserver.Binary); err != nil {
-		return fmt.Errorf("%w (the demo uses it as a local AWS emulator)", motoserver.ErrNotInstalled)
+	if _, err := exec.LookPath(motoproc.Binary); err != nil {
+		return fmt.Errorf("%w (the demo uses it as a local AWS emulator)", motoproc.ErrNotInstalled)
 	}
 	if _, err := exec.LookPath("go"); err != nil {
 		return errors.New("go not found on PATH: the demo builds the Lambda functions from source (install Go 1.26 or newer)")
@@ -292,7 +292,7 @@ func preflight() error {
 
 func (d *run) startMoto(ctx context.Context) error {
 	d.step("Starting moto_server, a local AWS emulator, on a free loopback port")
-	p, err := motoserver.StartProcess(ctx)
+	p, err := motoproc.StartProcess(ctx)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/sgrules/sgrules/internal/lambdaemu"
-	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/internal/motoproc"
 )
 
 // needTools skips the test when moto_server or the emulator is missing,
@@ -23,8 +23,8 @@ import (
 func needTools(t *testing.T) {
 	t.Helper()
 	var missing []string
-	if _, err := exec.LookPath(motoserver.Binary); err != nil {
-		missing = append(missing, motoserver.ErrNotInstalled.Error())
+	if _, err := exec.LookPath(motoproc.Binary); err != nil {
+		missing = append(missing, motoproc.ErrNotInstalled.Error())
 	}
 	root, err := moduleRoot()
 	if err != nil {

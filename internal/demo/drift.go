@@ -14,6 +14,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -149,7 +150,7 @@ func planSummary(lines []string) string {
 	if len(parts) == 0 {
 		parts = append(parts, "nothing to do")
 	}
-	return fmt.Sprintf("%d %s: %s", plans, plural(plans, "plan", "plans"), strings.Join(parts, ", "))
+	return fmt.Sprintf("%d %s: %s", plans, strutil.Plural(plans, "plan"), strings.Join(parts, ", "))
 }
 
 // expected is every permission the examples declare, resolved in the
@@ -197,7 +198,7 @@ func verify(rows []row, want []rules.Permission, keep []rules.Key) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("not converged: %d %s:\n  %s", len(problems), plural(len(problems), "problem", "problems"),
+		return fmt.Errorf("not converged: %d %s:\n  %s", len(problems), strutil.Plural(len(problems), "problem"),
 			strings.Join(problems, "\n  "))
 	}
 	return nil

@@ -55,7 +55,7 @@ func newClients(endpoint string) clients {
 	}
 	return clients{
 		ec2: ec2.NewFromConfig(cfg),
-		s3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
+		s3:  s3.NewFromConfig(cfg, awsconfig.S3Options),
 		sqs: sqs.NewFromConfig(cfg),
 		ddb: dynamodb.NewFromConfig(cfg),
 	}

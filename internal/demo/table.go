@@ -12,6 +12,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/ddbledger"
 	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -122,7 +123,7 @@ func printRules(w io.Writer, rows []row, groupNames map[string]string, indent st
 	tw.Flush()
 	if hidden > 0 {
 		fmt.Fprintf(w, "%s(not shown: %d default egress %s \"all traffic to 0.0.0.0/0\" that EC2 creates with every group; sgrules leaves them alone)\n",
-			indent, hidden, plural(hidden, "rule", "rules"))
+			indent, hidden, strutil.Plural(hidden, "rule"))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -255,7 +256,7 @@ func (r Report) Subject() string {
 	if r.ReportOnly {
 		verb = "found, not reverted"
 	}
-	return fmt.Sprintf("sgrules: %d security group rule%s changed outside sgrules (%s)", r.Detected, plural(r.Detected), verb)
+	return fmt.Sprintf("sgrules: %d security group %s changed outside sgrules (%s)", r.Detected, strutil.Plural(r.Detected, "rule"), verb)
 }
 
 // Summary renders the report for people: a headline, one line per drifted
@@ -266,25 +267,25 @@ func (r Report) Summary() string {
 	case r.Errors > 0:
 		fmt.Fprintf(&b, "Drift sweep failed: %s\n", r.Error)
 	case r.Detected == 0:
-		fmt.Fprintf(&b, "No drift in %d group%s checked.\n", r.GroupsChecked, plural(r.GroupsChecked))
+		fmt.Fprintf(&b, "No drift in %d %s checked.\n", r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"))
 	case r.ReportOnly:
-		fmt.Fprintf(&b, "%d rule%s changed outside sgrules in %d group%s checked. Report mode (DRIFT_MODE=report): nothing was changed.\n",
-			r.Detected, plural(r.Detected), r.GroupsChecked, plural(r.GroupsChecked))
+		fmt.Fprintf(&b, "%d %s changed outside sgrules in %d %s checked. Report mode (DRIFT_MODE=report): nothing was changed.\n",
+			r.Detected, strutil.Plural(r.Detected, "rule"), r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"))
 	default:
-		fmt.Fprintf(&b, "%d rule%s changed outside sgrules in %d group%s checked; %d reverted.\n",
-			r.Detected, plural(r.Detected), r.GroupsChecked, plural(r.GroupsChecked), r.Reverted)
+		fmt.Fprintf(&b, "%d %s changed outside sgrules in %d %s checked; %d reverted.\n",
+			r.Detected, strutil.Plural(r.Detected, "rule"), r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"), r.Reverted)
 	}
 	for _, c := range r.Drifted {
 		fmt.Fprintf(&b, "- %s %s: %s\n", c.Group, c.Direction, c.text())
 	}
 	if r.Unmanaged > 0 {
-		fmt.Fprintf(&b, "%d unmanaged rule%s left alone (no source declares them; not in an exclusive group).\n", r.Unmanaged, plural(r.Unmanaged))
+		fmt.Fprintf(&b, "%d unmanaged %s left alone (no source declares them; not in an exclusive group).\n", r.Unmanaged, strutil.Plural(r.Unmanaged, "rule"))
 	}
 	if len(r.Paused) > 0 {
 		fmt.Fprintf(&b, "Paused (sgrules:pause-until), left unchanged: %s.\n", strings.Join(r.Paused, ", "))
 	}
 	if r.HeldCleanup > 0 {
-		fmt.Fprintf(&b, "%d revocation%s held by the blast-radius guard (MAX_REVOKE).\n", r.HeldCleanup, plural(r.HeldCleanup))
+		fmt.Fprintf(&b, "%d %s held by the blast-radius guard (MAX_REVOKE).\n", r.HeldCleanup, strutil.Plural(r.HeldCleanup, "revocation"))
 	}
 	return b.String()
 }
@@ -334,11 +335,4 @@ func RuleText(k rules.Key, description string) string {
 		fmt.Fprintf(&b, " %q", description)
 	}
 	return b.String()
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -81,7 +83,7 @@ func New(api API) *Client { return &Client{api: api} }
 // sorted by key.
 func (c *Client) DescribeRules(ctx context.Context, groupIDs []string) ([]reconcile.ActualRule, error) {
 	var out []reconcile.ActualRule
-	for _, chunk := range chunks(sortedUnique(groupIDs), MaxFilterValues) {
+	for _, chunk := range chunks(strutil.SortedUnique(groupIDs), MaxFilterValues) {
 		rs, err := c.describeRules(ctx, []types.Filter{{Name: aws.String("group-id"), Values: chunk}})
 		if err != nil {
 			return nil, fmt.Errorf("describe rules of %d groups: %w", len(chunk), err)
@@ -141,7 +143,7 @@ func sortRules(rs []reconcile.ActualRule) {
 // whole call when one id is missing.
 func (c *Client) DescribeGroups(ctx context.Context, groupIDs []string) ([]reconcile.GroupInfo, error) {
 	var out []reconcile.GroupInfo
-	for _, chunk := range chunks(sortedUnique(groupIDs), MaxFilterValues) {
+	for _, chunk := range chunks(strutil.SortedUnique(groupIDs), MaxFilterValues) {
 		groups, err := c.findGroups(ctx, []types.Filter{{Name: aws.String("group-id"), Values: chunk}})
 		if err != nil {
 			return nil, fmt.Errorf("describe %d groups: %w", len(chunk), err)
@@ -194,8 +196,8 @@ func (c *Client) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[
 			return nil, errors.New("resolve groups: empty group reference")
 		}
 	}
-	for _, vpc := range sortedKeys(namesByVPC) {
-		for _, names := range chunks(sortedUnique(namesByVPC[vpc]), MaxFilterValues) {
+	for _, vpc := range slices.Sorted(maps.Keys(namesByVPC)) {
+		for _, names := range chunks(strutil.SortedUnique(namesByVPC[vpc]), MaxFilterValues) {
 			filters := []types.Filter{{Name: aws.String("group-name"), Values: names}}
 			if vpc != "" {
 				filters = append(filters, types.Filter{Name: aws.String("vpc-id"), Values: []string{vpc}})
@@ -218,12 +220,12 @@ func (c *Client) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[
 	// Tag references with the same tag keys share calls: one filter per
 	// key carrying every value asked for (matched exactly client-side).
 	byKeys := map[string][]rules.GroupRef{}
-	for _, k := range sortedKeys(tagRefs) {
+	for _, k := range slices.Sorted(maps.Keys(tagRefs)) {
 		r := tagRefs[k]
-		ks := strings.Join(sortedKeys(r.Tags), "\x00")
+		ks := strings.Join(slices.Sorted(maps.Keys(r.Tags)), "\x00")
 		byKeys[ks] = append(byKeys[ks], r)
 	}
-	for _, ks := range sortedKeys(byKeys) {
+	for _, ks := range slices.Sorted(maps.Keys(byKeys)) {
 		refs := byKeys[ks]
 		for _, chunk := range chunks(refs, MaxFilterValues) {
 			values := map[string]map[string]bool{}
@@ -236,8 +238,8 @@ func (c *Client) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[
 				}
 			}
 			var filters []types.Filter
-			for _, tk := range sortedKeys(values) {
-				filters = append(filters, types.Filter{Name: aws.String("tag:" + tk), Values: sortedKeys(values[tk])})
+			for _, tk := range slices.Sorted(maps.Keys(values)) {
+				filters = append(filters, types.Filter{Name: aws.String("tag:" + tk), Values: slices.Sorted(maps.Keys(values[tk]))})
 			}
 			groups, err := c.findGroups(ctx, filters)
 			if err != nil {
@@ -274,7 +276,7 @@ func (c *Client) Authorize(ctx context.Context, groupID string, dir rules.Direct
 	var specs []types.TagSpecification
 	if len(tags) > 0 {
 		spec := types.TagSpecification{ResourceType: types.ResourceTypeSecurityGroupRule}
-		for _, k := range sortedKeys(tags) {
+		for _, k := range slices.Sorted(maps.Keys(tags)) {
 			spec.Tags = append(spec.Tags, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
 		}
 		specs = []types.TagSpecification{spec}
@@ -304,7 +306,7 @@ func (c *Client) Authorize(ctx context.Context, groupID string, dir rules.Direct
 // Revoke removes rules by id, in one call per MaxEntries ids. A missing
 // group means everything is already gone (nil).
 func (c *Client) Revoke(ctx context.Context, groupID string, dir rules.Direction, ruleIDs []string) error {
-	for _, ids := range chunks(sortedUnique(ruleIDs), MaxEntries) {
+	for _, ids := range chunks(strutil.SortedUnique(ruleIDs), MaxEntries) {
 		var err error
 		switch dir {
 		case rules.Ingress:
@@ -414,22 +416,6 @@ func vpcLabel(vpc string) string {
 		return "any vpc"
 	}
 	return vpc
-}
-
-func sortedUnique(ids []string) []string {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	out = slices.Compact(out)
-	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func chunks[T any](s []T, n int) [][]T {

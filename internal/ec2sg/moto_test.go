@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"testing"
@@ -20,11 +19,7 @@ import (
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m) }
 
 type env struct {
 	cfg    aws.Config

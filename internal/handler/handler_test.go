@@ -22,7 +22,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/trigger"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -460,7 +459,7 @@ func TestIsTerminal(t *testing.T) {
 func TestEveryKindHasAFunction(t *testing.T) {
 	r, _, _ := newTest(t, false, Config{})
 	d, _, _ := newTest(t, true, Config{})
-	for _, k := range []trigger.Kind{trigger.KindObjects, trigger.KindS3Test, trigger.KindSQS, trigger.KindSchedule, trigger.KindAPICall, trigger.KindCloudFormation} {
+	for _, k := range triggerKinds(t) {
 		if !slices.Contains(r.kinds, k) && !slices.Contains(d.kinds, k) {
 			t.Errorf("no function handles %s events", k)
 		}

@@ -16,19 +16,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sgrules/sgrules/internal/apicount"
+	"github.com/sgrules/sgrules/internal/awsconfig"
 	"github.com/sgrules/sgrules/internal/ddbledger"
 	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/internal/testutil/motoworld"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m) }
 
 // exampleGroups are the Name tags the files in examples/ reference.
 var exampleGroups = []string{"admin", "alb", "analytics-db", "api-gateway", "app", "cache", "database", "dev",
@@ -48,17 +46,11 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	srv := motoserver.Shared(t)
-	srv.Reset(t)
-	w := &world{t: t, cfg: srv.Config(t), calls: &apicount.Counter{}, groups: map[string]string{}, bucket: "rules-bucket"}
-	vpc := motoserver.CreateVPC(t, w.cfg)
-	for _, name := range exampleGroups {
-		w.groups[name] = motoserver.CreateGroup(t, w.cfg, vpc, name+"-sg", map[string]string{"Name": name})
-	}
-	motoserver.CreateBucket(t, w.cfg, w.bucket, true)
-	motoserver.CreateTable(t, w.cfg, "ledger")
+	w := &world{t: t, cfg: srv.Config(t), calls: &apicount.Counter{}, bucket: "rules-bucket"}
+	w.groups = srv.World(t, w.cfg, motoworld.Spec{Groups: exampleGroups, Bucket: w.bucket, Versioned: true, Table: "ledger"}).Groups
 	w.calls.Attach(&w.cfg)
 	w.ec2 = ec2.NewFromConfig(w.cfg)
-	w.s3 = s3.NewFromConfig(w.cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	w.s3 = s3.NewFromConfig(w.cfg, awsconfig.S3Options)
 	eng, err := reconcile.New(reconcile.Config{
 		Source:   s3source.New(w.s3, w.bucket, "rules/"),
 		Groups:   ec2sg.New(w.ec2),

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -372,25 +373,25 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	}
 	var notes []string
 	if len(counts) > 0 {
-		notes = append(notes, fmt.Sprintf("%d %s", len(counts), plural(len(counts), "group")))
+		notes = append(notes, fmt.Sprintf("%d %s", len(counts), strutil.Plural(len(counts), "group")))
 	}
 	if tally[3] > 0 {
-		notes = append(notes, fmt.Sprintf("%d ledger-only %s (adopt existing rules, forget records of rules already gone)", tally[3], plural(tally[3], "step")))
+		notes = append(notes, fmt.Sprintf("%d ledger-only %s (adopt existing rules, forget records of rules already gone)", tally[3], strutil.Plural(tally[3], "step")))
 	}
 	if n := len(res.Plan.Unmanaged); n > 0 {
-		notes = append(notes, fmt.Sprintf("%d unmanaged %s left alone", n, plural(n, "rule")))
+		notes = append(notes, fmt.Sprintf("%d unmanaged %s left alone", n, strutil.Plural(n, "rule")))
 	}
 	if res.HeldCleanup > 0 {
-		notes = append(notes, fmt.Sprintf("%d clean-up %s held by the blast-radius guard", res.HeldCleanup, plural(res.HeldCleanup, "revocation")))
+		notes = append(notes, fmt.Sprintf("%d clean-up %s held by the blast-radius guard", res.HeldCleanup, strutil.Plural(res.HeldCleanup, "revocation")))
 	}
 	if invalid > 0 {
-		notes = append(notes, fmt.Sprintf("**%d %s invalid**", invalid, plural(invalid, "rule file")))
+		notes = append(notes, fmt.Sprintf("**%d %s invalid**", invalid, strutil.Plural(invalid, "rule file")))
 	}
 	if held > 0 {
-		notes = append(notes, fmt.Sprintf("**%d %s held**", held, plural(held, "rule file")))
+		notes = append(notes, fmt.Sprintf("**%d %s held**", held, strutil.Plural(held, "rule file")))
 	}
 	if len(o.Violations) > 0 {
-		notes = append(notes, fmt.Sprintf("**%d policy %s**", len(o.Violations), plural(len(o.Violations), "violation")))
+		notes = append(notes, fmt.Sprintf("**%d policy %s**", len(o.Violations), strutil.Plural(len(o.Violations), "violation")))
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(&head)
@@ -472,7 +473,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 			}
 			fmt.Fprintln(&details)
 			fmt.Fprintf(&details, "The details of %d more %s (%d %s) are left out to stay under GitHub's comment size limit; the summary above counts them. Run `sgrules plan` for every change.\n",
-				len(runs)-shown, plural(len(runs)-shown, "group"), n, plural(n, "change"))
+				len(runs)-shown, strutil.Plural(len(runs)-shown, "group"), n, strutil.Plural(n, "change"))
 		}
 	}
 

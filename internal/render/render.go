@@ -13,6 +13,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -328,16 +329,16 @@ func Summary(res reconcile.Result, past bool) string {
 		b.WriteString(".")
 	}
 	if n := len(p.Unmanaged); n > 0 {
-		fmt.Fprintf(&b, " %d unmanaged %s left alone.", n, plural(n, "rule"))
+		fmt.Fprintf(&b, " %d unmanaged %s left alone.", n, strutil.Plural(n, "rule"))
 	}
 	if res.HeldCleanup > 0 {
-		fmt.Fprintf(&b, " %d clean-up %s held by the blast-radius guard.", res.HeldCleanup, plural(res.HeldCleanup, "revocation"))
+		fmt.Fprintf(&b, " %d clean-up %s held by the blast-radius guard.", res.HeldCleanup, strutil.Plural(res.HeldCleanup, "revocation"))
 	}
 	if invalid > 0 {
-		fmt.Fprintf(&b, " %d %s invalid.", invalid, plural(invalid, "source"))
+		fmt.Fprintf(&b, " %d %s invalid.", invalid, strutil.Plural(invalid, "source"))
 	}
 	if held > 0 {
-		fmt.Fprintf(&b, " %d %s held.", held, plural(held, "source"))
+		fmt.Fprintf(&b, " %d %s held.", held, strutil.Plural(held, "source"))
 	}
 	return b.String()
 }
@@ -353,13 +354,6 @@ func SourceProblems(srcs []reconcile.SourceResult) (invalid, held int) {
 		}
 	}
 	return invalid, held
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }
 
 // Drift writes the drift report: each drifted rule with before and after,
@@ -504,18 +498,18 @@ func DriftSummary(res reconcile.Result, past bool) string {
 	n := report.Detected
 	switch {
 	case n == 0:
-		fmt.Fprintf(&b, "No drift in %d %s checked.", d.GroupsChecked, plural(d.GroupsChecked, "group"))
+		fmt.Fprintf(&b, "No drift in %d %s checked.", d.GroupsChecked, strutil.Plural(d.GroupsChecked, "group"))
 	case past:
-		fmt.Fprintf(&b, "Reverted %d of %d drifted %s in %d %s checked.", report.Reverted, n, plural(n, "rule"), d.GroupsChecked, plural(d.GroupsChecked, "group"))
+		fmt.Fprintf(&b, "Reverted %d of %d drifted %s in %d %s checked.", report.Reverted, n, strutil.Plural(n, "rule"), d.GroupsChecked, strutil.Plural(d.GroupsChecked, "group"))
 	default:
 		fmt.Fprintf(&b, "Drift: %d %s changed outside sgrules in %d %s checked. Run 'sgrules drift --revert' to correct it.",
-			n, plural(n, "rule"), d.GroupsChecked, plural(d.GroupsChecked, "group"))
+			n, strutil.Plural(n, "rule"), d.GroupsChecked, strutil.Plural(d.GroupsChecked, "group"))
 	}
 	if d.Unmanaged > 0 {
-		fmt.Fprintf(&b, " %d unmanaged %s left alone.", d.Unmanaged, plural(d.Unmanaged, "rule"))
+		fmt.Fprintf(&b, " %d unmanaged %s left alone.", d.Unmanaged, strutil.Plural(d.Unmanaged, "rule"))
 	}
 	if len(d.Paused) > 0 {
-		fmt.Fprintf(&b, " %d paused %s.", len(d.Paused), plural(len(d.Paused), "group"))
+		fmt.Fprintf(&b, " %d paused %s.", len(d.Paused), strutil.Plural(len(d.Paused), "group"))
 	}
 	return b.String()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/sgrules/sgrules/internal/awsconfig"
 	"github.com/sgrules/sgrules/internal/testutil/faultproxy"
 )
 
@@ -82,7 +83,7 @@ func newClients(url string, attempts int) clients {
 	return clients{
 		ec2: ec2.NewFromConfig(cfg),
 		ddb: dynamodb.NewFromConfig(cfg),
-		s3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
+		s3:  s3.NewFromConfig(cfg, awsconfig.S3Options),
 	}
 }
 

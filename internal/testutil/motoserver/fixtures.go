@@ -2,86 +2,58 @@ package motoserver
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/sgrules/sgrules/internal/awsconfig"
 	"github.com/sgrules/sgrules/internal/ddbledger"
+	"github.com/sgrules/sgrules/internal/testutil/motoworld"
 )
+
+// World resets the server and builds spec's resources with clients on cfg
+// (usually s.Config(tb), perhaps with another retryer), failing tb on
+// error.
+func (s *Server) World(tb testing.TB, cfg aws.Config, spec motoworld.Spec) *motoworld.World {
+	tb.Helper()
+	s.Reset(tb)
+	w, err := motoworld.Build(context.Background(), cfg, spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return w
+}
 
 // CreateVPC creates a VPC (10.0.0.0/16) and returns its id.
 func CreateVPC(tb testing.TB, cfg aws.Config) string {
 	tb.Helper()
-	out, err := ec2.NewFromConfig(cfg).CreateVpc(context.Background(), &ec2.CreateVpcInput{
-		CidrBlock: aws.String("10.0.0.0/16"),
-	})
+	id, err := motoworld.CreateVPC(context.Background(), ec2.NewFromConfig(cfg))
 	if err != nil {
-		tb.Fatalf("create vpc: %v", err)
+		tb.Fatal(err)
 	}
-	return aws.ToString(out.Vpc.VpcId)
+	return id
 }
 
 // CreateGroup creates a security group in vpcID, tagged with tags, and
 // returns its id.
 func CreateGroup(tb testing.TB, cfg aws.Config, vpcID, name string, tags map[string]string) string {
 	tb.Helper()
-	in := &ec2.CreateSecurityGroupInput{
-		GroupName:   aws.String(name),
-		Description: aws.String("test group " + name),
-		VpcId:       aws.String(vpcID),
-	}
-	if len(tags) > 0 {
-		spec := ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeSecurityGroup}
-		for k, v := range tags {
-			spec.Tags = append(spec.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(v)})
-		}
-		in.TagSpecifications = []ec2types.TagSpecification{spec}
-	}
-	c := ec2.NewFromConfig(cfg)
-	out, err := c.CreateSecurityGroup(context.Background(), in)
-	var ae smithy.APIError
-	if errors.As(err, &ae) && ae.ErrorCode() == "InvalidGroup.Duplicate" {
-		// The SDK retried a request moto had already served (moto drops
-		// kept-alive connections now and then): find the group it created.
-		found, derr := c.DescribeSecurityGroups(context.Background(), &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
-			{Name: aws.String("group-name"), Values: []string{name}},
-			{Name: aws.String("vpc-id"), Values: []string{vpcID}},
-		}})
-		if derr == nil && len(found.SecurityGroups) == 1 {
-			return aws.ToString(found.SecurityGroups[0].GroupId)
-		}
-	}
+	id, err := motoworld.CreateGroup(context.Background(), ec2.NewFromConfig(cfg), vpcID, name, tags)
 	if err != nil {
-		tb.Fatalf("create security group %s: %v", name, err)
+		tb.Fatal(err)
 	}
-	return aws.ToString(out.GroupId)
+	return id
 }
 
 // CreateBucket creates an S3 bucket, with versioning enabled when
 // versioned is true.
 func CreateBucket(tb testing.TB, cfg aws.Config, name string, versioned bool) {
 	tb.Helper()
-	ctx := context.Background()
-	c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		tb.Fatalf("create bucket %s: %v", name, err)
-	}
-	if !versioned {
-		return
-	}
-	_, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
-		Bucket:                  aws.String(name),
-		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled},
-	})
-	if err != nil {
-		tb.Fatalf("enable versioning on %s: %v", name, err)
+	if err := motoworld.CreateBucket(context.Background(), s3.NewFromConfig(cfg, awsconfig.S3Options), name, versioned); err != nil {
+		tb.Fatal(err)
 	}
 }
 

@@ -2,8 +2,6 @@ package motoserver_test
 
 import (
 	"context"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,11 +10,7 @@ import (
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	motoserver.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { motoserver.Main(m) }
 
 func TestSharedResetAndFixtures(t *testing.T) {
 	srv := motoserver.Shared(t)
@@ -42,28 +36,5 @@ func TestSharedResetAndFixtures(t *testing.T) {
 	srv.Reset(t)
 	if _, err := c.DescribeSecurityGroups(context.Background(), &ec2.DescribeSecurityGroupsInput{GroupIds: []string{sg}}); err == nil {
 		t.Fatal("group survived Reset")
-	}
-}
-
-func TestStartProcessEnvAndStop(t *testing.T) {
-	srv := motoserver.Start(t) // skips without moto_server
-	srv.Stop()
-	p, err := motoserver.StartProcess(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop()
-	env := strings.Join(p.Env(), "\n")
-	for _, want := range []string{"AWS_ENDPOINT_URL=" + p.URL, "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"} {
-		if !strings.Contains(env, want) {
-			t.Errorf("Env lacks %q", want)
-		}
-	}
-	if err := p.Reset(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p.Stop()
-	if err := p.Reset(context.Background()); err == nil {
-		t.Error("Reset succeeded after Stop")
 	}
 }

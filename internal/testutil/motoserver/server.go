@@ -1,3 +1,23 @@
+// Package motoserver gives tests a moto_server (internal/motoproc, patched
+// so that DynamoDB requests are atomic) as a local AWS emulator for adapter
+// and end-to-end tests.
+//
+// In tests, prefer one server per test binary:
+//
+//	func TestMain(m *testing.M) { motoserver.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		srv := motoserver.Shared(t) // started lazily, once
+//		srv.Reset(t)                // wipe state left by other tests
+//		cfg := srv.Config(t)
+//		...
+//	}
+//
+// Start gives a test its own server (stopped in t.Cleanup) when it must not
+// share state, e.g. in parallel tests. Starting moto takes 1-2 s.
+//
+// When moto_server is not on PATH, tests are skipped, unless the CI
+// environment variable is set, in which case they fail.
 package motoserver
 
 import (
@@ -9,16 +29,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-)
 
-// Region is the region every test config uses.
-const Region = "us-east-1"
+	"github.com/sgrules/sgrules/internal/motoproc"
+)
 
 // Server is a moto_server for tests.
 type Server struct {
-	*Process
+	*motoproc.Process
 }
 
 // Start starts a fresh moto_server for tb, stopped in tb.Cleanup. Without
@@ -27,7 +44,7 @@ func Start(tb testing.TB) *Server {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := StartProcess(ctx)
+	p, err := motoproc.StartProcess(ctx)
 	if err != nil {
 		notInstalledOrFatal(tb, err)
 	}
@@ -37,7 +54,7 @@ func Start(tb testing.TB) *Server {
 
 func notInstalledOrFatal(tb testing.TB, err error) {
 	tb.Helper()
-	if errors.Is(err, ErrNotInstalled) && os.Getenv("CI") == "" {
+	if errors.Is(err, motoproc.ErrNotInstalled) && os.Getenv("CI") == "" {
 		tb.Skip(err.Error())
 	}
 	tb.Fatal(err)
@@ -45,19 +62,19 @@ func notInstalledOrFatal(tb testing.TB, err error) {
 
 var shared struct {
 	once sync.Once
-	proc *Process
+	proc *motoproc.Process
 	err  error
 }
 
 // Shared returns the test binary's one moto_server, starting it on first
 // use. Its state is shared by every test of the binary: call Reset first.
-// The package's TestMain must call StopShared after m.Run.
+// The package's TestMain must stop it: use Main.
 func Shared(tb testing.TB) *Server {
 	tb.Helper()
 	shared.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		shared.proc, shared.err = StartProcess(ctx)
+		shared.proc, shared.err = motoproc.StartProcess(ctx)
 	})
 	if shared.err != nil {
 		notInstalledOrFatal(tb, shared.err)
@@ -65,9 +82,20 @@ func Shared(tb testing.TB) *Server {
 	return &Server{Process: shared.proc}
 }
 
-// StopShared stops the server started by Shared, if any. Call it from
-// TestMain after m.Run.
-func StopShared() {
+// Main is the TestMain of a package that uses Shared: it runs the tests,
+// stops the shared server, runs cleanups (e.g. rie.RemoveBuilds) and
+// exits with the tests' code.
+func Main(m *testing.M, cleanups ...func()) {
+	code := m.Run()
+	stopShared()
+	for _, f := range cleanups {
+		f()
+	}
+	os.Exit(code)
+}
+
+// stopShared stops the server started by Shared, if any. Main calls it.
+func stopShared() {
 	if shared.proc != nil {
 		shared.proc.Stop()
 	}
@@ -81,16 +109,9 @@ func (s *Server) Reset(tb testing.TB) {
 	}
 }
 
-// Config returns an AWS config for the server: static credentials
-// test/test, region us-east-1, BaseEndpoint the server URL, the standard
-// retryer. S3 clients also need path-style addressing
-// (awsconfig.S3Options).
+// Config returns an AWS config for the server (motoproc.Config). S3
+// clients also need path-style addressing (awsconfig.S3Options).
 func (s *Server) Config(tb testing.TB) aws.Config {
 	tb.Helper()
-	return aws.Config{
-		Region:       Region,
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(s.URL),
-		Retryer:      func() aws.Retryer { return retry.NewStandard() },
-	}
+	return s.Process.Config()
 }

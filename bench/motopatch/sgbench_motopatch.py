@@ -21,7 +21,8 @@
    key).
 
 Nothing else changes; API behaviour and responses are identical. sgbench
-puts this directory on the PYTHONPATH of the moto_server it starts; if
+has internal/motoproc import this module in the moto_server it starts
+(after motoproc's own patch, which makes each DynamoDB request atomic); if
 moto's code no longer matches, moto_server exits with an error instead of
 running unpatched.
 """
