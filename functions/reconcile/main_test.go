@@ -55,7 +55,7 @@ func TestBootstrapMissingConfig(t *testing.T) {
 	if status, body := fn.InvokeStatus(t, []byte(`{}`)); status != 502 {
 		t.Errorf("invoke of a function that failed init: %d %s, want 502", status, body)
 	}
-	if !strings.Contains(fn.Logs(), "STATE_TABLE and RULES_BUCKET must be set") {
+	if msg := "STATE_TABLE and RULES_BUCKET must be set"; !strings.Contains(fn.WaitLogs(msg), msg) {
 		t.Errorf("logs lack the configuration error:\n%s", fn.Logs())
 	}
 }

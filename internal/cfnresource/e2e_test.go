@@ -237,7 +237,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("after create: EC2 has %+v, want the one rule %s on port 80", rules, first)
 	}
 
-	// Update of the port: same physical id, old rule gone, new one there.
+	// Update of the port: same physical id, the rule modified in place,
+	// so RuleId stays the same.
 	r = e.request(cfn.RequestUpdate, "WebIngress", physical, ruleProps(web, "8080"), ruleProps(web, "80"))
 	if r.Status != cfn.StatusSuccess || r.PhysicalResourceID != physical {
 		t.Fatalf("update: %s %q %q", r.Status, r.PhysicalResourceID, r.Reason)
@@ -247,9 +248,19 @@ func TestEndToEnd(t *testing.T) {
 	if len(rules) != 1 || aws.ToString(rules[0].SecurityGroupRuleId) != second || aws.ToInt32(rules[0].FromPort) != 8080 {
 		t.Fatalf("after update: EC2 has %+v, want only %s on port 8080", rules, second)
 	}
-	if second == first || !strings.HasPrefix(second, "sgr-") {
-		t.Errorf("update RuleId %q (create was %q)", second, first)
+	if second != first {
+		t.Errorf("update of the port changed RuleId %q to %q", first, second)
 	}
+	// Update of the CIDR: the same, in place.
+	props := ruleProps(web, "8080")
+	props["cidrBlocks"] = []any{"10.2.0.0/16"}
+	r = e.request(cfn.RequestUpdate, "WebIngress", physical, props, ruleProps(web, "8080"))
+	third, _ := r.Data["RuleId"].(string)
+	rules = e.ingress(web)
+	if r.Status != cfn.StatusSuccess || third != first || len(rules) != 1 || aws.ToString(rules[0].CidrIpv4) != "10.2.0.0/16" {
+		t.Fatalf("update of the CIDR: %s %q, RuleId %q (was %q), EC2 has %+v", r.Status, r.Reason, third, first, rules)
+	}
+	e.request(cfn.RequestUpdate, "WebIngress", physical, ruleProps(web, "8080"), props)
 
 	// Delete, and Delete again.
 	for i := range 2 {

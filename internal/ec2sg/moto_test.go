@@ -414,3 +414,65 @@ func TestDescribeManyGroups(t *testing.T) {
 		t.Errorf("describe rules calls = %d, want 2", n)
 	}
 }
+
+// ModifyRules changes protocol, ports and a peer of the same kind in
+// place: the rule keeps its id and tags, in one call for both directions.
+func TestModifyRulesInPlace(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	web, db, app := e.group(t, "web", nil), e.group(t, "db", nil), e.group(t, "app", nil)
+	created := []rules.Permission{
+		perm(web, rules.Ingress, "tcp", 80, 80, rules.PeerCIDR4, "10.0.0.0/8", "http"),
+		perm(web, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR6, "2001:db8::/32", "ssh"),
+		perm(web, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, db, "pg"),
+	}
+	if err := e.client.Authorize(ctx, web, rules.Ingress, created, managed); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.Authorize(ctx, web, rules.Egress, []rules.Permission{perm(web, rules.Egress, "tcp", 443, 443, rules.PeerCIDR4, "0.0.0.0/0", "out")}, managed); err != nil {
+		t.Fatal(err)
+	}
+	changes := map[rules.Key]rules.Key{
+		created[0].Key: perm(web, rules.Ingress, "tcp", 8080, 8081, rules.PeerCIDR4, "10.1.0.0/16", "").Key, // ports and CIDR
+		created[1].Key: perm(web, rules.Ingress, "udp", 22, 22, rules.PeerCIDR6, "2001:db8:1::/48", "").Key, // protocol and IPv6 CIDR
+		created[2].Key: perm(web, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, app, "").Key,           // referenced group
+		perm(web, rules.Egress, "tcp", 443, 443, rules.PeerCIDR4, "0.0.0.0/0", "").Key: perm(web, rules.Egress, "tcp", 8443, 8443, rules.PeerCIDR4, "0.0.0.0/0", "").Key,
+	}
+	ids := map[string]rules.Key{}
+	var updates []reconcile.RuleUpdate
+	for _, dir := range []rules.Direction{rules.Ingress, rules.Egress} {
+		for k, r := range e.rulesOf(t, web, dir) {
+			if to, ok := changes[k]; ok {
+				updates = append(updates, reconcile.RuleUpdate{RuleID: r.RuleID, Key: to, Description: "moved"})
+				ids[r.RuleID] = to
+			}
+		}
+	}
+	if len(updates) != 4 {
+		t.Fatalf("found %d of the 4 rules", len(updates))
+	}
+	e.calls.Reset()
+	if err := e.client.ModifyRules(ctx, web, updates); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count("ModifySecurityGroupRules"); n != 1 {
+		t.Errorf("modify calls = %d, want 1 for both directions", n)
+	}
+	got, err := e.client.DescribeRules(ctx, []string{web})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got {
+		want, ok := ids[r.RuleID]
+		if !ok {
+			continue // the group's default egress rule
+		}
+		if r.Key != want || r.Tags[reconcile.TagManaged] != "true" {
+			t.Errorf("rule %s is %s %v, want %s with its tags", r.RuleID, r.Key, r.Tags, want)
+		}
+		delete(ids, r.RuleID)
+	}
+	if len(ids) != 0 {
+		t.Errorf("rules lost their ids: %v", ids)
+	}
+}

@@ -66,6 +66,18 @@ var Atomic = Patch{
 	Applied: "sgrules moto atomic: applied",
 }
 
+//go:embed sgrules_moto_modify.py
+var modifySource []byte
+
+// Modify is the patch every StartProcess applies after Atomic:
+// ModifySecurityGroupRules changes an IPv6 CIDR, prefix list or referenced
+// group in place, as EC2 does (moto ignores them).
+var Modify = Patch{
+	Module:  "sgrules_moto_modify",
+	Source:  modifySource,
+	Applied: "sgrules moto modify: applied",
+}
+
 // Process is a running moto_server.
 type Process struct {
 	// URL is the endpoint, e.g. "http://127.0.0.1:41234".
@@ -79,11 +91,11 @@ type Process struct {
 }
 
 // StartProcess starts moto_server on 127.0.0.1 and a free port, with
-// Atomic and then patches applied, and waits until it answers (up to
+// Atomic, Modify and then patches applied, and waits until it answers (up to
 // 30 s). The caller must call Stop. ctx bounds the start-up only, not the
 // life of the process.
 func StartProcess(ctx context.Context, patches ...Patch) (*Process, error) {
-	return startProcess(ctx, append([]Patch{Atomic}, patches...))
+	return startProcess(ctx, append([]Patch{Atomic, Modify}, patches...))
 }
 
 func startProcess(ctx context.Context, patches []Patch) (*Process, error) {

@@ -259,6 +259,8 @@ type fakeLedger struct {
 	calls   int // Write calls
 	// beforeWrite, if set, runs (under the lock) before each Write.
 	beforeWrite func(*fakeLedger)
+	// failNext, if set, fails the next Write (then clears).
+	failNext error
 }
 
 func newFakeLedger() *fakeLedger {
@@ -316,6 +318,10 @@ func (l *fakeLedger) Write(_ context.Context, c Commit) error {
 	l.calls++
 	if l.beforeWrite != nil {
 		l.beforeWrite(l)
+	}
+	if err := l.failNext; err != nil {
+		l.failNext = nil
+		return err // as a crash between the EC2 calls and the commit
 	}
 	for _, p := range slicesConcat(c.Put, c.Delete) {
 		if l.perms[p.Key].Version != p.Version {

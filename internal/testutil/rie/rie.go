@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,6 +190,17 @@ func (f *Function) InvokeStatus(tb testing.TB, payload []byte) (int, []byte) {
 
 // Logs returns everything the emulator and the function wrote so far.
 func (f *Function) Logs() string { return f.fn.Logs() }
+
+// WaitLogs returns the logs once they contain s, or what they hold after
+// 10 s: output of a process that failed its init can reach the emulator's
+// log after the invoke has been answered.
+func (f *Function) WaitLogs(s string) string {
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(f.fn.Logs(), s) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return f.fn.Logs()
+}
 
 // InitDuration returns the runtime init time the emulator reported (from
 // starting the bootstrap process to its first request for work), once the
