@@ -211,9 +211,13 @@ func (h *Handler) logSources(ctx context.Context, srcs []reconcile.SourceResult)
 		switch s.Status {
 		case reconcile.StatusInvalid:
 			h.log.WarnContext(ctx, "invalid rule source", "key", s.Key,
-				"diagnostics", s.Diagnostics.Strings(), "message", s.Message)
+				"diagnostics", append(s.Diagnostics.Strings(), s.Recorded...), "message", s.Message)
 		case reconcile.StatusHeld:
-			h.log.WarnContext(ctx, "rule source held", "key", s.Key, "message", s.Message)
+			msg := s.Message
+			if s.Guard != nil {
+				msg += "; if this is intended, raise the stack's MaxRevoke parameter (MAX_REVOKE) and upload the file again"
+			}
+			h.log.WarnContext(ctx, "rule source held", "key", s.Key, "message", msg)
 		}
 	}
 	attrs := []any{"sources", len(srcs)}

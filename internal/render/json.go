@@ -68,7 +68,10 @@ type SourceDoc struct {
 	Status      string            `json:"status"`
 	Message     string            `json:"message,omitempty"`
 	Diagnostics rules.Diagnostics `json:"diagnostics"`
-	RuleIDs     []string          `json:"ruleIds"`
+	// Recorded are the diagnostics the ledger holds for a source this run
+	// did not read again (a custom resource in a sweep).
+	Recorded []string `json:"recordedDiagnostics,omitempty"`
+	RuleIDs  []string `json:"ruleIds"`
 }
 
 // UnmanagedDoc is a rule no source declares and sgrules leaves alone.
@@ -172,7 +175,7 @@ func driftDocs(drifted []reconcile.Action, names map[string]string) []ActionDoc 
 func sourceDocs(srcs []reconcile.SourceResult) []SourceDoc {
 	out := make([]SourceDoc, 0, len(srcs))
 	for _, s := range srcs {
-		d := SourceDoc{Key: s.Key, Status: string(s.Status), Message: s.Message, Diagnostics: s.Diagnostics, RuleIDs: s.RuleIDs}
+		d := SourceDoc{Key: s.Key, Status: string(s.Status), Message: s.Message, Diagnostics: s.Diagnostics, Recorded: s.Recorded, RuleIDs: s.RuleIDs}
 		if d.Diagnostics == nil {
 			d.Diagnostics = rules.Diagnostics{}
 		}

@@ -265,8 +265,11 @@ func Sources(w io.Writer, srcs []reconcile.SourceResult, o Options) {
 			for _, d := range s.Diagnostics {
 				fmt.Fprintln(w, "    "+d.String())
 			}
-			if s.Status == reconcile.StatusInvalid && len(s.Diagnostics) == 0 {
-				fmt.Fprintln(w, "    unchanged since it was found invalid; run 'sgrules validate' on it for details")
+			for _, d := range s.Recorded {
+				fmt.Fprintln(w, "    "+d)
+			}
+			if s.Guard != nil {
+				fmt.Fprintln(w, "    if this is intended, run again with --allow-mass-revoke (or raise --max-revoke)")
 			}
 		}
 		fmt.Fprintln(w)
@@ -362,9 +365,20 @@ func SourceProblems(srcs []reconcile.SourceResult) (invalid, held int) {
 func Drift(w io.Writer, res reconcile.Result, paused map[string]string, o Options) {
 	d := res.Drift
 	if len(d.Drifted) > 0 {
-		if o.Past {
+		pausedN := 0
+		for _, a := range d.Drifted {
+			if a.Paused {
+				pausedN++
+			}
+		}
+		switch {
+		case o.Past && pausedN == 0:
 			fmt.Fprintln(w, "Drift found and reverted:")
-		} else {
+		case o.Past && pausedN == len(d.Drifted):
+			fmt.Fprintln(w, "Drift found in paused groups (reported, not reverted):")
+		case o.Past:
+			fmt.Fprintln(w, "Drift found and reverted, except in paused groups (reported, not reverted):")
+		default:
 			fmt.Fprintln(w, "Drift found (changes made outside sgrules):")
 		}
 		for _, run := range byGroup(d.Drifted) {
@@ -376,11 +390,18 @@ func Drift(w io.Writer, res reconcile.Result, paused map[string]string, o Option
 			fmt.Fprintln(w, head)
 			for _, d := range driftreport.Pair(run) {
 				a := d.Action
+				o := o
+				if a.Paused {
+					o.Past = false // nothing was done in a paused group
+				}
 				if d.Declared != nil {
 					o.modified(w, d)
 					continue
 				}
 				before, after := beforeAfter(a, o.Past)
+				if a.Paused {
+					after = "left as is: the group is paused (sgrules:pause-until)"
+				}
 				fmt.Fprintln(w, "  "+o.symbol(a.Kind)+" "+o.Rule(a.Key))
 				fmt.Fprintln(w, "      before: "+before)
 				fmt.Fprintln(w, "      after:  "+after)
@@ -421,6 +442,9 @@ func (o Options) modified(w io.Writer, d driftreport.Drifted) {
 		if o.Past {
 			after = "put back as declared, in place (the rule keeps its id)"
 		}
+	}
+	if ec2.Paused {
+		after = "left as is: the group is paused (sgrules:pause-until)"
 	}
 	fmt.Fprintln(w, "  "+line)
 	fmt.Fprintln(w, "      before: modified to "+o.Rule(ec2.Key))
