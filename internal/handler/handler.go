@@ -3,12 +3,13 @@
 // shapes the response. It holds the logic of functions/reconcile and
 // functions/drift, whose main packages only wire it up.
 //
-// Errors: invalid rule files are reported by the engine in the result and
-// logged; they never fail an invocation (no retry storm). A terminal error
-// (a *rules.ValidationError, or an error with a Terminal() bool method
-// returning true) is logged and the invocation succeeds. Any other engine
-// error is returned, so Lambda retries the invocation; in an SQS batch it
-// fails only the message it came from (events.SQSEventResponse).
+// Errors: invalid rule files are reported by the engine in the result (a
+// source's status) and logged; they never fail an invocation (no retry
+// storm). An error that retrying cannot fix (IsTerminal: a
+// *rules.ValidationError, which the engine does not return today) is logged
+// and the invocation succeeds. Any other engine error is returned, so
+// Lambda retries the invocation; in an SQS batch it fails only the message
+// it came from (events.SQSEventResponse).
 package handler
 
 import (
@@ -344,13 +345,10 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 }
 
 // IsTerminal reports whether retrying err cannot help: invalid input
-// (*rules.ValidationError) or an error that says so with a Terminal() bool
-// method.
+// (*rules.ValidationError). The engine reports invalid rule files in the
+// result, not as an error, and every error it returns (AWS, ledger,
+// deadline) may succeed on a retry.
 func IsTerminal(err error) bool {
 	var ve *rules.ValidationError
-	if errors.As(err, &ve) {
-		return true
-	}
-	var t interface{ Terminal() bool }
-	return errors.As(err, &t) && t.Terminal()
+	return errors.As(err, &ve)
 }
