@@ -28,7 +28,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/sgrules/sgrules/internal/cfnresource"
-	"github.com/sgrules/sgrules/internal/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
 	"github.com/sgrules/sgrules/internal/trigger"
@@ -113,20 +112,6 @@ func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error
 	return &Handler{cfg: cfg, log: log, kinds: kinds, name: name}, nil
 }
 
-// Response is what an invocation returns (except for SQS batches, which
-// return an events.SQSEventResponse).
-type Response struct {
-	Kind trigger.Kind `json:"kind"`
-	// Ignored says why nothing was reconciled.
-	Ignored string `json:"ignored,omitempty"`
-	// Error is a terminal error that was logged instead of retried.
-	Error   string                   `json:"error,omitempty"`
-	Request *reconcile.Request       `json:"request,omitempty"`
-	Sources []reconcile.SourceResult `json:"sources,omitempty"`
-	// Drift is the drift report (drift function).
-	Drift *driftreport.Report `json:"drift,omitempty"`
-}
-
 // Handle handles one invocation; use it with lambda.Start.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	ev, err := trigger.Decode(raw)
@@ -174,7 +159,7 @@ func (h *Handler) cloudFormation(ctx context.Context, ev *cfn.Event) (any, error
 func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Request) (any, error) {
 	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.reconcile(ctx, req)
-	resp := Response{Kind: kind, Request: &req, Sources: res.Sources}
+	resp := Response{Kind: kind, Request: flattenRequest(req), Sources: flattenSources(res.Sources)}
 	if h.cfg.DriftCount != nil {
 		resp.Drift = h.reportDrift(ctx, kind, req, res, err)
 	}
