@@ -177,6 +177,7 @@ func (w *world) function(mode string) *rie.Function {
 // function logged during it.
 type invocation struct {
 	resp   handler.Response
+	doc    map[string]any // the response as JSON: its field names
 	report map[string]any // the "drift report" log line
 	emf    map[string]any // the embedded metric format line
 }
@@ -196,6 +197,9 @@ func (w *world) invoke(fn *rie.Function, file, sampleGroup, group string) invoca
 	out := fn.Invoke(w.t, payload)
 	var inv invocation
 	if err := json.Unmarshal(out, &inv.resp); err != nil {
+		w.t.Fatalf("response %s: %v", out, err)
+	}
+	if err := json.Unmarshal(out, &inv.doc); err != nil {
 		w.t.Fatalf("response %s: %v", out, err)
 	}
 	if strings.Contains(string(out), "errorMessage") {
@@ -469,6 +473,9 @@ func TestDriftE2E(t *testing.T) {
 		if rep == nil || rep.Detected != 5 || rep.Reverted != 0 || !rep.ReportOnly || !inv.resp.Request.DryRun {
 			t.Fatalf("report = %+v, request %+v", rep, inv.resp.Request)
 		}
+		if req, _ := inv.doc["request"].(map[string]any); req["dryRun"] != true || req["all"] != true {
+			t.Errorf("response request = %v, want camelCase dryRun and all true", inv.doc["request"])
+		}
 		if inv.emf["DriftDetected"] != 5.0 || inv.emf["DriftReverted"] != 0.0 {
 			t.Errorf("EMF line = %v", inv.emf)
 		}
@@ -527,6 +534,9 @@ func TestDriftE2E(t *testing.T) {
 		inv := w.invoke(fn, "cloudtrail-authorize-ingress.json", "sg-0123456789abcdef0", w.groups["web"])
 		if inv.resp.Request == nil || !slices.Equal(inv.resp.Request.Groups, []string{w.groups["web"]}) {
 			t.Fatalf("request = %+v", inv.resp.Request)
+		}
+		if req, _ := inv.doc["request"].(map[string]any); fmt.Sprint(req["groups"]) != "["+w.groups["web"]+"]" || req["reason"] != "cloudtrail:AuthorizeSecurityGroupIngress" {
+			t.Errorf("response request = %v", inv.doc["request"])
 		}
 		if rep := inv.resp.Drift; rep == nil || rep.Detected != 1 || rep.Reverted != 1 || rep.GroupsChecked != 1 {
 			t.Errorf("report = %+v", rep)

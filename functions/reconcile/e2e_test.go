@@ -102,10 +102,34 @@ func TestEventsEndInTheStateOfTheBucket(t *testing.T) {
 
 	put(ruleV1)
 	created := s3Event(bucket, "ObjectCreated:Put", key, "0000000000000002")
-	invoke(created)
+	resp := invoke(created)
 	after1 := rulesOf()
 	if len(after1) != 3 || !strings.Contains(strings.Join(after1, "\n"), "10.1.0.0/16") || !strings.Contains(strings.Join(after1, "\n"), "192.0.2.0/24") {
 		t.Fatalf("after put: %v", after1)
+	}
+	// The response is the handler's camelCase document (docs/cli.md).
+	var doc struct {
+		Kind    string `json:"kind"`
+		Request struct {
+			Keys []string `json:"keys"`
+		} `json:"request"`
+		Sources []struct {
+			Key     string   `json:"key"`
+			Status  string   `json:"status"`
+			RuleIDs []string `json:"ruleIds"`
+		} `json:"sources"`
+	}
+	if err := json.Unmarshal([]byte(resp), &doc); err != nil {
+		t.Fatalf("response %s: %v", resp, err)
+	}
+	if doc.Kind != "objects" || len(doc.Request.Keys) != 1 || len(doc.Sources) != 1 || doc.Sources[0].Key != key ||
+		doc.Sources[0].Status != "applied" || len(doc.Sources[0].RuleIDs) == 0 || !strings.Contains(resp, `"ruleIds":[`) {
+		t.Errorf("response = %s", resp)
+	}
+	for _, id := range doc.Sources[0].RuleIDs {
+		if !strings.Contains(strings.Join(after1, "\n"), " "+id+" ") {
+			t.Errorf("response names rule %s, not among %v", id, after1)
+		}
 	}
 
 	// A duplicate delivery changes nothing (same rule ids).

@@ -99,7 +99,7 @@ func TestEngineUsesRequestHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	ledger := ddbledger.New(dynamodb.NewFromConfig(cfg), "ledger")
-	unlock, err := ledger.Lock(ctx, []string{web}, "lambda:req-1", 10*time.Minute, time.Second)
+	unlock, err := ledger.Lock(ctx, []string{web}, "lambda:req-1", ddbledger.MaxLeaseTTL, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,23 +28,24 @@ type EngineOptions struct {
 }
 
 // NewEngine builds the engine on one AWS configuration: the S3 source of
-// Bucket and Prefix (or opts.Source), the EC2 adapter behind one set of
-// EC2-shaped token buckets (shared by warm invocations of a function), and
-// the DynamoDB ledger in Table. It also returns the EC2 adapter, for
-// look-ups outside the engine (group names).
+// Bucket and Prefix (or opts.Source), the EC2 adapter on an EC2 client
+// behind one set of EC2-shaped token buckets (shared by warm invocations
+// of a function), and the DynamoDB ledger in Table. It also returns the
+// EC2 adapter, for look-ups outside the engine (group names); their calls
+// take tokens of the same buckets.
 func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine, *ec2sg.Client, error) {
 	src := opts.Source
 	if src == nil {
 		src = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix)
 	}
-	groups := ec2sg.New(ec2.NewFromConfig(cfg))
+	groups := ec2sg.New(ratelimit.New(ec2.NewFromConfig(cfg), ratelimit.Defaults()))
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	eng, err := reconcile.New(reconcile.Config{
 		Source:    src,
-		Groups:    ratelimit.New(groups, ratelimit.Defaults()),
+		Groups:    groups,
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), c.Table, ddbledger.WithLogger(logger)),
 		LedgerID:  c.Table,
 		MaxRevoke: c.MaxRevoke,

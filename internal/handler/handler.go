@@ -3,12 +3,13 @@
 // shapes the response. It holds the logic of functions/reconcile and
 // functions/drift, whose main packages only wire it up.
 //
-// Errors: invalid rule files are reported by the engine in the result and
-// logged; they never fail an invocation (no retry storm). A terminal error
-// (a *rules.ValidationError, or an error with a Terminal() bool method
-// returning true) is logged and the invocation succeeds. Any other engine
-// error is returned, so Lambda retries the invocation; in an SQS batch it
-// fails only the message it came from (events.SQSEventResponse).
+// Errors: invalid rule files are reported by the engine in the result (a
+// source's status) and logged; they never fail an invocation (no retry
+// storm). An error that retrying cannot fix (IsTerminal: a
+// *rules.ValidationError, which the engine does not return today) is logged
+// and the invocation succeeds. Any other engine error is returned, so
+// Lambda retries the invocation; in an SQS batch it fails only the message
+// it came from (events.SQSEventResponse).
 package handler
 
 import (
@@ -27,7 +28,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/sgrules/sgrules/internal/cfnresource"
-	"github.com/sgrules/sgrules/internal/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
 	"github.com/sgrules/sgrules/internal/trigger"
@@ -112,20 +112,6 @@ func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error
 	return &Handler{cfg: cfg, log: log, kinds: kinds, name: name}, nil
 }
 
-// Response is what an invocation returns (except for SQS batches, which
-// return an events.SQSEventResponse).
-type Response struct {
-	Kind trigger.Kind `json:"kind"`
-	// Ignored says why nothing was reconciled.
-	Ignored string `json:"ignored,omitempty"`
-	// Error is a terminal error that was logged instead of retried.
-	Error   string                   `json:"error,omitempty"`
-	Request *reconcile.Request       `json:"request,omitempty"`
-	Sources []reconcile.SourceResult `json:"sources,omitempty"`
-	// Drift is the drift report (drift function).
-	Drift *driftreport.Report `json:"drift,omitempty"`
-}
-
 // Handle handles one invocation; use it with lambda.Start.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	ev, err := trigger.Decode(raw)
@@ -173,7 +159,7 @@ func (h *Handler) cloudFormation(ctx context.Context, ev *cfn.Event) (any, error
 func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Request) (any, error) {
 	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.reconcile(ctx, req)
-	resp := Response{Kind: kind, Request: &req, Sources: res.Sources}
+	resp := Response{Kind: kind, Request: flattenRequest(req), Sources: flattenSources(res.Sources)}
 	if h.cfg.DriftCount != nil {
 		resp.Drift = h.reportDrift(ctx, kind, req, res, err)
 	}
@@ -348,13 +334,10 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 }
 
 // IsTerminal reports whether retrying err cannot help: invalid input
-// (*rules.ValidationError) or an error that says so with a Terminal() bool
-// method.
+// (*rules.ValidationError). The engine reports invalid rule files in the
+// result, not as an error, and every error it returns (AWS, ledger,
+// deadline) may succeed on a retry.
 func IsTerminal(err error) bool {
 	var ve *rules.ValidationError
-	if errors.As(err, &ve) {
-		return true
-	}
-	var t interface{ Terminal() bool }
-	return errors.As(err, &t) && t.Terminal()
+	return errors.As(err, &ve)
 }

@@ -159,7 +159,6 @@ func TestReconcileErrors(t *testing.T) {
 	}{
 		{"retryable error is returned", retryable, true, ""},
 		{"validation error is logged, not retried", fmt.Errorf("reconcile: %w", terminal), false, "bad port"},
-		{"terminal-marked error is not retried", terminalErr{}, false, "gone for good"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,11 +186,6 @@ func TestReconcileErrors(t *testing.T) {
 		})
 	}
 }
-
-type terminalErr struct{}
-
-func (terminalErr) Error() string  { return "gone for good" }
-func (terminalErr) Terminal() bool { return true }
 
 func TestInvalidSourcesAreLogged(t *testing.T) {
 	h, eng, logs := newTest(t, false, Config{})
@@ -446,7 +440,6 @@ func TestIsTerminal(t *testing.T) {
 	}{
 		{errors.New("throttled"), false},
 		{fmt.Errorf("x: %w", &rules.ValidationError{}), true},
-		{fmt.Errorf("x: %w", terminalErr{}), true},
 		{context.DeadlineExceeded, false},
 	} {
 		if got := IsTerminal(tc.err); got != tc.want {

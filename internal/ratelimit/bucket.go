@@ -8,8 +8,10 @@
 // draining the account's buckets (which other tools share) and from
 // turning into a retry storm.
 //
-// Groups decorates a reconcile.Groups; Defaults are the numbers of EC2's
-// documented default buckets and every one is configurable:
+// Client decorates the SDK-shaped ec2sg.API (what *ec2.Client offers the
+// EC2 adapter), so each real EC2 call takes one token and the limiter knows
+// nothing of how the adapter batches or pages. Defaults are the numbers of
+// EC2's documented default buckets and every one is configurable:
 //
 //	mutating calls (egress authorize/revoke, ModifySecurityGroupRules): 50, refilled at 5/s
 //	AuthorizeSecurityGroupIngress and RevokeSecurityGroupIngress:       50, refilled at 5/s (their own bucket)
@@ -126,18 +128,6 @@ func (b *Bucket) reserve(n int) time.Duration {
 		return 0
 	}
 	return time.Duration(math.Ceil(-b.tokens / b.limit.PerSecond * float64(time.Second)))
-}
-
-// Charge takes n tokens without waiting, for calls discovered after the
-// fact (extra pages of a describe): later callers wait for them.
-func (b *Bucket) Charge(n int) {
-	if b == nil || n <= 0 {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.refill()
-	b.tokens -= float64(n)
 }
 
 // Tokens returns the tokens available now (negative when callers owe).

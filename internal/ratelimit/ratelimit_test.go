@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/ratelimit"
-	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -157,18 +162,6 @@ func TestWaitCancelledGivesTokensBack(t *testing.T) {
 	}
 }
 
-func TestChargeMakesLaterCallersWait(t *testing.T) {
-	clk := newClock()
-	b := ratelimit.NewBucket(ratelimit.Limit{Burst: 100, PerSecond: 20}, clk)
-	b.Charge(110)
-	if err := b.Wait(context.Background(), 10); err != nil {
-		t.Fatal(err)
-	}
-	if sl := clk.sleeps(); len(sl) != 1 || sl[0] != time.Second {
-		t.Fatalf("slept %v, want [1s]", sl)
-	}
-}
-
 func TestConcurrentWaitersShareTheRate(t *testing.T) {
 	clk := newClock()
 	clk.frozen = true
@@ -196,99 +189,142 @@ func TestConcurrentWaitersShareTheRate(t *testing.T) {
 	}
 }
 
-// fakeGroups records the calls that reach it.
-type fakeGroups struct {
+// fakeAPI is an EC2 API that records the calls that reach it; every
+// describe answers pages empty pages, the last without a NextToken.
+type fakeAPI struct {
+	mu    sync.Mutex
 	calls []string
-	rules int // rules returned by describes
+	pages int // pages of every describe (0: 1)
 }
 
-func (f *fakeGroups) rec(s string) { f.calls = append(f.calls, s) }
-
-func (f *fakeGroups) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[string][]string, error) {
-	f.rec("resolve")
-	return map[string][]string{}, nil
-}
-func (f *fakeGroups) DescribeGroups(ctx context.Context, ids []string) ([]reconcile.GroupInfo, error) {
-	f.rec("groups")
-	return nil, nil
-}
-func (f *fakeGroups) DescribeRules(ctx context.Context, ids []string) ([]reconcile.ActualRule, error) {
-	f.rec("rules")
-	return make([]reconcile.ActualRule, f.rules), nil
-}
-func (f *fakeGroups) DescribeManagedRules(ctx context.Context, _ string) ([]reconcile.ActualRule, error) {
-	f.rec("managed")
-	return make([]reconcile.ActualRule, f.rules), nil
-}
-func (f *fakeGroups) Authorize(ctx context.Context, g string, d rules.Direction, p []rules.Permission, tags map[string]string) error {
-	f.rec("authorize " + string(d))
-	return nil
-}
-func (f *fakeGroups) Revoke(ctx context.Context, g string, d rules.Direction, ids []string) error {
-	f.rec("revoke " + string(d))
-	return nil
-}
-func (f *fakeGroups) ModifyRules(ctx context.Context, g string, u []reconcile.RuleUpdate) error {
-	f.rec("modify")
-	return nil
+func (f *fakeAPI) rec(op string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, op)
 }
 
-func perms(n int) []rules.Permission { return make([]rules.Permission, n) }
+// next returns the NextToken after the page the call with token tok asked for.
+func (f *fakeAPI) next(op string, tok *string) *string {
+	f.rec(op)
+	page := 1
+	if tok != nil {
+		fmt.Sscan(*tok, &page)
+		page++
+	}
+	if page >= f.pages {
+		return nil
+	}
+	return aws.String(fmt.Sprint(page))
+}
 
-func TestGroupsBuckets(t *testing.T) {
+func (f *fakeAPI) DescribeSecurityGroups(_ context.Context, in *ec2.DescribeSecurityGroupsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {
+	return &ec2.DescribeSecurityGroupsOutput{NextToken: f.next("DescribeSecurityGroups", in.NextToken)}, nil
+}
+
+func (f *fakeAPI) DescribeSecurityGroupRules(_ context.Context, in *ec2.DescribeSecurityGroupRulesInput, _ ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupRulesOutput, error) {
+	return &ec2.DescribeSecurityGroupRulesOutput{NextToken: f.next("DescribeSecurityGroupRules", in.NextToken)}, nil
+}
+
+func (f *fakeAPI) AuthorizeSecurityGroupIngress(context.Context, *ec2.AuthorizeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error) {
+	f.rec("AuthorizeSecurityGroupIngress")
+	return &ec2.AuthorizeSecurityGroupIngressOutput{}, nil
+}
+
+func (f *fakeAPI) AuthorizeSecurityGroupEgress(context.Context, *ec2.AuthorizeSecurityGroupEgressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupEgressOutput, error) {
+	f.rec("AuthorizeSecurityGroupEgress")
+	return &ec2.AuthorizeSecurityGroupEgressOutput{}, nil
+}
+
+func (f *fakeAPI) RevokeSecurityGroupIngress(context.Context, *ec2.RevokeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error) {
+	f.rec("RevokeSecurityGroupIngress")
+	return &ec2.RevokeSecurityGroupIngressOutput{}, nil
+}
+
+func (f *fakeAPI) RevokeSecurityGroupEgress(context.Context, *ec2.RevokeSecurityGroupEgressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupEgressOutput, error) {
+	f.rec("RevokeSecurityGroupEgress")
+	return &ec2.RevokeSecurityGroupEgressOutput{}, nil
+}
+
+func (f *fakeAPI) ModifySecurityGroupRules(context.Context, *ec2.ModifySecurityGroupRulesInput, ...func(*ec2.Options)) (*ec2.ModifySecurityGroupRulesOutput, error) {
+	f.rec("ModifySecurityGroupRules")
+	return &ec2.ModifySecurityGroupRulesOutput{}, nil
+}
+
+// family is the bucket EC2 charges op to: 0 mutating, 1 ingress, 2 describe.
+func family(op string) int {
+	switch {
+	case strings.HasPrefix(op, "Describe"):
+		return 2
+	case strings.HasSuffix(op, "SecurityGroupIngress"):
+		return 1
+	default:
+		return 0
+	}
+}
+
+// tokensTaken returns the tokens each bucket (mutating, ingress,
+// describe) gave since it was full; the fake clock must not have moved.
+func tokensTaken(c *ratelimit.Client) [3]float64 {
+	mb, ib, db := c.Buckets()
+	d := ratelimit.Defaults()
+	return [3]float64{
+		float64(d.Mutating.Burst) - mb.Tokens(),
+		float64(d.Ingress.Burst) - ib.Tokens(),
+		float64(d.Describe.Burst) - db.Tokens(),
+	}
+}
+
+// callsByFamily counts ops per bucket family.
+func callsByFamily(ops map[string]int) [3]float64 {
+	var out [3]float64
+	for op, n := range ops {
+		out[family(op)] += float64(n)
+	}
+	return out
+}
+
+func TestClientBuckets(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
 		// run makes calls; want the bucket balances after (mutating,
 		// ingress, describe) and the sleeps.
-		run                         func(g *ratelimit.Groups)
+		run                         func(c *ratelimit.Client)
 		mutating, ingress, describe float64
 		sleeps                      int
 	}{
 		{
 			name: "ingress authorize and revoke use their own bucket",
-			run: func(g *ratelimit.Groups) {
+			run: func(c *ratelimit.Client) {
 				for range 25 {
-					_ = g.Authorize(ctx, "sg-1", rules.Ingress, perms(40), nil)
-					_ = g.Revoke(ctx, "sg-1", rules.Ingress, []string{"sgr-1", "sgr-2"})
+					_, _ = c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{})
+					_, _ = c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{})
 				}
 			},
 			mutating: 50, ingress: 0, describe: 100,
 		},
 		{
-			name: "egress and descriptions share the mutating bucket",
-			run: func(g *ratelimit.Groups) {
+			name: "egress and modify share the mutating bucket",
+			run: func(c *ratelimit.Client) {
 				for range 20 {
-					_ = g.Authorize(ctx, "sg-1", rules.Egress, perms(3), nil)
-					_ = g.Revoke(ctx, "sg-1", rules.Egress, []string{"sgr-1"})
+					_, _ = c.AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{})
+					_, _ = c.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{})
 				}
 				for range 11 {
-					_ = g.ModifyRules(ctx, "sg-1", make([]reconcile.RuleUpdate, 7))
+					_, _ = c.ModifySecurityGroupRules(ctx, &ec2.ModifySecurityGroupRulesInput{})
 				}
 			},
 			mutating: -1, ingress: 50, describe: 100, sleeps: 1,
 		},
 		{
-			name: "a batch over MaxEntries is several calls",
-			run: func(g *ratelimit.Groups) {
-				_ = g.Authorize(ctx, "sg-1", rules.Ingress, perms(2500), nil)
-			},
-			mutating: 50, ingress: 47, describe: 100,
-		},
-		{
-			name: "describes: one token per 200 groups, extra pages charged after",
-			run: func(g *ratelimit.Groups) {
-				ids := make([]string, 450)
-				for i := range ids {
-					ids[i] = fmt.Sprintf("sg-%d", i)
+			name: "every describe call takes a describe token",
+			run: func(c *ratelimit.Client) {
+				for range 3 {
+					_, _ = c.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{})
 				}
-				_, _ = g.DescribeRules(ctx, ids)        // 3 calls, 2500 rules: 3 pages → no extra
-				_, _ = g.DescribeManagedRules(ctx, "t") // 1 call, 2500 rules: 3 pages → 2 extra
-				_, _ = g.DescribeGroups(ctx, ids[:5])
-				_, _ = g.ResolveGroups(ctx, []rules.GroupRef{{ID: "sg-1"}, {Name: "a"}, {Name: "b"},
-					{Tags: map[string]string{"Name": "x"}}, {Tags: map[string]string{"Name": "y"}}, {Tags: map[string]string{"Name": "x", "env": "p"}}})
+				_, _ = c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{})
 			},
-			mutating: 50, ingress: 50, describe: 100 - 3 - 3 - 1 - 3,
+			mutating: 50, ingress: 50, describe: 96,
 		},
 	}
 	for _, tc := range tests {
@@ -296,12 +332,12 @@ func TestGroupsBuckets(t *testing.T) {
 			clk := newClock()
 			cfg := ratelimit.Defaults()
 			cfg.Clock = clk
-			fake := &fakeGroups{rules: 2500}
-			g := ratelimit.New(fake, cfg)
-			tc.run(g)
+			fake := &fakeAPI{}
+			c := ratelimit.New(fake, cfg)
+			tc.run(c)
 			// The fake clock moves only by the sleeps, so the balances are
 			// exact when nobody slept.
-			mb, ib, db := g.Buckets()
+			mb, ib, db := c.Buckets()
 			slept := time.Duration(0)
 			for _, d := range clk.sleeps() {
 				slept += d
@@ -322,5 +358,79 @@ func TestGroupsBuckets(t *testing.T) {
 				t.Errorf("slept %v, want 200ms (one mutating token owed)", slept)
 			}
 		})
+	}
+}
+
+func TestCancelledWaitMakesNoCall(t *testing.T) {
+	clk := newClock()
+	cfg := ratelimit.Defaults()
+	cfg.Clock = clk
+	fake := &fakeAPI{}
+	c := ratelimit.New(fake, cfg)
+	for range 50 {
+		if _, err := c.AuthorizeSecurityGroupIngress(context.Background(), &ec2.AuthorizeSecurityGroupIngressInput{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.cancel = true
+	if _, err := c.AuthorizeSecurityGroupIngress(context.Background(), &ec2.AuthorizeSecurityGroupIngressInput{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if len(fake.calls) != 50 {
+		t.Fatalf("%d calls reached EC2, want 50", len(fake.calls))
+	}
+}
+
+// TestAdapterPagesTakeOneTokenEach runs the EC2 adapter on the limiter:
+// every page of a describe and every batch is one call and one token, the
+// limiter knowing nothing of how the adapter splits its work.
+func TestAdapterPagesTakeOneTokenEach(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	cfg := ratelimit.Defaults()
+	cfg.Clock = clk
+	fake := &fakeAPI{pages: 3}
+	c := ratelimit.New(fake, cfg)
+	groups := ec2sg.New(c)
+
+	ids := make([]string, 450) // 3 filters of at most 200 ids
+	for i := range ids {
+		ids[i] = fmt.Sprintf("sg-%d", i)
+	}
+	if _, err := groups.DescribeRules(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := groups.DescribeManagedRules(ctx, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := groups.DescribeGroups(ctx, ids[:5]); err != nil {
+		t.Fatal(err)
+	}
+	ruleIDs := make([]string, 2500)
+	for i := range ruleIDs {
+		ruleIDs[i] = fmt.Sprintf("sgr-%d", i)
+	}
+	if err := groups.Revoke(ctx, "sg-1", rules.Ingress, ruleIDs); err != nil {
+		t.Fatal(err)
+	}
+	if err := groups.Revoke(ctx, "sg-1", rules.Egress, ruleIDs[:3]); err != nil {
+		t.Fatal(err)
+	}
+
+	ops := map[string]int{}
+	for _, op := range fake.calls {
+		ops[op]++
+	}
+	want := map[string]int{
+		"DescribeSecurityGroupRules": 3*3 + 3, // 3 filters × 3 pages, 1 filter × 3 pages
+		"DescribeSecurityGroups":     3,
+		"RevokeSecurityGroupIngress": 3, // 2500 ids in batches of ec2sg.MaxEntries
+		"RevokeSecurityGroupEgress":  1,
+	}
+	if !maps.Equal(ops, want) {
+		t.Errorf("calls %v, want %v", ops, want)
+	}
+	if got, want := tokensTaken(c), callsByFamily(ops); got != want {
+		t.Errorf("tokens taken (mutating, ingress, describe) %v, calls %v", got, want)
 	}
 }
