@@ -1,11 +1,3 @@
-// Package bench measures sgrules' API calls, wall time and memory against
-// moto_server, beside a naive per-rule baseline applying the same workload
-// with the same SDK (see naive). cmd/sgbench runs it ("make bench").
-//
-// Calls are counted by an SDK middleware (internal/apicount) once per
-// operation call, retries not included. Set-up calls (groups, bucket,
-// table, uploading rule files) and the hand-made drift are made with an
-// uncounted client.
 package bench
 
 import (
@@ -19,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sgrules/sgrules/internal/apicount"
+	"github.com/sgrules/sgrules/internal/dev/apicount"
 	"github.com/sgrules/sgrules/internal/reconcile"
 )
 

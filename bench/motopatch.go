@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/sgrules/sgrules/internal/motoproc"
+	"github.com/sgrules/sgrules/internal/dev/motoproc"
 )
 
 // motoPatch is bench/motopatch/sgbench_motopatch.py: it removes three

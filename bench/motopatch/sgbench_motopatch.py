@@ -21,7 +21,7 @@
    key).
 
 Nothing else changes; API behaviour and responses are identical. sgbench
-has internal/motoproc import this module in the moto_server it starts
+has internal/dev/motoproc import this module in the moto_server it starts
 (after motoproc's own patch, which makes each DynamoDB request atomic); if
 moto's code no longer matches, moto_server exits with an error instead of
 running unpatched.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sgrules/sgrules/internal/dirsource"
+	"github.com/sgrules/sgrules/internal/adapters/dirsource"
 	"github.com/sgrules/sgrules/internal/reconcile"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/sgrules/sgrules/internal/demo"
+	"github.com/sgrules/sgrules/internal/dev/demo"
 )
 
 func init() {

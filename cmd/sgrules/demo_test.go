@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// The demo itself is tested end to end in internal/demo; these tests cover
+// The demo itself is tested end to end in internal/dev/demo; these tests cover
 // the command's flags and its message when moto_server is missing.
 func TestDemoCommand(t *testing.T) {
 	tests := []struct {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
-	"github.com/sgrules/sgrules/internal/ec2sg"
-	"github.com/sgrules/sgrules/internal/importer"
-	"github.com/sgrules/sgrules/internal/render"
+	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/cli/importer"
+	"github.com/sgrules/sgrules/internal/cli/render"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/sgrules/sgrules/internal/ddbledger"
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 )
 
 func init() {

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sgrules/sgrules/internal/cli/render"
 	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/render"
 )
 
 // Exit code of plan --detailed-exitcode when the plan has changes.

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/sgrules/sgrules/internal/dirsource"
-	"github.com/sgrules/sgrules/internal/render"
+	"github.com/sgrules/sgrules/internal/adapters/dirsource"
+	"github.com/sgrules/sgrules/internal/cli/render"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/sgrules/sgrules/internal/ignorefile"
+	"github.com/sgrules/sgrules/internal/adapters/ignorefile"
 	"github.com/sgrules/sgrules/pkg/policy"
 	"github.com/sgrules/sgrules/pkg/rules"
 )

@@ -16,12 +16,12 @@ import (
 	sdkconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sgrules/sgrules/internal/awsconfig"
+	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/adapters/dirsource"
+	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/config"
-	"github.com/sgrules/sgrules/internal/dirsource"
-	"github.com/sgrules/sgrules/internal/ec2sg"
 	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/s3source"
 )
 
 // wiring holds the flags shared by the AWS commands (plan, apply, drift,

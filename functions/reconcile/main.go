@@ -1,11 +1,3 @@
-// Command reconcile is the Lambda function that applies rule files: S3
-// object events (direct, SQS or EventBridge) reconcile the files they name;
-// it also serves CloudFormation Custom::SecurityGroupRule requests. The
-// logic is in internal/handler; this file only wires it up.
-//
-// Environment (read by internal/config, config.Reconcile): STATE_TABLE and
-// RULES_BUCKET (required), RULES_PREFIX (default rules/), MAX_REVOKE
-// (default 50, negative for no limit).
 package main
 
 import (
@@ -17,9 +9,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/sgrules/sgrules/internal/awsconfig"
+	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/config"
-	"github.com/sgrules/sgrules/internal/handler"
+	"github.com/sgrules/sgrules/internal/lambda/handler"
 )
 
 func main() {

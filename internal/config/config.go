@@ -1,14 +1,3 @@
-// Package config is the one place sgrules reads its environment: it turns
-// the variables of a Lambda function or of the CLI into a typed,
-// validated Config, and builds the engine and its AWS adapters from it.
-// The functions' main packages and the CLI call it (the CLI's flags
-// override what it read); nothing else reads these variables.
-//
-// Each reader lists the variables it reads (Function.Vars); the template
-// test checks that template.yaml sets every one of them for its function.
-//
-// It may import the engine, the AWS adapters and the SDK; it must not
-// import the Lambda shells (handler) or the CLI.
 package config
 
 import (

@@ -8,12 +8,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sgrules/sgrules/internal/awsconfig"
-	"github.com/sgrules/sgrules/internal/ddbledger"
-	"github.com/sgrules/sgrules/internal/ec2sg"
-	"github.com/sgrules/sgrules/internal/ratelimit"
+	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
+	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/ratelimit"
+	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/s3source"
 )
 
 // EngineOptions complete a Config for NewEngine.

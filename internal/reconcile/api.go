@@ -1,7 +1,3 @@
-// Package reconcile is the sgrules engine: it makes EC2 security group rules
-// match the declared rule sources, level-based. A Request only names what to
-// look at; the engine always re-reads the current sources, the ledger and the
-// EC2 rules of the groups involved, plans, and applies make-before-break.
 package reconcile
 
 import (

@@ -1,6 +1,3 @@
-// Package strutil holds the few string helpers that adapters and output
-// packages share. Standard library only; pkg/rules does not import it (the
-// core imports nothing under internal).
 package strutil
 
 import "slices"

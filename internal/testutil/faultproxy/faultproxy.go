@@ -1,18 +1,3 @@
-// Package faultproxy is an HTTP reverse proxy for tests that sits between
-// AWS SDK clients and a local emulator (moto) and injects faults: the
-// service's throttling error, 500 and 503 answers, delays, a connection
-// dropped after a mutating call was forwarded (the caller sees a failure,
-// the change happened), and an abort after the k-th mutating call (a Lambda
-// killed mid-run: every later call fails until Reset).
-//
-//	p := faultproxy.Start(t, moto.URL, 1)
-//	cfg.BaseEndpoint = aws.String(p.URL)
-//	p.Set(faultproxy.Faults{ThrottleRate: 0.2, DropAfterRate: 0.1})
-//
-// The proxy recognises the call from the request: EC2 by the form field
-// Action, DynamoDB by the X-Amz-Target header, S3 by method and path.
-// Randomness is seeded, so a run is repeatable for a given sequence of
-// calls (concurrent callers interleave nondeterministically).
 package faultproxy
 
 import (

@@ -1,4 +1,3 @@
-// Package graphviz checks DOT text with Graphviz in tests.
 package graphviz
 
 import (

@@ -1,8 +1,3 @@
-// Package motoworld builds the AWS state the moto tests and the benchmark
-// start from: one VPC, security groups known by their Name tag, the rules
-// bucket and the ledger table. It returns errors rather than failing a
-// test, so the benchmark (a program) uses it as the tests do
-// (motoserver.Server.World wraps it for tests).
 package motoworld
 
 import (
@@ -18,8 +13,8 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/sgrules/sgrules/internal/awsconfig"
-	"github.com/sgrules/sgrules/internal/ddbledger"
+	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 )
 
 // Spec says what to create.

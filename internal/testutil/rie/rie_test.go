@@ -11,7 +11,7 @@ import (
 
 func TestMain(m *testing.M) { Main(m) }
 
-const echoPkg = "./internal/lambdaemu/testdata/echo"
+const echoPkg = "./internal/dev/lambdaemu/testdata/echo"
 
 type echoReply struct {
 	Payload   json.RawMessage `json:"payload"`

@@ -1,0 +1,51 @@
+// Package ddbledger is the DynamoDB ledger of sgrules: which source owns
+// which security group rule, what each source last applied, and short
+// leases that serialise work on a group.
+//
+// # Table
+//
+// One table: partition key pk (S), sort key sk (S), on-demand billing, TTL
+// on the attribute ttl (see CreateTable). Items:
+//
+//	source      pk = "source#<key>"  sk = "source"
+//	            kind (S), etag (S), versionId (S), status (S),
+//	            diagnostics (L of S), message (S), appliedAt (S, RFC 3339),
+//	            perms (B: gzip of a JSON array of
+//	              {"key": Key.String(), "description": …, "rule": owner rule}
+//	              plus "source" when the owner is not this source),
+//	            exclusive (L of S), ver (N)
+//	permission  pk = "group#<sg-id>" sk = "perm#<Key.String()>"
+//	            ruleId (S), owners (M of S: owner "source#rule" → description),
+//	            description (S), ver (N)
+//	lease       pk = "lease#<sg-id>" sk = "lease"
+//	            holder (S), expiresAt (N, unix ms), ttl (N, unix s)
+//
+// Empty strings and empty lists are not stored; absent attributes read as
+// zero values. perms is compressed so that a source with thousands of
+// permissions stays well under the 400 KB item limit.
+//
+// # Versions and commits
+//
+// Every permission and source item carries ver, incremented on each write.
+// Write puts an item on condition attribute_not_exists(pk) when the
+// record's Version is 0 and ver = Version otherwise, and deletes on
+// ver = Version; a lost race is reported as reconcile.ErrConflict.
+//
+// A commit is written in TransactWriteItems calls of at most 100 items:
+// source records, then permission puts, then permission deletes, then
+// source deletes. Each call is atomic, the calls are not atomic with each
+// other. The order keeps one invariant at every cut: a permission item
+// names only owners whose source record exists. Records are written before
+// the permissions that name them and deleted after; a source's record
+// is deleted only once it owns nothing. A commit cut short (a crash, a
+// non-retryable error) therefore leaves either a source record ahead of
+// its permissions, which the next run of that source or the next sweep
+// completes from the source's declaration, EC2 and the rule tags, or
+// permissions not yet deleted, which the next run deletes again. Every
+// item write is conditional and idempotent in effect, and the engine
+// always re-plans from EC2 plus the ledger. (Owners left without a record
+// by earlier versions are treated as gone by complete sweeps.)
+//
+// It may import the AWS SDK, pkg/rules, internal/reconcile (the ports it
+// implements) and internal/strutil; never a Lambda shell or the CLI.
+package ddbledger

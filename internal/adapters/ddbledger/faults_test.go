@@ -1,0 +1,182 @@
+package ddbledger_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// cutAPI fails every TransactWriteItems after the first `after`, as a crash
+// or a non-retryable error would cut a commit short.
+type cutAPI struct {
+	ddbledger.API
+	after, calls int
+}
+
+var errCut = errors.New("cut")
+
+func (c *cutAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opt ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	c.calls++
+	if c.calls > c.after {
+		return nil, errCut
+	}
+	return c.API.TransactWriteItems(ctx, in, opt...)
+}
+
+// A commit cut at any chunk boundary leaves no permission naming an owner
+// without a source record: the invariant that keeps ownership recoverable.
+func TestCommitCutAtEveryChunkKeepsOwnersRecorded(t *testing.T) {
+	ctx := context.Background()
+	// A commit of 3 sources, 150 permission puts and 60 deletes: 3 chunks.
+	// The deleted permissions belong to old.yaml, whose record goes too.
+	var before reconcile.Commit
+	before.Sources = append(before.Sources, reconcile.SourceRecord{Key: "old.yaml", Kind: reconcile.KindFile, Status: reconcile.StatusApplied})
+	for i := range 60 {
+		before.Put = append(before.Put, reconcile.OwnedPermission{Key: key("sg-old", int32(i+1), "10.0.0.0/8"), RuleID: fmt.Sprintf("sgr-o%d", i),
+			Owners: map[rules.Owner]string{{Source: "old.yaml", Rule: "r"}: ""}})
+	}
+	for cut := 0; cut <= 3; cut++ {
+		t.Run(fmt.Sprintf("after-chunk-%d", cut), func(t *testing.T) {
+			l, _, client := setup(t)
+			if err := l.Write(ctx, before); err != nil {
+				t.Fatal(err)
+			}
+			var c reconcile.Commit
+			for _, s := range []string{"a.yaml", "b.yaml", "c.yaml"} {
+				c.Sources = append(c.Sources, reconcile.SourceRecord{Key: s, Kind: reconcile.KindFile, Status: reconcile.StatusApplied})
+			}
+			for i := range 150 {
+				src := []string{"a.yaml", "b.yaml", "c.yaml"}[i%3]
+				c.Put = append(c.Put, reconcile.OwnedPermission{Key: key("sg-new", int32(i+1), "10.0.0.0/8"), RuleID: fmt.Sprintf("sgr-n%d", i),
+					Owners: map[rules.Owner]string{{Source: src, Rule: "r"}: ""}})
+			}
+			old, err := l.AllPermissions(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Delete = old
+			recs, _ := l.ListSources(ctx)
+			c.DeleteSources = recs
+			cutter := &cutAPI{API: client, after: cut}
+			err = ddbledger.New(cutter, table).Write(ctx, c)
+			if (cut < 3) != errors.Is(err, errCut) {
+				t.Fatalf("write cut after %d chunks: %v", cut, err)
+			}
+			recs, err = l.ListSources(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			have := map[string]bool{}
+			for _, r := range recs {
+				have[r.Key] = true
+			}
+			perms, err := l.AllPermissions(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range perms {
+				for o := range p.Owners {
+					if !have[o.Source] {
+						t.Fatalf("cut after %d chunks: %s names owner %s, which has no source record", cut, p.Key, o)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestUndecodableItemsAreSkippedAndReported(t *testing.T) {
+	ctx := context.Background()
+	_, _, client := setup(t)
+	var logs bytes.Buffer
+	l := ddbledger.New(client, table, ddbledger.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	good := reconcile.OwnedPermission{Key: key("sg-a", 22, "10.0.0.0/8"), RuleID: "sgr-1", Owners: map[rules.Owner]string{{Source: "a.yaml", Rule: "r"}: ""}}
+	if err := l.Write(ctx, reconcile.Commit{
+		Sources: []reconcile.SourceRecord{{Key: "a.yaml", Kind: reconcile.KindFile, Status: reconcile.StatusApplied}},
+		Put:     []reconcile.OwnedPermission{good}}); err != nil {
+		t.Fatal(err)
+	}
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	for _, item := range []map[string]types.AttributeValue{
+		// A source whose perms are not gzip, and a permission whose key does not parse.
+		{"pk": s("source#broken.yaml"), "sk": s("source"), "kind": s("file"), "status": s("applied"),
+			"perms": &types.AttributeValueMemberB{Value: []byte("not gzip")}, "ver": &types.AttributeValueMemberN{Value: "3"}},
+		{"pk": s("group#sg-a"), "sk": s("perm#garbage"), "ruleId": s("sgr-x")},
+	} {
+		if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := l.ListSources(ctx)
+	if err != nil {
+		t.Fatalf("one bad source item stopped the listing: %v", err)
+	}
+	if len(recs) != 2 || recs[1].Key != "broken.yaml" || recs[1].Status != reconcile.StatusUnknown || recs[1].Version != 3 {
+		t.Fatalf("sources = %+v, want a.yaml and broken.yaml salvaged (unknown, version 3)", recs)
+	}
+	for name, read := range map[string]func() ([]reconcile.OwnedPermission, error){
+		"AllPermissions":   func() ([]reconcile.OwnedPermission, error) { return l.AllPermissions(ctx) },
+		"GroupPermissions": func() ([]reconcile.OwnedPermission, error) { return l.GroupPermissions(ctx, []string{"sg-a"}) },
+	} {
+		perms, err := read()
+		if err != nil || len(perms) != 1 || perms[0].Key != good.Key {
+			t.Fatalf("%s = %+v, %v; want the one good permission", name, perms, err)
+		}
+	}
+	if n := strings.Count(logs.String(), `"UndecodableItems":1`); n != 3 {
+		t.Fatalf("want 3 reports with the metric, got %d:\n%s", n, logs.String())
+	}
+	// The salvaged record is replaced by the next write of the source.
+	recs[1].Status, recs[1].Message = reconcile.StatusApplied, ""
+	if err := l.Write(ctx, reconcile.Commit{Sources: []reconcile.SourceRecord{recs[1]}}); err != nil {
+		t.Fatalf("replace the salvaged record: %v", err)
+	}
+}
+
+func TestLeaseFarInTheFutureIsTakenOverAndReported(t *testing.T) {
+	ctx := context.Background()
+	_, _, client := setup(t)
+	var logs bytes.Buffer
+	l := ddbledger.New(client, table, ddbledger.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	far := time.Now().Add(365 * 24 * time.Hour).UnixMilli()
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "lease#sg-a"}, "sk": &types.AttributeValueMemberS{Value: "lease"},
+		"holder": &types.AttributeValueMemberS{Value: "clock-ahead"}, "expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(far, 10)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := l.Lock(ctx, []string{"sg-a", "sg-b"}, "me", time.Minute, 2*time.Second)
+	if err != nil {
+		t.Fatalf("a lease expiring in a year blocks its group: %v", err)
+	}
+	if err := unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "held past its TTL") || !strings.Contains(logs.String(), `"StaleLeases":1`) {
+		t.Fatalf("take-over not reported:\n%s", logs.String())
+	}
+	// An honest lease is still respected.
+	if _, err := l.Lock(ctx, []string{"sg-a"}, "other", time.Minute, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Lock(ctx, []string{"sg-a"}, "me", time.Minute, 300*time.Millisecond); !errors.Is(err, reconcile.ErrLeaseHeld) {
+		t.Fatalf("an honest lease was taken over: %v", err)
+	}
+	if _, err := l.Lock(ctx, []string{"sg-a"}, "me", time.Hour, time.Second); err == nil {
+		t.Fatal("a lease longer than MaxLeaseTTL was taken")
+	}
+}

@@ -1,0 +1,409 @@
+package ec2sg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// API is the part of the EC2 client the adapter uses; *ec2.Client
+// satisfies it.
+type API interface {
+	DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	DescribeSecurityGroupRules(ctx context.Context, in *ec2.DescribeSecurityGroupRulesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupRulesOutput, error)
+	AuthorizeSecurityGroupIngress(ctx context.Context, in *ec2.AuthorizeSecurityGroupIngressInput, optFns ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+	AuthorizeSecurityGroupEgress(ctx context.Context, in *ec2.AuthorizeSecurityGroupEgressInput, optFns ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupEgressOutput, error)
+	RevokeSecurityGroupIngress(ctx context.Context, in *ec2.RevokeSecurityGroupIngressInput, optFns ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error)
+	RevokeSecurityGroupEgress(ctx context.Context, in *ec2.RevokeSecurityGroupEgressInput, optFns ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupEgressOutput, error)
+	ModifySecurityGroupRules(ctx context.Context, in *ec2.ModifySecurityGroupRulesInput, optFns ...func(*ec2.Options)) (*ec2.ModifySecurityGroupRulesOutput, error)
+}
+
+var (
+	_ API              = (*ec2.Client)(nil)
+	_ reconcile.Groups = (*Client)(nil)
+)
+
+// Limits of one call.
+const (
+	// MaxFilterValues is the number of values per describe filter (EC2
+	// documents 200).
+	MaxFilterValues = 200
+	// MaxResults is the page size asked of describe calls (EC2's maximum).
+	MaxResults = 1000
+	// MaxEntries bounds the permission entries (one per peer) of one
+	// authorize call, and the rule ids of one revoke or modify call. EC2
+	// documents no per-call limit, but a group can never hold more than
+	// 1000 rules per direction (the maximum rules quota), so in practice
+	// every batch is one call.
+	MaxEntries = 1000
+)
+
+// Client implements reconcile.Groups.
+type Client struct {
+	api API
+}
+
+// New returns a Client on api (usually ec2.NewFromConfig(cfg)).
+func New(api API) *Client { return &Client{api: api} }
+
+// DescribeRules returns every rule of the given groups, both directions,
+// sorted by key.
+func (c *Client) DescribeRules(ctx context.Context, groupIDs []string) ([]reconcile.ActualRule, error) {
+	var out []reconcile.ActualRule
+	for _, chunk := range chunks(strutil.SortedUnique(groupIDs), MaxFilterValues) {
+		rs, err := c.describeRules(ctx, []types.Filter{{Name: aws.String("group-id"), Values: chunk}})
+		if err != nil {
+			return nil, fmt.Errorf("describe rules of %d groups: %w", len(chunk), err)
+		}
+		out = append(out, rs...)
+	}
+	sortRules(out)
+	return out, nil
+}
+
+// DescribeManagedRules returns every rule tagged sgrules:ledger=ledgerID
+// (created by that deployment), in any group, with one filtered call (and
+// its pages).
+func (c *Client) DescribeManagedRules(ctx context.Context, ledgerID string) ([]reconcile.ActualRule, error) {
+	out, err := c.describeRules(ctx, []types.Filter{{Name: aws.String("tag:" + reconcile.TagLedger), Values: []string{ledgerID}}})
+	if err != nil {
+		return nil, fmt.Errorf("describe rules tagged %s=%s: %w", reconcile.TagLedger, ledgerID, err)
+	}
+	sortRules(out)
+	return out, nil
+}
+
+// describeRules follows every page of one filtered DescribeSecurityGroupRules.
+func (c *Client) describeRules(ctx context.Context, filters []types.Filter) ([]reconcile.ActualRule, error) {
+	var out []reconcile.ActualRule
+	in := &ec2.DescribeSecurityGroupRulesInput{Filters: filters, MaxResults: aws.Int32(MaxResults)}
+	for {
+		page, err := c.api.DescribeSecurityGroupRules(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.SecurityGroupRules {
+			ar, err := flattenRule(r)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ar)
+		}
+		if aws.ToString(page.NextToken) == "" {
+			return out, nil
+		}
+		in.NextToken = page.NextToken
+	}
+}
+
+func sortRules(rs []reconcile.ActualRule) {
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].Key != rs[j].Key {
+			return rs[i].Key.Less(rs[j].Key)
+		}
+		return rs[i].RuleID < rs[j].RuleID
+	})
+}
+
+// DescribeGroups returns the groups that exist among groupIDs, sorted by
+// id. It filters on group-id rather than passing GroupIds, which fails the
+// whole call when one id is missing.
+func (c *Client) DescribeGroups(ctx context.Context, groupIDs []string) ([]reconcile.GroupInfo, error) {
+	var out []reconcile.GroupInfo
+	for _, chunk := range chunks(strutil.SortedUnique(groupIDs), MaxFilterValues) {
+		groups, err := c.findGroups(ctx, []types.Filter{{Name: aws.String("group-id"), Values: chunk}})
+		if err != nil {
+			return nil, fmt.Errorf("describe %d groups: %w", len(chunk), err)
+		}
+		out = append(out, groups...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GroupID < out[j].GroupID })
+	return out, nil
+}
+
+// findGroups runs one filtered DescribeSecurityGroups over all pages.
+func (c *Client) findGroups(ctx context.Context, filters []types.Filter) ([]reconcile.GroupInfo, error) {
+	var out []reconcile.GroupInfo
+	in := &ec2.DescribeSecurityGroupsInput{Filters: filters, MaxResults: aws.Int32(MaxResults)}
+	for {
+		page, err := c.api.DescribeSecurityGroups(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range page.SecurityGroups {
+			out = append(out, flattenGroup(g))
+		}
+		if aws.ToString(page.NextToken) == "" {
+			return out, nil
+		}
+		in.NextToken = page.NextToken
+	}
+}
+
+// ResolveGroups resolves references with as few calls as possible: id
+// references without a call, all name references of one VPC in one call
+// (filters vpc-id and group-name), and one call per set of tag keys
+// (filters tag:K with every value asked for). Matches are checked again client-side. Every reference
+// is a key of the result; its ids are sorted (none when nothing matches).
+func (c *Client) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[string][]string, error) {
+	out := make(map[string][]string, len(refs))
+	namesByVPC := map[string][]string{}
+	tagRefs := map[string]rules.GroupRef{}
+	for _, r := range refs {
+		switch {
+		case r.ID != "":
+			out[r.String()] = []string{r.ID}
+		case r.Name != "":
+			out[r.String()] = []string{}
+			namesByVPC[r.VPCID] = append(namesByVPC[r.VPCID], r.Name)
+		case len(r.Tags) > 0:
+			out[r.String()] = []string{}
+			tagRefs[r.String()] = r
+		default:
+			return nil, errors.New("resolve groups: empty group reference")
+		}
+	}
+	for _, vpc := range slices.Sorted(maps.Keys(namesByVPC)) {
+		for _, names := range chunks(strutil.SortedUnique(namesByVPC[vpc]), MaxFilterValues) {
+			filters := []types.Filter{{Name: aws.String("group-name"), Values: names}}
+			if vpc != "" {
+				filters = append(filters, types.Filter{Name: aws.String("vpc-id"), Values: []string{vpc}})
+			}
+			groups, err := c.findGroups(ctx, filters)
+			if err != nil {
+				return nil, fmt.Errorf("resolve groups by name in %s: %w", vpcLabel(vpc), err)
+			}
+			for _, g := range groups {
+				if vpc != "" && g.VPCID != vpc {
+					continue
+				}
+				ref := rules.GroupRef{Name: g.Name, VPCID: vpc}.String()
+				if ids, ok := out[ref]; ok {
+					out[ref] = append(ids, g.GroupID)
+				}
+			}
+		}
+	}
+	// Tag references with the same tag keys share calls: one filter per
+	// key carrying every value asked for (matched exactly client-side).
+	byKeys := map[string][]rules.GroupRef{}
+	for _, k := range slices.Sorted(maps.Keys(tagRefs)) {
+		r := tagRefs[k]
+		ks := strings.Join(slices.Sorted(maps.Keys(r.Tags)), "\x00")
+		byKeys[ks] = append(byKeys[ks], r)
+	}
+	for _, ks := range slices.Sorted(maps.Keys(byKeys)) {
+		refs := byKeys[ks]
+		for _, chunk := range chunks(refs, MaxFilterValues) {
+			values := map[string]map[string]bool{}
+			for _, r := range chunk {
+				for tk, tv := range r.Tags {
+					if values[tk] == nil {
+						values[tk] = map[string]bool{}
+					}
+					values[tk][tv] = true
+				}
+			}
+			var filters []types.Filter
+			for _, tk := range slices.Sorted(maps.Keys(values)) {
+				filters = append(filters, types.Filter{Name: aws.String("tag:" + tk), Values: slices.Sorted(maps.Keys(values[tk]))})
+			}
+			groups, err := c.findGroups(ctx, filters)
+			if err != nil {
+				return nil, fmt.Errorf("resolve groups by tags %s: %w", strings.ReplaceAll(ks, "\x00", ","), err)
+			}
+			for _, r := range chunk {
+				for _, g := range groups {
+					if hasTags(g.Tags, r.Tags) {
+						out[r.String()] = append(out[r.String()], g.GroupID)
+					}
+				}
+			}
+		}
+	}
+	for k, ids := range out {
+		slices.Sort(ids)
+		out[k] = slices.Compact(ids)
+	}
+	return out, nil
+}
+
+// Authorize creates perms in groupID in one call per MaxEntries entries,
+// tagging every new rule with tags. Permissions with equal keys are sent
+// once (the first description wins).
+func (c *Client) Authorize(ctx context.Context, groupID string, dir rules.Direction, perms []rules.Permission, tags map[string]string) error {
+	for _, p := range perms {
+		if p.Key.GroupID != groupID || p.Key.Direction != dir {
+			return fmt.Errorf("authorize %s on %s: permission %s belongs elsewhere", dir, groupID, p.Key)
+		}
+		if err := checkPeer(p); err != nil {
+			return fmt.Errorf("authorize %s on %s: %w", dir, groupID, err)
+		}
+	}
+	var specs []types.TagSpecification
+	if len(tags) > 0 {
+		spec := types.TagSpecification{ResourceType: types.ResourceTypeSecurityGroupRule}
+		for _, k := range slices.Sorted(maps.Keys(tags)) {
+			spec.Tags = append(spec.Tags, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+		}
+		specs = []types.TagSpecification{spec}
+	}
+	for _, chunk := range chunks(dedupePermissions(perms), MaxEntries) {
+		ipPerms := expandPermissions(chunk)
+		var err error
+		switch dir {
+		case rules.Ingress:
+			_, err = c.api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+				GroupId: aws.String(groupID), IpPermissions: ipPerms, TagSpecifications: specs,
+			})
+		case rules.Egress:
+			_, err = c.api.AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{
+				GroupId: aws.String(groupID), IpPermissions: ipPerms, TagSpecifications: specs,
+			})
+		default:
+			return fmt.Errorf("authorize on %s: direction %q", groupID, dir)
+		}
+		if err != nil {
+			return wrapError("authorize "+string(dir)+" on "+groupID, err)
+		}
+	}
+	return nil
+}
+
+// Revoke removes rules by id, in one call per MaxEntries ids. A missing
+// group means everything is already gone (nil).
+func (c *Client) Revoke(ctx context.Context, groupID string, dir rules.Direction, ruleIDs []string) error {
+	for _, ids := range chunks(strutil.SortedUnique(ruleIDs), MaxEntries) {
+		var err error
+		switch dir {
+		case rules.Ingress:
+			_, err = c.api.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{
+				GroupId: aws.String(groupID), SecurityGroupRuleIds: ids,
+			})
+		case rules.Egress:
+			_, err = c.api.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{
+				GroupId: aws.String(groupID), SecurityGroupRuleIds: ids,
+			})
+		default:
+			return fmt.Errorf("revoke on %s: direction %q", groupID, dir)
+		}
+		if errorCode(err) == "InvalidGroup.NotFound" {
+			return nil
+		}
+		if err != nil {
+			return wrapError("revoke "+string(dir)+" on "+groupID, err)
+		}
+	}
+	return nil
+}
+
+// ModifyRules changes rules in place, by rule id, with one
+// ModifySecurityGroupRules call (per MaxEntries updates): protocol, ports,
+// peer (of the same kind) and description. Each update restates the whole
+// rule from its new key, as the API requires; the rule keeps its id and
+// tags, and EC2 applies the call atomically.
+func (c *Client) ModifyRules(ctx context.Context, groupID string, updates []reconcile.RuleUpdate) error {
+	for _, chunk := range chunks(updates, MaxEntries) {
+		in := &ec2.ModifySecurityGroupRulesInput{GroupId: aws.String(groupID)}
+		for _, u := range chunk {
+			if u.Key.GroupID != groupID {
+				return fmt.Errorf("modify rules in %s: rule %s belongs to %s", groupID, u.RuleID, u.Key.GroupID)
+			}
+			in.SecurityGroupRules = append(in.SecurityGroupRules, types.SecurityGroupRuleUpdate{
+				SecurityGroupRuleId: aws.String(u.RuleID),
+				SecurityGroupRule:   expandRuleRequest(u.Key, u.Description),
+			})
+		}
+		if _, err := c.api.ModifySecurityGroupRules(ctx, in); err != nil {
+			return wrapError("modify rules in "+groupID, err)
+		}
+	}
+	return nil
+}
+
+// wrapError wraps err once with what failed and, where the EC2 code has a
+// meaning for the engine, the matching sentinel.
+func wrapError(what string, err error) error {
+	var sentinel error
+	switch errorCode(err) {
+	case "InvalidPermission.Duplicate":
+		sentinel = reconcile.ErrDuplicate
+	case "InvalidGroup.NotFound":
+		sentinel = reconcile.ErrGroupNotFound
+	case "RulesPerSecurityGroupLimitExceeded":
+		sentinel = reconcile.ErrRulesLimit
+	case "InvalidSecurityGroupRuleId.NotFound", "InvalidPermission.NotFound":
+		sentinel = reconcile.ErrNotFound
+	}
+	if sentinel != nil {
+		return fmt.Errorf("%s: %w: %w", what, sentinel, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func flattenGroup(g types.SecurityGroup) reconcile.GroupInfo {
+	return reconcile.GroupInfo{
+		GroupID: aws.ToString(g.GroupId),
+		VPCID:   aws.ToString(g.VpcId),
+		Name:    aws.ToString(g.GroupName),
+		Tags:    flattenTags(g.Tags),
+	}
+}
+
+func flattenTags(tags []types.Tag) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
+}
+
+func hasTags(have, want map[string]string) bool {
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			return false
+		}
+	}
+	return true
+}
+
+func vpcLabel(vpc string) string {
+	if vpc == "" {
+		return "any vpc"
+	}
+	return vpc
+}
+
+func chunks[T any](s []T, n int) [][]T {
+	var out [][]T
+	for len(s) > 0 {
+		k := min(n, len(s))
+		out = append(out, s[:k])
+		s = s[k:]
+	}
+	return out
+}

@@ -1,0 +1,284 @@
+package render
+
+import (
+	"encoding/json"
+	"io"
+	"sort"
+
+	"github.com/sgrules/sgrules/internal/lambda/driftreport"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// FormatVersion is the version of the JSON documents; it changes only
+// when a field changes meaning or disappears (new fields may be added).
+const FormatVersion = 1
+
+// RuleDoc is a rule key spelled out.
+type RuleDoc struct {
+	GroupID   string `json:"groupId"`
+	GroupName string `json:"groupName,omitempty"`
+	Direction string `json:"direction"`
+	Protocol  string `json:"protocol"`
+	FromPort  int32  `json:"fromPort"`
+	ToPort    int32  `json:"toPort"`
+	PeerKind  string `json:"peerKind"`
+	Peer      string `json:"peer"`
+	PeerName  string `json:"peerName,omitempty"`
+	// Key is the canonical key text (rules.Key.String).
+	Key string `json:"key"`
+}
+
+// ActionDoc is one action.
+type ActionDoc struct {
+	Action string `json:"action"`
+	RuleDoc
+	RuleID         string   `json:"ruleId,omitempty"`
+	Description    string   `json:"description,omitempty"`
+	OldDescription string   `json:"oldDescription,omitempty"`
+	Owners         []string `json:"owners"`
+	Reason         string   `json:"reason"`
+	Loss           bool     `json:"loss"`
+	Drift          bool     `json:"drift"`
+	// From is, for a modify, the rule as it is now (it keeps its id).
+	From *RuleDoc `json:"from,omitempty"`
+	// Replaces is, in a drift report, the rule as modified outside sgrules
+	// (ports, protocol or peer changed in place) that this authorize of the
+	// declared rule replaces: the modified rule is revoked.
+	Replaces *ReplacedDoc `json:"replaces,omitempty"`
+}
+
+// ReplacedDoc is a rule modified outside sgrules.
+type ReplacedDoc struct {
+	RuleDoc
+	RuleID      string `json:"ruleId,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// ConflictDoc is one conflict.
+type ConflictDoc struct {
+	RuleDoc
+	Descriptions map[string]string `json:"descriptions"`
+	Winner       string            `json:"winner"`
+}
+
+// SourceDoc is the outcome of one source.
+type SourceDoc struct {
+	Key         string            `json:"key"`
+	Status      string            `json:"status"`
+	Message     string            `json:"message,omitempty"`
+	Diagnostics rules.Diagnostics `json:"diagnostics"`
+	// Recorded are the diagnostics the ledger holds for a source this run
+	// did not read again (a custom resource in a sweep).
+	Recorded []string `json:"recordedDiagnostics,omitempty"`
+	RuleIDs  []string `json:"ruleIds"`
+}
+
+// UnmanagedDoc is a rule no source declares and sgrules leaves alone.
+type UnmanagedDoc struct {
+	RuleDoc
+	RuleID      string `json:"ruleId"`
+	Description string `json:"description,omitempty"`
+}
+
+// SummaryDoc counts the plan.
+type SummaryDoc struct {
+	Authorize      int `json:"authorize"`
+	Modify         int `json:"modify"`
+	Update         int `json:"update"`
+	Revoke         int `json:"revoke"`
+	Adopt          int `json:"adopt"`
+	Forget         int `json:"forget"`
+	Unmanaged      int `json:"unmanaged"`
+	Conflicts      int `json:"conflicts"`
+	InvalidSources int `json:"invalidSources"`
+	HeldSources    int `json:"heldSources"`
+	HeldCleanup    int `json:"heldCleanup"`
+}
+
+// PlanDoc is the JSON form of plan and apply. Every list is present
+// (empty rather than null) and sorted as the engine sorts it.
+type PlanDoc struct {
+	FormatVersion int            `json:"formatVersion"`
+	Executed      bool           `json:"executed"`
+	Changes       bool           `json:"changes"`
+	Summary       SummaryDoc     `json:"summary"`
+	Actions       []ActionDoc    `json:"actions"`
+	Conflicts     []ConflictDoc  `json:"conflicts"`
+	Sources       []SourceDoc    `json:"sources"`
+	Unmanaged     []UnmanagedDoc `json:"unmanaged"`
+}
+
+// DriftDoc is the JSON form of drift.
+type DriftDoc struct {
+	FormatVersion int  `json:"formatVersion"`
+	Reverted      bool `json:"reverted"`
+	GroupsChecked int  `json:"groupsChecked"`
+	// Drifted has one entry per drifted rule: a rule modified in place is
+	// the authorize of the declared rule with Replaces set.
+	Drifted       []ActionDoc `json:"drifted"`
+	RevertedCount int         `json:"revertedCount"`
+	Unmanaged     int         `json:"unmanaged"`
+	// Paused maps each paused group to its sgrules:pause-until value.
+	Paused  map[string]string `json:"paused"`
+	Sources []SourceDoc       `json:"sources"`
+}
+
+func ruleDoc(k rules.Key, names map[string]string) RuleDoc {
+	d := RuleDoc{
+		GroupID: k.GroupID, GroupName: names[k.GroupID], Direction: string(k.Direction), Protocol: k.Protocol,
+		FromPort: k.FromPort, ToPort: k.ToPort, PeerKind: string(k.Peer.Kind), Peer: k.Peer.Value, Key: k.String(),
+	}
+	if k.Peer.Kind == rules.PeerGroup {
+		d.PeerName = names[k.Peer.Value]
+	}
+	return d
+}
+
+func actionDocs(as []reconcile.Action, names map[string]string) []ActionDoc {
+	out := make([]ActionDoc, 0, len(as))
+	for _, a := range as {
+		out = append(out, actionDoc(a, names))
+	}
+	return out
+}
+
+func actionDoc(a reconcile.Action, names map[string]string) ActionDoc {
+	owners := rules.OwnerStrings(a.Owners)
+	d := ActionDoc{Action: string(a.Kind), RuleDoc: ruleDoc(a.Key, names), RuleID: a.RuleID,
+		Description: a.Description, OldDescription: a.OldDescription, Owners: owners, Reason: a.Reason,
+		Loss: a.Loss, Drift: a.Drift()}
+	if a.Kind == reconcile.ActModify {
+		from := ruleDoc(a.From, names)
+		d.From = &from
+	}
+	return d
+}
+
+// driftDocs has one entry per drifted rule (driftreport.Pair).
+func driftDocs(drifted []reconcile.Action, names map[string]string) []ActionDoc {
+	items := driftreport.Pair(drifted)
+	out := make([]ActionDoc, 0, len(items))
+	for _, d := range items {
+		if d.Declared == nil {
+			out = append(out, actionDoc(d.Action, names))
+			continue
+		}
+		doc := actionDoc(*d.Declared, names)
+		doc.Reason = modifiedReason(d)
+		doc.Replaces = &ReplacedDoc{RuleDoc: ruleDoc(d.Action.Key, names), RuleID: d.Action.RuleID, Description: d.Action.Description}
+		out = append(out, doc)
+	}
+	return out
+}
+
+func sourceDocs(srcs []reconcile.SourceResult) []SourceDoc {
+	out := make([]SourceDoc, 0, len(srcs))
+	for _, s := range srcs {
+		d := SourceDoc{Key: s.Key, Status: string(s.Status), Message: s.Message, Diagnostics: s.Diagnostics, Recorded: s.Recorded, RuleIDs: s.RuleIDs}
+		if d.Diagnostics == nil {
+			d.Diagnostics = rules.Diagnostics{}
+		}
+		if d.RuleIDs == nil {
+			d.RuleIDs = []string{}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// NewPlanDoc builds the JSON document of a plan or apply result.
+func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
+	p := res.Plan
+	invalid, held := SourceProblems(res.Sources)
+	doc := PlanDoc{
+		FormatVersion: FormatVersion,
+		Executed:      res.Executed,
+		Changes:       len(p.Actions) > 0,
+		Summary: SummaryDoc{
+			Authorize: p.Count(reconcile.ActAuthorize), Modify: p.Count(reconcile.ActModify), Update: p.Count(reconcile.ActUpdate),
+			Revoke: p.Count(reconcile.ActRevoke), Adopt: p.Count(reconcile.ActAdopt), Forget: p.Count(reconcile.ActForget),
+			Unmanaged: len(p.Unmanaged), Conflicts: len(p.Conflicts),
+			InvalidSources: invalid, HeldSources: held, HeldCleanup: res.HeldCleanup,
+		},
+		Actions:   actionDocs(p.Actions, names),
+		Conflicts: make([]ConflictDoc, 0, len(p.Conflicts)),
+		Sources:   sourceDocs(res.Sources),
+		Unmanaged: make([]UnmanagedDoc, 0, len(p.Unmanaged)),
+	}
+	for _, c := range p.Conflicts {
+		descs := make(map[string]string, len(c.Descriptions))
+		for o, d := range c.Descriptions {
+			descs[o.String()] = d
+		}
+		doc.Conflicts = append(doc.Conflicts, ConflictDoc{RuleDoc: ruleDoc(c.Key, names), Descriptions: descs, Winner: c.Winner.String()})
+	}
+	for _, u := range p.Unmanaged {
+		doc.Unmanaged = append(doc.Unmanaged, UnmanagedDoc{RuleDoc: ruleDoc(u.Key, names), RuleID: u.RuleID, Description: u.Description})
+	}
+	return doc
+}
+
+// NewDriftDoc builds the JSON document of a drift report; paused maps
+// paused groups to their pause-until value.
+func NewDriftDoc(res reconcile.Result, paused map[string]string, reverted bool, names map[string]string) DriftDoc {
+	d := res.Drift
+	doc := DriftDoc{
+		FormatVersion: FormatVersion,
+		Reverted:      reverted,
+		GroupsChecked: d.GroupsChecked,
+		Drifted:       driftDocs(d.Drifted, names),
+		RevertedCount: driftreport.Build(res).Reverted,
+		Unmanaged:     d.Unmanaged,
+		Paused:        map[string]string{},
+		Sources:       sourceDocs(res.Sources),
+	}
+	for g, until := range paused {
+		doc.Paused[g] = until
+	}
+	for _, g := range d.Paused {
+		if _, ok := doc.Paused[g]; !ok {
+			doc.Paused[g] = ""
+		}
+	}
+	return doc
+}
+
+// JSON writes v indented, with a trailing newline (map keys sorted by
+// encoding/json, so the output is stable).
+func JSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// GroupIDs returns every group id a result mentions (targets and peer
+// groups), sorted, for one DescribeGroups call that names them.
+func GroupIDs(res reconcile.Result) []string {
+	set := map[string]bool{}
+	add := func(k rules.Key) {
+		set[k.GroupID] = true
+		if k.Peer.Kind == rules.PeerGroup {
+			set[k.Peer.Value] = true
+		}
+	}
+	for _, a := range res.Plan.Actions {
+		add(a.Key)
+	}
+	for _, c := range res.Plan.Conflicts {
+		add(c.Key)
+	}
+	for _, a := range res.Drift.Drifted {
+		add(a.Key)
+	}
+	for _, g := range res.Drift.Paused {
+		set[g] = true
+	}
+	out := make([]string, 0, len(set))
+	for g := range set {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out
+}

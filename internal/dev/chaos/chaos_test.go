@@ -1,0 +1,624 @@
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/testutil/faultproxy"
+	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Defaults of the bounded run (make test); make chaos sets CHAOS_SCENARIOS.
+const (
+	defaultScenarios = 20
+	defaultSeed      = 20261101
+	stepsPerScenario = 6
+	groupsPerWorld   = 3
+)
+
+func envInt(name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// totals across scenarios.
+type totals struct {
+	scenarios, steps, runs, failedRuns, concurrent, sweeps, ledgerLosses, handRules int
+	faults                                                                          map[faultproxy.Kind]int
+	calls                                                                           int
+	// samples of EC2 state taken, and protected permissions checked in them
+	samples, protectedChecks int
+	violations               []string
+}
+
+// TestChaos runs randomised scenarios (see scenario.run) and checks three
+// invariants; the seed of a failing scenario is printed so it can be
+// replayed alone with CHAOS_SEED=<seed> CHAOS_SCENARIOS=1.
+func TestChaos(t *testing.T) {
+	n := envInt("CHAOS_SCENARIOS", defaultScenarios)
+	base := uint64(envInt("CHAOS_SEED", defaultSeed))
+	srv := motoserver.Shared(t)
+	start := time.Now()
+	tot := &totals{faults: map[faultproxy.Kind]int{}}
+	pa := faultproxy.Start(t, srv.URL, base)
+	pb := faultproxy.Start(t, srv.URL, base+1)
+	for i := 0; i < n; i++ {
+		seed := base + uint64(i)
+		s := newScenario(t, srv, seed, pa, pb, tot)
+		s.run()
+		tot.scenarios++
+		if len(s.violations) > 0 {
+			for _, v := range s.violations {
+				tot.violations = append(tot.violations, fmt.Sprintf("seed %d: %s", seed, v))
+			}
+			t.Errorf("scenario seed %d: %d violations (replay: CHAOS_SEED=%d CHAOS_SCENARIOS=1 go test -v -run TestChaos ./internal/dev/chaos)\n%s\nhistory:\n%s",
+				seed, len(s.violations), seed, strings.Join(s.violations, "\n"), strings.Join(s.history, "\n"))
+			if len(tot.violations) > 20 {
+				break
+			}
+		}
+	}
+	injected := 0
+	kinds := make([]string, 0, len(tot.faults))
+	for k, v := range tot.faults {
+		injected += v
+		kinds = append(kinds, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(kinds)
+	summary := fmt.Sprintf("chaos: %d scenarios (seeds %d..%d), %d steps, %d reconcile runs (%d failed, %d concurrent pairs, %d sweeps), %d ledger losses, %d rules added by hand, %d EC2 samples (%d protected-permission checks), %d AWS calls, %d faults injected (%s), %d violations, %s",
+		tot.scenarios, base, base+uint64(tot.scenarios)-1, tot.steps, tot.runs, tot.failedRuns, tot.concurrent, tot.sweeps, tot.ledgerLosses, tot.handRules,
+		tot.samples, tot.protectedChecks, tot.calls, injected, strings.Join(kinds, " "), len(tot.violations), time.Since(start).Round(time.Millisecond))
+	t.Log(summary)
+	if path := os.Getenv("CHAOS_SUMMARY"); path != "" {
+		_ = os.WriteFile(path, []byte(summary+"\n"), 0o644)
+	}
+}
+
+// file is one rule file of the bucket, as rule name → YAML body lines.
+type file struct {
+	rules map[string]string
+}
+
+func (f file) render() string {
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	names := make([]string, 0, len(f.rules))
+	for n := range f.rules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b.WriteString("  " + n + ":\n" + f.rules[n])
+	}
+	return b.String()
+}
+
+type scenario struct {
+	t      *testing.T
+	seed   uint64
+	rng    *rand.Rand
+	w      *world
+	pa, pb *faultproxy.Proxy
+	engA   *reconcile.Engine
+	engB   *reconcile.Engine
+	tot    *totals
+
+	files   map[string]file // the bucket
+	nextID  int
+	shared  []string // rule bodies (without description) reused across files
+	pending []string // keys with an undelivered event
+	hand    map[string]reconcile.ActualRule
+	base    []reconcile.ActualRule // rules of the new groups (moto's default egress)
+
+	mu         sync.Mutex
+	protected  map[rules.Key]string // key → rule id that must stay during the step
+	step       int
+	violations []string
+	history    []string
+}
+
+func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb *faultproxy.Proxy, tot *totals) *scenario {
+	w := newWorld(t, srv, groupsPerWorld)
+	pa.Reset()
+	pb.Reset()
+	pa.Reseed(seed)
+	pb.Reseed(seed ^ 0xb)
+	s := &scenario{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xc4a05)), w: w, pa: pa, pb: pb, tot: tot,
+		files: map[string]file{}, hand: map[string]reconcile.ActualRule{}}
+	s.engA = w.engine(pa, fmt.Sprintf("A-%d", seed), nil)
+	s.engB = w.engine(pb, fmt.Sprintf("B-%d", seed), nil)
+	s.base = w.rules()
+	for i := 0; i < 3; i++ {
+		s.shared = append(s.shared, s.ruleBody())
+	}
+	return s
+}
+
+func (s *scenario) logf(format string, args ...any) {
+	s.history = append(s.history, fmt.Sprintf("  [step %d] ", s.step)+fmt.Sprintf(format, args...))
+}
+
+func (s *scenario) violate(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.violations = append(s.violations, fmt.Sprintf("step %d: ", s.step)+fmt.Sprintf(format, args...))
+}
+
+func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
+
+var (
+	cidr4 = []string{"10.0.0.0/8", "10.1.0.0/16", "192.168.1.0/24", "172.16.0.0/12", "203.0.113.7/32"}
+	cidr6 = []string{"2001:db8::/32", "2001:db8:1::/48", "fd00::/8"}
+	descs = []string{"", "web", "db access", "ops team", "temporary (ticket 42)"}
+)
+
+// ruleBody returns a random rule without description: group, type,
+// protocol, ports and peers.
+func (s *scenario) ruleBody() string {
+	r := s.rng
+	g := r.IntN(groupsPerWorld)
+	var b strings.Builder
+	fmt.Fprintf(&b, "    securityGroup: {tags: {Name: g%d}}\n", g)
+	fmt.Fprintf(&b, "    type: %s\n", pick(r, "ingress", "ingress", "egress"))
+	switch pick(r, "tcp", "tcp", "tcp", "udp", "icmp", "-1") {
+	case "tcp", "udp":
+		proto := pick(r, "tcp", "udp")
+		from := pick(r, int32(22), 80, 443, 5432, 8080)
+		to := from
+		if r.IntN(4) == 0 {
+			from, to = 8000, 8100
+		}
+		fmt.Fprintf(&b, "    protocol: %s\n    fromPort: %d\n    toPort: %d\n", proto, from, to)
+	case "icmp":
+		fmt.Fprintf(&b, "    protocol: icmp\n    fromPort: %d\n    toPort: -1\n", pick(r, 0, 8))
+	default:
+		b.WriteString("    protocol: \"-1\"\n")
+	}
+	peers := 0
+	if r.IntN(2) == 0 {
+		fmt.Fprintf(&b, "    cidrBlocks: [%s]\n", pick(r, cidr4...))
+		peers++
+	}
+	if r.IntN(3) == 0 {
+		fmt.Fprintf(&b, "    ipv6CidrBlocks: [\"%s\"]\n", pick(r, cidr6...))
+		peers++
+	}
+	if peers == 0 || r.IntN(3) == 0 {
+		other := (g + 1 + r.IntN(groupsPerWorld-1)) % groupsPerWorld
+		fmt.Fprintf(&b, "    sourceSecurityGroups: [{tags: {Name: g%d}}]\n", other)
+	}
+	return b.String()
+}
+
+func (s *scenario) randomRule() string {
+	body := s.ruleBody()
+	if s.rng.IntN(4) == 0 {
+		body = pick(s.rng, s.shared...)
+	}
+	if d := pick(s.rng, descs...); d != "" {
+		body += fmt.Sprintf("    description: %q\n", d)
+	}
+	return body
+}
+
+// valid tells whether f parses and expands without error (no two rules of
+// one file with the same permission).
+func (s *scenario) valid(key string, f file) bool {
+	_, err := s.w.expand(key, f.render())
+	return err == nil
+}
+
+func (s *scenario) newFile(key string) file {
+	for {
+		f := file{rules: map[string]string{}}
+		for i := 0; i < 1+s.rng.IntN(3); i++ {
+			f.rules[fmt.Sprintf("r%d", s.nextRule())] = s.randomRule()
+		}
+		if s.valid(key, f) {
+			return f
+		}
+	}
+}
+
+func (s *scenario) nextRule() int { s.nextID++; return s.nextID }
+
+// mutate changes one thing of f: add, remove, replace or rename a rule,
+// or change a description.
+func (s *scenario) mutate(key string, f file) (file, string) {
+	for {
+		g := file{rules: map[string]string{}}
+		for n, b := range f.rules {
+			g.rules[n] = b
+		}
+		names := make([]string, 0, len(g.rules))
+		for n := range g.rules {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		victim := pick(s.rng, names...)
+		what := pick(s.rng, "add", "remove", "replace", "rename", "describe", "describe")
+		switch what {
+		case "add":
+			g.rules[fmt.Sprintf("r%d", s.nextRule())] = s.randomRule()
+		case "remove":
+			if len(g.rules) == 1 {
+				continue
+			}
+			delete(g.rules, victim)
+		case "replace":
+			g.rules[victim] = s.randomRule()
+		case "rename":
+			g.rules[fmt.Sprintf("r%d", s.nextRule())] = g.rules[victim]
+			delete(g.rules, victim)
+		case "describe":
+			body := g.rules[victim]
+			if i := strings.Index(body, "    description:"); i >= 0 {
+				body = body[:i]
+			}
+			g.rules[victim] = body + fmt.Sprintf("    description: %q\n", pick(s.rng, descs[1:]...)+" v"+strconv.Itoa(s.nextRule()))
+		}
+		if s.valid(key, g) {
+			return g, what + " " + victim
+		}
+	}
+}
+
+func (s *scenario) content() map[string]string {
+	out := make(map[string]string, len(s.files))
+	for k, f := range s.files {
+		out[k] = f.render()
+	}
+	return out
+}
+
+func (s *scenario) fileOp() {
+	keys := make([]string, 0, len(s.files))
+	for k := range s.files {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	op := "create"
+	if len(keys) > 0 {
+		op = pick(s.rng, "create", "update", "update", "update", "delete", "rename")
+	}
+	if len(keys) >= 4 && op == "create" {
+		op = "update"
+	}
+	switch op {
+	case "create":
+		key := fmt.Sprintf("%sf%d.yaml", prefix, s.nextRule())
+		s.files[key] = s.newFile(key)
+		s.w.put(key, s.files[key].render())
+		s.pending = append(s.pending, key)
+		s.logf("create %s", key)
+	case "update":
+		key := pick(s.rng, keys...)
+		f, what := s.mutate(key, s.files[key])
+		s.files[key] = f
+		s.w.put(key, f.render())
+		s.pending = append(s.pending, key)
+		s.logf("update %s: %s", key, what)
+	case "delete":
+		key := pick(s.rng, keys...)
+		delete(s.files, key)
+		s.w.remove(key)
+		s.pending = append(s.pending, key)
+		s.logf("delete %s", key)
+	case "rename":
+		old := pick(s.rng, keys...)
+		key := fmt.Sprintf("%sf%d.yaml", prefix, s.nextRule())
+		s.files[key] = s.files[old]
+		delete(s.files, old)
+		s.w.put(key, s.files[key].render())
+		s.w.remove(old)
+		s.pending = append(s.pending, key, old)
+		s.logf("rename %s -> %s", old, key)
+	}
+}
+
+// faults draws the faults of one engine for one step.
+func (s *scenario) faults() faultproxy.Faults {
+	r := s.rng
+	if r.IntN(4) == 0 {
+		return faultproxy.Faults{}
+	}
+	f := faultproxy.Faults{
+		ThrottleRate:    pick(r, 0, 0.05, 0.15, 0.3),
+		ServerErrorRate: pick(r, 0, 0.03, 0.1),
+		DropAfterRate:   pick(r, 0, 0.1, 0.3),
+		DelayRate:       pick(r, 0, 0.1),
+		MaxDelay:        20 * time.Millisecond,
+	}
+	if r.IntN(4) == 0 {
+		f.AbortAfter = 1 + r.IntN(6)
+	}
+	return f
+}
+
+// run plays the scenario: steps of file changes and event deliveries
+// under faults, then a sweep with faults off, then the final checks.
+func (s *scenario) run() {
+	for s.step = 1; s.step <= stepsPerScenario; s.step++ {
+		s.tot.steps++
+		before := s.content()
+		if s.rng.IntN(4) == 0 {
+			g := pick(s.rng, s.w.ids...)
+			port := int32(9000 + len(s.hand))
+			r := s.w.handRule(g, port, fmt.Sprintf("by hand %d", len(s.hand)))
+			s.hand[r.RuleID] = r
+			s.tot.handRules++
+			s.logf("hand rule %s", r.Key)
+		}
+		if s.step > 1 && s.rng.IntN(12) == 0 {
+			n := s.w.wipeLedger()
+			s.tot.ledgerLosses++
+			s.logf("ledger lost (%d items)", n)
+		}
+		for i := 0; i < 1+s.rng.IntN(2); i++ {
+			s.fileOp()
+		}
+		s.protect(before, s.content())
+		s.deliver()
+		s.check("after step")
+	}
+	s.step = 0
+	s.converge()
+}
+
+// protect computes the permissions that must stay (with their rule id)
+// while the step's events are delivered: every rule in EC2 now whose key
+// the bucket declared before the step's file changes and still declares
+// after them, and whose every owner in the ledger still declares it after
+// them. Such a permission has an owner whichever subset of the events
+// runs, in whichever order, so make-before-break forbids it to vanish or
+// be replaced (a revoke+authorize changes the rule id).
+func (s *scenario) protect(before, after map[string]string) {
+	db, da := s.w.desire(before), s.w.desire(after)
+	owners := s.w.owners()
+	prot := map[rules.Key]string{}
+	for _, r := range s.w.rules() {
+		if _, ok := db[r.Key]; !ok {
+			continue
+		}
+		if _, ok := da[r.Key]; !ok {
+			continue
+		}
+		srcs := da.sourcesOf(r.Key)
+		ok := true
+		for o := range owners[r.Key] {
+			if !srcs[o] {
+				ok = false
+			}
+		}
+		if ok {
+			prot[r.Key] = r.RuleID
+		}
+	}
+	s.mu.Lock()
+	s.protected = prot
+	s.mu.Unlock()
+}
+
+// check samples EC2: rules added by hand are untouched, protected
+// permissions are present with the same rule id.
+func (s *scenario) check(when string) {
+	have := map[string]reconcile.ActualRule{}
+	byKey := map[rules.Key]string{}
+	for _, r := range s.w.rules() {
+		have[r.RuleID] = r
+		byKey[r.Key] = r.RuleID
+	}
+	s.mu.Lock()
+	prot := s.protected
+	s.tot.samples++
+	s.tot.protectedChecks += len(prot)
+	s.mu.Unlock()
+	for id, h := range s.hand {
+		got, ok := have[id]
+		switch {
+		case !ok:
+			s.violate("%s: rule added by hand %s %s was revoked", when, id, h.Key)
+		case got.Key != h.Key || got.Description != h.Description:
+			s.violate("%s: rule added by hand %s changed: %s %q -> %s %q", when, id, h.Key, h.Description, got.Key, got.Description)
+		}
+	}
+	for _, b := range s.base {
+		if _, ok := have[b.RuleID]; !ok {
+			s.violate("%s: the group's own rule %s %s was revoked", when, b.RuleID, b.Key)
+		}
+	}
+	for k, id := range prot {
+		got, ok := byKey[k]
+		switch {
+		case !ok:
+			s.violate("%s: make-before-break: %s missing while declared before and after", when, k)
+		case got != id:
+			s.violate("%s: make-before-break: %s replaced (rule %s -> %s) while declared before and after", when, k, id, got)
+		}
+	}
+}
+
+// deliver sends the pending events, shuffled, some duplicated, some
+// dropped, in one or two batches, maybe concurrently on two engines, and
+// maybe with a sweep, under faults.
+func (s *scenario) deliver() {
+	r := s.rng
+	var events []string
+	for _, k := range s.pending {
+		switch x := r.IntN(10); {
+		case x == 0:
+			s.logf("event %s dropped", k)
+		case x < 3:
+			events = append(events, k, k)
+		default:
+			events = append(events, k)
+		}
+	}
+	s.pending = nil
+	r.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+	var reqs []reconcile.Request
+	if len(events) > 0 {
+		cut := r.IntN(len(events) + 1)
+		for _, part := range [][]string{events[:cut], events[cut:]} {
+			if len(part) > 0 {
+				reqs = append(reqs, reconcile.Request{Keys: part, Reason: "event"})
+			}
+		}
+	}
+	if r.IntN(6) == 0 {
+		reqs = append(reqs, reconcile.Request{All: true, Reason: "sweep"})
+	}
+	fa, fb := s.faults(), s.faults()
+	s.pa.Set(fa)
+	s.pb.Set(fb)
+	sample := func(c faultproxy.Call) {
+		if c.Service == faultproxy.EC2 && c.Mutating {
+			s.check("before " + c.Action)
+		}
+	}
+	s.pa.Before(sample)
+	s.pb.Before(sample)
+	defer func() {
+		s.pa.Before(nil)
+		s.pb.Before(nil)
+		s.pa.Set(faultproxy.Faults{})
+		s.pb.Set(faultproxy.Faults{})
+	}()
+
+	if len(reqs) >= 2 && r.IntN(2) == 0 {
+		s.tot.concurrent++
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, eng := range []*reconcile.Engine{s.engA, s.engB} {
+			wg.Go(func() { errs[i] = s.reconcile(eng, reqs[i]) })
+		}
+		wg.Wait()
+		s.logf("concurrent %v | %v: %v | %v", describe(reqs[0]), describe(reqs[1]), errs[0], errs[1])
+		reqs = reqs[2:]
+	}
+	for _, req := range reqs {
+		eng := s.engA
+		if r.IntN(2) == 0 {
+			eng = s.engB
+		}
+		err := s.reconcile(eng, req)
+		s.logf("run %v: %v", describe(req), err)
+	}
+}
+
+func describe(req reconcile.Request) string {
+	if req.All {
+		return "sweep"
+	}
+	return strings.Join(req.Keys, ",")
+}
+
+func (s *scenario) reconcile(eng *reconcile.Engine, req reconcile.Request) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := eng.Reconcile(ctx, req)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tot.runs++
+	if req.All {
+		s.tot.sweeps++
+	}
+	if err != nil {
+		s.tot.failedRuns++
+	}
+	return err
+}
+
+// converge runs the drift sweep with faults off (a second one if the first
+// failed, e.g. on a lease a crashed run left), then checks that EC2 is
+// exactly the bucket's desired state plus the unmanaged rules, that the
+// ledger owns exactly the declared rules, and that one more sweep changes
+// nothing.
+func (s *scenario) converge() {
+	for _, p := range []*faultproxy.Proxy{s.pa, s.pb} {
+		st := p.Stats()
+		s.tot.calls += st.Calls
+		for k, v := range st.Faults {
+			s.tot.faults[k] += v
+		}
+		p.Reset()
+	}
+	s.protected = nil
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = s.reconcile(s.engA, reconcile.Request{All: true, Reason: "final sweep"}); err == nil {
+			break
+		}
+		s.logf("final sweep %d: %v", attempt+1, err)
+	}
+	if err != nil {
+		s.violate("final sweep failed without faults: %v", err)
+		return
+	}
+	s.check("after the final sweep")
+
+	d := s.w.desire(s.content())
+	var want []string
+	for k := range d {
+		want = append(want, k.String()+" "+d.description(k))
+	}
+	for _, b := range s.base {
+		want = append(want, b.Key.String()+" "+b.Description)
+	}
+	for _, h := range s.hand {
+		want = append(want, h.Key.String()+" "+h.Description)
+	}
+	sort.Strings(want)
+	actual := s.w.rules()
+	got := lines(actual)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		s.violate("after the final sweep, EC2 differs from the bucket (+ unexpected, - missing):\n%s", diffLines(got, want))
+	}
+
+	// The ledger owns exactly the declared rules, with their EC2 ids.
+	ids := map[rules.Key]string{}
+	for _, a := range actual {
+		ids[a.Key] = a.RuleID
+	}
+	owned, err := s.w.ledger.AllPermissions(context.Background())
+	if err != nil {
+		s.t.Fatalf("seed %d: read ledger: %v", s.seed, err)
+	}
+	seen := map[rules.Key]bool{}
+	for _, o := range owned {
+		seen[o.Key] = true
+		if _, ok := d[o.Key]; !ok {
+			s.violate("ledger owns %s, which no file declares", o.Key)
+		} else if o.RuleID != ids[o.Key] {
+			s.violate("ledger records rule %s for %s, EC2 has %s", o.RuleID, o.Key, ids[o.Key])
+		}
+	}
+	for k := range d {
+		if !seen[k] {
+			s.violate("ledger does not own declared %s", k)
+		}
+	}
+
+	// Converged: another sweep changes nothing.
+	before := s.pa.Stats().Mutating
+	if err := s.reconcile(s.engA, reconcile.Request{All: true, Reason: "idle sweep"}); err != nil {
+		s.violate("idle sweep: %v", err)
+	}
+	if n := s.pa.Stats().Mutating - before; n != 0 {
+		s.violate("a sweep after convergence made %d mutating calls", n)
+	}
+}

@@ -1,0 +1,13 @@
+// Package chaos holds the convergence suite of sgrules: randomised
+// scenarios of rule file changes, shuffled, duplicated and dropped events,
+// concurrent reconciles, hand-made rules, ledger loss and injected AWS
+// faults (internal/testutil/faultproxy), against moto. It has no non-test
+// code; see chaos_test.go and docs/reliability.md.
+//
+//	go test ./internal/dev/chaos                           # bounded (make test)
+//	CHAOS_SCENARIOS=500 go test -v -run TestChaos ./internal/dev/chaos   # make chaos
+//	CHAOS_SEED=1234 CHAOS_SCENARIOS=1 go test -v -run TestChaos ./internal/dev/chaos
+//
+// It may import anything but internal/testutil in code that is not a test
+// (the demo is linked into the CLI).
+package chaos

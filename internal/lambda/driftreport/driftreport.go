@@ -1,0 +1,333 @@
+package driftreport
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Namespace is the CloudWatch namespace of sgrules' metrics.
+const Namespace = "sgrules"
+
+// Metric names written by EMF (the template's alarms use them).
+const (
+	MetricDriftDetected   = "DriftDetected"
+	MetricDriftReverted   = "DriftReverted"
+	MetricUnmanagedRules  = "UnmanagedRules"
+	MetricReconcileErrors = "ReconcileErrors"
+)
+
+// Kind is what was changed outside sgrules.
+type Kind string
+
+const (
+	// KindDeleted: a managed rule was deleted (re-authorized).
+	KindDeleted Kind = "deleted"
+	// KindDescription: the description of a managed rule was edited
+	// (updated in place).
+	KindDescription Kind = "description"
+	// KindModified: the ports, protocol or peer of a managed rule were
+	// modified (the declared rule is authorized, the modified one revoked).
+	KindModified Kind = "modified"
+	// KindOrphan: a rule tagged sgrules:managed=true that no source declares
+	// (revoked).
+	KindOrphan Kind = "orphan"
+	// KindExclusive: an undeclared rule in an exclusive group (revoked).
+	KindExclusive Kind = "exclusive"
+)
+
+// Missing is the Before of a deleted rule and the After of a revoked one.
+const Missing = "missing"
+
+// Change is one rule changed outside sgrules. Before is what EC2 had, After
+// what is declared: for KindDescription both are descriptions of Rule; for
+// the other kinds they are rules ("tcp 443 from cidr4:0.0.0.0/0
+// \"HTTPS\"") or Missing.
+type Change struct {
+	Kind      Kind   `json:"kind"`
+	Group     string `json:"group"`
+	Direction string `json:"direction"`
+	// Rule is the declared rule (the rule EC2 has, for orphans and
+	// undeclared rules in exclusive groups).
+	Rule string `json:"rule"`
+	// RuleID is the EC2 rule id of the changed rule, when it still exists.
+	RuleID string   `json:"ruleId,omitempty"`
+	Before string   `json:"before"`
+	After  string   `json:"after"`
+	Owners []string `json:"owners,omitempty"`
+	// Reverted is true when this run put the declared state back.
+	Reverted bool `json:"reverted"`
+	// Paused is true when the group's sgrules:pause-until tag held it back.
+	Paused bool `json:"paused,omitempty"`
+}
+
+// Report is the outcome of one drift run.
+type Report struct {
+	GroupsChecked int      `json:"groupsChecked"`
+	Drifted       []Change `json:"drifted"`
+	// Detected is the number of drifted rules (len(Drifted)): a modified
+	// rule counts once, although it takes an authorize and a revoke.
+	Detected int `json:"driftDetected"`
+	// Reverted is the number of drifted rules this run corrected.
+	Reverted int `json:"driftReverted"`
+	// Unmanaged counts rules no source declares that are left alone
+	// (normal groups).
+	Unmanaged int `json:"unmanagedRules"`
+	// Paused lists groups with a future sgrules:pause-until tag: nothing in
+	// them was changed.
+	Paused []string `json:"pausedGroups,omitempty"`
+	// HeldCleanup counts exclusive-group or orphan revocations the
+	// blast-radius guard held back.
+	HeldCleanup int `json:"heldCleanup,omitempty"`
+	// ReportOnly is true when drift was found and not corrected
+	// (DRIFT_MODE=report).
+	ReportOnly bool `json:"reportOnly,omitempty"`
+	// Errors is 1 when the run failed (Error says why), else 0.
+	Errors int    `json:"reconcileErrors"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Build makes the report of a run's result.
+func Build(res reconcile.Result) Report {
+	r := Report{
+		GroupsChecked: res.Drift.GroupsChecked,
+		Unmanaged:     res.Drift.Unmanaged,
+		Paused:        res.Drift.Paused,
+		HeldCleanup:   res.HeldCleanup,
+		Drifted:       []Change{},
+	}
+	for _, d := range Pair(res.Drift.Drifted) {
+		a := d.Action
+		c := Change{Group: a.Key.GroupID, Direction: string(a.Key.Direction), RuleID: a.RuleID, Owners: rules.OwnerStrings(a.Owners),
+			Reverted: res.Executed && !a.Paused, Paused: a.Paused}
+		switch a.Cause {
+		case reconcile.CauseDriftDeleted:
+			c.Kind, c.Rule, c.Before, c.After = KindDeleted, RuleText(a.Key, a.Description), Missing, RuleText(a.Key, a.Description)
+		case reconcile.CauseDriftDescription:
+			c.Kind, c.Rule, c.Before, c.After = KindDescription, RuleText(a.Key, ""), a.OldDescription, a.Description
+		case reconcile.CauseDriftModified:
+			c.Kind, c.Before, c.After = KindModified, RuleText(a.Key, ""), Missing
+			c.Rule = c.Before
+			if d.Declared != nil {
+				c.Rule = RuleText(d.Declared.Key, d.Declared.Description)
+				c.After = c.Rule
+			}
+		case reconcile.CauseExclusive:
+			c.Kind, c.Rule, c.After = KindExclusive, RuleText(a.Key, a.Description), Missing
+			c.Before = c.Rule
+		case reconcile.CauseOrphan:
+			c.Kind, c.Rule, c.After = KindOrphan, RuleText(a.Key, a.Description), Missing
+			c.Before = c.Rule
+		default:
+			continue
+		}
+		r.Drifted = append(r.Drifted, c)
+	}
+	r.Detected = len(r.Drifted)
+	for _, c := range r.Drifted {
+		if c.Reverted {
+			r.Reverted++
+		}
+	}
+	r.ReportOnly = r.Detected > 0 && !res.Executed
+	return r
+}
+
+// Drifted is one rule changed outside sgrules and what corrects it.
+type Drifted struct {
+	// Action corrects the rule: the authorize of a deleted rule, the
+	// update of an edited description, the revoke of an orphan, of an
+	// undeclared rule in an exclusive group, or of a rule modified in place
+	// (ports, protocol or peer changed with ModifySecurityGroupRules).
+	Action reconcile.Action
+	// Declared is, for a modified rule, the authorize of the rule as
+	// declared, which replaces the modified one; else nil.
+	Declared *reconcile.Action
+}
+
+// Pair turns a run's drift corrections (reconcile.DriftReport.Drifted)
+// into one item per drifted rule: a modified rule takes the authorize of
+// the declared rule and the revoke of the modified one, and Pair puts the
+// two in one item (at the revoke's place). Every report of drift (this
+// package's, the CLI's) counts and shows drift through Pair.
+func Pair(drifted []reconcile.Action) []Drifted {
+	paired := map[int]bool{}
+	declared := map[int]int{} // revoke index → authorize index
+	for i, a := range drifted {
+		if a.Cause != reconcile.CauseDriftModified {
+			continue
+		}
+		for j, b := range drifted {
+			if b.Kind == reconcile.ActAuthorize && !paired[j] && b.Key == a.Was {
+				paired[j] = true
+				declared[i] = j
+				break
+			}
+		}
+	}
+	out := make([]Drifted, 0, len(drifted)-len(paired))
+	for i, a := range drifted {
+		if paired[i] {
+			continue
+		}
+		if a.Kind == reconcile.ActModify {
+			// Put back in place: Action is the rule as EC2 has it now,
+			// Declared what it is put back to.
+			decl := a
+			now := reconcile.Action{Kind: reconcile.ActRevoke, Cause: a.Cause, Key: a.From, RuleID: a.RuleID,
+				Description: a.OldDescription, Owners: a.Owners, Paused: a.Paused}
+			out = append(out, Drifted{Action: now, Declared: &decl})
+			continue
+		}
+		d := Drifted{Action: a}
+		if j, ok := declared[i]; ok {
+			b := drifted[j]
+			d.Declared = &b
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// Count is the number of drifted rules of a result (Build(res).Detected),
+// for handler.Config.DriftCount.
+func Count(res reconcile.Result) int { return Build(res).Detected }
+
+// WithError marks the report of a failed run.
+func (r Report) WithError(err error) Report {
+	if err != nil {
+		r.Errors, r.Error = 1, err.Error()
+	}
+	return r
+}
+
+// EMF returns one CloudWatch embedded metric format line (with its
+// newline): DriftDetected, DriftReverted, UnmanagedRules and
+// ReconcileErrors in the sgrules namespace, without dimensions.
+func (r Report) EMF(now time.Time) []byte {
+	type metric struct {
+		Name string `json:"Name"`
+		Unit string `json:"Unit"`
+	}
+	type directive struct {
+		Namespace  string     `json:"Namespace"`
+		Dimensions [][]string `json:"Dimensions"`
+		Metrics    []metric   `json:"Metrics"`
+	}
+	type aws struct {
+		Timestamp         int64       `json:"Timestamp"`
+		CloudWatchMetrics []directive `json:"CloudWatchMetrics"`
+	}
+	line, _ := json.Marshal(struct {
+		AWS             aws `json:"_aws"`
+		DriftDetected   int `json:"DriftDetected"`
+		DriftReverted   int `json:"DriftReverted"`
+		UnmanagedRules  int `json:"UnmanagedRules"`
+		ReconcileErrors int `json:"ReconcileErrors"`
+	}{
+		AWS: aws{Timestamp: now.UnixMilli(), CloudWatchMetrics: []directive{{
+			Namespace:  Namespace,
+			Dimensions: [][]string{{}},
+			Metrics: []metric{
+				{MetricDriftDetected, "Count"}, {MetricDriftReverted, "Count"},
+				{MetricUnmanagedRules, "Count"}, {MetricReconcileErrors, "Count"},
+			},
+		}}},
+		DriftDetected: r.Detected, DriftReverted: r.Reverted, UnmanagedRules: r.Unmanaged, ReconcileErrors: r.Errors,
+	})
+	return append(line, '\n')
+}
+
+// Subject is a one-line title for an alert (at most 100 ASCII characters,
+// as SNS requires of e-mail subjects).
+func (r Report) Subject() string {
+	verb := "reverted"
+	if r.ReportOnly {
+		verb = "found, not reverted"
+	}
+	return fmt.Sprintf("sgrules: %d security group %s changed outside sgrules (%s)", r.Detected, strutil.Plural(r.Detected, "rule"), verb)
+}
+
+// Summary renders the report for people: a headline, one line per drifted
+// rule, then what was left alone.
+func (r Report) Summary() string {
+	var b strings.Builder
+	switch {
+	case r.Errors > 0:
+		fmt.Fprintf(&b, "Drift sweep failed: %s\n", r.Error)
+	case r.Detected == 0:
+		fmt.Fprintf(&b, "No drift in %d %s checked.\n", r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"))
+	case r.ReportOnly:
+		fmt.Fprintf(&b, "%d %s changed outside sgrules in %d %s checked. Report mode (DRIFT_MODE=report): nothing was changed.\n",
+			r.Detected, strutil.Plural(r.Detected, "rule"), r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"))
+	default:
+		fmt.Fprintf(&b, "%d %s changed outside sgrules in %d %s checked; %d reverted.\n",
+			r.Detected, strutil.Plural(r.Detected, "rule"), r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"), r.Reverted)
+	}
+	for _, c := range r.Drifted {
+		fmt.Fprintf(&b, "- %s %s: %s\n", c.Group, c.Direction, c.text())
+	}
+	if r.Unmanaged > 0 {
+		fmt.Fprintf(&b, "%d unmanaged %s left alone (no source declares them; not in an exclusive group).\n", r.Unmanaged, strutil.Plural(r.Unmanaged, "rule"))
+	}
+	if len(r.Paused) > 0 {
+		fmt.Fprintf(&b, "Paused (sgrules:pause-until), left unchanged: %s.\n", strings.Join(r.Paused, ", "))
+	}
+	if r.HeldCleanup > 0 {
+		fmt.Fprintf(&b, "%d %s held by the blast-radius guard (MAX_REVOKE).\n", r.HeldCleanup, strutil.Plural(r.HeldCleanup, "revocation"))
+	}
+	return b.String()
+}
+
+func (c Change) text() string {
+	switch c.Kind {
+	case KindDeleted:
+		return "deleted " + c.Rule
+	case KindDescription:
+		return fmt.Sprintf("description of %s edited: %q, declared %q", c.Rule, c.Before, c.After)
+	case KindModified:
+		return fmt.Sprintf("modified to %s, declared %s", c.Before, c.After)
+	case KindOrphan:
+		return "rule created by sgrules that no source declares: " + c.Rule
+	case KindExclusive:
+		return "undeclared rule in exclusive group: " + c.Rule
+	}
+	return string(c.Kind) + " " + c.Rule
+}
+
+// RuleText renders a permission for people: "tcp 443 from
+// cidr4:0.0.0.0/0 \"HTTPS\"" (ingress) or "all to sg:sg-… " (egress).
+func RuleText(k rules.Key, description string) string {
+	var b strings.Builder
+	switch k.Protocol {
+	case rules.ProtoAll:
+		b.WriteString("all")
+	default:
+		b.WriteString(k.Protocol)
+		switch {
+		case k.Protocol == rules.ProtoICMP || k.Protocol == rules.ProtoICMPv6:
+			fmt.Fprintf(&b, " type %d code %d", k.FromPort, k.ToPort)
+		case k.FromPort == -1 && k.ToPort == -1:
+		case k.FromPort == k.ToPort:
+			b.WriteString(" " + strconv.Itoa(int(k.FromPort)))
+		default:
+			fmt.Fprintf(&b, " %d-%d", k.FromPort, k.ToPort)
+		}
+	}
+	if k.Direction == rules.Egress {
+		b.WriteString(" to ")
+	} else {
+		b.WriteString(" from ")
+	}
+	b.WriteString(k.Peer.String())
+	if description != "" {
+		fmt.Fprintf(&b, " %q", description)
+	}
+	return b.String()
+}

@@ -1,0 +1,217 @@
+package driftreport_test
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sgrules/sgrules/internal/lambda/driftreport"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func key(group string, dir rules.Direction, proto string, from, to int32, peer rules.Peer) rules.Key {
+	return rules.Key{GroupID: group, Direction: dir, Protocol: proto, FromPort: from, ToPort: to, Peer: peer}
+}
+
+var (
+	anyV4    = rules.Peer{Kind: rules.PeerCIDR4, Value: "0.0.0.0/0"}
+	office   = rules.Peer{Kind: rules.PeerCIDR4, Value: "192.0.2.0/24"}
+	app      = rules.Peer{Kind: rules.PeerGroup, Value: "sg-app"}
+	https    = key("sg-web", rules.Ingress, rules.ProtoTCP, 443, 443, anyV4)
+	http     = key("sg-web", rules.Ingress, rules.ProtoTCP, 80, 80, anyV4)
+	modified = key("sg-web", rules.Ingress, rules.ProtoTCP, 8443, 8443, anyV4)
+	ssh      = key("sg-admin", rules.Ingress, rules.ProtoTCP, 22, 22, office)
+	orphan   = key("sg-old", rules.Egress, rules.ProtoAll, -1, -1, app)
+	stray    = key("sg-db", rules.Ingress, rules.ProtoTCP, 1024, 65535, office)
+)
+
+// sweep is a result with one drift of every kind, with the reasons the
+// engine writes.
+func sweep(executed bool) reconcile.Result {
+	return reconcile.Result{
+		Executed:    executed,
+		HeldCleanup: 0,
+		Drift: reconcile.DriftReport{
+			GroupsChecked: 5,
+			Unmanaged:     2,
+			Paused:        []string{"sg-paused"},
+			Drifted: []reconcile.Action{
+				{Kind: reconcile.ActAuthorize, Key: ssh, Description: "SSH from the office", Owners: []rules.Owner{{Source: "rules/admin.yaml", Rule: "ssh"}},
+					Reason: "drift: rule deleted or changed outside sgrules", Cause: reconcile.CauseDriftDeleted},
+				{Kind: reconcile.ActRevoke, Key: stray, RuleID: "sgr-stray", Description: "temporary",
+					Reason: "exclusive group: not declared by any source", Loss: true, Cause: reconcile.CauseExclusive},
+				{Kind: reconcile.ActRevoke, Key: orphan, RuleID: "sgr-orphan",
+					Reason: "created by sgrules, no longer declared by any source", Loss: true, Cause: reconcile.CauseOrphan},
+				{Kind: reconcile.ActAuthorize, Key: https, Description: "HTTPS", Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "https"}},
+					Reason: "drift: rule deleted or changed outside sgrules", Cause: reconcile.CauseDriftDeleted},
+				{Kind: reconcile.ActUpdate, Key: http, RuleID: "sgr-http", Description: "HTTP", OldDescription: "edited",
+					Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "http"}}, Reason: "drift: description edited outside sgrules", Cause: reconcile.CauseDriftDescription},
+				{Kind: reconcile.ActRevoke, Key: modified, RuleID: "sgr-https", Owners: []rules.Owner{{Source: "rules/web.yaml", Rule: "https"}},
+					Reason: "drift: rule modified outside sgrules (was " + https.String() + ")", Cause: reconcile.CauseDriftModified, Was: https},
+			},
+		},
+	}
+}
+
+func TestBuild(t *testing.T) {
+	tests := []struct {
+		name string
+		res  reconcile.Result
+		want []string // kind group before → after
+		// detected, reverted
+		detected, reverted int
+		reportOnly         bool
+	}{
+		{"nothing", reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 3}}, nil, 0, 0, false},
+		{"every kind reverted", sweep(true), []string{
+			`deleted sg-admin missing → tcp 22 from cidr4:192.0.2.0/24 "SSH from the office"`,
+			`exclusive sg-db tcp 1024-65535 from cidr4:192.0.2.0/24 "temporary" → missing`,
+			`orphan sg-old all to sg:sg-app → missing`,
+			`description sg-web edited → HTTP`,
+			`modified sg-web tcp 8443 from cidr4:0.0.0.0/0 → tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`,
+		}, 5, 5, false},
+		{"report mode", sweep(false), nil, 5, 0, true},
+		{"modified without its pair", reconcile.Result{Executed: true, Drift: reconcile.DriftReport{Drifted: []reconcile.Action{
+			{Kind: reconcile.ActRevoke, Key: modified, RuleID: "sgr-https", Reason: "drift: rule modified outside sgrules (was something else)", Cause: reconcile.CauseDriftModified},
+		}}}, []string{`modified sg-web tcp 8443 from cidr4:0.0.0.0/0 → missing`}, 1, 1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := driftreport.Build(tc.res)
+			if r.Detected != tc.detected || r.Reverted != tc.reverted || r.ReportOnly != tc.reportOnly {
+				t.Errorf("detected %d reverted %d reportOnly %v, want %d %d %v", r.Detected, r.Reverted, r.ReportOnly, tc.detected, tc.reverted, tc.reportOnly)
+			}
+			if n := driftreport.Count(tc.res); n != r.Detected {
+				t.Errorf("Count = %d, want %d", n, r.Detected)
+			}
+			if tc.want == nil {
+				return
+			}
+			var got []string
+			for _, c := range r.Drifted {
+				got = append(got, string(c.Kind)+" "+c.Group+" "+c.Before+" → "+c.After)
+				if c.Reverted != tc.res.Executed {
+					t.Errorf("%s: reverted %v", c.Rule, c.Reverted)
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestEMF(t *testing.T) {
+	r := driftreport.Build(sweep(true)).WithError(nil)
+	now := time.Date(2026, 3, 2, 10, 25, 0, 0, time.UTC)
+	line := r.EMF(now)
+	if !strings.HasSuffix(string(line), "}\n") || strings.Count(string(line), "\n") != 1 {
+		t.Fatalf("not one line: %q", line)
+	}
+	var doc struct {
+		AWS struct {
+			Timestamp         int64
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		} `json:"_aws"`
+		Values map[string]any `json:"-"`
+	}
+	if err := json.Unmarshal(line, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	_ = json.Unmarshal(line, &values)
+	if doc.AWS.Timestamp != now.UnixMilli() || len(doc.AWS.CloudWatchMetrics) != 1 {
+		t.Fatalf("_aws = %+v", doc.AWS)
+	}
+	d := doc.AWS.CloudWatchMetrics[0]
+	if d.Namespace != "sgrules" || len(d.Dimensions) != 1 || len(d.Dimensions[0]) != 0 {
+		t.Errorf("directive = %+v", d)
+	}
+	want := map[string]float64{"DriftDetected": 5, "DriftReverted": 5, "UnmanagedRules": 2, "ReconcileErrors": 0}
+	if len(d.Metrics) != len(want) {
+		t.Errorf("metrics = %+v", d.Metrics)
+	}
+	for _, m := range d.Metrics {
+		v, ok := values[m.Name].(float64)
+		if !ok || v != want[m.Name] || m.Unit != "Count" {
+			t.Errorf("metric %s (%s) = %v, want %v", m.Name, m.Unit, values[m.Name], want[m.Name])
+		}
+	}
+
+	failed := driftreport.Build(reconcile.Result{}).WithError(errors.New("read ledger: throttled"))
+	_ = json.Unmarshal(failed.EMF(now), &values)
+	if values["ReconcileErrors"] != 1.0 || values["DriftDetected"] != 0.0 {
+		t.Errorf("failed run: %v", values)
+	}
+}
+
+// The report's JSON and Summary, as golden files (go test -update).
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		r    driftreport.Report
+	}{
+		{"reverted", driftreport.Build(sweep(true))},
+		{"report-mode", driftreport.Build(sweep(false))},
+		{"clean", driftreport.Build(reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 1}})},
+		{"failed", driftreport.Build(reconcile.Result{}).WithError(errors.New("read ledger: throttled"))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			js, err := json.MarshalIndent(tc.r, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := "Subject: " + tc.r.Subject() + "\n\n" + tc.r.Summary() + "\n" + string(js) + "\n"
+			path := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs:\n%s\nwant:\n%s", path, got, want)
+			}
+			if s := tc.r.Subject(); len(s) > 100 {
+				t.Errorf("subject longer than 100: %q", s)
+			}
+		})
+	}
+}
+
+func TestRuleText(t *testing.T) {
+	tests := []struct {
+		k    rules.Key
+		desc string
+		want string
+	}{
+		{https, "HTTPS", `tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`},
+		{stray, "", `tcp 1024-65535 from cidr4:192.0.2.0/24`},
+		{orphan, "", `all to sg:sg-app`},
+		{key("sg-a", rules.Ingress, rules.ProtoICMP, 8, -1, office), "", `icmp type 8 code -1 from cidr4:192.0.2.0/24`},
+		{key("sg-a", rules.Ingress, "47", -1, -1, office), "", `47 from cidr4:192.0.2.0/24`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := driftreport.RuleText(tc.k, tc.desc); got != tc.want {
+				t.Errorf("got %s", got)
+			}
+		})
+	}
+}

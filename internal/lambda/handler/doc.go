@@ -1,0 +1,16 @@
+// Package handler turns Lambda invocations into engine requests: it decodes
+// the event (internal/lambda/trigger), builds a reconcile.Request, runs it and
+// shapes the response. It holds the logic of functions/reconcile and
+// functions/drift, whose main packages only wire it up.
+//
+// Errors: invalid rule files are reported by the engine in the result (a
+// source's status) and logged; they never fail an invocation (no retry
+// storm). An error that retrying cannot fix (IsTerminal: a
+// *rules.ValidationError, which the engine does not return today) is logged
+// and the invocation succeeds. Any other engine error is returned, so
+// Lambda retries the invocation; in an SQS batch it fails only the message
+// it came from (events.SQSEventResponse).
+//
+// It may import internal/reconcile, pkg/*, the Lambda libraries and
+// adapters; never the CLI or development tooling.
+package handler

@@ -1,0 +1,331 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/sgrules/sgrules/internal/adapters/s3source"
+	"github.com/sgrules/sgrules/internal/lambda/cfnresource"
+	"github.com/sgrules/sgrules/internal/lambda/trigger"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Engine is what the handler needs of *reconcile.Engine.
+type Engine interface {
+	Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error)
+}
+
+var _ Engine = (*reconcile.Engine)(nil)
+
+// Config configures a Handler.
+type Config struct {
+	Engine Engine
+	Logger *slog.Logger
+	// Bucket is the rules bucket; object events from another bucket are
+	// ignored. Empty accepts any bucket.
+	Bucket string
+	// Prefix is the rules prefix ("rules/"); object keys outside it, or not
+	// ending in .yaml, .yml or .json, are ignored (s3source.IsRuleKey, the
+	// filter of the source's List). Keys are passed to the engine whole, as
+	// s3source names objects.
+	Prefix string
+	// DryRun plans without changing anything (drift report mode).
+	DryRun bool
+	// IgnoreRoles are sgrules' own role ARNs: CloudTrail events whose
+	// caller (userIdentity.arn) or session issuer
+	// (sessionContext.sessionIssuer.arn) is one of them are ignored.
+	IgnoreRoles []string
+	// DriftCount, if set, turns on the drift report of every run (drift
+	// function: driftreport.Count): one "drift report" JSON log line, and
+	// the metrics DriftDetected (this count), DriftReverted, UnmanagedRules
+	// and ReconcileErrors in namespace sgrules, as one embedded metric
+	// format line on Metrics.
+	DriftCount func(reconcile.Result) int
+	// Metrics receives embedded metric format lines (default os.Stdout).
+	Metrics io.Writer
+	// Alerts, with AlertTopicARN, receives a short summary when a drift run
+	// found drift (an *sns.Client; ALERT_TOPIC_ARN). A failed publish is
+	// logged; it never fails the run.
+	Alerts        Publisher
+	AlertTopicARN string
+}
+
+// Handler handles the invocations of one function.
+type Handler struct {
+	cfg   Config
+	log   *slog.Logger
+	kinds []trigger.Kind
+	name  string
+}
+
+// NewReconcile returns the handler of the reconcile function: S3
+// notifications (direct, through SQS or EventBridge), S3 test events,
+// scheduled sweeps, and CloudFormation custom resource requests.
+func NewReconcile(cfg Config) (*Handler, error) {
+	return newHandler(cfg, "reconcile", trigger.KindObjects, trigger.KindSQS, trigger.KindS3Test,
+		trigger.KindSchedule, trigger.KindCloudFormation)
+}
+
+// NewDrift returns the handler of the drift function: scheduled sweeps and
+// CloudTrail security group API calls. (Like every run, they leave the
+// drift of groups tagged sgrules:pause-until alone.)
+func NewDrift(cfg Config) (*Handler, error) {
+	return newHandler(cfg, "drift", trigger.KindSchedule, trigger.KindAPICall)
+}
+
+func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("handler: Engine is required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = os.Stdout
+	}
+	cfg.Engine = holderEngine{cfg.Engine}
+	return &Handler{cfg: cfg, log: log, kinds: kinds, name: name}, nil
+}
+
+// Handle handles one invocation; use it with lambda.Start.
+func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	ev, err := trigger.Decode(raw)
+	if err != nil {
+		h.log.ErrorContext(ctx, "undecodable event", "function", h.name, "error", err)
+		return nil, err
+	}
+	if !slices.Contains(h.kinds, ev.Kind) {
+		err := fmt.Errorf("%s function: unexpected %s event", h.name, ev.Kind)
+		h.log.ErrorContext(ctx, "unexpected event", "function", h.name, "kind", ev.Kind)
+		return nil, err
+	}
+	switch ev.Kind {
+	case trigger.KindS3Test:
+		h.log.InfoContext(ctx, "s3 test event ignored")
+		return Response{Kind: ev.Kind, Ignored: "s3:TestEvent"}, nil
+	case trigger.KindObjects:
+		keys, reason := h.sourceKeys(ctx, ev.Objects)
+		if len(keys) == 0 {
+			return Response{Kind: ev.Kind, Ignored: "no rule files"}, nil
+		}
+		return h.run(ctx, ev.Kind, reconcile.Request{Keys: keys, Reason: reason})
+	case trigger.KindSQS:
+		return h.batch(ctx, ev.Messages), nil
+	case trigger.KindSchedule:
+		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: "schedule"})
+	case trigger.KindAPICall:
+		return h.apiCall(ctx, ev.APICall)
+	case trigger.KindCloudFormation:
+		return h.cloudFormation(ctx, ev.CloudFormation)
+	}
+	return nil, fmt.Errorf("%s function: unhandled %s event", h.name, ev.Kind)
+}
+
+// cloudFormation handles a Custom::SecurityGroupRule request: package
+// cfnresource applies it and always answers CloudFormation at the
+// ResponseURL; an error means the answer could not be delivered (Lambda
+// retries the invocation, which is idempotent).
+func (h *Handler) cloudFormation(ctx context.Context, ev *cfn.Event) (any, error) {
+	return cfnresource.Options{Logger: h.log}.Handle(ctx, *ev, h.cfg.Engine)
+}
+
+// run reconciles one request: a terminal error is logged and returned in
+// the response, any other error is returned for Lambda to retry.
+func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Request) (any, error) {
+	req.DryRun = req.DryRun || h.cfg.DryRun
+	res, err := h.reconcile(ctx, req)
+	resp := Response{Kind: kind, Request: flattenRequest(req), Sources: flattenSources(res.Sources)}
+	if h.cfg.DriftCount != nil {
+		resp.Drift = h.reportDrift(ctx, kind, req, res, err)
+	}
+	if err != nil {
+		if !IsTerminal(err) {
+			return nil, err
+		}
+		resp.Error = err.Error()
+	}
+	return resp, nil
+}
+
+// reconcile calls the engine, stamps DryRun, and logs the outcome.
+func (h *Handler) reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	req.DryRun = req.DryRun || h.cfg.DryRun
+	res, err := h.cfg.Engine.Reconcile(ctx, req)
+	if err != nil {
+		if IsTerminal(err) {
+			h.log.ErrorContext(ctx, "reconcile failed: terminal, not retried",
+				"reason", req.Reason, "keys", req.Keys, "all", req.All, "error", err)
+		} else {
+			h.log.ErrorContext(ctx, "reconcile failed: will be retried",
+				"reason", req.Reason, "keys", req.Keys, "all", req.All, "error", err)
+		}
+		return res, err
+	}
+	h.logSources(ctx, res.Sources)
+	return res, nil
+}
+
+func (h *Handler) logSources(ctx context.Context, srcs []reconcile.SourceResult) {
+	counts := map[reconcile.Status]int{}
+	for _, s := range srcs {
+		counts[s.Status]++
+		switch s.Status {
+		case reconcile.StatusInvalid:
+			h.log.WarnContext(ctx, "invalid rule source", "key", s.Key,
+				"diagnostics", append(s.Diagnostics.Strings(), s.Recorded...), "message", s.Message)
+		case reconcile.StatusHeld:
+			msg := s.Message
+			if s.Guard != nil {
+				msg += "; if this is intended, raise the stack's MaxRevoke parameter (MAX_REVOKE) and upload the file again"
+			}
+			h.log.WarnContext(ctx, "rule source held", "key", s.Key, "message", msg)
+		}
+	}
+	attrs := []any{"sources", len(srcs)}
+	for _, st := range slices.Sorted(maps.Keys(counts)) {
+		attrs = append(attrs, string(st), counts[st])
+	}
+	h.log.InfoContext(ctx, "reconciled", attrs...)
+}
+
+// sourceKeys filters object events to rule files of the rules bucket and
+// returns their keys (unique, in event order) and a reason naming
+// the event(s).
+func (h *Handler) sourceKeys(ctx context.Context, objs []trigger.Object) (keys []string, reason string) {
+	var names []string
+	for _, o := range objs {
+		if h.cfg.Bucket != "" && o.Bucket != h.cfg.Bucket {
+			h.log.WarnContext(ctx, "object event from another bucket ignored", "bucket", o.Bucket, "key", o.Key)
+			continue
+		}
+		key := o.Key
+		if !s3source.IsRuleKey(key, h.cfg.Prefix) {
+			h.log.InfoContext(ctx, "not a rule file, ignored", "key", key, "prefix", h.cfg.Prefix)
+			continue
+		}
+		if !slices.Contains(keys, key) {
+			keys = append(keys, key)
+		}
+		if !slices.Contains(names, o.EventName) {
+			names = append(names, o.EventName)
+		}
+	}
+	return keys, strings.Join(names, ",")
+}
+
+// batch reconciles an SQS batch: first as one run of all its keys; if that
+// fails retryably, message by message, so that a retryable failure fails
+// only its message. Undecodable bodies are poison: they can
+// never succeed, so they are logged and dropped, not retried (a redrive
+// policy would only move them to a dead-letter queue later). A key already
+// reconciled in this batch is not reconciled again (the engine reads the
+// current object, whichever event named it).
+func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSEventResponse {
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	// First, every key of the batch in one run: a file renamed (deleted
+	// under one key, created under another) is then planned as one change,
+	// make before break. Only if that run fails is the batch retried
+	// message by message, so one failing message fails only itself.
+	var all []string
+	var reasons []string
+	n := 0
+	for _, m := range msgs {
+		if m.Err != nil || m.Test || len(m.Objects) == 0 {
+			continue
+		}
+		keys, reason := h.sourceKeys(ctx, m.Objects)
+		if len(keys) > 0 {
+			n++
+			all = append(all, keys...)
+			reasons = append(reasons, reason)
+		}
+	}
+	if n > 1 {
+		slices.Sort(all)
+		all = slices.Compact(all)
+		slices.Sort(reasons)
+		_, err := h.reconcile(ctx, reconcile.Request{Keys: all, Reason: strings.Join(slices.Compact(reasons), ",")})
+		if err == nil || IsTerminal(err) {
+			for _, m := range msgs {
+				if m.Err != nil {
+					h.log.With("messageId", m.ID).ErrorContext(ctx, "dropping undecodable SQS message", "error", m.Err)
+				}
+			}
+			return resp
+		}
+		h.log.WarnContext(ctx, "batch run failed; retrying message by message", "error", err)
+	}
+	done := map[string]bool{}
+	for _, m := range msgs {
+		log := h.log.With("messageId", m.ID)
+		switch {
+		case m.Err != nil:
+			log.ErrorContext(ctx, "dropping undecodable SQS message", "error", m.Err)
+			continue
+		case m.Test:
+			log.InfoContext(ctx, "s3 test event ignored")
+			continue
+		case ctx.Err() != nil:
+			// Out of time: leave the rest for the next delivery.
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.ID})
+			continue
+		}
+		keys, reason := h.sourceKeys(ctx, m.Objects)
+		keys = slices.DeleteFunc(keys, func(k string) bool { return done[k] })
+		if len(keys) == 0 {
+			continue
+		}
+		_, err := h.reconcile(ctx, reconcile.Request{Keys: keys, Reason: reason})
+		if err != nil && !IsTerminal(err) {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.ID})
+			continue
+		}
+		for _, k := range keys {
+			done[k] = true
+		}
+	}
+	return resp
+}
+
+// apiCall sweeps the groups a CloudTrail event names, unless sgrules made
+// the call itself or the call failed (it changed nothing).
+func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) {
+	log := h.log.With("eventName", c.EventName, "eventId", c.EventID, "caller", c.CallerARN, "groups", c.GroupIDs)
+	for _, arn := range []string{c.IssuerARN, c.CallerARN} {
+		if arn != "" && slices.Contains(h.cfg.IgnoreRoles, arn) {
+			log.InfoContext(ctx, "own API call ignored")
+			return Response{Kind: trigger.KindAPICall, Ignored: "own call by " + arn}, nil
+		}
+	}
+	if c.ErrorCode != "" {
+		log.InfoContext(ctx, "failed API call ignored", "errorCode", c.ErrorCode)
+		return Response{Kind: trigger.KindAPICall, Ignored: "failed call: " + c.ErrorCode}, nil
+	}
+	req := reconcile.Request{All: true, Groups: c.GroupIDs, Reason: "cloudtrail:" + c.EventName}
+	if len(c.GroupIDs) == 0 {
+		log.WarnContext(ctx, "API call names no group id: sweeping every group")
+	}
+	return h.run(ctx, trigger.KindAPICall, req)
+}
+
+// IsTerminal reports whether retrying err cannot help: invalid input
+// (*rules.ValidationError). The engine reports invalid rule files in the
+// result, not as an error, and every error it returns (AWS, ledger,
+// deadline) may succeed on a retry.
+func IsTerminal(err error) bool {
+	var ve *rules.ValidationError
+	return errors.As(err, &ve)
+}

@@ -1,0 +1,90 @@
+package handler
+
+import (
+	"github.com/sgrules/sgrules/internal/lambda/driftreport"
+	"github.com/sgrules/sgrules/internal/lambda/trigger"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Response is the JSON document an invocation returns, except for SQS
+// batches (an events.SQSEventResponse) and CloudFormation requests
+// (answered at their ResponseURL). It owns its shape: explicit, stable,
+// camelCase names, converted from the engine's types (which carry no JSON
+// tags); docs/cli.md describes it.
+type Response struct {
+	Kind trigger.Kind `json:"kind"`
+	// Ignored says why nothing was reconciled.
+	Ignored string `json:"ignored,omitempty"`
+	// Error is a terminal error that was logged instead of retried.
+	Error string `json:"error,omitempty"`
+	// Request is what the engine was asked to look at.
+	Request *RequestDoc `json:"request,omitempty"`
+	// Sources are the outcomes per rule source.
+	Sources []SourceDoc `json:"sources,omitempty"`
+	// Drift is the drift report (drift function).
+	Drift *driftreport.Report `json:"drift,omitempty"`
+}
+
+// RequestDoc is a reconcile.Request as the response shows it.
+type RequestDoc struct {
+	// Keys are the rule files named by the event.
+	Keys []string `json:"keys,omitempty"`
+	// All is a sweep of every source; Groups, if any, restrict it.
+	All    bool     `json:"all,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+	DryRun bool     `json:"dryRun"`
+	// Reason names the event ("ObjectCreated:Put", "schedule", ...).
+	Reason string `json:"reason"`
+}
+
+// SourceDoc is the outcome of one rule source.
+type SourceDoc struct {
+	Key string `json:"key"`
+	// Status is applied, invalid, held or unknown.
+	Status  string `json:"status"`
+	Message string `json:"message,omitempty"`
+	// Diagnostics of reading the source in this run.
+	Diagnostics rules.Diagnostics `json:"diagnostics,omitempty"`
+	// Recorded are the diagnostics the ledger holds for a source this run
+	// did not read again (a CloudFormation resource in a sweep).
+	Recorded []string `json:"recorded,omitempty"`
+	// Guard is set when the blast-radius guard held the source.
+	Guard *GuardDoc `json:"guard,omitempty"`
+	// RuleIDs of the rules the source owns after the run, sorted by key.
+	RuleIDs []string `json:"ruleIds"`
+}
+
+// GuardDoc says why the blast-radius guard held a source: the plan would
+// revoke Losses rules (FromSource of them because of this source), over
+// Limit (MAX_REVOKE).
+type GuardDoc struct {
+	Losses     int `json:"losses"`
+	FromSource int `json:"fromSource"`
+	Limit      int `json:"limit"`
+}
+
+func flattenRequest(req reconcile.Request) *RequestDoc {
+	return &RequestDoc{Keys: req.Keys, All: req.All, Groups: req.Groups, DryRun: req.DryRun, Reason: req.Reason}
+}
+
+func flattenSources(srcs []reconcile.SourceResult) []SourceDoc {
+	if len(srcs) == 0 {
+		return nil
+	}
+	out := make([]SourceDoc, len(srcs))
+	for i, s := range srcs {
+		out[i] = SourceDoc{
+			Key: s.Key, Status: string(s.Status), Message: s.Message,
+			Diagnostics: s.Diagnostics, Recorded: s.Recorded,
+			RuleIDs: s.RuleIDs,
+		}
+		if out[i].RuleIDs == nil {
+			out[i].RuleIDs = []string{}
+		}
+		if g := s.Guard; g != nil {
+			out[i].Guard = &GuardDoc{Losses: g.Losses, FromSource: g.FromSource, Limit: g.Limit}
+		}
+	}
+	return out
+}
