@@ -23,8 +23,8 @@ type planCase struct {
 	LedgerID  string              `yaml:"ledgerId"`
 	Known     []string            `yaml:"known"`
 	Exclusive []string            `yaml:"exclusive"`
-	Scope     map[string][]string `yaml:"scope"` // source → "KEY | RULE | DESCRIPTION"
-	Owned     []string            `yaml:"owned"` // "KEY | RULE-ID | DESCRIPTION | OWNER, OWNER"
+	Scope     map[string][]string `yaml:"scope"`  // source → "KEY | RULE | DESCRIPTION"
+	Owned     []string            `yaml:"owned"`  // "KEY | RULE-ID | DESCRIPTION | OWNER, OWNER"
 	Actual    []string            `yaml:"actual"` // "KEY | RULE-ID | DESCRIPTION | TAG=V, TAG=V"
 }
 
