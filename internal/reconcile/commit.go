@@ -90,7 +90,7 @@ func sameSource(a, b SourceRecord) bool {
 
 // result assembles the outcome.
 func (e *Engine) result(at *attempt, p planned, executed bool) Result {
-	res := Result{Plan: p.plan, Executed: executed, HeldCleanup: p.heldCleanup}
+	res := Result{Plan: p.plan, Executed: executed, HeldCleanup: p.heldCleanup, Quota: p.quota}
 	owned := map[rules.Key]OwnedPermission{}
 	for _, o := range at.st.owned {
 		owned[o.Key] = o

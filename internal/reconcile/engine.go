@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 // Engine reconciles rule sources into EC2. It is safe for concurrent use;
@@ -63,6 +65,20 @@ type Result struct {
 	// HeldCleanup counts exclusive-group or orphan revocations skipped by
 	// the blast-radius guard.
 	HeldCleanup int
+	// Quota warns of groups the plan leaves with more rules than EC2's
+	// default quota, counted as EC2 counts them.
+	Quota []QuotaWarning
+}
+
+// QuotaWarning: after the plan, Group would have Rules rules of Family
+// ("IPv4" or "IPv6") in Direction, over rules.QuotaPerGroup. The quota can
+// be raised; EC2 refuses what exceeds the account's actual quota, and the
+// sources asking for it are then invalid.
+type QuotaWarning struct {
+	Group     string
+	Direction rules.Direction
+	Family    string
+	Rules     int
 }
 
 // DriftReport is what a run found changed outside sgrules.
@@ -168,11 +184,11 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 			e.log.WarnContext(ctx, "release group leases", "err", uerr)
 		}
 	}()
-	info := at.st.info // group facts stay true for the attempt
+	info, lists := at.st.info, at.st.prefixLists // group facts stay true for the attempt
 	if err := e.observe(ctx, at); err != nil {
 		return Result{}, err
 	}
-	at.st.info = info
+	at.st.info, at.st.prefixLists = info, lists
 	if p, err = e.plan(ctx, at); err != nil {
 		return Result{}, err
 	}

@@ -30,6 +30,8 @@ type fakeEC2 struct {
 	beforeMutate func(op string) error
 	// quota, if set, is the most rules a group may have per direction.
 	quota int
+	// prefixLists are the managed prefix lists, by id.
+	prefixLists map[string]PrefixListInfo
 }
 
 // testLedgerID is the LedgerID of the engines under test.
@@ -127,6 +129,19 @@ func (f *fakeEC2) DescribeGroups(_ context.Context, ids []string) ([]GroupInfo, 
 	for _, id := range ids {
 		if g, ok := f.groups[id]; ok {
 			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeEC2) DescribePrefixLists(_ context.Context, ids []string) ([]PrefixListInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["describe-prefix-lists"]++
+	var out []PrefixListInfo
+	for _, id := range ids {
+		if pl, ok := f.prefixLists[id]; ok {
+			out = append(out, pl)
 		}
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -92,5 +93,36 @@ func TestCrashAfterModifyConverges(t *testing.T) {
 		if k.FromPort != 5433 || o.RuleID == "" {
 			t.Fatalf("ledger: %s %+v", k, o)
 		}
+	}
+}
+
+func TestQuotaCountsAsEC2Does(t *testing.T) {
+	h := newHarness(t)
+	h.ec2.prefixLists = map[string]PrefixListInfo{
+		"pl-00000001": {ID: "pl-00000001", MaxEntries: 20, AddressFamily: "IPv4"},
+		"pl-00000002": {ID: "pl-00000002", AWSManaged: true},
+	}
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	for i := range 41 {
+		fmt.Fprintf(&b, "  r%d:\n    securityGroup: sg-0000000c\n    type: ingress\n    protocol: tcp\n    fromPort: %d\n    toPort: %d\n    cidrBlocks: [10.1.0.0/16]\n", i, 1000+i, 1000+i)
+	}
+	h.src.put("rules/db.yaml", b.String())
+	if res := h.apply("rules/db.yaml"); len(res.Quota) != 0 {
+		t.Fatalf("41 IPv4 rules: %+v", res.Quota)
+	}
+	// 41 CIDRs + a customer-managed list of 20 entries = 61 IPv4 rules; the
+	// AWS-managed list and the group reference add one of each family.
+	b.WriteString("  pl:\n    securityGroup: sg-0000000c\n    type: ingress\n    protocol: tcp\n    fromPort: 443\n    toPort: 443\n    prefixListIds: [pl-00000001, pl-00000002]\n")
+	b.WriteString("  app:\n    securityGroup: sg-0000000c\n    type: ingress\n    protocol: tcp\n    fromPort: 443\n    toPort: 443\n    sourceSecurityGroups: [sg-0000000b]\n")
+	h.src.put("rules/db.yaml", b.String())
+	calls := h.ec2.calls["describe-prefix-lists"]
+	res := h.reconcile(Request{All: true, DryRun: true})
+	want := []QuotaWarning{{Group: "sg-0000000c", Direction: "ingress", Family: "IPv4", Rules: 63}}
+	if fmt.Sprint(res.Quota) != fmt.Sprint(want) {
+		t.Fatalf("quota = %+v, want %+v", res.Quota, want)
+	}
+	if n := h.ec2.calls["describe-prefix-lists"] - calls; n != 1 {
+		t.Errorf("%d prefix-list reads, want 1", n)
 	}
 }

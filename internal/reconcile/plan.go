@@ -34,6 +34,7 @@ type planned struct {
 	heldCleanup int
 	// paused are the groups whose drift was set aside.
 	paused []string
+	quota  []QuotaWarning
 }
 
 func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
@@ -58,6 +59,11 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 	p := planned{diffOutput: out}
 	e.guard(at, &p)
 	e.setAsidePaused(at, &p)
+	q, err := e.quotaWarnings(ctx, at, p.diffOutput)
+	if err != nil {
+		return planned{}, err
+	}
+	p.quota = q
 	return p, nil
 }
 

@@ -72,6 +72,17 @@ type GroupInfo struct {
 	Tags    map[string]string
 }
 
+// PrefixListInfo is what the rules quota count needs of a managed prefix
+// list: EC2 counts a rule referencing a customer-managed list as MaxEntries
+// rules of its AddressFamily ("IPv4" or "IPv6"), and one referencing an
+// AWS-managed list as one IPv4 and one IPv6 rule.
+type PrefixListInfo struct {
+	ID            string
+	MaxEntries    int
+	AddressFamily string
+	AWSManaged    bool
+}
+
 // RuleUpdate changes one rule in place, by id, into Key (same group and
 // direction; ports, protocol, a peer of the same kind) with Description.
 type RuleUpdate struct {
@@ -103,6 +114,9 @@ type Groups interface {
 	// wrapping ErrNotFound means some id no longer exists (nothing was
 	// revoked by that call); a missing group is success (all gone).
 	Revoke(ctx context.Context, groupID string, dir rules.Direction, ruleIDs []string) error
+	// DescribePrefixLists returns the managed prefix lists among ids
+	// (missing ones are absent), with all pages.
+	DescribePrefixLists(ctx context.Context, ids []string) ([]PrefixListInfo, error)
 	// ModifyRules changes rules in place (one call per group, atomic).
 	ModifyRules(ctx context.Context, groupID string, updates []RuleUpdate) error
 	ManagedRuleFinder

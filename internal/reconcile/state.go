@@ -284,6 +284,9 @@ type state struct {
 	// info caches DescribeGroups answers for the attempt (nil: the group
 	// does not exist).
 	info map[string]*GroupInfo
+	// prefixLists caches DescribePrefixLists answers for the attempt (nil:
+	// the list does not exist).
+	prefixLists map[string]*PrefixListInfo
 }
 
 // readState reads the ledger and EC2 for the groups in scope.

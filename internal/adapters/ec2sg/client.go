@@ -29,6 +29,7 @@ type API interface {
 	RevokeSecurityGroupIngress(ctx context.Context, in *ec2.RevokeSecurityGroupIngressInput, optFns ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error)
 	RevokeSecurityGroupEgress(ctx context.Context, in *ec2.RevokeSecurityGroupEgressInput, optFns ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupEgressOutput, error)
 	ModifySecurityGroupRules(ctx context.Context, in *ec2.ModifySecurityGroupRulesInput, optFns ...func(*ec2.Options)) (*ec2.ModifySecurityGroupRulesOutput, error)
+	DescribeManagedPrefixLists(ctx context.Context, in *ec2.DescribeManagedPrefixListsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeManagedPrefixListsOutput, error)
 }
 
 var (
@@ -406,4 +407,33 @@ func chunks[T any](s []T, n int) [][]T {
 		s = s[k:]
 	}
 	return out
+}
+
+// DescribePrefixLists returns the managed prefix lists among ids, with as
+// few filtered DescribeManagedPrefixLists calls as the filter limit allows
+// (and their pages). A list owned by "AWS" is AWS-managed.
+func (c *Client) DescribePrefixLists(ctx context.Context, ids []string) ([]reconcile.PrefixListInfo, error) {
+	var out []reconcile.PrefixListInfo
+	for _, chunk := range chunks(strutil.SortedUnique(ids), MaxFilterValues) {
+		in := &ec2.DescribeManagedPrefixListsInput{
+			Filters:    []types.Filter{{Name: aws.String("prefix-list-id"), Values: chunk}},
+			MaxResults: aws.Int32(100),
+		}
+		for {
+			page, err := c.api.DescribeManagedPrefixLists(ctx, in)
+			if err != nil {
+				return nil, wrapError(fmt.Sprintf("describe %d prefix lists", len(chunk)), err)
+			}
+			for _, pl := range page.PrefixLists {
+				out = append(out, reconcile.PrefixListInfo{ID: aws.ToString(pl.PrefixListId), MaxEntries: int(aws.ToInt32(pl.MaxEntries)),
+					AddressFamily: aws.ToString(pl.AddressFamily), AWSManaged: aws.ToString(pl.OwnerId) == "AWS"})
+			}
+			if aws.ToString(page.NextToken) == "" {
+				break
+			}
+			in.NextToken = page.NextToken
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }

@@ -476,3 +476,30 @@ func TestModifyRulesInPlace(t *testing.T) {
 		t.Errorf("rules lost their ids: %v", ids)
 	}
 }
+
+func TestDescribePrefixLists(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	own := e.prefixList(t)
+	awsLists, err := e.ec2.DescribeManagedPrefixLists(ctx, &ec2.DescribeManagedPrefixListsInput{
+		Filters: []types.Filter{{Name: aws.String("owner-id"), Values: []string{"AWS"}}}})
+	if err != nil || len(awsLists.PrefixLists) == 0 {
+		t.Fatalf("moto has no AWS-managed prefix list: %v", err)
+	}
+	managed := aws.ToString(awsLists.PrefixLists[0].PrefixListId)
+	e.calls.Reset()
+	got, err := e.client.DescribePrefixLists(ctx, []string{own, managed, "pl-0000000000000dead"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count("DescribeManagedPrefixLists"); n != 1 {
+		t.Errorf("%d calls, want 1", n)
+	}
+	byID := map[string]reconcile.PrefixListInfo{}
+	for _, pl := range got {
+		byID[pl.ID] = pl
+	}
+	if len(got) != 2 || byID[own] != (reconcile.PrefixListInfo{ID: own, MaxEntries: 5, AddressFamily: "IPv4"}) || !byID[managed].AWSManaged {
+		t.Fatalf("prefix lists = %+v", got)
+	}
+}

@@ -60,6 +60,13 @@ func (c *Client) Buckets() (mutating, ingress, describe *Bucket) {
 	return c.mutating, c.ingress, c.describe
 }
 
+func (c *Client) DescribeManagedPrefixLists(ctx context.Context, in *ec2.DescribeManagedPrefixListsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeManagedPrefixListsOutput, error) {
+	if err := c.describe.Wait(ctx, 1); err != nil {
+		return nil, err
+	}
+	return c.next.DescribeManagedPrefixLists(ctx, in, optFns...)
+}
+
 func (c *Client) DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {
 	if err := c.describe.Wait(ctx, 1); err != nil {
 		return nil, err

@@ -245,6 +245,11 @@ func (f *fakeAPI) RevokeSecurityGroupEgress(context.Context, *ec2.RevokeSecurity
 	return &ec2.RevokeSecurityGroupEgressOutput{}, nil
 }
 
+func (f *fakeAPI) DescribeManagedPrefixLists(context.Context, *ec2.DescribeManagedPrefixListsInput, ...func(*ec2.Options)) (*ec2.DescribeManagedPrefixListsOutput, error) {
+	f.rec("DescribeManagedPrefixLists")
+	return &ec2.DescribeManagedPrefixListsOutput{}, nil
+}
+
 func (f *fakeAPI) ModifySecurityGroupRules(context.Context, *ec2.ModifySecurityGroupRulesInput, ...func(*ec2.Options)) (*ec2.ModifySecurityGroupRulesOutput, error) {
 	f.rec("ModifySecurityGroupRules")
 	return &ec2.ModifySecurityGroupRulesOutput{}, nil

@@ -107,6 +107,17 @@ type PlanDoc struct {
 	Conflicts     []ConflictDoc  `json:"conflicts"`
 	Sources       []SourceDoc    `json:"sources"`
 	Unmanaged     []UnmanagedDoc `json:"unmanaged"`
+	// Quota lists groups the plan leaves over EC2's default rules quota.
+	Quota []QuotaDoc `json:"quota,omitempty"`
+}
+
+// QuotaDoc is one group over the default rules quota after the plan.
+type QuotaDoc struct {
+	GroupID   string `json:"groupId"`
+	Direction string `json:"direction"`
+	Family    string `json:"family"`
+	Rules     int    `json:"rules"`
+	Quota     int    `json:"quota"`
 }
 
 // DriftDoc is the JSON form of drift.
@@ -205,6 +216,9 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 		Conflicts: make([]ConflictDoc, 0, len(p.Conflicts)),
 		Sources:   sourceDocs(res.Sources),
 		Unmanaged: make([]UnmanagedDoc, 0, len(p.Unmanaged)),
+	}
+	for _, q := range res.Quota {
+		doc.Quota = append(doc.Quota, QuotaDoc{GroupID: q.Group, Direction: string(q.Direction), Family: q.Family, Rules: q.Rules, Quota: rules.QuotaPerGroup})
 	}
 	for _, c := range p.Conflicts {
 		descs := make(map[string]string, len(c.Descriptions))

@@ -432,6 +432,9 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	if len(bad) > 0 {
 		mdList(&lists, "❌ Rule files not applied (their previous rules are kept)", bad)
 	}
+	for _, q := range res.Quota {
+		warn = append(warn, mdCell(Options{Names: o.Names}.QuotaLine(q)))
+	}
 	for _, c := range res.Plan.Conflicts {
 		warn = append(warn, fmt.Sprintf("%s in %s is declared with different descriptions; %s wins",
 			mdCell(Options{Names: o.Names}.Rule(c.Key)), mdCell(Options{Names: o.Names}.Group(c.Key.GroupID)), mdCode(c.Winner.String())))

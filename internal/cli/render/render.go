@@ -210,6 +210,7 @@ func Plan(w io.Writer, res reconcile.Result, o Options) {
 		fmt.Fprintln(w)
 	}
 	Conflicts(w, p.Conflicts, o)
+	QuotaWarnings(w, res.Quota, o)
 	Sources(w, res.Sources, o)
 	fmt.Fprintln(w, Summary(res, o.Past))
 }
@@ -535,3 +536,21 @@ func DriftSummary(res reconcile.Result, past bool) string {
 }
 
 func joinOwners(os []rules.Owner) string { return strings.Join(rules.OwnerStrings(os), ", ") }
+
+// QuotaLine says one group would exceed the default rules quota.
+func (o Options) QuotaLine(q reconcile.QuotaWarning) string {
+	return fmt.Sprintf("%s would have %d %s %s rules, over EC2's default quota of %d per group (group references count in both families, prefix lists as their max entries)",
+		o.Group(q.Group), q.Rules, q.Direction, q.Family, rules.QuotaPerGroup)
+}
+
+// QuotaWarnings writes the groups the plan leaves over the default quota.
+func QuotaWarnings(w io.Writer, qs []reconcile.QuotaWarning, o Options) {
+	if len(qs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, o.paint(ansiYellow, "Rules quota")+" (EC2 refuses what exceeds the account's quota; it can be raised):")
+	for _, q := range qs {
+		fmt.Fprintln(w, "  "+o.QuotaLine(q))
+	}
+	fmt.Fprintln(w)
+}

@@ -30,6 +30,7 @@ func key(group string, dir rules.Direction, proto string, from, to int32, kind r
 func sampleResult() reconcile.Result {
 	res := unsortedResult()
 	reconcile.SortActions(res.Plan.Actions)
+	res.Quota = []reconcile.QuotaWarning{{Group: db, Direction: rules.Ingress, Family: "IPv4", Rules: 63}}
 	return res
 }
 
