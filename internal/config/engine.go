@@ -11,6 +11,7 @@ import (
 	"github.com/sgrules/sgrules/internal/awsconfig"
 	"github.com/sgrules/sgrules/internal/ddbledger"
 	"github.com/sgrules/sgrules/internal/ec2sg"
+	"github.com/sgrules/sgrules/internal/policyload"
 	"github.com/sgrules/sgrules/internal/ratelimit"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/s3source"
@@ -25,17 +26,25 @@ type EngineOptions struct {
 	// reconcile.Request instead.
 	Holder string
 	Logger *slog.Logger
+	// Policy replaces the policy at PolicyKey in Bucket (the CLI's
+	// --policy FILE).
+	Policy reconcile.PolicyStore
 }
 
 // NewEngine builds the engine on one AWS configuration: the S3 source of
 // Bucket and Prefix (or opts.Source), the EC2 adapter behind one set of
 // EC2-shaped token buckets (shared by warm invocations of a function), and
-// the DynamoDB ledger in Table. It also returns the EC2 adapter, for
+// the DynamoDB ledger in Table, and the guardrail policy (opts.Policy, or
+// PolicyKey in Bucket when set: an absent object is no policy). It also returns the EC2 adapter, for
 // look-ups outside the engine (group names).
 func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine, *ec2sg.Client, error) {
 	src := opts.Source
 	if src == nil {
 		src = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix)
+	}
+	pol := opts.Policy
+	if pol == nil && c.PolicyKey != "" && c.Bucket != "" {
+		pol = policyload.New(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, ""), c.PolicyKey, c.Prefix)
 	}
 	groups := ec2sg.New(ec2.NewFromConfig(cfg))
 	logger := opts.Logger
@@ -48,6 +57,7 @@ func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), c.Table, ddbledger.WithLogger(logger)),
 		LedgerID:  c.Table,
 		MaxRevoke: c.MaxRevoke,
+		Policy:    pol,
 		Holder:    opts.Holder,
 		Logger:    logger,
 	})

@@ -124,6 +124,14 @@ func TestReconcileEvents(t *testing.T) {
 			name: "s3 test event", file: "s3-test-event.json",
 			ignored: "s3:TestEvent",
 		},
+		{
+			name: "policy put: a full sweep re-checks every file", file: "s3-put-policy.json", cfg: Config{PolicyKey: "policy/sgrules.yaml"},
+			want: []reconcile.Request{{All: true, Reason: "policy:ObjectCreated:Put"}},
+		},
+		{
+			name: "policy key not configured: not a rule file", file: "s3-put-policy.json",
+			ignored: "no rule files",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -464,5 +472,22 @@ func TestEveryKindHasAFunction(t *testing.T) {
 		if !slices.Contains(r.kinds, k) && !slices.Contains(d.kinds, k) {
 			t.Errorf("no function handles %s events", k)
 		}
+	}
+}
+
+// A broken policy is logged by the engine; the reconcile function writes
+// the PolicyInvalid metric (the template's alarm) and succeeds.
+func TestInvalidPolicyWritesMetric(t *testing.T) {
+	metrics := &bytes.Buffer{}
+	h, eng, _ := newTest(t, false, Config{Metrics: metrics, PolicyKey: "policy/sgrules.yaml"})
+	eng.res = func(req reconcile.Request) reconcile.Result {
+		return reconcile.Result{Policy: reconcile.PolicyReport{Invalid: &reconcile.PolicyError{Key: "policy/sgrules.yaml"}}}
+	}
+	if _, err := h.Handle(context.Background(), sample(t, "reconcile", "s3-put-policy.json")); err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal(metrics.Bytes(), &values); err != nil || values["PolicyInvalid"] != 1.0 {
+		t.Fatalf("metrics %q: %v", metrics, err)
 	}
 }
