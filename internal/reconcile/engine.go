@@ -147,9 +147,11 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 		return Result{}, err
 	}
 	if req.DryRun || (len(p.plan.Actions) == 0 && len(p.put) == 0 && len(p.del) == 0) {
+		// The records first: they settle the status of deleted sources.
+		records := e.sourceRecords(srcs)
 		res := e.result(at, p, false)
 		res.Policy = p.policy
-		if records := e.sourceRecords(srcs); !req.DryRun && !records.Empty() {
+		if !req.DryRun && !records.Empty() {
 			if err := e.cfg.Ledger.Write(ctx, records); err != nil {
 				return res, fmt.Errorf("record sources: %w", err)
 			}

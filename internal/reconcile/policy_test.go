@@ -252,3 +252,27 @@ func TestNoPolicyObjectIsNoPolicy(t *testing.T) {
 		t.Fatalf("%+v, %d calls", res, store.calls)
 	}
 }
+
+// A CloudFormation resource the policy refused owns nothing; its Delete
+// (the rollback) reports it deleted, so the custom resource answers
+// SUCCESS. (The run has no EC2 action: the result used to be built
+// before the source records, and said "applied".)
+func TestRefusedInlineSourceIsDeleted(t *testing.T) {
+	h, _ := policyHarness(t, noWorldSSH)
+	f, diags := rules.Parse("cfn/app/OpenSSH", []byte(sshFile))
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	const key = "cfn/app/OpenSSH"
+	res := h.reconcile(Request{Inline: map[string]Inline{key: {File: f}}})
+	if s := source(res, key); s.Status != StatusInvalid {
+		t.Fatalf("create: %+v", s)
+	}
+	res = h.reconcile(Request{Inline: map[string]Inline{key: {}}})
+	if s := source(res, key); s.Status != StatusDeleted {
+		t.Fatalf("delete: %+v", s)
+	}
+	if _, ok := h.led.sources[key]; ok {
+		t.Fatal("the record of the deleted source is kept")
+	}
+}
