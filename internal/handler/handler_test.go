@@ -491,3 +491,27 @@ func TestInvalidPolicyWritesMetric(t *testing.T) {
 		t.Fatalf("metrics %q: %v", metrics, err)
 	}
 }
+
+// A batch naming the policy key is one full sweep (it re-checks every
+// file, those of the batch included); a retryable failure fails every
+// message.
+func TestSQSBatchWithPolicyIsOneSweep(t *testing.T) {
+	h, eng, _ := newTest(t, false, Config{PolicyKey: "policy/sgrules.yaml"})
+	body := map[string]string{"m1": s3Body("rules/a.yaml"), "m2": s3Body("policy/sgrules.yaml")}
+	out, err := h.Handle(context.Background(), sqsEvent(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.(events.SQSEventResponse).BatchItemFailures; len(got) != 0 {
+		t.Errorf("failures = %v", got)
+	}
+	if want := []reconcile.Request{{All: true, Reason: "policy:ObjectCreated:Put"}}; !reflect.DeepEqual(eng.reqs, want) {
+		t.Errorf("requests = %+v, want %+v", eng.reqs, want)
+	}
+	eng.reqs = nil
+	eng.fail = func(reconcile.Request) error { return errors.New("read policy: SlowDown") }
+	out, _ = h.Handle(context.Background(), sqsEvent(t, body))
+	if got := out.(events.SQSEventResponse).BatchItemFailures; len(got) != 2 || len(eng.reqs) != 1 {
+		t.Errorf("failures = %v after %d runs, want both messages after one", got, len(eng.reqs))
+	}
+}
