@@ -29,7 +29,14 @@ groups checked, of unmanaged rules (left alone) and the paused groups
 Without --revert nothing changes. With --revert the drift is corrected,
 except in paused groups, as the scheduled drift function does.
 
-Exit status: 0 no drift (or drift reverted); 3 drift found; 1 error, or
+With --policy FILE every rule of the groups read is also checked against
+the guardrail policy's deny clauses (docs/policy.md): violations are listed
+with what is done about them. With "enforce: revoke" in the policy,
+--revert revokes the unmanaged ones (under the blast-radius guard, never in
+paused groups); managed ones are reported until their file is fixed.
+
+Exit status: 0 no drift (or drift reverted); 3 drift found, or a rule
+violating the policy left in place; 1 error, or
 an invalid or held rule file (even with drift found: the report still
 shows it); 2 usage error.
 
@@ -38,6 +45,7 @@ Examples:
   sgrules drift --table sgrules-ledger ./rules || echo "drift: $?"
   sgrules drift --revert --bucket my-rules --table sgrules-ledger
   sgrules drift --output json --bucket my-rules --table sgrules-ledger | jq .drifted
+  sgrules drift --policy policy/sgrules.yaml --table sgrules-ledger ./rules
 `,
 		run: runDrift,
 	})
@@ -96,6 +104,11 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFail
 	}
 	if !*revert && len(res.Drift.Drifted) > 0 {
+		return exitDrift
+	}
+	// Policy violations left in place (reported, managed, paused, or not
+	// revoked because this is a report) are found drift too.
+	if len(res.Policy.Violations) > res.Policy.Revoked() || (!*revert && len(res.Policy.Violations) > 0) {
 		return exitDrift
 	}
 	return exitOK

@@ -40,6 +40,12 @@ description, file#rule) and a Mermaid flowchart of the flows that change
 (docs/pull-requests.md). It stays under GitHub's comment size limit by
 summarising the last groups, saying so.
 
+With --policy FILE, every rule file is checked against the guardrail
+policy with the groups' EC2 facts, as the reconcile function checks it
+against the bucket's policy (docs/policy.md): a file with a violation is
+invalid, located FILE:LINE:COL: RULE: violates policy ID: MESSAGE, and
+keeps what it applied. Tenant prefixes are relative to --prefix.
+
 With a directory, the files' keys are the prefix plus their path in it
 ("rules/web.yaml"), the keys they have in the bucket: a plan from a
 checkout previews exactly what uploading it would do.
@@ -56,6 +62,7 @@ Examples:
   sgrules plan --detailed-exitcode ./rules || echo "changes or errors: $?"
   sgrules plan --output markdown ./rules > plan.md   # for a pull request comment
   sgrules plan --endpoint-url http://localhost:5000 --region us-east-1 ./rules
+  sgrules plan --policy policy/sgrules.yaml --table sgrules-ledger ./rules
 `,
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runReconcile(ctx, "plan", args, stdout, stderr)
@@ -69,7 +76,8 @@ Examples:
 Does what "sgrules plan" shows: authorizes new rules first, then updates
 descriptions, then revokes (make before break), records ownership in the
 ledger, and prints what it did. Invalid rule files are left as they were
-last applied; the rest is applied. A plan that would revoke more rules
+last applied; the rest is applied. --policy FILE checks the files (and
+the live rules) against a guardrail policy, as plan does. A plan that would revoke more rules
 than --max-revoke because rules or files disappeared is held unless
 --allow-mass-revoke is given.
 
@@ -81,6 +89,7 @@ Examples:
   sgrules apply --table sgrules-ledger ./rules
   sgrules apply --allow-mass-revoke --table sgrules-ledger ./rules
   sgrules apply --output json ./rules > applied.json
+  sgrules apply --policy policy/sgrules.yaml --table sgrules-ledger ./rules
 `,
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runReconcile(ctx, "apply", args, stdout, stderr)

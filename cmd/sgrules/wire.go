@@ -19,6 +19,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/dirsource"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
@@ -32,6 +33,8 @@ type wiring struct {
 	region, endpoint    string
 	maxRevoke           int
 	verbose             bool
+	// policy is the guardrail policy file (--policy), "" for none.
+	policy string
 	// resolvedRegion is the region the AWS configuration settled on.
 	resolvedRegion string
 	// envErr is an environment addFileFlags could not read.
@@ -56,6 +59,7 @@ func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
 	fs.StringVar(&w.table, "table", env.Table, "DynamoDB table of the ownership ledger (env STATE_TABLE; required)")
 	fs.IntVar(&w.maxRevoke, "max-revoke", env.MaxRevoke, "blast-radius guard: hold a plan that would revoke more rules than this because rules or files disappeared; -1 for no limit, 0 is refused (env MAX_REVOKE)")
 	fs.BoolVar(&w.verbose, "verbose", false, "log the engine's plan and API batches to stderr")
+	fs.StringVar(&w.policy, "policy", "", "check the rule files and the live rules against this guardrail policy file, as the functions check the bucket's (docs/policy.md)")
 	w.addAWSFlags(fs)
 	return nil
 }
@@ -162,8 +166,13 @@ func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engin
 	}
 	host, _ := os.Hostname()
 	c := config.Config{Table: w.table, Bucket: w.bucket, Prefix: w.prefix, MaxRevoke: w.maxRevoke}
+	var pol reconcile.PolicyStore
+	if w.policy != "" {
+		pol = policyload.File(w.policy, w.prefix)
+	}
 	eng, groups, err := c.NewEngine(cfg, config.EngineOptions{
 		Source: src,
+		Policy: pol,
 		Holder: fmt.Sprintf("sgrules-cli/%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
 		Logger: logger,
 	})

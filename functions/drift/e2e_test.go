@@ -562,3 +562,51 @@ func TestDriftE2E(t *testing.T) {
 		sameLines(t, "rules", w.rules(), drifted)
 	})
 }
+
+// With the guardrail policy in the bucket (POLICY_KEY, default), the drift
+// function reports a world-open SSH rule added by hand (report line, EMF
+// PolicyViolations); with enforce: revoke it revokes it, alerts, and keeps
+// a compliant hand-made rule.
+func TestDriftE2EPolicyViolation(t *testing.T) {
+	w := newWorld(t)
+	put := func(body string) {
+		s3c := s3.NewFromConfig(w.cfg, func(o *s3.Options) { o.UsePathStyle = true })
+		if _, err := s3c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("policy/sgrules.yaml"),
+			Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const noWorldSSH = "deny:\n  - id: no-world-ssh\n    message: SSH must not be open to the internet\n    type: ingress\n    protocol: tcp\n    ports: 22\n    cidrs: [0.0.0.0/0]\n"
+	put(noWorldSSH)
+	open := w.authorizeByHand("web", 22, "0.0.0.0/0", "temporary", nil)
+	office := w.authorizeByHand("web", 22, "198.51.100.0/24", "partner", nil)
+
+	check := func(inv invocation, action string) {
+		t.Helper()
+		rep := inv.resp.Drift
+		if rep == nil || len(rep.Violations) != 1 || rep.Violations[0].Action != action || rep.Violations[0].Policies[0] != "NO-WORLD-SSH" {
+			t.Fatalf("report: %+v", rep)
+		}
+		if inv.emf["PolicyViolations"] != 1.0 || inv.emf["PolicyInvalid"] != 0.0 {
+			t.Errorf("EMF line = %v", inv.emf)
+		}
+		if inv.report == nil || !strings.Contains(fmt.Sprint(inv.report), "NO-WORLD-SSH") {
+			t.Errorf("report line = %v", inv.report)
+		}
+	}
+	check(w.invoke(w.function("revert"), "schedule.json", "", ""), driftreport.ViolationReported)
+	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, open) {
+		t.Fatalf("enforce: report revoked the rule:\n%s", got)
+	}
+
+	put(noWorldSSH + "enforce: revoke\n")
+	check(w.invoke(w.function("revert"), "schedule.json", "", ""), driftreport.ViolationRevoked)
+	got := strings.Join(w.rules(), "\n")
+	if strings.Contains(got, open) || !strings.Contains(got, office) {
+		t.Fatalf("want the world-open SSH rule revoked and the partner rule kept:\n%s", got)
+	}
+	msgs := strings.Join(w.alertMessages(), "\n")
+	if !strings.Contains(msgs, "violates policy NO-WORLD-SSH") || !strings.Contains(msgs, "revoked") {
+		t.Errorf("alerts: %s", msgs)
+	}
+}

@@ -44,6 +44,7 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 		Logger:      logger,
 		Bucket:      c.Bucket,
 		Prefix:      c.Prefix,
+		PolicyKey:   c.PolicyKey,
 		DryRun:      c.DriftMode == config.DriftReport,
 		IgnoreRoles: c.RoleARNs,
 		DriftCount:  driftreport.Count,

@@ -37,5 +37,5 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return handler.NewReconcile(handler.Config{Engine: engine, Logger: logger, Bucket: c.Bucket, Prefix: c.Prefix})
+	return handler.NewReconcile(handler.Config{Engine: engine, Logger: logger, Bucket: c.Bucket, Prefix: c.Prefix, PolicyKey: c.PolicyKey})
 }

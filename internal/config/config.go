@@ -20,7 +20,11 @@ const (
 	EnvDriftMode   = "DRIFT_MODE"        // drift function: report or revert (default)
 	EnvRoleARNs    = "SGRULES_ROLE_ARNS" // drift function: sgrules' own roles, comma-separated
 	EnvAlertTopic  = "ALERT_TOPIC_ARN"   // drift function: SNS topic for drift summaries (optional)
+	EnvPolicyKey   = "POLICY_KEY"        // key of the guardrail policy in the rules bucket (default policy/sgrules.yaml)
 )
+
+// DefaultPolicyKey is where the functions look for the guardrail policy.
+const DefaultPolicyKey = "policy/sgrules.yaml"
 
 // Config is what the environment says.
 type Config struct {
@@ -32,6 +36,9 @@ type Config struct {
 	Prefix string
 	// MaxRevoke is the blast-radius guard (never 0).
 	MaxRevoke int
+	// PolicyKey is the key of the guardrail policy in Bucket (POLICY_KEY,
+	// functions only; "" means none is read).
+	PolicyKey string
 	// Drift function only.
 	DriftMode     DriftMode
 	RoleARNs      []string
@@ -52,11 +59,11 @@ type Function struct {
 var (
 	// Reconcile is the reconcile function's environment.
 	Reconcile = Function{Name: "reconcile",
-		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke},
+		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Drift is the drift function's environment.
 	Drift = Function{Name: "drift",
-		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvDriftMode, EnvRoleARNs, EnvAlertTopic},
+		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvDriftMode, EnvRoleARNs, EnvAlertTopic},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// CLI is the defaults of the CLI's flags; nothing is required here
 	// (the commands check what they need after the flags).
@@ -91,6 +98,11 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 	if c.MaxRevoke, err = MaxRevoke(env[EnvMaxRevoke]); err != nil {
 		errs = append(errs, err)
 	}
+	if slices.Contains(f.Vars, EnvPolicyKey) {
+		if c.PolicyKey, err = PolicyKey(env[EnvPolicyKey], c.Prefix); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if slices.Contains(f.Vars, EnvDriftMode) {
 		if c.DriftMode, err = ParseDriftMode(env[EnvDriftMode]); err != nil {
 			errs = append(errs, err)
@@ -118,6 +130,19 @@ func Prefix(v string) string {
 		return v + "/"
 	}
 	return v
+}
+
+// PolicyKey checks POLICY_KEY (empty means DefaultPolicyKey): a key
+// outside the rules prefix, or it would be read as a rule file too.
+func PolicyKey(v, rulesPrefix string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		v = DefaultPolicyKey
+	}
+	if strings.HasPrefix(v, rulesPrefix) || strings.HasPrefix(v, "/") || strings.HasSuffix(v, "/") {
+		return "", fmt.Errorf("%s %q: want an object key outside %s %q, such as %s", EnvPolicyKey, v, EnvRulesPrefix, rulesPrefix, DefaultPolicyKey)
+	}
+	return v, nil
 }
 
 // MaxRevoke parses MAX_REVOKE (and the CLI's --max-revoke): empty means

@@ -30,7 +30,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Table: "t", Bucket: "b", Prefix: "r/", MaxRevoke: -1, DriftMode: DriftReport,
+	want := Config{Table: "t", Bucket: "b", Prefix: "r/", MaxRevoke: -1, PolicyKey: DefaultPolicyKey, DriftMode: DriftReport,
 		RoleARNs: []string{"arn:a", "arn:b"}, AlertTopicARN: "arn:sns"}
 	if !equal(c, want) {
 		t.Errorf("Drift.Load = %+v, want %+v", c, want)
@@ -54,6 +54,10 @@ func TestLoad(t *testing.T) {
 		{"missing", Reconcile, map[string]string{"STATE_TABLE": "t"}, "STATE_TABLE and RULES_BUCKET must be set"},
 		{"zero", Reconcile, map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "MAX_REVOKE": "0"}, `MAX_REVOKE "0": must not be 0`},
 		{"zero in the CLI too", CLI, map[string]string{"MAX_REVOKE": "0"}, `MAX_REVOKE "0": must not be 0`},
+		{"policy under the rules", Reconcile, map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "POLICY_KEY": "rules/policy.yaml"},
+			`POLICY_KEY "rules/policy.yaml": want an object key outside RULES_PREFIX "rules/"`},
+		{"policy with the whole bucket", Reconcile, map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "RULES_PREFIX": "/"},
+			`POLICY_KEY "policy/sgrules.yaml": want an object key outside RULES_PREFIX ""`},
 		{"both wrong", Drift, map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "MAX_REVOKE": "x", "DRIFT_MODE": "fix"},
 			`MAX_REVOKE "x": not an integer` + "\n" + `DRIFT_MODE "fix": want report or revert`},
 	} {
@@ -66,7 +70,7 @@ func TestLoad(t *testing.T) {
 }
 
 func equal(a, b Config) bool {
-	return a.Table == b.Table && a.Bucket == b.Bucket && a.Prefix == b.Prefix && a.MaxRevoke == b.MaxRevoke &&
+	return a.Table == b.Table && a.Bucket == b.Bucket && a.Prefix == b.Prefix && a.MaxRevoke == b.MaxRevoke && a.PolicyKey == b.PolicyKey &&
 		a.DriftMode == b.DriftMode && slices.Equal(a.RoleARNs, b.RoleARNs) && a.AlertTopicARN == b.AlertTopicARN
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/ratelimit"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/reconcile"
@@ -25,18 +26,25 @@ type EngineOptions struct {
 	// reconcile.Request instead.
 	Holder string
 	Logger *slog.Logger
+	// Policy replaces the policy at PolicyKey in Bucket (the CLI's
+	// --policy FILE).
+	Policy reconcile.PolicyStore
 }
 
 // NewEngine builds the engine on one AWS configuration: the S3 source of
-// Bucket and Prefix (or opts.Source), the EC2 adapter on an EC2 client
-// behind one set of EC2-shaped token buckets (shared by warm invocations
-// of a function), and the DynamoDB ledger in Table. It also returns the
-// EC2 adapter, for look-ups outside the engine (group names); their calls
-// take tokens of the same buckets.
+// Bucket and Prefix (or opts.Source), the EC2 adapter behind one set of
+// EC2-shaped token buckets (shared by warm invocations of a function), and
+// the DynamoDB ledger in Table, and the guardrail policy (opts.Policy, or
+// PolicyKey in Bucket when set: an absent object is no policy). It also returns the EC2 adapter, for
+// look-ups outside the engine (group names).
 func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine, *ec2sg.Client, error) {
 	src := opts.Source
 	if src == nil {
 		src = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix)
+	}
+	pol := opts.Policy
+	if pol == nil && c.PolicyKey != "" && c.Bucket != "" {
+		pol = policyload.New(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, ""), c.PolicyKey, c.Prefix)
 	}
 	groups := ec2sg.New(ratelimit.New(ec2.NewFromConfig(cfg), ratelimit.Defaults()))
 	logger := opts.Logger
@@ -49,6 +57,7 @@ func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), c.Table, ddbledger.WithLogger(logger)),
 		LedgerID:  c.Table,
 		MaxRevoke: c.MaxRevoke,
+		Policy:    pol,
 		Holder:    opts.Holder,
 		Logger:    logger,
 	})

@@ -31,6 +31,9 @@ type Config struct {
 	LeaseWait time.Duration
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Policy, when set, is the guardrail policy checked before apply and
+	// on the live rules of sweeps (policy.go).
+	Policy PolicyStore
 	// Concurrency bounds the EC2 batches (groups and directions) run at
 	// once within one phase; phases (authorize, update, revoke) never
 	// overlap. 0 means DefaultConcurrency.

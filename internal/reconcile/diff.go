@@ -54,6 +54,7 @@ const (
 	// CauseExclusive: a rule nobody declares in a group managed
 	// exclusively (revoke).
 	CauseExclusive Cause = "exclusive"
+	CausePolicy    Cause = "policy" // an unmanaged live rule violating a deny clause, with enforce: revoke (revoke; see policy.go)
 )
 
 // Drift reports whether the cause is a correction of a change made outside

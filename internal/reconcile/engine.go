@@ -65,6 +65,8 @@ type Result struct {
 	// HeldCleanup counts exclusive-group or orphan revocations skipped by
 	// the blast-radius guard.
 	HeldCleanup int
+	// Policy is what the guardrail policy found (zero without one).
+	Policy PolicyReport
 	// Quota warns of groups the plan leaves with more rules than EC2's
 	// default quota, counted as EC2 counts them.
 	Quota []QuotaWarning
@@ -144,11 +146,15 @@ func isRace(err error) bool {
 func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quotaError) (Result, error) {
 	// Observe. Every attempt reads everything again: after a lost race,
 	// the sources' ledger records may have changed too.
-	srcs, known, err := e.load(ctx, req)
+	pol, err := e.loadPolicy(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	at := &attempt{req: req, srcs: srcs, known: known, quota: quota}
+	srcs, known, err := e.load(ctx, req, pol.noCache())
+	if err != nil {
+		return Result{}, err
+	}
+	at := &attempt{req: req, srcs: srcs, known: known, quota: quota, policy: pol}
 	if err := e.observe(ctx, at); err != nil {
 		return Result{}, err
 	}
@@ -157,8 +163,11 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 		return Result{}, err
 	}
 	if req.DryRun || (len(p.plan.Actions) == 0 && len(p.put) == 0 && len(p.del) == 0) {
+		// The records first: they settle the status of deleted sources.
+		records := e.sourceRecords(srcs)
 		res := e.result(at, p, false)
-		if records := e.sourceRecords(srcs); !req.DryRun && !records.Empty() {
+		res.Policy = p.policy
+		if !req.DryRun && !records.Empty() {
 			if err := e.cfg.Ledger.Write(ctx, records); err != nil {
 				return res, fmt.Errorf("record sources: %w", err)
 			}
@@ -206,6 +215,7 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 		return Result{}, fmt.Errorf("record owned rules: %w", err)
 	}
 	res := e.result(at, p, true)
+	res.Policy = p.policy
 	e.logPlan(ctx, req, res)
 	return res, nil
 }

@@ -24,6 +24,8 @@ type attempt struct {
 	// earlier attempt of this request.
 	quota map[string]*quotaError
 	st    state
+	// policy is the guardrail policy of this run (nil: none).
+	policy *policyRun
 }
 
 // planned is the outcome of planning.
@@ -35,6 +37,8 @@ type planned struct {
 	// paused are the groups whose drift was set aside.
 	paused []string
 	quota  []QuotaWarning
+	// policy is what the guardrail policy found.
+	policy PolicyReport
 }
 
 func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
@@ -47,8 +51,13 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 	out := diff(e.diffInput(at))
 
 	// One DescribeGroups for the facts the policies need.
-	if err := e.groupInfo(ctx, &at.st, e.groupsToCheck(out)); err != nil {
+	need := e.groupsToCheck(out)
+	e.policyGroups(at, need)
+	if err := e.groupInfo(ctx, &at.st, need); err != nil {
 		return planned{}, err
+	}
+	if e.policyVerdicts(at) {
+		out = diff(e.diffInput(at))
 	}
 	cannot := e.unchangeable(at.st)
 	if e.rejectUnchangeable(at.srcs, out, cannot) {
@@ -57,8 +66,10 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 	out = dropActions(out, func(a Action) bool { return cannot(a) != "" })
 
 	p := planned{diffOutput: out}
+	e.policyRevokes(at, &p)
 	e.guard(at, &p)
 	e.setAsidePaused(at, &p)
+	e.policySettle(&p)
 	q, err := e.quotaWarnings(ctx, at, p.diffOutput)
 	if err != nil {
 		return planned{}, err

@@ -32,6 +32,8 @@ type loaded struct {
 	cached bool
 	// static: the file names every group by id (nothing to resolve).
 	static bool
+	// resolve is the resolver the file was expanded with.
+	resolve rules.Resolver
 
 	// Outcome of reading and expanding, fixed for the whole attempt.
 	baseStatus    Status
@@ -79,7 +81,8 @@ func (s *loaded) fieldPos(rule, field string) rules.Pos {
 // ledger shows it unchanged and static during a sweep), or inline; parses,
 // resolves group references in one batch, and expands. It also returns the
 // keys of every source known to the ledger or the Source.
-func (e *Engine) load(ctx context.Context, req Request) ([]*loaded, map[string]bool, error) {
+// With noCache (a policy in force) every file is read.
+func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded, map[string]bool, error) {
 	byKey := map[string]*loaded{}
 	known := map[string]bool{}
 	get := func(key string, kind SourceKind) *loaded {
@@ -139,7 +142,7 @@ func (e *Engine) load(ctx context.Context, req Request) ([]*loaded, map[string]b
 
 	keys := sortedKeys(byKey)
 	for _, k := range keys {
-		if err := e.read(ctx, req, byKey[k], listed); err != nil {
+		if err := e.read(ctx, req, byKey[k], listed, noCache); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -152,7 +155,7 @@ func (e *Engine) load(ctx context.Context, req Request) ([]*loaded, map[string]b
 	for _, k := range keys {
 		s := byKey[k]
 		if s.file != nil {
-			s.static = len(s.file.Refs()) == 0
+			s.static, s.resolve = len(s.file.Refs()) == 0, resolve
 			perms, excl, diags := rules.Expand(s.file, s.key, resolve)
 			s.baseDiags = append(s.baseDiags, diags...)
 			if diags.HasErrors() {
@@ -207,7 +210,7 @@ func (e *Engine) resolver(ctx context.Context, byKey map[string]*loaded, keys []
 }
 
 // read fills one source's content or cached state.
-func (e *Engine) read(ctx context.Context, req Request, s *loaded, listed map[string]ObjectInfo) error {
+func (e *Engine) read(ctx context.Context, req Request, s *loaded, listed map[string]ObjectInfo, noCache bool) error {
 	s.baseStatus = StatusApplied
 	if in, ok := req.Inline[s.key]; ok {
 		s.kind = KindCFN
@@ -244,7 +247,7 @@ func (e *Engine) read(ctx context.Context, req Request, s *loaded, listed map[st
 		// content alone. Invalid files are read again (their invalidity
 		// may have come from EC2: a missing group, a quota), and so are
 		// files whose names and tags must be resolved again.
-		if s.hasRec && s.rec.ETag == info.ETag && s.rec.Status == StatusApplied && s.rec.Static {
+		if !noCache && s.hasRec && s.rec.ETag == info.ETag && s.rec.Status == StatusApplied && s.rec.Static {
 			s.cached, s.static, s.info = true, true, info
 			s.baseDesired, s.baseExclusive = s.rec.Permissions, s.rec.Exclusive
 			return nil

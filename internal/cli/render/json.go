@@ -133,6 +133,9 @@ type DriftDoc struct {
 	// Paused maps each paused group to its sgrules:pause-until value.
 	Paused  map[string]string `json:"paused"`
 	Sources []SourceDoc       `json:"sources"`
+	// PolicyViolations are the live rules that violate the guardrail
+	// policy (--policy), with what this run did about each.
+	PolicyViolations []driftreport.Violation `json:"policyViolations,omitempty"`
 }
 
 func ruleDoc(k rules.Key, names map[string]string) RuleDoc {
@@ -247,6 +250,7 @@ func NewDriftDoc(res reconcile.Result, paused map[string]string, reverted bool, 
 		Paused:        map[string]string{},
 		Sources:       sourceDocs(res.Sources),
 	}
+	doc.PolicyViolations = driftreport.Build(res).Violations
 	for g, until := range paused {
 		doc.Paused[g] = until
 	}

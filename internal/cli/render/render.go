@@ -211,6 +211,7 @@ func Plan(w io.Writer, res reconcile.Result, o Options) {
 	}
 	Conflicts(w, p.Conflicts, o)
 	QuotaWarnings(w, res.Quota, o)
+	PolicyViolations(w, res, o)
 	Sources(w, res.Sources, o)
 	fmt.Fprintln(w, Summary(res, o.Past))
 }
@@ -418,8 +419,33 @@ func Drift(w io.Writer, res reconcile.Result, paused map[string]string, o Option
 		}
 		fmt.Fprintln(w)
 	}
+	PolicyViolations(w, res, o)
 	Sources(w, res.Sources, o)
 	fmt.Fprintln(w, DriftSummary(res, o.Past))
+}
+
+// PolicyViolations writes the live rules that violate the guardrail
+// policy, each with its clauses and what the run does about it.
+func PolicyViolations(w io.Writer, res reconcile.Result, o Options) {
+	vs := driftreport.Build(res).Violations
+	if res.Policy.Invalid != nil {
+		fmt.Fprintln(w, o.paint(ansiRed, "Policy invalid: "+res.Policy.Invalid.Error()+"; no rule file is applied until it is fixed"))
+		fmt.Fprintln(w)
+	}
+	if len(vs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Policy violations (%s):\n", res.Policy.Name)
+	for i, v := range vs {
+		pv := res.Policy.Violations[i]
+		line := "  " + o.Group(v.Group) + " " + o.Rule(pv.Rule.Key) + " violates policy " + strings.Join(v.Policies, ", ")
+		if v.Message != "" {
+			line += ": " + v.Message
+		}
+		fmt.Fprintln(w, line)
+		fmt.Fprintln(w, "      "+v.Action+" ("+v.RuleID+")")
+	}
+	fmt.Fprintln(w)
 }
 
 // modified writes a rule modified in place outside sgrules as one rule:

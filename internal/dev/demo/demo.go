@@ -16,6 +16,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/dev/lambdaemu"
 	"github.com/sgrules/sgrules/internal/dev/motoproc"
+	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -234,6 +235,9 @@ func (d *run) run(ctx context.Context) error {
 		return fmt.Errorf("after reconcile: %w", err)
 	}
 	d.info("all %d declared rules are in place with their declared descriptions", len(want))
+	if err := d.showRefused(reconcileFn, rows); err != nil {
+		return err
+	}
 
 	dr, err := d.simulateDrift(ctx, rows)
 	if err != nil {
@@ -257,11 +261,11 @@ func (d *run) run(ctx context.Context) error {
 	}
 	d.showDriftResult(drifted, after, dr)
 
-	d.step("Checking the final state: every declared rule present with its declared description, the hand-added rule kept")
-	if err := verify(after, want, []rules.Key{dr.Unmanaged}); err != nil {
+	d.step("Checking the final state: every declared rule present with its declared description, the hand-added rules kept")
+	if err := verify(after, want, []rules.Key{dr.Unmanaged, dr.OpenSSH}); err != nil {
 		return err
 	}
-	d.info("converged: %d declared rules in place, 1 unmanaged rule left alone", len(want))
+	d.info("converged: %d declared rules in place, 2 unmanaged rules left alone (1 reported as a policy violation)", len(want))
 	return nil
 }
 
@@ -317,6 +321,14 @@ func (d *run) createResources(ctx context.Context) error {
 }
 
 func (d *run) uploadExamples(ctx context.Context, skipped []string) error {
+	pol, err := os.ReadFile(filepath.Join(d.o.ExamplesDir, "policy", "sgrules.yaml"))
+	if err != nil {
+		return fmt.Errorf("read the example policy: %w", err)
+	}
+	d.step("Uploading the guardrail policy examples/policy/sgrules.yaml to s3://%s/%s (POLICY_KEY): no SSH or RDP from the internet, no broad ranges, …", Bucket, PolicyKey)
+	if err := putObject(ctx, d.c, PolicyKey, pol); err != nil {
+		return err
+	}
 	names := make([]string, len(d.files))
 	for i, e := range d.files {
 		names[i] = e.Name
@@ -325,7 +337,61 @@ func (d *run) uploadExamples(ctx context.Context, skipped []string) error {
 	for _, s := range skipped {
 		d.info("skipped %s: it references a group by id, which exists only in the account it was written for", s)
 	}
-	return upload(ctx, d.c, d.files)
+	if err := upload(ctx, d.c, d.files); err != nil {
+		return err
+	}
+	d.info("and %s, which opens SSH to the internet: the policy must refuse it", refusedFile.Name)
+	return upload(ctx, d.c, []example{refusedFile})
+}
+
+// refusedFile violates the example policy (no-world-ssh).
+var refusedFile = example{Name: "open-ssh.yaml", Body: []byte(`rules:
+  ssh-from-anywhere:
+    securityGroup: {tags: {Name: admin}}
+    type: ingress
+    protocol: tcp
+    fromPort: 22
+    toPort: 22
+    cidrBlocks: [0.0.0.0/0]
+    description: SSH from anywhere
+`)}
+
+// showRefused finds the reconcile function's report of the refused file
+// and checks that none of its rules reached EC2.
+func (d *run) showRefused(fn *function, rows []row) error {
+	d.step("The policy refused %s: the reconcile function logged it invalid, nothing of it was applied", refusedFile.Name)
+	key := refusedFile.Key()
+	var diags []string
+	for _, l := range fn.logLines() {
+		var m struct {
+			Key         string   `json:"key"`
+			Diagnostics []string `json:"diagnostics"`
+		}
+		if i := strings.Index(l, "{"); i >= 0 {
+			l = l[i:]
+		}
+		// (The handler's "message" attribute, the source's message,
+		// shadows the log message: match on the key.)
+		if json.Unmarshal([]byte(l), &m) == nil && m.Key == key && len(m.Diagnostics) > 0 {
+			diags = m.Diagnostics
+		}
+	}
+	refused := false
+	for _, dg := range diags {
+		if strings.Contains(dg, "violates policy ") {
+			d.info("%s", dg)
+			refused = true
+		}
+	}
+	if !refused {
+		return fmt.Errorf("the policy did not refuse %s (diagnostics %q)", key, diags)
+	}
+	for _, r := range rows {
+		if r.Key.FromPort == 22 && r.Key.Peer.Value == "0.0.0.0/0" {
+			return fmt.Errorf("the refused rule %s reached EC2", r.Key)
+		}
+	}
+	return nil
 }
 
 func (d *run) startFunction(ctx context.Context, rie, name, bootstrap string, env []string) (*function, error) {
@@ -371,6 +437,7 @@ func (d *run) simulateDrift(ctx context.Context, rows []row) (drift, error) {
 	d.info("deleting a managed rule:   %s", describeRule(dr.Deleted, d.names))
 	d.info("editing a description:     %s, description now %q", describeRule(dr.Edited, d.names), editedDescription)
 	d.info("adding an unmanaged rule:  %s, %q", describeRule(row{Group: d.names[dr.Unmanaged.GroupID], Key: dr.Unmanaged}, d.names), unmanagedDescription)
+	d.info("adding a policy violation: %s, %q", describeRule(row{Group: d.names[dr.OpenSSH.GroupID], Key: dr.OpenSSH}, d.names), openSSHDescription)
 	return dr, applyDrift(ctx, d.c, dr)
 }
 
@@ -401,6 +468,7 @@ func (d *run) invokeDrift(ctx context.Context, fn *function) error {
 			Key    string
 			Status string
 		} `json:"sources"`
+		Drift *driftreport.Report `json:"drift"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return fmt.Errorf("drift function answered %s: %w", body, err)
@@ -420,6 +488,12 @@ func (d *run) invokeDrift(ctx context.Context, fn *function) error {
 	d.info("the function answered: %s event, %d sources (%s)", resp.Kind, len(resp.Sources), strings.Join(parts, ", "))
 	if s := planSummary(fn.logLines()); s != "" {
 		d.info("the function logged %s", s)
+	}
+	if resp.Drift == nil || len(resp.Drift.Violations) == 0 {
+		return errors.New("the drift function reported no policy violation for the hand-made SSH rule")
+	}
+	for _, v := range resp.Drift.Violations {
+		d.info("policy violation %s: %s %s %s violates %s", v.Action, d.names[v.Group], v.Direction, v.Rule, strings.Join(v.Policies, ", "))
 	}
 	return nil
 }

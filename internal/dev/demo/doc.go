@@ -9,7 +9,9 @@
 // the queued S3 events to the reconcile function as a Lambda SQS event
 // source mapping would; prints the resulting rules; then changes rules by
 // hand, runs the drift function with a Scheduled Event and shows what it
-// reverted and what it left alone. It fails unless the final state is
+// reverted and what it left alone. The example guardrail policy is in the
+// bucket: the demo shows a file it refuses and a hand-made rule violating
+// it reported by the drift function. It fails unless the final state is
 // converged. Everything it starts is stopped when it returns, also when
 // ctx is cancelled (Ctrl-C).
 //

@@ -22,6 +22,7 @@ import (
 const (
 	editedDescription    = "changed by hand in the console"
 	unmanagedDescription = "added by hand: RDP for a contractor"
+	openSSHDescription   = "added by hand: SSH for debugging"
 )
 
 // drift is the set of manual changes the demo makes.
@@ -29,6 +30,9 @@ type drift struct {
 	Deleted   row       // a managed rule, revoked by hand
 	Edited    row       // a managed rule whose description was changed by hand
 	Unmanaged rules.Key // a rule added by hand, which sgrules must leave alone
+	// OpenSSH is a rule added by hand that violates the policy: the drift
+	// function reports it (the example policy says enforce: report).
+	OpenSSH rules.Key
 }
 
 // pickRule returns the first managed rule of group matching pred, else the
@@ -68,6 +72,8 @@ func chooseDrift(rows []row, groups map[string]string) (drift, error) {
 	}
 	d.Unmanaged = rules.Key{GroupID: target, Direction: rules.Ingress, Protocol: rules.ProtoTCP, FromPort: 3389, ToPort: 3389,
 		Peer: rules.Peer{Kind: rules.PeerCIDR4, Value: "198.51.100.7/32"}}
+	d.OpenSSH = rules.Key{GroupID: target, Direction: rules.Ingress, Protocol: rules.ProtoTCP, FromPort: 22, ToPort: 22,
+		Peer: rules.Peer{Kind: rules.PeerCIDR4, Value: "0.0.0.0/0"}}
 	return d, nil
 }
 
@@ -86,15 +92,16 @@ func applyDrift(ctx context.Context, c clients, d drift) error {
 	}); err != nil {
 		return fmt.Errorf("edit the description of %s by hand: %w", ed.RuleID, err)
 	}
-	u := d.Unmanaged
-	if _, err := c.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
-		GroupId: aws.String(u.GroupID),
-		IpPermissions: []ec2types.IpPermission{{
-			IpProtocol: aws.String(u.Protocol), FromPort: aws.Int32(u.FromPort), ToPort: aws.Int32(u.ToPort),
-			IpRanges: []ec2types.IpRange{{CidrIp: aws.String(u.Peer.Value), Description: aws.String(unmanagedDescription)}},
-		}},
-	}); err != nil {
-		return fmt.Errorf("add a rule to %s by hand: %w", u.GroupID, err)
+	for u, desc := range map[rules.Key]string{d.Unmanaged: unmanagedDescription, d.OpenSSH: openSSHDescription} {
+		if _, err := c.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+			GroupId: aws.String(u.GroupID),
+			IpPermissions: []ec2types.IpPermission{{
+				IpProtocol: aws.String(u.Protocol), FromPort: aws.Int32(u.FromPort), ToPort: aws.Int32(u.ToPort),
+				IpRanges: []ec2types.IpRange{{CidrIp: aws.String(u.Peer.Value), Description: aws.String(desc)}},
+			}},
+		}); err != nil {
+			return fmt.Errorf("add a rule to %s by hand: %w", u.GroupID, err)
+		}
 	}
 	return nil
 }

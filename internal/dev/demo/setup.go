@@ -31,9 +31,12 @@ import (
 const (
 	Bucket = "sgrules-demo"
 	Prefix = "rules/"
-	Queue  = "sgrules-demo-rule-events"
-	Table  = "sgrules-demo-ledger"
-	Region = "us-east-1"
+	// PolicyKey is where the functions read the guardrail policy (the
+	// default POLICY_KEY).
+	PolicyKey = "policy/sgrules.yaml"
+	Queue     = "sgrules-demo-rule-events"
+	Table     = "sgrules-demo-ledger"
+	Region    = "us-east-1"
 	// nameTag is the tag the examples reference groups by.
 	nameTag = "Name"
 )
@@ -235,6 +238,14 @@ func createBucket(ctx context.Context, c clients, queueARN string) error {
 
 func createTable(ctx context.Context, c clients) error {
 	return ddbledger.CreateTable(ctx, c.ddb, Table)
+}
+
+// putObject puts one object into the demo bucket.
+func putObject(ctx context.Context, c clients, key string, body []byte) error {
+	if _, err := c.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(Bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+		return fmt.Errorf("upload s3://%s/%s: %w", Bucket, key, err)
+	}
+	return nil
 }
 
 // upload puts every file under Prefix.

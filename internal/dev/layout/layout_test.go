@@ -22,7 +22,7 @@ var allowed = []struct {
 	{"internal/lambda/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/lambda/"}},
 	{"internal/cli/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/lambda/driftreport"}},
 	{"internal/config", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/"}},
-	{"internal/dev/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/dev/"}},
+	{"internal/dev/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/lambda/", "internal/dev/"}},
 	{"internal/testutil/", []string{""}},
 	{"functions/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/lambda/", "internal/config"}},
 	{"cmd/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/lambda/", "internal/cli/", "internal/config", "internal/dev/demo"}},

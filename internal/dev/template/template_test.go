@@ -573,3 +573,43 @@ func TestLedgerTableMatchesCreateTable(t *testing.T) {
 		}
 	}
 }
+
+// The guardrail policy: its key is read by both functions, its uploads
+// trigger the reconcile function, and the bucket policy denies writes
+// under policy/ to everyone but the policy writers and the deploy role.
+func TestPolicyKeyIsProtectedAndWatched(t *testing.T) {
+	tpl := load(t, filepath.Join(root, "template.yaml"))
+	fns := functions(tpl)
+	for _, id := range []string{"ReconcileFunction", "DriftFunction"} {
+		if v := mapAt(fns[id], "Properties", "Environment", "Variables")["POLICY_KEY"]; fmt.Sprint(v) != fmt.Sprint(map[string]any{"Ref": "PolicyKey"}) {
+			t.Errorf("%s POLICY_KEY = %v", id, v)
+		}
+	}
+	ev := mapAt(fns["ReconcileFunction"], "Properties", "Events", "PolicyFile", "Properties")
+	if !strings.Contains(fmt.Sprint(ev["Filter"]), "map[Ref:PolicyKey]") || fmt.Sprint(ev["Events"]) != "[s3:ObjectCreated:* s3:ObjectRemoved:*]" {
+		t.Errorf("PolicyFile event = %v", ev)
+	}
+	read := fmt.Sprint(mapAt(tpl, "Resources", "SgrulesAccessPolicy", "Properties", "PolicyDocument"))
+	if !strings.Contains(read, "/${PolicyKey}") {
+		t.Errorf("the functions may not read the policy: %s", read)
+	}
+	var deny map[string]any
+	for _, st := range mapAt(tpl, "Resources", "RulesBucketPolicy", "Properties", "PolicyDocument")["Statement"].([]any) {
+		if mapAt(st)["Sid"] == "OnlyPolicyWritersWritePolicy" {
+			deny = mapAt(st)
+		}
+	}
+	if deny == nil || deny["Effect"] != "Deny" || !strings.Contains(fmt.Sprint(deny["Action"]), "s3:PutObject") ||
+		!strings.Contains(fmt.Sprint(deny["Resource"]), "/policy/*") {
+		t.Fatalf("no deny of writes under policy/: %v", deny)
+	}
+	cond := fmt.Sprint(mapAt(deny, "Condition", "ArnNotLike"))
+	for _, p := range []string{"PolicyWriterArns", "DeployRoleArn"} {
+		if !strings.Contains(cond, p) {
+			t.Errorf("the deny does not except %s: %s", p, cond)
+		}
+	}
+	if fmt.Sprint(mapAt(tpl, "Parameters", "PolicyWriterArns")["Type"]) != "CommaDelimitedList" {
+		t.Error("PolicyWriterArns is not a list parameter")
+	}
+}

@@ -21,7 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 )
@@ -310,5 +312,35 @@ func TestEndToEndPanic(t *testing.T) {
 	}
 	if rules := e.ingress(web); len(rules) != 0 {
 		t.Fatalf("panicked create left %+v", rules)
+	}
+}
+
+// The real bootstrap reads the guardrail policy from the rules bucket at
+// the default POLICY_KEY: a resource violating a deny clause is FAILED
+// with the clause id in the reason and creates nothing; a compliant one
+// succeeds.
+func TestEndToEndPolicyRefusesResource(t *testing.T) {
+	e, web, _ := setupE2E(t)
+	cfg := motoserver.Shared(t).Config(t)
+	policy := "deny:\n  - id: no-world-ssh\n    message: SSH must not be open to the internet\n    type: ingress\n    ports: 22\n    cidrs: [0.0.0.0/0]\n"
+	if _, err := s3.NewFromConfig(cfg, awsconfig.S3Options).PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String("sgrules-rules"), Key: aws.String("policy/sgrules.yaml"), Body: strings.NewReader(policy)}); err != nil {
+		t.Fatal(err)
+	}
+	props := ruleProps(web, "22")
+	props["cidrBlocks"] = []any{"0.0.0.0/0"}
+	r := e.request(cfn.RequestCreate, "OpenSSH", "", props, nil)
+	if r.Status != cfn.StatusFailed || !strings.Contains(r.Reason, "violates policy NO-WORLD-SSH: SSH must not be open to the internet") {
+		t.Fatalf("create of a violating resource: %s %q", r.Status, r.Reason)
+	}
+	if got := e.ingress(web); len(got) != 0 {
+		t.Fatalf("a refused resource created %d rules", len(got))
+	}
+	if r := e.request(cfn.RequestCreate, "WebIngress", "", ruleProps(web, "443"), nil); r.Status != cfn.StatusSuccess {
+		t.Fatalf("compliant resource: %s %q", r.Status, r.Reason)
+	}
+	// The rollback of the failed Create deletes nothing and succeeds.
+	if r := e.request(cfn.RequestDelete, "OpenSSH", "cfn/e2e-app/OpenSSH", props, nil); r.Status != cfn.StatusSuccess {
+		t.Fatalf("delete after a refused create: %s %q", r.Status, r.Reason)
 	}
 }

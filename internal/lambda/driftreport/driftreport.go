@@ -21,6 +21,11 @@ const (
 	MetricDriftReverted   = "DriftReverted"
 	MetricUnmanagedRules  = "UnmanagedRules"
 	MetricReconcileErrors = "ReconcileErrors"
+	// MetricPolicyViolations counts live rules violating a deny clause of
+	// the guardrail policy; MetricPolicyInvalid is 1 when the policy
+	// exists but is invalid (no rule file is applied).
+	MetricPolicyViolations = "PolicyViolations"
+	MetricPolicyInvalid    = "PolicyInvalid"
 )
 
 // Kind is what was changed outside sgrules.
@@ -91,6 +96,76 @@ type Report struct {
 	// Errors is 1 when the run failed (Error says why), else 0.
 	Errors int    `json:"reconcileErrors"`
 	Error  string `json:"error,omitempty"`
+	// Violations are the live rules that violate the guardrail policy.
+	Violations []Violation `json:"policyViolations,omitempty"`
+	// PolicyInvalid says why the policy is invalid (nothing was applied).
+	PolicyInvalid string `json:"policyInvalid,omitempty"`
+}
+
+// Violation is one live rule that violates a deny clause.
+type Violation struct {
+	Group     string `json:"group"`
+	Direction string `json:"direction"`
+	Rule      string `json:"rule"`
+	RuleID    string `json:"ruleId"`
+	// Policies are the clause ids, upper-cased; Message the first clause's.
+	Policies []string `json:"policies"`
+	Message  string   `json:"message,omitempty"`
+	// Action is what this run does: revoked (or "would revoke" in a dry
+	// run), reported (enforce: report), managed (a source owns it: fix the
+	// file), or paused.
+	Action string `json:"action"`
+}
+
+// Actions of a violation.
+const (
+	ViolationRevoked     = "revoked"
+	ViolationWouldRevoke = "would revoke"
+	ViolationReported    = "reported"
+	ViolationManaged     = "managed"
+	ViolationPaused      = "paused"
+)
+
+func violations(res reconcile.Result) []Violation {
+	var out []Violation
+	for _, v := range res.Policy.Violations {
+		k := v.Rule.Key
+		x := Violation{Group: k.GroupID, Direction: string(k.Direction), Rule: RuleText(k, v.Rule.Description), RuleID: v.Rule.RuleID}
+		for _, c := range v.Clauses {
+			x.Policies = append(x.Policies, c.Name())
+		}
+		if len(v.Clauses) > 0 {
+			x.Message = v.Clauses[0].Message
+		}
+		switch {
+		case v.Revoke && res.Executed:
+			x.Action = ViolationRevoked
+		case v.Revoke:
+			x.Action = ViolationWouldRevoke
+		case v.Managed:
+			x.Action = ViolationManaged
+		case v.Paused:
+			x.Action = ViolationPaused
+		default:
+			x.Action = ViolationReported
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// PolicyInvalidEMF is the embedded metric format line of a run that found
+// the policy invalid (the reconcile function writes it; the drift
+// function's report line carries the same metric).
+func PolicyInvalidEMF(now time.Time) []byte {
+	line, _ := json.Marshal(map[string]any{
+		"_aws": map[string]any{"Timestamp": now.UnixMilli(), "CloudWatchMetrics": []any{map[string]any{
+			"Namespace": Namespace, "Dimensions": [][]string{{}},
+			"Metrics": []any{map[string]string{"Name": MetricPolicyInvalid, "Unit": "Count"}},
+		}}},
+		MetricPolicyInvalid: 1,
+	})
+	return append(line, '\n')
 }
 
 // Build makes the report of a run's result.
@@ -136,6 +211,10 @@ func Build(res reconcile.Result) Report {
 		}
 	}
 	r.ReportOnly = r.Detected > 0 && !res.Executed
+	r.Violations = violations(res)
+	if res.Policy.Invalid != nil {
+		r.PolicyInvalid = res.Policy.Invalid.Error()
+	}
 	return r
 }
 
@@ -208,8 +287,9 @@ func (r Report) WithError(err error) Report {
 }
 
 // EMF returns one CloudWatch embedded metric format line (with its
-// newline): DriftDetected, DriftReverted, UnmanagedRules and
-// ReconcileErrors in the sgrules namespace, without dimensions.
+// newline): DriftDetected, DriftReverted, UnmanagedRules, ReconcileErrors,
+// PolicyViolations and PolicyInvalid in the sgrules namespace, without
+// dimensions.
 func (r Report) EMF(now time.Time) []byte {
 	type metric struct {
 		Name string `json:"Name"`
@@ -230,6 +310,8 @@ func (r Report) EMF(now time.Time) []byte {
 		DriftReverted   int `json:"DriftReverted"`
 		UnmanagedRules  int `json:"UnmanagedRules"`
 		ReconcileErrors int `json:"ReconcileErrors"`
+		Violations      int `json:"PolicyViolations"`
+		PolicyInvalid   int `json:"PolicyInvalid"`
 	}{
 		AWS: aws{Timestamp: now.UnixMilli(), CloudWatchMetrics: []directive{{
 			Namespace:  Namespace,
@@ -237,9 +319,11 @@ func (r Report) EMF(now time.Time) []byte {
 			Metrics: []metric{
 				{MetricDriftDetected, "Count"}, {MetricDriftReverted, "Count"},
 				{MetricUnmanagedRules, "Count"}, {MetricReconcileErrors, "Count"},
+				{MetricPolicyViolations, "Count"}, {MetricPolicyInvalid, "Count"},
 			},
 		}}},
 		DriftDetected: r.Detected, DriftReverted: r.Reverted, UnmanagedRules: r.Unmanaged, ReconcileErrors: r.Errors,
+		Violations: len(r.Violations), PolicyInvalid: min(len(r.PolicyInvalid), 1),
 	})
 	return append(line, '\n')
 }
@@ -247,6 +331,13 @@ func (r Report) EMF(now time.Time) []byte {
 // Subject is a one-line title for an alert (at most 100 ASCII characters,
 // as SNS requires of e-mail subjects).
 func (r Report) Subject() string {
+	if r.Detected == 0 && len(r.Violations) > 0 {
+		verb := "violate"
+		if len(r.Violations) == 1 {
+			verb = "violates"
+		}
+		return fmt.Sprintf("sgrules: %d security group %s %s the guardrail policy", len(r.Violations), strutil.Plural(len(r.Violations), "rule"), verb)
+	}
 	verb := "reverted"
 	if r.ReportOnly {
 		verb = "found, not reverted"
@@ -261,6 +352,9 @@ func (r Report) Summary() string {
 	switch {
 	case r.Errors > 0:
 		fmt.Fprintf(&b, "Drift sweep failed: %s\n", r.Error)
+	case r.Detected == 0 && len(r.Violations) > 0:
+		fmt.Fprintf(&b, "No drift in %d %s checked; %d %s violate the guardrail policy.\n",
+			r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"), len(r.Violations), strutil.Plural(len(r.Violations), "rule"))
 	case r.Detected == 0:
 		fmt.Fprintf(&b, "No drift in %d %s checked.\n", r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"))
 	case r.ReportOnly:
@@ -273,6 +367,19 @@ func (r Report) Summary() string {
 	for _, c := range r.Drifted {
 		fmt.Fprintf(&b, "- %s %s: %s\n", c.Group, c.Direction, c.text())
 	}
+	if r.PolicyInvalid != "" {
+		fmt.Fprintf(&b, "The guardrail policy is invalid, no rule file was applied: %s\n", r.PolicyInvalid)
+	}
+	if len(r.Violations) > 0 {
+		fmt.Fprintf(&b, "Policy violations:\n")
+		for _, v := range r.Violations {
+			fmt.Fprintf(&b, "- %s %s: %s violates policy %s", v.Group, v.Direction, v.Rule, strings.Join(v.Policies, ", "))
+			if v.Message != "" {
+				fmt.Fprintf(&b, ": %s", v.Message)
+			}
+			fmt.Fprintf(&b, " (%s)\n", v.text())
+		}
+	}
 	if r.Unmanaged > 0 {
 		fmt.Fprintf(&b, "%d unmanaged %s left alone (no source declares them; not in an exclusive group).\n", r.Unmanaged, strutil.Plural(r.Unmanaged, "rule"))
 	}
@@ -283,6 +390,18 @@ func (r Report) Summary() string {
 		fmt.Fprintf(&b, "%d %s held by the blast-radius guard (MAX_REVOKE).\n", r.HeldCleanup, strutil.Plural(r.HeldCleanup, "revocation"))
 	}
 	return b.String()
+}
+
+func (v Violation) text() string {
+	switch v.Action {
+	case ViolationManaged:
+		return "managed: kept until its rule file is fixed"
+	case ViolationPaused:
+		return "group paused: left alone"
+	case ViolationReported:
+		return "reported; enforce: revoke would revoke it"
+	}
+	return v.Action
 }
 
 func (c Change) text() string {

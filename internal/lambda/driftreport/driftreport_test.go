@@ -139,7 +139,8 @@ func TestEMF(t *testing.T) {
 	if d.Namespace != "sgrules" || len(d.Dimensions) != 1 || len(d.Dimensions[0]) != 0 {
 		t.Errorf("directive = %+v", d)
 	}
-	want := map[string]float64{"DriftDetected": 5, "DriftReverted": 5, "UnmanagedRules": 2, "ReconcileErrors": 0}
+	want := map[string]float64{"DriftDetected": 5, "DriftReverted": 5, "UnmanagedRules": 2, "ReconcileErrors": 0,
+		"PolicyViolations": 0, "PolicyInvalid": 0}
 	if len(d.Metrics) != len(want) {
 		t.Errorf("metrics = %+v", d.Metrics)
 	}
@@ -213,5 +214,45 @@ func TestRuleText(t *testing.T) {
 				t.Errorf("got %s", got)
 			}
 		})
+	}
+}
+
+func TestPolicyViolations(t *testing.T) {
+	sshOpen := key("sg-web", rules.Ingress, rules.ProtoTCP, 22, 22, anyV4)
+	clause := []reconcile.PolicyClause{{ID: "no-world-ssh", Message: "SSH must not be open to the internet"}}
+	res := reconcile.Result{Executed: true, Drift: reconcile.DriftReport{GroupsChecked: 2}, Policy: reconcile.PolicyReport{
+		Name: "policy/sgrules.yaml",
+		Violations: []reconcile.PolicyViolation{
+			{Rule: reconcile.ActualRule{Key: sshOpen, RuleID: "sgr-1", Description: "by hand"}, Clauses: clause, Revoke: true},
+			{Rule: reconcile.ActualRule{Key: https, RuleID: "sgr-2"}, Clauses: []reconcile.PolicyClause{{ID: "web-only"}}, Managed: true},
+		}}}
+	r := driftreport.Build(res)
+	want := "No drift in 2 groups checked; 2 rules violate the guardrail policy.\n" +
+		"Policy violations:\n" +
+		`- sg-web ingress: tcp 22 from cidr4:0.0.0.0/0 "by hand" violates policy NO-WORLD-SSH: SSH must not be open to the internet (revoked)` + "\n" +
+		"- sg-web ingress: tcp 443 from cidr4:0.0.0.0/0 violates policy WEB-ONLY (managed: kept until its rule file is fixed)\n"
+	if got := r.Summary(); got != want {
+		t.Errorf("Summary:\n%s\nwant:\n%s", got, want)
+	}
+	if got := r.Subject(); got != "sgrules: 2 security group rules violate the guardrail policy" {
+		t.Errorf("Subject = %q", got)
+	}
+	var values map[string]any
+	_ = json.Unmarshal(r.EMF(time.Unix(0, 0)), &values)
+	if values["PolicyViolations"] != 2.0 || values["PolicyInvalid"] != 0.0 {
+		t.Errorf("EMF: %v", values)
+	}
+	res.Executed = false
+	if a := driftreport.Build(res).Violations[0].Action; a != driftreport.ViolationWouldRevoke {
+		t.Errorf("dry run action = %q", a)
+	}
+	res.Policy = reconcile.PolicyReport{Invalid: &reconcile.PolicyError{Key: "policy/sgrules.yaml"}}
+	_ = json.Unmarshal(driftreport.Build(res).EMF(time.Unix(0, 0)), &values)
+	if values["PolicyInvalid"] != 1.0 {
+		t.Errorf("invalid policy EMF: %v", values)
+	}
+	_ = json.Unmarshal(driftreport.PolicyInvalidEMF(time.Unix(0, 0)), &values)
+	if values["PolicyInvalid"] != 1.0 {
+		t.Errorf("PolicyInvalidEMF: %v", values)
 	}
 }

@@ -36,7 +36,7 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 	switch {
 	case rep.Errors > 0:
 		level = slog.LevelError
-	case rep.Detected > 0:
+	case rep.Detected > 0, len(rep.Violations) > 0, rep.PolicyInvalid != "":
 		level = slog.LevelWarn
 	}
 	h.log.Log(ctx, level, "drift report", "reason", req.Reason, "dryRun", req.DryRun, "report", rep)
@@ -49,12 +49,13 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 	return &rep
 }
 
-// shouldAlert: drift was found and an alert topic is configured. A
+// shouldAlert: drift or policy violations were found (or the policy is
+// invalid) and an alert topic is configured. A
 // scheduled sweep in report mode does not alert: it would repeat the same
 // alert every DriftSchedule until someone fixes the drift; the
 // DriftDetected alarm (which notifies once, when it enters ALARM) covers it.
 func (h *Handler) shouldAlert(kind trigger.Kind, req reconcile.Request, rep driftreport.Report) bool {
-	if h.cfg.Alerts == nil || h.cfg.AlertTopicARN == "" || rep.Detected == 0 {
+	if h.cfg.Alerts == nil || h.cfg.AlertTopicARN == "" || (rep.Detected == 0 && len(rep.Violations) == 0 && rep.PolicyInvalid == "") {
 		return false
 	}
 	return !(req.DryRun && kind == trigger.KindSchedule)

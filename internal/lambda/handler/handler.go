@@ -11,12 +11,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/lambda/cfnresource"
+	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -41,6 +43,10 @@ type Config struct {
 	// filter of the source's List). Keys are passed to the engine whole, as
 	// s3source names objects.
 	Prefix string
+	// PolicyKey is the key of the guardrail policy in Bucket: an object
+	// event for it runs a full sweep, which checks every rule file against
+	// the new policy. Empty: no policy key.
+	PolicyKey string
 	// DryRun plans without changing anything (drift report mode).
 	DryRun bool
 	// IgnoreRoles are sgrules' own role ARNs: CloudTrail events whose
@@ -117,6 +123,9 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		h.log.InfoContext(ctx, "s3 test event ignored")
 		return Response{Kind: ev.Kind, Ignored: "s3:TestEvent"}, nil
 	case trigger.KindObjects:
+		if pr := h.policyReason(ev.Objects); pr != "" {
+			return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: pr})
+		}
 		keys, reason := h.sourceKeys(ctx, ev.Objects)
 		if len(keys) == 0 {
 			return Response{Kind: ev.Kind, Ignored: "no rule files"}, nil
@@ -175,6 +184,13 @@ func (h *Handler) reconcile(ctx context.Context, req reconcile.Request) (reconci
 		return res, err
 	}
 	h.logSources(ctx, res.Sources)
+	if res.Policy.Invalid != nil && h.cfg.DriftCount == nil {
+		// The drift function's report carries the metric; here it is a
+		// line of its own.
+		if _, werr := h.cfg.Metrics.Write(driftreport.PolicyInvalidEMF(time.Now())); werr != nil {
+			h.log.WarnContext(ctx, "policy metric not written", "error", werr)
+		}
+	}
 	return res, nil
 }
 
@@ -226,6 +242,20 @@ func (h *Handler) sourceKeys(ctx context.Context, objs []trigger.Object) (keys [
 	return keys, strings.Join(names, ",")
 }
 
+// policyReason names the event when objs include the policy key ("" when
+// none does).
+func (h *Handler) policyReason(objs []trigger.Object) string {
+	if h.cfg.PolicyKey == "" {
+		return ""
+	}
+	for _, o := range objs {
+		if o.Key == h.cfg.PolicyKey && (h.cfg.Bucket == "" || o.Bucket == h.cfg.Bucket) {
+			return "policy:" + o.EventName
+		}
+	}
+	return ""
+}
+
 // batch reconciles an SQS batch: first as one run of all its keys; if that
 // fails retryably, message by message, so that a retryable failure fails
 // only its message. Undecodable bodies are poison: they can
@@ -242,9 +272,13 @@ func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSE
 	var all []string
 	var reasons []string
 	n := 0
+	var policyMsgs []trigger.Message
 	for _, m := range msgs {
 		if m.Err != nil || m.Test || len(m.Objects) == 0 {
 			continue
+		}
+		if h.policyReason(m.Objects) != "" {
+			policyMsgs = append(policyMsgs, m)
 		}
 		keys, reason := h.sourceKeys(ctx, m.Objects)
 		if len(keys) > 0 {
@@ -252,6 +286,18 @@ func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSE
 			all = append(all, keys...)
 			reasons = append(reasons, reason)
 		}
+	}
+	if len(policyMsgs) > 0 {
+		// The policy changed: one full sweep covers every key of the batch.
+		_, err := h.reconcile(ctx, reconcile.Request{All: true, Reason: h.policyReason(policyMsgs[0].Objects)})
+		if err != nil && !IsTerminal(err) {
+			for _, m := range msgs {
+				if m.Err == nil && !m.Test {
+					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.ID})
+				}
+			}
+		}
+		return resp
 	}
 	if n > 1 {
 		slices.Sort(all)

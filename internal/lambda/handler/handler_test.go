@@ -123,6 +123,14 @@ func TestReconcileEvents(t *testing.T) {
 			name: "s3 test event", file: "s3-test-event.json",
 			ignored: "s3:TestEvent",
 		},
+		{
+			name: "policy put: a full sweep re-checks every file", file: "s3-put-policy.json", cfg: Config{PolicyKey: "policy/sgrules.yaml"},
+			want: []reconcile.Request{{All: true, Reason: "policy:ObjectCreated:Put"}},
+		},
+		{
+			name: "policy key not configured: not a rule file", file: "s3-put-policy.json",
+			ignored: "no rule files",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -456,5 +464,46 @@ func TestEveryKindHasAFunction(t *testing.T) {
 		if !slices.Contains(r.kinds, k) && !slices.Contains(d.kinds, k) {
 			t.Errorf("no function handles %s events", k)
 		}
+	}
+}
+
+// A broken policy is logged by the engine; the reconcile function writes
+// the PolicyInvalid metric (the template's alarm) and succeeds.
+func TestInvalidPolicyWritesMetric(t *testing.T) {
+	metrics := &bytes.Buffer{}
+	h, eng, _ := newTest(t, false, Config{Metrics: metrics, PolicyKey: "policy/sgrules.yaml"})
+	eng.res = func(req reconcile.Request) reconcile.Result {
+		return reconcile.Result{Policy: reconcile.PolicyReport{Invalid: &reconcile.PolicyError{Key: "policy/sgrules.yaml"}}}
+	}
+	if _, err := h.Handle(context.Background(), sample(t, "reconcile", "s3-put-policy.json")); err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal(metrics.Bytes(), &values); err != nil || values["PolicyInvalid"] != 1.0 {
+		t.Fatalf("metrics %q: %v", metrics, err)
+	}
+}
+
+// A batch naming the policy key is one full sweep (it re-checks every
+// file, those of the batch included); a retryable failure fails every
+// message.
+func TestSQSBatchWithPolicyIsOneSweep(t *testing.T) {
+	h, eng, _ := newTest(t, false, Config{PolicyKey: "policy/sgrules.yaml"})
+	body := map[string]string{"m1": s3Body("rules/a.yaml"), "m2": s3Body("policy/sgrules.yaml")}
+	out, err := h.Handle(context.Background(), sqsEvent(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.(events.SQSEventResponse).BatchItemFailures; len(got) != 0 {
+		t.Errorf("failures = %v", got)
+	}
+	if want := []reconcile.Request{{All: true, Reason: "policy:ObjectCreated:Put"}}; !reflect.DeepEqual(eng.reqs, want) {
+		t.Errorf("requests = %+v, want %+v", eng.reqs, want)
+	}
+	eng.reqs = nil
+	eng.fail = func(reconcile.Request) error { return errors.New("read policy: SlowDown") }
+	out, _ = h.Handle(context.Background(), sqsEvent(t, body))
+	if got := out.(events.SQSEventResponse).BatchItemFailures; len(got) != 2 || len(eng.reqs) != 1 {
+		t.Errorf("failures = %v after %d runs, want both messages after one", got, len(eng.reqs))
 	}
 }

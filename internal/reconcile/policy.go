@@ -1,0 +1,338 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Policy: the guardrail policy (docs/policy.md) as verdicts of the plan.
+// Before apply, every source read in this run is checked with the groups'
+// EC2 facts: a violation makes it invalid as a whole (it keeps what it
+// applied). A policy that exists but is invalid holds every source: it
+// stops changes, never opens them. On the live rules of a sweep, rules that
+// violate a deny clause are reported, and unmanaged ones revoked when the
+// policy says enforce: revoke (clean-up under the blast-radius guard, never
+// in paused groups).
+//
+// The engine knows the policy only through the interfaces below; package
+// internal/adapters/policyload adapts pkg/policy to them and reads the policy file.
+
+// PolicyStore reads the policy in force. The engine asks it once per run
+// (level-based: the policy may have changed since the last run).
+type PolicyStore interface {
+	// Policy returns the policy in force: nil without error when there is
+	// none, an error wrapping a *PolicyError when it exists but is
+	// invalid. Any other error fails the run (it is retried).
+	Policy(ctx context.Context) (Policy, error)
+}
+
+// Policy is a valid policy.
+type Policy interface {
+	// Name is the policy's key or file name, for messages.
+	Name() string
+	// CheckSource checks one source's rules. Error diagnostics are
+	// violations, located at the offending rule and field (the source is
+	// then invalid); other diagnostics are checks it could not decide.
+	CheckSource(src PolicySource, groups map[string]*GroupInfo) rules.Diagnostics
+	// CheckRule returns the deny clauses a live rule violates.
+	CheckRule(k rules.Key, groups map[string]*GroupInfo) []PolicyClause
+	// Revoke reports whether unmanaged live rules that violate a deny
+	// clause are revoked (enforce: revoke), not only reported.
+	Revoke() bool
+}
+
+// PolicySource is one source to check: its parsed file and what it
+// expands to. Groups holds what EC2 reports of the groups it involves (nil:
+// the group does not exist).
+type PolicySource struct {
+	Key  string
+	Kind SourceKind
+	File *rules.File
+	// Perms and Exclusive are the source's expansion with Resolve.
+	Perms     []rules.Permission
+	Exclusive []string
+	Resolve   rules.Resolver
+}
+
+// PolicyClause is one deny clause, as a violation names it.
+type PolicyClause struct {
+	// ID is the clause id as written ("no-world-ssh").
+	ID      string
+	Message string
+}
+
+// Name is the clause id as messages show it: upper-cased.
+func (c PolicyClause) Name() string { return strings.ToUpper(c.ID) }
+
+// PolicyError is a policy that exists but is invalid.
+type PolicyError struct {
+	Key         string
+	Diagnostics rules.Diagnostics
+}
+
+func (e *PolicyError) Error() string {
+	errs := 0
+	first := ""
+	for _, d := range e.Diagnostics {
+		if d.Severity == rules.SeverityError {
+			if errs == 0 {
+				first = d.String()
+			}
+			errs++
+		}
+	}
+	if errs == 0 {
+		return fmt.Sprintf("policy %s is invalid", e.Key)
+	}
+	return fmt.Sprintf("policy %s is invalid (%d error%s; first: %s)", e.Key, errs, plural(errs), first)
+}
+
+// PolicyReport is what the policy did in one run (Result.Policy).
+type PolicyReport struct {
+	// Name is the policy in force ("" when none).
+	Name string
+	// Invalid is set when the policy exists but is invalid: no source was
+	// applied in this run.
+	Invalid *PolicyError
+	// Rejected are the sources the policy made invalid, sorted.
+	Rejected []string
+	// Violations are the live rules that violate a deny clause (sweeps
+	// only), sorted by key.
+	Violations []PolicyViolation
+}
+
+// Revoked counts the violations this run's plan revokes.
+func (r PolicyReport) Revoked() int {
+	n := 0
+	for _, v := range r.Violations {
+		if v.Revoke {
+			n++
+		}
+	}
+	return n
+}
+
+// PolicyViolation is one live rule that violates the policy.
+type PolicyViolation struct {
+	Rule    ActualRule
+	Clauses []PolicyClause
+	// Managed: a source owns the rule (it was applied before the policy
+	// changed). It is reported, not revoked, until its file is fixed.
+	Managed bool
+	// Revoke: the plan revokes the rule (enforce: revoke, unmanaged, not
+	// paused, not held back by the blast-radius guard).
+	Revoke bool
+	// Paused: the group's sgrules:pause-until tag keeps it as it is.
+	Paused bool
+}
+
+// policyRun is the policy of one run.
+type policyRun struct {
+	pol     Policy
+	invalid *PolicyError
+}
+
+// loadPolicy asks the store for the policy in force (nil: none).
+func (e *Engine) loadPolicy(ctx context.Context) (*policyRun, error) {
+	if e.cfg.Policy == nil {
+		return nil, nil
+	}
+	pol, err := e.cfg.Policy.Policy(ctx)
+	var pe *PolicyError
+	switch {
+	case errors.As(err, &pe):
+		e.log.ErrorContext(ctx, "policy invalid: no rule source is applied until it is fixed",
+			"policy", pe.Key, "diagnostics", pe.Diagnostics.Strings())
+		return &policyRun{invalid: pe}, nil
+	case err != nil:
+		return nil, fmt.Errorf("read policy: %w", err)
+	case pol == nil:
+		return nil, nil
+	}
+	return &policyRun{pol: pol}, nil
+}
+
+// noCache: with a policy in force, a source's outcome depends on the
+// policy and on the tags of its groups too, so sweeps read every file.
+func (pr *policyRun) noCache() bool { return pr != nil }
+
+// policyGroups adds the groups whose facts the policy needs: those of the
+// sources it checks, and in a sweep every group of the live rules read and
+// their peer groups.
+func (e *Engine) policyGroups(at *attempt, need map[string]bool) {
+	pr := at.policy
+	if pr == nil || pr.pol == nil {
+		return
+	}
+	addKey := func(k rules.Key) {
+		need[k.GroupID] = true
+		if k.Peer.Kind == rules.PeerGroup {
+			need[k.Peer.Value] = true
+		}
+	}
+	for _, s := range at.srcs {
+		if s.status != StatusApplied || s.file == nil {
+			continue
+		}
+		for _, p := range s.desired {
+			addKey(p.Key)
+		}
+		for _, g := range s.exclusive {
+			need[g] = true
+		}
+	}
+	if at.req.All {
+		for _, a := range at.st.actual {
+			if at.st.groups[a.Key.GroupID] {
+				addKey(a.Key)
+			}
+		}
+	}
+}
+
+// policyVerdicts judges the sources read in this run: a violating source
+// is invalid as a whole; with an invalid policy every source is held. It
+// reports whether any verdict changed a source.
+func (e *Engine) policyVerdicts(at *attempt) bool {
+	pr := at.policy
+	if pr == nil {
+		return false
+	}
+	changed := false
+	for _, s := range at.srcs {
+		if s.status != StatusApplied {
+			continue
+		}
+		if pr.invalid != nil {
+			s.status = StatusHeld
+			s.message = fmt.Sprintf("not applied: %v; every rule source keeps what it applied until the policy is fixed", pr.invalid)
+			s.keepPrevious()
+			changed = true
+			continue
+		}
+		if s.file == nil {
+			continue // gone, or unchanged since its record (CloudFormation in a sweep)
+		}
+		diags := pr.pol.CheckSource(PolicySource{Key: s.key, Kind: s.kind, File: s.file,
+			Perms: s.desired, Exclusive: s.exclusive, Resolve: s.resolve}, at.st.info)
+		if diags.HasErrors() {
+			s.reject(diags)
+			changed = true
+			continue
+		}
+		s.diags = append(s.diags, diags...)
+	}
+	return changed
+}
+
+// policyRevokes checks the live rules of a sweep against the deny clauses:
+// it records the violations and, with enforce: revoke, plans the
+// revocation of the unmanaged ones outside paused groups (Loss with no
+// source: clean-up, which the blast-radius guard may hold back).
+func (e *Engine) policyRevokes(at *attempt, p *planned) {
+	pr := at.policy
+	if pr == nil {
+		return
+	}
+	p.policy = PolicyReport{Invalid: pr.invalid}
+	if pr.pol == nil {
+		return
+	}
+	p.policy.Name = pr.pol.Name()
+	for _, s := range at.srcs {
+		if s.status == StatusInvalid && slices.ContainsFunc(s.diags, isPolicyDiagnostic) {
+			p.policy.Rejected = append(p.policy.Rejected, s.key)
+		}
+	}
+	if !at.req.All {
+		return
+	}
+	owned := map[rules.Key]bool{}
+	for _, o := range at.st.owned {
+		owned[o.Key] = true
+	}
+	unmanaged := map[string]bool{}
+	for _, u := range p.plan.Unmanaged {
+		unmanaged[u.RuleID] = true
+	}
+	revoking := map[string]bool{}
+	for _, a := range p.plan.Actions {
+		if a.Kind == ActRevoke {
+			revoking[a.RuleID] = true
+		}
+	}
+	now := e.cfg.Now()
+	for _, a := range at.st.actual {
+		if !at.st.groups[a.Key.GroupID] || revoking[a.RuleID] {
+			continue
+		}
+		managed := owned[a.Key]
+		if !managed && !unmanaged[a.RuleID] {
+			continue
+		}
+		clauses := pr.pol.CheckRule(a.Key, at.st.info)
+		if len(clauses) == 0 {
+			continue
+		}
+		v := PolicyViolation{Rule: a, Clauses: clauses, Managed: managed, Paused: at.st.paused(a.Key.GroupID, now)}
+		if !v.Managed && !v.Paused && pr.pol.Revoke() {
+			p.plan.Actions = append(p.plan.Actions, Action{Kind: ActRevoke, Cause: CausePolicy, Key: a.Key, RuleID: a.RuleID,
+				Description: a.Description, Reason: "violates policy " + clauseNames(clauses), Loss: true})
+		}
+		p.policy.Violations = append(p.policy.Violations, v)
+	}
+	SortActions(p.plan.Actions)
+}
+
+// policySettle marks the violations whose revocation survived the other
+// verdicts (the blast-radius guard may have held it back) and takes the
+// revoked rules out of the unmanaged ones.
+func (e *Engine) policySettle(p *planned) {
+	if len(p.policy.Violations) == 0 {
+		return
+	}
+	revoked := map[string]bool{}
+	for _, a := range p.plan.Actions {
+		if a.Cause == CausePolicy {
+			revoked[a.RuleID] = true
+		}
+	}
+	for i := range p.policy.Violations {
+		p.policy.Violations[i].Revoke = revoked[p.policy.Violations[i].Rule.RuleID]
+	}
+	p.plan.Unmanaged = slices.DeleteFunc(slices.Clone(p.plan.Unmanaged), func(u ActualRule) bool { return revoked[u.RuleID] })
+	slices.SortStableFunc(p.policy.Violations, func(a, b PolicyViolation) int {
+		switch {
+		case a.Rule.Key.Less(b.Rule.Key):
+			return -1
+		case b.Rule.Key.Less(a.Rule.Key):
+			return 1
+		}
+		return strings.Compare(a.Rule.RuleID, b.Rule.RuleID)
+	})
+}
+
+// isPolicyDiagnostic tells a violation of the policy from other errors.
+func isPolicyDiagnostic(d rules.Diagnostic) bool {
+	return d.Severity == rules.SeverityError && strings.Contains(d.Msg, "violates policy ")
+}
+
+func clauseNames(cs []PolicyClause) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Name()
+	}
+	return strings.Join(names, ", ")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,278 @@
+package reconcile
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sgrules/sgrules/pkg/policy"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// fakePolicyStore serves a policy text parsed with pkg/policy; its adapter
+// is internal/adapters/policyload's in miniature (that package imports this one).
+type fakePolicyStore struct {
+	text  string // "" means no policy
+	calls int
+}
+
+func (s *fakePolicyStore) Policy(context.Context) (Policy, error) {
+	s.calls++
+	if s.text == "" {
+		return nil, nil
+	}
+	p, diags := policy.Parse("policy/sgrules.yaml", []byte(s.text))
+	if p == nil {
+		return nil, &PolicyError{Key: "policy/sgrules.yaml", Diagnostics: diags}
+	}
+	return fakePolicy{p}, nil
+}
+
+type fakePolicy struct{ p *policy.Policy }
+
+func facts(groups map[string]*GroupInfo) policy.Facts {
+	f := policy.Facts{Groups: map[string]policy.Group{}}
+	for id, g := range groups {
+		if g != nil {
+			f.Groups[id] = policy.Group{ID: g.GroupID, Name: g.Name, VPCID: g.VPCID, Tags: g.Tags, Complete: true}
+		}
+	}
+	return f
+}
+
+func (f fakePolicy) Name() string { return f.p.Name }
+func (f fakePolicy) Revoke() bool { return f.p.Enforce == policy.EnforceRevoke }
+func (f fakePolicy) CheckSource(src PolicySource, groups map[string]*GroupInfo) rules.Diagnostics {
+	res := f.p.Check(policy.Source{File: src.File, Perms: src.Perms, Resolve: src.Resolve,
+		Path: strings.TrimPrefix(src.Key, "rules/")}, facts(groups))
+	return res.Diagnostics()
+}
+func (f fakePolicy) CheckRule(k rules.Key, groups map[string]*GroupInfo) []PolicyClause {
+	var out []PolicyClause
+	for _, m := range f.p.CheckRule(k, facts(groups)) {
+		if !m.Skipped {
+			out = append(out, PolicyClause{ID: m.Clause.ID, Message: m.Clause.Message})
+		}
+	}
+	return out
+}
+
+const noWorldSSH = `deny:
+  - id: no-world-ssh
+    message: SSH must not be open to the internet
+    type: ingress
+    protocol: tcp
+    ports: 22
+    cidrs: [0.0.0.0/0, "::/0"]
+`
+
+const sshFile = `rules:
+  ssh:
+    securityGroup: sg-0000000a
+    type: ingress
+    protocol: tcp
+    fromPort: 22
+    toPort: 22
+    cidrBlocks: [192.0.2.0/24, 0.0.0.0/0]
+`
+
+func policyHarness(t *testing.T, text string) (*harness, *fakePolicyStore) {
+	h := newHarness(t)
+	store := &fakePolicyStore{text: text}
+	h.eng = h.engine(Config{Policy: store})
+	return h, store
+}
+
+func source(res Result, key string) SourceResult {
+	for _, s := range res.Sources {
+		if s.Key == key {
+			return s
+		}
+	}
+	return SourceResult{}
+}
+
+func TestPolicyViolationMakesFileInvalidAndLocated(t *testing.T) {
+	h, _ := policyHarness(t, noWorldSSH)
+	h.src.put("rules/ssh.yaml", sshFile)
+	h.src.put("rules/web.yaml", webFile)
+	res := h.apply("rules/ssh.yaml", "rules/web.yaml")
+	ssh := source(res, "rules/ssh.yaml")
+	want := "rules/ssh.yaml:8:32: ssh: violates policy NO-WORLD-SSH: SSH must not be open to the internet (ingress tcp 22 from 0.0.0.0/0)"
+	if ssh.Status != StatusInvalid || len(ssh.Diagnostics) != 2 || ssh.Diagnostics[1].String() != want {
+		t.Fatalf("ssh.yaml: %+v\nwant %s", ssh, want)
+	}
+	if strings.Contains(h.state(), "tcp/22") || source(res, "rules/web.yaml").Status != StatusApplied {
+		t.Fatalf("the invalid file changed EC2, or the valid one was not applied:\n%s", h.state())
+	}
+	if got := res.Policy.Rejected; len(got) != 1 || got[0] != "rules/ssh.yaml" {
+		t.Fatalf("rejected: %v", got)
+	}
+	if rec := h.led.sources["rules/ssh.yaml"]; rec.Status != StatusInvalid || !strings.Contains(strings.Join(rec.Diagnostics, "\n"), "NO-WORLD-SSH") {
+		t.Fatalf("ledger: %+v", rec)
+	}
+}
+
+func TestPolicyTenantRefusesAnotherTeamsGroup(t *testing.T) {
+	h, _ := policyHarness(t, "tenants:\n  - prefix: team-a/\n    groups: {tags: {team: a}}\n")
+	h.ec2.groups[sgWeb].Tags["team"] = "a"
+	h.ec2.groups[sgDB].Tags["team"] = "b"
+	h.src.put("rules/team-a/web.yaml", "rules:\n  w:\n    securityGroup: {tags: {Name: web}}\n    type: ingress\n    protocol: tcp\n    fromPort: 443\n    toPort: 443\n    cidrBlocks: [10.0.0.0/8]\n")
+	h.src.put("rules/team-a/db.yaml", "rules:\n  pg:\n    securityGroup: {tags: {Name: db}}\n    type: ingress\n    protocol: tcp\n    fromPort: 5432\n    toPort: 5432\n    cidrBlocks: [10.0.0.0/8]\n")
+	res := h.reconcile(Request{All: true})
+	if s := source(res, "rules/team-a/web.yaml"); s.Status != StatusApplied {
+		t.Fatalf("web: %+v", s)
+	}
+	db := source(res, "rules/team-a/db.yaml")
+	want := "rules/team-a/db.yaml:3:20: pg: violates policy tenant team-a/: securityGroup {tags: {Name: db}} (sg-0000000c) is not a group of the tenant ({tags: {team: a}})"
+	if db.Status != StatusInvalid || len(db.Diagnostics) != 1 || db.Diagnostics[0].String() != want {
+		t.Fatalf("db: %+v\nwant %s", db.Diagnostics.Strings(), want)
+	}
+	if strings.Contains(h.state(), "5432") {
+		t.Fatal("the tenant's violation reached EC2")
+	}
+}
+
+func TestBrokenPolicyAppliesNothingAndResumes(t *testing.T) {
+	h, store := policyHarness(t, noWorldSSH)
+	h.src.put("rules/web.yaml", webFile)
+	h.apply("rules/web.yaml")
+	before := h.state()
+
+	store.text = "deny:\n  - id: x\n    prot: tcp\n"
+	h.src.put("rules/web.yaml", strings.ReplaceAll(webFile, "443", "8443"))
+	h.src.put("rules/db.yaml", dbFile)
+	h.src.remove("rules/nothing.yaml")
+	mut := h.ec2.mutating()
+	res := h.reconcile(Request{All: true})
+	if res.Policy.Invalid == nil || !strings.Contains(res.Policy.Invalid.Error(), "policy/sgrules.yaml:3:5") {
+		t.Fatalf("policy report: %+v", res.Policy)
+	}
+	for _, s := range res.Sources {
+		if s.Status != StatusHeld || !strings.Contains(s.Message, "policy policy/sgrules.yaml is invalid") {
+			t.Fatalf("%s: %+v", s.Key, s)
+		}
+	}
+	if h.ec2.mutating() != mut || h.state() != before {
+		t.Fatalf("a broken policy changed EC2:\n%s", h.state())
+	}
+
+	store.text = noWorldSSH
+	res = h.reconcile(Request{All: true})
+	for _, s := range res.Sources {
+		if s.Status != StatusApplied {
+			t.Fatalf("after the fix, %s: %+v", s.Key, s)
+		}
+	}
+	if !strings.Contains(h.state(), "8443") || !strings.Contains(h.state(), "5432") {
+		t.Fatalf("not resumed:\n%s", h.state())
+	}
+}
+
+func TestPolicyChangeKeepsAppliedFileMarkedInvalid(t *testing.T) {
+	h, store := policyHarness(t, "")
+	h.src.put("rules/ssh.yaml", sshFile)
+	h.apply("rules/ssh.yaml")
+	if h.led.sources["rules/ssh.yaml"].Status != StatusApplied || !h.led.sources["rules/ssh.yaml"].Static {
+		t.Fatal("setup: ssh.yaml not applied as a static file")
+	}
+	before := h.state()
+
+	store.text = noWorldSSH
+	res := h.reconcile(Request{All: true})
+	if s := source(res, "rules/ssh.yaml"); s.Status != StatusInvalid || !strings.Contains(strings.Join(s.Diagnostics.Strings(), ""), "NO-WORLD-SSH") {
+		t.Fatalf("a static file unchanged since apply was not re-checked: %+v", s)
+	}
+	if h.state() != before {
+		t.Fatalf("the file's rules changed:\n%s", h.state())
+	}
+	// Its world-open rule is a managed violation: reported, not revoked.
+	if v := res.Policy.Violations; len(v) != 1 || !v[0].Managed || v[0].Revoke || v[0].Rule.Key.Peer.Value != "0.0.0.0/0" {
+		t.Fatalf("violations: %+v", v)
+	}
+}
+
+func TestPolicyRevokesUnmanagedViolationsOnly(t *testing.T) {
+	h, _ := policyHarness(t, noWorldSSH+"enforce: revoke\n")
+	h.src.put("rules/web.yaml", webFile)
+	h.src.put("rules/app.yaml", "rules:\n  dns:\n    securityGroup: sg-0000000b\n    type: egress\n    protocol: udp\n    fromPort: 53\n    toPort: 53\n    cidrBlocks: [10.0.0.2/32]\n")
+	h.reconcile(Request{All: true})
+	open := h.ec2.addRule(key(sgWeb, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "0.0.0.0/0"), "by hand", nil)
+	office := h.ec2.addRule(key(sgWeb, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "192.0.2.0/24"), "office", nil)
+	pausedOpen := h.ec2.addRule(key(sgApp, rules.Ingress, "tcp", 0, 65535, rules.PeerCIDR6, "::/0"), "", nil)
+	h.ec2.groups[sgApp].Tags[TagPause] = "2999-01-01T00:00:00Z"
+
+	report := h.reconcile(Request{All: true, DryRun: true})
+	if n := len(report.Policy.Violations); n != 2 || report.Policy.Revoked() != 1 || report.Executed {
+		t.Fatalf("dry run: %+v", report.Policy)
+	}
+	res := h.reconcile(Request{All: true})
+	snap := h.ec2.snapshot()
+	ids := map[string]bool{}
+	for _, r := range snap {
+		ids[r.RuleID] = true
+	}
+	if ids[open] || !ids[office] || !ids[pausedOpen] {
+		t.Fatalf("want only the world-open SSH rule revoked: %v", ids)
+	}
+	if res.Policy.Revoked() != 1 || res.Drift.Unmanaged != 2 || res.Plan.Count(ActRevoke) != 1 || res.Plan.Actions[0].Cause != CausePolicy {
+		t.Fatalf("result: %+v %+v", res.Policy, res.Plan.Actions)
+	}
+	var paused PolicyViolation
+	for _, v := range res.Policy.Violations {
+		if v.Rule.RuleID == pausedOpen {
+			paused = v
+		}
+	}
+	if !paused.Paused || paused.Revoke {
+		t.Fatalf("paused group: %+v", paused)
+	}
+}
+
+func TestPolicyRevokesAreHeldByTheGuard(t *testing.T) {
+	h, _ := policyHarness(t, noWorldSSH+"enforce: revoke\n")
+	h.eng = h.engine(Config{Policy: &fakePolicyStore{text: noWorldSSH + "enforce: revoke\n"}, MaxRevoke: 1})
+	h.src.put("rules/web.yaml", webFile)
+	h.src.put("rules/db.yaml", dbFile)
+	h.reconcile(Request{All: true})
+	h.ec2.addRule(key(sgWeb, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "0.0.0.0/0"), "", nil)
+	h.ec2.addRule(key(sgDB, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "0.0.0.0/0"), "", nil)
+	mut := h.ec2.mutating()
+	res := h.reconcile(Request{All: true})
+	if h.ec2.mutating() != mut || res.HeldCleanup != 2 || res.Policy.Revoked() != 0 || len(res.Policy.Violations) != 2 {
+		t.Fatalf("guard: held %d, %+v", res.HeldCleanup, res.Policy)
+	}
+}
+
+func TestNoPolicyObjectIsNoPolicy(t *testing.T) {
+	h, store := policyHarness(t, "")
+	h.src.put("rules/ssh.yaml", sshFile)
+	res := h.apply("rules/ssh.yaml")
+	if source(res, "rules/ssh.yaml").Status != StatusApplied || res.Policy.Name != "" || store.calls != 1 {
+		t.Fatalf("%+v, %d calls", res, store.calls)
+	}
+}
+
+// A CloudFormation resource the policy refused owns nothing; its Delete
+// (the rollback) reports it deleted, so the custom resource answers
+// SUCCESS. (The run has no EC2 action: the result used to be built
+// before the source records, and said "applied".)
+func TestRefusedInlineSourceIsDeleted(t *testing.T) {
+	h, _ := policyHarness(t, noWorldSSH)
+	f, diags := rules.Parse("cfn/app/OpenSSH", []byte(sshFile))
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	const key = "cfn/app/OpenSSH"
+	res := h.reconcile(Request{Inline: map[string]Inline{key: {File: f}}})
+	if s := source(res, key); s.Status != StatusInvalid {
+		t.Fatalf("create: %+v", s)
+	}
+	res = h.reconcile(Request{Inline: map[string]Inline{key: {}}})
+	if s := source(res, key); s.Status != StatusDeleted {
+		t.Fatalf("delete: %+v", s)
+	}
+	if _, ok := h.led.sources[key]; ok {
+		t.Fatal("the record of the deleted source is kept")
+	}
+}
