@@ -39,6 +39,8 @@ type wiring struct {
 	resolvedRegion string
 	// envErr is an environment addFileFlags could not read.
 	envErr error
+	// managedGroupTag is MANAGED_GROUP_TAG: only groups with it are changed.
+	managedGroupTag string
 }
 
 // addAWSFlags adds --region and --endpoint-url.
@@ -56,6 +58,7 @@ func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
 		return err
 	}
 	w.addFileFlagsFrom(fs, env)
+	w.managedGroupTag = env.ManagedGroupTag
 	fs.StringVar(&w.table, "table", env.Table, "DynamoDB table of the ownership ledger (env STATE_TABLE; required)")
 	fs.IntVar(&w.maxRevoke, "max-revoke", env.MaxRevoke, "blast-radius guard: hold a plan that would revoke more rules than this because rules or files disappeared; -1 for no limit, 0 is refused (env MAX_REVOKE)")
 	fs.BoolVar(&w.verbose, "verbose", false, "log the engine's plan and API batches to stderr")
@@ -165,7 +168,7 @@ func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engin
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	host, _ := os.Hostname()
-	c := config.Config{Table: w.table, Bucket: w.bucket, Prefix: w.prefix, MaxRevoke: w.maxRevoke}
+	c := config.Config{Table: w.table, Bucket: w.bucket, Prefix: w.prefix, MaxRevoke: w.maxRevoke, ManagedGroupTag: w.managedGroupTag}
 	var pol reconcile.PolicyStore
 	if w.policy != "" {
 		pol = policyload.File(w.policy, w.prefix)

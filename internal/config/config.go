@@ -21,6 +21,9 @@ const (
 	EnvRoleARNs    = "SGRULES_ROLE_ARNS" // drift function: sgrules' own roles, comma-separated
 	EnvAlertTopic  = "ALERT_TOPIC_ARN"   // drift function: SNS topic for drift summaries (optional)
 	EnvPolicyKey   = "POLICY_KEY"        // key of the guardrail policy in the rules bucket (default policy/sgrules.yaml)
+	// EnvManagedGroupTag: when set, only groups carrying this tag are
+	// changed (the template's IAM condition enforces the same).
+	EnvManagedGroupTag = "MANAGED_GROUP_TAG"
 )
 
 // DefaultPolicyKey is where the functions look for the guardrail policy.
@@ -36,6 +39,8 @@ type Config struct {
 	Prefix string
 	// MaxRevoke is the blast-radius guard (never 0).
 	MaxRevoke int
+	// ManagedGroupTag limits changes to groups with this tag ("": any).
+	ManagedGroupTag string
 	// PolicyKey is the key of the guardrail policy in Bucket (POLICY_KEY,
 	// functions only; "" means none is read).
 	PolicyKey string
@@ -59,16 +64,16 @@ type Function struct {
 var (
 	// Reconcile is the reconcile function's environment.
 	Reconcile = Function{Name: "reconcile",
-		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey},
+		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Drift is the drift function's environment.
 	Drift = Function{Name: "drift",
-		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvDriftMode, EnvRoleARNs, EnvAlertTopic},
+		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// CLI is the defaults of the CLI's flags; nothing is required here
 	// (the commands check what they need after the flags).
 	CLI = Function{Name: "cli",
-		Vars: []string{EnvCLIBucket, EnvRulesBucket, EnvRulesPrefix, EnvStateTable, EnvMaxRevoke}}
+		Vars: []string{EnvCLIBucket, EnvRulesBucket, EnvRulesPrefix, EnvStateTable, EnvMaxRevoke, EnvManagedGroupTag}}
 )
 
 // Functions are the Lambda functions, one per folder under functions/.
@@ -89,7 +94,8 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 	if len(missing) > 0 {
 		return Config{}, fmt.Errorf("%s must be set", strings.Join(f.required, " and "))
 	}
-	c := Config{Table: env[EnvStateTable], Bucket: env[EnvRulesBucket], Prefix: Prefix(env[EnvRulesPrefix])}
+	c := Config{Table: env[EnvStateTable], Bucket: env[EnvRulesBucket], Prefix: Prefix(env[EnvRulesPrefix]),
+		ManagedGroupTag: strings.TrimSpace(env[EnvManagedGroupTag])}
 	if slices.Contains(f.Vars, EnvCLIBucket) && env[EnvCLIBucket] != "" {
 		c.Bucket = env[EnvCLIBucket]
 	}

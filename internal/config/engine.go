@@ -52,14 +52,15 @@ func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine
 		logger = slog.New(slog.DiscardHandler)
 	}
 	eng, err := reconcile.New(reconcile.Config{
-		Source:    src,
-		Groups:    groups,
-		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), c.Table, ddbledger.WithLogger(logger)),
-		LedgerID:  c.Table,
-		MaxRevoke: c.MaxRevoke,
-		Policy:    pol,
-		Holder:    opts.Holder,
-		Logger:    logger,
+		Source:          src,
+		Groups:          groups,
+		Ledger:          ddbledger.New(dynamodb.NewFromConfig(cfg), c.Table, ddbledger.WithLogger(logger)),
+		LedgerID:        c.Table,
+		MaxRevoke:       c.MaxRevoke,
+		ManagedGroupTag: c.ManagedGroupTag,
+		Policy:          pol,
+		Holder:          opts.Holder,
+		Logger:          logger,
 	})
 	if err != nil {
 		return nil, nil, err

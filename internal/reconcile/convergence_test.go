@@ -257,3 +257,28 @@ func TestStoredDiagnosticsStayWithinLimits(t *testing.T) {
 		t.Fatalf("a short list is cut: %q", got)
 	}
 }
+
+func TestManagedGroupTagLimitsChanges(t *testing.T) {
+	h := newHarness(t)
+	h.eng = h.engine(Config{ManagedGroupTag: "sgrules"})
+	h.ec2.mu.Lock()
+	h.ec2.groups[sgApp].Tags["sgrules"] = "yes"
+	h.ec2.mu.Unlock()
+	h.src.put("rules/web.yaml", webFile) // sg-0000000a, not tagged
+	h.src.put("rules/app.yaml", strings.ReplaceAll(strings.ReplaceAll(webFile, "sg-0000000a", "sg-0000000X"), "sg-0000000b", "sg-0000000a"))
+	h.src.put("rules/app.yaml", strings.ReplaceAll(h.srcBody("rules/app.yaml"), "sg-0000000X", sgApp))
+	res := h.reconcile(Request{All: true})
+	web, app := h.source(res, "rules/web.yaml"), h.source(res, "rules/app.yaml")
+	if web.Status != StatusInvalid || !strings.Contains(strings.Join(web.Diagnostics.Strings(), "\n"), "rules/web.yaml:3:20: http: security group sg-0000000a is not tagged sgrules") {
+		t.Fatalf("a file for an untagged group: %+v", web)
+	}
+	if app.Status != StatusApplied || h.rulesOf(sgApp) == "" || h.rulesOf(sgWeb) != "" {
+		t.Fatalf("the tagged group: %+v; rules web %q app %q", app, h.rulesOf(sgWeb), h.rulesOf(sgApp))
+	}
+}
+
+func (h *harness) srcBody(key string) string {
+	h.src.mu.Lock()
+	defer h.src.mu.Unlock()
+	return string(h.src.files[key])
+}
