@@ -404,8 +404,8 @@ func sameRecord(a, b OwnedPermission) bool {
 //     the permission it had: put back in place.
 //
 // Only the same peer kind pairs (IPv4 with IPv4, IPv6 with IPv6, group
-// with group, prefix list with prefix list); other changes stay
-// authorize + revoke. Pairing is deterministic: revocations in key order,
+// with group of the same account, prefix list with prefix list); other
+// changes stay authorize + revoke. Pairing is deterministic: revocations in key order,
 // each taking the first free authorization in key order, preferring the
 // same peer, then the same ports.
 func pairModifications(out *diffOutput, in diffInput, actual map[rules.Key]ActualRule) {
@@ -435,7 +435,8 @@ func pairModifications(out *diffOutput, in diffInput, actual map[rules.Key]Actua
 		best, bestScore := -1, 3
 		for _, j := range auths {
 			a := as[j]
-			if taken[j] || a.Key.GroupID != rv.Key.GroupID || a.Key.Direction != rv.Key.Direction || a.Key.Peer.Kind != rv.Key.Peer.Kind {
+			if taken[j] || a.Key.GroupID != rv.Key.GroupID || a.Key.Direction != rv.Key.Direction || a.Key.Peer.Kind != rv.Key.Peer.Kind ||
+				a.Key.Peer.Account != rv.Key.Peer.Account { // ModifySecurityGroupRules cannot name a peer's account
 				continue
 			}
 			if rv.Cause == CauseDriftModified {

@@ -62,11 +62,16 @@ const QuotaPerGroup = 60
 // and the per-group quota.
 func (p *parser) fileChecks(f *File) {
 	ref := func(r *Rule) []string { return []string{r.SecurityGroup.String()} }
-	peerRef := func(_ *Rule, _ int, g GroupRef) []string { return []string{g.String()} }
+	peerRef := func(_ *Rule, _ int, g GroupRef) []string {
+		if g.IsID() {
+			return []string{g.ID}
+		}
+		return []string{g.String()}
+	}
 	eachPermission(f, ref, peerRef, func(r *Rule, k Key, at site, first *site) {
 		if first != nil {
 			p.add(SeverityError, at.pos.Line, at.pos.Col, r.Name, at.field,
-				fmt.Sprintf("%s: same permission as %s: %s %s %s", at.field, first, r.Direction, describePorts(r), k.Peer.Value))
+				fmt.Sprintf("%s: same permission as %s: %s %s %s", at.field, first, r.Direction, describePorts(r), peerText(k.Peer)))
 		}
 	})
 	p.quota(f)
@@ -156,18 +161,28 @@ type rulePeer struct {
 func rulePeers(r *Rule, resolve func(int, GroupRef) []string) []rulePeer {
 	var out []rulePeer
 	for i, c := range r.CIDRBlocks {
-		out = append(out, rulePeer{Peer{PeerCIDR4, c.String()}, fmt.Sprintf("cidrBlocks[%d]", i)})
+		out = append(out, rulePeer{Peer{Kind: PeerCIDR4, Value: c.String()}, fmt.Sprintf("cidrBlocks[%d]", i)})
 	}
 	for i, c := range r.IPv6CIDRBlocks {
-		out = append(out, rulePeer{Peer{PeerCIDR6, c.String()}, fmt.Sprintf("ipv6CidrBlocks[%d]", i)})
+		out = append(out, rulePeer{Peer{Kind: PeerCIDR6, Value: c.String()}, fmt.Sprintf("ipv6CidrBlocks[%d]", i)})
 	}
 	for i := range r.SourceSecurityGroups {
-		for _, id := range resolve(i, r.SourceSecurityGroups[i]) {
-			out = append(out, rulePeer{Peer{PeerGroup, id}, fmt.Sprintf("sourceSecurityGroups[%d]", i)})
+		g := r.SourceSecurityGroups[i]
+		for _, id := range resolve(i, g) {
+			out = append(out, rulePeer{Peer{Kind: PeerGroup, Value: id, Account: g.Account}, fmt.Sprintf("sourceSecurityGroups[%d]", i)})
 		}
 	}
 	for i, pl := range r.PrefixListIDs {
-		out = append(out, rulePeer{Peer{PeerPrefixList, pl}, fmt.Sprintf("prefixListIds[%d]", i)})
+		out = append(out, rulePeer{Peer{Kind: PeerPrefixList, Value: pl}, fmt.Sprintf("prefixListIds[%d]", i)})
 	}
 	return out
+}
+
+// peerText renders a peer's value for messages: "10.0.0.0/8", "sg-…" or
+// "111122223333/sg-…".
+func peerText(p Peer) string {
+	if p.Account != "" {
+		return p.Account + "/" + p.Value
+	}
+	return p.Value
 }

@@ -88,10 +88,12 @@ func (x *expander) one(g GroupRef, rule, field string, pos Pos) []string {
 	return nil
 }
 
-// refText renders a reference as written: "sg-…", "{groupName: web, vpcId:
-// vpc-1}" or "{tags: {Name: web}}".
+// refText renders a reference as written: "sg-…", "{groupId: sg-…,
+// account: "…"}", "{groupName: web, vpcId: vpc-1}" or "{tags: {Name: web}}".
 func refText(g GroupRef) string {
 	switch {
+	case g.ID != "" && g.Account != "":
+		return fmt.Sprintf("{groupId: %s, account: %q}", g.ID, g.Account)
 	case g.ID != "":
 		return g.ID
 	case g.Name != "":

@@ -340,16 +340,42 @@ func (p *parser) description(n *yaml.Node, rule string) (string, bool) {
 	return s, true
 }
 
+// refUse tells where a group reference stands, which decides the map
+// forms it may take.
+type refUse int
+
+const (
+	refOther refUse = iota // other file formats (policy files): id, {groupName, vpcId} or {tags}
+	refOwn                 // securityGroup, exclusiveGroups: also {groupId}
+	refPeer                // sourceSecurityGroups: also {groupId, account}
+)
+
+// refKeys lists the keys of a group map for each use.
+var refKeys = map[refUse][]string{
+	refOther: refFields,
+	refOwn:   {"groupId", "groupName", "vpcId", "tags"},
+	refPeer:  {"groupId", "account", "groupName", "vpcId", "tags"},
+}
+
 // groupRef reads a security group reference: an id string, or a map
 // {groupName, vpcId} or {tags}.
 func (p *parser) groupRef(n *yaml.Node, rule, field string) (GroupRef, bool) {
+	return p.groupRefIn(n, rule, field, refOther)
+}
+
+// groupRefIn reads a group reference used as use says.
+func (p *parser) groupRefIn(n *yaml.Node, rule, field string, use refUse) (GroupRef, bool) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		return p.groupID(n, rule, field)
 	case yaml.MappingNode:
-		return p.groupMap(n, rule, field)
+		return p.groupMap(n, rule, field, use)
 	}
-	p.errf(n, rule, field, "%s: want a group id, {groupName: NAME, vpcId: vpc-…} or {tags: {…}}, got %s", field, kindName(n))
+	forms := "a group id, {groupName: NAME, vpcId: vpc-…} or {tags: {…}}"
+	if use == refPeer {
+		forms = `a group id, {groupId: sg-…, account: "…"}, {groupName: NAME, vpcId: vpc-…} or {tags: {…}}`
+	}
+	p.errf(n, rule, field, "%s: want %s, got %s", field, forms, kindName(n))
 	return GroupRef{}, false
 }
 
@@ -365,23 +391,32 @@ func (p *parser) groupID(n *yaml.Node, rule, field string) (GroupRef, bool) {
 	return GroupRef{ID: s}, true
 }
 
-// groupMap reads {groupName, vpcId} or {tags}.
-func (p *parser) groupMap(n *yaml.Node, rule, field string) (GroupRef, bool) {
+// groupMap reads {groupName, vpcId} or {tags}; for a rule's groups also
+// {groupId}, and for a source group also {groupId, account}.
+func (p *parser) groupMap(n *yaml.Node, rule, field string, use refUse) (GroupRef, bool) {
 	var ref GroupRef
 	seen := map[string]bool{}
 	bad := false
 	p.pairs(n, rule, field, func(key string, k, v *yaml.Node) {
 		seen[key] = true
 		ok := false
-		switch key {
-		case "groupName":
+		switch {
+		case key == "groupName":
 			ref.Name, ok = p.groupName(v, rule, field)
-		case "vpcId":
+		case key == "vpcId":
 			ref.VPCID, ok = p.vpcID(v, rule, field)
-		case "tags":
+		case key == "tags":
 			ref.Tags, ok = p.tags(v, rule, field)
+		case key == "groupId" && use != refOther:
+			var id GroupRef
+			id, ok = p.groupID(v, rule, field+".groupId")
+			ref.ID = id.ID
+		case key == "account" && use == refPeer:
+			ref.Account, ok = p.accountID(v, rule, field+".account")
+		case key == "account" && use == refOwn:
+			p.errf(k, rule, field+".account", "%s.account: the groups a file manages are in the file's target: set the top-level account (and region) instead; account names a source group in another account, in sourceSecurityGroups", field)
 		default:
-			p.unknown(k, rule, field+"."+key, refFields)
+			p.unknown(k, rule, field+"."+key, refKeys[use])
 		}
 		bad = bad || !ok
 	})
@@ -398,6 +433,12 @@ func (p *parser) groupMap(n *yaml.Node, rule, field string) (GroupRef, bool) {
 // refForm says what is wrong with the set of keys of a group map, or "".
 func refForm(keys map[string]bool) string {
 	switch {
+	case keys["groupId"] && (keys["groupName"] || keys["vpcId"] || keys["tags"]):
+		return "use one of {groupId}, {groupName, vpcId} or {tags}"
+	case keys["account"] && !keys["groupId"]:
+		return "account needs groupId (a group in another account is named by its id)"
+	case keys["groupId"]:
+		return ""
 	case keys["tags"] && (keys["groupName"] || keys["vpcId"]):
 		return "use either {groupName, vpcId} or {tags}, not both"
 	case keys["groupName"] && !keys["vpcId"]:

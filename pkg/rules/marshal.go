@@ -11,7 +11,7 @@ import (
 
 // MarshalYAML renders a File as a rule file that Parse reads back to an
 // equal File (positions aside, rules in name order). The output is stable:
-// rules sorted by name, fields in the documented order (securityGroup, type,
+// account and region first when set (the account quoted), rules sorted by name, fields in the documented order (securityGroup, type,
 // protocol, fromPort, toPort, cidrBlocks, ipv6CidrBlocks,
 // sourceSecurityGroups, prefixListIds, description), empty fields left out,
 // ports always written, group references in flow style, no comments. It
@@ -72,7 +72,14 @@ func MarshalYAML(f *File) ([]byte, error) {
 		}
 		rules.Content = append(rules.Content, strNode(r.Name), m)
 	}
-	root := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{strNode("rules"), rules}}
+	root := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	if f.Target.Account != "" {
+		root.Content = append(root.Content, strNode("account"), quotedNode(f.Target.Account))
+	}
+	if f.Target.Region != "" {
+		root.Content = append(root.Content, strNode("region"), strNode(f.Target.Region))
+	}
+	root.Content = append(root.Content, strNode("rules"), rules)
 	if len(f.ExclusiveGroups) > 0 {
 		s := seqNode()
 		for _, g := range f.ExclusiveGroups {
@@ -102,10 +109,14 @@ func intNode(v int64) *yaml.Node {
 func seqNode() *yaml.Node { return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"} }
 
 func refNode(g GroupRef) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle}
+	if g.ID != "" && g.Account != "" {
+		m.Content = append(m.Content, strNode("groupId"), strNode(g.ID), strNode("account"), quotedNode(g.Account))
+		return m
+	}
 	if g.ID != "" || (g.Name == "" && len(g.Tags) == 0) {
 		return strNode(g.ID)
 	}
-	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle}
 	if g.Name != "" {
 		m.Content = append(m.Content, strNode("groupName"), strNode(g.Name), strNode("vpcId"), strNode(g.VPCID))
 		return m

@@ -27,21 +27,27 @@ const (
 
 // GroupRef names a security group in one of three forms: an id
 // ("sg-0123456789abcdef0"), a name within a VPC, or a set of tags that must
-// match exactly one group. Exactly one form is set.
+// match exactly one group. Exactly one form is set. Account is set only
+// with ID, only for a source group in another account than the file's
+// target ({groupId: sg-…, account: "…"} in sourceSecurityGroups).
 type GroupRef struct {
-	ID    string
-	Name  string
-	VPCID string
-	Tags  map[string]string
+	ID      string
+	Account string
+	Name    string
+	VPCID   string
+	Tags    map[string]string
 }
 
 // IsID reports whether the reference is a literal group id.
 func (g GroupRef) IsID() bool { return g.ID != "" }
 
 // String is the canonical, stable text of the reference, usable as a map key:
-// "sg-…", "name:NAME@vpc-…" or "tags:K1=V1,K2=V2" (keys sorted).
+// "sg-…", "ACCOUNT/sg-…" (a group in another account), "name:NAME@vpc-…"
+// or "tags:K1=V1,K2=V2" (keys sorted).
 func (g GroupRef) String() string {
 	switch {
+	case g.ID != "" && g.Account != "":
+		return g.Account + "/" + g.ID
 	case g.ID != "":
 		return g.ID
 	case g.Name != "":
@@ -105,6 +111,12 @@ type File struct {
 	ExclusiveGroups []GroupRef
 	// ExclusivePos locates each ExclusiveGroups entry (same index).
 	ExclusivePos []Pos
+	// Target is the account and region of the file's groups, from the
+	// top-level account and region fields; absent fields are empty (the
+	// hub's own account and region: see Target.Resolve).
+	Target Target
+	// TargetPos locates the values of "account" and "region" when present.
+	TargetPos map[string]Pos
 }
 
 // PeerKind tells what a permission's peer is.
@@ -119,12 +131,32 @@ const (
 
 // Peer is the one source (ingress) or destination (egress) of a permission.
 // Value is a canonical CIDR, a resolved group id, or a prefix list id.
+// Account is set only for a group peer in another account than the
+// permission's group (EC2's UserIdGroupPairs UserId); empty means the same
+// account.
 type Peer struct {
-	Kind  PeerKind
-	Value string
+	Kind    PeerKind
+	Value   string
+	Account string
 }
 
-func (p Peer) String() string { return string(p.Kind) + ":" + p.Value }
+// String renders "KIND:VALUE", or "sg:ACCOUNT/sg-…" for a group in another
+// account.
+func (p Peer) String() string {
+	if p.Account != "" {
+		return string(p.Kind) + ":" + p.Account + "/" + p.Value
+	}
+	return string(p.Kind) + ":" + p.Value
+}
+
+// InAccount returns the peer as seen from a group in account: a group peer
+// naming that same account loses its Account (it is local there).
+func (p Peer) InAccount(account string) Peer {
+	if p.Account != "" && p.Account == account {
+		p.Account = ""
+	}
+	return p
+}
 
 // Key is the canonical identity of one EC2 security group rule: two rules
 // with equal keys are the same rule to EC2. It is comparable and usable as
@@ -165,10 +197,14 @@ func (k Key) Less(o Key) bool {
 	if k.Peer.Kind != o.Peer.Kind {
 		return k.Peer.Kind < o.Peer.Kind
 	}
+	if k.Peer.Account != o.Peer.Account {
+		return k.Peer.Account < o.Peer.Account
+	}
 	return k.Peer.Value < o.Peer.Value
 }
 
-// ParseKey parses the text form produced by Key.String.
+// ParseKey parses the text form produced by Key.String, with or without
+// a peer account ("…|sg:sg-…" and "…|sg:111122223333/sg-…").
 func ParseKey(s string) (Key, error) {
 	f := strings.Split(s, "|")
 	if len(f) != 6 {
@@ -190,8 +226,16 @@ func ParseKey(s string) (Key, error) {
 	if d != Ingress && d != Egress {
 		return Key{}, fmt.Errorf("parse key %q: direction %q", s, f[1])
 	}
-	return Key{GroupID: f[0], Direction: d, Protocol: f[2], FromPort: int32(from), ToPort: int32(to),
-		Peer: Peer{Kind: PeerKind(kind), Value: val}}, nil
+	peer := Peer{Kind: PeerKind(kind), Value: val}
+	if peer.Kind == PeerGroup {
+		if acct, id, ok := strings.Cut(val, "/"); ok {
+			if !IsAccountID(acct) {
+				return Key{}, fmt.Errorf("parse key %q: peer account %q is not 12 digits", s, acct)
+			}
+			peer.Account, peer.Value = acct, id
+		}
+	}
+	return Key{GroupID: f[0], Direction: d, Protocol: f[2], FromPort: int32(from), ToPort: int32(to), Peer: peer}, nil
 }
 
 // Owner identifies who declares a permission: a source (file key or

@@ -108,7 +108,8 @@ func (p *parser) unknown(k *yaml.Node, rule, field string, known []string) strin
 // diagnostics.
 func (p *parser) errorsSince(n int) bool { return p.diags[n:].HasErrors() }
 
-// top reads the top-level map: "rules" and "exclusiveGroups".
+// top reads the top-level map: "rules", "exclusiveGroups", "account" and
+// "region".
 func (p *parser) top(root *yaml.Node) *File {
 	if root.Kind != yaml.MappingNode {
 		p.errf(root, "", "", `the top level must be a map with "rules", got %s`, kindName(root))
@@ -126,6 +127,8 @@ func (p *parser) top(root *yaml.Node) *File {
 			}
 		case "exclusiveGroups":
 			p.exclusiveGroups(f, v)
+		case "account", "region":
+			p.target(f, key, v)
 		default:
 			p.unknown(k, "", key, topFields)
 		}
@@ -142,6 +145,7 @@ func (p *parser) top(root *yaml.Node) *File {
 			f.Rules = append(f.Rules, r)
 		}
 	})
+	localPeers(f)
 	p.fileChecks(f)
 	return f
 }
@@ -153,7 +157,7 @@ func (p *parser) exclusiveGroups(f *File, v *yaml.Node) {
 	}
 	for i, e := range v.Content {
 		field := fmt.Sprintf("exclusiveGroups[%d]", i)
-		if ref, ok := p.groupRef(e, "", field); ok {
+		if ref, ok := p.groupRefIn(e, "", field, refOwn); ok {
 			f.ExclusiveGroups = append(f.ExclusiveGroups, ref)
 			f.ExclusivePos = append(f.ExclusivePos, posOf(e))
 		}
@@ -235,7 +239,7 @@ func (rr *ruleReader) securityGroup() {
 		rr.missing("securityGroup", "a group id sg-…, {groupName: NAME, vpcId: vpc-…} or {tags: {Name: NAME}}")
 		return
 	}
-	rr.r.SecurityGroup, _ = rr.p.groupRef(n, rr.r.Name, "securityGroup")
+	rr.r.SecurityGroup, _ = rr.p.groupRefIn(n, rr.r.Name, "securityGroup", refOwn)
 }
 
 func (rr *ruleReader) direction() bool {
@@ -289,7 +293,7 @@ func (rr *ruleReader) peers() {
 		return ok
 	})
 	rr.each("sourceSecurityGroups", func(e *yaml.Node, field string) bool {
-		ref, ok := p.groupRef(e, r.Name, field)
+		ref, ok := p.groupRefIn(e, r.Name, field, refPeer)
 		if ok {
 			r.SourceSecurityGroups = append(r.SourceSecurityGroups, ref)
 		}
