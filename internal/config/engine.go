@@ -24,7 +24,24 @@ type EngineOptions struct {
 	// (the CLI); the Lambda handler puts the request id in each
 	// reconcile.Request instead.
 	Holder string
-	Logger *slog.Logger
+	// SessionName names the hub's sessions in target accounts'
+	// CloudTrail (default "sgrules").
+	SessionName string
+	Logger      *slog.Logger
+}
+
+func (o EngineOptions) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+func (o EngineOptions) sessionName() string {
+	if o.SessionName == "" {
+		return "sgrules"
+	}
+	return o.SessionName
 }
 
 // NewEngine builds the engine on one AWS configuration: the S3 source of

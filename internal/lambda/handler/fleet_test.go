@@ -67,7 +67,6 @@ func (q *fakeQueue) Send(_ context.Context, bodies []string) error {
 	return nil
 }
 
-
 func newFleetDrift(t *testing.T, cfg Config) (*Handler, *fakeFleet, *bytes.Buffer) {
 	t.Helper()
 	fl := &fakeFleet{fail: map[rules.Target]error{}}
