@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -72,6 +73,8 @@ func TestSchemaRejects(t *testing.T) {
 		"missing-type.yaml", "bad-rule-name.yaml", "rules-not-map.yaml", "missing-rules.yaml", "unknown-top-level.yaml",
 		"ipv6-in-cidrblocks.yaml", "ipv4-in-ipv6cidrblocks.yaml", "port-out-of-range.yaml", "string-port.json",
 		"protocol-spelling.yaml", "non-decimal-port.yaml",
+		"account-short.yaml", "account-short.json", "account-not-id.yaml", "region-unknown.yaml",
+		"account-on-security-group.yaml", "peer-account-without-group-id.yaml", "peer-account-short.yaml",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := s.Validate(asJSONValue(t, filepath.Join("testdata/bad", name))); err == nil {
@@ -115,5 +118,55 @@ func TestSchemaAgreesOnProtocol(t *testing.T) {
 				t.Errorf("parser accepts: %v (%v), schema accepts: %v (%v)", perr == nil, perr, serr == nil, serr)
 			}
 		})
+	}
+}
+
+// TestSchemaTargets: the schema accepts what the parser accepts for
+// account, region and source groups in another account, and its region
+// list is Regions.
+func TestSchemaTargets(t *testing.T) {
+	s := loadSchema(t)
+	peer := "rules:\n  r:\n    securityGroup: {groupId: sg-01234567}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    sourceSecurityGroups: "
+	for _, src := range []string{
+		"account: \"012345678901\"\nregion: eu-west-1\nrules: {}\n",
+		"account: 111122223333\nrules: {}\n",
+		"region: us-gov-west-1\nrules: {}\n",
+		peer + "[sg-89abcdef, {groupId: sg-89abcdef, account: \"444455556666\"}, {groupId: sg-0123456789abcdef0, account: 444455556666}]\n",
+	} {
+		if f, diags := Parse("t.yaml", []byte(src)); f == nil {
+			t.Fatalf("parser refuses %q: %v", src, diags.Strings())
+		}
+		var y any
+		if err := yaml.Unmarshal([]byte(src), &y); err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Validate(v); err != nil {
+			t.Errorf("schema refuses %q: %v", src, err)
+		}
+	}
+	raw, err := os.ReadFile(schemaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Properties struct {
+			Region struct {
+				Enum []string `json:"enum"`
+			} `json:"region"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(doc.Properties.Region.Enum, Regions) {
+		t.Errorf("schema regions %v, want rules.Regions %v", doc.Properties.Region.Enum, Regions)
 	}
 }

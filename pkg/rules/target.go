@@ -59,7 +59,7 @@ func IsAccountID(s string) bool { return reAccount.MatchString(s) }
 
 // Regions lists the AWS region names a rule file may name (commercial,
 // China and GovCloud partitions). Keep it in step with
-// schema/rules.schema.json (TestSchemaRegions checks).
+// schema/rules.schema.json (TestSchemaTargets checks).
 var Regions = []string{
 	"af-south-1",
 	"ap-east-1", "ap-east-2",

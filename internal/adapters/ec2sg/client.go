@@ -53,11 +53,29 @@ const (
 
 // Client implements reconcile.Groups.
 type Client struct {
-	api API
+	api     API
+	account string // the account of api's credentials ("" when not told)
 }
 
+// Option configures a Client.
+type Option func(*Client)
+
+// WithAccount tells the client the account its credentials are in. A
+// group peer in another account (Peer.Account) is written with that
+// account as UserId; reading back, a referenced group whose UserId is not
+// id gets Peer.Account = UserId (one in id: none). Without it, the owner
+// of the rule's group (GroupOwnerId, when EC2 reports it) stands for the
+// client's account.
+func WithAccount(id string) Option { return func(c *Client) { c.account = id } }
+
 // New returns a Client on api (usually ec2.NewFromConfig(cfg)).
-func New(api API) *Client { return &Client{api: api} }
+func New(api API, opts ...Option) *Client {
+	c := &Client{api: api}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
 
 // DescribeRules returns every rule of the given groups, both directions,
 // sorted by key.
@@ -96,7 +114,7 @@ func (c *Client) describeRules(ctx context.Context, filters []types.Filter) ([]r
 			return nil, err
 		}
 		for _, r := range page.SecurityGroupRules {
-			ar, err := flattenRule(r)
+			ar, err := flattenRule(r, c.account)
 			if err != nil {
 				return nil, err
 			}
@@ -262,7 +280,7 @@ func (c *Client) Authorize(ctx context.Context, groupID string, dir rules.Direct
 		specs = []types.TagSpecification{spec}
 	}
 	for _, chunk := range chunks(dedupePermissions(perms), MaxEntries) {
-		ipPerms := expandPermissions(chunk)
+		ipPerms := expandPermissions(chunk, c.account)
 		var err error
 		switch dir {
 		case rules.Ingress:

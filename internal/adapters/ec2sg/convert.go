@@ -14,8 +14,10 @@ import (
 )
 
 // flattenRule converts an EC2 rule into its canonical key: protocol
-// normalised, ports -1/-1 for protocols without ports, CIDRs masked.
-func flattenRule(r types.SecurityGroupRule) (reconcile.ActualRule, error) {
+// normalised, ports -1/-1 for protocols without ports, CIDRs masked, a
+// referenced group in another account than account (or, when account is
+// "", than the rule's group owner) with Peer.Account set.
+func flattenRule(r types.SecurityGroupRule, account string) (reconcile.ActualRule, error) {
 	id := aws.ToString(r.SecurityGroupRuleId)
 	proto, err := rules.NormalizeProtocol(aws.ToString(r.IpProtocol))
 	if err != nil {
@@ -48,6 +50,12 @@ func flattenRule(r types.SecurityGroupRule) (reconcile.ActualRule, error) {
 		k.Peer = rules.Peer{Kind: rules.PeerCIDR6, Value: p.Masked().String()}
 	case r.ReferencedGroupInfo != nil && aws.ToString(r.ReferencedGroupInfo.GroupId) != "":
 		k.Peer = rules.Peer{Kind: rules.PeerGroup, Value: *r.ReferencedGroupInfo.GroupId}
+		if account == "" {
+			account = aws.ToString(r.GroupOwnerId)
+		}
+		if user := aws.ToString(r.ReferencedGroupInfo.UserId); user != "" && account != "" && user != account {
+			k.Peer.Account = user
+		}
 	case aws.ToString(r.PrefixListId) != "":
 		k.Peer = rules.Peer{Kind: rules.PeerPrefixList, Value: *r.PrefixListId}
 	default:
@@ -70,9 +78,10 @@ func ports(k rules.Key) (*int32, *int32) {
 }
 
 // expandPermissions groups permissions with the same protocol and ports
-// into one IpPermission carrying every peer with its description. The
-// result is sorted by protocol and ports; peers keep their input order.
-func expandPermissions(perms []rules.Permission) []types.IpPermission {
+// into one IpPermission carrying every peer with its description; a group
+// peer in another account than account carries it as UserId. The result
+// is sorted by protocol and ports; peers keep their input order.
+func expandPermissions(perms []rules.Permission, account string) []types.IpPermission {
 	type pk struct {
 		proto    string
 		from, to int32
@@ -98,7 +107,11 @@ func expandPermissions(perms []rules.Permission) []types.IpPermission {
 		case rules.PeerCIDR6:
 			ip.Ipv6Ranges = append(ip.Ipv6Ranges, types.Ipv6Range{CidrIpv6: aws.String(p.Key.Peer.Value), Description: desc})
 		case rules.PeerGroup:
-			ip.UserIdGroupPairs = append(ip.UserIdGroupPairs, types.UserIdGroupPair{GroupId: aws.String(p.Key.Peer.Value), Description: desc})
+			pair := types.UserIdGroupPair{GroupId: aws.String(p.Key.Peer.Value), Description: desc}
+			if peer := p.Key.Peer.InAccount(account); peer.Account != "" {
+				pair.UserId = aws.String(peer.Account)
+			}
+			ip.UserIdGroupPairs = append(ip.UserIdGroupPairs, pair)
 		case rules.PeerPrefixList:
 			ip.PrefixListIds = append(ip.PrefixListIds, types.PrefixListId{PrefixListId: aws.String(p.Key.Peer.Value), Description: desc})
 		}

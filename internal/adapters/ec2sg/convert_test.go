@@ -71,7 +71,7 @@ func TestFlattenRule(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := flattenRule(tc.in)
+			got, err := flattenRule(tc.in, "")
 			if tc.wantErr {
 				if err == nil {
 					t.Fatalf("got %+v, want error", got)
@@ -105,7 +105,7 @@ func TestExpandPermissions(t *testing.T) {
 		p("tcp", 80, 80, rules.PeerCIDR4, "10.0.0.0/8", ""),
 		p("47", -1, -1, rules.PeerCIDR4, "10.0.0.0/8", "gre"),
 		p("tcp", 443, 443, rules.PeerCIDR4, "192.168.0.0/16", ""),
-	})
+	}, "")
 	want := []types.IpPermission{
 		{IpProtocol: aws.String("-1"), FromPort: aws.Int32(-1), ToPort: aws.Int32(-1),
 			IpRanges: []types.IpRange{{CidrIp: aws.String("10.0.0.0/8")}}},
@@ -121,6 +121,51 @@ func TestExpandPermissions(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("expandPermissions:\n got %s\nwant %s", dump(got), dump(want))
+	}
+}
+
+// TestPeerAccount: a group peer in another account is written with its
+// UserId and read back with Peer.Account; one in the client's account has
+// neither.
+func TestPeerAccount(t *testing.T) {
+	const own, other = "123456789012", "111122223333"
+	ref := func(user, owner string) types.SecurityGroupRule {
+		r := types.SecurityGroupRule{SecurityGroupRuleId: aws.String("sgr-1"), GroupId: aws.String("sg-1"), IsEgress: aws.Bool(false),
+			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(5432), ToPort: aws.Int32(5432),
+			ReferencedGroupInfo: &types.ReferencedSecurityGroup{GroupId: aws.String("sg-2"), UserId: optional(user)}}
+		r.GroupOwnerId = optional(owner)
+		return r
+	}
+	for _, tc := range []struct {
+		name, account, user, owner, want string
+	}{
+		{"other account", own, other, "", other},
+		{"own account", own, own, "", ""},
+		{"no UserId", own, "", "", ""},
+		{"not told, owner reported", "", other, own, other},
+		{"not told, owner is the user", "", own, own, ""},
+		{"not told, nothing reported", "", other, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := flattenRule(ref(tc.user, tc.owner), tc.account)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Key.Peer != (rules.Peer{Kind: rules.PeerGroup, Value: "sg-2", Account: tc.want}) {
+				t.Errorf("peer %+v, want account %q", got.Key.Peer, tc.want)
+			}
+		})
+	}
+	k := rules.Key{GroupID: "sg-1", Direction: rules.Ingress, Protocol: "tcp", FromPort: 1, ToPort: 1}
+	perm := func(acct string) rules.Permission {
+		k := k
+		k.Peer = rules.Peer{Kind: rules.PeerGroup, Value: "sg-2", Account: acct}
+		return rules.Permission{Key: k}
+	}
+	got := expandPermissions([]rules.Permission{perm(other), perm(own), perm("")}, own)
+	want := []types.UserIdGroupPair{{GroupId: aws.String("sg-2"), UserId: aws.String(other)}, {GroupId: aws.String("sg-2")}, {GroupId: aws.String("sg-2")}}
+	if len(got) != 1 || !reflect.DeepEqual(got[0].UserIdGroupPairs, want) {
+		t.Errorf("pairs %+v", got)
 	}
 }
 

@@ -16,8 +16,12 @@
 //	InvalidSecurityGroupRuleId.NotFound,
 //	InvalidPermission.NotFound             → reconcile.ErrNotFound
 //
-// Group references in keys are group ids of the same account; the owner
-// account of a referenced group (UserId) is not part of the key.
+// Group peers in keys are group ids of the client's account, or, with
+// Peer.Account set, of another account (VPC peering, shared VPCs): written
+// as UserIdGroupPairs with UserId, read back from ReferencedGroupInfo's
+// UserId when it is not the client's account (WithAccount).
+// ModifySecurityGroupRules cannot name a peer's account (ReferencedGroupId
+// only), so ModifyRules is for peers of the client's own account.
 //
 // It may import the AWS SDK, pkg/rules, internal/reconcile (the ports it
 // implements) and internal/strutil; never a Lambda shell or the CLI.

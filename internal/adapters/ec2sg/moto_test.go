@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -474,5 +475,70 @@ func TestModifyRulesInPlace(t *testing.T) {
 	}
 	if len(ids) != 0 {
 		t.Errorf("rules lost their ids: %v", ids)
+	}
+}
+
+// motoAccount is the account moto puts static credentials in.
+const motoAccount = "123456789012"
+
+// TestPeerInAnotherAccount: a group peer with an account is authorized as
+// a UserIdGroupPair with UserId, read back with Peer.Account (and one in the
+// client's own account without), and revoked by rule id. moto looks the
+// referenced group up in the caller's account whatever the UserId, so the
+// peer here is a group of the home account that moto records under another
+// UserId; what is checked is what the adapter sends and how it reads
+// ReferencedGroupInfo.UserId back.
+func TestPeerInAnotherAccount(t *testing.T) {
+	for _, dir := range []rules.Direction{rules.Ingress, rules.Egress} {
+		t.Run(string(dir), func(t *testing.T) {
+			e := setup(t)
+			ctx := context.Background()
+			web, peer := e.group(t, "web", nil), e.group(t, "peer", nil)
+			client := ec2sg.New(e.ec2, ec2sg.WithAccount(motoAccount))
+			remote := perm(web, dir, "tcp", 5432, 5432, rules.PeerGroup, peer, "from the peered account")
+			remote.Key.Peer.Account = "111122223333"
+			local := perm(web, dir, "tcp", 5433, 5433, rules.PeerGroup, peer, "")
+			named := perm(web, dir, "tcp", 5434, 5434, rules.PeerGroup, peer, "")
+			named.Key.Peer.Account = motoAccount // the client's own account: written without UserId
+			if err := client.Authorize(ctx, web, dir, []rules.Permission{remote, local, named}, managed); err != nil {
+				t.Fatal(err)
+			}
+			all, err := client.DescribeRules(ctx, []string{web})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, r := range all {
+				if r.Key.Direction == dir && r.Key.Peer.Kind == rules.PeerGroup {
+					got[r.Key.String()] = r.RuleID
+				}
+			}
+			namedLocal := named.Key
+			namedLocal.Peer = namedLocal.Peer.InAccount(motoAccount) // a peer named in the client's account reads back as local
+			want := []string{remote.Key.String(), local.Key.String(), namedLocal.String()}
+			if len(got) != len(want) {
+				t.Fatalf("group rules %v, want %v", got, want)
+			}
+			for _, k := range want {
+				if _, ok := got[k]; !ok {
+					t.Errorf("missing %s in %v", k, got)
+				}
+			}
+			if _, err := rules.ParseKey(remote.Key.String()); err != nil || !strings.Contains(remote.Key.String(), "sg:111122223333/"+peer) {
+				t.Errorf("key %s: %v", remote.Key, err)
+			}
+			if err := client.Revoke(ctx, web, dir, []string{got[remote.Key.String()]}); err != nil {
+				t.Fatal(err)
+			}
+			after, err := client.DescribeRules(ctx, []string{web})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range after {
+				if r.Key == remote.Key {
+					t.Errorf("revoked rule still there: %s", r.Key)
+				}
+			}
+		})
 	}
 }
