@@ -51,7 +51,7 @@ lint-workflows: $(BIN)/actionlint
 lint: vet $(BIN)/staticcheck lint-workflows
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(BIN)/staticcheck ./...
-	cfn-lint template.yaml
+	cfn-lint template.yaml template-target.yaml
 
 ## build: both Lambda bootstraps (linux/arm64) into build/<name>/bootstrap, plus build/<name>.zip when zip is installed
 # Each through its build-<LogicalId> target, the recipe sam build runs.
