@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -24,8 +25,9 @@ type storedPerm struct {
 	Source string `json:"source,omitempty"`
 }
 
-func encodeSource(s reconcile.SourceRecord) (map[string]types.AttributeValue, error) {
-	item := itemKey(prefixSource+s.Key, skSource)
+// encodeSource encodes a source record as the item with partition key pk.
+func encodeSource(pk string, s reconcile.SourceRecord) (map[string]types.AttributeValue, error) {
+	item := itemKey(pk, skSource)
 	putS(item, "kind", string(s.Kind))
 	putS(item, "etag", s.ETag)
 	putS(item, "versionId", s.VersionID)
@@ -64,9 +66,11 @@ func encodeSource(s reconcile.SourceRecord) (map[string]types.AttributeValue, er
 	return item, nil
 }
 
-func decodeSource(item map[string]types.AttributeValue) (reconcile.SourceRecord, error) {
-	pk := getS(item, "pk")
-	if len(pk) < len(prefixSource) || pk[:len(prefixSource)] != prefixSource {
+// decodeSource decodes a source item of the target whose pk prefix is
+// scope ("" for the home target).
+func decodeSource(item map[string]types.AttributeValue, scope string) (reconcile.SourceRecord, error) {
+	pk, ok := strings.CutPrefix(getS(item, "pk"), scope)
+	if !ok || len(pk) < len(prefixSource) || pk[:len(prefixSource)] != prefixSource {
 		return reconcile.SourceRecord{}, fmt.Errorf("decode source: pk %q is not a source", pk)
 	}
 	s := reconcile.SourceRecord{
@@ -123,9 +127,9 @@ func decodeSource(item map[string]types.AttributeValue) (reconcile.SourceRecord,
 // salvageSource is what can be kept of a source item that does not decode:
 // its key, kind and version (so it can be replaced by a conditional write),
 // with status unknown; a zero record if not even that.
-func salvageSource(item map[string]types.AttributeValue) reconcile.SourceRecord {
-	pk := getS(item, "pk")
-	if len(pk) <= len(prefixSource) || pk[:len(prefixSource)] != prefixSource {
+func salvageSource(item map[string]types.AttributeValue, scope string) reconcile.SourceRecord {
+	pk, ok := strings.CutPrefix(getS(item, "pk"), scope)
+	if !ok || len(pk) <= len(prefixSource) || pk[:len(prefixSource)] != prefixSource {
 		return reconcile.SourceRecord{}
 	}
 	ver, err := getN(item, "ver")
@@ -140,11 +144,13 @@ func salvageSource(item map[string]types.AttributeValue) reconcile.SourceRecord 
 		Message: "ledger record could not be decoded", Version: ver}
 }
 
-func encodePermission(p reconcile.OwnedPermission) (map[string]types.AttributeValue, error) {
+// encodePermission encodes an owned permission as the item with partition
+// key pk.
+func encodePermission(pk string, p reconcile.OwnedPermission) (map[string]types.AttributeValue, error) {
 	if p.Key.GroupID == "" {
 		return nil, fmt.Errorf("encode permission %s: no group id", p.Key)
 	}
-	item := itemKey(permPK(p.Key), permSK(p.Key))
+	item := itemKey(pk, permSK(p.Key))
 	putS(item, "ruleId", p.RuleID)
 	putS(item, "description", p.Description)
 	owners := make(map[string]types.AttributeValue, len(p.Owners))

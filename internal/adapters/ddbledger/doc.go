@@ -20,6 +20,23 @@
 //	lease       pk = "lease#<sg-id>" sk = "lease"
 //	            holder (S), expiresAt (N, unix ms), ttl (N, unix s)
 //
+// # Targets
+//
+// One table holds the ledger of every target (account and region): group
+// ids are unique only within one. The home target's items have the keys
+// above, unchanged, so a ledger written before targets existed is the home
+// target's without a migration. Every other target's items have the same
+// shapes with every pk prefixed by "target#<account>#<region>#":
+//
+//	source      pk = "target#111122223333#eu-west-1#source#<key>"  sk = "source"
+//	permission  pk = "target#111122223333#eu-west-1#group#<sg-id>" sk = "perm#<Key.String()>"
+//	lease       pk = "target#111122223333#eu-west-1#lease#<sg-id>" sk = "lease"
+//
+// New returns the home target's ledger (WithHome names it); For(t) the
+// ledger of t, which reads and writes only its own prefix; ListAllSources
+// reads every target's source records in one Scan. A peer group in another
+// account appears in keys as "sg:<account>/sg-…" (rules.Key).
+//
 // Empty strings and empty lists are not stored; absent attributes read as
 // zero values. perms is compressed so that a source with thousands of
 // permissions stays well under the 400 KB item limit.

@@ -133,7 +133,7 @@ func (l *Ledger) transactLeases(ctx context.Context, groupIDs []string, holder s
 		items[i] = types.TransactWriteItem{Put: &types.Put{
 			TableName: aws.String(l.table),
 			Item: map[string]types.AttributeValue{
-				"pk":        &types.AttributeValueMemberS{Value: prefixLease + id},
+				"pk":        &types.AttributeValueMemberS{Value: l.leasePK(id)},
 				"sk":        &types.AttributeValueMemberS{Value: skLease},
 				"holder":    &types.AttributeValueMemberS{Value: holder},
 				"expiresAt": number(exp.UnixMilli()),
@@ -177,7 +177,7 @@ func (l *Ledger) release(ctx context.Context, groupIDs []string, holder string) 
 		items := make([]types.TransactWriteItem, len(chunk))
 		for i, id := range chunk {
 			items[i] = types.TransactWriteItem{Delete: &types.Delete{
-				TableName: aws.String(l.table), Key: itemKey(prefixLease+id, skLease),
+				TableName: aws.String(l.table), Key: itemKey(l.leasePK(id), skLease),
 				ConditionExpression: aws.String("holder = :me"), ExpressionAttributeValues: me,
 			}}
 		}
@@ -191,7 +191,7 @@ func (l *Ledger) release(ctx context.Context, groupIDs []string, holder string) 
 		}
 		for _, id := range chunk {
 			_, err := l.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-				TableName: aws.String(l.table), Key: itemKey(prefixLease+id, skLease),
+				TableName: aws.String(l.table), Key: itemKey(l.leasePK(id), skLease),
 				ConditionExpression: aws.String("holder = :me"), ExpressionAttributeValues: me,
 			})
 			var ccf *types.ConditionalCheckFailedException

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,14 +47,20 @@ const (
 	prefixGroup  = "group#"
 	prefixPerm   = "perm#"
 	prefixLease  = "lease#"
+	prefixTarget = "target#"
 	skSource     = "source"
 	skLease      = "lease"
 )
 
-// Ledger implements reconcile.Ledger on one DynamoDB table.
+// Ledger implements reconcile.Ledger on one DynamoDB table, for one
+// target (New: the home target; For: any other).
 type Ledger struct {
 	api   API
 	table string
+	home  rules.Target
+	// scope prefixes every pk of this ledger's target: "" for the home
+	// target, "target#ACCOUNT#REGION#" for the others.
+	scope string
 	log   *slog.Logger
 	// now is the clock leases expire by (time.Now; tests set their own).
 	now func() time.Time
@@ -67,13 +74,99 @@ type Option func(*Ledger)
 // warning carrying an embedded metric: UndecodableItems, StaleLeases).
 func WithLogger(log *slog.Logger) Option { return func(l *Ledger) { l.log = log } }
 
-// New returns a ledger on table.
+// WithHome names the home target: the hub's own account and region, whose
+// items have no target prefix (a ledger written before targets existed is
+// the home target's as it is). ListAllSources files the home scope's
+// records under it, and For(home) is the home ledger.
+func WithHome(t rules.Target) Option { return func(l *Ledger) { l.home = t } }
+
+// New returns the home target's ledger on table.
 func New(api API, table string, opts ...Option) *Ledger {
 	l := &Ledger{api: api, table: table, log: slog.New(slog.DiscardHandler), now: time.Now}
 	for _, o := range opts {
 		o(l)
 	}
 	return l
+}
+
+// For returns the ledger of target t, in the same table: the home target
+// (t resolved against the home target equals it; the zero target always)
+// has today's keys; any other target's items have every pk prefixed with
+// "target#ACCOUNT#REGION#" (sources, group permissions, leases), so two
+// targets never read or write each other's items. t should be resolved
+// (Target.Resolve) when the home target has been given.
+func (l *Ledger) For(t rules.Target) reconcile.Ledger {
+	c := *l
+	c.scope = ""
+	if r := t.Resolve(l.home); !t.IsZero() && r != l.home {
+		c.scope = scopeOf(r)
+	}
+	return &c
+}
+
+func scopeOf(t rules.Target) string {
+	return prefixTarget + t.Account + "#" + t.Region + "#"
+}
+
+// targetOf parses the target of a scoped pk ("target#A#R#rest"), returning
+// the scope and the rest.
+func targetOf(pk string) (rules.Target, string, bool) {
+	rest, ok := strings.CutPrefix(pk, prefixTarget)
+	if !ok {
+		return rules.Target{}, "", false
+	}
+	parts := strings.SplitN(rest, "#", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return rules.Target{}, "", false
+	}
+	return rules.Target{Account: parts[0], Region: parts[1]}, parts[2], true
+}
+
+func (l *Ledger) sourcePK(key string) string { return l.scope + prefixSource + key }
+func (l *Ledger) groupPK(id string) string   { return l.scope + prefixGroup + id }
+func (l *Ledger) leasePK(id string) string   { return l.scope + prefixLease + id }
+
+// ListAllSources reads the source records of every target with one Scan
+// (and its pages): the home scope's under the home target (WithHome), every
+// other under its own; each list sorted by key. Targets without records are
+// absent.
+func (l *Ledger) ListAllSources(ctx context.Context) (map[rules.Target][]reconcile.SourceRecord, error) {
+	out := map[rules.Target][]reconcile.SourceRecord{}
+	in := &dynamodb.ScanInput{
+		TableName:        aws.String(l.table),
+		FilterExpression: aws.String("sk = :sk AND (begins_with(pk, :src) OR begins_with(pk, :tgt))"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":sk":  &types.AttributeValueMemberS{Value: skSource},
+			":src": &types.AttributeValueMemberS{Value: prefixSource},
+			":tgt": &types.AttributeValueMemberS{Value: prefixTarget},
+		},
+		ConsistentRead: aws.Bool(true),
+	}
+	err := l.scanPages(ctx, in, func(item map[string]types.AttributeValue) error {
+		t, scope := l.home, ""
+		if tt, rest, ok := targetOf(getS(item, "pk")); ok {
+			if !strings.HasPrefix(rest, prefixSource) {
+				return nil
+			}
+			t, scope = tt, scopeOf(tt)
+		}
+		rec, err := decodeSource(item, scope)
+		if err != nil {
+			l.skipUndecodable(item, err)
+			if rec = salvageSource(item, scope); rec.Key == "" {
+				return nil
+			}
+		}
+		out[t] = append(out[t], rec)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sources of every target: %w", err)
+	}
+	for _, recs := range out {
+		sort.Slice(recs, func(i, j int) bool { return recs[i].Key < recs[j].Key })
+	}
+	return out, nil
 }
 
 // emfMetric is the CloudWatchMetrics member of an embedded metric format
@@ -101,7 +194,7 @@ func itemKey(pk, sk string) map[string]types.AttributeValue {
 func (l *Ledger) GetSource(ctx context.Context, key string) (reconcile.SourceRecord, bool, error) {
 	out, err := l.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(l.table),
-		Key:            itemKey(prefixSource+key, skSource),
+		Key:            itemKey(l.sourcePK(key), skSource),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
@@ -110,10 +203,10 @@ func (l *Ledger) GetSource(ctx context.Context, key string) (reconcile.SourceRec
 	if out.Item == nil {
 		return reconcile.SourceRecord{}, false, nil
 	}
-	rec, err := decodeSource(out.Item)
+	rec, err := decodeSource(out.Item, l.scope)
 	if err != nil {
 		l.skipUndecodable(out.Item, err)
-		if rec = salvageSource(out.Item); rec.Key == "" {
+		if rec = salvageSource(out.Item, l.scope); rec.Key == "" {
 			return reconcile.SourceRecord{}, false, fmt.Errorf("get source %s: %w", key, err)
 		}
 	}
@@ -123,14 +216,14 @@ func (l *Ledger) GetSource(ctx context.Context, key string) (reconcile.SourceRec
 // ListSources scans every source record, sorted by key.
 func (l *Ledger) ListSources(ctx context.Context) ([]reconcile.SourceRecord, error) {
 	var recs []reconcile.SourceRecord
-	err := l.scan(ctx, prefixSource, func(item map[string]types.AttributeValue) error {
-		rec, err := decodeSource(item)
+	err := l.scan(ctx, l.scope+prefixSource, func(item map[string]types.AttributeValue) error {
+		rec, err := decodeSource(item, l.scope)
 		if err != nil {
 			// Keep what identifies the record (key, version) so the next
 			// write of the source replaces it; what it owned is unknown,
 			// so it is read and applied again.
 			l.skipUndecodable(item, err)
-			rec = salvageSource(item)
+			rec = salvageSource(item, l.scope)
 			if rec.Key == "" {
 				return nil
 			}
@@ -180,7 +273,7 @@ func (l *Ledger) queryGroup(ctx context.Context, groupID string) ([]reconcile.Ow
 		TableName:              aws.String(l.table),
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :perm)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk":   &types.AttributeValueMemberS{Value: prefixGroup + groupID},
+			":pk":   &types.AttributeValueMemberS{Value: l.groupPK(groupID)},
 			":perm": &types.AttributeValueMemberS{Value: prefixPerm},
 		},
 		ConsistentRead: aws.Bool(true),
@@ -208,7 +301,7 @@ func (l *Ledger) queryGroup(ctx context.Context, groupID string) ([]reconcile.Ow
 // AllPermissions scans every owned permission, sorted by key.
 func (l *Ledger) AllPermissions(ctx context.Context) ([]reconcile.OwnedPermission, error) {
 	var perms []reconcile.OwnedPermission
-	err := l.scan(ctx, prefixGroup, func(item map[string]types.AttributeValue) error {
+	err := l.scan(ctx, l.scope+prefixGroup, func(item map[string]types.AttributeValue) error {
 		p, err := decodePermission(item)
 		if err != nil {
 			// Unknown ownership reads as unmanaged: never revoked for it.
@@ -227,12 +320,16 @@ func (l *Ledger) AllPermissions(ctx context.Context) ([]reconcile.OwnedPermissio
 
 // scan calls fn for every item whose pk begins with prefix, over all pages.
 func (l *Ledger) scan(ctx context.Context, prefix string, fn func(map[string]types.AttributeValue) error) error {
-	in := &dynamodb.ScanInput{
+	return l.scanPages(ctx, &dynamodb.ScanInput{
 		TableName:                 aws.String(l.table),
 		FilterExpression:          aws.String("begins_with(pk, :p)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: prefix}},
 		ConsistentRead:            aws.Bool(true),
-	}
+	}, fn)
+}
+
+// scanPages runs a Scan over all pages, calling fn for every item.
+func (l *Ledger) scanPages(ctx context.Context, in *dynamodb.ScanInput, fn func(map[string]types.AttributeValue) error) error {
 	for {
 		out, err := l.api.Scan(ctx, in)
 		if err != nil {
@@ -266,30 +363,31 @@ func (l *Ledger) Write(ctx context.Context, c reconcile.Commit) error {
 		return nil
 	}
 	for _, s := range c.Sources {
-		item, err := encodeSource(s)
+		item, err := encodeSource(l.sourcePK(s.Key), s)
 		if err != nil {
 			return fmt.Errorf("write ledger: %w", err)
 		}
-		if err := add(prefixSource+s.Key, skSource, l.put(item, s.Version)); err != nil {
+		if err := add(l.sourcePK(s.Key), skSource, l.put(item, s.Version)); err != nil {
 			return err
 		}
 	}
 	for _, p := range c.Put {
-		item, err := encodePermission(p)
+		item, err := encodePermission(l.groupPK(p.Key.GroupID), p)
 		if err != nil {
 			return fmt.Errorf("write ledger: %w", err)
 		}
-		if err := add(permPK(p.Key), permSK(p.Key), l.put(item, p.Version)); err != nil {
+		if err := add(l.groupPK(p.Key.GroupID), permSK(p.Key), l.put(item, p.Version)); err != nil {
 			return err
 		}
 	}
 	for _, p := range c.Delete {
-		if err := add(permPK(p.Key), permSK(p.Key), l.del(permPK(p.Key), permSK(p.Key), p.Version)); err != nil {
+		pk := l.groupPK(p.Key.GroupID)
+		if err := add(pk, permSK(p.Key), l.del(pk, permSK(p.Key), p.Version)); err != nil {
 			return err
 		}
 	}
 	for _, s := range c.DeleteSources {
-		if err := add(prefixSource+s.Key, skSource, l.del(prefixSource+s.Key, skSource, s.Version)); err != nil {
+		if err := add(l.sourcePK(s.Key), skSource, l.del(l.sourcePK(s.Key), skSource, s.Version)); err != nil {
 			return err
 		}
 	}
@@ -355,7 +453,6 @@ func number(n int64) *types.AttributeValueMemberN {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
 
-func permPK(k rules.Key) string { return prefixGroup + k.GroupID }
 func permSK(k rules.Key) string { return prefixPerm + k.String() }
 
 func sortOwned(ps []reconcile.OwnedPermission) {

@@ -28,7 +28,7 @@ const table = "sgrules-ledger"
 
 // setup returns a ledger whose calls are counted, the counter, and an
 // uncounted client for fixtures.
-func setup(t *testing.T) (*ddbledger.Ledger, *apicount.Counter, *dynamodb.Client) {
+func setup(t *testing.T, opts ...ddbledger.Option) (*ddbledger.Ledger, *apicount.Counter, *dynamodb.Client) {
 	t.Helper()
 	srv := motoserver.Shared(t)
 	srv.Reset(t)
@@ -36,7 +36,7 @@ func setup(t *testing.T) (*ddbledger.Ledger, *apicount.Counter, *dynamodb.Client
 	motoserver.CreateTable(t, cfg, table)
 	counted, calls := cfg, &apicount.Counter{}
 	calls.Attach(&counted)
-	return ddbledger.New(dynamodb.NewFromConfig(counted), table), calls, dynamodb.NewFromConfig(cfg)
+	return ddbledger.New(dynamodb.NewFromConfig(counted), table, opts...), calls, dynamodb.NewFromConfig(cfg)
 }
 
 func key(group string, port int32, cidr string) rules.Key {
