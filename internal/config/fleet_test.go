@@ -248,3 +248,50 @@ func TestFleetOnMoto(t *testing.T) {
 	w.expect(map[rules.Target]string{home: "2222 home", b1: "8080 b1", c: "443 moved,5432 c"})
 	_ = w.ruleID
 }
+
+// An upgrade in place: a ledger written by the single-account engine is
+// the home target's; the fleet's sweep makes the same EC2 calls as the
+// engine's (no write) and changes nothing.
+func TestUpgradeInPlaceMakesNoExtraEC2Call(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.put("rules/a.yaml", "", w.home, 22, "a")
+	w.put("rules/b.yaml", "", w.home, 443, "b")
+	c := Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50}
+	eng, _, err := c.NewEngine(w.hub, EngineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Reconcile(ctx, reconcile.Request{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(run func()) (calls, writes int) {
+		w.proxy.Before(func(call faultproxy.Call) {
+			if call.Service == faultproxy.EC2 {
+				calls++
+				if call.Mutating {
+					writes++
+				}
+			}
+		})
+		run()
+		w.proxy.Before(nil)
+		return calls, writes
+	}
+	before, _ := count(func() {
+		if _, err := eng.Reconcile(ctx, reconcile.Request{All: true}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	fl := w.fleet()
+	after, writes := count(func() {
+		res, err := fl.Reconcile(ctx, reconcile.Request{All: true}, nil)
+		if err != nil || res.Err() != nil || len(res.Targets) != 1 || len(res.Targets[0].Result.Plan.Actions) != 0 {
+			t.Fatalf("fleet sweep: %+v, %v", res, err)
+		}
+	})
+	if after != before || writes != 0 {
+		t.Errorf("fleet sweep: %d EC2 calls (%d writes), engine sweep %d", after, writes, before)
+	}
+	t.Logf("home-only sweep: %d EC2 calls with the engine, %d with the fleet", before, after)
+}
