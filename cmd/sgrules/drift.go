@@ -46,6 +46,7 @@ Examples:
   sgrules drift --revert --bucket my-rules --table sgrules-ledger
   sgrules drift --output json --bucket my-rules --table sgrules-ledger | jq .drifted
   sgrules drift --policy policy/sgrules.yaml --table sgrules-ledger ./rules
+  sgrules drift --revert --account 111122223333 --region eu-west-1 --table sgrules-ledger ./rules
 `,
 		run: runDrift,
 	})
@@ -70,45 +71,55 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "sgrules drift: %s\n", msg)
 		return exitUsage
 	}
-	eng, groups, err := w.engine(ctx, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "sgrules drift: %v\n", err)
-		return exitFail
-	}
 	// Drift in paused groups is reported (marked paused) and never reverted.
 	req := reconcile.Request{All: true, DryRun: !*revert, Reason: "cli drift"}
 	msg := "checking for drift…"
 	if *revert {
 		msg = "reverting drift…"
 	}
-	stop := progress(stderr, msg)
-	res, err := eng.Reconcile(ctx, req)
-	stop()
-	if err != nil {
-		fmt.Fprintf(stderr, "sgrules drift: %v\n", w.explain(err))
+	runs, single, failed, ok := w.runFleet(ctx, "drift", req, msg, stderr)
+	if !ok {
 		return exitFail
 	}
-	names, pauses := groupNames(ctx, groups, render.GroupIDs(res))
+	docs := []TargetDoc{}
+	problems, drifted, violations := 0, 0, false
+	for _, r := range runs {
+		res := r.Result
+		// Policy violations left in place (reported, managed, paused, or
+		// not revoked because this is a report) are found drift too.
+		if len(res.Policy.Violations) > res.Policy.Revoked() || (!*revert && len(res.Policy.Violations) > 0) {
+			violations = true
+		}
+		if *output == "json" {
+			docs = append(docs, TargetDoc{Account: r.Target.Account, Region: r.Target.Region, Doc: render.NewDriftDoc(res, r.pauses, *revert, r.names)})
+		} else {
+			if !single {
+				heading(stdout, *output, r.Target)
+			}
+			render.Drift(stdout, res, r.pauses, render.Options{Color: useColor(stdout), Names: r.names, Past: *revert})
+		}
+		invalid, held := render.SourceProblems(res.Sources)
+		problems += invalid + held
+		drifted += len(res.Drift.Drifted)
+	}
 	if *output == "json" {
-		if err := render.JSON(stdout, render.NewDriftDoc(res, pauses, *revert, names)); err != nil {
+		var doc any = docs
+		if single && len(docs) == 1 {
+			doc = docs[0].Doc
+		}
+		if err := render.JSON(stdout, doc); err != nil {
 			fmt.Fprintf(stderr, "sgrules drift: %v\n", err)
 			return exitFail
 		}
-	} else {
-		render.Drift(stdout, res, pauses, render.Options{Color: useColor(stdout), Names: names, Past: *revert})
 	}
-	// An invalid or held source is exit 1, as for plan and apply, and it
-	// outranks drift found (as an error outranks changes with plan
-	// --detailed-exitcode): the report above still lists the drift.
-	if invalid, held := render.SourceProblems(res.Sources); invalid+held > 0 {
+	// An invalid or held source (or a failed target) is exit 1, as for
+	// plan and apply, and it outranks drift found (as an error outranks
+	// changes with plan --detailed-exitcode): the report above still lists
+	// the drift.
+	if failed || problems > 0 {
 		return exitFail
 	}
-	if !*revert && len(res.Drift.Drifted) > 0 {
-		return exitDrift
-	}
-	// Policy violations left in place (reported, managed, paused, or not
-	// revoked because this is a report) are found drift too.
-	if len(res.Policy.Violations) > res.Policy.Revoked() || (!*revert && len(res.Policy.Violations) > 0) {
+	if !*revert && drifted > 0 || violations {
 		return exitDrift
 	}
 	return exitOK

@@ -5,10 +5,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/sgrules/sgrules/internal/config"
 
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/cli/importer"
@@ -38,6 +45,10 @@ do not want to hand over before applying it. With --exclusive the
 groups are also declared exclusive: rules added outside sgrules later are
 revoked.
 
+With --account the groups are read in that account through the role
+--target-role (unless the caller is in it), and the file says account:
+(and, with --region, region:), so that it is applied there.
+
 Only the AWS flags apply; no bucket or ledger is read.
 
 Exit status: 0 success; 1 error (a group not found, an AWS error);
@@ -47,6 +58,7 @@ Examples:
   sgrules import sg-0123456789abcdef0 > rules/web.yaml
   sgrules import --exclusive sg-0123456789abcdef0 sg-0fedcba9876543210 > rules/app.yaml
   sgrules import --region eu-west-1 sg-0123456789abcdef0 > web.yaml && sgrules validate web.yaml
+  sgrules import --account 111122223333 --region eu-west-1 sg-0123456789abcdef0 > rules/team-b.yaml
 `,
 		run: runImport,
 	})
@@ -59,6 +71,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var w wiring
 	w.addAWSFlags(fs)
 	exclusive := fs.Bool("exclusive", false, "also declare the groups exclusive (exclusiveGroups)")
+	account := fs.String("account", "", "the groups are in this account: read them through --target-role there (unless it is the caller's) and write account: into the file; with --region, region: too")
+	targetRole := fs.String("target-role", config.DefaultTargetRole, "role assumed in --account (env TARGET_ROLE)")
+	if v := os.Getenv(config.EnvTargetRole); v != "" {
+		*targetRole = v
+	}
 	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
 		return code
 	}
@@ -80,12 +97,29 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			uniq = append(uniq, id)
 		}
 	}
+	if *account != "" {
+		if a, err := config.TargetAccounts(*account); err != nil || len(a) != 1 {
+			fmt.Fprintf(stderr, "sgrules import: --account %s: want one 12-digit account id\n", *account)
+			return exitUsage
+		}
+	}
 	cfg, err := w.awsConfig(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "sgrules import: %v\n", err)
 		return exitFail
 	}
-	groups := ec2sg.New(ec2.NewFromConfig(cfg))
+	var target rules.Target
+	if *account != "" {
+		target.Account = *account
+		if w.region != "" {
+			target.Region = cfg.Region
+		}
+		if cfg, err = assumeInto(ctx, cfg, *account, *targetRole); err != nil {
+			fmt.Fprintf(stderr, "sgrules import: %v\n", err)
+			return exitFail
+		}
+	}
+	groups := ec2sg.New(ec2.NewFromConfig(cfg), ec2sg.WithAccount(target.Account))
 	infos, err := groups.DescribeGroups(ctx, uniq)
 	if err != nil {
 		fmt.Fprintf(stderr, "sgrules import: %v\n", err)
@@ -121,6 +155,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFail
 	}
 	f, skipped := importer.Convert(ordered, actual, importer.Options{Exclusive: *exclusive})
+	f.Target = target
 	for _, s := range skipped {
 		fmt.Fprintf(stderr, "sgrules import: warning: skipped rule %s (%s in %s): %s\n",
 			s.Rule.RuleID, render.Options{}.Rule(s.Rule.Key), s.Rule.Key.GroupID, s.Reason)
@@ -133,6 +168,12 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	flagText := ""
 	if *exclusive {
 		flagText = " --exclusive"
+	}
+	if target.Account != "" {
+		flagText += " --account " + target.Account
+	}
+	if target.Region != "" {
+		flagText += " --region " + target.Region
 	}
 	fmt.Fprintf(stdout, "# Imported by \"sgrules import%s %s\".\n", flagText, strings.Join(uniq, " "))
 	fmt.Fprintln(stdout, "# Applying it adopts the existing rules without changing them. From then on sgrules")
@@ -171,4 +212,26 @@ func interleave(fs *flag.FlagSet, args []string) []string {
 		}
 	}
 	return append(append(flags, "--"), pos...)
+}
+
+// assumeInto returns cfg with the credentials of role in account, unless
+// the caller is in that account already.
+func assumeInto(ctx context.Context, cfg aws.Config, account, role string) (aws.Config, error) {
+	stsc := sts.NewFromConfig(cfg)
+	id, err := stsc.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return cfg, fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
+	}
+	if aws.ToString(id.Account) == account {
+		return cfg, nil
+	}
+	partition := "aws"
+	if a, err := arn.Parse(aws.ToString(id.Arn)); err == nil {
+		partition = a.Partition
+	}
+	cfg = cfg.Copy()
+	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsc,
+		fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, account, role),
+		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "sgrules-cli" }))
+	return cfg, nil
 }

@@ -63,6 +63,12 @@ Examples:
   sgrules plan --output markdown ./rules > plan.md   # for a pull request comment
   sgrules plan --endpoint-url http://localhost:5000 --region us-east-1 ./rules
   sgrules plan --policy policy/sgrules.yaml --table sgrules-ledger ./rules
+  sgrules plan --account 111122223333 --region eu-west-1 --table sgrules-ledger ./rules
+
+Rule files with account: or region: are planned in that target (the
+role --target-role in another account; only --target-accounts may be
+named); --account and --region narrow the run to those targets, and the
+output has one part per target ("== account A / region R ==").
 `,
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runReconcile(ctx, "plan", args, stdout, stderr)
@@ -90,6 +96,7 @@ Examples:
   sgrules apply --allow-mass-revoke --table sgrules-ledger ./rules
   sgrules apply --output json ./rules > applied.json
   sgrules apply --policy policy/sgrules.yaml --table sgrules-ledger ./rules
+  sgrules apply --account 111122223333 --table sgrules-ledger ./rules
 `,
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runReconcile(ctx, "apply", args, stdout, stderr)
@@ -131,39 +138,48 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 		fmt.Fprintf(stderr, "sgrules %s: %s\n", name, msg)
 		return exitUsage
 	}
-	eng, groups, err := w.engine(ctx, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
-		return exitFail
-	}
 	req := reconcile.Request{All: true, DryRun: name == "plan", AllowMassRevoke: massRevoke, Reason: "cli " + name}
 	msg := "planning: reading rule files, the ledger and the security groups…"
 	if !req.DryRun {
 		msg = "applying: reconciling every rule file…"
 	}
-	stop := progress(stderr, msg)
-	res, err := eng.Reconcile(ctx, req)
-	stop()
-	if err != nil {
-		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, w.explain(err))
+	runs, single, failed, ok := w.runFleet(ctx, name, req, msg, stderr)
+	if !ok {
 		return exitFail
 	}
-	names, _ := groupNames(ctx, groups, render.GroupIDs(res))
-	switch *output {
-	case "markdown":
-		render.Markdown(stdout, res, render.MarkdownOptions{Names: names})
-	case "json":
-		if err := render.JSON(stdout, render.NewPlanDoc(res, names)); err != nil {
+	docs := []TargetDoc{}
+	problems, changes := 0, 0
+	for _, r := range runs {
+		res := r.Result
+		if !single && *output != "json" {
+			heading(stdout, *output, r.Target)
+		}
+		switch *output {
+		case "markdown":
+			render.Markdown(stdout, res, render.MarkdownOptions{Names: r.names})
+		case "json":
+			docs = append(docs, TargetDoc{Account: r.Target.Account, Region: r.Target.Region, Doc: render.NewPlanDoc(res, r.names)})
+		default:
+			render.Plan(stdout, res, render.Options{Color: useColor(stdout), Names: r.names, Past: !req.DryRun})
+		}
+		invalid, held := render.SourceProblems(res.Sources)
+		problems += invalid + held
+		changes += len(res.Plan.Actions)
+	}
+	if *output == "json" {
+		var doc any = docs
+		if single && len(docs) == 1 {
+			doc = docs[0].Doc
+		}
+		if err := render.JSON(stdout, doc); err != nil {
 			fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
 			return exitFail
 		}
-	default:
-		render.Plan(stdout, res, render.Options{Color: useColor(stdout), Names: names, Past: !req.DryRun})
 	}
-	if invalid, held := render.SourceProblems(res.Sources); invalid+held > 0 {
+	if failed || problems > 0 {
 		return exitFail
 	}
-	if detailed && len(res.Plan.Actions) > 0 {
+	if detailed && changes > 0 {
 		return exitChanges
 	}
 	return exitOK

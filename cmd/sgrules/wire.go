@@ -18,11 +18,12 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/dirsource"
-	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
+	"github.com/sgrules/sgrules/internal/cli/render"
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 // wiring holds the flags shared by the AWS commands (plan, apply, drift,
@@ -35,6 +36,10 @@ type wiring struct {
 	verbose             bool
 	// policy is the guardrail policy file (--policy), "" for none.
 	policy string
+	// Many targets (plan, apply, drift): --account and --region narrow the
+	// run; the hub's region is the SDK chain's (--region when it has none).
+	account, targetRole, targetAccounts string
+	narrow                              bool
 	// resolvedRegion is the region the AWS configuration settled on.
 	resolvedRegion string
 	// envErr is an environment addFileFlags could not read.
@@ -63,7 +68,12 @@ func (w *wiring) addEngineFlags(fs *flag.FlagSet) error {
 	fs.IntVar(&w.maxRevoke, "max-revoke", env.MaxRevoke, "blast-radius guard: hold a plan that would revoke more rules than this because rules or files disappeared; -1 for no limit, 0 is refused (env MAX_REVOKE)")
 	fs.BoolVar(&w.verbose, "verbose", false, "log the engine's plan and API batches to stderr")
 	fs.StringVar(&w.policy, "policy", "", "check the rule files and the live rules against this guardrail policy file, as the functions check the bucket's (docs/policy.md)")
+	fs.StringVar(&w.account, "account", "", "only the targets in this account (12 digits; default: every target the files and the ledger name)")
+	fs.StringVar(&w.targetRole, "target-role", env.TargetRole, "role assumed in target accounts other than the caller's (env TARGET_ROLE)")
+	fs.StringVar(&w.targetAccounts, "target-accounts", strings.Join(env.TargetAccounts, ","), "comma-separated accounts besides the caller's that rule files may name; a file naming another is invalid (env TARGET_ACCOUNTS)")
 	w.addAWSFlags(fs)
+	w.narrow = true
+	fs.Lookup("region").Usage = "only the targets in this region; the ledger and files without a region field use the SDK chain's region (AWS_REGION or the profile), this one when it has none"
 	return nil
 }
 
@@ -97,6 +107,14 @@ func (w *wiring) checkSource(fs *flag.FlagSet) string {
 	}
 	if err := config.CheckMaxRevoke(w.maxRevoke); err != nil {
 		return "--max-revoke " + strconv.Itoa(w.maxRevoke) + ": " + err.Error()
+	}
+	if w.account != "" {
+		if _, err := config.TargetAccounts(w.account); err != nil || strings.Contains(w.account, ",") {
+			return "--account " + w.account + ": want one 12-digit account id"
+		}
+	}
+	if _, err := config.TargetAccounts(w.targetAccounts); err != nil {
+		return "--target-accounts: " + err.Error()
 	}
 	return ""
 }
@@ -139,7 +157,7 @@ func (w *wiring) checkFiles(fs *flag.FlagSet) string {
 // awsConfig loads the shared AWS configuration with the flag overrides.
 func (w *wiring) awsConfig(ctx context.Context) (aws.Config, error) {
 	var opts []func(*sdkconfig.LoadOptions) error
-	if w.region != "" {
+	if w.region != "" && !w.narrow {
 		opts = append(opts, sdkconfig.WithRegion(w.region))
 	}
 	if w.endpoint != "" {
@@ -149,6 +167,9 @@ func (w *wiring) awsConfig(ctx context.Context) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, err
 	}
+	if cfg.Region == "" && w.narrow {
+		cfg.Region = w.region
+	}
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("no AWS region: set --region or AWS_REGION")
 	}
@@ -156,11 +177,12 @@ func (w *wiring) awsConfig(ctx context.Context) (aws.Config, error) {
 	return cfg, nil
 }
 
-// engine builds the engine and the EC2 adapter (for group names).
-func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engine, *ec2sg.Client, error) {
+// fleet builds the hub: the caller's account (sts:GetCallerIdentity) and
+// region are home; other accounts are reached through --target-role.
+func (w *wiring) fleet(ctx context.Context, stderr io.Writer) (*config.Fleet, error) {
 	cfg, err := w.awsConfig(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	src := w.source(cfg)
 	logger := slog.New(slog.DiscardHandler)
@@ -168,21 +190,108 @@ func (w *wiring) engine(ctx context.Context, stderr io.Writer) (*reconcile.Engin
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	host, _ := os.Hostname()
-	c := config.Config{Table: w.table, Bucket: w.bucket, Prefix: w.prefix, MaxRevoke: w.maxRevoke, ManagedGroupTag: w.managedGroupTag}
+	accounts, _ := config.TargetAccounts(w.targetAccounts) // checked by checkSource
+	c := config.Config{Table: w.table, Bucket: w.bucket, Prefix: w.prefix, MaxRevoke: w.maxRevoke, ManagedGroupTag: w.managedGroupTag,
+		TargetAccounts: accounts, TargetRole: w.targetRole, TargetExternalID: os.Getenv(config.EnvTargetExternalID)}
 	var pol reconcile.PolicyStore
 	if w.policy != "" {
 		pol = policyload.File(w.policy, w.prefix)
 	}
-	eng, groups, err := c.NewEngine(cfg, config.EngineOptions{
-		Source: src,
-		Policy: pol,
-		Holder: fmt.Sprintf("sgrules-cli/%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
-		Logger: logger,
+	return c.NewFleet(ctx, cfg, config.EngineOptions{
+		Source:      src,
+		Policy:      pol,
+		Holder:      fmt.Sprintf("sgrules-cli/%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
+		SessionName: "sgrules-cli",
+		Logger:      logger,
 	})
-	if err != nil {
-		return nil, nil, err
+}
+
+// only is the targets --account and --region leave, or nil for every
+// target (nothing narrowed). The second result is false when the flags
+// narrow the run to no target at all.
+func (w *wiring) only(ctx context.Context, fl *config.Fleet) ([]rules.Target, bool, error) {
+	if w.account == "" && w.region == "" {
+		return nil, true, nil
 	}
-	return eng, groups, nil
+	all, err := fl.Targets(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var out []rules.Target
+	for _, t := range all {
+		if (w.account == "" || t.Account == w.account) && (w.region == "" || t.Region == w.region) {
+			out = append(out, t)
+		}
+	}
+	if len(out) == len(all) {
+		return nil, true, nil // every target: no narrowing
+	}
+	return out, len(out) > 0, nil
+}
+
+// targetRun is one target of a CLI run, with the names of its groups.
+type targetRun struct {
+	reconcile.TargetResult
+	names, pauses map[string]string
+}
+
+// runFleet runs req over the targets --account and --region leave. It
+// prints what failed (a target: its account, region and cause) and
+// returns the runs of the targets that did not fail, and whether any
+// failed; ok is false when nothing could run (exit 1, printed).
+func (w *wiring) runFleet(ctx context.Context, name string, req reconcile.Request, msg string, stderr io.Writer) (runs []targetRun, single, failed, ok bool) {
+	fl, err := w.fleet(ctx, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, w.explain(err))
+		return nil, false, true, false
+	}
+	stop := progress(stderr, msg)
+	only, any, err := w.only(ctx, fl)
+	var res reconcile.FleetResult
+	if err == nil && any {
+		res, err = fl.Reconcile(ctx, req, only)
+	}
+	stop()
+	if err != nil {
+		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, w.explain(err))
+		return nil, false, true, false
+	}
+	if !any {
+		fmt.Fprintf(stderr, "sgrules %s: no target in account %q region %q (home is %s)\n", name, w.account, w.region, fl.Home())
+		return nil, false, false, true
+	}
+	for _, t := range res.Targets {
+		if t.Err != nil {
+			fmt.Fprintf(stderr, "sgrules %s: %v\n", name, fl.Explain(w.explain(t.Err)))
+			failed = true
+			continue
+		}
+		r := targetRun{TargetResult: t}
+		if groups, err := fl.Groups(t.Target); err == nil {
+			r.names, r.pauses = groupNames(ctx, groups, render.GroupIDs(t.Result))
+		}
+		runs = append(runs, r)
+	}
+	single = len(res.Targets) == 1 && res.Targets[0].Target == fl.Home()
+	return runs, single, failed, true
+}
+
+// heading introduces one target's part of the output when a run has
+// several targets (or another than home).
+func heading(w io.Writer, format string, t rules.Target) {
+	switch format {
+	case "markdown":
+		fmt.Fprintf(w, "## account %s, region %s\n\n", t.Account, t.Region)
+	default:
+		fmt.Fprintf(w, "== account %s / region %s ==\n", t.Account, t.Region)
+	}
+}
+
+// TargetDoc is one target of a JSON document over several targets.
+type TargetDoc struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
+	Doc     any    `json:"result"`
 }
 
 // source is the rule files: the directory under the prefix, or the bucket.

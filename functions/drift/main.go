@@ -9,8 +9,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/adapters/sqsqueue"
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
@@ -35,12 +37,14 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, _, err := c.NewEngine(cfg, config.EngineOptions{Logger: logger})
+	fleet, err := c.NewFleet(ctx, cfg, config.EngineOptions{Logger: logger, SessionName: "sgrules-drift"})
 	if err != nil {
 		return nil, err
 	}
 	hcfg := handler.Config{
-		Engine:      engine,
+		Fleet:       fleet,
+		ShardGroups: fleet.ShardGroups,
+		TargetRole:  c.TargetRole,
 		Logger:      logger,
 		Bucket:      c.Bucket,
 		Prefix:      c.Prefix,
@@ -49,6 +53,9 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 		IgnoreRoles: c.RoleARNs,
 		DriftCount:  driftreport.Count,
 		Metrics:     os.Stdout,
+	}
+	if c.SweepQueueURL != "" {
+		hcfg.Queue = sqsqueue.New(sqs.NewFromConfig(cfg), c.SweepQueueURL)
 	}
 	if c.AlertTopicARN != "" {
 		hcfg.Alerts, hcfg.AlertTopicARN = sns.NewFromConfig(cfg), c.AlertTopicARN

@@ -33,9 +33,11 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, _, err := c.NewEngine(cfg, config.EngineOptions{Logger: logger})
+	fleet, err := c.NewFleet(ctx, cfg, config.EngineOptions{Logger: logger, SessionName: "sgrules-reconcile"})
 	if err != nil {
 		return nil, err
 	}
-	return handler.NewReconcile(handler.Config{Engine: engine, Logger: logger, Bucket: c.Bucket, Prefix: c.Prefix, PolicyKey: c.PolicyKey})
+	// CloudFormation custom resources are the hub's own: the home engine.
+	return handler.NewReconcile(handler.Config{Fleet: fleet, Engine: fleet.HomeEngine(), Logger: logger, Bucket: c.Bucket, Prefix: c.Prefix,
+		TargetRole: c.TargetRole, PolicyKey: c.PolicyKey})
 }

@@ -24,10 +24,18 @@ const (
 	// EnvManagedGroupTag: when set, only groups carrying this tag are
 	// changed (the template's IAM condition enforces the same).
 	EnvManagedGroupTag = "MANAGED_GROUP_TAG"
+	// Many accounts (docs/multi-account.md).
+	EnvTargetAccounts   = "TARGET_ACCOUNTS"    // accounts rule files may name, comma-separated (empty: only the hub's)
+	EnvTargetRole       = "TARGET_ROLE"        // role assumed in a target account (default sgrules-target)
+	EnvTargetExternalID = "TARGET_EXTERNAL_ID" // ExternalId of that AssumeRole (optional)
+	EnvSweepQueueURL    = "SWEEP_QUEUE_URL"    // drift function: the queue of per-target sweeps (empty: sweep in the schedule's invocation)
 )
 
 // DefaultPolicyKey is where the functions look for the guardrail policy.
 const DefaultPolicyKey = "policy/sgrules.yaml"
+
+// DefaultTargetRole is the role name TARGET_ROLE defaults to.
+const DefaultTargetRole = "sgrules-target"
 
 // Config is what the environment says.
 type Config struct {
@@ -48,6 +56,14 @@ type Config struct {
 	DriftMode     DriftMode
 	RoleARNs      []string
 	AlertTopicARN string
+	// TargetAccounts are the accounts besides the hub's that rule files
+	// may name (TARGET_ACCOUNTS), TargetRole the role assumed in them,
+	// TargetExternalID its ExternalId.
+	TargetAccounts   []string
+	TargetRole       string
+	TargetExternalID string
+	// SweepQueueURL is the drift function's queue of sweeps.
+	SweepQueueURL string
 }
 
 // Function is one reader of the environment: a Lambda function or the CLI.
@@ -64,16 +80,19 @@ type Function struct {
 var (
 	// Reconcile is the reconcile function's environment.
 	Reconcile = Function{Name: "reconcile",
-		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag},
+		Vars: []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag,
+			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Drift is the drift function's environment.
 	Drift = Function{Name: "drift",
-		Vars:     []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic},
+		Vars: []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
+			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvSweepQueueURL},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// CLI is the defaults of the CLI's flags; nothing is required here
 	// (the commands check what they need after the flags).
 	CLI = Function{Name: "cli",
-		Vars: []string{EnvCLIBucket, EnvRulesBucket, EnvRulesPrefix, EnvStateTable, EnvMaxRevoke, EnvManagedGroupTag}}
+		Vars: []string{EnvCLIBucket, EnvRulesBucket, EnvRulesPrefix, EnvStateTable, EnvMaxRevoke, EnvManagedGroupTag,
+			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID}}
 )
 
 // Functions are the Lambda functions, one per folder under functions/.
@@ -116,6 +135,15 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 	}
 	c.RoleARNs = List(env[EnvRoleARNs])
 	c.AlertTopicARN = strings.TrimSpace(env[EnvAlertTopic])
+	if c.TargetAccounts, err = TargetAccounts(env[EnvTargetAccounts]); err != nil {
+		errs = append(errs, err)
+	}
+	c.TargetRole = strings.TrimSpace(env[EnvTargetRole])
+	if c.TargetRole == "" {
+		c.TargetRole = DefaultTargetRole
+	}
+	c.TargetExternalID = strings.TrimSpace(env[EnvTargetExternalID])
+	c.SweepQueueURL = strings.TrimSpace(env[EnvSweepQueueURL])
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
@@ -206,4 +234,31 @@ func List(v string) []string {
 		}
 	}
 	return out
+}
+
+// TargetAccounts parses TARGET_ACCOUNTS (and the CLI's
+// --target-accounts): comma-separated 12-digit account ids; blanks are
+// dropped, duplicates kept once, the result sorted.
+func TargetAccounts(v string) ([]string, error) {
+	var out []string
+	for _, a := range List(v) {
+		if !isAccountID(a) {
+			return nil, fmt.Errorf("%s: %q is not a 12-digit account id", EnvTargetAccounts, a)
+		}
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

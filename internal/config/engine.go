@@ -25,10 +25,39 @@ type EngineOptions struct {
 	// (the CLI); the Lambda handler puts the request id in each
 	// reconcile.Request instead.
 	Holder string
-	Logger *slog.Logger
+	// SessionName names the hub's sessions in target accounts'
+	// CloudTrail (default "sgrules").
+	SessionName string
+	Logger      *slog.Logger
 	// Policy replaces the policy at PolicyKey in Bucket (the CLI's
 	// --policy FILE).
 	Policy reconcile.PolicyStore
+}
+
+// policy is the guardrail policy in force: opts.Policy, or the object at
+// PolicyKey in Bucket when set (absent: no policy); nil without either.
+func (c Config) policy(cfg aws.Config, opts EngineOptions) reconcile.PolicyStore {
+	if opts.Policy != nil {
+		return opts.Policy
+	}
+	if c.PolicyKey != "" && c.Bucket != "" {
+		return policyload.New(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, ""), c.PolicyKey, c.Prefix)
+	}
+	return nil
+}
+
+func (o EngineOptions) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+func (o EngineOptions) sessionName() string {
+	if o.SessionName == "" {
+		return "sgrules"
+	}
+	return o.SessionName
 }
 
 // NewEngine builds the engine on one AWS configuration: the S3 source of
@@ -42,10 +71,7 @@ func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine
 	if src == nil {
 		src = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix)
 	}
-	pol := opts.Policy
-	if pol == nil && c.PolicyKey != "" && c.Bucket != "" {
-		pol = policyload.New(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, ""), c.PolicyKey, c.Prefix)
-	}
+	pol := c.policy(cfg, opts)
 	groups := ec2sg.New(ratelimit.New(ec2.NewFromConfig(cfg), ratelimit.Defaults()))
 	logger := opts.Logger
 	if logger == nil {

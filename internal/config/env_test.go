@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +59,19 @@ func TestList(t *testing.T) {
 	}
 	if got := List(""); got != nil {
 		t.Errorf("List(\"\") = %q, want nil", got)
+	}
+}
+
+func TestTargetAccounts(t *testing.T) {
+	got, err := TargetAccounts(" 444455556666, 111122223333,,111122223333")
+	if want := []string{"111122223333", "444455556666"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("TargetAccounts = %v, %v; want %v", got, err, want)
+	}
+	if _, err := TargetAccounts("11112222333"); err == nil || !strings.Contains(err.Error(), `TARGET_ACCOUNTS: "11112222333" is not a 12-digit account id`) {
+		t.Errorf("11 digits: %v", err)
+	}
+	c, err := Drift.Load(env(map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "SWEEP_QUEUE_URL": " https://q ", "TARGET_EXTERNAL_ID": "x"}))
+	if err != nil || c.TargetRole != DefaultTargetRole || c.SweepQueueURL != "https://q" || c.TargetExternalID != "x" || c.TargetAccounts != nil {
+		t.Errorf("Drift.Load = %+v, %v", c, err)
 	}
 }

@@ -34,6 +34,17 @@ type Config struct {
 	// Policy, when set, is the guardrail policy checked before apply and
 	// on the live rules of sweeps (policy.go).
 	Policy PolicyStore
+	// Target is the account and region this engine's Groups reach; Home
+	// is the hub's own. A file whose target (its account and region
+	// fields, empty ones filled from Home) is not Target is not this
+	// engine's: it is treated as gone here (a Fleet reconciles it in its
+	// own target). Both zero: every file is this engine's, as before
+	// multi-account.
+	Target, Home rules.Target
+	// AllowAccount tells the accounts a file may name (TARGET_ACCOUNTS);
+	// a file naming any other is invalid, with the error at its account
+	// field. Nil allows only Home.Account.
+	AllowAccount func(account string) bool
 	// Concurrency bounds the EC2 batches (groups and directions) run at
 	// once within one phase; phases (authorize, update, revoke) never
 	// overlap. 0 means DefaultConcurrency.

@@ -159,9 +159,10 @@ type diffInput struct {
 	// scopeRules maps a scope source to the names of the rules it still
 	// declares (to tell a replacement from a loss).
 	scopeRules map[string]map[string]bool
-	// complete is true when every source is in scope (a sweep): only then
-	// can a rule tagged as ours that nobody declares be revoked as orphan,
-	// and an owner that is neither a file nor a record be judged gone.
+	// complete is true when every source is in scope (a sweep, of every
+	// group or of some): only then can a rule tagged as ours that nobody
+	// declares be revoked as orphan, and an owner that is neither a file
+	// nor a record be judged gone.
 	complete bool
 	// known are the keys of every source that has a ledger record or a
 	// file (complete sweeps).

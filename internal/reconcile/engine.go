@@ -42,6 +42,11 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Target = cfg.Target.Resolve(cfg.Home)
+	if cfg.AllowAccount == nil {
+		home := cfg.Home.Account
+		cfg.AllowAccount = func(a string) bool { return a == home }
+	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}

@@ -82,7 +82,7 @@ func (e *Engine) diffInput(at *attempt) diffInput {
 	in := diffInput{
 		scope:      map[string][]rules.Permission{},
 		scopeRules: map[string]map[string]bool{},
-		complete:   at.req.All && len(at.req.Groups) == 0,
+		complete:   at.req.All, // every source is loaded: a sweep of some groups is complete for them
 		known:      at.known,
 		ledgerID:   e.cfg.LedgerID,
 		groups:     at.st.groups,

@@ -274,6 +274,19 @@ func (e *Engine) read(ctx context.Context, req Request, s *loaded, listed map[st
 		s.baseStatus = StatusInvalid
 		return nil
 	}
+	if diags := rules.CheckAccounts(f, e.cfg.AllowAccount); diags.HasErrors() {
+		// Whoever can write a file can reach only the listed accounts: the
+		// file is invalid wherever it was applied, and changes nothing.
+		s.baseDiags = append(s.baseDiags, diags...)
+		s.baseStatus = StatusInvalid
+		return nil
+	}
+	if f.Target.Resolve(e.cfg.Home) != e.cfg.Target {
+		// Another target's file: gone from this one (a file that moved
+		// is revoked here and applied in its new target).
+		s.gone = true
+		return nil
+	}
 	s.file = f
 	return nil
 }

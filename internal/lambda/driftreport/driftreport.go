@@ -72,8 +72,12 @@ type Change struct {
 	Paused bool `json:"paused,omitempty"`
 }
 
-// Report is the outcome of one drift run.
+// Report is the outcome of one drift run (in one target).
 type Report struct {
+	// Account and Region name the target swept (set by the drift
+	// function; empty for a run that knows no target).
+	Account       string   `json:"account,omitempty"`
+	Region        string   `json:"region,omitempty"`
 	GroupsChecked int      `json:"groupsChecked"`
 	Drifted       []Change `json:"drifted"`
 	// Detected is the number of drifted rules (len(Drifted)): a modified
@@ -289,7 +293,8 @@ func (r Report) WithError(err error) Report {
 // EMF returns one CloudWatch embedded metric format line (with its
 // newline): DriftDetected, DriftReverted, UnmanagedRules, ReconcileErrors,
 // PolicyViolations and PolicyInvalid in the sgrules namespace, without
-// dimensions.
+// dimensions (what the template's alarms read) and, for a report of a
+// target, also with the dimensions Account and Region.
 func (r Report) EMF(now time.Time) []byte {
 	type metric struct {
 		Name string `json:"Name"`
@@ -304,24 +309,31 @@ func (r Report) EMF(now time.Time) []byte {
 		Timestamp         int64       `json:"Timestamp"`
 		CloudWatchMetrics []directive `json:"CloudWatchMetrics"`
 	}
+	dims := [][]string{{}}
+	if r.Account != "" || r.Region != "" {
+		dims = append(dims, []string{"Account", "Region"})
+	}
 	line, _ := json.Marshal(struct {
-		AWS             aws `json:"_aws"`
-		DriftDetected   int `json:"DriftDetected"`
-		DriftReverted   int `json:"DriftReverted"`
-		UnmanagedRules  int `json:"UnmanagedRules"`
-		ReconcileErrors int `json:"ReconcileErrors"`
-		Violations      int `json:"PolicyViolations"`
-		PolicyInvalid   int `json:"PolicyInvalid"`
+		AWS             aws    `json:"_aws"`
+		Account         string `json:"Account,omitempty"`
+		Region          string `json:"Region,omitempty"`
+		DriftDetected   int    `json:"DriftDetected"`
+		DriftReverted   int    `json:"DriftReverted"`
+		UnmanagedRules  int    `json:"UnmanagedRules"`
+		ReconcileErrors int    `json:"ReconcileErrors"`
+		Violations      int    `json:"PolicyViolations"`
+		PolicyInvalid   int    `json:"PolicyInvalid"`
 	}{
 		AWS: aws{Timestamp: now.UnixMilli(), CloudWatchMetrics: []directive{{
 			Namespace:  Namespace,
-			Dimensions: [][]string{{}},
+			Dimensions: dims,
 			Metrics: []metric{
 				{MetricDriftDetected, "Count"}, {MetricDriftReverted, "Count"},
 				{MetricUnmanagedRules, "Count"}, {MetricReconcileErrors, "Count"},
 				{MetricPolicyViolations, "Count"}, {MetricPolicyInvalid, "Count"},
 			},
 		}}},
+		Account: r.Account, Region: r.Region,
 		DriftDetected: r.Detected, DriftReverted: r.Reverted, UnmanagedRules: r.Unmanaged, ReconcileErrors: r.Errors,
 		Violations: len(r.Violations), PolicyInvalid: min(len(r.PolicyInvalid), 1),
 	})
@@ -402,6 +414,32 @@ func (v Violation) text() string {
 		return "reported; enforce: revoke would revoke it"
 	}
 	return v.Action
+}
+
+// Grouped is the alert of a run over several targets: a subject over all
+// of them and, per target with drift or an error, its heading
+// ("account 111122223333, region eu-west-1") and its Summary.
+func Grouped(reps []Report) (subject, message string) {
+	if len(reps) == 1 {
+		return reps[0].Subject(), reps[0].Summary()
+	}
+	total := Report{}
+	var b strings.Builder
+	n := 0
+	for _, r := range reps {
+		total.Detected += r.Detected
+		total.ReportOnly = total.ReportOnly || r.ReportOnly
+		if r.Detected == 0 && r.Errors == 0 {
+			continue
+		}
+		n++
+		fmt.Fprintf(&b, "== account %s, region %s ==\n%s\n", r.Account, r.Region, r.Summary())
+	}
+	subject = total.Subject()
+	if suffix := fmt.Sprintf(" in %d %s", n, strutil.Plural(n, "target")); len(subject)+len(suffix) <= 100 {
+		subject = strings.Replace(subject, " changed outside sgrules", " changed outside sgrules"+suffix, 1)
+	}
+	return subject, b.String()
 }
 
 func (c Change) text() string {

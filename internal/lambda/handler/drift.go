@@ -24,29 +24,50 @@ var _ Publisher = (*sns.Client)(nil)
 // sweep's time.
 const alertTimeout = 10 * time.Second
 
-// reportDrift writes the drift report of one run: one JSON log line, one
-// embedded metric format line on Metrics, and, when drift was found, an
-// alert (see shouldAlert). It never fails the run.
-func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconcile.Request, res reconcile.Result, err error) *driftreport.Report {
-	rep := driftreport.Build(res).WithError(err)
-	if err == nil {
-		rep.Detected = h.cfg.DriftCount(res)
+// reportDrift writes the drift report of each target of a run: one JSON
+// log line and one embedded metric format line on Metrics per target
+// (with its Account and Region), and, when drift was found, one alert
+// grouped by target (see shouldAlert). It never fails the run.
+func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconcile.Request, res reconcile.FleetResult, err error) []driftreport.Report {
+	var reps []driftreport.Report
+	for _, t := range res.Targets {
+		rep := driftreport.Build(t.Result).WithError(t.Err)
+		if t.Err == nil {
+			rep.Detected = h.cfg.DriftCount(t.Result)
+		}
+		rep.Account, rep.Region = t.Target.Account, t.Target.Region
+		reps = append(reps, rep)
 	}
-	level := slog.LevelInfo
-	switch {
-	case rep.Errors > 0:
-		level = slog.LevelError
-	case rep.Detected > 0, len(rep.Violations) > 0, rep.PolicyInvalid != "":
-		level = slog.LevelWarn
+	if len(reps) == 0 {
+		// Nothing ran: the fleet failed before any target, or no target had
+		// anything to do.
+		reps = append(reps, driftreport.Build(reconcile.Result{}).WithError(err))
 	}
-	h.log.Log(ctx, level, "drift report", "reason", req.Reason, "dryRun", req.DryRun, "report", rep)
-	if _, werr := h.cfg.Metrics.Write(rep.EMF(time.Now())); werr != nil {
-		h.log.WarnContext(ctx, "drift metrics not written", "error", werr)
+	detected, alertable := 0, false
+	for _, rep := range reps {
+		level := slog.LevelInfo
+		found := rep.Detected > 0 || len(rep.Violations) > 0 || rep.PolicyInvalid != ""
+		switch {
+		case rep.Errors > 0:
+			level = slog.LevelError
+		case found:
+			level = slog.LevelWarn
+		}
+		alertable = alertable || found
+		attrs := []any{"reason", req.Reason, "dryRun", req.DryRun, "report", rep}
+		if rep.Account != "" {
+			attrs = append(attrs, "account", rep.Account, "region", rep.Region)
+		}
+		h.log.Log(ctx, level, "drift report", attrs...)
+		if _, werr := h.cfg.Metrics.Write(rep.EMF(time.Now())); werr != nil {
+			h.log.WarnContext(ctx, "drift metrics not written", "error", werr)
+		}
+		detected += rep.Detected
 	}
-	if h.shouldAlert(kind, req, rep) {
-		h.alert(ctx, rep)
+	if h.shouldAlert(kind, req, alertable) {
+		h.alert(ctx, reps, detected)
 	}
-	return &rep
+	return reps
 }
 
 // shouldAlert: drift or policy violations were found (or the policy is
@@ -54,24 +75,25 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 // scheduled sweep in report mode does not alert: it would repeat the same
 // alert every DriftSchedule until someone fixes the drift; the
 // DriftDetected alarm (which notifies once, when it enters ALARM) covers it.
-func (h *Handler) shouldAlert(kind trigger.Kind, req reconcile.Request, rep driftreport.Report) bool {
-	if h.cfg.Alerts == nil || h.cfg.AlertTopicARN == "" || (rep.Detected == 0 && len(rep.Violations) == 0 && rep.PolicyInvalid == "") {
+func (h *Handler) shouldAlert(kind trigger.Kind, req reconcile.Request, found bool) bool {
+	if h.cfg.Alerts == nil || h.cfg.AlertTopicARN == "" || !found {
 		return false
 	}
-	return !(req.DryRun && kind == trigger.KindSchedule)
+	return !(req.DryRun && (kind == trigger.KindSchedule || kind == trigger.KindSweep))
 }
 
-func (h *Handler) alert(ctx context.Context, rep driftreport.Report) {
+func (h *Handler) alert(ctx context.Context, reps []driftreport.Report, detected int) {
+	subject, message := driftreport.Grouped(reps)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), alertTimeout)
 	defer cancel()
 	_, err := h.cfg.Alerts.Publish(ctx, &sns.PublishInput{
 		TopicArn: aws.String(h.cfg.AlertTopicARN),
-		Subject:  aws.String(rep.Subject()),
-		Message:  aws.String(rep.Summary()),
+		Subject:  aws.String(subject),
+		Message:  aws.String(message),
 	})
 	if err != nil {
 		h.log.WarnContext(ctx, "drift alert not published", "topic", h.cfg.AlertTopicARN, "error", err)
 		return
 	}
-	h.log.InfoContext(ctx, "drift alert published", "topic", h.cfg.AlertTopicARN, "drifted", rep.Detected)
+	h.log.InfoContext(ctx, "drift alert published", "topic", h.cfg.AlertTopicARN, "drifted", detected)
 }

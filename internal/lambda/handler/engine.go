@@ -15,8 +15,13 @@ import (
 type holderEngine struct{ Engine }
 
 func (e holderEngine) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" && req.Holder == "" {
-		req.Holder = "lambda:" + lc.AwsRequestID
-	}
+	req.Holder = holderOf(ctx, req.Holder)
 	return e.Engine.Reconcile(ctx, req)
+}
+
+func holderOf(ctx context.Context, holder string) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" && holder == "" {
+		return "lambda:" + lc.AwsRequestID
+	}
+	return holder
 }

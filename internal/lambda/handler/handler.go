@@ -33,6 +33,11 @@ var _ Engine = (*reconcile.Engine)(nil)
 
 // Config configures a Handler.
 type Config struct {
+	// Fleet reconciles rule files in their targets (S3 and SQS object
+	// events, sweeps, CloudTrail events). Nil: Engine alone, as one target.
+	Fleet Fleet
+	// Engine is the home target's engine: CloudFormation custom resources
+	// (and every event when Fleet is nil).
 	Engine Engine
 	Logger *slog.Logger
 	// Bucket is the rules bucket; object events from another bucket are
@@ -66,11 +71,21 @@ type Config struct {
 	// logged; it never fails the run.
 	Alerts        Publisher
 	AlertTopicARN string
+	// Queue, in the drift function, makes a scheduled event the planner:
+	// one sweep message per target (per shard of ShardSize groups of a
+	// target ShardGroups lists more of) instead of one sweep of all.
+	Queue       Queue
+	ShardGroups func(ctx context.Context, t rules.Target) ([]string, error)
+	ShardSize   int
+	// TargetRole is the role sgrules assumes in target accounts:
+	// CloudTrail events of its sessions are sgrules' own, ignored.
+	TargetRole string
 }
 
 // Handler handles the invocations of one function.
 type Handler struct {
 	cfg   Config
+	fleet Fleet
 	log   *slog.Logger
 	kinds []trigger.Kind
 	name  string
@@ -88,12 +103,15 @@ func NewReconcile(cfg Config) (*Handler, error) {
 // CloudTrail security group API calls. (Like every run, they leave the
 // drift of groups tagged sgrules:pause-until alone.)
 func NewDrift(cfg Config) (*Handler, error) {
-	return newHandler(cfg, "drift", trigger.KindSchedule, trigger.KindAPICall)
+	return newHandler(cfg, "drift", trigger.KindSchedule, trigger.KindAPICall, trigger.KindSweep)
 }
 
 func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error) {
-	if cfg.Engine == nil {
-		return nil, errors.New("handler: Engine is required")
+	if cfg.Engine == nil && cfg.Fleet == nil {
+		return nil, errors.New("handler: Engine or Fleet is required")
+	}
+	if cfg.ShardSize <= 0 {
+		cfg.ShardSize = DefaultShardSize
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -102,8 +120,14 @@ func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error
 	if cfg.Metrics == nil {
 		cfg.Metrics = os.Stdout
 	}
-	cfg.Engine = holderEngine{cfg.Engine}
-	return &Handler{cfg: cfg, log: log, kinds: kinds, name: name}, nil
+	fleet := cfg.Fleet
+	if cfg.Engine != nil {
+		cfg.Engine = holderEngine{cfg.Engine}
+		if fleet == nil {
+			fleet = engineFleet{cfg.Engine}
+		}
+	}
+	return &Handler{cfg: cfg, fleet: holderFleet{fleet}, log: log, kinds: kinds, name: name}, nil
 }
 
 // Handle handles one invocation; use it with lambda.Start.
@@ -124,17 +148,22 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return Response{Kind: ev.Kind, Ignored: "s3:TestEvent"}, nil
 	case trigger.KindObjects:
 		if pr := h.policyReason(ev.Objects); pr != "" {
-			return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: pr})
+			return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: pr}, nil)
 		}
 		keys, reason := h.sourceKeys(ctx, ev.Objects)
 		if len(keys) == 0 {
 			return Response{Kind: ev.Kind, Ignored: "no rule files"}, nil
 		}
-		return h.run(ctx, ev.Kind, reconcile.Request{Keys: keys, Reason: reason})
+		return h.run(ctx, ev.Kind, reconcile.Request{Keys: keys, Reason: reason}, nil)
 	case trigger.KindSQS:
 		return h.batch(ctx, ev.Messages), nil
+	case trigger.KindSweep:
+		return h.sweeps(ctx, ev.Messages), nil
 	case trigger.KindSchedule:
-		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: "schedule"})
+		if h.cfg.Queue != nil {
+			return h.plan(ctx)
+		}
+		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: "schedule"}, nil)
 	case trigger.KindAPICall:
 		return h.apiCall(ctx, ev.APICall)
 	case trigger.KindCloudFormation:
@@ -148,17 +177,30 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 // ResponseURL; an error means the answer could not be delivered (Lambda
 // retries the invocation, which is idempotent).
 func (h *Handler) cloudFormation(ctx context.Context, ev *cfn.Event) (any, error) {
+	if h.cfg.Engine == nil {
+		return nil, errors.New("handler: CloudFormation request, but no home engine")
+	}
 	return cfnresource.Options{Logger: h.log}.Handle(ctx, *ev, h.cfg.Engine)
 }
 
 // run reconciles one request: a terminal error is logged and returned in
 // the response, any other error is returned for Lambda to retry.
-func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Request) (any, error) {
+func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Request, only []rules.Target) (any, error) {
 	req.DryRun = req.DryRun || h.cfg.DryRun
-	res, err := h.reconcile(ctx, req)
-	resp := Response{Kind: kind, Request: flattenRequest(req), Sources: flattenSources(res.Sources)}
+	res, err := h.reconcile(ctx, req, only)
+	resp := Response{Kind: kind, Request: flattenRequest(req), Sources: flattenSources(res.Sources()), Targets: flattenTargets(res)}
 	if h.cfg.DriftCount != nil {
-		resp.Drift = h.reportDrift(ctx, kind, req, res, err)
+		reps := h.reportDrift(ctx, kind, req, res, err)
+		if len(reps) == 1 {
+			resp.Drift = &reps[0]
+		}
+		for i := range resp.Targets {
+			for j := range reps {
+				if reps[j].Account == resp.Targets[i].Account && reps[j].Region == resp.Targets[i].Region {
+					resp.Targets[i].Drift = &reps[j]
+				}
+			}
+		}
 	}
 	if err != nil {
 		if !IsTerminal(err) {
@@ -169,10 +211,20 @@ func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Requ
 	return resp, nil
 }
 
-// reconcile calls the engine, stamps DryRun, and logs the outcome.
-func (h *Handler) reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+// reconcile calls the fleet, stamps DryRun, and logs the outcome. The
+// error is the fleet's, or the targets' joined (each names its account
+// and region); the other targets' results are in the FleetResult.
+func (h *Handler) reconcile(ctx context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
 	req.DryRun = req.DryRun || h.cfg.DryRun
-	res, err := h.cfg.Engine.Reconcile(ctx, req)
+	res, err := h.fleet.Reconcile(ctx, req, only)
+	if err == nil {
+		err = res.Err()
+	}
+	for _, t := range res.Targets {
+		if t.Err == nil {
+			h.logSources(ctx, t.Target, t.Result.Sources)
+		}
+	}
 	if err != nil {
 		if IsTerminal(err) {
 			h.log.ErrorContext(ctx, "reconcile failed: terminal, not retried",
@@ -183,8 +235,11 @@ func (h *Handler) reconcile(ctx context.Context, req reconcile.Request) (reconci
 		}
 		return res, err
 	}
-	h.logSources(ctx, res.Sources)
-	if res.Policy.Invalid != nil && h.cfg.DriftCount == nil {
+	policyInvalid := false
+	for _, t := range res.Targets {
+		policyInvalid = policyInvalid || t.Result.Policy.Invalid != nil
+	}
+	if policyInvalid && h.cfg.DriftCount == nil {
 		// The drift function's report carries the metric; here it is a
 		// line of its own.
 		if _, werr := h.cfg.Metrics.Write(driftreport.PolicyInvalidEMF(time.Now())); werr != nil {
@@ -194,7 +249,7 @@ func (h *Handler) reconcile(ctx context.Context, req reconcile.Request) (reconci
 	return res, nil
 }
 
-func (h *Handler) logSources(ctx context.Context, srcs []reconcile.SourceResult) {
+func (h *Handler) logSources(ctx context.Context, t rules.Target, srcs []reconcile.SourceResult) {
 	counts := map[reconcile.Status]int{}
 	for _, s := range srcs {
 		counts[s.Status]++
@@ -211,6 +266,9 @@ func (h *Handler) logSources(ctx context.Context, srcs []reconcile.SourceResult)
 		}
 	}
 	attrs := []any{"sources", len(srcs)}
+	if !t.IsZero() {
+		attrs = append(attrs, "account", t.Account, "region", t.Region)
+	}
 	for _, st := range slices.Sorted(maps.Keys(counts)) {
 		attrs = append(attrs, string(st), counts[st])
 	}
@@ -289,7 +347,7 @@ func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSE
 	}
 	if len(policyMsgs) > 0 {
 		// The policy changed: one full sweep covers every key of the batch.
-		_, err := h.reconcile(ctx, reconcile.Request{All: true, Reason: h.policyReason(policyMsgs[0].Objects)})
+		_, err := h.reconcile(ctx, reconcile.Request{All: true, Reason: h.policyReason(policyMsgs[0].Objects)}, nil)
 		if err != nil && !IsTerminal(err) {
 			for _, m := range msgs {
 				if m.Err == nil && !m.Test {
@@ -303,7 +361,7 @@ func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSE
 		slices.Sort(all)
 		all = slices.Compact(all)
 		slices.Sort(reasons)
-		_, err := h.reconcile(ctx, reconcile.Request{Keys: all, Reason: strings.Join(slices.Compact(reasons), ",")})
+		_, err := h.reconcile(ctx, reconcile.Request{Keys: all, Reason: strings.Join(slices.Compact(reasons), ",")}, nil)
 		if err == nil || IsTerminal(err) {
 			for _, m := range msgs {
 				if m.Err != nil {
@@ -334,7 +392,7 @@ func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSE
 		if len(keys) == 0 {
 			continue
 		}
-		_, err := h.reconcile(ctx, reconcile.Request{Keys: keys, Reason: reason})
+		_, err := h.reconcile(ctx, reconcile.Request{Keys: keys, Reason: reason}, nil)
 		if err != nil && !IsTerminal(err) {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.ID})
 			continue
@@ -351,7 +409,7 @@ func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSE
 func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) {
 	log := h.log.With("eventName", c.EventName, "eventId", c.EventID, "caller", c.CallerARN, "groups", c.GroupIDs)
 	for _, arn := range []string{c.IssuerARN, c.CallerARN} {
-		if arn != "" && slices.Contains(h.cfg.IgnoreRoles, arn) {
+		if arn != "" && (slices.Contains(h.cfg.IgnoreRoles, arn) || ownTargetRole(arn, h.cfg.TargetRole)) {
 			log.InfoContext(ctx, "own API call ignored")
 			return Response{Kind: trigger.KindAPICall, Ignored: "own call by " + arn}, nil
 		}
@@ -364,7 +422,10 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 	if len(c.GroupIDs) == 0 {
 		log.WarnContext(ctx, "API call names no group id: sweeping every group")
 	}
-	return h.run(ctx, trigger.KindAPICall, req)
+	// The call's account and region: only that target is swept (group
+	// ids are unique only within one).
+	only := []rules.Target{{Account: c.Account, Region: c.Region}}
+	return h.run(ctx, trigger.KindAPICall, req, only)
 }
 
 // IsTerminal reports whether retrying err cannot help: invalid input

@@ -22,8 +22,38 @@ type Response struct {
 	Request *RequestDoc `json:"request,omitempty"`
 	// Sources are the outcomes per rule source.
 	Sources []SourceDoc `json:"sources,omitempty"`
-	// Drift is the drift report (drift function).
+	// Drift is the drift report (drift function) of a run in one target.
 	Drift *driftreport.Report `json:"drift,omitempty"`
+	// Targets are the targets run (absent for a handler without a fleet).
+	Targets []TargetDoc `json:"targets,omitempty"`
+	// Sweeps are the sweep messages a scheduled event planned.
+	Sweeps []trigger.Sweep `json:"sweeps,omitempty"`
+}
+
+// TargetDoc is the outcome in one target (account and region).
+type TargetDoc struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
+	// Sources counts the rule sources judged there.
+	Sources int `json:"sources"`
+	// Error is why the target failed (the others went on).
+	Error string              `json:"error,omitempty"`
+	Drift *driftreport.Report `json:"drift,omitempty"`
+}
+
+func flattenTargets(res reconcile.FleetResult) []TargetDoc {
+	var out []TargetDoc
+	for _, t := range res.Targets {
+		if t.Target.IsZero() {
+			continue
+		}
+		d := TargetDoc{Account: t.Target.Account, Region: t.Target.Region, Sources: len(t.Result.Sources)}
+		if t.Err != nil {
+			d.Error = t.Err.Error()
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // RequestDoc is a reconcile.Request as the response shows it.

@@ -32,6 +32,9 @@ const (
 	KindAPICall Kind = "api-call"
 	// KindCloudFormation is a custom resource request: Event.CloudFormation.
 	KindCloudFormation Kind = "cloudformation"
+	// KindSweep is an SQS batch of sweep messages (the drift planner's,
+	// body {"sweep":{...}}): Event.Messages, each with Sweep set (or Err).
+	KindSweep Kind = "sweep"
 )
 
 // MaxSQSBodySize is the largest SQS message body decoded. An S3
@@ -72,10 +75,28 @@ type Message struct {
 	Objects []Object
 	// Test is set when the body is an s3:TestEvent (nothing to do).
 	Test bool
+	// Sweep is set when the body is a sweep message.
+	Sweep *Sweep
 	// Err is set when the body is not an S3 notification (too large, not
 	// JSON, another shape). Such a message will never decode, so it is
 	// poison: the handler logs and drops it instead of retrying it.
 	Err error
+}
+
+// Sweep asks for a sweep of one target: every group of it, or the
+// shard Groups. An empty Account or Region is the hub's.
+type Sweep struct {
+	Account string   `json:"account,omitempty"`
+	Region  string   `json:"region,omitempty"`
+	Groups  []string `json:"groups,omitempty"`
+}
+
+// Body is the SQS message body of the sweep.
+func (s Sweep) Body() string {
+	b, _ := json.Marshal(struct {
+		Sweep Sweep `json:"sweep"`
+	}{s})
+	return string(b)
 }
 
 // Schedule is an EventBridge scheduled event.
@@ -175,8 +196,18 @@ func decodeRecords(raw json.RawMessage, p probe) (Event, error) {
 			return Event{}, fmt.Errorf("decode SQS event: %w", err)
 		}
 		msgs := make([]Message, len(ev.Records))
+		sweeps, others := 0, 0
 		for i, r := range ev.Records {
 			msgs[i] = decodeSQSBody(r.MessageId, r.Body)
+			switch {
+			case msgs[i].Sweep != nil:
+				sweeps++
+			case msgs[i].Err == nil:
+				others++
+			}
+		}
+		if sweeps > 0 && others == 0 {
+			return Event{Kind: KindSweep, Messages: msgs}, nil
 		}
 		return Event{Kind: KindSQS, Messages: msgs}, nil
 	}
@@ -233,6 +264,13 @@ func decodeSQSBody(id, body string) Message {
 		m.Err = fmt.Errorf("message %s: body of %d bytes is larger than %d", id, len(body), MaxSQSBodySize)
 		return m
 	}
+	if sw, ok, err := decodeSweep([]byte(body)); ok {
+		if err != nil {
+			m.Err = fmt.Errorf("message %s: %w", id, err)
+		}
+		m.Sweep = sw
+		return m
+	}
 	objs, test, err := decodeBody([]byte(body), true)
 	if err != nil {
 		m.Err = fmt.Errorf("message %s: %w", id, err)
@@ -240,6 +278,44 @@ func decodeSQSBody(id, body string) Message {
 	}
 	m.Objects, m.Test = objs, test
 	return m
+}
+
+// decodeSweep decodes a sweep message; ok is false when the body is not
+// one (no top-level "sweep").
+func decodeSweep(body []byte) (*Sweep, bool, error) {
+	var p struct {
+		Sweep json.RawMessage `json:"sweep"`
+	}
+	if json.Unmarshal(body, &p) != nil || len(p.Sweep) == 0 {
+		return nil, false, nil
+	}
+	var s Sweep
+	dec := json.NewDecoder(strings.NewReader(string(p.Sweep)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, true, fmt.Errorf("decode sweep message: %w", err)
+	}
+	if s.Account != "" && !isAccountID(s.Account) {
+		return nil, true, fmt.Errorf("decode sweep message: account %q is not a 12-digit account id", s.Account)
+	}
+	for _, g := range s.Groups {
+		if !strings.HasPrefix(g, "sg-") {
+			return nil, true, fmt.Errorf("decode sweep message: %q is not a security group id", g)
+		}
+	}
+	return &s, true, nil
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeBody(body []byte, unwrapSNS bool) (objs []Object, test bool, err error) {

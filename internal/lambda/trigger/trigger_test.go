@@ -288,3 +288,27 @@ func TestDecodeS3EventTimeWithoutZone(t *testing.T) {
 		t.Fatalf("SQS: %+v %v", ev, err)
 	}
 }
+
+func TestDecodeSweepBatch(t *testing.T) {
+	got, err := Decode(readSample(t, "drift", "sqs-sweep.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != KindSweep || len(got.Messages) != 3 {
+		t.Fatalf("Kind %q with %d messages, want %q with 3", got.Kind, len(got.Messages), KindSweep)
+	}
+	if s := got.Messages[0].Sweep; s == nil || s.Account != "111122223333" || s.Region != "eu-west-1" || s.Groups != nil {
+		t.Errorf("message 0: %+v", s)
+	}
+	if s := got.Messages[1].Sweep; s == nil || !reflect.DeepEqual(s.Groups, []string{"sg-0123456789abcdef0"}) {
+		t.Errorf("message 1: %+v", s)
+	}
+	if err := got.Messages[2].Err; err == nil || !strings.Contains(err.Error(), `account "1234" is not a 12-digit account id`) {
+		t.Errorf("message 2: error %v", err)
+	}
+	// Body round-trips.
+	sw := Sweep{Account: "111122223333", Region: "eu-west-1", Groups: []string{"sg-1"}}
+	if b := sw.Body(); b != `{"sweep":{"account":"111122223333","region":"eu-west-1","groups":["sg-1"]}}` {
+		t.Errorf("Body = %s", b)
+	}
+}

@@ -20,6 +20,7 @@ const (
 	EC2      = "ec2"
 	DynamoDB = "dynamodb"
 	S3       = "s3"
+	STS      = "sts"
 )
 
 // Call identifies one request.
@@ -29,6 +30,8 @@ type Call struct {
 	// "PutItem") or, for S3, the method and path ("PUT /bucket/key").
 	Action   string
 	Mutating bool
+	// Params are the form fields of a query-protocol call (EC2, STS).
+	Params url.Values
 }
 
 func (c Call) String() string { return c.Service + ":" + c.Action }
@@ -54,6 +57,9 @@ type Faults struct {
 	AbortAfter int
 	// Only, when set, restricts faults (not the abort) to calls it accepts.
 	Only func(Call) bool
+	// Deny, when set, answers the calls it accepts with AccessDenied (a
+	// role that cannot be assumed: moto does not enforce IAM).
+	Deny func(Call) bool
 }
 
 // Kind of an injected fault, for Stats.
@@ -65,6 +71,7 @@ const (
 	KindDropAfter   Kind = "drop-after"
 	KindDelay       Kind = "delay"
 	KindAborted     Kind = "aborted"
+	KindDenied      Kind = "denied"
 )
 
 // Stats counts calls and injected faults since the last Reset.
@@ -183,10 +190,10 @@ func (p *Proxy) Stats() Stats {
 
 // decision is what to do with one call, drawn under the lock.
 type decision struct {
-	abort, throttle, dropAfter bool
-	status                     int // server error status, 0 for none
-	delay                      time.Duration
-	before                     func(Call)
+	abort, throttle, dropAfter, deny bool
+	status                           int // server error status, 0 for none
+	delay                            time.Duration
+	before                           func(Call)
 }
 
 func (p *Proxy) decide(c Call) decision {
@@ -212,6 +219,11 @@ func (p *Proxy) decide(c Call) decision {
 			d.abort = true
 			return d
 		}
+	}
+	if f.Deny != nil && f.Deny(c) {
+		d.deny = true
+		p.stats.Faults[KindDenied]++
+		return d
 	}
 	if f.Only != nil && !f.Only(c) {
 		return d
@@ -265,6 +277,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch {
+	case d.deny:
+		writeError(w, c, http.StatusForbidden, "AccessDenied", "faultproxy: not authorized to perform "+c.Action)
+		return
 	case d.throttle:
 		status, code := throttleOf(c.Service)
 		writeError(w, c, status, code, "Rate exceeded (faultproxy)")
@@ -307,6 +322,10 @@ func throttleOf(service string) (int, string) {
 // writeError answers in the service's error format.
 func writeError(w http.ResponseWriter, c Call, status int, code, msg string) {
 	switch c.Service {
+	case STS:
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>faultproxy</RequestId></ErrorResponse>`, code, msg)
 	case DynamoDB:
 		ns := "com.amazonaws.dynamodb.v20120810#"
 		if code == "ThrottlingException" {
@@ -345,7 +364,10 @@ func Identify(r *http.Request, body []byte) (Call, bool) {
 	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		if v, err := url.ParseQuery(string(body)); err == nil && v.Get("Action") != "" {
 			a := v.Get("Action")
-			return Call{Service: EC2, Action: a, Mutating: ec2Mutating(a)}, true
+			if strings.Contains(r.Header.Get("Authorization"), "/sts/aws4_request") {
+				return Call{Service: STS, Action: a, Params: v}, true
+			}
+			return Call{Service: EC2, Action: a, Mutating: ec2Mutating(a), Params: v}, true
 		}
 	}
 	m := r.Method

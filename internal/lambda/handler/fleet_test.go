@@ -1,0 +1,193 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/sgrules/sgrules/internal/lambda/driftreport"
+	"github.com/sgrules/sgrules/internal/lambda/trigger"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+var (
+	hubHome = rules.Target{Account: "123456789012", Region: "us-east-1"}
+	tgtB    = rules.Target{Account: "111122223333", Region: "eu-west-1"}
+	tgtC    = rules.Target{Account: "444455556666", Region: "us-east-1"}
+)
+
+// fakeFleet records runs; fail names targets that fail.
+type fakeFleet struct {
+	mu   sync.Mutex
+	runs []string // "REASON groups ONLY"
+	fail map[rules.Target]error
+}
+
+func (f *fakeFleet) Reconcile(_ context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	targets := only
+	if len(targets) == 0 {
+		targets = []rules.Target{hubHome, tgtB, tgtC}
+	}
+	var names []string
+	var res reconcile.FleetResult
+	for _, t := range targets {
+		names = append(names, t.String())
+		tr := reconcile.TargetResult{Target: t}
+		if err := f.fail[t]; err != nil {
+			tr.Err = &reconcile.TargetError{Target: t, Err: err}
+		} else {
+			tr.Result = drifted(req)
+		}
+		res.Targets = append(res.Targets, tr)
+	}
+	f.runs = append(f.runs, req.Reason+" "+strings.Join(req.Groups, ",")+" "+strings.Join(names, ","))
+	return res, nil
+}
+
+func (f *fakeFleet) Targets(context.Context) ([]rules.Target, error) {
+	return []rules.Target{hubHome, tgtB, tgtC}, nil
+}
+
+type fakeQueue struct{ bodies []string }
+
+func (q *fakeQueue) Send(_ context.Context, bodies []string) error {
+	q.bodies = append(q.bodies, bodies...)
+	return nil
+}
+
+func newFleetDrift(t *testing.T, cfg Config) (*Handler, *fakeFleet, *bytes.Buffer) {
+	t.Helper()
+	fl := &fakeFleet{fail: map[rules.Target]error{}}
+	metrics := &bytes.Buffer{}
+	cfg.Fleet, cfg.Metrics, cfg.DriftCount = fl, metrics, driftreport.Count
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	h, err := NewDrift(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, fl, metrics
+}
+
+// The schedule plans: one sweep message per target, a larger target in
+// shards; nothing is swept in the planner's invocation.
+func TestSchedulePlansSweepsPerTarget(t *testing.T) {
+	q := &fakeQueue{}
+	groups := []string{"sg-a", "sg-b", "sg-c"}
+	h, fl, _ := newFleetDrift(t, Config{Queue: q, ShardSize: 2, ShardGroups: func(_ context.Context, tg rules.Target) ([]string, error) {
+		if tg == tgtC {
+			return groups, nil
+		}
+		return nil, nil
+	}})
+	if _, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`{"sweep":{"account":"123456789012","region":"us-east-1"}}`,
+		`{"sweep":{"account":"111122223333","region":"eu-west-1"}}`,
+		`{"sweep":{"account":"444455556666","region":"us-east-1","groups":["sg-a","sg-b"]}}`,
+		`{"sweep":{"account":"444455556666","region":"us-east-1","groups":["sg-c"]}}`,
+	}
+	if strings.Join(q.bodies, "\n") != strings.Join(want, "\n") {
+		t.Errorf("sent\n%s\nwant\n%s", strings.Join(q.bodies, "\n"), strings.Join(want, "\n"))
+	}
+	if len(fl.runs) != 0 {
+		t.Errorf("planner swept: %v", fl.runs)
+	}
+}
+
+// Each sweep message sweeps its target only; a failing target fails its
+// message alone; undecodable messages are dropped.
+func TestSweepMessagesSweepTheirTarget(t *testing.T) {
+	alerts := &fakeSNS{}
+	h, fl, metrics := newFleetDrift(t, Config{Alerts: alerts, AlertTopicARN: "arn:aws:sns:us-east-1:123456789012:t"})
+	fl.fail[tgtC] = errors.New("assume role: AccessDenied")
+	out, err := h.Handle(context.Background(), sample(t, "drift", "sqs-sweep.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := out.(events.SQSEventResponse)
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "5e0f3a52-1b1c-4a4e-9f57-3f7a2b6c9d02" {
+		t.Errorf("failures = %+v, want the 444455556666 message", resp.BatchItemFailures)
+	}
+	if want := "sweep  111122223333/eu-west-1|sweep sg-0123456789abcdef0 444455556666/us-east-1"; strings.Join(fl.runs, "|") != want {
+		t.Errorf("runs = %q, want %q", fl.runs, want)
+	}
+	// EMF per target with Account and Region (and the dimensionless set of the alarms).
+	lines := strings.Split(strings.TrimSpace(metrics.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("EMF lines: %q", lines)
+	}
+	var emf struct {
+		AWS struct {
+			CloudWatchMetrics []struct{ Dimensions [][]string }
+		} `json:"_aws"`
+		Account, Region string
+		ReconcileErrors int
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &emf); err != nil {
+		t.Fatal(err)
+	}
+	if emf.Account != tgtC.Account || emf.Region != tgtC.Region || emf.ReconcileErrors != 1 ||
+		len(emf.AWS.CloudWatchMetrics[0].Dimensions) != 2 || strings.Join(emf.AWS.CloudWatchMetrics[0].Dimensions[1], ",") != "Account,Region" {
+		t.Errorf("EMF = %s", lines[1])
+	}
+}
+
+// CloudTrail events from a target account sweep that target and group;
+// the target role's own sessions are ignored.
+func TestAPICallSweepsItsTarget(t *testing.T) {
+	h, fl, _ := newFleetDrift(t, Config{TargetRole: "sgrules-target"})
+	ev := func(account, issuer string) json.RawMessage {
+		return json.RawMessage(`{"version":"0","id":"e1","detail-type":"AWS API Call via CloudTrail","source":"aws.ec2","account":"` + account + `",
+		"region":"eu-west-1","detail":{"eventID":"x","eventName":"RevokeSecurityGroupIngress","awsRegion":"eu-west-1",
+		"userIdentity":{"arn":"arn:aws:sts::` + account + `:assumed-role/` + issuer + `/s","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::` + account + `:role/` + issuer + `"}}},
+		"requestParameters":{"groupId":"sg-0123456789abcdef0"}}}`)
+	}
+	if _, err := h.Handle(context.Background(), ev("111122223333", "admin")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Handle(context.Background(), ev("111122223333", "sgrules-target"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := out.(Response); !strings.Contains(r.Ignored, "own call") {
+		t.Errorf("target role's call: %+v", r)
+	}
+	if want := "cloudtrail:RevokeSecurityGroupIngress sg-0123456789abcdef0 111122223333/eu-west-1"; strings.Join(fl.runs, "|") != want {
+		t.Errorf("runs = %q, want %q", fl.runs, want)
+	}
+}
+
+// The SNS summary of a run over several targets is grouped by target.
+func TestAlertGroupedByTarget(t *testing.T) {
+	alerts := &fakeSNS{}
+	h, _, _ := newFleetDrift(t, Config{Alerts: alerts, AlertTopicARN: "arn:aws:sns:us-east-1:123456789012:t"})
+	if _, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json")); err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts.in) != 1 {
+		t.Fatalf("%d alerts, want 1", len(alerts.in))
+	}
+	in := alerts.in[0]
+	if s := *in.Subject; !strings.Contains(s, "3 security group rules changed outside sgrules in 3 targets") {
+		t.Errorf("subject %q", s)
+	}
+	for _, tg := range []rules.Target{hubHome, tgtB, tgtC} {
+		if !strings.Contains(*in.Message, "== account "+tg.Account+", region "+tg.Region+" ==") {
+			t.Errorf("message lacks %v:\n%s", tg, *in.Message)
+		}
+	}
+}
+
+var _ = trigger.KindSweep

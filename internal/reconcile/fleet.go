@@ -1,0 +1,372 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Many targets: one hub reconciles rule files into security groups of many
+// accounts and regions. A Fleet routes each file to its target (the file's
+// account and region fields) and runs one Engine per target, each on a
+// view of the Source that lists only its files and on the target's scope
+// of the one ledger table.
+
+// TargetLedger is the one ledger table of every target.
+type TargetLedger interface {
+	// For returns the ledger scoped to one target (the home target's is
+	// the single-account ledger of before).
+	For(t rules.Target) Ledger
+	// ListAllSources returns the source records of every scope.
+	ListAllSources(ctx context.Context) (map[rules.Target][]SourceRecord, error)
+}
+
+// FleetConfig wires a Fleet.
+type FleetConfig struct {
+	// Home is the hub's own account and region; files without an account
+	// or region field are its.
+	Home rules.Target
+	// AllowAccount tells the accounts a file may name (nil: only
+	// Home.Account); see Config.AllowAccount.
+	AllowAccount func(account string) bool
+	// Source is every rule file (bucket prefix or directory).
+	Source Source
+	Ledger TargetLedger
+	// Engine builds (and may cache) the engine of one target on a source
+	// view and that target's ledger. It must set Config.Target, Home and
+	// AllowAccount as the Fleet's. An error fails that target only.
+	Engine func(ctx context.Context, t rules.Target, src Source, led Ledger) (*Engine, error)
+	// Concurrency bounds the targets reconciled at once (0:
+	// DefaultFleetConcurrency).
+	Concurrency int
+	Logger      *slog.Logger
+}
+
+// DefaultFleetConcurrency is the default bound on targets run at once.
+const DefaultFleetConcurrency = 4
+
+// Fleet reconciles the rule files of every target.
+type Fleet struct {
+	cfg FleetConfig
+	log *slog.Logger
+}
+
+// NewFleet returns a fleet. Source, Ledger and Engine are required.
+func NewFleet(cfg FleetConfig) (*Fleet, error) {
+	if cfg.Source == nil || cfg.Ledger == nil || cfg.Engine == nil {
+		return nil, errors.New("reconcile: FleetConfig needs Source, Ledger and Engine")
+	}
+	if cfg.AllowAccount == nil {
+		home := cfg.Home.Account
+		cfg.AllowAccount = func(a string) bool { return a == home }
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultFleetConcurrency
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Fleet{cfg: cfg, log: log}, nil
+}
+
+// Home is the hub's own target.
+func (f *Fleet) Home() rules.Target { return f.cfg.Home }
+
+// FleetResult is the outcome of a fleet run: one result per target run,
+// sorted (home first).
+type FleetResult struct{ Targets []TargetResult }
+
+// TargetResult is the outcome in one target. Err, if set, names the
+// account, the region and the cause; the other targets went on.
+type TargetResult struct {
+	Target rules.Target
+	Result Result
+	Err    error
+}
+
+// Err joins the targets' errors (nil when every target succeeded).
+func (r FleetResult) Err() error {
+	var errs []error
+	for _, t := range r.Targets {
+		if t.Err != nil {
+			errs = append(errs, t.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Sources returns the source outcomes of every target, in target order.
+func (r FleetResult) Sources() []SourceResult {
+	var out []SourceResult
+	for _, t := range r.Targets {
+		out = append(out, t.Result.Sources...)
+	}
+	return out
+}
+
+// TargetError is a failure in one target.
+type TargetError struct {
+	Target rules.Target
+	Err    error
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("account %s region %s: %v", e.Target.Account, e.Target.Region, e.Err)
+}
+
+func (e *TargetError) Unwrap() error { return e.Err }
+
+// Targets returns every target named by a rule file or holding ledger
+// records, sorted, home first. It reads the files whose target the
+// ledger does not already tell.
+func (f *Fleet) Targets(ctx context.Context) ([]rules.Target, error) {
+	rt, err := f.route(ctx, Request{All: true})
+	if err != nil {
+		return nil, err
+	}
+	return rt.targets, nil
+}
+
+// routing is where a request's files go.
+type routing struct {
+	targets []rules.Target
+	// keys per target (key requests): the keys to look at there.
+	keys map[rules.Target][]string
+	// listed per target (sweeps): the objects its view lists.
+	listed map[rules.Target][]ObjectInfo
+	// own per target: the files that are its (the others are gone there).
+	own map[rules.Target]map[string]bool
+	// bodies read while routing, served again by the views.
+	bodies map[string]Object
+}
+
+// route decides each file's target. Sweeps list the Source once; a file
+// whose ETag matches the applied record of exactly one scope is that
+// scope's without reading it; other files are read once and their target
+// parsed; an invalid file goes to every scope holding its record (where it
+// keeps what it applied), else home. A file is also sent, as gone, to
+// every other scope holding a record of it: a file that moved is revoked
+// in its old target.
+func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
+	home := f.cfg.Home
+	rt := routing{keys: map[rules.Target][]string{}, listed: map[rules.Target][]ObjectInfo{},
+		own: map[rules.Target]map[string]bool{}, bodies: map[string]Object{}}
+	all, err := f.cfg.Ledger.ListAllSources(ctx)
+	if err != nil {
+		return rt, fmt.Errorf("list ledger sources: %w", err)
+	}
+	scopes := map[string][]rules.Target{} // file key -> scopes with a record
+	applied := map[string][]SourceRecord{}
+	targets := map[rules.Target]bool{home: true}
+	for t, recs := range all {
+		t = t.Resolve(home)
+		targets[t] = true
+		for _, r := range recs {
+			if r.Kind != KindFile {
+				continue
+			}
+			scopes[r.Key] = append(scopes[r.Key], t)
+			applied[r.Key] = append(applied[r.Key], r)
+		}
+	}
+
+	// where returns the target of a file read now, or the scopes of its
+	// records when it is invalid.
+	where := func(obj Object) []rules.Target {
+		if obj.Body == nil && obj.Size > rules.MaxFileSize {
+			return f.recordScopes(scopes[obj.Key])
+		}
+		file, diags := rules.Parse(obj.Key, obj.Body)
+		if diags.HasErrors() || file == nil || rules.CheckAccounts(file, f.cfg.AllowAccount).HasErrors() {
+			return f.recordScopes(scopes[obj.Key])
+		}
+		return []rules.Target{file.Target.Resolve(home)}
+	}
+	add := func(key string, info *ObjectInfo, to []rules.Target) {
+		for _, t := range to {
+			targets[t] = true
+			if rt.own[t] == nil {
+				rt.own[t] = map[string]bool{}
+			}
+			rt.own[t][key] = true
+			if info != nil {
+				rt.listed[t] = append(rt.listed[t], *info)
+			} else {
+				rt.keys[t] = append(rt.keys[t], key)
+			}
+		}
+		// Gone in every other scope holding a record of it.
+		for _, t := range scopes[key] {
+			if !slices.Contains(to, t) {
+				rt.keys[t] = append(rt.keys[t], key)
+			}
+		}
+	}
+
+	if req.All {
+		objs, err := f.cfg.Source.List(ctx)
+		if err != nil {
+			return rt, fmt.Errorf("list sources: %w", err)
+		}
+		for i := range objs {
+			o := objs[i]
+			if recs := applied[o.Key]; len(recs) == 1 && recs[0].ETag == o.ETag && recs[0].Status == StatusApplied {
+				add(o.Key, &o, scopes[o.Key])
+				continue
+			}
+			obj, err := f.cfg.Source.Get(ctx, o.Key)
+			if errors.Is(err, ErrNotFound) {
+				continue // deleted since the listing: gone where recorded
+			}
+			if err != nil {
+				return rt, fmt.Errorf("read source %s: %w", o.Key, err)
+			}
+			rt.bodies[o.Key] = obj
+			add(o.Key, &o, where(obj))
+		}
+	} else {
+		for _, k := range dedupe(req.Keys) {
+			obj, err := f.cfg.Source.Get(ctx, k)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				to := f.recordScopes(scopes[k])
+				for _, t := range to {
+					targets[t] = true
+					rt.keys[t] = append(rt.keys[t], k)
+				}
+				continue
+			case err != nil:
+				return rt, fmt.Errorf("read source %s: %w", k, err)
+			}
+			rt.bodies[k] = obj
+			add(k, nil, where(obj))
+		}
+	}
+	rt.targets = sortTargets(home, targets)
+	return rt, nil
+}
+
+// recordScopes are the scopes holding a file's records, or home.
+func (f *Fleet) recordScopes(scopes []rules.Target) []rules.Target {
+	if len(scopes) == 0 {
+		return []rules.Target{f.cfg.Home}
+	}
+	return scopes
+}
+
+// Reconcile routes the request's files to their targets (a file that moved
+// target is reconciled in both: gone in the old one) and runs each
+// target's engine; only, if non-empty, limits the run to those targets.
+// One target's failure (AssumeRole denied, region disabled, throttled)
+// does not stop the others: it is its TargetResult.Err. The error is for
+// what every target needs (listing the files and the ledger). Inline
+// (CloudFormation) sources are the home target's.
+func (f *Fleet) Reconcile(ctx context.Context, req Request, only []rules.Target) (FleetResult, error) {
+	rt, err := f.route(ctx, req)
+	if err != nil {
+		return FleetResult{}, err
+	}
+	var want map[rules.Target]bool
+	if len(only) > 0 {
+		want = map[rules.Target]bool{}
+		for _, t := range only {
+			want[t.Resolve(f.cfg.Home)] = true
+		}
+	}
+	var run []rules.Target
+	for _, t := range rt.targets {
+		if want != nil && !want[t] {
+			continue
+		}
+		if !req.All && len(rt.keys[t]) == 0 && (t != f.cfg.Home || len(req.Inline) == 0) {
+			continue // a key request that names nothing here
+		}
+		run = append(run, t)
+	}
+	res := FleetResult{Targets: make([]TargetResult, len(run))}
+	sem := make(chan struct{}, f.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i, t := range run {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r, err := f.reconcileTarget(ctx, t, req, rt)
+			if err != nil {
+				err = &TargetError{Target: t, Err: err}
+				f.log.ErrorContext(ctx, "target failed", "account", t.Account, "region", t.Region, "error", err)
+			}
+			res.Targets[i] = TargetResult{Target: t, Result: r, Err: err}
+		}()
+	}
+	wg.Wait()
+	return res, nil
+}
+
+func (f *Fleet) reconcileTarget(ctx context.Context, t rules.Target, req Request, rt routing) (Result, error) {
+	v := &view{src: f.cfg.Source, objs: rt.listed[t], bodies: rt.bodies, own: rt.own[t]}
+	tr := req
+	if !req.All {
+		tr.Keys = dedupe(rt.keys[t])
+	}
+	if t != f.cfg.Home {
+		tr.Inline = nil
+	}
+	eng, err := f.cfg.Engine(ctx, t, v, f.cfg.Ledger.For(t))
+	if err != nil {
+		return Result{}, err
+	}
+	return eng.Reconcile(ctx, tr)
+}
+
+// view is one target's part of the Source: it lists only that target's
+// files and serves the bodies the Fleet has read already.
+type view struct {
+	src    Source
+	objs   []ObjectInfo
+	bodies map[string]Object
+	own    map[string]bool
+}
+
+func (v *view) List(context.Context) ([]ObjectInfo, error) { return slices.Clone(v.objs), nil }
+
+func (v *view) Get(ctx context.Context, key string) (Object, error) {
+	if !v.own[key] {
+		return Object{}, fmt.Errorf("%s: another target's file: %w", key, ErrNotFound)
+	}
+	if obj, ok := v.bodies[key]; ok {
+		return obj, nil
+	}
+	return v.src.Get(ctx, key)
+}
+
+// sortTargets sorts targets, home first.
+func sortTargets(home rules.Target, set map[rules.Target]bool) []rules.Target {
+	out := make([]rules.Target, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b rules.Target) int {
+		switch {
+		case a == home:
+			return -1
+		case b == home:
+			return 1
+		}
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region))
+	})
+	return out
+}
+
+func dedupe(xs []string) []string {
+	out := slices.Clone(xs)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -1,0 +1,238 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// fakeTargets is one fake ledger scope and one fake EC2 per target.
+type fakeTargets struct {
+	mu   sync.Mutex
+	led  map[rules.Target]*fakeLedger
+	ec2  map[rules.Target]*fakeEC2
+	home rules.Target
+}
+
+func (f *fakeTargets) For(t rules.Target) Ledger {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t = t.Resolve(f.home)
+	if f.led[t] == nil {
+		f.led[t] = newFakeLedger()
+	}
+	return f.led[t]
+}
+
+func (f *fakeTargets) ListAllSources(ctx context.Context) (map[rules.Target][]SourceRecord, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[rules.Target][]SourceRecord{}
+	for t, l := range f.led {
+		recs, _ := l.ListSources(ctx)
+		if len(recs) > 0 {
+			out[t] = recs
+		}
+	}
+	return out, nil
+}
+
+var (
+	fleetHome = rules.Target{Account: "000000000000", Region: "us-east-1"}
+	fleetB1   = rules.Target{Account: "111122223333", Region: "us-east-1"}
+	fleetB2   = rules.Target{Account: "111122223333", Region: "eu-west-1"}
+	fleetC    = rules.Target{Account: "444455556666", Region: "us-east-1"}
+)
+
+type fleetHarness struct {
+	t    *testing.T
+	src  *fakeSource
+	tgts *fakeTargets
+	// deny makes the engine of these targets fail (AssumeRole denied).
+	deny  map[rules.Target]bool
+	fleet *Fleet
+}
+
+func newFleetHarness(t *testing.T) *fleetHarness {
+	h := &fleetHarness{t: t, src: newFakeSource(), deny: map[rules.Target]bool{},
+		tgts: &fakeTargets{led: map[rules.Target]*fakeLedger{}, ec2: map[rules.Target]*fakeEC2{}, home: fleetHome}}
+	allow := func(a string) bool { return a == fleetHome.Account || a == fleetB1.Account || a == fleetC.Account }
+	for _, tg := range []rules.Target{fleetHome, fleetB1, fleetB2, fleetC} {
+		e := newFakeEC2()
+		e.addGroup(sgWeb, "web")
+		e.addGroup(sgApp, "app")
+		h.tgts.ec2[tg] = e
+	}
+	fl, err := NewFleet(FleetConfig{Home: fleetHome, AllowAccount: allow, Source: h.src, Ledger: h.tgts,
+		Engine: func(_ context.Context, tg rules.Target, src Source, led Ledger) (*Engine, error) {
+			if h.deny[tg] {
+				return nil, errors.New("assume role: AccessDenied")
+			}
+			return New(Config{Source: src, Groups: h.tgts.ec2[tg], Ledger: led, LedgerID: testLedgerID,
+				Target: tg, Home: fleetHome, AllowAccount: allow})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.fleet = fl
+	return h
+}
+
+func (h *fleetHarness) run(req Request, only ...rules.Target) FleetResult {
+	h.t.Helper()
+	res, err := h.fleet.Reconcile(context.Background(), req, only)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res
+}
+
+// rulesIn renders the ports of the ingress rules in a target's web group.
+func (h *fleetHarness) rulesIn(tg rules.Target) string {
+	var ports []string
+	for k := range h.tgts.ec2[tg].snapshot() {
+		ports = append(ports, fmt.Sprint(k.FromPort))
+	}
+	sortStrings(ports)
+	return strings.Join(ports, ",")
+}
+
+func targetFile(header string, port int) string {
+	return header + fmt.Sprintf(`rules:
+  r%d:
+    securityGroup: sg-0000000a
+    type: ingress
+    protocol: tcp
+    fromPort: %d
+    toPort: %d
+    cidrBlocks: [10.0.0.0/8]
+`, port, port, port)
+}
+
+func TestFleetAppliesEachFileInItsTarget(t *testing.T) {
+	h := newFleetHarness(t)
+	h.src.put("rules/home.yaml", targetFile("", 22))
+	h.src.put("rules/b1.yaml", targetFile("account: \"111122223333\"\n", 80))
+	h.src.put("rules/b2.yaml", targetFile("account: \"111122223333\"\nregion: eu-west-1\n", 443))
+	h.src.put("rules/c.yaml", targetFile("account: \"444455556666\"\n", 5432))
+	res := h.run(Request{All: true})
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tr := range res.Targets {
+		got = append(got, tr.Target.String())
+	}
+	if want := "000000000000/us-east-1 111122223333/eu-west-1 111122223333/us-east-1 444455556666/us-east-1"; strings.Join(got, " ") != want {
+		t.Errorf("targets run = %v, want %s (home first)", got, want)
+	}
+	for tg, want := range map[rules.Target]string{fleetHome: "22", fleetB1: "80", fleetB2: "443", fleetC: "5432"} {
+		if got := h.rulesIn(tg); got != want {
+			t.Errorf("%s has ports %q, want %q", tg, got, want)
+		}
+	}
+	targets, err := h.fleet.Targets(context.Background())
+	if err != nil || len(targets) != 4 || targets[0] != fleetHome {
+		t.Errorf("Targets = %v, %v", targets, err)
+	}
+
+	// A second sweep reads no file again (the ledger tells each file's target).
+	h.src.gets = 0
+	h.run(Request{All: true})
+	if h.src.gets != 0 {
+		t.Errorf("second sweep read %d files, want 0", h.src.gets)
+	}
+
+	// Removing a file revokes only in its target.
+	h.src.remove("rules/b2.yaml")
+	h.run(Request{Keys: []string{"rules/b2.yaml"}})
+	for tg, want := range map[rules.Target]string{fleetHome: "22", fleetB1: "80", fleetB2: "", fleetC: "5432"} {
+		if got := h.rulesIn(tg); got != want {
+			t.Errorf("after removing b2.yaml: %s has ports %q, want %q", tg, got, want)
+		}
+	}
+}
+
+func TestFleetMovedFileIsRevokedInTheOldTarget(t *testing.T) {
+	for _, mode := range []string{"keys", "sweep"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newFleetHarness(t)
+			h.src.put("rules/x.yaml", targetFile("account: \"111122223333\"\n", 80))
+			h.run(Request{Keys: []string{"rules/x.yaml"}})
+			h.src.put("rules/x.yaml", targetFile("account: \"444455556666\"\n", 80))
+			req := Request{Keys: []string{"rules/x.yaml"}}
+			if mode == "sweep" {
+				req = Request{All: true}
+			}
+			h.run(req)
+			if got := h.rulesIn(fleetB1); got != "" {
+				t.Errorf("old target still has %q", got)
+			}
+			if got := h.rulesIn(fleetC); got != "80" {
+				t.Errorf("new target has %q, want 80", got)
+			}
+			if recs, _ := h.tgts.For(fleetB1).ListSources(context.Background()); len(recs) != 0 {
+				t.Errorf("old target keeps records %+v", recs)
+			}
+		})
+	}
+}
+
+func TestFleetDisallowedAccountChangesNothing(t *testing.T) {
+	h := newFleetHarness(t)
+	h.src.put("rules/x.yaml", targetFile("account: \"111122223333\"\n", 80))
+	h.run(Request{Keys: []string{"rules/x.yaml"}})
+	h.src.put("rules/x.yaml", targetFile("account: \"999999999999\"\n", 80))
+	res := h.run(Request{Keys: []string{"rules/x.yaml"}})
+	srcs := res.Sources()
+	if len(srcs) != 1 || srcs[0].Status != StatusInvalid || !strings.Contains(srcs[0].Diagnostics.Strings()[0], "rules/x.yaml:1:") {
+		t.Fatalf("sources = %+v, want x.yaml invalid with a located error", srcs)
+	}
+	if res.Targets[0].Target != fleetB1 {
+		t.Errorf("judged in %v, want the target holding its record", res.Targets[0].Target)
+	}
+	if got := h.rulesIn(fleetB1); got != "80" {
+		t.Errorf("target has %q, want 80 kept", got)
+	}
+	// A new file naming such an account is invalid at home and reaches nothing.
+	h.src.put("rules/y.yaml", targetFile("account: \"999999999999\"\n", 22))
+	res = h.run(Request{Keys: []string{"rules/y.yaml"}})
+	if len(res.Targets) != 1 || res.Targets[0].Target != fleetHome || res.Sources()[0].Status != StatusInvalid {
+		t.Errorf("result = %+v", res)
+	}
+	for _, tg := range []rules.Target{fleetHome, fleetB2, fleetC} {
+		if got := h.rulesIn(tg); got != "" {
+			t.Errorf("%s has %q", tg, got)
+		}
+	}
+}
+
+func TestFleetTargetFailsAlone(t *testing.T) {
+	h := newFleetHarness(t)
+	h.deny[fleetC] = true
+	h.src.put("rules/home.yaml", targetFile("", 22))
+	h.src.put("rules/c.yaml", targetFile("account: \"444455556666\"\n", 5432))
+	h.src.put("rules/b1.yaml", targetFile("account: \"111122223333\"\n", 80))
+	res := h.run(Request{All: true})
+	err := res.Err()
+	if err == nil || !strings.Contains(err.Error(), "account 444455556666 region us-east-1: assume role: AccessDenied") {
+		t.Fatalf("Err = %v", err)
+	}
+	var te *TargetError
+	if !errors.As(err, &te) || te.Target != fleetC {
+		t.Errorf("error is not a TargetError of %v: %v", fleetC, err)
+	}
+	if h.rulesIn(fleetHome) != "22" || h.rulesIn(fleetB1) != "80" {
+		t.Errorf("other targets not applied: home %q, b1 %q", h.rulesIn(fleetHome), h.rulesIn(fleetB1))
+	}
+	// only narrows the run.
+	res = h.run(Request{All: true}, rules.Target{Account: fleetB1.Account})
+	if len(res.Targets) != 1 || res.Targets[0].Target != fleetB1 {
+		t.Errorf("only b1: ran %+v", res.Targets)
+	}
+}
