@@ -38,10 +38,6 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 		return nil, err
 	}
 	// CloudFormation custom resources are the hub's own: the home engine.
-	home, err := fleet.HomeEngine()
-	if err != nil {
-		return nil, err
-	}
-	return handler.NewReconcile(handler.Config{Fleet: fleet, Engine: home, Logger: logger, Bucket: c.Bucket, Prefix: c.Prefix,
+	return handler.NewReconcile(handler.Config{Fleet: fleet, Engine: fleet.HomeEngine(), Logger: logger, Bucket: c.Bucket, Prefix: c.Prefix,
 		TargetRole: c.TargetRole})
 }

@@ -29,62 +29,100 @@ import (
 // reconcile.Fleet of every target, and the clients of each target, built
 // on first use and kept for the execution environment (one credentials
 // cache per account, one rate-limited EC2 client per target).
+//
+// The hub's identity is asked on first use, not when the Fleet is built,
+// so that a function's init calls no AWS API.
 type Fleet struct {
-	*reconcile.Fleet
-	// Partition is the hub's partition (Home() its account and region).
-	Partition string
-	home      rules.Target
-	Ledger    *ddbledger.Ledger
 	// Source is every rule file.
 	Source reconcile.Source
+
+	ready     bool
+	fleet     *reconcile.Fleet
+	partition string
+	home      rules.Target
+	ledger    *ddbledger.Ledger
 
 	c      Config
 	cfg    aws.Config
 	opts   EngineOptions
-	stsAPI stscreds.AssumeRoleAPIClient
+	stsAPI *sts.Client
 
 	mu     sync.Mutex
 	creds  map[string]aws.CredentialsProvider
 	groups map[rules.Target]*ec2sg.Client
 }
 
-// NewFleet builds the hub on its own AWS configuration: one
+// NewFleet builds the hub on its own AWS configuration: on first use, one
 // sts:GetCallerIdentity tells its account and partition (the region is
 // cfg's). Targets in other accounts are reached through the role
 // TargetRole there (stscreds, with TargetExternalID when set), wrapped
 // in a credentials cache; the hub's own account uses cfg's credentials.
 // Only the hub's account and TargetAccounts may be named by rule files.
-func (c Config) NewFleet(ctx context.Context, cfg aws.Config, opts EngineOptions) (*Fleet, error) {
-	stsc := sts.NewFromConfig(cfg)
-	id, err := stsc.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return nil, fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
-	}
-	partition := "aws"
-	if a, err := arn.Parse(aws.ToString(id.Arn)); err == nil {
-		partition = a.Partition
-	}
+func (c Config) NewFleet(_ context.Context, cfg aws.Config, opts EngineOptions) (*Fleet, error) {
 	if c.TargetRole == "" {
 		c.TargetRole = DefaultTargetRole
 	}
-	home := rules.Target{Account: aws.ToString(id.Account), Region: cfg.Region}
-	f := &Fleet{home: home, Partition: partition, c: c, cfg: cfg, opts: opts, stsAPI: stsc,
+	f := &Fleet{c: c, cfg: cfg, opts: opts, stsAPI: sts.NewFromConfig(cfg),
 		creds: map[string]aws.CredentialsProvider{}, groups: map[rules.Target]*ec2sg.Client{}}
 	f.Source = opts.Source
 	if f.Source == nil {
 		f.Source = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix)
 	}
-	f.Ledger = ddbledger.New(dynamodb.NewFromConfig(cfg), c.Table, ddbledger.WithLogger(opts.logger()), ddbledger.WithHome(home))
-	f.Fleet, err = reconcile.NewFleet(reconcile.FleetConfig{
-		Home: home, AllowAccount: f.AllowAccount, Source: f.Source, Ledger: f.Ledger, Logger: opts.logger(),
+	return f, nil
+}
+
+// init asks who the hub is (once: a failure is tried again on the next
+// use) and builds the ledger and the fleet on the answer.
+func (f *Fleet) init(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ready {
+		return nil
+	}
+	id, err := f.stsAPI.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
+	}
+	f.partition = "aws"
+	if a, err := arn.Parse(aws.ToString(id.Arn)); err == nil {
+		f.partition = a.Partition
+	}
+	f.home = rules.Target{Account: aws.ToString(id.Account), Region: f.cfg.Region}
+	f.ledger = ddbledger.New(dynamodb.NewFromConfig(f.cfg), f.c.Table, ddbledger.WithLogger(f.opts.logger()), ddbledger.WithHome(f.home))
+	f.fleet, err = reconcile.NewFleet(reconcile.FleetConfig{
+		Home: f.home, AllowAccount: f.AllowAccount, Source: f.Source, Ledger: f.ledger, Logger: f.opts.logger(),
 		Engine: func(_ context.Context, t rules.Target, src reconcile.Source, led reconcile.Ledger) (*reconcile.Engine, error) {
 			return f.engine(t, src, led)
 		},
 	})
 	if err != nil {
+		return err
+	}
+	f.ready = true
+	return nil
+}
+
+// Reconcile is reconcile.Fleet.Reconcile.
+func (f *Fleet) Reconcile(ctx context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
+	if err := f.init(ctx); err != nil {
+		return reconcile.FleetResult{}, err
+	}
+	return f.fleet.Reconcile(ctx, req, only)
+}
+
+// Targets is reconcile.Fleet.Targets.
+func (f *Fleet) Targets(ctx context.Context) ([]rules.Target, error) {
+	if err := f.init(ctx); err != nil {
 		return nil, err
 	}
-	return f, nil
+	return f.fleet.Targets(ctx)
+}
+
+// Home is the hub's account and region (zero before the first use).
+func (f *Fleet) Home() rules.Target {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.home
 }
 
 // AllowAccount: the hub's own account and TargetAccounts.
@@ -94,13 +132,27 @@ func (f *Fleet) AllowAccount(account string) bool {
 
 // RoleARN is the role assumed in a target account.
 func (f *Fleet) RoleARN(account string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:role/%s", f.Partition, account, strings.TrimPrefix(f.c.TargetRole, "/"))
+	return fmt.Sprintf("arn:%s:iam::%s:role/%s", f.partition, account, strings.TrimPrefix(f.c.TargetRole, "/"))
 }
 
-// HomeEngine is the home target's engine on the whole Source: the
-// CloudFormation custom resource's (inline sources are the hub's).
-func (f *Fleet) HomeEngine() (*reconcile.Engine, error) {
-	return f.engine(f.home, f.Source, f.Ledger.For(f.home))
+// HomeEngine is the home target's engine on the whole Source, built on
+// first use: the CloudFormation custom resource's (inline sources are
+// the hub's).
+func (f *Fleet) HomeEngine() HomeEngine { return HomeEngine{f} }
+
+// HomeEngine reconciles in the hub's own target.
+type HomeEngine struct{ f *Fleet }
+
+// Reconcile runs req on the home target's engine.
+func (h HomeEngine) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if err := h.f.init(ctx); err != nil {
+		return reconcile.Result{}, err
+	}
+	eng, err := h.f.engine(h.f.home, h.f.Source, h.f.ledger.For(h.f.home))
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	return eng.Reconcile(ctx, req)
 }
 
 // Groups returns the EC2 adapter of a target (built once).
@@ -167,7 +219,10 @@ func (f *Fleet) Explain(err error) error {
 // ShardGroups lists the groups a target's ledger owns rules in (the
 // drift planner shards a target with many).
 func (f *Fleet) ShardGroups(ctx context.Context, t rules.Target) ([]string, error) {
-	owned, err := f.Ledger.For(t).AllPermissions(ctx)
+	if err := f.init(ctx); err != nil {
+		return nil, err
+	}
+	owned, err := f.ledger.For(t).AllPermissions(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,6 @@ import (
 type Fleet interface {
 	Reconcile(ctx context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error)
 	Targets(ctx context.Context) ([]rules.Target, error)
-	Home() rules.Target
 }
 
 var _ Fleet = (*reconcile.Fleet)(nil)
@@ -34,13 +33,11 @@ type Queue interface {
 const DefaultShardSize = 500
 
 // engineFleet is a single-target fleet on one Engine (the home target, a
-// zero Target): a handler configured with an Engine only.
+// zero Target): a handler configured with an Engine only. It has one
+// target, so only is moot.
 type engineFleet struct{ Engine }
 
-func (e engineFleet) Reconcile(ctx context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
-	if len(only) > 0 && !only[0].IsZero() {
-		return reconcile.FleetResult{}, nil
-	}
+func (e engineFleet) Reconcile(ctx context.Context, req reconcile.Request, _ []rules.Target) (reconcile.FleetResult, error) {
 	res, err := e.Engine.Reconcile(ctx, req)
 	if err != nil {
 		return reconcile.FleetResult{Targets: []reconcile.TargetResult{{Result: res, Err: err}}}, nil
@@ -51,8 +48,6 @@ func (e engineFleet) Reconcile(ctx context.Context, req reconcile.Request, only 
 func (engineFleet) Targets(context.Context) ([]rules.Target, error) {
 	return []rules.Target{{}}, nil
 }
-
-func (engineFleet) Home() rules.Target { return rules.Target{} }
 
 // holderFleet names the Lambda invocation in every request (see
 // holderEngine).
@@ -132,7 +127,6 @@ func (h *Handler) plan(ctx context.Context) (any, error) {
 // messages are poison: logged and dropped.
 func (h *Handler) sweeps(ctx context.Context, msgs []trigger.Message) events.SQSEventResponse {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
-	home := h.fleet.Home()
 	for _, m := range msgs {
 		log := h.log.With("messageId", m.ID)
 		switch {
@@ -146,10 +140,7 @@ func (h *Handler) sweeps(ctx context.Context, msgs []trigger.Message) events.SQS
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.ID})
 			continue
 		}
-		var only []rules.Target
-		if !home.IsZero() {
-			only = []rules.Target{rules.Target{Account: m.Sweep.Account, Region: m.Sweep.Region}.Resolve(home)}
-		}
+		only := []rules.Target{{Account: m.Sweep.Account, Region: m.Sweep.Region}} // empty fields: the hub's
 		req := reconcile.Request{All: true, Groups: m.Sweep.Groups, Reason: "sweep"}
 		if _, err := h.run(ctx, trigger.KindSweep, req, only); err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.ID})

@@ -58,8 +58,6 @@ func (f *fakeFleet) Targets(context.Context) ([]rules.Target, error) {
 	return []rules.Target{hubHome, tgtB, tgtC}, nil
 }
 
-func (f *fakeFleet) Home() rules.Target { return hubHome }
-
 type fakeQueue struct{ bodies []string }
 
 func (q *fakeQueue) Send(_ context.Context, bodies []string) error {

@@ -374,10 +374,7 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 	}
 	// The call's account and region: only that target is swept (group
 	// ids are unique only within one).
-	var only []rules.Target
-	if home := h.fleet.Home(); !home.IsZero() {
-		only = []rules.Target{rules.Target{Account: c.Account, Region: c.Region}.Resolve(home)}
-	}
+	only := []rules.Target{{Account: c.Account, Region: c.Region}}
 	return h.run(ctx, trigger.KindAPICall, req, only)
 }
 
