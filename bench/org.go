@@ -12,9 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/dev/apicount"
 	"github.com/sgrules/sgrules/internal/dev/motoproc"
@@ -289,24 +291,34 @@ func logOrgSweep(logf func(string, ...any), s *OrgSweep) {
 }
 
 // sweepSequential runs one Fleet.Reconcile(All) over every target, one
-// target at a time, on a new hub. The Fleet is built here on the hub's
-// parts (config.NewFleet does not expose FleetConfig.Concurrency, and the
-// engines' EC2 ports are labelled with their target so that each
-// target's calls are counted apart).
+// target at a time, on a new hub. The reconcile.Fleet is built here on
+// the hub's source, EC2 clients and credentials (config.Fleet exposes
+// neither FleetConfig.Concurrency nor its ledger: the ledger is a new
+// ddbledger on the same table and home), with the engines' EC2 ports
+// labelled with their target so that each target's calls are counted
+// apart.
 func (w *orgWorld) sweepSequential(ctx context.Context, n, g int) (*OrgSweep, error) {
 	hub, err := w.hub(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// The hub learns who it is on first use (Groups needs it): not measured.
+	if _, err := hub.Targets(ctx); err != nil {
+		return nil, err
+	}
+	if hub.Home() != w.home {
+		return nil, fmt.Errorf("hub is %s, want %s", hub.Home(), w.home)
+	}
+	led := ddbledger.New(dynamodb.NewFromConfig(w.counted), table, ddbledger.WithHome(w.home))
 	fl, err := reconcile.NewFleet(reconcile.FleetConfig{
-		Home: hub.Home(), AllowAccount: hub.AllowAccount, Source: hub.Source, Ledger: hub.Ledger, Concurrency: 1,
+		Home: w.home, AllowAccount: hub.AllowAccount, Source: hub.Source, Ledger: led, Concurrency: 1,
 		Engine: func(_ context.Context, t rules.Target, src reconcile.Source, led reconcile.Ledger) (*reconcile.Engine, error) {
 			groups, err := hub.Groups(t)
 			if err != nil {
 				return nil, err
 			}
 			return reconcile.New(reconcile.Config{Source: src, Groups: labelled{t: t, g: groups}, Ledger: led, LedgerID: table,
-				MaxRevoke: -1, Holder: "sgbench", Target: t, Home: hub.Home(), AllowAccount: hub.AllowAccount})
+				MaxRevoke: -1, Holder: "sgbench", Target: t, Home: w.home, AllowAccount: hub.AllowAccount})
 		},
 	})
 	if err != nil {
