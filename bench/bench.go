@@ -48,6 +48,8 @@ type Options struct {
 	MotoPatch bool
 	// SlowCall, if > 0, logs every counted AWS call slower than it.
 	SlowCall time.Duration
+	// Org, if Org.Accounts > 0, runs the organisation sweep; see Org.
+	Org OrgOptions
 }
 
 // Counts are API calls of one scenario.
@@ -141,6 +143,7 @@ type Report struct {
 	BaselineMax int          `json:"baselineMax"`
 	Rows        []Row        `json:"rows"`
 	Sweep       *Sweep       `json:"sweep,omitempty"`
+	Org         *Org         `json:"org,omitempty"`
 	Concurrency *Concurrency `json:"concurrency,omitempty"`
 	TotalS      float64      `json:"totalSeconds"`
 }
@@ -215,6 +218,18 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			return nil, fmt.Errorf("sweep %d: %w", opt.SweepRules, err)
 		}
 		rep.Sweep = sw
+	}
+	if o := opt.Org; o.Accounts > 0 {
+		if err := p.Reset(ctx); err != nil {
+			return nil, err
+		}
+		logf("org: %d accounts x %d regions, %d rules each, fan-out over %d workers", o.Accounts, o.Regions, o.Rules, o.Workers)
+		org, err := runOrg(ctx, p.URL, o, logf)
+		if err != nil {
+			return nil, fmt.Errorf("org sweep: %w", err)
+		}
+		rep.Org = org
+		rep.Rows = append(rep.Rows, org.Setup, org.Sequential.Row, org.FanOut.Row)
 	}
 	if opt.Concurrency {
 		if err := p.Reset(ctx); err != nil {

@@ -126,18 +126,7 @@ func renderFiles(specs []spec, n int, skip map[int]bool) (map[string][]byte, err
 		if byFile[f] == nil {
 			byFile[f] = &rules.File{Name: fileKey(f)}
 		}
-		r := rules.Rule{
-			Name:          fmt.Sprintf("r%05d", s.i),
-			SecurityGroup: rules.GroupRef{Tags: map[string]string{"Name": groupName(s.group)}},
-			Direction:     s.dir, Protocol: rules.ProtoTCP, FromPort: s.port, ToPort: s.port,
-			Description: s.desc,
-		}
-		if s.peerGroup >= 0 {
-			r.SourceSecurityGroups = []rules.GroupRef{{Tags: map[string]string{"Name": groupName(s.peerGroup)}}}
-		} else {
-			r.CIDRBlocks = []netip.Prefix{netip.MustParsePrefix(s.cidr)}
-		}
-		byFile[f].Rules = append(byFile[f].Rules, r)
+		byFile[f].Rules = append(byFile[f].Rules, specRule(s))
 	}
 	out := map[string][]byte{}
 	for f, file := range byFile {
@@ -148,6 +137,22 @@ func renderFiles(specs []spec, n int, skip map[int]bool) (map[string][]byte, err
 		out[fileKey(f)] = b
 	}
 	return out, nil
+}
+
+// specRule is the rule of a spec, groups referenced by Name tag.
+func specRule(s spec) rules.Rule {
+	r := rules.Rule{
+		Name:          fmt.Sprintf("r%05d", s.i),
+		SecurityGroup: rules.GroupRef{Tags: map[string]string{"Name": groupName(s.group)}},
+		Direction:     s.dir, Protocol: rules.ProtoTCP, FromPort: s.port, ToPort: s.port,
+		Description: s.desc,
+	}
+	if s.peerGroup >= 0 {
+		r.SourceSecurityGroups = []rules.GroupRef{{Tags: map[string]string{"Name": groupName(s.peerGroup)}}}
+	} else {
+		r.CIDRBlocks = []netip.Prefix{netip.MustParsePrefix(s.cidr)}
+	}
+	return r
 }
 
 // world is one moto state: a VPC, G groups, the bucket and the ledger.

@@ -29,6 +29,10 @@ func main() {
 	sweep := flag.Int("sweep", 0, "rules of the dedicated no-drift sweep benchmark, in ceil(rules/50) groups (0: skip; make bench: 10000)")
 	patch := flag.Bool("moto-patch", true, "start moto_server with bench/motopatch (one table snapshot per TransactWriteItems instead of one per item)")
 	conc := flag.Bool("concurrency", true, "run the sequential vs concurrent batch experiment")
+	org := flag.Int("org", 0, "member accounts of the organisation sweep (0: skip; make bench: 10)")
+	orgRegions := flag.Int("org-regions", 3, "regions per member account of the organisation sweep (at most 6)")
+	orgRules := flag.Int("org-rules", 100, "rules per target (account and region) of the organisation sweep")
+	orgWorkers := flag.Int("org-workers", 5, "targets swept at once by the organisation sweep's fan-out (the sweep queue's MaximumConcurrency)")
 	flag.Parse()
 
 	var opt bench.Options
@@ -41,6 +45,11 @@ func main() {
 		opt.Ns = append(opt.Ns, n)
 	}
 	opt.BaselineMax, opt.Concurrency, opt.SlowCall, opt.MotoPatch, opt.SweepRules = *baselineMax, *conc, *slow, *patch, *sweep
+	if *org < 0 || *orgRegions < 1 || *orgRegions > len(bench.OrgRegions) || *orgRules < 1 || *orgWorkers < 1 {
+		fmt.Fprintf(os.Stderr, "sgbench: bad organisation sweep size (-org %d -org-regions %d -org-rules %d -org-workers %d)\n", *org, *orgRegions, *orgRules, *orgWorkers)
+		os.Exit(2)
+	}
+	opt.Org = bench.OrgOptions{Accounts: *org, Regions: *orgRegions, Rules: *orgRules, Workers: *orgWorkers}
 	opt.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
 	rep, err := bench.Run(context.Background(), opt)
@@ -106,6 +115,21 @@ func printTable(w io.Writer, rep *bench.Report) {
 		u := s.Setup
 		fmt.Fprintf(w, "  (set-up, from scratch: EC2 %d, %d mutating, %d reads = %d on real EC2; DynamoDB %d, %d writes; S3 %d; wall %.1f s; heap peak %.1f MiB)\n",
 			u.EC2, u.EC2Mutating, u.EC2Read, u.EC2ReadRealPages, u.DynamoDB, u.DynamoDBWrites, u.S3, u.WallMS/1000, u.PeakHeapInuseMiB)
+	}
+	if o := rep.Org; o != nil {
+		fmt.Fprintf(w, "\norganisation sweep, nothing drifted: %d accounts x %d regions (%s) = %d targets, %d rules in %d groups each:\n",
+			o.Accounts, len(o.Regions), strings.Join(o.Regions, ", "), o.Targets, o.RulesPerTarget, o.GroupsPerTarget)
+		for _, s := range []struct {
+			name string
+			s    bench.OrgSweep
+		}{{"sequential (one Fleet.Reconcile, 1 target at a time)", o.Sequential}, {fmt.Sprintf("fan-out (planner + 1 Fleet.Reconcile per target, %d at once)", o.Workers), o.FanOut}} {
+			c := s.s
+			fmt.Fprintf(w, "  %s: %d targets swept; EC2 %d (%s), per target at most %d reads and %d writes; AssumeRole %d; DynamoDB %d (%s), %d writes; S3 %d; wall %.1f s\n",
+				s.name, c.TargetsSwept, c.EC2, opsOf(c.Row, "EC2."), c.MaxEC2ReadsPerTarget, c.MaxEC2MutatingPerTarget, c.AssumeRole,
+				c.DynamoDB, opsOf(c.Row, "DynamoDB."), c.DynamoDBWrites, c.S3, c.WallMS/1000)
+		}
+		fmt.Fprintf(w, "  fan-out speed-up x%.2f; (set-up, from scratch: EC2 %d, %d mutating; AssumeRole %d; DynamoDB %d; wall %.1f s)\n",
+			o.Speedup, o.Setup.EC2, o.Setup.EC2Mutating, o.Setup.ByAction["STS.AssumeRole"], o.Setup.DynamoDB, o.Setup.WallMS/1000)
 	}
 	if c := rep.Concurrency; c != nil {
 		fmt.Fprintf(w, "\nconcurrency: %d groups x %d rules, 1 vs %d workers: authorize %.0f vs %.0f ms (x%.2f), revoke %.0f vs %.0f ms (x%.2f)\n",
