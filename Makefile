@@ -96,7 +96,7 @@ CHAOS_SEED ?= 20261101
 chaos:
 	@mkdir -p build
 	CHAOS_SCENARIOS=$(CHAOS_SCENARIOS) CHAOS_SEED=$(CHAOS_SEED) CHAOS_SUMMARY=$(CURDIR)/build/chaos.txt \
-	  $(GO) test -count=1 -timeout 60m -v -run 'TestChaos|TestLedgerLoss' ./internal/dev/chaos
+	  $(GO) test -count=1 -timeout 120m -v -run 'TestChaos|TestLedgerLoss|TestCommitCut' ./internal/dev/chaos
 
 ## bench: API calls, wall time and memory of sgrules vs a naive per-rule baseline against moto (docs/benchmarks.md); BENCH_N, BENCH_SWEEP (0: skip), BENCH_ORG (0: skip), BENCH_OUT
 BENCH_N ?= 10,100,1000,5000

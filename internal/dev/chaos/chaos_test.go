@@ -3,8 +3,10 @@ package chaos_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +42,9 @@ type totals struct {
 	scenarios, steps, runs, failedRuns, concurrent, sweeps, ledgerLosses, handRules int
 	faults                                                                          map[faultproxy.Kind]int
 	calls                                                                           int
+	// bulk files created, oversized invalid uploads, scenarios with a second
+	// deployment, its runs and its mutating EC2 calls checked
+	bulkFiles, poisoned, otherScenarios, otherRuns, otherCallChecks int
 	// samples of EC2 state taken, and protected permissions checked in them
 	samples, protectedChecks int
 	violations               []string
@@ -56,9 +61,10 @@ func TestChaos(t *testing.T) {
 	tot := &totals{faults: map[faultproxy.Kind]int{}}
 	pa := faultproxy.Start(t, srv.URL, base)
 	pb := faultproxy.Start(t, srv.URL, base+1)
+	pc := faultproxy.Start(t, srv.URL, base+2)
 	for i := 0; i < n; i++ {
 		seed := base + uint64(i)
-		s := newScenario(t, srv, seed, pa, pb, tot)
+		s := newScenario(t, srv, seed, pa, pb, pc, tot)
 		s.run()
 		tot.scenarios++
 		if len(s.violations) > 0 {
@@ -79,8 +85,12 @@ func TestChaos(t *testing.T) {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k, v))
 	}
 	sort.Strings(kinds)
-	summary := fmt.Sprintf("chaos: %d scenarios (seeds %d..%d), %d steps, %d reconcile runs (%d failed, %d concurrent pairs, %d sweeps), %d ledger losses, %d rules added by hand, %d EC2 samples (%d protected-permission checks), %d AWS calls, %d faults injected (%s), %d violations, %s",
-		tot.scenarios, base, base+uint64(tot.scenarios)-1, tot.steps, tot.runs, tot.failedRuns, tot.concurrent, tot.sweeps, tot.ledgerLosses, tot.handRules,
+	summary := fmt.Sprintf("chaos: %d scenarios (seeds %d..%d), %d steps, %d reconcile runs (%d failed, %d concurrent pairs, %d sweeps), "+
+		"%d ledger losses, %d rules added by hand, %d bulk files (>100 permissions), %d oversized invalid uploads, "+
+		"%d scenarios with a second deployment (%d of its runs, %d of its calls checked), "+
+		"%d EC2 samples (%d protected-permission checks), %d AWS calls, %d faults injected (%s), %d violations, %s",
+		tot.scenarios, base, base+uint64(tot.scenarios)-1, tot.steps, tot.runs, tot.failedRuns, tot.concurrent, tot.sweeps,
+		tot.ledgerLosses, tot.handRules, tot.bulkFiles, tot.poisoned, tot.otherScenarios, tot.otherRuns, tot.otherCallChecks,
 		tot.samples, tot.protectedChecks, tot.calls, injected, strings.Join(kinds, " "), len(tot.violations), time.Since(start).Round(time.Millisecond))
 	t.Log(summary)
 	if path := os.Getenv("CHAOS_SUMMARY"); path != "" {
@@ -113,6 +123,8 @@ type scenario struct {
 	rng    *rand.Rand
 	w      *world
 	pa, pb *faultproxy.Proxy
+	pc     *faultproxy.Proxy // the second deployment's
+	other  *other            // nil: no second deployment in this scenario
 	engA   *reconcile.Engine
 	engB   *reconcile.Engine
 	tot    *totals
@@ -122,6 +134,8 @@ type scenario struct {
 	shared  []string // rule bodies (without description) reused across files
 	pending []string // keys with an undelivered event
 	hand    map[string]reconcile.ActualRule
+	bulk    string                 // the key of the bulk file, "" if none
+	poison  map[string]bool        // keys whose object is an oversized invalid upload
 	base    []reconcile.ActualRule // rules of the new groups (moto's default egress)
 
 	mu         sync.Mutex
@@ -131,19 +145,25 @@ type scenario struct {
 	history    []string
 }
 
-func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb *faultproxy.Proxy, tot *totals) *scenario {
+func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb, pc *faultproxy.Proxy, tot *totals) *scenario {
 	w := newWorld(t, srv, groupsPerWorld)
 	pa.Reset()
 	pb.Reset()
+	pc.Reset()
 	pa.Reseed(seed)
 	pb.Reseed(seed ^ 0xb)
-	s := &scenario{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xc4a05)), w: w, pa: pa, pb: pb, tot: tot,
-		files: map[string]file{}, hand: map[string]reconcile.ActualRule{}}
+	pc.Reseed(seed ^ 0xc)
+	s := &scenario{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xc4a05)), w: w, pa: pa, pb: pb, pc: pc, tot: tot,
+		files: map[string]file{}, hand: map[string]reconcile.ActualRule{}, poison: map[string]bool{}}
 	s.engA = w.engine(pa, fmt.Sprintf("A-%d", seed), nil)
 	s.engB = w.engine(pb, fmt.Sprintf("B-%d", seed), nil)
 	s.base = w.rules()
 	for i := 0; i < 3; i++ {
 		s.shared = append(s.shared, s.ruleBody())
+	}
+	if s.rng.IntN(3) == 0 {
+		s.other = newOther(s, pc)
+		tot.otherScenarios++
 	}
 	return s
 }
@@ -298,23 +318,43 @@ func (s *scenario) fileOp() {
 	if len(keys) >= 4 && op == "create" {
 		op = "update"
 	}
+	if op == "update" && s.rng.IntN(12) == 0 {
+		op = "poison"
+	}
 	switch op {
 	case "create":
 		key := fmt.Sprintf("%sf%d.yaml", prefix, s.nextRule())
-		s.files[key] = s.newFile(key)
+		if s.bulk == "" && s.rng.IntN(10) == 0 {
+			s.files[key] = s.bulkFile()
+			s.bulk = key
+			s.tot.bulkFiles++
+			s.logf("create %s: bulk, %d rules", key, len(s.files[key].rules))
+		} else {
+			s.files[key] = s.newFile(key)
+			s.logf("create %s", key)
+		}
 		s.w.put(key, s.files[key].render())
 		s.pending = append(s.pending, key)
-		s.logf("create %s", key)
 	case "update":
 		key := pick(s.rng, keys...)
 		f, what := s.mutate(key, s.files[key])
+		if key == s.bulk && s.rng.IntN(2) == 0 {
+			f, what = s.reshape(f)
+		}
 		s.files[key] = f
+		delete(s.poison, key)
 		s.w.put(key, f.render())
 		s.pending = append(s.pending, key)
 		s.logf("update %s: %s", key, what)
+	case "poison":
+		s.poisonFile(pick(s.rng, keys...))
 	case "delete":
 		key := pick(s.rng, keys...)
 		delete(s.files, key)
+		delete(s.poison, key)
+		if key == s.bulk {
+			s.bulk = ""
+		}
 		s.w.remove(key)
 		s.pending = append(s.pending, key)
 		s.logf("delete %s", key)
@@ -323,6 +363,10 @@ func (s *scenario) fileOp() {
 		key := fmt.Sprintf("%sf%d.yaml", prefix, s.nextRule())
 		s.files[key] = s.files[old]
 		delete(s.files, old)
+		delete(s.poison, old)
+		if old == s.bulk {
+			s.bulk = key
+		}
 		s.w.put(key, s.files[key].render())
 		s.w.remove(old)
 		s.pending = append(s.pending, key, old)
@@ -331,8 +375,11 @@ func (s *scenario) fileOp() {
 }
 
 // faults draws the faults of one engine for one step.
-func (s *scenario) faults() faultproxy.Faults {
-	r := s.rng
+func (s *scenario) faults() faultproxy.Faults { return drawFaults(s.rng) }
+
+// drawFaults draws random faults: rates, sometimes an abort after the
+// k-th mutating call, sometimes a cut of the k-th ledger commit chunk.
+func drawFaults(r *rand.Rand) faultproxy.Faults {
 	if r.IntN(4) == 0 {
 		return faultproxy.Faults{}
 	}
@@ -345,6 +392,9 @@ func (s *scenario) faults() faultproxy.Faults {
 	}
 	if r.IntN(4) == 0 {
 		f.AbortAfter = 1 + r.IntN(6)
+	}
+	if r.IntN(4) == 0 {
+		f.CutAt, f.CutMode, f.CutCalls = 1+r.IntN(3), pick(r, faultproxy.CutBefore, faultproxy.CutAfter), isCommitChunk
 	}
 	return f
 }
@@ -367,13 +417,24 @@ func (s *scenario) run() {
 			n := s.w.wipeLedger()
 			s.tot.ledgerLosses++
 			s.logf("ledger lost (%d items)", n)
+			// An invalid file keeps what it applied only as long as its
+			// record holds it: without one it declares nothing.
+			for k := range s.poison {
+				delete(s.files, k)
+				if k == s.bulk {
+					s.bulk = ""
+				}
+			}
 		}
 		for i := 0; i < 1+s.rng.IntN(2); i++ {
 			s.fileOp()
 		}
+		if s.other != nil && s.rng.IntN(2) == 0 {
+			s.other.fileOp()
+		}
 		s.protect(before, s.content())
 		s.deliver()
-		s.check("after step")
+		s.check("after step", nil, "")
 	}
 	s.step = 0
 	s.converge()
@@ -414,8 +475,12 @@ func (s *scenario) protect(before, after map[string]string) {
 }
 
 // check samples EC2: rules added by hand are untouched, protected
-// permissions are present with the same rule id.
-func (s *scenario) check(when string) {
+// permissions are present with the same rule id, and the second
+// deployment's rules are as it left them when it is idle. With a call (a
+// mutating EC2 call about to be forwarded, of the deployment ledger), it
+// also checks the call names no rule of the other deployment, no rule
+// added by hand and no group's own rule.
+func (s *scenario) check(when string, call *faultproxy.Call, ledger string) {
 	have := map[string]reconcile.ActualRule{}
 	byKey := map[rules.Key]string{}
 	for _, r := range s.w.rules() {
@@ -448,6 +513,45 @@ func (s *scenario) check(when string) {
 			s.violate("%s: make-before-break: %s missing while declared before and after", when, k)
 		case got != id:
 			s.violate("%s: make-before-break: %s replaced (rule %s -> %s) while declared before and after", when, k, id, got)
+		}
+	}
+	if s.other != nil {
+		if snap, idle := s.other.idleRules(); idle {
+			for id, o := range snap {
+				got, ok := have[id]
+				switch {
+				case !ok:
+					s.violate("%s: rule %s %s of the other deployment was revoked", when, id, o.Key)
+				case got.Key != o.Key || got.Description != o.Description:
+					s.violate("%s: rule %s of the other deployment changed: %s %q -> %s %q", when, id, o.Key, o.Description, got.Key, got.Description)
+				}
+			}
+		}
+	}
+	if call == nil {
+		return
+	}
+	if ledger == otherTable {
+		s.mu.Lock()
+		s.tot.otherCallChecks++
+		s.mu.Unlock()
+	}
+	for _, id := range namedRuleIDs(*call) {
+		r, ok := have[id]
+		if !ok {
+			continue
+		}
+		_, byHand := s.hand[id]
+		switch owner := r.Tags[reconcile.TagLedger]; {
+		case owner != "" && owner != ledger:
+			s.violate("%s: deployment %s names rule %s %s of deployment %s", when, ledger, id, r.Key, owner)
+		case byHand:
+			s.violate("%s: deployment %s names rule %s %s added by hand", when, ledger, id, r.Key)
+		}
+		for _, b := range s.base {
+			if b.RuleID == id {
+				s.violate("%s: deployment %s names the group's own rule %s %s", when, ledger, id, r.Key)
+			}
 		}
 	}
 }
@@ -485,19 +589,36 @@ func (s *scenario) deliver() {
 	fa, fb := s.faults(), s.faults()
 	s.pa.Set(fa)
 	s.pb.Set(fb)
-	sample := func(c faultproxy.Call) {
-		if c.Service == faultproxy.EC2 && c.Mutating {
-			s.check("before " + c.Action)
+	sampler := func(ledger string) func(faultproxy.Call) {
+		return func(c faultproxy.Call) {
+			if c.Service == faultproxy.EC2 && c.Mutating {
+				s.check("before "+c.Action, &c, ledger)
+			}
 		}
 	}
-	s.pa.Before(sample)
-	s.pb.Before(sample)
+	s.pa.Before(sampler(table))
+	s.pb.Before(sampler(table))
 	defer func() {
 		s.pa.Before(nil)
 		s.pb.Before(nil)
+		s.pc.Before(nil)
 		s.pa.Set(faultproxy.Faults{})
 		s.pb.Set(faultproxy.Faults{})
+		s.pc.Set(faultproxy.Faults{})
 	}()
+	if s.other != nil {
+		oreqs, fc := s.other.plan()
+		if len(oreqs) > 0 {
+			s.pc.Set(fc)
+			s.pc.Before(sampler(otherTable))
+			wait := s.other.start(oreqs)
+			defer func() {
+				log := wait()
+				s.tot.otherRuns += len(oreqs)
+				s.history = append(s.history, log...)
+			}()
+		}
+	}
 
 	if len(reqs) >= 2 && r.IntN(2) == 0 {
 		s.tot.concurrent++
@@ -528,9 +649,14 @@ func describe(req reconcile.Request) string {
 }
 
 func (s *scenario) reconcile(eng *reconcile.Engine, req reconcile.Request) error {
+	_, err := s.reconcileResult(eng, req)
+	return err
+}
+
+func (s *scenario) reconcileResult(eng *reconcile.Engine, req reconcile.Request) (reconcile.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := eng.Reconcile(ctx, req)
+	res, err := eng.Reconcile(ctx, req)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tot.runs++
@@ -540,16 +666,18 @@ func (s *scenario) reconcile(eng *reconcile.Engine, req reconcile.Request) error
 	if err != nil {
 		s.tot.failedRuns++
 	}
-	return err
+	return res, err
 }
 
-// converge runs the drift sweep with faults off (a second one if the first
-// failed, e.g. on a lease a crashed run left), then checks that EC2 is
-// exactly the bucket's desired state plus the unmanaged rules, that the
-// ledger owns exactly the declared rules, and that one more sweep changes
-// nothing.
+// converge runs the drift sweeps with faults off (a second one if the
+// first failed, e.g. on a lease a crashed run left), the second
+// deployment's first, then checks that EC2 is exactly the desired state
+// of both deployments' files plus the unmanaged rules, that each ledger
+// owns exactly its declared rules with their declaring owners (no ghost
+// owner) and keeps one record per file, and that one more sweep of each
+// changes nothing.
 func (s *scenario) converge() {
-	for _, p := range []*faultproxy.Proxy{s.pa, s.pb} {
+	for _, p := range []*faultproxy.Proxy{s.pa, s.pb, s.pc} {
 		st := p.Stats()
 		s.tot.calls += st.Calls
 		for k, v := range st.Faults {
@@ -558,6 +686,13 @@ func (s *scenario) converge() {
 		p.Reset()
 	}
 	s.protected = nil
+	if s.other != nil {
+		if err := s.other.finalSweep(); err != nil {
+			s.violate("the other deployment's final sweep failed without faults: %v", err)
+			return
+		}
+		s.other.snap() // the final sweep of the first deployment must leave these alone
+	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if err = s.reconcile(s.engA, reconcile.Request{All: true, Reason: "final sweep"}); err == nil {
@@ -569,56 +704,152 @@ func (s *scenario) converge() {
 		s.violate("final sweep failed without faults: %v", err)
 		return
 	}
-	s.check("after the final sweep")
+	s.check("after the final sweep", nil, "")
 
+	ctx := context.Background()
 	d := s.w.desire(s.content())
-	var want []string
-	for k := range d {
-		want = append(want, k.String()+" "+d.description(k))
+	all := declared{}
+	for k, v := range d {
+		all[k] = v
 	}
-	for _, b := range s.base {
-		want = append(want, b.Key.String()+" "+b.Description)
+	var od declared
+	if s.other != nil {
+		od = s.w.desire(s.other.content())
+		for k, v := range od {
+			if _, dup := all[k]; dup {
+				s.t.Fatalf("seed %d: both deployments declare %s (the suite must keep them apart)", s.seed, k)
+			}
+			all[k] = v
+		}
 	}
-	for _, h := range s.hand {
-		want = append(want, h.Key.String()+" "+h.Description)
-	}
-	sort.Strings(want)
+	keep := append(append([]reconcile.ActualRule(nil), s.base...), slices.Collect(maps.Values(s.hand))...)
 	actual := s.w.rules()
-	got := lines(actual)
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		s.violate("after the final sweep, EC2 differs from the bucket (+ unexpected, - missing):\n%s", diffLines(got, want))
+	for _, v := range ec2Violations(actual, all, keep) {
+		s.violate("after the final sweeps, %s", v)
 	}
-
-	// The ledger owns exactly the declared rules, with their EC2 ids.
 	ids := map[rules.Key]string{}
 	for _, a := range actual {
 		ids[a.Key] = a.RuleID
 	}
-	owned, err := s.w.ledger.AllPermissions(context.Background())
+	keys := s.content()
+	for k := range s.poison {
+		keys[k] = ""
+	}
+	vs, err := ledgerViolations(ctx, s.w.ledger, d, keys, s.poison, ids)
 	if err != nil {
 		s.t.Fatalf("seed %d: read ledger: %v", s.seed, err)
 	}
-	seen := map[rules.Key]bool{}
-	for _, o := range owned {
-		seen[o.Key] = true
-		if _, ok := d[o.Key]; !ok {
-			s.violate("ledger owns %s, which no file declares", o.Key)
-		} else if o.RuleID != ids[o.Key] {
-			s.violate("ledger records rule %s for %s, EC2 has %s", o.RuleID, o.Key, ids[o.Key])
-		}
+	for _, v := range vs {
+		s.violate("%s", v)
 	}
-	for k := range d {
-		if !seen[k] {
-			s.violate("ledger does not own declared %s", k)
+	if s.other != nil {
+		vs, err := ledgerViolations(ctx, s.other.led, od, s.other.content(), nil, ids)
+		if err != nil {
+			s.t.Fatalf("seed %d: read the other ledger: %v", s.seed, err)
+		}
+		for _, v := range vs {
+			s.violate("other deployment: %s", v)
 		}
 	}
 
-	// Converged: another sweep changes nothing.
-	before := s.pa.Stats().Mutating
+	// Converged: another sweep of each changes nothing.
+	before := s.pa.Stats().Mutating + s.pc.Stats().Mutating
 	if err := s.reconcile(s.engA, reconcile.Request{All: true, Reason: "idle sweep"}); err != nil {
 		s.violate("idle sweep: %v", err)
 	}
-	if n := s.pa.Stats().Mutating - before; n != 0 {
-		s.violate("a sweep after convergence made %d mutating calls", n)
+	if s.other != nil {
+		if err := s.reconcile(s.other.eng, reconcile.Request{All: true, Reason: "idle sweep"}); err != nil {
+			s.violate("the other deployment's idle sweep: %v", err)
+		}
+	}
+	if n := s.pa.Stats().Mutating + s.pc.Stats().Mutating - before; n != 0 {
+		s.violate("sweeps after convergence made %d mutating calls", n)
+	}
+}
+
+// bulkFile returns a file of 101 to 120 single-permission rules: its
+// commits span two TransactWriteItems chunks.
+func (s *scenario) bulkFile() file {
+	return file{rules: bigRules(101+s.rng.IntN(20), 20000+(s.nextRule()%150)*250, "10.200.0.0/16")}
+}
+
+// reshape replaces a third of a bulk file's rules by new ones (other
+// ports): one commit of some 35 puts and 35 deletes.
+func (s *scenario) reshape(f file) (file, string) {
+	for {
+		g := file{rules: map[string]string{}}
+		names := sortedFileKeys(f.rules)
+		n := len(names) / 3
+		s.rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+		for _, name := range names[n:] {
+			g.rules[name] = f.rules[name]
+		}
+		for name, body := range bigRules(n, 20000+(s.nextRule()%150)*250, "10.200.0.0/16") {
+			g.rules[name] = body
+		}
+		if len(g.rules) == len(f.rules) && s.valid("bulk", g) {
+			return g, fmt.Sprintf("reshape (%d rules replaced)", n)
+		}
+	}
+}
+
+// poisonRules is the number of invalid rules of an oversized invalid
+// upload: some 3000 errors in about 500 KB.
+const poisonRules = 3000
+
+// poisonBody is a file of poisonRules rules whose ports are out of range.
+func poisonBody() string {
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	for i := 0; i < poisonRules; i++ {
+		fmt.Fprintf(&b, "  bad%d:\n    securityGroup: {tags: {Name: g%d}}\n    type: ingress\n    protocol: tcp\n    fromPort: %d\n    toPort: %d\n    cidrBlocks: [10.0.0.0/8]\n    description: \"a rule of an oversized invalid upload\"\n",
+			i, i%groupsPerWorld, 70000+i, 70000+i)
+	}
+	return b.String()
+}
+
+// poisonFile replaces a file by an oversized invalid upload. The file's
+// content is applied first (one run without faults), so that what it
+// applied before is known; then the upload's run, also without faults,
+// must succeed (an invalid file is terminal: no retry storm) and record
+// the source invalid, with capped diagnostics, keeping every permission
+// the file applied before. The file model keeps the previous content; a
+// later valid upload replaces it.
+func (s *scenario) poisonFile(key string) {
+	s.tot.poisoned++
+	if err := s.reconcile(s.engA, reconcile.Request{Keys: []string{key}, Reason: "before the oversized upload"}); err != nil {
+		s.violate("run of %s without faults: %v", key, err)
+		return
+	}
+	s.w.put(key, poisonBody())
+	s.poison[key] = true
+	res, err := s.reconcileResult(s.engA, reconcile.Request{Keys: []string{key}, Reason: "oversized invalid upload"})
+	s.logf("oversized invalid upload %s: %v", key, err)
+	if err != nil {
+		s.violate("the run of the oversized invalid upload %s failed: %v", key, err)
+		return
+	}
+	for _, r := range res.Sources {
+		if r.Key == key && (r.Status != reconcile.StatusInvalid || len(r.Diagnostics) < poisonRules) {
+			s.violate("oversized invalid upload %s: status %s with %d diagnostics, want invalid with at least %d", key, r.Status, len(r.Diagnostics), poisonRules)
+		}
+	}
+	rec, ok, err := s.w.ledger.GetSource(context.Background(), key)
+	switch {
+	case err != nil:
+		s.t.Fatalf("seed %d: read source %s: %v", s.seed, key, err)
+	case !ok || rec.Status != reconcile.StatusInvalid:
+		s.violate("oversized invalid upload %s: record %v %+v, want status invalid", key, ok, rec.Status)
+	case len(rec.Diagnostics) > reconcile.MaxStoredDiagnostics+1:
+		s.violate("oversized invalid upload %s: the record stores %d diagnostics", key, len(rec.Diagnostics))
+	}
+	have := map[rules.Key]bool{}
+	for _, r := range s.w.rules() {
+		have[r.Key] = true
+	}
+	for k := range s.w.desire(map[string]string{key: s.files[key].render()}) {
+		if !have[k] {
+			s.violate("oversized invalid upload %s: %s, applied before, is gone", key, k)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 // Package chaos holds the convergence suite of sgrules: randomised
 // scenarios of rule file changes, shuffled, duplicated and dropped events,
-// concurrent reconciles, hand-made rules, ledger loss and injected AWS
-// faults (internal/testutil/faultproxy), against moto. It has no non-test
+// concurrent reconciles, hand-made rules, ledger loss, ledger commits cut
+// between chunks, bulk files, oversized invalid uploads, a second
+// deployment sharing the groups, and injected AWS faults
+// (internal/testutil/faultproxy), against moto. It has no non-test
 // code; see chaos_test.go and docs/reliability.md.
 //
 //	go test ./internal/dev/chaos                           # bounded (make test)

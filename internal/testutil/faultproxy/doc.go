@@ -2,8 +2,11 @@
 // AWS SDK clients and a local emulator (moto) and injects faults: the
 // service's throttling error, 500 and 503 answers, delays, a connection
 // dropped after a mutating call was forwarded (the caller sees a failure,
-// the change happened), and an abort after the k-th mutating call (a Lambda
-// killed mid-run: every later call fails until Reset).
+// the change happened), an abort after the k-th mutating call (a Lambda
+// killed mid-run: every later call fails until Reset), and a cut at the
+// k-th call of a chosen kind (such as one TransactWriteItems chunk of a
+// ledger commit): refused with a non-retryable error, or let through and
+// followed by an abort.
 //
 //	p := faultproxy.Start(t, moto.URL, 1)
 //	cfg.BaseEndpoint = aws.String(p.URL)

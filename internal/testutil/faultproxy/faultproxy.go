@@ -32,6 +32,9 @@ type Call struct {
 	Mutating bool
 	// Params are the form fields of a query-protocol call (EC2, STS).
 	Params url.Values
+	// Body is the request body as sent (read-only), for predicates and
+	// Before functions that look into the request.
+	Body []byte
 }
 
 func (c Call) String() string { return c.Service + ":" + c.Action }
@@ -55,11 +58,39 @@ type Faults struct {
 	// fails every later call (mutating or not) with a non-retryable error
 	// until Reset or Set.
 	AbortAfter int
-	// Only, when set, restricts faults (not the abort) to calls it accepts.
+	// Only, when set, restricts faults (not the abort or the cut) to calls
+	// it accepts.
 	Only func(Call) bool
 	// Deny, when set, answers the calls it accepts with AccessDenied (a
 	// role that cannot be assumed: moto does not enforce IAM).
 	Deny func(Call) bool
+	// CutAt, when > 0, cuts the CutAt-th call (since Set) that CutCalls
+	// accepts, or the CutAt-th DynamoDB TransactWriteItems when CutCalls
+	// is nil, as CutMode says. Earlier calls of that kind pass; the cut is
+	// drawn before the other faults, so the cut call gets no other fault.
+	CutAt    int
+	CutMode  CutMode
+	CutCalls func(Call) bool
+}
+
+// CutMode is how the CutAt-th call is cut.
+type CutMode int
+
+const (
+	// CutBefore answers the call with a non-retryable error (400
+	// SimulatedFailure) without forwarding it: the caller fails before
+	// its write happened and may go on.
+	CutBefore CutMode = iota
+	// CutAfter forwards the call and answers it, then fails every later
+	// call as AbortAfter does: a process killed right after the write.
+	CutAfter
+)
+
+func (m CutMode) String() string {
+	if m == CutAfter {
+		return "after"
+	}
+	return "before"
 }
 
 // Kind of an injected fault, for Stats.
@@ -72,6 +103,8 @@ const (
 	KindDelay       Kind = "delay"
 	KindAborted     Kind = "aborted"
 	KindDenied      Kind = "denied"
+	KindCutBefore   Kind = "cut-before"
+	KindCutAfter    Kind = "cut-after"
 )
 
 // Stats counts calls and injected faults since the last Reset.
@@ -103,6 +136,7 @@ type Proxy struct {
 	rng      *rand.Rand
 	faults   Faults
 	mutating int // mutating calls forwarded since Set/Reset
+	cutCount int // calls CutCalls accepted since Set/Reset
 	aborted  bool
 	stats    Stats
 	before   func(Call)
@@ -141,14 +175,14 @@ func (p *Proxy) Close() { p.srv.Close() }
 func (p *Proxy) Set(f Faults) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.faults, p.mutating, p.aborted = f, 0, false
+	p.faults, p.mutating, p.cutCount, p.aborted = f, 0, 0, false
 }
 
 // Reset turns every fault off, clears the abort state and the stats.
 func (p *Proxy) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.faults, p.mutating, p.aborted = Faults{}, 0, false
+	p.faults, p.mutating, p.cutCount, p.aborted = Faults{}, 0, 0, false
 	p.stats = Stats{Faults: map[Kind]int{}}
 }
 
@@ -191,6 +225,7 @@ func (p *Proxy) Stats() Stats {
 // decision is what to do with one call, drawn under the lock.
 type decision struct {
 	abort, throttle, dropAfter, deny bool
+	cutBefore, cutAfter              bool
 	status                           int // server error status, 0 for none
 	delay                            time.Duration
 	before                           func(Call)
@@ -225,6 +260,19 @@ func (p *Proxy) decide(c Call) decision {
 		p.stats.Faults[KindDenied]++
 		return d
 	}
+	if f.CutAt > 0 && p.cutCount < f.CutAt && cutCandidate(f, c) {
+		p.cutCount++
+		if p.cutCount == f.CutAt {
+			if f.CutMode == CutAfter {
+				d.cutAfter = true
+				p.stats.Faults[KindCutAfter]++
+			} else {
+				d.cutBefore = true
+				p.stats.Faults[KindCutBefore]++
+			}
+			return d
+		}
+	}
 	if f.Only != nil && !f.Only(c) {
 		return d
 	}
@@ -247,6 +295,20 @@ func (p *Proxy) decide(c Call) decision {
 		p.stats.Faults[KindDropAfter]++
 	}
 	return d
+}
+
+func cutCandidate(f Faults, c Call) bool {
+	if f.CutCalls != nil {
+		return f.CutCalls(c)
+	}
+	return c.Service == DynamoDB && c.Action == "TransactWriteItems"
+}
+
+// abortNow makes every later call fail, as after AbortAfter.
+func (p *Proxy) abortNow() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.aborted = true
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
@@ -279,6 +341,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case d.deny:
 		writeError(w, c, http.StatusForbidden, "AccessDenied", "faultproxy: not authorized to perform "+c.Action)
+	case d.cutBefore:
+		writeError(w, c, http.StatusBadRequest, "SimulatedFailure", "faultproxy: the call was cut (non-retryable)")
+		return
+	case d.cutAfter:
+		p.rp.ServeHTTP(w, r)
+		p.abortNow()
 		return
 	case d.throttle:
 		status, code := throttleOf(c.Service)
@@ -357,22 +425,22 @@ func Identify(r *http.Request, body []byte) (Call, bool) {
 	if t := r.Header.Get("X-Amz-Target"); t != "" {
 		svc, op, _ := strings.Cut(t, ".")
 		if strings.HasPrefix(svc, "DynamoDB") {
-			return Call{Service: DynamoDB, Action: op, Mutating: dynamoMutating[op]}, true
+			return Call{Service: DynamoDB, Action: op, Mutating: dynamoMutating[op], Body: body}, true
 		}
-		return Call{Service: svc, Action: op}, true
+		return Call{Service: svc, Action: op, Body: body}, true
 	}
 	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		if v, err := url.ParseQuery(string(body)); err == nil && v.Get("Action") != "" {
 			a := v.Get("Action")
 			if strings.Contains(r.Header.Get("Authorization"), "/sts/aws4_request") {
-				return Call{Service: STS, Action: a, Params: v}, true
+				return Call{Service: STS, Action: a, Params: v, Body: body}, true
 			}
-			return Call{Service: EC2, Action: a, Mutating: ec2Mutating(a), Params: v}, true
+			return Call{Service: EC2, Action: a, Mutating: ec2Mutating(a), Params: v, Body: body}, true
 		}
 	}
 	m := r.Method
 	return Call{Service: S3, Action: m + " " + r.URL.Path,
-		Mutating: m == http.MethodPut || m == http.MethodPost || m == http.MethodDelete}, true
+		Mutating: m == http.MethodPut || m == http.MethodPost || m == http.MethodDelete, Body: body}, true
 }
 
 var dynamoMutating = map[string]bool{

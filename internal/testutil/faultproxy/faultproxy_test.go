@@ -277,3 +277,44 @@ func TestDelay(t *testing.T) {
 		t.Errorf("Only did not restrict the delay: %+v", st)
 	}
 }
+
+// A cut hits the k-th call of its kind: CutBefore refuses it without
+// forwarding (not retried) and lets later calls through; CutAfter forwards
+// it and then fails every later call. Calls of other kinds do not count.
+func TestCut(t *testing.T) {
+	tx := func(pk string) *dynamodb.TransactWriteItemsInput {
+		return &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{{Put: &ddbtypes.Put{TableName: aws.String("t"),
+			Item: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: pk}}}}}}
+	}
+	commitChunk := func(c faultproxy.Call) bool {
+		return c.Action == "TransactWriteItems" && strings.Contains(string(c.Body), "commit#")
+	}
+	ctx := context.Background()
+	for _, mode := range []faultproxy.CutMode{faultproxy.CutBefore, faultproxy.CutAfter} {
+		t.Run(mode.String(), func(t *testing.T) {
+			b := newBackend(t)
+			p := faultproxy.Start(t, b.srv.URL, 1)
+			p.Set(faultproxy.Faults{CutAt: 2, CutMode: mode, CutCalls: commitChunk})
+			c := newClients(p.URL, 3)
+			var codes []string
+			for _, pk := range []string{"commit#1", "lease#1", "commit#2", "commit#3"} {
+				_, err := c.ddb.TransactWriteItems(ctx, tx(pk))
+				codes = append(codes, pk+"="+errorCode(err))
+			}
+			want := "[commit#1= lease#1= commit#2=SimulatedFailure commit#3=]"
+			kind, injected := faultproxy.KindCutBefore, 1
+			if mode == faultproxy.CutAfter { // commit#2 went through, commit#3 met the abort
+				want, kind, injected = "[commit#1= lease#1= commit#2= commit#3=SimulatedCrash]", faultproxy.KindCutAfter, 2
+			}
+			if got := fmt.Sprint(codes); got != want {
+				t.Errorf("errors: %s, want %s", got, want)
+			}
+			if n := len(b.seen()); n != 3 {
+				t.Errorf("backend saw %d calls, want 3", n)
+			}
+			if st := p.Stats(); st.Faults[kind] != 1 || st.Injected() != injected {
+				t.Errorf("stats = %+v", st)
+			}
+		})
+	}
+}
