@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/sgrules/sgrules/internal/dev/lambdaemu"
 	"github.com/sgrules/sgrules/internal/dev/motoproc"
 	"github.com/sgrules/sgrules/internal/lambda/driftreport"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -140,6 +142,8 @@ type run struct {
 	names    map[string]string // id → Name tag
 	queueURL string
 	queueARN string
+	// target is the second target (another account and region).
+	target *target
 }
 
 func (d *run) step(format string, args ...any) {
@@ -203,6 +207,9 @@ func (d *run) run(ctx context.Context) error {
 	if err := d.createResources(ctx); err != nil {
 		return err
 	}
+	if err := d.createTarget(ctx); err != nil {
+		return err
+	}
 	if err := d.uploadExamples(ctx, skipped); err != nil {
 		return err
 	}
@@ -213,6 +220,7 @@ func (d *run) run(ctx context.Context) error {
 	buildTime := time.Since(buildStart).Round(100 * time.Millisecond)
 	env := append(d.moto.Env(),
 		"STATE_TABLE="+Table, "RULES_BUCKET="+Bucket, "RULES_PREFIX="+Prefix, "MAX_REVOKE=50", "DRIFT_MODE=revert",
+		"TARGET_ACCOUNTS="+TargetAccount, "TARGET_ROLE="+TargetRole,
 		"AWS_LAMBDA_LOG_FORMAT=JSON")
 
 	d.step("Starting the reconcile function (built in %s) under the Lambda Runtime Interface Emulator", buildTime)
@@ -235,6 +243,24 @@ func (d *run) run(ctx context.Context) error {
 		return fmt.Errorf("after reconcile: %w", err)
 	}
 	d.info("all %d declared rules are in place with their declared descriptions", len(want))
+	tg := d.target
+	twant, err := expected([]example{tg.file}, tg.groups)
+	if err != nil {
+		return err
+	}
+	trows, err := d.showTargetRules(ctx, "Security group rules after the reconcile function ran")
+	if err != nil {
+		return err
+	}
+	if err := verify(trows, twant, nil); err != nil {
+		return fmt.Errorf("after reconcile, in %s: %w", tg.title(), err)
+	}
+	for _, r := range rows {
+		if r.Owner == tg.file.Name {
+			return fmt.Errorf("after reconcile: %s of %s is in the home account", describeRule(r, d.names), tg.file.Name)
+		}
+	}
+	d.info("all %d rules of %s are in place there, applied with the credentials of role %s; none leaked into the home account", len(twant), tg.file.Name, TargetRole)
 	if err := d.showRefused(reconcileFn, rows); err != nil {
 		return err
 	}
@@ -243,7 +269,15 @@ func (d *run) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tdr, err := d.simulateTargetDrift(ctx, trows)
+	if err != nil {
+		return err
+	}
 	drifted, err := snapshot(ctx, d.c, d.groups)
+	if err != nil {
+		return err
+	}
+	tdrifted, err := snapshot(ctx, tg.c, tg.groups)
 	if err != nil {
 		return err
 	}
@@ -259,13 +293,28 @@ func (d *run) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tafter, err := snapshot(ctx, tg.c, tg.groups)
+	if err != nil {
+		return err
+	}
 	d.showDriftResult(drifted, after, dr)
+	d.step("What the drift function did in %s", tg.title())
+	printChanges(d.out, diffRows(tdrifted, tafter), nil, tg.names, "    ")
 
 	d.step("Checking the final state: every declared rule present with its declared description, the hand-added rules kept")
 	if err := verify(after, want, []rules.Key{dr.Unmanaged, dr.OpenSSH}); err != nil {
 		return err
 	}
 	d.info("converged: %d declared rules in place, 2 unmanaged rules left alone (1 reported as a policy violation)", len(want))
+	if err := verify(tafter, twant, nil); err != nil {
+		return fmt.Errorf("in %s: %w", tg.title(), err)
+	}
+	for _, r := range []row{tdr.Deleted, tdr.Edited} {
+		if !slices.ContainsFunc(tafter, func(a row) bool { return a.Key == r.Key && a.Description == r.Description }) {
+			return fmt.Errorf("in %s: %s not put back", tg.title(), describeRule(r, tg.names))
+		}
+	}
+	d.info("converged in %s too: %d declared rules in place", tg.title(), len(twant))
 	return nil
 }
 
@@ -341,7 +390,11 @@ func (d *run) uploadExamples(ctx context.Context, skipped []string) error {
 		return err
 	}
 	d.info("and %s, which opens SSH to the internet: the policy must refuse it", refusedFile.Name)
-	return upload(ctx, d.c, []example{refusedFile})
+	if err := upload(ctx, d.c, []example{refusedFile}); err != nil {
+		return err
+	}
+	d.info("and %s, which names account: \"%s\" and region: %s at its top: its groups live there", d.target.file.Name, TargetAccount, TargetRegion)
+	return upload(ctx, d.c, []example{d.target.file})
 }
 
 // refusedFile violates the example policy (no-world-ssh).
@@ -468,7 +521,13 @@ func (d *run) invokeDrift(ctx context.Context, fn *function) error {
 			Key    string
 			Status string
 		} `json:"sources"`
-		Drift *driftreport.Report `json:"drift"`
+		Drift   *driftreport.Report `json:"drift"`
+		Targets []struct {
+			Account string              `json:"account"`
+			Region  string              `json:"region"`
+			Error   string              `json:"error"`
+			Drift   *driftreport.Report `json:"drift"`
+		} `json:"targets"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return fmt.Errorf("drift function answered %s: %w", body, err)
@@ -489,10 +548,32 @@ func (d *run) invokeDrift(ctx context.Context, fn *function) error {
 	if s := planSummary(fn.logLines()); s != "" {
 		d.info("the function logged %s", s)
 	}
-	if resp.Drift == nil || len(resp.Drift.Violations) == 0 {
+	// One report per target (the response's drift when it ran in one).
+	reps := []*driftreport.Report{resp.Drift}
+	if len(resp.Targets) > 0 {
+		reps = reps[:0]
+	}
+	for _, t := range resp.Targets {
+		if t.Error != "" {
+			return fmt.Errorf("drift function, account %s region %s: %s", t.Account, t.Region, t.Error)
+		}
+		if t.Drift == nil {
+			return fmt.Errorf("drift function: no drift report for account %s region %s", t.Account, t.Region)
+		}
+		d.info("account %s, %s: %d %s drifted, %d reverted, %d %s checked", t.Account, t.Region,
+			t.Drift.Detected, strutil.Plural(t.Drift.Detected, "rule"), t.Drift.Reverted, t.Drift.GroupsChecked, strutil.Plural(t.Drift.GroupsChecked, "group"))
+		reps = append(reps, t.Drift)
+	}
+	var violations []driftreport.Violation
+	for _, r := range reps {
+		if r != nil {
+			violations = append(violations, r.Violations...)
+		}
+	}
+	if len(violations) == 0 {
 		return errors.New("the drift function reported no policy violation for the hand-made SSH rule")
 	}
-	for _, v := range resp.Drift.Violations {
+	for _, v := range violations {
 		d.info("policy violation %s: %s %s %s violates %s", v.Action, d.names[v.Group], v.Direction, v.Rule, strings.Join(v.Policies, ", "))
 	}
 	return nil

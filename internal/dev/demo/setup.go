@@ -41,21 +41,34 @@ const (
 	nameTag = "Name"
 )
 
-// clients are the SDK clients of the demo, all on the emulator.
+// clients are the SDK clients of the demo, all on the emulator: the home
+// target's, or a second target's (with the hub's ledger).
 type clients struct {
 	ec2 *ec2.Client
 	s3  *s3.Client
 	sqs *sqs.Client
 	ddb *dynamodb.Client
+	// scope is the target whose ledger records snapshot reads (zero: the
+	// home target's); account is the account of ec2's credentials when
+	// not the hub's.
+	scope   rules.Target
+	account string
 }
 
 func newClients(endpoint string) clients {
-	cfg := aws.Config{
-		Region:       Region,
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	return newClientsOn(clientConfig(endpoint, Region, credentials.NewStaticCredentialsProvider("test", "test", "")))
+}
+
+func clientConfig(endpoint, region string, creds aws.CredentialsProvider) aws.Config {
+	return aws.Config{
+		Region:       region,
+		Credentials:  creds,
 		BaseEndpoint: aws.String(endpoint),
 		Retryer:      awsconfig.NewRetryer,
 	}
+}
+
+func newClientsOn(cfg aws.Config) clients {
 	return clients{
 		ec2: ec2.NewFromConfig(cfg),
 		s3:  s3.NewFromConfig(cfg, awsconfig.S3Options),

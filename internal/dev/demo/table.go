@@ -39,11 +39,15 @@ func snapshot(ctx context.Context, c clients, groups map[string]string) ([]row, 
 		ids = append(ids, id)
 		names[id] = name
 	}
-	actual, err := ec2sg.New(c.ec2).DescribeRules(ctx, ids)
+	var opts []ec2sg.Option
+	if c.account != "" {
+		opts = append(opts, ec2sg.WithAccount(c.account))
+	}
+	actual, err := ec2sg.New(c.ec2, opts...).DescribeRules(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	owned, err := ddbledger.New(c.ddb, Table).AllPermissions(ctx)
+	owned, err := ddbledger.New(c.ddb, Table).For(c.scope).AllPermissions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the ledger: %w", err)
 	}
