@@ -93,7 +93,7 @@ func (f *Fleet) init(ctx context.Context) error {
 	f.home = rules.Target{Account: aws.ToString(id.Account), Region: f.cfg.Region}
 	f.ledger = ddbledger.New(dynamodb.NewFromConfig(f.cfg), f.c.Table, ddbledger.WithLogger(f.opts.logger()), ddbledger.WithHome(f.home))
 	f.fleet, err = reconcile.NewFleet(reconcile.FleetConfig{
-		Home: f.home, AllowAccount: f.AllowAccount, Source: f.Source, Ledger: f.ledger, Logger: f.opts.logger(),
+		Home: f.home, AllowAccount: f.AllowAccount, Accounts: f.c.TargetAccounts, Source: f.Source, Ledger: f.ledger, Logger: f.opts.logger(),
 		Engine: func(_ context.Context, t rules.Target, src reconcile.Source, led reconcile.Ledger) (*reconcile.Engine, error) {
 			return f.engine(t, src, led)
 		},

@@ -129,10 +129,13 @@ func (w *world) ruleID(tg rules.Target) string {
 	return ""
 }
 
-func (w *world) fleet() *Fleet {
+func (w *world) fleet() *Fleet { return w.fleetOf(acctB, acctC) }
+
+// fleetOf is the hub with these TARGET_ACCOUNTS.
+func (w *world) fleetOf(accounts ...string) *Fleet {
 	w.t.Helper()
 	fl, err := Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50,
-		TargetAccounts: []string{acctB, acctC}, TargetRole: DefaultTargetRole}.NewFleet(context.Background(), w.hub, EngineOptions{})
+		TargetAccounts: accounts, TargetRole: DefaultTargetRole}.NewFleet(context.Background(), w.hub, EngineOptions{})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -283,7 +286,7 @@ func TestUpgradeInPlaceMakesNoExtraEC2Call(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	fl := w.fleet()
+	fl := w.fleetOf() // an upgrade in place sets no TARGET_ACCOUNTS
 	after, writes := count(func() {
 		res, err := fl.Reconcile(ctx, reconcile.Request{All: true}, nil)
 		if err != nil || res.Err() != nil || len(res.Targets) != 1 || len(res.Targets[0].Result.Plan.Actions) != 0 {

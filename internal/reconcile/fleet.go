@@ -35,6 +35,14 @@ type FleetConfig struct {
 	// AllowAccount tells the accounts a file may name (nil: only
 	// Home.Account); see Config.AllowAccount.
 	AllowAccount func(account string) bool
+	// Accounts lists the accounts besides Home's that files may name
+	// (TARGET_ACCOUNTS). Sweeps visit each of them in every region in use
+	// (a region some target of the sweep is in),
+	// even with no file or record there: rules this deployment created in
+	// a target whose records were never written (a crash between the EC2
+	// calls and the commit, then the file moved away) or were lost are
+	// found there and cleaned up as orphans.
+	Accounts []string
 	// Source is every rule file (bucket prefix or directory).
 	Source Source
 	Ledger TargetLedger
@@ -247,6 +255,21 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 			}
 			rt.bodies[k] = obj
 			add(k, nil, where(obj))
+		}
+	}
+	if req.All {
+		// Every listed account in every region in use: a target that
+		// holds rules of ours but no record is swept too (see Accounts).
+		regions := map[string]bool{}
+		for t := range targets {
+			regions[t.Region] = true
+		}
+		for _, a := range f.cfg.Accounts {
+			for r := range regions {
+				if f.cfg.AllowAccount(a) {
+					targets[rules.Target{Account: a, Region: r}] = true
+				}
+			}
 		}
 	}
 	rt.targets = sortTargets(home, targets)

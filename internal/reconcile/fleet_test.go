@@ -29,6 +29,20 @@ func (f *fakeTargets) For(t rules.Target) Ledger {
 	return f.led[t]
 }
 
+// ec2For is the target's fake EC2; a target the harness did not set up
+// (swept because its account is allowed) has empty groups web and app.
+func (f *fakeTargets) ec2For(t rules.Target) *fakeEC2 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ec2[t] == nil {
+		e := newFakeEC2()
+		e.addGroup(sgWeb, "web")
+		e.addGroup(sgApp, "app")
+		f.ec2[t] = e
+	}
+	return f.ec2[t]
+}
+
 func (f *fakeTargets) ListAllSources(ctx context.Context) (map[rules.Target][]SourceRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -73,7 +87,7 @@ func newFleetHarness(t *testing.T) *fleetHarness {
 			if h.deny[tg] {
 				return nil, errors.New("assume role: AccessDenied")
 			}
-			return New(Config{Source: src, Groups: h.tgts.ec2[tg], Ledger: led, LedgerID: testLedgerID,
+			return New(Config{Source: src, Groups: h.tgts.ec2For(tg), Ledger: led, LedgerID: testLedgerID,
 				Target: tg, Home: fleetHome, AllowAccount: allow})
 		}})
 	if err != nil {
@@ -234,5 +248,31 @@ func TestFleetTargetFailsAlone(t *testing.T) {
 	res = h.run(Request{All: true}, rules.Target{Account: fleetB1.Account})
 	if len(res.Targets) != 1 || res.Targets[0].Target != fleetB1 {
 		t.Errorf("only b1: ran %+v", res.Targets)
+	}
+}
+
+// A crash between a target's EC2 calls and its commit leaves rules of
+// ours there with no record; once the file moves away, no file and no
+// record name that target. Sweeps still visit every allowed account in
+// the regions in use, and clean the orphans up.
+func TestFleetSweepFindsOrphansInTargetsWithoutRecords(t *testing.T) {
+	h := newFleetHarness(t)
+	h.fleet.cfg.Accounts = []string{fleetB1.Account, fleetC.Account}
+	h.src.put("rules/x.yaml", targetFile("account: \"111122223333\"\n", 80))
+	h.tgts.For(fleetB1).(*fakeLedger).failNext = errInjected
+	if _, err := h.fleet.Reconcile(context.Background(), Request{Keys: []string{"rules/x.yaml"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if h.rulesIn(fleetB1) != "80" {
+		t.Fatalf("the crash did not come after the EC2 calls: %q", h.rulesIn(fleetB1))
+	}
+	h.src.put("rules/x.yaml", targetFile("", 80)) // moved home
+	h.run(Request{Keys: []string{"rules/x.yaml"}})
+	h.run(Request{All: true})
+	if got := h.rulesIn(fleetB1); got != "" {
+		t.Fatalf("orphans left in a target no file or record names: %q", got)
+	}
+	if got := h.rulesIn(fleetHome); got != "80" {
+		t.Fatalf("home has %q, want 80", got)
 	}
 }
