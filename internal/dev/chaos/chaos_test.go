@@ -45,6 +45,9 @@ type totals struct {
 	// bulk files created, oversized invalid uploads, scenarios with a second
 	// deployment, its runs and its mutating EC2 calls checked
 	bulkFiles, poisoned, otherScenarios, otherRuns, otherCallChecks int
+	// scenarios with a guardrail policy, uploads it refused, rules checked
+	// against it in EC2 samples
+	policyScenarios, refused, policyChecks int
 	// samples of EC2 state taken, and protected permissions checked in them
 	samples, protectedChecks int
 	violations               []string
@@ -88,9 +91,11 @@ func TestChaos(t *testing.T) {
 	summary := fmt.Sprintf("chaos: %d scenarios (seeds %d..%d), %d steps, %d reconcile runs (%d failed, %d concurrent pairs, %d sweeps), "+
 		"%d ledger losses, %d rules added by hand, %d bulk files (>100 permissions), %d oversized invalid uploads, "+
 		"%d scenarios with a second deployment (%d of its runs, %d of its calls checked), "+
+		"%d scenarios with a policy (%d uploads refused by it, %d rules checked against it), "+
 		"%d EC2 samples (%d protected-permission checks), %d AWS calls, %d faults injected (%s), %d violations, %s",
 		tot.scenarios, base, base+uint64(tot.scenarios)-1, tot.steps, tot.runs, tot.failedRuns, tot.concurrent, tot.sweeps,
 		tot.ledgerLosses, tot.handRules, tot.bulkFiles, tot.poisoned, tot.otherScenarios, tot.otherRuns, tot.otherCallChecks,
+		tot.policyScenarios, tot.refused, tot.policyChecks,
 		tot.samples, tot.protectedChecks, tot.calls, injected, strings.Join(kinds, " "), len(tot.violations), time.Since(start).Round(time.Millisecond))
 	t.Log(summary)
 	if path := os.Getenv("CHAOS_SUMMARY"); path != "" {
@@ -127,6 +132,7 @@ type scenario struct {
 	other  *other            // nil: no second deployment in this scenario
 	engA   *reconcile.Engine
 	engB   *reconcile.Engine
+	guard  *guard // nil: no policy in this scenario
 	tot    *totals
 
 	files   map[string]file // the bucket
@@ -155,6 +161,11 @@ func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb, pc *
 	pc.Reseed(seed ^ 0xc)
 	s := &scenario{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xc4a05)), w: w, pa: pa, pb: pb, pc: pc, tot: tot,
 		files: map[string]file{}, hand: map[string]reconcile.ActualRule{}, poison: map[string]bool{}}
+	if seed%2 == 0 { // a guardrail policy in every other scenario
+		s.guard = newGuard(w)
+		w.policy = true
+		tot.policyScenarios++
+	}
 	s.engA = w.engine(pa, fmt.Sprintf("A-%d", seed), nil)
 	s.engB = w.engine(pb, fmt.Sprintf("B-%d", seed), nil)
 	s.base = w.rules()
@@ -236,10 +247,10 @@ func (s *scenario) randomRule() string {
 }
 
 // valid tells whether f parses and expands without error (no two rules of
-// one file with the same permission).
+// one file with the same permission) and, with a policy, passes it.
 func (s *scenario) valid(key string, f file) bool {
-	_, err := s.w.expand(key, f.render())
-	return err == nil
+	perms, err := s.w.expand(key, f.render())
+	return err == nil && (s.guard == nil || s.guard.accepts(perms))
 }
 
 func (s *scenario) newFile(key string) file {
@@ -321,7 +332,14 @@ func (s *scenario) fileOp() {
 	if op == "update" && s.rng.IntN(12) == 0 {
 		op = "poison"
 	}
+	if (op == "update" || op == "create") && s.guard != nil && s.rng.IntN(5) == 0 {
+		op = "refuse " + op
+	}
 	switch op {
+	case "refuse create":
+		s.refuse(fmt.Sprintf("%sf%d.yaml", prefix, s.nextRule()))
+	case "refuse update":
+		s.refuse(pick(s.rng, keys...))
 	case "create":
 		key := fmt.Sprintf("%sf%d.yaml", prefix, s.nextRule())
 		if s.bulk == "" && s.rng.IntN(10) == 0 {
@@ -505,6 +523,16 @@ func (s *scenario) check(when string, call *faultproxy.Call, ledger string) {
 		if _, ok := have[b.RuleID]; !ok {
 			s.violate("%s: the group's own rule %s %s was revoked", when, b.RuleID, b.Key)
 		}
+	}
+	if s.guard != nil {
+		for id, r := range have {
+			if v := s.guard.violations(r.Key); v != "" {
+				s.violate("%s: rule %s %s violates policy %s", when, id, r.Key, v)
+			}
+		}
+		s.mu.Lock()
+		s.tot.policyChecks += len(have)
+		s.mu.Unlock()
 	}
 	for k, id := range prot {
 		got, ok := byKey[k]
