@@ -247,6 +247,12 @@ func (w *world) desire(files map[string]string) declared {
 }
 
 func (w *world) expand(key, body string) ([]rules.Permission, error) {
+	return expandWith(key, body, w.byName)
+}
+
+// expandWith parses and expands a file with the groups of byName (Name tag
+// → id).
+func expandWith(key, body string, byName map[string]string) ([]rules.Permission, error) {
 	f, diags := rules.Parse(key, []byte(body))
 	if diags.HasErrors() {
 		return nil, diags.Err()
@@ -255,7 +261,7 @@ func (w *world) expand(key, body string) ([]rules.Permission, error) {
 		if g.IsID() {
 			return []string{g.ID}
 		}
-		if id, ok := w.byName[g.Tags["Name"]]; ok {
+		if id, ok := byName[g.Tags["Name"]]; ok {
 			return []string{id}
 		}
 		return nil
