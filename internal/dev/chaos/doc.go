@@ -4,8 +4,7 @@
 // between chunks, bulk files, oversized invalid uploads, a second
 // deployment sharing the groups, a guardrail policy refusing some files,
 // a hub (reconcile.Fleet) with targets in two accounts, and injected AWS
-// faults
-// (internal/testutil/faultproxy), against moto. It has no non-test
+// faults (internal/testutil/faultproxy), against moto. It has no non-test
 // code; see chaos_test.go and docs/reliability.md.
 //
 //	go test ./internal/dev/chaos                           # bounded (make test)
