@@ -73,6 +73,9 @@ func TestChaos(t *testing.T) {
 		s := newScenario(t, srv, seed, pa, pb, pc, pd, tot)
 		s.run()
 		tot.scenarios++
+		if tot.scenarios%25 == 0 && tot.scenarios < n {
+			t.Logf("chaos: %d of %d scenarios, %d violations, %s", tot.scenarios, n, len(tot.violations), time.Since(start).Round(time.Second))
+		}
 		if len(s.violations) > 0 {
 			for _, v := range s.violations {
 				tot.violations = append(tot.violations, fmt.Sprintf("seed %d: %s", seed, v))
