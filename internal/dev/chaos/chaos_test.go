@@ -45,6 +45,11 @@ type totals struct {
 	// bulk files created, oversized invalid uploads, scenarios with a second
 	// deployment, its runs and its mutating EC2 calls checked
 	bulkFiles, poisoned, otherScenarios, otherRuns, otherCallChecks int
+	// scenarios with a guardrail policy, uploads it refused, rules checked
+	// against it in EC2 samples
+	policyScenarios, refused, policyChecks int
+	// scenarios with a hub of two targets (a reconcile.Fleet), its runs
+	fleetScenarios, fleetRuns int
 	// samples of EC2 state taken, and protected permissions checked in them
 	samples, protectedChecks int
 	violations               []string
@@ -62,11 +67,15 @@ func TestChaos(t *testing.T) {
 	pa := faultproxy.Start(t, srv.URL, base)
 	pb := faultproxy.Start(t, srv.URL, base+1)
 	pc := faultproxy.Start(t, srv.URL, base+2)
+	pd := faultproxy.Start(t, srv.URL, base+3)
 	for i := 0; i < n; i++ {
 		seed := base + uint64(i)
-		s := newScenario(t, srv, seed, pa, pb, pc, tot)
+		s := newScenario(t, srv, seed, pa, pb, pc, pd, tot)
 		s.run()
 		tot.scenarios++
+		if tot.scenarios%25 == 0 && tot.scenarios < n {
+			t.Logf("chaos: %d of %d scenarios, %d violations, %s", tot.scenarios, n, len(tot.violations), time.Since(start).Round(time.Second))
+		}
 		if len(s.violations) > 0 {
 			for _, v := range s.violations {
 				tot.violations = append(tot.violations, fmt.Sprintf("seed %d: %s", seed, v))
@@ -88,9 +97,12 @@ func TestChaos(t *testing.T) {
 	summary := fmt.Sprintf("chaos: %d scenarios (seeds %d..%d), %d steps, %d reconcile runs (%d failed, %d concurrent pairs, %d sweeps), "+
 		"%d ledger losses, %d rules added by hand, %d bulk files (>100 permissions), %d oversized invalid uploads, "+
 		"%d scenarios with a second deployment (%d of its runs, %d of its calls checked), "+
+		"%d scenarios with a policy (%d uploads refused by it, %d rules checked against it), "+
+		"%d scenarios with a hub of two accounts (%d of its runs), "+
 		"%d EC2 samples (%d protected-permission checks), %d AWS calls, %d faults injected (%s), %d violations, %s",
 		tot.scenarios, base, base+uint64(tot.scenarios)-1, tot.steps, tot.runs, tot.failedRuns, tot.concurrent, tot.sweeps,
 		tot.ledgerLosses, tot.handRules, tot.bulkFiles, tot.poisoned, tot.otherScenarios, tot.otherRuns, tot.otherCallChecks,
+		tot.policyScenarios, tot.refused, tot.policyChecks, tot.fleetScenarios, tot.fleetRuns,
 		tot.samples, tot.protectedChecks, tot.calls, injected, strings.Join(kinds, " "), len(tot.violations), time.Since(start).Round(time.Millisecond))
 	t.Log(summary)
 	if path := os.Getenv("CHAOS_SUMMARY"); path != "" {
@@ -125,8 +137,11 @@ type scenario struct {
 	pa, pb *faultproxy.Proxy
 	pc     *faultproxy.Proxy // the second deployment's
 	other  *other            // nil: no second deployment in this scenario
+	pd     *faultproxy.Proxy // the hub's
+	fleet  *fleet            // nil: no hub of two accounts in this scenario
 	engA   *reconcile.Engine
 	engB   *reconcile.Engine
+	guard  *guard // nil: no policy in this scenario
 	tot    *totals
 
 	files   map[string]file // the bucket
@@ -145,16 +160,23 @@ type scenario struct {
 	history    []string
 }
 
-func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb, pc *faultproxy.Proxy, tot *totals) *scenario {
+func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb, pc, pd *faultproxy.Proxy, tot *totals) *scenario {
 	w := newWorld(t, srv, groupsPerWorld)
 	pa.Reset()
 	pb.Reset()
 	pc.Reset()
+	pd.Reset()
 	pa.Reseed(seed)
 	pb.Reseed(seed ^ 0xb)
 	pc.Reseed(seed ^ 0xc)
-	s := &scenario{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xc4a05)), w: w, pa: pa, pb: pb, pc: pc, tot: tot,
+	pd.Reseed(seed ^ 0xd)
+	s := &scenario{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xc4a05)), w: w, pa: pa, pb: pb, pc: pc, pd: pd, tot: tot,
 		files: map[string]file{}, hand: map[string]reconcile.ActualRule{}, poison: map[string]bool{}}
+	if seed%2 == 0 { // a guardrail policy in every other scenario
+		s.guard = newGuard(w)
+		w.policy = true
+		tot.policyScenarios++
+	}
 	s.engA = w.engine(pa, fmt.Sprintf("A-%d", seed), nil)
 	s.engB = w.engine(pb, fmt.Sprintf("B-%d", seed), nil)
 	s.base = w.rules()
@@ -164,6 +186,10 @@ func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb, pc *
 	if s.rng.IntN(3) == 0 {
 		s.other = newOther(s, pc)
 		tot.otherScenarios++
+	}
+	if seed%4 == 3 { // a hub of two accounts in a quarter of the scenarios
+		s.fleet = newFleet(s, pd)
+		tot.fleetScenarios++
 	}
 	return s
 }
@@ -236,10 +262,10 @@ func (s *scenario) randomRule() string {
 }
 
 // valid tells whether f parses and expands without error (no two rules of
-// one file with the same permission).
+// one file with the same permission) and, with a policy, passes it.
 func (s *scenario) valid(key string, f file) bool {
-	_, err := s.w.expand(key, f.render())
-	return err == nil
+	perms, err := s.w.expand(key, f.render())
+	return err == nil && (s.guard == nil || s.guard.accepts(perms))
 }
 
 func (s *scenario) newFile(key string) file {
@@ -321,7 +347,14 @@ func (s *scenario) fileOp() {
 	if op == "update" && s.rng.IntN(12) == 0 {
 		op = "poison"
 	}
+	if (op == "update" || op == "create") && s.guard != nil && s.rng.IntN(5) == 0 {
+		op = "refuse " + op
+	}
 	switch op {
+	case "refuse create":
+		s.refuse(fmt.Sprintf("%sf%d.yaml", prefix, s.nextRule()))
+	case "refuse update":
+		s.refuse(pick(s.rng, keys...))
 	case "create":
 		key := fmt.Sprintf("%sf%d.yaml", prefix, s.nextRule())
 		if s.bulk == "" && s.rng.IntN(10) == 0 {
@@ -432,6 +465,9 @@ func (s *scenario) run() {
 		if s.other != nil && s.rng.IntN(2) == 0 {
 			s.other.fileOp()
 		}
+		if s.fleet != nil && s.fleet.rng.IntN(3) > 0 {
+			s.fleet.fileOp()
+		}
 		s.protect(before, s.content())
 		s.deliver()
 		s.check("after step", nil, "")
@@ -505,6 +541,16 @@ func (s *scenario) check(when string, call *faultproxy.Call, ledger string) {
 		if _, ok := have[b.RuleID]; !ok {
 			s.violate("%s: the group's own rule %s %s was revoked", when, b.RuleID, b.Key)
 		}
+	}
+	if s.guard != nil {
+		for id, r := range have {
+			if v := s.guard.violations(r.Key); v != "" {
+				s.violate("%s: rule %s %s violates policy %s", when, id, r.Key, v)
+			}
+		}
+		s.mu.Lock()
+		s.tot.policyChecks += len(have)
+		s.mu.Unlock()
 	}
 	for k, id := range prot {
 		got, ok := byKey[k]
@@ -602,6 +648,8 @@ func (s *scenario) deliver() {
 		s.pa.Before(nil)
 		s.pb.Before(nil)
 		s.pc.Before(nil)
+		s.pd.Before(nil)
+		s.pd.Set(faultproxy.Faults{})
 		s.pa.Set(faultproxy.Faults{})
 		s.pb.Set(faultproxy.Faults{})
 		s.pc.Set(faultproxy.Faults{})
@@ -617,6 +665,15 @@ func (s *scenario) deliver() {
 				s.tot.otherRuns += len(oreqs)
 				s.history = append(s.history, log...)
 			}()
+		}
+	}
+	if s.fleet != nil {
+		freqs, fd := s.fleet.plan()
+		if len(freqs) > 0 {
+			s.pd.Set(fd)
+			s.pd.Before(sampler(fleetTable))
+			wait := s.fleet.start(freqs)
+			defer func() { s.history = append(s.history, wait()...) }()
 		}
 	}
 
@@ -677,7 +734,7 @@ func (s *scenario) reconcileResult(eng *reconcile.Engine, req reconcile.Request)
 // owner) and keeps one record per file, and that one more sweep of each
 // changes nothing.
 func (s *scenario) converge() {
-	for _, p := range []*faultproxy.Proxy{s.pa, s.pb, s.pc} {
+	for _, p := range []*faultproxy.Proxy{s.pa, s.pb, s.pc, s.pd} {
 		st := p.Stats()
 		s.tot.calls += st.Calls
 		for k, v := range st.Faults {
@@ -686,6 +743,12 @@ func (s *scenario) converge() {
 		p.Reset()
 	}
 	s.protected = nil
+	if s.fleet != nil {
+		if err := s.fleet.finalSweep(); err != nil {
+			s.violate("the hub's final sweep failed without faults: %v", err)
+			return
+		}
+	}
 	if s.other != nil {
 		if err := s.other.finalSweep(); err != nil {
 			s.violate("the other deployment's final sweep failed without faults: %v", err)
@@ -722,6 +785,16 @@ func (s *scenario) converge() {
 			all[k] = v
 		}
 	}
+	var fd declared
+	if s.fleet != nil {
+		fd = s.fleet.desire(false)
+		for k, v := range fd {
+			if _, dup := all[k]; dup {
+				s.t.Fatalf("seed %d: the hub and another deployment declare %s (the suite must keep them apart)", s.seed, k)
+			}
+			all[k] = v
+		}
+	}
 	keep := append(append([]reconcile.ActualRule(nil), s.base...), slices.Collect(maps.Values(s.hand))...)
 	actual := s.w.rules()
 	for _, v := range ec2Violations(actual, all, keep) {
@@ -749,6 +822,24 @@ func (s *scenario) converge() {
 		}
 		for _, v := range vs {
 			s.violate("other deployment: %s", v)
+		}
+	}
+
+	if s.fleet != nil {
+		vs, err := ledgerViolations(ctx, s.fleet.led.For(s.fleet.home), fd, s.fleet.content(false), nil, ids)
+		if err != nil {
+			s.t.Fatalf("seed %d: read the fleet's ledger: %v", s.seed, err)
+		}
+		for _, v := range vs {
+			s.violate("fleet, home target: %s", v)
+		}
+		s.fleet.checkRemote(ctx)
+		before := s.pd.Stats().Mutating
+		if err := s.fleet.reconcile(reconcile.Request{All: true, Reason: "idle sweep"}); err != nil {
+			s.violate("the hub's idle sweep: %v", err)
+		}
+		if n := s.pd.Stats().Mutating - before; n != 0 {
+			s.violate("the hub's sweep after convergence made %d mutating calls", n)
 		}
 	}
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/testutil/faultproxy"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
@@ -40,13 +39,20 @@ func bigRules(n, from int, cidr string) map[string]string {
 	return out
 }
 
+// ledgerReader is what the checks read of a ledger (a *ddbledger.Ledger,
+// or one target's scope of it).
+type ledgerReader interface {
+	AllPermissions(ctx context.Context) ([]reconcile.OwnedPermission, error)
+	ListSources(ctx context.Context) ([]reconcile.SourceRecord, error)
+}
+
 // ledgerViolations compares a converged ledger with what the files
 // declare: every owned permission is declared, with its EC2 rule id
 // (ids) and exactly the declaring owners; no owner is a source with
 // neither a record nor a file (a ghost left by a commit cut short); every
 // declared permission is owned; there is one source record per file,
 // invalid for the files in invalid and applied for the others.
-func ledgerViolations(ctx context.Context, led *ddbledger.Ledger, d declared, files map[string]string, invalid map[string]bool, ids map[rules.Key]string) ([]string, error) {
+func ledgerViolations(ctx context.Context, led ledgerReader, d declared, files map[string]string, invalid map[string]bool, ids map[rules.Key]string) ([]string, error) {
 	owned, err := led.AllPermissions(ctx)
 	if err != nil {
 		return nil, err

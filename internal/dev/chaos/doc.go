@@ -2,8 +2,9 @@
 // scenarios of rule file changes, shuffled, duplicated and dropped events,
 // concurrent reconciles, hand-made rules, ledger loss, ledger commits cut
 // between chunks, bulk files, oversized invalid uploads, a second
-// deployment sharing the groups, and injected AWS faults
-// (internal/testutil/faultproxy), against moto. It has no non-test
+// deployment sharing the groups, a guardrail policy refusing some files,
+// a hub (reconcile.Fleet) with targets in two accounts, and injected AWS
+// faults (internal/testutil/faultproxy), against moto. It has no non-test
 // code; see chaos_test.go and docs/reliability.md.
 //
 //	go test ./internal/dev/chaos                           # bounded (make test)

@@ -23,6 +23,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/testutil/faultproxy"
@@ -58,6 +59,8 @@ type world struct {
 	// names[i] is the Name tag of ids[i].
 	names, ids []string
 	byName     map[string]string
+	// policy: the engines read the guardrail policy at policyKey.
+	policy bool
 }
 
 func newWorld(tb testing.TB, srv *motoserver.Server, ngroups int) *world {
@@ -93,8 +96,14 @@ func (w *world) engine(p *faultproxy.Proxy, holder string, logw io.Writer) *reco
 	if logw != nil {
 		log = slog.New(slog.NewJSONHandler(logw, nil))
 	}
+	src := s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), bucket, prefix)
+	var pol reconcile.PolicyStore
+	if w.policy {
+		pol = policyload.New(src, policyKey, prefix)
+	}
 	eng, err := reconcile.New(reconcile.Config{
-		Source:    s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), bucket, prefix),
+		Source:    src,
+		Policy:    pol,
 		Groups:    ec2sg.New(ec2.NewFromConfig(cfg)),
 		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), table),
 		LedgerID:  table,
@@ -238,6 +247,12 @@ func (w *world) desire(files map[string]string) declared {
 }
 
 func (w *world) expand(key, body string) ([]rules.Permission, error) {
+	return expandWith(key, body, w.byName)
+}
+
+// expandWith parses and expands a file with the groups of byName (Name tag
+// → id).
+func expandWith(key, body string, byName map[string]string) ([]rules.Permission, error) {
 	f, diags := rules.Parse(key, []byte(body))
 	if diags.HasErrors() {
 		return nil, diags.Err()
@@ -246,7 +261,7 @@ func (w *world) expand(key, body string) ([]rules.Permission, error) {
 		if g.IsID() {
 			return []string{g.ID}
 		}
-		if id, ok := w.byName[g.Tags["Name"]]; ok {
+		if id, ok := byName[g.Tags["Name"]]; ok {
 			return []string{id}
 		}
 		return nil
