@@ -128,7 +128,7 @@ func newFleet(s *scenario, p *faultproxy.Proxy) *fleet {
 	var mu sync.Mutex
 	groups := map[rules.Target]*ec2sg.Client{}
 	fl, err := reconcile.NewFleet(reconcile.FleetConfig{
-		Home: home, AllowAccount: allow,
+		Home: home, AllowAccount: allow, Accounts: []string{fleetAcct},
 		Source: s3source.New(s3.NewFromConfig(hub, awsconfig.S3Options), bucket, fleetPrefix),
 		Ledger: ddbledger.New(dynamodb.NewFromConfig(hub), fleetTable, ddbledger.WithHome(home)),
 		Engine: func(_ context.Context, t rules.Target, src reconcile.Source, led reconcile.Ledger) (*reconcile.Engine, error) {
