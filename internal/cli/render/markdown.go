@@ -137,6 +137,9 @@ const MaxMermaidEdges = 150
 // maxListItems caps each list (violations, sources, warnings).
 const maxListItems = 50
 
+// maxFileDiagnostics caps the diagnostics shown for one rule file.
+const maxFileDiagnostics = 5
+
 // MarkdownOptions control Markdown.
 type MarkdownOptions struct {
 	// Names maps group ids to readable names.
@@ -152,10 +155,13 @@ type MarkdownOptions struct {
 	Target func(rules.Key) string
 }
 
-// mdCell escapes text for a table cell.
+// mdCell escapes text for a table cell. Text from rule files and tags
+// must not act in the comment: a word joiner (U+2060) after "@" and in
+// "://" and "www." keeps GitHub from turning it into a mention or a link.
 func mdCell(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "|", `\|`, "\n", " ", "\r", "", "<", "&lt;", ">", "&gt;",
-		"*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`).Replace(s)
+		"*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`,
+		"@", "@\u2060", "://", ":\u2060//", "www.", "www\u2060.").Replace(s)
 }
 
 // mdCode is inline code, or escaped text when s has a backtick.
@@ -403,15 +409,64 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 		head.WriteString(summary)
 	}
 
+	// Risk first: the changes a reviewer must see are shown in full,
+	// across all groups, before any list or table that may be summarised.
+	var risky bytes.Buffer
+	riskyRows := 0
+	if n := countRisk(changes, riskWorld); n > 0 {
+		fmt.Fprintln(&risky)
+		fmt.Fprintf(&risky, "#### 🔴 Review first: %d world-open %s\n\n", n, strutil.Plural(n, "change"))
+		risky.WriteString(tableHeader(target))
+		var world []Change
+		for _, run := range runs {
+			for _, c := range run {
+				if changeRisk(c) == riskWorld {
+					world = append(world, c)
+				}
+			}
+		}
+		// The most dangerous first (all traffic, then administration and
+		// data ports), so a section too long for a comment loses the
+		// least dangerous rows.
+		sort.SliceStable(world, func(i, j int) bool { return worldRank(world[i].New.Key) < worldRank(world[j].New.Key) })
+		for _, c := range world {
+			row := o.row(c, target)
+			if risky.Len()+len(row) > max/2 {
+				// Only a plan of hundreds of world-open changes gets
+				// here: it cannot be reviewed in a comment, and says so
+				// in its own section rather than hiding rows silently.
+				fmt.Fprintf(&risky, "\n%d more world-open %s not shown: too many to review in a comment. Run `sgrules plan` for all of them.\n",
+					n-riskyRows, isAre(n-riskyRows))
+				break
+			}
+			risky.WriteString(row)
+			riskyRows++
+		}
+		riskyRows = n // the rest are counted in the note, not left to the tables
+	}
+
+	// The lists share what the risky rows leave, each at most a third.
+	listBudget := (max - head.Len() - risky.Len() - 2000) / 3
+	worldOwners := map[string]int{} // FILE#RULE → worldRank of its change
+	for _, c := range changes {
+		if changeRisk(c) == riskWorld {
+			for _, ow := range c.New.Owners {
+				if r, ok := worldOwners[ow.String()]; !ok || worldRank(c.New.Key) < r {
+					worldOwners[ow.String()] = worldRank(c.New.Key)
+				}
+			}
+		}
+	}
 	var lists bytes.Buffer
 	if len(o.Violations) > 0 {
-		items := make([]string, len(o.Violations))
+		items := make([]listItem, len(o.Violations))
 		for i, v := range o.Violations {
-			items[i] = fmt.Sprintf("%s: %s: violates policy %s: %s", mdCode(v.Where), mdCell(v.Rule), mdCode(v.Clause), mdCell(v.Message))
+			file, _, _ := strings.Cut(v.Where, ":")
+			items[i] = listItem{file: file, text: fmt.Sprintf("%s: %s: violates policy %s: %s", mdCode(v.Where), mdCell(v.Rule), mdCode(v.Clause), mdCell(v.Message))}
 		}
-		mdList(&lists, "⛔ Policy violations", items)
+		mdList(&lists, "⛔ Policy violations", "violations", items, listBudget)
 	}
-	var bad, warn []string
+	var bad, warn []listItem
 	for _, s := range res.Sources {
 		switch {
 		case s.Status == reconcile.StatusInvalid || s.Status == reconcile.StatusHeld:
@@ -419,77 +474,133 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 			if s.Message != "" {
 				line += ": " + mdCell(s.Message)
 			}
-			for _, d := range s.Diagnostics {
+			// One file's diagnostics are summarised: a file with
+			// thousands of errors is one item, not the whole comment.
+			for i, d := range s.Diagnostics {
+				if i == maxFileDiagnostics {
+					line += fmt.Sprintf("<br>… and %d more (run `sgrules validate %s` for all)", len(s.Diagnostics)-i, mdCell(s.Key))
+					break
+				}
 				line += "<br>" + mdCode(d.String())
 			}
-			bad = append(bad, line)
+			bad = append(bad, listItem{file: s.Key, text: line})
 		default:
 			for _, d := range s.Diagnostics {
-				warn = append(warn, mdCode(d.String()))
+				rank := 100
+				if r, ok := worldOwners[rules.Owner{Source: d.File, Rule: d.Rule}.String()]; ok && strings.Contains(d.Msg, "open to the world") {
+					rank = r
+				} else if strings.Contains(d.Msg, "open to the world") {
+					rank = 50
+				}
+				warn = append(warn, listItem{file: s.Key, text: mdCode(d.String()), rank: rank})
 			}
 		}
 	}
 	if len(bad) > 0 {
-		mdList(&lists, "❌ Rule files not applied (their previous rules are kept)", bad)
+		mdList(&lists, "❌ Rule files not applied (their previous rules are kept)", "files", bad, listBudget)
 	}
 	for _, q := range res.Quota {
-		warn = append(warn, mdCell(Options{Names: o.Names}.QuotaLine(q)))
+		warn = append(warn, listItem{text: mdCell(Options{Names: o.Names}.QuotaLine(q)), rank: 100})
 	}
 	for _, c := range res.Plan.Conflicts {
-		warn = append(warn, fmt.Sprintf("%s in %s is declared with different descriptions; %s wins",
-			mdCell(Options{Names: o.Names}.Rule(c.Key)), mdCell(Options{Names: o.Names}.Group(c.Key.GroupID)), mdCode(c.Winner.String())))
+		warn = append(warn, listItem{text: fmt.Sprintf("%s in %s is declared with different descriptions; %s wins",
+			mdCell(Options{Names: o.Names}.Rule(c.Key)), mdCell(Options{Names: o.Names}.Group(c.Key.GroupID)), mdCode(c.Winner.String())), rank: 100})
 	}
 	if len(warn) > 0 {
-		mdList(&lists, "⚠️ Warnings", warn)
+		// World-open warnings first, the most dangerous first: they are
+		// the ones a cap must not hide.
+		sort.SliceStable(warn, func(i, j int) bool { return warn[i].rank < warn[j].rank })
+		mdList(&lists, "⚠️ Warnings", "warnings", warn, listBudget)
 	}
 
-	budget := max - head.Len() - lists.Len() - 600 // room for the notes below
+	budget := max - head.Len() - risky.Len() - lists.Len() - 1800 // room for the notes below
 	var details bytes.Buffer
-	shown := 0
-	if len(changes) > 0 {
-		var table bytes.Buffer
-		fmt.Fprintln(&table, "#### Changes")
-		fmt.Fprintln(&table)
-		cols := "| | group | direction | protocol | ports | peer | description | source |\n|---|---|---|---|---|---|---|---|\n"
-		if target {
-			cols = "| | target | group | direction | protocol | ports | peer | description | source |\n|---|---|---|---|---|---|---|---|---|\n"
-		}
-		table.WriteString(cols)
-		for _, run := range runs {
-			var rows strings.Builder
-			for _, c := range run {
-				rows.WriteString(o.row(c, target))
+	var drawn []Change
+	if rest := len(changes) - riskyRows; rest > 0 {
+		// The other rows share the budget fairly: each group's rows in
+		// risk order, taken round by round (one row of every group, then
+		// the next), so no group is dropped whole for another's size.
+		type cand struct{ run, idx, rank int }
+		var cands []cand
+		for r, run := range runs {
+			ranked := make([]int, 0, len(run))
+			for i, c := range run {
+				if changeRisk(c) != riskWorld {
+					ranked = append(ranked, i)
+				}
 			}
-			if table.Len()+rows.Len() > budget {
+			sort.SliceStable(ranked, func(a, b int) bool { return changeRisk(run[ranked[a]]) < changeRisk(run[ranked[b]]) })
+			for rank, i := range ranked {
+				cands = append(cands, cand{run: r, idx: i, rank: rank})
+			}
+		}
+		sort.SliceStable(cands, func(a, b int) bool {
+			ra, rb := changeRisk(runs[cands[a].run][cands[a].idx]), changeRisk(runs[cands[b].run][cands[b].idx])
+			if ra != rb {
+				return ra < rb
+			}
+			return cands[a].rank < cands[b].rank
+		})
+		title := "#### Changes\n\n"
+		if riskyRows > 0 {
+			title = "#### Other changes\n\n"
+		}
+		used := len(title) + len(tableHeader(target))
+		chosen := map[[2]int]string{}
+		for _, cd := range cands {
+			row := o.row(runs[cd.run][cd.idx], target)
+			if used+len(row) > budget {
 				break
 			}
-			table.WriteString(rows.String())
-			shown++
+			used += len(row)
+			chosen[[2]int{cd.run, cd.idx}] = row
 		}
-		if shown > 0 {
-			details.Write(table.Bytes())
+		var omitted []string
+		left := 0
+		if len(chosen) > 0 {
+			details.WriteString(title)
+			details.WriteString(tableHeader(target))
 		}
-		if shown < len(runs) {
+		for r, run := range runs {
 			n := 0
-			for _, run := range runs[shown:] {
-				n += len(run)
+			for i, c := range run {
+				if changeRisk(c) == riskWorld {
+					continue
+				}
+				if row, ok := chosen[[2]int{r, i}]; ok {
+					details.WriteString(row)
+					if c.Kind != ChangeAdopt && c.Kind != ChangeForget {
+						drawn = append(drawn, c)
+					}
+				} else {
+					n++
+				}
+			}
+			if n > 0 {
+				left += n
+				omitted = append(omitted, fmt.Sprintf("%s (%d)", Options{Names: o.Names}.Group(counts[r].group), n))
+			}
+		}
+		if left > 0 {
+			groups := strings.Join(omitted, ", ")
+			if len(groups) > 1000 {
+				groups = groups[:strings.LastIndex(groups[:1000], ", ")] + ", …"
 			}
 			fmt.Fprintln(&details)
-			fmt.Fprintf(&details, "The details of %d more %s (%d %s) are left out to stay under GitHub's comment size limit; the summary above counts them. Run `sgrules plan` for every change.\n",
-				len(runs)-shown, strutil.Plural(len(runs)-shown, "group"), n, strutil.Plural(n, "change"))
+			fmt.Fprintf(&details, "%d lower-risk %s left out to stay under GitHub's comment size limit, in %s; the summary above counts them. Run `sgrules plan` for every change.\n",
+				left, isAre(left), mdCell(groups))
+		}
+	}
+	for _, run := range runs {
+		for _, c := range run {
+			if changeRisk(c) == riskWorld {
+				drawn = append(drawn, c)
+			}
 		}
 	}
 
 	var flows bytes.Buffer
-	if shown > 0 {
-		var drawn []Change
-		for _, run := range runs[:shown] {
-			for _, c := range run {
-				if c.Kind != ChangeAdopt && c.Kind != ChangeForget {
-					drawn = append(drawn, c)
-				}
-			}
-		}
+	if len(drawn) > 0 {
 		g := planFlows(drawn, o.Names)
 		if len(g.Edges) > 0 {
 			var chart bytes.Buffer
@@ -513,6 +624,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 
 	var out bytes.Buffer
 	out.Write(head.Bytes())
+	out.Write(risky.Bytes())
 	out.Write(lists.Bytes())
 	if details.Len() > 0 {
 		fmt.Fprintln(&out)
@@ -531,6 +643,76 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 		b = append(b[:cut:cut], note...)
 	}
 	_, _ = w.Write(b)
+}
+
+// risk ranks a change for review; lower is riskier.
+type risk int
+
+const (
+	// riskWorld authorizes or changes into an ingress rule open to the
+	// world: always shown in full, first.
+	riskWorld risk = iota
+	// riskRemove takes traffic away: removals and replacements.
+	riskRemove
+	// riskOther is every other change (adds, description updates,
+	// ledger-only steps).
+	riskOther
+)
+
+func changeRisk(c Change) risk {
+	switch {
+	case c.New != nil && c.Kind != ChangeAdopt && c.Kind != ChangeForget &&
+		c.New.Key.Direction == rules.Ingress && IsWorld(c.New.Key.Peer):
+		return riskWorld
+	case c.Kind == ChangeRemove || c.Old != nil && c.New != nil && c.Old.Key != c.New.Key:
+		return riskRemove
+	}
+	return riskOther
+}
+
+func countRisk(cs []Change, r risk) int {
+	n := 0
+	for _, c := range cs {
+		if changeRisk(c) == r {
+			n++
+		}
+	}
+	return n
+}
+
+// adminPorts are the ports whose exposure to the internet is the usual
+// finding (remote administration, databases, caches, container APIs).
+var adminPorts = []int32{22, 23, 135, 139, 445, 1433, 1521, 2375, 2376, 3306, 3389, 5432, 5900, 5984, 6379, 9200, 11211, 27017}
+
+// worldRank orders world-open permissions by danger: all traffic, then
+// any range holding an administration or data port, then the rest.
+func worldRank(k rules.Key) int {
+	if k.Protocol == rules.ProtoAll {
+		return 0
+	}
+	if k.Protocol == rules.ProtoTCP || k.Protocol == rules.ProtoUDP {
+		for _, p := range adminPorts {
+			if k.FromPort <= p && p <= k.ToPort {
+				return 1
+			}
+		}
+	}
+	return 2
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "change is"
+	}
+	return "changes are"
+}
+
+// tableHeader is the heading of a table of changes.
+func tableHeader(target bool) string {
+	if target {
+		return "| | target | group | direction | protocol | ports | peer | description | source |\n|---|---|---|---|---|---|---|---|---|\n"
+	}
+	return "| | group | direction | protocol | ports | peer | description | source |\n|---|---|---|---|---|---|---|---|\n"
 }
 
 // summaryTable is the per-group count table, cut (with a line counting
@@ -564,15 +746,57 @@ func summaryTable(counts []*groupCount, o MarkdownOptions, target bool, limit in
 	return b.String()
 }
 
-// mdList writes a section with at most maxListItems items.
-func mdList(w *bytes.Buffer, title string, items []string) {
+// listItem is one item of a list section; file names the rule file it
+// is about (for the count of what a capped list leaves out); a lower
+// rank comes first.
+type listItem struct {
+	file, text string
+	rank       int
+}
+
+// mdList writes a section with at most maxListItems items and about
+// maxBytes bytes; the line counting the rest names the files they are
+// about, so a capped list still points at every file.
+func mdList(w *bytes.Buffer, title, what string, items []listItem, maxBytes int) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "#### %s\n\n", title)
+	start := w.Len()
 	for i, it := range items {
-		if i == maxListItems {
-			fmt.Fprintf(w, "- … and %d more\n", len(items)-maxListItems)
+		if i == maxListItems || i > 0 && w.Len()-start+len(it.text)+2500 > maxBytes {
+			rest := items[i:]
+			perFile := map[string]int{}
+			var files []string
+			for _, r := range rest {
+				if r.file == "" {
+					continue
+				}
+				if perFile[r.file] == 0 {
+					files = append(files, r.file)
+				}
+				perFile[r.file]++
+			}
+			line := fmt.Sprintf("- … and %d more %s", len(rest), what)
+			if len(files) > 0 {
+				var b strings.Builder
+				for j, f := range files {
+					part := mdCode(f)
+					if perFile[f] > 1 {
+						part += fmt.Sprintf(" (%d)", perFile[f])
+					}
+					if b.Len()+len(part) > 2000 {
+						fmt.Fprintf(&b, ", and %d more files", len(files)-j)
+						break
+					}
+					if j > 0 {
+						b.WriteString(", ")
+					}
+					b.WriteString(part)
+				}
+				line += " in " + b.String()
+			}
+			fmt.Fprintln(w, line)
 			break
 		}
-		fmt.Fprintln(w, "- "+it)
+		fmt.Fprintln(w, "- "+it.text)
 	}
 }

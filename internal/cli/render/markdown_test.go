@@ -245,3 +245,137 @@ func TestCheckMermaidRejects(t *testing.T) {
 		}
 	}
 }
+
+// riskyResult is the plan a reviewer could be fooled by: many harmless
+// adds, many world-open udp 53 rules (each with its warning) and one
+// world-open SSH rule in a file sorting last, plus invalid files.
+func riskyResult(harmlessGroups, harmless, dns, invalid, errsPerFile int) reconcile.Result {
+	var res reconcile.Result
+	for g := range harmlessGroups {
+		id := fmt.Sprintf("sg-%017x", g+1)
+		for i := range harmless {
+			res.Plan.Actions = append(res.Plan.Actions, reconcile.Action{Kind: reconcile.ActAuthorize,
+				Key:         key(id, rules.Ingress, "tcp", int32(1000+i), int32(1000+i), rules.PeerCIDR4, "10.0.0.0/8"),
+				Description: "a harmless internal port", Owners: []rules.Owner{{Source: fmt.Sprintf("rules/bulk-%d.yaml", g), Rule: fmt.Sprintf("r%04d", i)}}})
+		}
+	}
+	dnsGroup := "sg-0000000000000d115"
+	for i := range dns {
+		src := fmt.Sprintf("rules/dns-%02d.yaml", i)
+		res.Plan.Actions = append(res.Plan.Actions, reconcile.Action{Kind: reconcile.ActAuthorize,
+			Key:         key(dnsGroup, rules.Ingress, "udp", int32(5300+i), int32(5300+i), rules.PeerCIDR4, "0.0.0.0/0"),
+			Description: "dns", Owners: []rules.Owner{{Source: src, Rule: "dns"}}})
+		res.Sources = append(res.Sources, reconcile.SourceResult{Key: src, Status: reconcile.StatusApplied,
+			Diagnostics: rules.Diagnostics{{File: src, Line: 4, Col: 5, Rule: "dns", Field: "cidrBlocks", Severity: rules.SeverityWarning,
+				Msg: "cidrBlocks: udp 53 is open to the world (0.0.0.0/0); only tcp 80 and 443 are expected to be"}}})
+	}
+	evil := "sg-0000000000000e111"
+	res.Plan.Actions = append(res.Plan.Actions, reconcile.Action{Kind: reconcile.ActAuthorize,
+		Key:         key(evil, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "0.0.0.0/0"),
+		Description: "ssh", Owners: []rules.Owner{{Source: "rules/zz-evil.yaml", Rule: "ssh"}}})
+	res.Sources = append(res.Sources, reconcile.SourceResult{Key: "rules/zz-evil.yaml", Status: reconcile.StatusApplied,
+		Diagnostics: rules.Diagnostics{{File: "rules/zz-evil.yaml", Line: 3, Col: 5, Rule: "ssh", Field: "cidrBlocks", Severity: rules.SeverityWarning,
+			Msg: "cidrBlocks: tcp 22 is open to the world (0.0.0.0/0); only tcp 80 and 443 are expected to be"}}})
+	for i := range invalid {
+		src := fmt.Sprintf("rules/broken-%02d.yaml", i)
+		var ds rules.Diagnostics
+		for j := range errsPerFile {
+			ds = append(ds, rules.Diagnostic{File: src, Line: j + 1, Col: 3, Field: "toPort", Severity: rules.SeverityError, Msg: "toPort: 70000 is not a port (0-65535)"})
+		}
+		res.Sources = append(res.Sources, reconcile.SourceResult{Key: src, Status: reconcile.StatusInvalid, Diagnostics: ds})
+	}
+	reconcile.SortActions(res.Plan.Actions)
+	return res
+}
+
+// The cases a reviewer met: the one world-open SSH change is never left
+// out, whatever else the plan holds and whatever the size limit.
+func TestMarkdownRiskFirst(t *testing.T) {
+	ssh := regexp.MustCompile("(?m)^\\| \\+ add \\| sg-0000000000000e111 \\| ingress \\| tcp \\| 22 \\| 0\\.0\\.0\\.0/0 ⚠️ world \\|")
+	sshWarning := "zz-evil.yaml:3:5: warning: ssh: cidrBlocks: tcp 22 is open to the world"
+	for _, tc := range []struct {
+		name                                           string
+		groups, harmless, dns, invalid, errs, maxBytes int
+	}{
+		{"1000 adds, 60 dns, 7 KB", 1, 1000, 60, 0, 0, 7377},
+		{"1000 adds, 60 dns", 1, 1000, 60, 0, 0, 0},
+		{"3000 adds over 3 groups", 3, 1000, 0, 0, 0, 0},
+		{"3000 adds over 3 groups, 7 KB", 3, 1000, 0, 0, 0, 7377},
+		{"30 invalid files", 1, 200, 60, 30, 3, 0},
+		{"30 invalid files, 12 KB", 1, 200, 60, 30, 3, 12000},
+		{"one file with 3000 errors", 1, 100, 0, 1, 3000, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			max := tc.maxBytes
+			if max == 0 {
+				max = MaxCommentBytes
+			}
+			Markdown(&b, riskyResult(tc.groups, tc.harmless, tc.dns, tc.invalid, tc.errs), MarkdownOptions{MaxBytes: max})
+			out := b.String()
+			if len(out) > max {
+				t.Fatalf("%d bytes, over %d", len(out), max)
+			}
+			if !ssh.MatchString(out) {
+				t.Errorf("the world-open SSH row is not shown")
+			}
+			if tc.dns > 0 && !strings.Contains(out, mdCell(sshWarning)) {
+				t.Errorf("the SSH warning is not shown")
+			}
+			if strings.Contains(out, "cut at") {
+				t.Errorf("cut as a last resort")
+			}
+			// Every group with changes shows some of its rows (budgets
+			// are shared between groups), when the world-open rows leave
+			// room for any.
+			for g := range tc.groups {
+				if tc.maxBytes > 0 && tc.dns > 0 {
+					break
+				}
+				if !strings.Contains(out, fmt.Sprintf("| + add | sg-%017x |", g+1)) {
+					t.Errorf("group %d shows no row", g+1)
+				}
+			}
+			// Every invalid file is named.
+			for i := range tc.invalid {
+				if !strings.Contains(out, fmt.Sprintf("rules/broken-%02d.yaml", i)) {
+					t.Errorf("invalid file %d is not named", i)
+				}
+			}
+			if t.Failed() {
+				t.Logf("%d bytes:\n%s", len(out), out)
+			}
+		})
+	}
+}
+
+// Text from tags and rule files cannot act in the comment: no Mermaid
+// directive, no mention, no link.
+func TestMarkdownInjection(t *testing.T) {
+	evil := "web\"]\n%%{init: {'theme':'dark'}}%%\nn1[\"x"
+	res := reconcile.Result{Plan: reconcile.Plan{Actions: []reconcile.Action{{Kind: reconcile.ActAuthorize,
+		Key:         key(web, rules.Ingress, "tcp", 22, 22, rules.PeerGroup, db),
+		Description: "ask @octocat, see https://evil.example/x and www.evil.example",
+		Owners:      []rules.Owner{{Source: "rules/web.yaml", Rule: "ssh"}}}}}}
+	var b bytes.Buffer
+	Markdown(&b, res, MarkdownOptions{Names: map[string]string{web: evil, db: "db @octocat"}})
+	out := b.String()
+	chart, ok := mermaidBlock(out)
+	if !ok {
+		t.Fatalf("no flowchart:\n%s", out)
+	}
+	if strings.Contains(chart, "%%") || strings.Contains(chart, "init:") && strings.Contains(chart, "%") {
+		t.Errorf("a Mermaid directive reaches the chart:\n%s", chart)
+	}
+	if err := CheckMermaid(chart); err != nil {
+		t.Errorf("flowchart: %v\n%s", err, chart)
+	}
+	// Outside the chart (GitHub reads no mentions or links in a code
+	// block).
+	text := strings.Replace(out, chart, "", 1)
+	for _, live := range []string{"@octocat", "https://evil", "www.evil"} {
+		if strings.Contains(text, live) {
+			t.Errorf("%q is live in the comment:\n%s", live, out)
+		}
+	}
+}

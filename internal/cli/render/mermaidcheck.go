@@ -12,7 +12,7 @@ import (
 // fails the tests instead.
 var (
 	mmID     = `n[0-9]+`
-	mmLabel  = `"[^"#<>|\n]*(?:#(?:35|quot|lt|gt|124);[^"#<>|\n]*)*"`
+	mmLabel  = `"[^"#%<>|\n]*(?:#(?:35|37|quot|lt|gt|124);[^"#%<>|\n]*)*"`
 	mmNodeRE = regexp.MustCompile(`^  (` + mmID + `)(?:\[(` + mmLabel + `)\]|\(\[(` + mmLabel + `)\]\)|\{\{(` + mmLabel + `)\}\}|\[\[(` + mmLabel + `)\]\])$`)
 	mmEdgeRE = regexp.MustCompile(`^  (` + mmID + `) (?:-->|==>|-\.->)\|(` + mmLabel + `)\| (` + mmID + `)$`)
 	mmDefRE  = regexp.MustCompile(`^  classDef [a-z]+ [a-z-]+:[#0-9a-z]+(?:,[a-z-]+:[#0-9a-z]+)*$`)

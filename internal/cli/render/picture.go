@@ -105,10 +105,11 @@ func (g Graph) nodeIDs() map[string]string {
 }
 
 // mermaidText escapes a label for a quoted Mermaid string: quotes, '#'
-// (which starts an entity), angle brackets and line breaks cannot appear
-// as they are.
+// (which starts an entity), '%' (which starts a directive such as
+// %%{init: …}%%, read anywhere in the text), angle brackets and line
+// breaks cannot appear as they are.
 func mermaidText(s string) string {
-	return strings.NewReplacer("#", "#35;", `"`, "#quot;", "<", "#lt;", ">", "#gt;", "\n", " ", "\r", " ", "|", "#124;").Replace(s)
+	return strings.NewReplacer("#", "#35;", "%", "#37;", `"`, "#quot;", "<", "#lt;", ">", "#gt;", "\n", " ", "\r", " ", "|", "#124;").Replace(s)
 }
 
 // Mermaid writes the graph as a Mermaid flowchart, left to right: groups
