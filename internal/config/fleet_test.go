@@ -99,8 +99,14 @@ func (w *world) remove(key string) {
 // ingress renders a target's ingress rules of group web as "PORT DESC".
 func (w *world) ingress(tg rules.Target) string {
 	w.t.Helper()
+	return w.ingressOf(tg, w.web[tg])
+}
+
+// ingressOf renders the ingress rules of a group of a target as "PORT DESC".
+func (w *world) ingressOf(tg rules.Target, group string) string {
+	w.t.Helper()
 	out, err := ec2.NewFromConfig(w.cfgs[tg]).DescribeSecurityGroupRules(context.Background(), &ec2.DescribeSecurityGroupRulesInput{
-		Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: []string{w.web[tg]}}}})
+		Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: []string{group}}}})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -57,6 +57,9 @@ type PolicySource struct {
 	Perms     []rules.Permission
 	Exclusive []string
 	Resolve   rules.Resolver
+	// Target is the account and region the source's rules are written
+	// to: this engine's target (empty fields when the engine has none).
+	Target rules.Target
 }
 
 // PolicyClause is one deny clause, as a violation names it.
@@ -219,7 +222,7 @@ func (e *Engine) policyVerdicts(at *attempt) bool {
 			continue // gone, or unchanged since its record (CloudFormation in a sweep)
 		}
 		diags := pr.pol.CheckSource(PolicySource{Key: s.key, Kind: s.kind, File: s.file,
-			Perms: s.desired, Exclusive: s.exclusive, Resolve: s.resolve}, at.st.info)
+			Perms: s.desired, Exclusive: s.exclusive, Resolve: s.resolve, Target: e.target(s.file)}, at.st.info)
 		if diags.HasErrors() {
 			s.reject(diags)
 			changed = true
@@ -228,6 +231,23 @@ func (e *Engine) policyVerdicts(at *attempt) bool {
 		s.diags = append(s.diags, diags...)
 	}
 	return changed
+}
+
+// target is the account and region a file's rules are written to: its
+// own fields, the empty ones filled from Home (a file reaches this engine
+// only when that is its Target), else the engine's Target.
+func (e *Engine) target(f *rules.File) rules.Target {
+	var t rules.Target
+	if f != nil {
+		t = f.Target.Resolve(e.cfg.Home)
+	}
+	if t.Account == "" {
+		t.Account = e.cfg.Target.Account
+	}
+	if t.Region == "" {
+		t.Region = e.cfg.Target.Region
+	}
+	return t
 }
 
 // policyRevokes checks the live rules of a sweep against the deny clauses:

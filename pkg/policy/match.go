@@ -390,7 +390,11 @@ type Source struct {
 	// RULES_PREFIX, or the path below the directory given to the CLI),
 	// matched against tenant prefixes.
 	Path string
-	// Account is the account the file's rules apply to, "" when unknown.
+	// Account is the account the file's rules apply to: the engine's
+	// target account (the file's account field, or the hub's own account
+	// when the file names none). "" when the caller does not know it: the
+	// file's literal account field is used then, and without one the
+	// tenants' accounts are not decided (skipped).
 	Account string
 }
 
@@ -479,13 +483,20 @@ func (p *Policy) Check(src Source, facts Facts) Result {
 			check("", fmt.Sprintf("exclusiveGroups[%d]", j), pos, g)
 		}
 		if len(t.Accounts) > 0 {
-			file := rules.Pos{Line: 1, Col: 1}
+			account := src.Account
+			if account == "" {
+				account = f.Target.Account
+			}
+			pos := rules.Pos{Line: 1, Col: 1}
+			if p, ok := f.TargetPos["account"]; ok && f.Target.Account == account {
+				pos = p
+			}
 			switch {
-			case src.Account == "":
-				skip(at("", "account", file, fmt.Sprintf("skipped policy %s: needs the account the file applies to", t.Label())), t.Label(), []string{"the account"})
-			case !slices.Contains(t.Accounts, src.Account):
-				res.Violations = append(res.Violations, Violation{Policy: t.Label(), Diagnostic: at("", "account", file,
-					fmt.Sprintf("violates policy %s: account %s is not an account of the tenant (%s)", t.Label(), src.Account, strings.Join(t.Accounts, ", ")))})
+			case account == "":
+				skip(at("", "account", pos, fmt.Sprintf("skipped policy %s: needs the account the file applies to", t.Label())), t.Label(), []string{"the account"})
+			case !slices.Contains(t.Accounts, account):
+				res.Violations = append(res.Violations, Violation{Policy: t.Label(), Diagnostic: at("", "account", pos,
+					fmt.Sprintf("violates policy %s: account %s is not an account of the tenant (%s)", t.Label(), account, strings.Join(t.Accounts, ", ")))})
 			}
 		}
 	}

@@ -295,6 +295,11 @@ func TestCheckTenants(t *testing.T) {
 		{name: "account unknown", path: "team-a/prod/web.yaml",
 			file:    "rules:\n  r:\n    securityGroup: {tags: {team: a, env: prod}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n",
 			skipped: []string{"team-a/prod/web.yaml:1:1: skipped policy tenant team-a/prod/: needs the account the file applies to"}},
+		{name: "the file's literal account", path: "team-a/prod/web.yaml",
+			file:       "account: \"444455556666\"\nrules:\n  r:\n    securityGroup: {tags: {team: a, env: prod}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n",
+			violations: []string{"team-a/prod/web.yaml:1:10: violates policy tenant team-a/prod/: account 444455556666 is not an account of the tenant (111122223333)"}},
+		{name: "the file's literal account allowed", path: "team-a/prod/web.yaml",
+			file: "account: \"111122223333\"\nrules:\n  r:\n    securityGroup: {tags: {team: a, env: prod}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n"},
 		{name: "prefix is not a folder prefix", path: "team-ab/web.yaml",
 			file: "rules:\n  r:\n    securityGroup: {tags: {team: b}}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    cidrBlocks: [10.0.0.0/8]\n"},
 	}

@@ -139,7 +139,7 @@ func (c Checker) CheckSource(src reconcile.PolicySource, groups map[string]*reco
 	if rel, ok := strings.CutPrefix(src.Key, c.Prefix); ok && src.Kind == reconcile.KindFile {
 		path = rel
 	}
-	res := c.Policy.Check(policy.Source{File: src.File, Perms: src.Perms, Resolve: src.Resolve, Path: path}, facts)
+	res := c.Policy.Check(policy.Source{File: src.File, Perms: src.Perms, Resolve: src.Resolve, Path: path, Account: src.Target.Account}, facts)
 	out := res.Diagnostics()
 	for _, s := range res.Skipped {
 		out = append(out, s.Diagnostic)
