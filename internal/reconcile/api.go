@@ -84,6 +84,11 @@ type Request struct {
 	// Holder, if set, names this request in group leases instead of
 	// Config.Holder (the Lambda handler: the request id).
 	Holder string
+	// Pending are files that moved to another target which has not
+	// accepted them yet (file key -> why, "pending move to A/R: …"): here
+	// each keeps what its record holds and is reported StatusPending. A
+	// Fleet sets it; see Fleet.Reconcile.
+	Pending map[string]string
 }
 
 // SourceResult is the outcome for one source.

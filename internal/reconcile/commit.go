@@ -67,7 +67,7 @@ func (e *Engine) sourceRecords(srcs []*loaded) Commit {
 			Static:    s.static && s.status == StatusApplied && s.kind == KindFile,
 			AppliedAt: s.rec.AppliedAt, Version: s.rec.Version,
 		}
-		if s.gone {
+		if s.gone || s.pending {
 			rec.ETag, rec.VersionID = s.rec.ETag, s.rec.VersionID
 		}
 		if s.hasRec && sameSource(rec, s.rec) {

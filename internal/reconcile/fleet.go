@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -153,6 +154,39 @@ type routing struct {
 	own map[rules.Target]map[string]bool
 	// bodies read while routing, served again by the views.
 	bodies map[string]Object
+	// moves are the files whose target changed and whose old targets still
+	// hold records of them, by key.
+	moves map[string]*move
+}
+
+// move is a file whose target changed: the old targets (from) let it go
+// only once its new target (to) holds it applied at its current ETag.
+// Until then it is pending there: each keeps what the file applied.
+type move struct {
+	key  string
+	to   rules.Target
+	from []rules.Target
+	etag string
+	// done: the new target accepted the file (its record, or its run now).
+	done bool
+	// why the move is still pending.
+	why string
+}
+
+// pendingIn returns the moves still pending out of t: file key -> the
+// message its old target reports.
+func (rt routing) pendingIn(t rules.Target) map[string]string {
+	var out map[string]string
+	for _, m := range rt.moves {
+		if m.done || !slices.Contains(m.from, t) {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[m.key] = fmt.Sprintf("pending move to %s: %s", m.to, m.why)
+	}
+	return out
 }
 
 // route decides each file's target. Sweeps list the Source once; a file
@@ -160,18 +194,20 @@ type routing struct {
 // scope's without reading it; other files are read once and their target
 // parsed; an invalid file goes to every scope holding its record (where it
 // keeps what it applied), else home. A file is also sent, as gone, to
-// every other scope holding a record of it: a file that moved is revoked
-// in its old target.
+// every other scope holding a record of it; a file that moved is a move,
+// decided here from the ledger: done when its new target's record holds
+// it applied at its current ETag, else pending (the old targets keep it).
 func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 	home := f.cfg.Home
 	rt := routing{keys: map[rules.Target][]string{}, listed: map[rules.Target][]ObjectInfo{},
-		own: map[rules.Target]map[string]bool{}, bodies: map[string]Object{}}
+		own: map[rules.Target]map[string]bool{}, bodies: map[string]Object{}, moves: map[string]*move{}}
 	all, err := f.cfg.Ledger.ListAllSources(ctx)
 	if err != nil {
 		return rt, fmt.Errorf("list ledger sources: %w", err)
 	}
 	scopes := map[string][]rules.Target{} // file key -> scopes with a record
 	applied := map[string][]SourceRecord{}
+	recOf := map[string]map[rules.Target]SourceRecord{}
 	targets := map[rules.Target]bool{home: true}
 	for t, recs := range all {
 		t = t.Resolve(home)
@@ -182,6 +218,10 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 			}
 			scopes[r.Key] = append(scopes[r.Key], t)
 			applied[r.Key] = append(applied[r.Key], r)
+			if recOf[r.Key] == nil {
+				recOf[r.Key] = map[rules.Target]SourceRecord{}
+			}
+			recOf[r.Key][t] = r
 		}
 	}
 
@@ -197,7 +237,7 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 		}
 		return []rules.Target{file.Target.Resolve(home)}
 	}
-	add := func(key string, info *ObjectInfo, to []rules.Target) {
+	add := func(key, etag string, info *ObjectInfo, to []rules.Target) {
 		for _, t := range to {
 			targets[t] = true
 			if rt.own[t] == nil {
@@ -210,11 +250,16 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 				rt.keys[t] = append(rt.keys[t], key)
 			}
 		}
-		// Gone in every other scope holding a record of it.
+		// Gone in every other scope holding a record of it: a move.
+		var from []rules.Target
 		for _, t := range scopes[key] {
 			if !slices.Contains(to, t) {
 				rt.keys[t] = append(rt.keys[t], key)
+				from = append(from, t)
 			}
+		}
+		if len(from) > 0 && len(to) == 1 {
+			rt.moves[key] = f.decideMove(key, etag, to[0], from, recOf[key])
 		}
 	}
 
@@ -226,7 +271,7 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 		for i := range objs {
 			o := objs[i]
 			if recs := applied[o.Key]; len(recs) == 1 && recs[0].ETag == o.ETag && recs[0].Status == StatusApplied {
-				add(o.Key, &o, scopes[o.Key])
+				add(o.Key, o.ETag, &o, scopes[o.Key])
 				continue
 			}
 			obj, err := f.cfg.Source.Get(ctx, o.Key)
@@ -237,7 +282,7 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 				return rt, fmt.Errorf("read source %s: %w", o.Key, err)
 			}
 			rt.bodies[o.Key] = obj
-			add(o.Key, &o, where(obj))
+			add(o.Key, o.ETag, &o, where(obj))
 		}
 	} else {
 		for _, k := range dedupe(req.Keys) {
@@ -254,7 +299,7 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 				return rt, fmt.Errorf("read source %s: %w", k, err)
 			}
 			rt.bodies[k] = obj
-			add(k, nil, where(obj))
+			add(k, obj.ETag, nil, where(obj))
 		}
 	}
 	if req.All {
@@ -276,6 +321,47 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 	return rt, nil
 }
 
+// decideMove tells from the ledger whether a file's move to another
+// target is done: its record there holds it applied at its current ETag.
+// Otherwise it is pending, with the new target's recorded reason, or the
+// one an old target recorded last (a run of the new target that failed
+// records nothing there).
+func (f *Fleet) decideMove(key, etag string, to rules.Target, from []rules.Target, recs map[rules.Target]SourceRecord) *move {
+	m := &move{key: key, to: to, from: from, etag: etag}
+	rec, ok := recs[to]
+	switch {
+	case ok && rec.Status == StatusApplied && rec.ETag == etag:
+		m.done = true
+	case ok && rec.Status != StatusApplied && rec.ETag == etag:
+		m.why = notAccepted(rec.Status, rec.Message, rec.Diagnostics)
+	default:
+		m.why = "not yet applied there"
+		prefix := fmt.Sprintf("pending move to %s: ", to)
+		for _, t := range from {
+			if r := recs[t]; r.Status == StatusPending && strings.HasPrefix(r.Message, prefix) {
+				m.why = strings.TrimPrefix(r.Message, prefix)
+			}
+		}
+	}
+	return m
+}
+
+// notAccepted says why a target did not apply a file.
+func notAccepted(st Status, msg string, diags []string) string {
+	var parts []string
+	if msg != "" {
+		parts = append(parts, msg)
+	}
+	parts = append(parts, diags[:min(len(diags), 3)]...)
+	if n := len(diags) - 3; n > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", n))
+	}
+	if len(parts) == 0 {
+		return string(st) + " there"
+	}
+	return string(st) + " there: " + strings.Join(parts, "; ")
+}
+
 // recordScopes are the scopes holding a file's records, or home.
 func (f *Fleet) recordScopes(scopes []rules.Target) []rules.Target {
 	if len(scopes) == 0 {
@@ -284,9 +370,18 @@ func (f *Fleet) recordScopes(scopes []rules.Target) []rules.Target {
 	return scopes
 }
 
-// Reconcile routes the request's files to their targets (a file that moved
-// target is reconciled in both: gone in the old one) and runs each
+// Reconcile routes the request's files to their targets and runs each
 // target's engine; only, if non-empty, limits the run to those targets.
+//
+// A file that moved target is reconciled in both, make before break: the
+// new targets of pending moves run first; a move whose new target now
+// reports the file applied is done, and the old targets, run next, let
+// the file go (revoke what it applied there). A move not done (the file
+// is invalid there, denied by policy, held, or the target failed) is
+// pending: each old target keeps what the file applied and reports it
+// StatusPending with the reason. Nothing is remembered between runs but
+// the ledger, so a later run (an event, a sweep of either target alone)
+// decides again from the records.
 // One target's failure (AssumeRole denied, region disabled, throttled)
 // does not stop the others: it is its TargetResult.Err. The error is for
 // what every target needs (listing the files and the ledger). Inline
@@ -314,9 +409,36 @@ func (f *Fleet) Reconcile(ctx context.Context, req Request, only []rules.Target)
 		run = append(run, t)
 	}
 	res := FleetResult{Targets: make([]TargetResult, len(run))}
+	// Two waves: the new targets of pending moves, then the others.
+	first := map[rules.Target]bool{}
+	for _, m := range rt.moves {
+		if !m.done {
+			first[m.to] = true
+		}
+	}
+	var wave1, wave2 []int
+	for i, t := range run {
+		if first[t] {
+			wave1 = append(wave1, i)
+		} else {
+			wave2 = append(wave2, i)
+		}
+	}
+	f.runWave(ctx, req, rt, run, wave1, res.Targets)
+	for _, i := range wave1 {
+		f.settleMoves(rt, res.Targets[i])
+	}
+	f.runWave(ctx, req, rt, run, wave2, res.Targets)
+	return res, nil
+}
+
+// runWave runs the targets run[i] for i in idx, at most Concurrency at
+// once, into out[i].
+func (f *Fleet) runWave(ctx context.Context, req Request, rt routing, run []rules.Target, idx []int, out []TargetResult) {
 	sem := make(chan struct{}, f.cfg.Concurrency)
 	var wg sync.WaitGroup
-	for i, t := range run {
+	for _, i := range idx {
+		t := run[i]
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -326,11 +448,40 @@ func (f *Fleet) Reconcile(ctx context.Context, req Request, only []rules.Target)
 				err = &TargetError{Target: t, Err: err}
 				f.log.ErrorContext(ctx, "target failed", "account", t.Account, "region", t.Region, "error", err)
 			}
-			res.Targets[i] = TargetResult{Target: t, Result: r, Err: err}
+			out[i] = TargetResult{Target: t, Result: r, Err: err}
 		}()
 	}
 	wg.Wait()
-	return res, nil
+}
+
+// settleMoves decides the pending moves into a target from its run: done
+// when it reports the file applied, else pending with its reason.
+func (f *Fleet) settleMoves(rt routing, tr TargetResult) {
+	for _, m := range rt.moves {
+		if m.done || m.to != tr.Target {
+			continue
+		}
+		if tr.Err != nil {
+			var te *TargetError
+			if errors.As(tr.Err, &te) {
+				m.why = te.Err.Error()
+			} else {
+				m.why = tr.Err.Error()
+			}
+			continue
+		}
+		i := slices.IndexFunc(tr.Result.Sources, func(s SourceResult) bool { return s.Key == m.key })
+		if i < 0 {
+			m.why = "not judged there"
+			continue
+		}
+		s := tr.Result.Sources[i]
+		if s.Status == StatusApplied {
+			m.done = true
+			continue
+		}
+		m.why = notAccepted(s.Status, s.Message, slices.Concat(s.Diagnostics.Strings(), s.Recorded))
+	}
 }
 
 func (f *Fleet) reconcileTarget(ctx context.Context, t rules.Target, req Request, rt routing) (Result, error) {
@@ -342,6 +493,7 @@ func (f *Fleet) reconcileTarget(ctx context.Context, t rules.Target, req Request
 	if t != f.cfg.Home {
 		tr.Inline = nil
 	}
+	tr.Pending = rt.pendingIn(t)
 	eng, err := f.cfg.Engine(ctx, t, v, f.cfg.Ledger.For(t))
 	if err != nil {
 		return Result{}, err

@@ -138,6 +138,10 @@ const (
 	StatusApplied Status = "applied"
 	StatusInvalid Status = "invalid"
 	StatusHeld    Status = "held"
+	// StatusPending: the file moved to another target (its account or
+	// region fields) that has not accepted it yet; here it keeps what it
+	// applied until the new target reports it applied (Fleet).
+	StatusPending Status = "pending"
 	// StatusUnknown: the ledger could not decode the record (it reports
 	// that itself). A file is read and applied again, which replaces the
 	// record; a custom resource is left out of sweeps (its rules are kept)

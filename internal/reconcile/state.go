@@ -35,8 +35,13 @@ type loaded struct {
 	// resolve is the resolver the file was expanded with.
 	resolve rules.Resolver
 
+	// pending: the file moved to a target that has not accepted it yet;
+	// here it keeps its record (Request.Pending).
+	pending bool
+
 	// Outcome of reading and expanding, fixed for the whole attempt.
 	baseStatus    Status
+	baseMessage   string
 	baseDiags     rules.Diagnostics
 	baseDesired   []rules.Permission
 	baseExclusive []string
@@ -51,7 +56,7 @@ type loaded struct {
 }
 
 func (s *loaded) resetPlanState() {
-	s.status, s.message, s.guard = s.baseStatus, "", nil
+	s.status, s.message, s.guard = s.baseStatus, s.baseMessage, nil
 	s.diags = slices.Clone(s.baseDiags)
 	s.desired, s.exclusive = s.baseDesired, s.baseExclusive
 }
@@ -235,6 +240,12 @@ func (e *Engine) read(ctx context.Context, req Request, s *loaded, listed map[st
 	}
 	if e.cfg.Source == nil {
 		return fmt.Errorf("source %s: no rule source configured", s.key)
+	}
+	if why, ok := req.Pending[s.key]; ok && s.hasRec {
+		// Moved, not yet accepted where it goes: it keeps its record here
+		// (make before break), whatever the file says now.
+		s.pending, s.baseStatus, s.baseMessage = true, StatusPending, why
+		return nil
 	}
 	if req.All {
 		info, ok := listed[s.key]
