@@ -44,9 +44,13 @@
 // # Versions and commits
 //
 // Every permission and source item carries ver, incremented on each write.
-// Write puts an item on condition attribute_not_exists(pk) when the
-// record's Version is 0 and ver = Version otherwise, and deletes on
-// ver = Version; a lost race is reported as reconcile.ErrConflict.
+// Write puts and deletes an item on condition ver = Version, or, when the
+// record's Version is 0, on the item having no numeric ver (absent, or an
+// item not written by the ledger, read as undecodable and salvaged: it is
+// replaced, never one the ledger wrote); a lost race is reported as
+// reconcile.ErrConflict. An item that cannot be decoded is skipped and
+// reported (a warning with the embedded metric UndecodableItems), so it
+// never stops the reads of the other items.
 //
 // A commit is written in TransactWriteItems calls of at most 100 items:
 // source records, then permission puts, then permission deletes, then

@@ -116,6 +116,11 @@ func TestUndecodableItemsAreSkippedAndReported(t *testing.T) {
 		{"pk": s("source#broken.yaml"), "sk": s("source"), "kind": s("file"), "status": s("applied"),
 			"perms": &types.AttributeValueMemberB{Value: []byte("not gzip")}, "ver": &types.AttributeValueMemberN{Value: "3"}},
 		{"pk": s("group#sg-a"), "sk": s("perm#garbage"), "ruleId": s("sgr-x")},
+		// Sources written by hand: no ver at all, and a ver that is not a number.
+		{"pk": s("source#nover.yaml"), "sk": s("source"), "kind": s("file"), "status": s("applied"),
+			"perms": &types.AttributeValueMemberB{Value: []byte("not gzip")}},
+		{"pk": s("source#sver.yaml"), "sk": s("source"), "kind": s("file"), "ver": s("2"),
+			"perms": &types.AttributeValueMemberB{Value: []byte("not gzip")}},
 	} {
 		if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
 			t.Fatal(err)
@@ -125,8 +130,10 @@ func TestUndecodableItemsAreSkippedAndReported(t *testing.T) {
 	if err != nil {
 		t.Fatalf("one bad source item stopped the listing: %v", err)
 	}
-	if len(recs) != 2 || recs[1].Key != "broken.yaml" || recs[1].Status != reconcile.StatusUnknown || recs[1].Version != 3 {
-		t.Fatalf("sources = %+v, want a.yaml and broken.yaml salvaged (unknown, version 3)", recs)
+	if len(recs) != 4 || recs[1].Key != "broken.yaml" || recs[1].Status != reconcile.StatusUnknown || recs[1].Version != 3 ||
+		recs[2].Key != "nover.yaml" || recs[2].Status != reconcile.StatusUnknown || recs[2].Version != 0 ||
+		recs[3].Key != "sver.yaml" || recs[3].Status != reconcile.StatusUnknown || recs[3].Version != 0 {
+		t.Fatalf("sources = %+v, want a.yaml, broken.yaml (unknown, version 3), nover.yaml and sver.yaml (unknown, version 0)", recs)
 	}
 	for name, read := range map[string]func() ([]reconcile.OwnedPermission, error){
 		"AllPermissions":   func() ([]reconcile.OwnedPermission, error) { return l.AllPermissions(ctx) },
@@ -137,13 +144,25 @@ func TestUndecodableItemsAreSkippedAndReported(t *testing.T) {
 			t.Fatalf("%s = %+v, %v; want the one good permission", name, perms, err)
 		}
 	}
-	if n := strings.Count(logs.String(), `"UndecodableItems":1`); n != 3 {
-		t.Fatalf("want 3 reports with the metric, got %d:\n%s", n, logs.String())
+	if n := strings.Count(logs.String(), `"UndecodableItems":1`); n != 5 {
+		t.Fatalf("want 5 reports with the metric, got %d:\n%s", n, logs.String())
 	}
-	// The salvaged record is replaced by the next write of the source.
+	// A salvaged record is replaced by the next write of the source, or
+	// deleted, whether or not it had a version; a record written since
+	// (version 1 now) is not overwritten by a writer that read it salvaged.
 	recs[1].Status, recs[1].Message = reconcile.StatusApplied, ""
-	if err := l.Write(ctx, reconcile.Commit{Sources: []reconcile.SourceRecord{recs[1]}}); err != nil {
-		t.Fatalf("replace the salvaged record: %v", err)
+	recs[2].Status, recs[2].Message = reconcile.StatusApplied, ""
+	if err := l.Write(ctx, reconcile.Commit{Sources: recs[1:3], DeleteSources: recs[3:]}); err != nil {
+		t.Fatalf("replace the salvaged records: %v", err)
+	}
+	if err := l.Write(ctx, reconcile.Commit{Sources: recs[2:3]}); !errors.Is(err, reconcile.ErrConflict) {
+		t.Fatalf("a stale writer replaced a record written since: %v", err)
+	}
+	if err := l.Write(ctx, reconcile.Commit{DeleteSources: recs[2:3]}); !errors.Is(err, reconcile.ErrConflict) {
+		t.Fatalf("a stale writer deleted a record written since: %v", err)
+	}
+	if recs, err = l.ListSources(ctx); err != nil || len(recs) != 3 || recs[2].Key != "nover.yaml" || recs[2].Version != 1 {
+		t.Fatalf("sources after the replacement = %+v, %v", recs, err)
 	}
 }
 

@@ -402,31 +402,35 @@ func (l *Ledger) Write(ctx context.Context, c reconcile.Commit) error {
 }
 
 // put writes item with ver = version+1, conditional on the item being at
-// version (absent when version is 0).
+// version (see versionCondition).
 func (l *Ledger) put(item map[string]types.AttributeValue, version int64) types.TransactWriteItem {
 	item["ver"] = number(version + 1)
-	p := &types.Put{TableName: aws.String(l.table), Item: item}
-	if version == 0 {
-		p.ConditionExpression = aws.String("attribute_not_exists(pk)")
-	} else {
-		p.ConditionExpression = aws.String("ver = :v")
-		p.ExpressionAttributeValues = map[string]types.AttributeValue{":v": number(version)}
-	}
-	return types.TransactWriteItem{Put: p}
+	cond, vals := versionCondition(version)
+	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(l.table), Item: item,
+		ConditionExpression: cond, ExpressionAttributeValues: vals}}
 }
 
-// del deletes an item conditional on it being at version. Version 0 (never
-// read from the ledger) requires the item to be absent, so a stale caller
-// cannot delete what someone else just created.
+// del deletes an item conditional on it being at version (see
+// versionCondition), so a stale caller cannot delete what someone else just
+// wrote.
 func (l *Ledger) del(pk, sk string, version int64) types.TransactWriteItem {
-	d := &types.Delete{TableName: aws.String(l.table), Key: itemKey(pk, sk)}
+	cond, vals := versionCondition(version)
+	return types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(l.table), Key: itemKey(pk, sk),
+		ConditionExpression: cond, ExpressionAttributeValues: vals}}
+}
+
+// versionCondition is the condition of writing over an item read at
+// version. Version 0 means the item was never written by the ledger: it is
+// absent, or it has no numeric ver (an item written by hand or by an older
+// tool, read as undecodable and salvaged), and may be replaced; every item
+// the ledger writes has a numeric ver of at least 1, so a record someone
+// else has just written is never overwritten.
+func versionCondition(version int64) (*string, map[string]types.AttributeValue) {
 	if version == 0 {
-		d.ConditionExpression = aws.String("attribute_not_exists(pk)")
-	} else {
-		d.ConditionExpression = aws.String("ver = :v")
-		d.ExpressionAttributeValues = map[string]types.AttributeValue{":v": number(version)}
+		return aws.String("attribute_not_exists(ver) OR NOT attribute_type(ver, :n)"),
+			map[string]types.AttributeValue{":n": &types.AttributeValueMemberS{Value: "N"}}
 	}
-	return types.TransactWriteItem{Delete: d}
+	return aws.String("ver = :v"), map[string]types.AttributeValue{":v": number(version)}
 }
 
 // mapTransactError wraps reconcile.ErrConflict when a transaction was
