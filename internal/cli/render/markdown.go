@@ -469,7 +469,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	var bad, warn []listItem
 	for _, s := range res.Sources {
 		switch {
-		case s.Status == reconcile.StatusInvalid || s.Status == reconcile.StatusHeld:
+		case s.Status == reconcile.StatusInvalid || s.Status == reconcile.StatusHeld || s.Status == reconcile.StatusPending:
 			line := mdCode(s.Key) + ": " + string(s.Status)
 			if s.Message != "" {
 				line += ": " + mdCell(s.Message)

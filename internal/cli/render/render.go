@@ -240,13 +240,14 @@ func Conflicts(w io.Writer, cs []reconcile.Conflict, o Options) {
 	fmt.Fprintln(w)
 }
 
-// Sources writes the sources that were not applied (invalid or held) with
-// their diagnostics, and the warnings of the others.
+// Sources writes the sources that were not applied (invalid, held, or a
+// move pending out of this target) with their diagnostics, and the
+// warnings of the others.
 func Sources(w io.Writer, srcs []reconcile.SourceResult, o Options) {
 	var bad, warned []reconcile.SourceResult
 	for _, s := range srcs {
 		switch {
-		case s.Status == reconcile.StatusInvalid || s.Status == reconcile.StatusHeld:
+		case s.Status == reconcile.StatusInvalid || s.Status == reconcile.StatusHeld || s.Status == reconcile.StatusPending:
 			bad = append(bad, s)
 		case len(s.Diagnostics) > 0:
 			warned = append(warned, s)

@@ -263,6 +263,8 @@ func (h *Handler) logSources(ctx context.Context, t rules.Target, srcs []reconci
 				msg += "; if this is intended, raise the stack's MaxRevoke parameter (MAX_REVOKE) and upload the file again"
 			}
 			h.log.WarnContext(ctx, "rule source held", "key", s.Key, "message", msg)
+		case reconcile.StatusPending:
+			h.log.WarnContext(ctx, "rule source move pending: its rules are kept here", "key", s.Key, "message", s.Message)
 		}
 	}
 	attrs := []any{"sources", len(srcs)}
