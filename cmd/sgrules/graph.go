@@ -6,14 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/cli/render"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -33,8 +37,11 @@ From the rule files alone (DIR, or --bucket) it works offline: groups
 referenced by name or tags appear by their reference text ("Name=web"),
 without any AWS call. With --live it resolves the files' groups and draws
 the rules EC2 really has in them (DescribeSecurityGroupRules, many groups
-per call): managed rules (tag sgrules:managed=true) solid, unmanaged ones
-dotted and grey. --live --group needs no rule files.
+per call): managed rules solid, unmanaged ones dotted and grey. Managed
+means recorded in this deployment's ledger (--table or STATE_TABLE),
+adopted rules included; without a table, rules are marked by their
+sgrules tags alone, which cannot tell adopted rules from hand-made ones.
+--live --group needs no rule files.
 
 --group limits the picture to what can reach one group: its ingress rules
 and, transitively, those of every group that is a source of one of them.
@@ -65,6 +72,7 @@ func runGraph(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	w.addAWSFlags(fs)
 	format := fs.String("format", "mermaid", "output format: mermaid, dot or json")
 	live := fs.Bool("live", false, "draw the rules EC2 has in the groups (needs AWS), managed and unmanaged, instead of the files'")
+	fs.StringVar(&w.table, "table", os.Getenv(config.EnvStateTable), "with --live: the ledger table; a rule is managed when the ledger records it (adopted rules too); without it only tags mark rules (env STATE_TABLE)")
 	group := fs.String("group", "", "only what can reach this group, transitively through group references (sg-… or its Name tag)")
 	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
 		return code
@@ -294,7 +302,29 @@ func liveGraph(ctx context.Context, w *wiring, group string, noFiles bool, stder
 	}
 	sort.Strings(all)
 	names, _ := groupNames(ctx, groups, all)
-	g := render.GraphOfRules(actual, names)
+	// Managed is what this deployment's ledger records, adopted rules
+	// included; a tag alone proves nothing (anyone may set one).
+	var owned map[string]bool
+	if w.table != "" {
+		var scope []string
+		for id := range ids {
+			if strings.HasPrefix(id, "sg-") {
+				scope = append(scope, id)
+			}
+		}
+		sort.Strings(scope)
+		perms, err := ddbledger.New(dynamodb.NewFromConfig(cfg), w.table).GroupPermissions(ctx, scope)
+		if err != nil {
+			return render.Graph{}, fmt.Errorf("read the ledger %s: %w", w.table, err)
+		}
+		owned = map[string]bool{}
+		for _, p := range perms {
+			if p.RuleID != "" {
+				owned[p.RuleID] = true
+			}
+		}
+	}
+	g := render.GraphOfRules(actual, names, owned)
 	if group != "" {
 		g = g.Reaching(start...)
 	}

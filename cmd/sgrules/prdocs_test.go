@@ -14,10 +14,12 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/sgrules/sgrules/internal/adapters/dirsource"
 	"github.com/sgrules/sgrules/internal/cli/render"
+	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -192,6 +194,21 @@ func TestGraphLive(t *testing.T) {
 	p := ipPerm("tcp", 9000, 9000)
 	p.IpRanges = []ec2types.IpRange{{CidrIp: aws.String("10.9.0.0/16")}}
 	w.authorize(byName["app"], false, p)
+	// Adopted: a hand-made rule a file then declares (apply records it in
+	// the ledger and tags nothing). Spoofed: a hand-made rule carrying
+	// sgrules' tag, in no ledger.
+	adopted := ipPerm("tcp", 9001, 9001)
+	adopted.IpRanges = []ec2types.IpRange{{CidrIp: aws.String("10.9.0.0/16")}}
+	w.authorize(byName["app"], false, adopted)
+	w.write("adopt.yaml", "rules:\n  r:\n    securityGroup: {tags: {Name: app}}\n    type: ingress\n    protocol: tcp\n    fromPort: 9001\n    toPort: 9001\n    cidrBlocks: [10.9.0.0/16]\n")
+	w.expect(0, []string{"adopted"}, "apply", w.dir)
+	spoof := ipPerm("tcp", 9002, 9002)
+	spoof.IpRanges = []ec2types.IpRange{{CidrIp: aws.String("10.9.0.0/16")}}
+	sr, err := w.ec2.AuthorizeSecurityGroupIngress(context.Background(), &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(byName["app"]), IpPermissions: []ec2types.IpPermission{spoof},
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroupRule, Tags: []ec2types.Tag{{Key: aws.String(reconcile.TagManaged), Value: aws.String("true")}}}}})
+	if err != nil || len(sr.SecurityGroupRules) != 1 {
+		t.Fatalf("spoofed rule: %v", err)
+	}
 
 	code, out, errs := runCmd(t, "graph", "--live", "--format", "json", "--group", "database")
 	if code != 0 {
@@ -210,6 +227,7 @@ func TestGraphLive(t *testing.T) {
 		"app -> database: tcp 3306 managed", "app -> database: tcp 5432 managed",
 		"web -> app: tcp 8000-8999 managed", "10.9.0.0/16 -> app: tcp 9000 unmanaged",
 		"alb -> web: tcp 8080 managed", "0.0.0.0/0 -> alb: tcp 443 managed",
+		"10.9.0.0/16 -> app: tcp 9001 managed", "10.9.0.0/16 -> app: tcp 9002 unmanaged",
 	} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("live graph lacks %q:\n%s", want, joined)
@@ -228,7 +246,7 @@ func TestGraphLive(t *testing.T) {
 	if err := render.CheckMermaid(out); err != nil {
 		t.Error(err)
 	}
-	if !strings.Contains(out, `-.->|"all traffic (unmanaged)"|`) {
+	if !strings.Contains(out, `-.->|"out: all traffic (unmanaged)"|`) {
 		t.Errorf("the default egress rules are not drawn as unmanaged:\n%s", out)
 	}
 }

@@ -241,14 +241,20 @@ func GraphOfPermissions(perms []rules.Permission, names map[string]string) Graph
 	return b.Graph()
 }
 
-// GraphOfRules draws the rules EC2 has, marking each managed (tagged
-// sgrules:managed=true) or unmanaged.
-func GraphOfRules(actual []reconcile.ActualRule, names map[string]string) Graph {
+// GraphOfRules draws the rules EC2 has, marking each managed or
+// unmanaged. Managed means in this deployment's ledger: owned holds the
+// rule ids the ledger records (created and adopted alike). Without a
+// ledger (owned nil) a rule is marked by its tags alone, as "tagged by
+// sgrules" or not, which cannot tell adopted rules from hand-made ones.
+func GraphOfRules(actual []reconcile.ActualRule, names map[string]string, owned map[string]bool) Graph {
 	b := &GraphBuilder{Names: names}
 	for _, a := range actual {
 		e := b.Add(a.Key, a.Description)
 		e.Managed = "unmanaged"
-		if a.Tags[reconcile.TagManaged] == "true" {
+		switch {
+		case owned != nil && owned[a.RuleID]:
+			e.Managed = "managed"
+		case owned == nil && (a.Tags[reconcile.TagManaged] == "true" || a.Tags[reconcile.TagLedger] != ""):
 			e.Managed = "managed"
 		}
 	}

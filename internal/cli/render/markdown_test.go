@@ -167,11 +167,15 @@ func TestMarkdownMaxBytes(t *testing.T) {
 
 func TestGraphGolden(t *testing.T) {
 	g := GraphOfPermissions(samplePermissions(), names)
+	// Managed is "in the ledger": sgr-4 was adopted (no tags), sgr-5 only
+	// carries a tag (hand-made, or spoofed).
 	live := GraphOfRules([]reconcile.ActualRule{
-		{Key: key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, web), Tags: map[string]string{reconcile.TagManaged: "true"}},
-		{Key: key(db, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "0.0.0.0/0"), Description: `hand "made"`},
-		{Key: key(web, rules.Ingress, "tcp", 443, 443, rules.PeerPrefixList, "pl-0123456789abcdef0"), Tags: map[string]string{reconcile.TagManaged: "true"}},
-	}, names)
+		{Key: key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, web), RuleID: "sgr-1", Tags: map[string]string{reconcile.TagManaged: "true"}},
+		{Key: key(db, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "0.0.0.0/0"), RuleID: "sgr-2", Description: `hand "made"`},
+		{Key: key(web, rules.Ingress, "tcp", 443, 443, rules.PeerPrefixList, "pl-0123456789abcdef0"), RuleID: "sgr-3", Tags: map[string]string{reconcile.TagManaged: "true"}},
+		{Key: key(web, rules.Ingress, "tcp", 80, 80, rules.PeerCIDR4, "10.0.0.0/8"), RuleID: "sgr-4", Description: "adopted"},
+		{Key: key(web, rules.Ingress, "tcp", 8080, 8080, rules.PeerCIDR4, "10.0.0.0/8"), RuleID: "sgr-5", Tags: map[string]string{reconcile.TagManaged: "true"}},
+	}, names, map[string]bool{"sgr-1": true, "sgr-3": true, "sgr-4": true})
 	for _, tc := range []struct {
 		name string
 		g    Graph
@@ -377,5 +381,32 @@ func TestMarkdownInjection(t *testing.T) {
 		if strings.Contains(text, live) {
 			t.Errorf("%q is live in the comment:\n%s", live, out)
 		}
+	}
+}
+
+// An ingress rule of db from app and an egress rule of app to db are two
+// arrows, each saying whose rule it is; a world-open arrow is thick
+// whatever its state.
+func TestPictureDirectionAndWorld(t *testing.T) {
+	b := &GraphBuilder{Names: names}
+	b.Add(key(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, web), "")
+	b.Add(key(web, rules.Egress, "tcp", 5432, 5432, rules.PeerGroup, db), "")
+	b.Add(key(web, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "0.0.0.0/0"), "").Status = StatusAdded
+	var out bytes.Buffer
+	Mermaid(&out, b.Graph())
+	text := out.String()
+	for _, want := range []string{`|"in: tcp 5432"|`, `|"out: tcp 5432"|`, `==>|"in: + tcp 22"|`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no arrow %s in\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "tcp 5432, tcp 5432") {
+		t.Errorf("ingress and egress merged into one arrow:\n%s", text)
+	}
+	if !regexp.MustCompile(`linkStyle [0-9]+ stroke:#1a7f37,stroke-width:4px`).MatchString(text) {
+		t.Errorf("the new world-open arrow is not thick:\n%s", text)
+	}
+	if err := CheckMermaid(text); err != nil {
+		t.Error(err)
 	}
 }

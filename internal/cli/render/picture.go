@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 // Colours of the pictures (GitHub's palette, readable in light and dark
@@ -22,6 +24,7 @@ const (
 // the same state, their labels joined.
 type drawnEdge struct {
 	from, to  string
+	direction string
 	labels    []string
 	world     bool
 	status    Status
@@ -48,12 +51,12 @@ func (g Graph) drawn() []drawnEdge {
 	var out []drawnEdge
 	index := map[string]int{}
 	for _, e := range g.Edges {
-		id := strings.Join([]string{e.From, e.To, string(e.Status), e.Managed, strconv.FormatBool(e.World), strconv.FormatBool(len(e.Violations) > 0)}, "\x00")
+		id := strings.Join([]string{e.From, e.To, string(e.Direction), string(e.Status), e.Managed, strconv.FormatBool(e.World), strconv.FormatBool(len(e.Violations) > 0)}, "\x00")
 		i, ok := index[id]
 		if !ok {
 			i = len(out)
 			index[id] = i
-			out = append(out, drawnEdge{from: e.From, to: e.To, world: e.World, status: e.Status, managed: e.Managed, violation: len(e.Violations) > 0})
+			out = append(out, drawnEdge{from: e.From, to: e.To, direction: string(e.Direction), world: e.World, status: e.Status, managed: e.Managed, violation: len(e.Violations) > 0})
 		}
 		out[i].labels = append(out[i].labels, e.Status.symbol()+e.Label)
 	}
@@ -70,14 +73,29 @@ func (d drawnEdge) label() string {
 		ls = append(append([]string(nil), ls[:MaxLabelPorts-1]...), fmt.Sprintf("and %d more", len(d.labels)-MaxLabelPorts+1))
 	}
 	s := strings.Join(ls, ", ")
+	// The direction says whose rule the arrow is: an ingress rule of the
+	// group it points to, or an egress rule of the group it leaves.
+	switch d.direction {
+	case string(rules.Ingress):
+		s = "in: " + s
+	case string(rules.Egress):
+		s = "out: " + s
+	}
 	if d.managed == "unmanaged" {
 		s += " (unmanaged)"
 	}
 	return s
 }
 
-// style is the arrow's colour and width, "" for the default.
+// style is the arrow's colour and width, "" for the default. Arrows from
+// the internet are thick (4px) whatever their state, as the legend says,
+// except removed ones (dotted red).
 func (d drawnEdge) style() (color string, width int, dashed bool) {
+	defer func() {
+		if d.world && d.status != StatusRemoved {
+			width = 4
+		}
+	}()
 	switch {
 	case d.violation:
 		color, width = colorViolation, 3
