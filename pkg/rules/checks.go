@@ -3,14 +3,15 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
 // Checks that span the fields of a rule or the rules of a file.
 
-// familyChecks checks protocol against address family and warns about
-// rules open to the world.
+// familyChecks checks protocol against address family.
 func (p *parser) familyChecks(r *Rule, nodes map[string]*yaml.Node) {
 	if r.Protocol == ProtoICMPv6 && len(r.CIDRBlocks) > 0 {
 		p.errf(nodes["cidrBlocks"], r.Name, "cidrBlocks", "cidrBlocks: icmpv6 applies to IPv6 only: move the IPv4 ranges to an icmp rule")
@@ -18,27 +19,6 @@ func (p *parser) familyChecks(r *Rule, nodes map[string]*yaml.Node) {
 	if r.Protocol == ProtoICMP && len(r.IPv6CIDRBlocks) > 0 {
 		p.warnf(r.FieldPos["ipv6CidrBlocks"], r.Name, "ipv6CidrBlocks", "ipv6CidrBlocks: icmp is IPv4 only and never matches IPv6 traffic: use icmpv6")
 	}
-	if r.Direction != Ingress {
-		return
-	}
-	check := func(field string, list []netip.Prefix) {
-		for i, pfx := range list {
-			if pfx.Bits() != 0 {
-				continue
-			}
-			f := fmt.Sprintf("%s[%d]", field, i)
-			switch {
-			case r.Protocol == ProtoAll:
-				p.warnf(r.FieldPos[f], r.Name, f, "%s: all traffic (protocol -1) is open to the world (%s)", f, pfx)
-			case r.Protocol == ProtoICMP || r.Protocol == ProtoICMPv6:
-			case r.Protocol == ProtoTCP && r.FromPort == r.ToPort && (r.FromPort == 80 || r.FromPort == 443):
-			default:
-				p.warnf(r.FieldPos[f], r.Name, f, "%s: %s is open to the world (%s); only tcp 80 and 443 are expected to be", f, describePorts(r), pfx)
-			}
-		}
-	}
-	check("cidrBlocks", r.CIDRBlocks)
-	check("ipv6CidrBlocks", r.IPv6CIDRBlocks)
 }
 
 func describePorts(r *Rule) string {
@@ -75,6 +55,104 @@ func (p *parser) fileChecks(f *File) {
 		}
 	})
 	p.quota(f)
+	p.worldOpen(f)
+}
+
+// worldOpen warns about ingress rules open to the world: the CIDRs the
+// file grants a group for the rule's traffic (its own, and those of the
+// file's rules for the same group whose protocol and ports include it),
+// taken together, cover the internet of one address family (Internet: all
+// routable IPv4, or 2000::/3), and the rule's own CIDRs are among the
+// fewest responsible. Only ICMP and tcp 80 and 443 are expected to be open
+// to the world (not protocol -1).
+func (p *parser) worldOpen(f *File) {
+	for i := range f.Rules {
+		r := &f.Rules[i]
+		if r.Direction != Ingress || r.Protocol == ProtoICMP || r.Protocol == ProtoICMPv6 ||
+			r.Protocol == ProtoTCP && r.FromPort == r.ToPort && (r.FromPort == 80 || r.FromPort == 443) {
+			continue
+		}
+		for _, v6 := range []bool{false, true} {
+			field := "cidrBlocks"
+			if v6 {
+				field = "ipv6CidrBlocks"
+			}
+			var set []netip.Prefix
+			var from []*Rule // the rule of each prefix of set
+			for j := range f.Rules {
+				o := &f.Rules[j]
+				if o.Direction != Ingress || o.SecurityGroup.String() != r.SecurityGroup.String() || !includes(o, r) {
+					continue
+				}
+				list := o.CIDRBlocks
+				if v6 {
+					list = o.IPv6CIDRBlocks
+				}
+				for _, c := range list {
+					set = append(set, c)
+					from = append(from, o)
+				}
+			}
+			idx, ok := Cover(set, Internet(v6))
+			if !ok {
+				continue
+			}
+			own, at := false, ""
+			var others []string
+			responsible := make([]netip.Prefix, len(idx))
+			for k, x := range idx {
+				responsible[k] = set[x]
+				if from[x] != r {
+					if !slices.Contains(others, from[x].Name) {
+						others = append(others, from[x].Name)
+					}
+					continue
+				}
+				if !own {
+					own = true
+					for n, c := range r.CIDRBlocks {
+						if !v6 && c == set[x] {
+							at = fmt.Sprintf("%s[%d]", field, n)
+						}
+					}
+					for n, c := range r.IPv6CIDRBlocks {
+						if v6 && c == set[x] {
+							at = fmt.Sprintf("%s[%d]", field, n)
+						}
+					}
+				}
+			}
+			if !own {
+				continue
+			}
+			what := PrefixesText(responsible)
+			if len(others) > 0 {
+				what += " with rule " + strings.Join(others, ", ")
+			}
+			if r.Protocol == ProtoAll {
+				p.warnf(r.FieldPos[at], r.Name, at, "%s: all traffic (protocol -1) is open to the world (%s)", at, what)
+			} else {
+				p.warnf(r.FieldPos[at], r.Name, at, "%s: %s is open to the world (%s); only tcp 80 and 443 are expected to be", at, describePorts(r), what)
+			}
+		}
+	}
+}
+
+// includes reports whether rule o grants at least the traffic of rule r
+// (same direction assumed): protocol -1, or r's protocol with ports (ICMP
+// type) including r's.
+func includes(o, r *Rule) bool {
+	switch {
+	case o.Protocol == ProtoAll:
+		return true
+	case o.Protocol != r.Protocol:
+		return false
+	case o.Protocol == ProtoTCP || o.Protocol == ProtoUDP:
+		return o.FromPort <= r.FromPort && r.ToPort <= o.ToPort
+	case o.Protocol == ProtoICMP || o.Protocol == ProtoICMPv6:
+		return o.FromPort == -1 || o.FromPort == r.FromPort && (o.ToPort == -1 || o.ToPort == r.ToPort)
+	}
+	return true
 }
 
 // quota warns when a file declares more permissions for one group,

@@ -292,6 +292,13 @@ func TestParseWarnings(t *testing.T) {
 		{"gre world", withBase("protocol: 47", "cidrBlocks: [0.0.0.0/0]"), "protocol 47 is open to the world"},
 		{"all world", withBase("protocol: all", "cidrBlocks: [0.0.0.0/0]"), "all traffic (protocol -1) is open to the world"},
 		{"icmp with ipv6", withBase("protocol: icmp", `ipv6CidrBlocks: ["2001:db8::/32"]`), "icmp is IPv4 only"},
+		{"ssh halves", withBase("protocol: tcp", "fromPort: 22", "toPort: 22", "cidrBlocks: [0.0.0.0/1, 128.0.0.0/1]"), "cidrBlocks[0]: tcp 22 is open to the world (0.0.0.0/1, 128.0.0.0/1)"},
+		{"ssh global unicast", withBase("protocol: tcp", "fromPort: 22", "toPort: 22", `ipv6CidrBlocks: ["2000::/3"]`), "ipv6CidrBlocks[0]: tcp 22 is open to the world (2000::/3)"},
+		{"ssh all but private", withBase("protocol: tcp", "fromPort: 22", "toPort: 22",
+			"cidrBlocks: [10.0.0.0/8, 0.0.0.0/5, 8.0.0.0/7, 11.0.0.0/8, 12.0.0.0/6, 16.0.0.0/4, 32.0.0.0/3, 64.0.0.0/2, 128.0.0.0/1]"), "cidrBlocks[8]: tcp 22 is open to the world (128.0.0.0/1, 64.0.0.0/2,"},
+		{"ssh three quarters ok", withBase("protocol: tcp", "fromPort: 22", "toPort: 22", "cidrBlocks: [0.0.0.0/2, 64.0.0.0/2, 128.0.0.0/2]"), ""},
+		{"ssh half of global unicast ok", withBase("protocol: tcp", "fromPort: 22", "toPort: 22", `ipv6CidrBlocks: ["2000::/4"]`), ""},
+		{"http halves ok", withBase("protocol: tcp", "fromPort: 80", "toPort: 80", "cidrBlocks: [0.0.0.0/1, 128.0.0.0/1]"), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -307,6 +314,45 @@ func TestParseWarnings(t *testing.T) {
 			}
 			if len(diags) != 1 || diags[0].Severity != SeverityWarning || !strings.Contains(diags[0].Msg, tc.want) {
 				t.Errorf("want one warning containing %q, got %v", tc.want, diags.Strings())
+			}
+		})
+	}
+}
+
+// The world-open warning counts the CIDRs of the file's rules for the same
+// group whose protocol and ports include a rule's, and warns at each rule
+// whose own CIDRs are among the fewest responsible.
+func TestWorldOpenAcrossRules(t *testing.T) {
+	rule := func(name, group, proto string, from, to int, cidrs string) string {
+		return fmt.Sprintf("  %s:\n    securityGroup: %s\n    type: ingress\n    protocol: %s\n    fromPort: %d\n    toPort: %d\n    cidrBlocks: [%s]\n", name, group, proto, from, to, cidrs)
+	}
+	all := func(name, group, cidrs string) string {
+		return fmt.Sprintf("  %s:\n    securityGroup: %s\n    type: ingress\n    protocol: -1\n    cidrBlocks: [%s]\n", name, group, cidrs)
+	}
+	const g1, g2 = "sg-01234567", "sg-89abcdef"
+	tests := []struct {
+		name  string
+		rules string
+		want  []string
+	}{
+		{"halves in two rules", rule("a", g1, "tcp", 22, 22, "0.0.0.0/1") + rule("b", g1, "tcp", 22, 22, "128.0.0.0/1"), []string{
+			"t.yaml:8:18: warning: a: cidrBlocks[0]: tcp 22 is open to the world (0.0.0.0/1, 128.0.0.0/1 with rule b); only tcp 80 and 443 are expected to be",
+			"t.yaml:15:18: warning: b: cidrBlocks[0]: tcp 22 is open to the world (0.0.0.0/1, 128.0.0.0/1 with rule a); only tcp 80 and 443 are expected to be"}},
+		{"a range includes the port", rule("a", g1, "tcp", 22, 22, "0.0.0.0/1") + rule("b", g1, "tcp", 0, 1024, "128.0.0.0/1"), []string{
+			"t.yaml:8:18: warning: a: cidrBlocks[0]: tcp 22 is open to the world (0.0.0.0/1, 128.0.0.0/1 with rule b); only tcp 80 and 443 are expected to be"}},
+		{"all traffic includes tcp", rule("a", g1, "tcp", 22, 22, "0.0.0.0/1") + all("b", g1, "128.0.0.0/1"), []string{
+			"t.yaml:8:18: warning: a: cidrBlocks[0]: tcp 22 is open to the world (0.0.0.0/1, 128.0.0.0/1 with rule b); only tcp 80 and 443 are expected to be"}},
+		{"another group", rule("a", g1, "tcp", 22, 22, "0.0.0.0/1") + rule("b", g2, "tcp", 22, 22, "128.0.0.0/1"), nil},
+		{"another protocol", rule("a", g1, "tcp", 22, 22, "0.0.0.0/1") + rule("b", g1, "udp", 22, 22, "128.0.0.0/1"), nil},
+		{"another port", rule("a", g1, "tcp", 22, 22, "0.0.0.0/1") + rule("b", g1, "tcp", 23, 23, "128.0.0.0/1"), nil},
+		{"only the broad rule is responsible", all("a", g1, "0.0.0.0/0") + rule("b", g1, "tcp", 22, 22, "203.0.113.0/24"), []string{
+			"t.yaml:6:18: warning: a: cidrBlocks[0]: all traffic (protocol -1) is open to the world (0.0.0.0/0)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, diags := Parse("t.yaml", []byte("rules:\n"+tc.rules))
+			if got := diags.Strings(); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
 	}
