@@ -48,8 +48,16 @@ type Facts struct {
 	Groups map[string]Group
 	// PrefixLists holds the entries of the prefix lists whose entries are
 	// known, by prefix list id. A prefix list not listed is unknown, so
-	// clauses on CIDRs are skipped for it.
+	// clauses on CIDRs are skipped for it. A list known to hold no
+	// addresses of concern (AWS-managed service ranges) may be listed with
+	// no entries.
 	PrefixLists map[string][]netip.Prefix
+	// Held are other permissions of the groups, by group id (both
+	// directions): the rules a group holds or is given besides the ones
+	// checked. A clause on CIDRs takes a group's peers together, checked
+	// and held (see Clause.eval); only checked permissions are judged. A
+	// held permission equal to a checked one counts once.
+	Held map[string][]rules.Key
 }
 
 func (f Facts) group(id string) Group {
@@ -163,11 +171,6 @@ func anyOf(sels []rules.GroupRef, g Group, need *needs) tri {
 	return out
 }
 
-// contains reports whether x contains c (same family).
-func contains(x, c netip.Prefix) bool {
-	return x.Addr().Is4() == c.Addr().Is4() && x.Bits() <= c.Bits() && x.Contains(c.Addr())
-}
-
 // peerCIDRs returns the CIDRs of a permission's peer: one for a CIDR peer,
 // the entries of a prefix list when known (known false otherwise), none
 // for a group.
@@ -218,7 +221,29 @@ func (c *Clause) portsMatch(k rules.Key) tri {
 	return no
 }
 
-// match decides whether the clause matches one permission.
+// broader keeps the CIDRs broader than the clause's broaderThan (all of
+// them when it is unset).
+func (c *Clause) broader(cidrs []netip.Prefix) []netip.Prefix {
+	if c.BroaderThan == nil {
+		return cidrs
+	}
+	var out []netip.Prefix
+	for _, x := range cidrs {
+		limit := c.BroaderThan.IPv4
+		if x.Addr().Is6() {
+			limit = c.BroaderThan.IPv6
+		}
+		if limit > 0 && x.Bits() < limit {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// match decides every condition of the clause for one permission but its
+// CIDRs, which a permission meets only together with the other peers of
+// its group (eval): for a clause on CIDRs, match only requires a peer
+// with addresses (a CIDR or a prefix list).
 func (c *Clause) match(k rules.Key, facts Facts) (tri, needs) {
 	var need needs
 	if c.Direction != "" && c.Direction != k.Direction {
@@ -231,39 +256,17 @@ func (c *Clause) match(k rules.Key, facts Facts) (tri, needs) {
 		return no, nil
 	}
 	out := yes
-	if len(c.CIDRs) > 0 || c.BroaderThan != nil {
+	if len(c.CIDRs) > 0 && k.Peer.Kind == rules.PeerGroup {
+		return no, nil
+	}
+	if c.BroaderThan != nil {
 		cidrs, known := peerCIDRs(k.Peer, facts)
-		if !known {
+		switch {
+		case !known:
 			need.add("the entries of prefix list " + k.Peer.Value)
 			out = unknown
-		}
-		if known && len(c.CIDRs) > 0 {
-			m := no
-			for _, x := range cidrs {
-				for _, cc := range c.CIDRs {
-					if contains(x, cc) {
-						m = yes
-					}
-				}
-			}
-			if m == no {
-				return no, nil
-			}
-		}
-		if known && c.BroaderThan != nil {
-			m := no
-			for _, x := range cidrs {
-				limit := c.BroaderThan.IPv4
-				if x.Addr().Is6() {
-					limit = c.BroaderThan.IPv6
-				}
-				if limit > 0 && x.Bits() < limit {
-					m = yes
-				}
-			}
-			if m == no {
-				return no, nil
-			}
+		case len(c.broader(cidrs)) == 0:
+			return no, nil
 		}
 	}
 	if len(c.PeerGroups) > 0 {
@@ -303,31 +306,313 @@ func (c *Clause) match(k rules.Key, facts Facts) (tri, needs) {
 	return out, need
 }
 
+// outcome is a clause's verdict on one checked permission.
+type outcome struct {
+	m    tri
+	need needs
+	// For a clause on CIDRs: the CIDR of the clause the permission's group
+	// covers, and the other permissions (checked or held) responsible with
+	// it, broadest first.
+	over netip.Prefix
+	with []rules.Key
+	// alone: the permission's own peer contains the clause's CIDR.
+	alone bool
+}
+
+// eval judges the checked permissions keys. A clause without CIDRs judges
+// each on its own. A clause on CIDRs matches when the peers a group grants
+// for one protocol and port (or ICMP type), taken together, cover one of
+// its CIDRs: the internet of a family for 0.0.0.0/0 and ::/0
+// (rules.Space), the CIDR itself otherwise. The peers are those of the
+// group's permissions in the clause's direction that meet its other
+// conditions, with the same protocol or protocol -1 and ports including
+// the port: the checked ones and those facts.Held lists. A checked
+// permission violates when it is among the fewest responsible
+// (rules.Cover, broadest first); when the held ones cover the CIDR on
+// their own (a violation already there), only checked permissions that
+// cover it on their own violate. A cover that unknown peers (unread
+// prefix lists, groups whose facts are not known) could complete leaves
+// the checked permissions among them undecided.
+func (c *Clause) eval(keys []rules.Key, facts Facts) []outcome {
+	out := make([]outcome, len(keys))
+	if len(c.CIDRs) == 0 {
+		for i, k := range keys {
+			out[i].m, out[i].need = c.match(k, facts)
+		}
+		return out
+	}
+	type groupDir struct {
+		group string
+		dir   rules.Direction
+	}
+	byGroup := map[groupDir][]member{}
+	var order []groupDir
+	checked := map[rules.Key]bool{}
+	for i, k := range keys {
+		checked[k] = true
+		gd := groupDir{k.GroupID, k.Direction}
+		if _, ok := byGroup[gd]; !ok {
+			order = append(order, gd)
+		}
+		byGroup[gd] = append(byGroup[gd], member{key: k, index: i})
+	}
+	for _, gd := range order {
+		ms := byGroup[gd]
+		seen := map[rules.Key]bool{}
+		for _, h := range facts.Held[gd.group] {
+			if h.GroupID == gd.group && h.Direction == gd.dir && !checked[h] && !seen[h] {
+				seen[h] = true
+				ms = append(ms, member{key: h, index: -1})
+			}
+		}
+		var live []member
+		for _, m := range ms {
+			m.base, m.need = c.match(m.key, facts)
+			if m.base == no {
+				continue
+			}
+			cidrs, known := peerCIDRs(m.key.Peer, facts)
+			m.cidrs, m.known = c.broader(cidrs), known
+			if !known {
+				m.need.add("the entries of prefix list " + m.key.Peer.Value)
+			}
+			live = append(live, m)
+		}
+		c.cover(live, out)
+	}
+	return out
+}
+
+func overlaps(xs, target []netip.Prefix) bool {
+	for _, x := range xs {
+		for _, t := range target {
+			if x.Addr().BitLen() == t.Addr().BitLen() && x.Overlaps(t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// member is one permission of a group in eval: checked (index into the
+// checked keys) or held (index -1).
+type member struct {
+	key   rules.Key
+	index int
+	base  tri
+	need  needs
+	cidrs []netip.Prefix
+	known bool
+}
+
+func (m *member) decided() bool { return m.base == yes && m.known }
+
+// grants reports whether permission k grants protocol proto at port (ICMP
+// type) p.
+func grants(k rules.Key, proto string, p int32) bool {
+	switch {
+	case k.Protocol == rules.ProtoAll:
+		return true
+	case k.Protocol != proto:
+		return false
+	case proto == rules.ProtoTCP || proto == rules.ProtoUDP:
+		return k.FromPort <= p && p <= k.ToPort
+	case proto == rules.ProtoICMP || proto == rules.ProtoICMPv6:
+		return k.FromPort == -1 || k.FromPort == p
+	}
+	return true
+}
+
+// points returns one port (ICMP type) per range of ports over which the
+// same members grant proto: the starts of the elementary ranges cut by the
+// members' and the clause's port bounds.
+func (c *Clause) points(proto string, ms []member) []int32 {
+	var top int32
+	switch proto {
+	case rules.ProtoTCP, rules.ProtoUDP:
+		top = 65535
+	case rules.ProtoICMP, rules.ProtoICMPv6:
+		top = 255
+	default:
+		return []int32{0} // protocol -1 and numbered protocols have no ports
+	}
+	set := map[int32]bool{0: true}
+	for _, m := range ms {
+		if m.key.Protocol != proto || m.key.FromPort < 0 {
+			continue
+		}
+		set[m.key.FromPort] = true
+		if proto == rules.ProtoTCP || proto == rules.ProtoUDP {
+			set[m.key.ToPort+1] = true
+		} else {
+			set[m.key.FromPort+1] = true
+		}
+	}
+	for _, pr := range c.Ports {
+		set[pr.From], set[pr.To+1] = true, true
+	}
+	out := make([]int32, 0, len(set))
+	for p := range set {
+		if p >= 0 && p <= top {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// cover judges the members of one group and direction (see eval) and
+// records the outcomes of the checked ones in out.
+func (c *Clause) cover(ms []member, out []outcome) {
+	protos := []string{c.Protocol}
+	if c.Protocol == "" {
+		protos = nil
+		for _, m := range ms {
+			if !slices.Contains(protos, m.key.Protocol) {
+				protos = append(protos, m.key.Protocol)
+			}
+		}
+	}
+	for _, proto := range protos {
+		var at []member
+		for _, m := range ms {
+			if m.key.Protocol == proto || m.key.Protocol == rules.ProtoAll {
+				at = append(at, m)
+			}
+		}
+		for _, p := range c.points(proto, at) {
+			if len(c.Ports) > 0 && c.portsMatch(rules.Key{Protocol: proto, FromPort: p, ToPort: p}) == no {
+				continue
+			}
+			var here []member
+			for _, m := range at {
+				if grants(m.key, proto, p) {
+					here = append(here, m)
+				}
+			}
+			for _, cc := range c.CIDRs {
+				c.judge(here, cc, out)
+			}
+		}
+	}
+}
+
+// judge decides whether the peers of members ms (all granting one protocol
+// and port) cover the clause's CIDR cc, and records the outcome of the
+// checked members.
+func (c *Clause) judge(ms []member, cc netip.Prefix, out []outcome) {
+	if !slices.ContainsFunc(ms, func(m member) bool { return m.index >= 0 }) {
+		return
+	}
+	target := rules.Space(cc)
+	// Each decided member's CIDRs, with the member of each.
+	var mine, held, all []netip.Prefix
+	var mineOf, allOf []int
+	for i, m := range ms {
+		if !m.decided() {
+			continue
+		}
+		for _, x := range m.cidrs {
+			all, allOf = append(all, x), append(allOf, i)
+			if m.index >= 0 {
+				mine, mineOf = append(mine, x), append(mineOf, i)
+			} else {
+				held = append(held, x)
+			}
+		}
+	}
+	set, of := all, allOf
+	if rules.Covers(held, target) {
+		set, of = mine, mineOf // already covered: only what covers on its own
+	}
+	if idx, ok := rules.Cover(set, target); ok {
+		var resp []int
+		for _, x := range idx {
+			if !slices.Contains(resp, of[x]) {
+				resp = append(resp, of[x])
+			}
+		}
+		for _, r := range resp {
+			m := ms[r]
+			if m.index < 0 || out[m.index].m == yes {
+				continue
+			}
+			o := outcome{m: yes, over: cc}
+			for _, w := range resp {
+				if w != r {
+					o.with = append(o.with, ms[w].key)
+				}
+			}
+			o.alone = len(resp) == 1 && len(m.cidrs) == 1 && m.key.Peer.Kind != rules.PeerPrefixList && rules.Covers(m.cidrs, []netip.Prefix{cc})
+			out[m.index] = o
+		}
+		return
+	}
+	// Not covered by what is known: undecided if unknown peers could
+	// complete the cover.
+	var need needs
+	var undecided []member
+	for _, m := range ms {
+		if !m.decided() {
+			undecided = append(undecided, m)
+			for _, s := range m.need {
+				need.add(s)
+			}
+		}
+	}
+	if len(undecided) == 0 {
+		return
+	}
+	blame := slices.ContainsFunc(undecided, func(m member) bool { return m.index >= 0 })
+	for _, m := range ms {
+		if m.index < 0 || out[m.index].m != no || m.decided() && (blame || !overlaps(m.cidrs, target)) {
+			continue
+		}
+		out[m.index] = outcome{m: unknown, need: slices.Clone(need)}
+	}
+}
+
 // Match is the outcome of one deny clause for one live rule.
 type Match struct {
 	Clause *Clause
 	// Skipped: the clause could not be decided; Need says what was missing.
 	Skipped bool
 	Need    []string
+	// With are the other rules responsible with this one (a clause on
+	// CIDRs whose CIDR the group's peers cover only together).
+	With []rules.Key
 }
 
 // CheckRule checks one live rule against the deny clauses, for the drift
 // sweep: it returns the clauses the rule violates and those it could not
-// decide (with what they needed), in clause order. Tenants do not apply to
-// live rules. With facts read from EC2 (Complete groups) only prefix list
-// peers can leave a clause undecided.
+// decide (with what they needed), in clause order. Clauses on CIDRs take
+// the rule together with the other rules of its group in facts.Held.
+// Tenants do not apply to live rules. With facts read from EC2 (Complete
+// groups, the entries of every prefix list) every clause is decided.
 func (p *Policy) CheckRule(k rules.Key, facts Facts) []Match {
 	if p == nil {
 		return nil
 	}
-	var out []Match
+	return p.CheckRules([]rules.Key{k}, facts)[0]
+}
+
+// CheckRules checks live rules together (those of one group or of many),
+// with facts.Held as the groups' other rules: out[i] are the clauses
+// keys[i] violates or could not decide, in clause order.
+func (p *Policy) CheckRules(keys []rules.Key, facts Facts) [][]Match {
+	out := make([][]Match, len(keys))
+	if p == nil {
+		return out
+	}
 	for i := range p.Deny {
 		c := &p.Deny[i]
-		switch m, need := c.match(k, facts); m {
-		case yes:
-			out = append(out, Match{Clause: c})
-		case unknown:
-			out = append(out, Match{Clause: c, Skipped: true, Need: need})
+		for j, o := range c.eval(keys, facts) {
+			switch o.m {
+			case yes:
+				out[j] = append(out[j], Match{Clause: c, With: o.with})
+			case unknown:
+				out[j] = append(out[j], Match{Clause: c, Skipped: true, Need: o.need})
+			}
 		}
 	}
 	return out
@@ -428,7 +713,15 @@ func (p *Policy) Check(src Source, facts Facts) Result {
 			Severity: rules.SeverityError, Msg: msg}
 	}
 
-	for _, perm := range src.Perms {
+	keys := make([]rules.Key, len(src.Perms))
+	for i, perm := range src.Perms {
+		keys[i] = perm.Key
+	}
+	outcomes := make([][]outcome, len(p.Deny))
+	for i := range p.Deny {
+		outcomes[i] = p.Deny[i].eval(keys, facts)
+	}
+	for j, perm := range src.Perms {
 		r := byName[perm.Owner.Rule]
 		field, pos := "", rules.Pos{}
 		if r != nil {
@@ -440,10 +733,10 @@ func (p *Policy) Check(src Source, facts Facts) Result {
 		}
 		for i := range p.Deny {
 			c := &p.Deny[i]
-			switch m, need := c.match(perm.Key, facts); m {
+			switch o := outcomes[i][j]; o.m {
 			case yes:
 				msg := "violates policy " + c.Name()
-				what := describe(perm.Key, facts)
+				what := describe(perm.Key, facts) + o.together(facts)
 				if c.Message != "" {
 					msg += ": " + c.Message + " (" + what + ")"
 				} else {
@@ -451,7 +744,7 @@ func (p *Policy) Check(src Source, facts Facts) Result {
 				}
 				res.Violations = append(res.Violations, Violation{Diagnostic: at(perm.Owner.Rule, field, pos, msg), Policy: c.ID, Key: perm.Key})
 			case unknown:
-				skip(at(perm.Owner.Rule, field, pos, fmt.Sprintf("skipped policy %s: needs %s", c.Name(), strings.Join(need, " and "))), c.ID, need)
+				skip(at(perm.Owner.Rule, field, pos, fmt.Sprintf("skipped policy %s: needs %s", c.Name(), strings.Join(o.need, " and "))), c.ID, o.need)
 			}
 		}
 	}
@@ -580,6 +873,28 @@ func peerField(r *rules.Rule, peer rules.Peer, resolve rules.Resolver) string {
 		}
 	}
 	return ""
+}
+
+// together says, after describe, how a permission covers a clause's CIDR
+// when it does not contain it on its own: "; with ingress tcp 22 from
+// 128.0.0.0/1 it covers the internet (0.0.0.0/0)", ", which covers the
+// internet (::/0)" (2000::/3, a prefix list).
+func (o outcome) together(facts Facts) string {
+	if o.m != yes || !o.over.IsValid() || o.alone {
+		return ""
+	}
+	over := o.over.String()
+	if rules.IsInternet(o.over) {
+		over = "the internet (" + over + ")"
+	}
+	if len(o.with) == 0 {
+		return ", which covers " + over
+	}
+	parts := make([]string, len(o.with))
+	for i, k := range o.with {
+		parts[i] = describe(k, facts)
+	}
+	return "; with " + strings.Join(parts, " and ") + " it covers " + over
 }
 
 // describe renders a permission for messages: "ingress tcp 22 from

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -330,5 +332,178 @@ func TestNilPolicy(t *testing.T) {
 	}
 	if ms := p.CheckRule(rules.Key{}, Facts{}); ms != nil {
 		t.Error("a nil policy matched")
+	}
+}
+
+// The internet, taken together: a clause on 0.0.0.0/0 or ::/0 matches the
+// rules of a group whose peers for one protocol and port cover the
+// routable space of the family; one on another CIDR matches when they
+// cover it. Each row checks keys together (with held rules as context) and
+// lists, per key, "" or the keys responsible with it ("alone" when none),
+// or "skipped".
+func TestCheckRulesTogether(t *testing.T) {
+	const ssh = "{id: x, type: ingress, protocol: tcp, ports: 22, cidrs: [0.0.0.0/0, '::/0']}"
+	k := func(proto string, from, to int, peer string) string {
+		return fmt.Sprintf("%s|ingress|%s|%d|%d|%s", sgWeb, proto, from, to, peer)
+	}
+	const plWorld, plPrivate, plUnknown, plEmpty = "pl-00000000000000001", "pl-00000000000000002", "pl-00000000000000003", "pl-00000000000000004"
+	facts := Facts{Groups: live.Groups, PrefixLists: map[string][]netip.Prefix{
+		plWorld:   {netip.MustParsePrefix("0.0.0.0/0")},
+		plPrivate: {netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.0.0/16")},
+		plEmpty:   nil,
+	}}
+	but10 := []string{"0.0.0.0/5", "8.0.0.0/7", "11.0.0.0/8", "12.0.0.0/6", "16.0.0.0/4", "32.0.0.0/3", "64.0.0.0/2", "128.0.0.0/1"}
+	tests := []struct {
+		name   string
+		clause string
+		keys   []string
+		held   []string
+		want   []string
+	}{
+		{"halves", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1"), k("tcp", 22, 22, "cidr4:128.0.0.0/1")}, nil,
+			[]string{"cidr4:128.0.0.0/1", "cidr4:0.0.0.0/1"}},
+		{"one half", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1")}, nil, []string{""}},
+		{"global unicast", ssh, []string{k("tcp", 22, 22, "cidr6:2000::/3")}, nil, []string{"alone"}},
+		{"half of global unicast", ssh, []string{k("tcp", 22, 22, "cidr6:2000::/4")}, nil, []string{""}},
+		{"ipv4-mapped", ssh, []string{k("tcp", 22, 22, "cidr6:::ffff:0.0.0.0/96")}, nil, []string{""}},
+		{"prefix list of the world", ssh, []string{k("tcp", 22, 22, "pl:"+plWorld)}, nil, []string{"alone"}},
+		{"private prefix list", ssh, []string{k("tcp", 22, 22, "pl:"+plPrivate)}, nil, []string{""}},
+		{"known empty prefix list", ssh, []string{k("tcp", 22, 22, "pl:"+plEmpty)}, nil, []string{""}},
+		{"unknown prefix list", ssh, []string{k("tcp", 22, 22, "pl:"+plUnknown)}, nil, []string{"skipped"}},
+		{"unknown prefix list beside the world", ssh, []string{k("tcp", 22, 22, "pl:"+plUnknown), k("tcp", 22, 22, "cidr4:0.0.0.0/0")}, nil,
+			[]string{"skipped", "alone"}},
+		{"all routable but 10/8", ssh, func() []string {
+			var out []string
+			for _, c := range but10 {
+				out = append(out, k("tcp", 22, 22, "cidr4:"+c))
+			}
+			return out
+		}(), nil, []string{"7", "7", "7", "7", "7", "7", "7", "7"}},
+		{"a narrower one is not responsible", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1"), k("tcp", 22, 22, "cidr4:8.8.8.0/24"), k("tcp", 22, 22, "cidr4:128.0.0.0/1")}, nil,
+			[]string{"cidr4:128.0.0.0/1", "", "cidr4:0.0.0.0/1"}},
+		{"the world beside a private range", ssh, []string{k("tcp", 22, 22, "cidr4:10.0.0.0/8"), k("tcp", 22, 22, "cidr4:0.0.0.0/0")}, nil, []string{"", "alone"}},
+		{"a port range and all traffic", ssh, []string{k("tcp", 0, 1024, "cidr4:0.0.0.0/2"), k("-1", -1, -1, "cidr4:64.0.0.0/2"), k("tcp", 22, 22, "cidr4:128.0.0.0/1")}, nil,
+			[]string{"2", "2", "2"}},
+		{"another protocol", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1"), k("udp", 22, 22, "cidr4:128.0.0.0/1")}, nil, []string{"", ""}},
+		{"another port", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1"), k("tcp", 23, 23, "cidr4:128.0.0.0/1")}, nil, []string{"", ""}},
+		{"another direction", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1"), sgWeb + "|egress|tcp|22|22|cidr4:128.0.0.0/1"}, nil, []string{"", ""}},
+		{"another group", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1"), sgDB + "|ingress|tcp|22|22|cidr4:128.0.0.0/1"}, nil, []string{"", ""}},
+		{"a group peer adds no addresses", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1"), k("tcp", 22, 22, "sg:"+sgDB)}, nil, []string{"", ""}},
+		{"with a held rule", ssh, []string{k("tcp", 22, 22, "cidr4:128.0.0.0/1")}, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1")}, []string{"cidr4:0.0.0.0/1"}},
+		{"held already open: a narrow one passes", ssh, []string{k("tcp", 22, 22, "cidr4:192.0.2.0/24")}, []string{k("-1", -1, -1, "cidr4:0.0.0.0/0")}, []string{""}},
+		{"held already open: the world again violates", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1"), k("tcp", 22, 22, "cidr4:128.0.0.0/1")},
+			[]string{k("-1", -1, -1, "cidr4:0.0.0.0/0")}, []string{"cidr4:128.0.0.0/1", "cidr4:0.0.0.0/1"}},
+		{"held equal to a checked one counts once", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/0")}, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/0")}, []string{"alone"}},
+		{"held unknown prefix list could complete", ssh, []string{k("tcp", 22, 22, "cidr4:0.0.0.0/1")}, []string{k("tcp", 22, 22, "pl:"+plUnknown)}, []string{"skipped"}},
+		{"held unknown prefix list, private checked", ssh, []string{k("tcp", 22, 22, "cidr4:10.0.0.0/8")}, []string{k("tcp", 22, 22, "pl:"+plUnknown)}, []string{""}},
+		{"a /8 by halves", "{id: x, cidrs: [10.0.0.0/8]}", []string{k("tcp", 5432, 5432, "cidr4:10.0.0.0/9"), k("tcp", 5432, 5432, "cidr4:10.128.0.0/9")}, nil,
+			[]string{"cidr4:10.128.0.0/9", "cidr4:10.0.0.0/9"}},
+		{"no protocol: tcp and udp do not add up", "{id: x, ports: 3389, cidrs: [0.0.0.0/0]}", []string{k("tcp", 3389, 3389, "cidr4:0.0.0.0/1"), k("udp", 3389, 3389, "cidr4:128.0.0.0/1")}, nil,
+			[]string{"", ""}},
+		{"no protocol: all traffic adds to udp", "{id: x, ports: 3389, cidrs: [0.0.0.0/0]}", []string{k("-1", -1, -1, "cidr4:0.0.0.0/1"), k("udp", 3000, 4000, "cidr4:128.0.0.0/1")}, nil,
+			[]string{"cidr4:128.0.0.0/1", "cidr4:0.0.0.0/1"}},
+		{"web ports only: 80 passes", "{id: x, ports: ['0-79', '81-442', '444-65535'], cidrs: [0.0.0.0/0]}",
+			[]string{k("tcp", 80, 80, "cidr4:0.0.0.0/1"), k("tcp", 80, 80, "cidr4:128.0.0.0/1")}, nil, []string{"", ""}},
+		{"web ports only: a range and a port", "{id: x, ports: ['0-79', '81-442', '444-65535'], cidrs: [0.0.0.0/0]}",
+			[]string{k("tcp", 0, 65535, "cidr4:0.0.0.0/1"), k("tcp", 80, 80, "cidr4:128.0.0.0/1"), k("tcp", 22, 22, "cidr4:128.0.0.0/1")}, nil,
+			[]string{"cidr4:128.0.0.0/1", "", "cidr4:0.0.0.0/1"}},
+		{"icmp type and all types", "{id: x, protocol: icmp, ports: 8, cidrs: [0.0.0.0/0]}",
+			[]string{sgWeb + "|ingress|icmp|8|-1|cidr4:0.0.0.0/1", sgWeb + "|ingress|icmp|-1|-1|cidr4:128.0.0.0/1"}, nil,
+			[]string{"cidr4:128.0.0.0/1", "cidr4:0.0.0.0/1"}},
+		{"icmp other type", "{id: x, protocol: icmp, ports: 8, cidrs: [0.0.0.0/0]}",
+			[]string{sgWeb + "|ingress|icmp|8|-1|cidr4:0.0.0.0/1", sgWeb + "|ingress|icmp|0|-1|cidr4:128.0.0.0/1"}, nil, []string{"", ""}},
+		{"broaderThan keeps only broad peers", "{id: x, cidrs: [0.0.0.0/0], broaderThan: {ipv4: 2}}",
+			[]string{k("tcp", 22, 22, "cidr4:0.0.0.0/1"), k("tcp", 22, 22, "cidr4:128.0.0.0/2"), k("tcp", 22, 22, "cidr4:192.0.0.0/2")}, nil, []string{"", "", ""}},
+		{"exempt group", "{id: x, cidrs: [0.0.0.0/0], exempt: {tags: {tier: web}}}",
+			[]string{k("tcp", 22, 22, "cidr4:0.0.0.0/1"), k("tcp", 22, 22, "cidr4:128.0.0.0/1")}, nil, []string{"", ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustPolicy(t, "deny:\n  - "+tc.clause+"\n")
+			var keys []rules.Key
+			for _, s := range tc.keys {
+				keys = append(keys, key(t, s))
+			}
+			f := facts
+			f.Held = map[string][]rules.Key{}
+			for _, s := range tc.held {
+				h := key(t, s)
+				f.Held[h.GroupID] = append(f.Held[h.GroupID], h)
+			}
+			got := p.CheckRules(keys, f)
+			for i, ms := range got {
+				g := ""
+				switch {
+				case len(ms) > 1:
+					t.Fatalf("%d matches for one clause", len(ms))
+				case len(ms) == 1 && ms[0].Skipped:
+					g = "skipped"
+					if len(ms[0].Need) == 0 {
+						t.Error("skipped without saying what it needs")
+					}
+				case len(ms) == 1 && len(ms[0].With) == 0:
+					g = "alone"
+				case len(ms) == 1 && len(ms[0].With) > 1:
+					g = strconv.Itoa(len(ms[0].With))
+				case len(ms) == 1:
+					g = ms[0].With[0].Peer.String()
+				}
+				if g != tc.want[i] {
+					t.Errorf("%s: %q, want %q (%+v)", tc.keys[i], g, tc.want[i], ms)
+				}
+			}
+		})
+	}
+}
+
+// A file checked with a group's other rules: each responsible permission
+// is a located violation naming the others and what they cover.
+func TestCheckTogether(t *testing.T) {
+	p := mustPolicy(t, "deny:\n  - {id: no-world-ssh, type: ingress, ports: 22, cidrs: [0.0.0.0/0, '::/0']}\n")
+	f := mustFile(t, "rules/ssh.yaml", `rules:
+  low:
+    securityGroup: `+sgWeb+`
+    type: ingress
+    protocol: tcp
+    fromPort: 22
+    toPort: 22
+    cidrBlocks: [0.0.0.0/1, 10.0.0.0/8]
+    ipv6CidrBlocks: ["2000::/3"]
+  pl:
+    securityGroup: `+sgWeb+`
+    type: ingress
+    protocol: tcp
+    fromPort: 22
+    toPort: 22
+    prefixListIds: [pl-00000000000000001]
+`)
+	resolve := func(g rules.GroupRef) []string { return []string{g.ID} }
+	perms, _, diags := rules.Expand(f, f.Name, resolve)
+	if diags.HasErrors() {
+		t.Fatal(diags.Strings())
+	}
+	facts := Facts{Groups: live.Groups,
+		PrefixLists: map[string][]netip.Prefix{"pl-00000000000000001": {netip.MustParsePrefix("128.0.0.0/1")}},
+		Held:        map[string][]rules.Key{sgWeb: {key(t, sgWeb+"|ingress|tcp|22|22|cidr4:10.0.0.0/8")}}}
+	res := p.Check(Source{File: f, Perms: perms, Resolve: resolve}, facts)
+	want := `rules/ssh.yaml:8:18: low: violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/1; with ingress tcp 22 from pl-00000000000000001 it covers the internet (0.0.0.0/0)
+rules/ssh.yaml:9:22: low: violates policy NO-WORLD-SSH: ingress tcp 22 from 2000::/3, which covers the internet (::/0)
+rules/ssh.yaml:16:21: pl: violates policy NO-WORLD-SSH: ingress tcp 22 from pl-00000000000000001; with ingress tcp 22 from 0.0.0.0/1 it covers the internet (0.0.0.0/0)`
+	if got := lines(res.Diagnostics()); got != want {
+		t.Errorf("violations:\n%s\nwant:\n%s", got, want)
+	}
+	if len(res.Skipped) != 0 {
+		t.Errorf("skipped: %+v", res.Skipped)
+	}
+	// Offline, the prefix list's entries are unknown: the other half is
+	// undecided at the list, which says what it needs.
+	delete(facts.PrefixLists, "pl-00000000000000001")
+	res = p.Check(Source{File: f, Perms: perms, Resolve: resolve}, facts)
+	var skips []rules.Diagnostic
+	for _, s := range res.Skipped {
+		skips = append(skips, s.Diagnostic)
+	}
+	if got, want := lines(skips), "rules/ssh.yaml:16:21: pl: skipped policy NO-WORLD-SSH: needs the entries of prefix list pl-00000000000000001"; got != want {
+		t.Errorf("skipped:\n%s\nwant:\n%s", got, want)
 	}
 }
