@@ -346,14 +346,20 @@ func (f *Fleet) decideMove(key, etag string, to rules.Target, from []rules.Targe
 	return m
 }
 
-// notAccepted says why a target did not apply a file.
+// notAccepted says why a target did not apply a file: its status, message
+// and first errors (diagnostics as rendered; warnings are left out).
 func notAccepted(st Status, msg string, diags []string) string {
-	var parts []string
+	var parts, errs []string
 	if msg != "" {
 		parts = append(parts, msg)
 	}
-	parts = append(parts, diags[:min(len(diags), 3)]...)
-	if n := len(diags) - 3; n > 0 {
+	for _, d := range diags {
+		if !strings.Contains(d, ": warning: ") {
+			errs = append(errs, d)
+		}
+	}
+	parts = append(parts, errs[:min(len(errs), 3)]...)
+	if n := len(errs) - 3; n > 0 {
 		parts = append(parts, fmt.Sprintf("and %d more", n))
 	}
 	if len(parts) == 0 {
