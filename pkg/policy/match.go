@@ -16,6 +16,10 @@ type Group struct {
 	Name  string
 	VPCID string
 	Tags  map[string]string
+	// Account is set for a peer group in another account than the
+	// permission's group, when its facts are not known (messages name it
+	// ACCOUNT/sg-…).
+	Account string
 	// Complete says these are the group's own facts, as EC2 reports them.
 	// Otherwise they are what a reference says of the group: a tags
 	// reference {tags: {Name: web}} tells that the group has the tag
@@ -34,6 +38,9 @@ func RefFacts(g rules.GroupRef) Group {
 
 // label names the group in messages.
 func (g Group) label() string {
+	if g.ID != "" && g.Account != "" {
+		return g.Account + "/" + g.ID
+	}
 	if g.ID != "" {
 		return g.ID
 	}
@@ -240,11 +247,18 @@ func (c *Clause) broader(cidrs []netip.Prefix) []netip.Prefix {
 	return out
 }
 
-// match decides every condition of the clause for one permission but its
-// CIDRs, which a permission meets only together with the other peers of
-// its group (eval): for a clause on CIDRs, match only requires a peer
-// with addresses (a CIDR or a prefix list).
+// match decides the clause for one permission, taken together with the
+// other permissions of its group in facts.Held (see eval).
 func (c *Clause) match(k rules.Key, facts Facts) (tri, needs) {
+	o := c.eval([]rules.Key{k}, facts)[0]
+	return o.m, o.need
+}
+
+// conditions decides every condition of the clause for one permission but
+// its CIDRs, which a permission meets only together with the other peers
+// of its group (eval): for a clause on CIDRs, conditions only requires a
+// peer with addresses (a CIDR or a prefix list).
+func (c *Clause) conditions(k rules.Key, facts Facts) (tri, needs) {
 	var need needs
 	if c.Direction != "" && c.Direction != k.Direction {
 		return no, nil
@@ -273,7 +287,11 @@ func (c *Clause) match(k rules.Key, facts Facts) (tri, needs) {
 		if k.Peer.Kind != rules.PeerGroup {
 			return no, nil
 		}
-		m := anyOf(c.PeerGroups, facts.group(k.Peer.Value), &need)
+		peer := facts.group(k.Peer.Value)
+		if k.Peer.Account != "" && !peer.Complete {
+			peer.Account = k.Peer.Account
+		}
+		m := anyOf(c.PeerGroups, peer, &need)
 		if m == no {
 			return no, nil
 		}
@@ -337,7 +355,7 @@ func (c *Clause) eval(keys []rules.Key, facts Facts) []outcome {
 	out := make([]outcome, len(keys))
 	if len(c.CIDRs) == 0 {
 		for i, k := range keys {
-			out[i].m, out[i].need = c.match(k, facts)
+			out[i].m, out[i].need = c.conditions(k, facts)
 		}
 		return out
 	}
@@ -367,7 +385,7 @@ func (c *Clause) eval(keys []rules.Key, facts Facts) []outcome {
 		}
 		var live []member
 		for _, m := range ms {
-			m.base, m.need = c.match(m.key, facts)
+			m.base, m.need = c.conditions(m.key, facts)
 			if m.base == no {
 				continue
 			}

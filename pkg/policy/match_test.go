@@ -507,3 +507,29 @@ rules/ssh.yaml:16:21: pl: violates policy NO-WORLD-SSH: ingress tcp 22 from pl-0
 		t.Errorf("skipped:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// match decides one permission with the group's held rules: the admission
+// of one write.
+func TestMatchOneWithHeld(t *testing.T) {
+	p := mustPolicy(t, "deny:\n  - {id: x, ports: 22, cidrs: [0.0.0.0/0]}\n")
+	c := &p.Deny[0]
+	k := key(t, sgWeb+"|ingress|tcp|22|22|cidr4:128.0.0.0/1")
+	if m, _ := c.match(k, live); m != no {
+		t.Errorf("alone: %v", m)
+	}
+	f := live
+	f.Held = map[string][]rules.Key{sgWeb: {key(t, sgWeb+"|ingress|-1|-1|-1|cidr4:0.0.0.0/1")}}
+	if m, _ := c.match(k, f); m != yes {
+		t.Errorf("with the other half held: %v", m)
+	}
+}
+
+// A peer group in another account whose facts are not known: the check
+// says which group it needs, with its account.
+func TestPeerInAnotherAccountNeeds(t *testing.T) {
+	p := mustPolicy(t, "deny:\n  - {id: x, peerGroups: {tags: {tier: web}}}\n")
+	ms := p.CheckRule(key(t, sgDB+"|ingress|tcp|5432|5432|sg:111122223333/sg-0000000000000000e"), live)
+	if len(ms) != 1 || !ms[0].Skipped || strings.Join(ms[0].Need, ",") != "the tags of group 111122223333/sg-0000000000000000e" {
+		t.Errorf("%+v", ms)
+	}
+}
