@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -168,7 +169,7 @@ func expandAll(files []*rules.File, keys []string, resolve rules.Resolver, stder
 	var exclusive []string
 	bad := false
 	for i, f := range files {
-		ps, ex, diags := rules.Expand(f, keys[i], resolve)
+		ps, ex, diags := rules.ExpandAt(f, keys[i], resolve, time.Now())
 		if diags.HasErrors() {
 			for _, d := range diags {
 				fmt.Fprintln(stderr, d.String())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
@@ -130,7 +131,7 @@ func checkPolicy(pol *policy.Policy, pf parsedFile, online *onlineFacts) []findi
 	if online != nil {
 		resolve, facts = online.resolve, online.facts
 	}
-	perms, _, diags := rules.Expand(pf.file, pf.path, resolve)
+	perms, _, diags := rules.ExpandAt(pf.file, pf.path, resolve, time.Now())
 	var out []finding
 	for _, d := range diags {
 		out = append(out, finding{Diagnostic: d})

@@ -161,7 +161,7 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 		s := byKey[k]
 		if s.file != nil {
 			s.static, s.resolve = len(s.file.Refs()) == 0, resolve
-			perms, excl, diags := rules.Expand(s.file, s.key, resolve)
+			perms, excl, diags := rules.ExpandAt(s.file, s.key, resolve, e.cfg.Now())
 			s.baseDiags = append(s.baseDiags, diags...)
 			if diags.HasErrors() {
 				s.baseStatus = StatusInvalid

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Resolver maps a group reference to the ids of every matching group (id
@@ -20,7 +21,21 @@ type Resolver func(GroupRef) []string
 // position; so is a permission declared twice (by two rules, or twice in one
 // rule), naming both places. When there is any error, perms and exclusive
 // are nil: a partial set must never be applied.
+//
+// Expand knows no clock: a rule with expiresAt declares nothing, as if its
+// deadline had passed (fail closed). Callers that know the time use
+// ExpandAt.
 func Expand(f *File, source string, resolve Resolver) (perms []Permission, exclusive []string, diags Diagnostics) {
+	return ExpandAt(f, source, resolve, time.Time{})
+}
+
+// ExpandAt is Expand at time now: a rule whose deadline has passed at now
+// (Rule.Expired; a zero now counts as after every deadline) declares
+// nothing, with a warning at its expiresAt saying so. It still takes part
+// in the checks Expand makes, so a file's validity does not change with
+// time. Each permission of a rule that has not expired carries its
+// ExpiresAt. pkg/rules never reads the clock: now comes from the caller.
+func ExpandAt(f *File, source string, resolve Resolver, now time.Time) (perms []Permission, exclusive []string, diags Diagnostics) {
 	if f == nil {
 		return nil, nil, nil
 	}
@@ -40,8 +55,18 @@ func Expand(f *File, source string, resolve Resolver) (perms []Permission, exclu
 			x.report(r.Name, at.field, at.pos, "%s: same permission as %s: %s", at.field, first, k)
 			return
 		}
-		perms = append(perms, Permission{Key: k, Description: r.Description, Owner: Owner{Source: source, Rule: r.Name}})
+		if r.Expired(now) {
+			return
+		}
+		perms = append(perms, Permission{Key: k, Description: r.Description, Owner: Owner{Source: source, Rule: r.Name}, ExpiresAt: r.ExpiresAt})
 	})
+	for i := range f.Rules {
+		if r := &f.Rules[i]; r.Expired(now) {
+			pos := r.FieldPos["expiresAt"]
+			x.diags = append(x.diags, Diagnostic{File: x.file, Line: pos.Line, Col: pos.Col, Rule: r.Name, Field: "expiresAt",
+				Severity: SeverityWarning, Msg: expiredNotice(r, now)})
+		}
+	}
 	for i, g := range f.ExclusiveGroups {
 		var pos Pos
 		if i < len(f.ExclusivePos) {

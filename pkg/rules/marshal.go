@@ -13,7 +13,7 @@ import (
 // equal File (positions aside, rules in name order). The output is stable:
 // account and region first when set (the account quoted), rules sorted by name, fields in the documented order (securityGroup, type,
 // protocol, fromPort, toPort, cidrBlocks, ipv6CidrBlocks,
-// sourceSecurityGroups, prefixListIds, description), empty fields left out,
+// sourceSecurityGroups, prefixListIds, description, expiresAt in UTC), empty fields left out,
 // ports always written, group references in flow style, no comments. It
 // returns an error when the output would not parse back without errors
 // (the File was not valid).
@@ -69,6 +69,9 @@ func MarshalYAML(f *File) ([]byte, error) {
 		}
 		if r.Description != "" {
 			add("description", strNode(r.Description))
+		}
+		if !r.ExpiresAt.IsZero() {
+			add("expiresAt", strNode(FormatExpiresAt(r.ExpiresAt)))
 		}
 		rules.Content = append(rules.Content, strNode(r.Name), m)
 	}

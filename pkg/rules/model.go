@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Direction is the traffic direction of a rule: ingress or egress.
@@ -90,9 +91,13 @@ type Rule struct {
 	SourceSecurityGroups []GroupRef
 	PrefixListIDs        []string
 	Description          string
+	// ExpiresAt is the rule's deadline (expiresAt), in UTC; zero when the
+	// rule never expires. From that moment on the rule is not declared
+	// (Expired, Expand).
+	ExpiresAt time.Time
 	// FieldPos locates the value node of each field, keyed by field path:
 	// "securityGroup", "type", "protocol", "fromPort", "toPort",
-	// "description", the list fields themselves ("cidrBlocks") and each
+	// "description", "expiresAt", the list fields themselves ("cidrBlocks") and each
 	// element ("cidrBlocks[0]", "ipv6CidrBlocks[2]",
 	// "sourceSecurityGroups[1]", "prefixListIds[0]"). Indexes are those of
 	// the rule's slices. Absent fields have no entry; positions are zero for
@@ -248,11 +253,13 @@ type Owner struct {
 func (o Owner) String() string { return o.Source + "#" + o.Rule }
 
 // Permission is one EC2 security group rule as declared: the canonical key,
-// the description, and its owner.
+// the description, its owner, and the deadline of the rule that declares it
+// (ExpiresAt, UTC; zero: none).
 type Permission struct {
 	Key         Key
 	Description string
 	Owner       Owner
+	ExpiresAt   time.Time
 }
 
 // SortPermissions sorts by key, then owner, for stable output.

@@ -20,7 +20,7 @@ import (
 var ruleFields = []string{
 	"securityGroup", "type", "protocol", "fromPort", "toPort",
 	"cidrBlocks", "ipv6CidrBlocks", "sourceSecurityGroups", "prefixListIds",
-	"description",
+	"description", "expiresAt",
 }
 
 var peerFields = []string{"cidrBlocks", "ipv6CidrBlocks", "sourceSecurityGroups", "prefixListIds"}

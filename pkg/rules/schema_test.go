@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -75,6 +77,7 @@ func TestSchemaRejects(t *testing.T) {
 		"protocol-spelling.yaml", "non-decimal-port.yaml",
 		"account-short.yaml", "account-short.json", "account-not-id.yaml", "region-unknown.yaml",
 		"account-on-security-group.yaml", "peer-account-without-group-id.yaml", "peer-account-short.yaml",
+		"expires-no-zone.yaml", "expires-not-time.yaml", "expires-date-only.json",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := s.Validate(asJSONValue(t, filepath.Join("testdata/bad", name))); err == nil {
@@ -168,5 +171,30 @@ func TestSchemaTargets(t *testing.T) {
 	}
 	if !reflect.DeepEqual(doc.Properties.Region.Enum, Regions) {
 		t.Errorf("schema regions %v, want rules.Regions %v", doc.Properties.Region.Enum, Regions)
+	}
+}
+
+// TestSchemaAgreesOnExpiresAt: the parser and the schema accept and refuse
+// the same expiresAt strings (quoted: an editor reads YAML 1.2, where an
+// unquoted timestamp is a string too).
+func TestSchemaAgreesOnExpiresAt(t *testing.T) {
+	s := loadSchema(t)
+	for _, at := range []string{
+		"2026-12-07T18:00:00Z", "2026-12-07T18:00:00+01:00", "2026-12-07T18:00:00-05:30", "2026-12-07T18:00:00.125Z",
+		"2026-12-07T18:00:00", "2026-12-07", "2026-12-07 18:00:00Z", "2026-12-07T18:00Z", "2026-12-07T18:00:00+0100",
+		"8h", "", "2026-12-07T18:00:00 Z",
+	} {
+		t.Run(at, func(t *testing.T) {
+			src := "rules:\n  r:\n    securityGroup: sg-01234567\n    type: ingress\n    protocol: tcp\n    fromPort: 22\n    toPort: 22\n    cidrBlocks: [10.0.0.0/8]\n    expiresAt: \"" + at + "\"\n"
+			f, diags := Parse("e.yaml", []byte(src))
+			v, err := jsonschema.UnmarshalJSON(strings.NewReader(`{"rules": {"r": {"securityGroup": "sg-01234567", "type": "ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["10.0.0.0/8"], "expiresAt": ` + strconv.Quote(at) + `}}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			serr := s.Validate(v)
+			if (f != nil) != (serr == nil) {
+				t.Errorf("parser accepts: %v (%v), schema accepts: %v (%v)", f != nil, diags.Strings(), serr == nil, serr)
+			}
+		})
 	}
 }

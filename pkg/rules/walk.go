@@ -191,6 +191,7 @@ func (p *parser) rule(name string, k, v *yaml.Node) (Rule, bool) {
 	rr.ports(protoOK)
 	rr.peers()
 	rr.description()
+	rr.expiresAt()
 	rr.requirePeer()
 	if p.errorsSince(before) {
 		return r, false
@@ -325,6 +326,12 @@ func (rr *ruleReader) each(field string, read func(e *yaml.Node, field string) b
 func (rr *ruleReader) description() {
 	if n := rr.nodes["description"]; n != nil {
 		rr.r.Description, _ = rr.p.description(n, rr.r.Name)
+	}
+}
+
+func (rr *ruleReader) expiresAt() {
+	if n := rr.nodes["expiresAt"]; n != nil {
+		rr.r.ExpiresAt, _ = rr.p.expiresAt(n, rr.r.Name)
 	}
 }
 
