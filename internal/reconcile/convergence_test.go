@@ -193,14 +193,23 @@ func TestTwoDeploymentsInOneAccountLeaveEachOthersRulesAlone(t *testing.T) {
 	if h.state() != both {
 		t.Fatalf("sweeps of two deployments changed each other's rules:\n%s\nwant\n%s", h.state(), both)
 	}
-	// Each still cleans up its own orphans: wipe this deployment's ledger
-	// and files; its rules are orphans for it, and only for it.
+	// Wipe this deployment's ledger and files: its rules still carry its
+	// tag, but nothing proves them its own any more. They are reported as
+	// unproven, and only to it; nothing is revoked.
 	h.led.wiped()
 	h.src.remove("rules/web.yaml")
 	h.eng = h.engine(Config{MaxRevoke: -1})
-	h.reconcile(Request{All: true})
-	if strings.Contains(h.state(), "sg-0000000a") || !strings.Contains(h.state(), "5432") {
-		t.Fatalf("orphan clean-up: %s (before: %s)", h.state(), mine)
+	res := h.reconcile(Request{All: true})
+	if h.state() != both {
+		t.Fatalf("after the ledger loss: %s (before: %s)", h.state(), mine)
+	}
+	for _, u := range res.Plan.Unproven {
+		if u.Key.GroupID != "sg-0000000a" {
+			t.Errorf("another deployment's rule reported as this one's: %s", u.Key)
+		}
+	}
+	if len(res.Plan.Unproven) == 0 {
+		t.Error("the rules carrying this deployment's tag are not reported")
 	}
 }
 

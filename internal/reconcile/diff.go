@@ -48,8 +48,10 @@ const (
 	// CauseDriftDescription: an owned rule's description was edited
 	// outside sgrules (update).
 	CauseDriftDescription Cause = "drift-description"
-	// CauseOrphan: a rule this deployment created (tagged with its ledger
-	// id) that nothing declares or records (revoke, complete sweeps only).
+	// CauseOrphan: a rule this deployment created that nothing declares or
+	// records: it carries this deployment's tag and the ledger holds an
+	// intent for it, written before the authorize whose commit a crash cut
+	// short (revoke, complete sweeps only). A tag alone proves nothing.
 	CauseOrphan Cause = "orphan"
 	// CauseExclusive: a rule nobody declares in a group managed
 	// exclusively (revoke).
@@ -118,6 +120,11 @@ type Plan struct {
 	Actions   []Action
 	Conflicts []Conflict
 	Unmanaged []ActualRule
+	// Unproven are the unmanaged rules that carry this deployment's tag
+	// but that its ledger neither holds nor has an intent for (a lost
+	// ledger, or a tag set by someone else): reported, never revoked as
+	// orphans. Each is in Unmanaged too.
+	Unproven []ActualRule
 }
 
 // Empty reports whether the plan changes nothing in EC2.
@@ -170,6 +177,9 @@ type diffInput struct {
 	// ledgerID is this deployment's identity (the TagLedger value on the
 	// rules it creates): orphans are only rules carrying it.
 	ledgerID string
+	// intents are the keys of the ledger's write-ahead intents: an orphan
+	// must carry ledgerID and have one.
+	intents map[rules.Key]bool
 	// groups restricts the diff to these group ids.
 	groups map[string]bool
 	// owned are the ledger records of those groups.
@@ -336,11 +346,14 @@ func diff(in diffInput) diffOutput {
 		case in.exclusive[a.Key.GroupID]:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseExclusive, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "exclusive group: not declared by any source", Loss: true})
-		case in.complete && in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID:
+		case in.complete && in.taggedOurs(a) && in.intents[a.Key]:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseOrphan, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "created by sgrules, no longer declared by any source", Loss: true})
 		default:
 			out.plan.Unmanaged = append(out.plan.Unmanaged, a)
+			if in.taggedOurs(a) {
+				out.plan.Unproven = append(out.plan.Unproven, a)
+			}
 		}
 	}
 
@@ -348,9 +361,16 @@ func diff(in diffInput) diffOutput {
 	SortActions(out.plan.Actions)
 	sort.Slice(out.plan.Conflicts, func(i, j int) bool { return out.plan.Conflicts[i].Key.Less(out.plan.Conflicts[j].Key) })
 	sort.Slice(out.plan.Unmanaged, func(i, j int) bool { return out.plan.Unmanaged[i].Key.Less(out.plan.Unmanaged[j].Key) })
+	sort.Slice(out.plan.Unproven, func(i, j int) bool { return out.plan.Unproven[i].Key.Less(out.plan.Unproven[j].Key) })
 	sort.Slice(out.put, func(i, j int) bool { return out.put[i].Key.Less(out.put[j].Key) })
 	sort.Slice(out.del, func(i, j int) bool { return out.del[i].Key.Less(out.del[j].Key) })
 	return out
+}
+
+// taggedOurs reports whether the rule carries this deployment's identity
+// tag: a claim anyone allowed to tag rules can make, never a proof.
+func (in diffInput) taggedOurs(a ActualRule) bool {
+	return in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID
 }
 
 // anyInScope reports whether any owner's source is re-evaluated in this run.
@@ -415,7 +435,7 @@ func pairModifications(out *diffOutput, in diffInput, actual map[rules.Key]Actua
 	for i, a := range as {
 		switch {
 		case a.Kind == ActRevoke && (a.Cause == CauseDriftModified ||
-			a.Cause == CauseUndeclared && in.ledgerID != "" && actual[a.Key].Tags[TagLedger] == in.ledgerID):
+			a.Cause == CauseUndeclared && in.taggedOurs(actual[a.Key])):
 			revs = append(revs, i)
 		case a.Kind == ActAuthorize && (a.Cause == CauseDeclared || a.Cause == CauseDriftDeleted):
 			auths = append(auths, i)

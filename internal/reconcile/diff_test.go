@@ -141,10 +141,18 @@ func TestDiff(t *testing.T) {
 			want: "",
 		},
 		{
-			name: "tagged orphan revoked by a complete sweep",
+			name: "tagged orphan with an intent revoked by a complete sweep",
 			in: diffInput{scope: map[string][]rules.Permission{"a": nil}, groups: web, complete: true, ledgerID: "t1",
-				actual: []ActualRule{{Key: kEg, RuleID: "sgr-9", Tags: ours}}},
+				intents: map[rules.Key]bool{kEg: true},
+				actual:  []ActualRule{{Key: kEg, RuleID: "sgr-9", Tags: ours}}},
 			want: "revoke " + kEg.String() + " sgr-9 (loss) (drift)\n",
+		},
+		{
+			name: "a rule carrying this deployment's tag without an intent is left alone (a tag proves nothing)",
+			in: diffInput{scope: map[string][]rules.Permission{"a": nil}, groups: web, complete: true, ledgerID: "t1",
+				intents: map[rules.Key]bool{k80: true},
+				actual:  []ActualRule{{Key: kEg, RuleID: "sgr-9", Tags: ours}}},
+			want: "",
 		},
 		{
 			name: "another deployment's rule is unmanaged for this one, even in a complete sweep",

@@ -177,6 +177,9 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 				return res, fmt.Errorf("record sources: %w", err)
 			}
 		}
+		if !req.DryRun {
+			e.clearIntents(ctx, settledIntents(at, p.diffOutput, e.cfg.LedgerID))
+		}
 		e.logPlan(ctx, req, res)
 		return res, nil
 	}
@@ -210,7 +213,13 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 		return Result{}, errGroupsGrew
 	}
 
-	// Apply, then commit.
+	// Write ahead what is about to be authorized, then apply, then commit.
+	intents := intentsOf(p.diffOutput, e.cfg.Now())
+	if len(intents) > 0 {
+		if err := e.cfg.Ledger.RecordIntents(ctx, intents); err != nil {
+			return Result{}, fmt.Errorf("record intents: %w", err)
+		}
+	}
 	if err := e.execute(ctx, &p.diffOutput); err != nil {
 		return Result{}, fmt.Errorf("apply plan: %w", err)
 	}
@@ -219,6 +228,11 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	if err := e.cfg.Ledger.Write(ctx, commit); err != nil {
 		return Result{}, fmt.Errorf("record owned rules: %w", err)
 	}
+	done := settledIntents(at, p.diffOutput, e.cfg.LedgerID)
+	for _, it := range intents {
+		done = append(done, it.Key)
+	}
+	e.clearIntents(ctx, done)
 	res := e.result(at, p, true)
 	res.Policy = p.policy
 	e.logPlan(ctx, req, res)
@@ -276,4 +290,66 @@ func subset(xs, of []string) bool {
 		}
 	}
 	return true
+}
+
+// intentsOf are the write-ahead intents of the plan's authorizations.
+func intentsOf(out diffOutput, now time.Time) []Intent {
+	var its []Intent
+	for _, a := range out.plan.Actions {
+		if a.Kind == ActAuthorize {
+			its = append(its, Intent{Key: a.Key, At: now.UTC()})
+		}
+	}
+	return its
+}
+
+// settledIntents are the intents a sweep read that prove nothing any more
+// once its plan is committed: every one but those of a rule carrying this
+// deployment's tag that the ledger still does not hold and the plan does
+// not revoke (an orphan revocation held back).
+func settledIntents(at *attempt, out diffOutput, ledgerID string) []rules.Key {
+	if len(at.st.intents) == 0 {
+		return nil
+	}
+	owned := map[rules.Key]bool{}
+	for _, o := range at.st.owned {
+		owned[o.Key] = true
+	}
+	for _, o := range out.del {
+		delete(owned, o.Key)
+	}
+	for _, o := range out.put {
+		owned[o.Key] = true
+	}
+	revoked := map[string]bool{}
+	for _, a := range out.plan.Actions {
+		if a.Kind == ActRevoke {
+			revoked[a.RuleID] = true
+		}
+	}
+	pending := map[rules.Key]bool{}
+	for _, a := range at.st.actual {
+		if a.Tags[TagLedger] == ledgerID && !owned[a.Key] && !revoked[a.RuleID] {
+			pending[a.Key] = true
+		}
+	}
+	var keys []rules.Key
+	for _, it := range at.st.intents {
+		if !pending[it.Key] {
+			keys = append(keys, it.Key)
+		}
+	}
+	return keys
+}
+
+// clearIntents deletes settled intents. A failure is only logged: a
+// lingering intent is cleared by the next sweep (or expires), and proves
+// ownership only of a rule that also carries this deployment's tag.
+func (e *Engine) clearIntents(ctx context.Context, keys []rules.Key) {
+	if len(keys) == 0 {
+		return
+	}
+	if err := e.cfg.Ledger.ClearIntents(ctx, keys); err != nil {
+		e.log.WarnContext(ctx, "clear ledger intents", "intents", len(keys), "err", err)
+	}
 }

@@ -448,6 +448,10 @@ func TestOrphanTaggedRuleRevokedBySweepOnly(t *testing.T) {
 	h := newHarness(t)
 	orphan := key(sgApp, rules.Ingress, "tcp", 9000, 9000, rules.PeerCIDR4, "10.9.0.0/16")
 	h.ec2.addRule(orphan, "", map[string]string{TagManaged: "true", TagLedger: testLedgerID})
+	// The intent written before its authorize, whose commit never came.
+	if err := h.led.RecordIntents(context.Background(), []Intent{{Key: orphan}}); err != nil {
+		t.Fatal(err)
+	}
 	h.src.put("rules/web.yaml", webFile)
 	h.apply("rules/web.yaml")
 	if _, ok := h.ec2.snapshot()[orphan]; !ok {
@@ -456,6 +460,44 @@ func TestOrphanTaggedRuleRevokedBySweepOnly(t *testing.T) {
 	h.reconcile(Request{All: true})
 	if _, ok := h.ec2.snapshot()[orphan]; ok {
 		t.Fatal("sweep left a rule tagged as ours that no source declares")
+	}
+}
+
+// A rule carrying this deployment's tag that its ledger neither holds nor
+// has an intent for (a spoofed tag, a lost ledger) is reported, never
+// revoked, even by a complete sweep.
+func TestTaggedRuleWithoutProofIsReportedNotRevoked(t *testing.T) {
+	h := newHarness(t)
+	spoofed := key(sgApp, rules.Ingress, "tcp", 5432, 5432, rules.PeerCIDR4, "10.9.0.0/16")
+	h.ec2.addRule(spoofed, "", map[string]string{TagLedger: testLedgerID})
+	h.src.put("rules/web.yaml", webFile)
+	res := h.reconcile(Request{All: true})
+	if _, ok := h.ec2.snapshot()[spoofed]; !ok {
+		t.Fatal("a sweep revoked a rule whose only claim to be ours is its tag")
+	}
+	if len(res.Plan.Unproven) != 1 || res.Plan.Unproven[0].Key != spoofed {
+		t.Fatalf("unproven: %+v", res.Plan.Unproven)
+	}
+}
+
+// A crash between authorize and commit, then the file deleted: the rule
+// left behind carries the tag and an intent, and the next sweep revokes it
+// and clears the intent.
+func TestCrashBeforeCommitThenDeletedFileRevokedBySweep(t *testing.T) {
+	h := newHarness(t)
+	h.src.put("rules/web.yaml", webFile)
+	h.led.failNext = errors.New("crash before the commit")
+	if _, err := h.eng.Reconcile(context.Background(), Request{Keys: []string{"rules/web.yaml"}}); err == nil {
+		t.Fatal("the run went through the crash")
+	}
+	if n := len(h.led.intents); n == 0 || !strings.Contains(h.state(), "sg-0000000a") {
+		t.Fatalf("after the crash: %d intents, EC2 %s", n, h.state())
+	}
+	h.src.remove("rules/web.yaml")
+	h.eng = h.engine(Config{MaxRevoke: -1})
+	h.reconcile(Request{All: true})
+	if strings.Contains(h.state(), "sg-0000000a") || len(h.led.intents) != 0 {
+		t.Fatalf("after the sweep: %d intents, EC2 %s", len(h.led.intents), h.state())
 	}
 }
 

@@ -276,6 +276,8 @@ type fakeLedger struct {
 	beforeWrite func(*fakeLedger)
 	// failNext, if set, fails the next Write (then clears).
 	failNext error
+	// intents are the write-ahead intents (RecordIntents).
+	intents map[rules.Key]Intent
 }
 
 func newFakeLedger() *fakeLedger {
@@ -367,6 +369,40 @@ func (l *fakeLedger) Write(_ context.Context, c Commit) error {
 	return nil
 }
 
+func (l *fakeLedger) RecordIntents(_ context.Context, its []Intent) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.intents == nil {
+		l.intents = map[rules.Key]Intent{}
+	}
+	for _, it := range its {
+		l.intents[it.Key] = it
+	}
+	return nil
+}
+
+func (l *fakeLedger) Intents(_ context.Context, ids []string) ([]Intent, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	want := setOf(ids)
+	var out []Intent
+	for _, it := range l.intents {
+		if ids == nil || want[it.Key.GroupID] {
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
+func (l *fakeLedger) ClearIntents(_ context.Context, keys []rules.Key) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		delete(l.intents, k)
+	}
+	return nil
+}
+
 func slicesConcat(a, b []OwnedPermission) []OwnedPermission {
 	return append(append([]OwnedPermission{}, a...), b...)
 }
@@ -417,6 +453,7 @@ func (l *fakeLedger) wiped() {
 	defer l.mu.Unlock()
 	l.sources = map[string]SourceRecord{}
 	l.perms = map[rules.Key]OwnedPermission{}
+	l.intents = nil
 }
 
 // fakeSource is an in-memory rule source.

@@ -23,9 +23,10 @@ type planCase struct {
 	LedgerID  string              `yaml:"ledgerId"`
 	Known     []string            `yaml:"known"`
 	Exclusive []string            `yaml:"exclusive"`
-	Scope     map[string][]string `yaml:"scope"`  // source → "KEY | RULE | DESCRIPTION"
-	Owned     []string            `yaml:"owned"`  // "KEY | RULE-ID | DESCRIPTION | OWNER, OWNER"
-	Actual    []string            `yaml:"actual"` // "KEY | RULE-ID | DESCRIPTION | TAG=V, TAG=V"
+	Intents   []string            `yaml:"intents"` // keys with a write-ahead intent
+	Scope     map[string][]string `yaml:"scope"`   // source → "KEY | RULE | DESCRIPTION"
+	Owned     []string            `yaml:"owned"`   // "KEY | RULE-ID | DESCRIPTION | OWNER, OWNER"
+	Actual    []string            `yaml:"actual"`  // "KEY | RULE-ID | DESCRIPTION | TAG=V, TAG=V"
 }
 
 func fields(s string, n int) []string {
@@ -53,7 +54,12 @@ func splitKey(t *testing.T, s string, rest int) (rules.Key, []string) {
 
 func (c planCase) input(t *testing.T) diffInput {
 	in := diffInput{scope: map[string][]rules.Permission{}, scopeRules: map[string]map[string]bool{},
-		complete: c.Complete, ledgerID: c.LedgerID, known: setOf(c.Known), groups: map[string]bool{}, exclusive: setOf(c.Exclusive)}
+		complete: c.Complete, ledgerID: c.LedgerID, known: setOf(c.Known), groups: map[string]bool{}, exclusive: setOf(c.Exclusive),
+		intents: map[rules.Key]bool{}}
+	for _, i := range c.Intents {
+		k, _ := splitKey(t, i, 0)
+		in.intents[k] = true
+	}
 	for src, perms := range c.Scope {
 		in.scope[src] = []rules.Permission{}
 		in.scopeRules[src] = map[string]bool{}
@@ -119,6 +125,9 @@ func renderPlan(out diffOutput) string {
 	}
 	for _, u := range out.plan.Unmanaged {
 		fmt.Fprintf(&b, "unmanaged %s %s\n", u.Key, u.RuleID)
+	}
+	for _, u := range out.plan.Unproven {
+		fmt.Fprintf(&b, "unproven %s %s\n", u.Key, u.RuleID)
 	}
 	for _, p := range out.put {
 		fmt.Fprintf(&b, "ledger put %s %s owners=%s\n", p.Key, p.RuleID, joinOwners(sortedOwners(p.Owners)))

@@ -89,6 +89,10 @@ func (e *Engine) diffInput(at *attempt) diffInput {
 		owned:      at.st.owned,
 		actual:     at.st.actual,
 		exclusive:  at.st.exclusive,
+		intents:    map[rules.Key]bool{},
+	}
+	for _, it := range at.st.intents {
+		in.intents[it.Key] = true
 	}
 	for _, s := range at.srcs {
 		in.scope[s.key] = s.desired

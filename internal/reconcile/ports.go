@@ -225,6 +225,29 @@ type Ledger interface {
 	// up to wait for leases held by others; ErrLeaseHeld if it cannot.
 	// The returned function releases them.
 	Lock(ctx context.Context, groupIDs []string, holder string, ttl, wait time.Duration) (unlock func(context.Context) error, err error)
+	IntentLedger
+}
+
+// Intent is the ledger's write-ahead note of a permission this deployment
+// is about to authorize: written before the Authorize call, cleared once
+// the commit recording the new rule is written. A rule carrying this
+// deployment's tag that its ledger does not hold is proven ours only by an
+// intent for its key (a crash came between authorize and commit): a tag
+// alone is never enough to revoke a rule.
+type Intent struct {
+	Key rules.Key
+	At  time.Time
+}
+
+// IntentLedger keeps the write-ahead intents.
+type IntentLedger interface {
+	// RecordIntents writes intents (overwriting older ones of the same keys).
+	RecordIntents(ctx context.Context, intents []Intent) error
+	// Intents returns the intents of the given groups (nil: of every
+	// group, a scan), sorted by key.
+	Intents(ctx context.Context, groupIDs []string) ([]Intent, error)
+	// ClearIntents deletes the intents of keys; absent ones are no error.
+	ClearIntents(ctx context.Context, keys []rules.Key) error
 }
 
 // Tag keys written on every rule sgrules creates, so ownership can be

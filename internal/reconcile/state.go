@@ -308,6 +308,10 @@ type state struct {
 	owned     []OwnedPermission
 	actual    []ActualRule
 	exclusive map[string]bool
+	// intents are the ledger's write-ahead intents (sweeps only): the
+	// proof that a rule carrying this deployment's tag, which the ledger
+	// does not hold, was created by it (a crash came before the commit).
+	intents []Intent
 	// info caches DescribeGroups answers for the attempt (nil: the group
 	// does not exist).
 	info map[string]*GroupInfo
@@ -358,6 +362,9 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded) (st
 		for _, r := range tagged {
 			add(r.Key.GroupID)
 		}
+		if st.intents, err = e.cfg.Ledger.Intents(ctx, nil); err != nil {
+			return st, fmt.Errorf("read ledger intents: %w", err)
+		}
 	} else {
 		// A source's groups, or the groups a sweep is restricted to.
 		ids := st.groups
@@ -370,6 +377,11 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded) (st
 		}
 		for _, o := range st.owned {
 			add(o.Key.GroupID)
+		}
+		if req.All {
+			if st.intents, err = e.cfg.Ledger.Intents(ctx, sortedKeys(ids)); err != nil {
+				return st, fmt.Errorf("read ledger intents: %w", err)
+			}
 		}
 	}
 	ids := sortedKeys(st.groups)

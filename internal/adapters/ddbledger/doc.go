@@ -19,6 +19,13 @@
 //	            description (S), ver (N)
 //	lease       pk = "lease#<sg-id>" sk = "lease"
 //	            holder (S), expiresAt (N, unix ms), ttl (N, unix s)
+//	intent      pk = "intent#<sg-id>" sk = "<Key.String()>"
+//	            at (S, RFC 3339), ttl (N, unix s: at + IntentTTL)
+//
+// An intent is written before the engine authorizes the permission and
+// deleted after the commit recording the new rule: a rule carrying the
+// deployment's tag that no permission item holds is the deployment's only
+// with an intent for its key (a crash cut the commit short).
 //
 // # Targets
 //

@@ -79,6 +79,10 @@ type UnmanagedDoc struct {
 	RuleDoc
 	RuleID      string `json:"ruleId"`
 	Description string `json:"description,omitempty"`
+	// Unproven: the rule carries this deployment's sgrules:ledger tag, but
+	// its ledger does not prove it its own (a tag set by hand, a lost
+	// ledger); it is left alone.
+	Unproven bool `json:"unproven,omitempty"`
 }
 
 // SummaryDoc counts the plan.
@@ -230,8 +234,13 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 		}
 		doc.Conflicts = append(doc.Conflicts, ConflictDoc{RuleDoc: ruleDoc(c.Key, names), Descriptions: descs, Winner: c.Winner.String()})
 	}
+	unproven := map[string]bool{}
+	for _, u := range p.Unproven {
+		unproven[u.RuleID] = true
+	}
 	for _, u := range p.Unmanaged {
-		doc.Unmanaged = append(doc.Unmanaged, UnmanagedDoc{RuleDoc: ruleDoc(u.Key, names), RuleID: u.RuleID, Description: u.Description})
+		doc.Unmanaged = append(doc.Unmanaged, UnmanagedDoc{RuleDoc: ruleDoc(u.Key, names), RuleID: u.RuleID, Description: u.Description,
+			Unproven: unproven[u.RuleID]})
 	}
 	return doc
 }

@@ -333,6 +333,9 @@ func Summary(res reconcile.Result, past bool) string {
 	if n := len(p.Unmanaged); n > 0 {
 		fmt.Fprintf(&b, " %d unmanaged %s left alone.", n, strutil.Plural(n, "rule"))
 	}
+	if n := len(p.Unproven); n > 0 {
+		fmt.Fprintf(&b, " Unproven (this deployment's sgrules:ledger tag, not in its ledger; left alone): %d.", n)
+	}
 	if res.HeldCleanup > 0 {
 		fmt.Fprintf(&b, " %d clean-up %s held by the blast-radius guard.", res.HeldCleanup, strutil.Plural(res.HeldCleanup, "revocation"))
 	}

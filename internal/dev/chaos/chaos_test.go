@@ -152,6 +152,10 @@ type scenario struct {
 	bulk    string                 // the key of the bulk file, "" if none
 	poison  map[string]bool        // keys whose object is an oversized invalid upload
 	base    []reconcile.ActualRule // rules of the new groups (moto's default egress)
+	// lost are the rules sgrules had created when the ledger was lost:
+	// nothing proves them its own any more (their tag alone does not), so
+	// those no file declares again stay, reported as unproven.
+	lost map[string]reconcile.ActualRule
 
 	mu         sync.Mutex
 	protected  map[rules.Key]string // key → rule id that must stay during the step
@@ -171,7 +175,8 @@ func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb, pc, 
 	pc.Reseed(seed ^ 0xc)
 	pd.Reseed(seed ^ 0xd)
 	s := &scenario{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xc4a05)), w: w, pa: pa, pb: pb, pc: pc, pd: pd, tot: tot,
-		files: map[string]file{}, hand: map[string]reconcile.ActualRule{}, poison: map[string]bool{}}
+		files: map[string]file{}, hand: map[string]reconcile.ActualRule{}, poison: map[string]bool{},
+		lost: map[string]reconcile.ActualRule{}}
 	if seed%2 == 0 { // a guardrail policy in every other scenario
 		s.guard = newGuard(w)
 		w.policy = true
@@ -447,6 +452,11 @@ func (s *scenario) run() {
 			s.logf("hand rule %s", r.Key)
 		}
 		if s.step > 1 && s.rng.IntN(12) == 0 {
+			for _, r := range s.w.rules() {
+				if r.Tags[reconcile.TagLedger] == table {
+					s.lost[r.RuleID] = r
+				}
+			}
 			n := s.w.wipeLedger()
 			s.tot.ledgerLosses++
 			s.logf("ledger lost (%d items)", n)
@@ -797,6 +807,11 @@ func (s *scenario) converge() {
 	}
 	keep := append(append([]reconcile.ActualRule(nil), s.base...), slices.Collect(maps.Values(s.hand))...)
 	actual := s.w.rules()
+	for _, r := range actual {
+		if _, declared := all[r.Key]; !declared && s.lost[r.RuleID].RuleID != "" {
+			keep = append(keep, r) // unproven since the ledger loss: left alone
+		}
+	}
 	for _, v := range ec2Violations(actual, all, keep) {
 		s.violate("after the final sweeps, %s", v)
 	}

@@ -2,7 +2,6 @@ package chaos_test
 
 import (
 	"context"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,10 +14,11 @@ import (
 )
 
 // TestLedgerLoss: with every item of the ledger table deleted, the next
-// sweep rebuilds ownership from the rules' sgrules tags and the sources:
-// declared rules are adopted with their rule ids (no duplicate, nothing
-// declared revoked, no authorize), a rule sgrules created for a file
-// deleted meanwhile is revoked, and rules added by hand stay.
+// sweep rebuilds ownership from the sources: declared rules are adopted
+// with their rule ids (no duplicate, nothing declared revoked, no
+// authorize), and rules added by hand stay. A rule sgrules created for a
+// file deleted meanwhile stays too: its tag alone does not prove it ours
+// (anyone may set it), so it is reported as unproven, not revoked.
 func TestLedgerLoss(t *testing.T) {
 	srv := motoserver.Shared(t)
 	w := newWorld(t, srv, 3)
@@ -74,6 +74,7 @@ func TestLedgerLoss(t *testing.T) {
 
 	// c.yaml is deleted while the ledger is lost (no event); then the
 	// table is emptied.
+	gone := map[string]string{"rules/c.yaml": files["rules/c.yaml"]}
 	w.remove("rules/c.yaml")
 	delete(files, "rules/c.yaml")
 	if n := w.wipeLedger(); n < 6 {
@@ -86,8 +87,15 @@ func TestLedgerLoss(t *testing.T) {
 			t.Errorf("source %s: %s %v", s.Key, s.Status, s.Diagnostics.Strings())
 		}
 	}
-	if got := writes(); !slices.Equal(got, []string{"RevokeSecurityGroupIngress"}) {
-		t.Errorf("EC2 writes of the rebuilding sweep: %v, want one revoke (c.yaml's rule)", got)
+	if got := writes(); len(got) != 0 {
+		t.Errorf("EC2 writes of the rebuilding sweep: %v, want none", got)
+	}
+	var orphan []string
+	for _, u := range res.Plan.Unproven {
+		orphan = append(orphan, u.Key.String())
+	}
+	if len(orphan) != 1 || !strings.Contains(orphan[0], "|icmp|8|-1|cidr4:192.168.1.0/24") {
+		t.Errorf("unproven rules after the loss: %v, want c.yaml's", orphan)
 	}
 
 	d := w.desire(files)
@@ -97,6 +105,10 @@ func TestLedgerLoss(t *testing.T) {
 	}
 	for _, b := range append(base, hand) {
 		want = append(want, b.Key.String()+" "+b.Description)
+	}
+	dc := w.desire(gone)
+	for k := range dc {
+		want = append(want, k.String()+" "+dc.description(k))
 	}
 	sort.Strings(want)
 	actual := w.rules()
