@@ -1,0 +1,199 @@
+package flowlog_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sgrules/sgrules/pkg/flowlog"
+	"github.com/sgrules/sgrules/pkg/flowlog/flowlogtest"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// fakeWorld is the corpus world with made-up ids, as a Lookup.
+type fakeWorld struct {
+	ids    flowlogtest.IDs
+	ifaces map[string]flowlog.Interface
+	pls    map[string][]netip.Prefix
+}
+
+func newFakeWorld(t *testing.T, c *flowlogtest.Corpus) *fakeWorld {
+	t.Helper()
+	w := &fakeWorld{ids: flowlogtest.IDs{"vpc": "vpc-0a0a0a0a0a0a0a0a0"}, ifaces: map[string]flowlog.Interface{}, pls: map[string][]netip.Prefix{}}
+	for i, g := range c.World.Groups {
+		w.ids["sg:"+g] = fmt.Sprintf("sg-%017x", 0x100+i)
+	}
+	for i, in := range c.World.Interfaces {
+		id := fmt.Sprintf("eni-%017x", 0x200+i)
+		w.ids["eni:"+in.Name] = id
+		fi := flowlog.Interface{ID: id, VPCID: w.ids["vpc"]}
+		for _, g := range in.Groups {
+			fi.Groups = append(fi.Groups, w.ids["sg:"+g])
+		}
+		for _, a := range in.Addrs {
+			addr := netip.MustParseAddr(a)
+			fi.Addrs = append(fi.Addrs, netip.PrefixFrom(addr, addr.BitLen()))
+		}
+		w.ifaces[id] = fi
+	}
+	i := 0
+	for name, entries := range c.World.PrefixLists {
+		id := fmt.Sprintf("pl-%017x", 0x300+i)
+		i++
+		w.ids["pl:"+name] = id
+		for _, e := range entries {
+			w.pls[id] = append(w.pls[id], netip.MustParsePrefix(e))
+		}
+	}
+	return w
+}
+
+func (w *fakeWorld) Interfaces(_ context.Context, ids []string) (map[string]flowlog.Interface, error) {
+	out := map[string]flowlog.Interface{}
+	for _, id := range ids {
+		if in, ok := w.ifaces[id]; ok {
+			out[id] = in
+		}
+	}
+	return out, nil
+}
+
+func (w *fakeWorld) InterfacesByAddress(_ context.Context, addrs []netip.Addr) (map[netip.Addr][]flowlog.Interface, error) {
+	out := map[netip.Addr][]flowlog.Interface{}
+	for _, a := range addrs {
+		for _, in := range w.ifaces {
+			if in.Has(a) {
+				out[a] = append(out[a], in)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (w *fakeWorld) PrefixLists(_ context.Context, ids []string) (map[string][]netip.Prefix, error) {
+	out := map[string][]netip.Prefix{}
+	for _, id := range ids {
+		if e, ok := w.pls[id]; ok {
+			out[id] = e
+		}
+	}
+	return out, nil
+}
+
+// corpusRules parses and expands the corpus's rule files with the world's
+// ids, giving each permission a made-up rule id.
+func corpusRules(t *testing.T, c *flowlogtest.Corpus, ids flowlogtest.IDs) []flowlog.Rule {
+	t.Helper()
+	resolve := func(g rules.GroupRef) []string {
+		if id := ids["sg:"+g.Tags["Name"]]; id != "" {
+			return []string{id}
+		}
+		return nil
+	}
+	var names []string
+	for n := range c.Rules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []flowlog.Rule
+	for _, n := range names {
+		f, diags := rules.Parse(n, []byte(ids.Expand(c.Rules[n])))
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", n, diags.Err())
+		}
+		perms, _, diags := rules.Expand(f, n, resolve)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", n, diags.Err())
+		}
+		for _, p := range perms {
+			out = append(out, flowlog.Rule{Key: p.Key, RuleID: fmt.Sprintf("sgr-%017x", len(out)+1), Owner: p.Owner})
+		}
+	}
+	return out
+}
+
+func gzipBytes(t testing.TB, b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestCorpus reads every log of the labelled corpus (the web log
+// gzip-compressed, as flow logs arrive) and checks the usage of every
+// managed permission and the counts against expected.json: 100%
+// agreement, no false "unused".
+func TestCorpus(t *testing.T) {
+	c, err := flowlogtest.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newFakeWorld(t, c)
+	managed := corpusRules(t, c, w.ids)
+	ag := flowlog.NewAggregator(time.Time{}, time.Time{})
+	var names []string
+	for n := range c.Logs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		data := []byte(w.ids.Expand(c.Logs[n]))
+		if strings.HasPrefix(n, "web") {
+			data = gzipBytes(t, data)
+		}
+		err := ag.AddObject(n, bytes.NewReader(data))
+		if (err != nil) != (n == "broken.log") {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+	rep, err := flowlog.Attribute(context.Background(), ag.Flows(), managed, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []flowlogtest.Result
+	for _, u := range rep.Rules {
+		if !strings.HasPrefix(u.RuleID, "sgr-") {
+			t.Errorf("rule id lost: %+v", u.Rule)
+		}
+		results = append(results, Result(u))
+	}
+	for _, d := range c.Check(results, w.ids) {
+		t.Error(d)
+	}
+	st := ag.Stats()
+	want := c.Expected.Read
+	if st.Objects != want.Objects || st.BadObjects != want.BadObjects || st.Accepted != want.Accepted ||
+		st.Rejected != want.Rejected || st.Malformed != want.Malformed || st.NoData != want.NoData {
+		t.Errorf("read stats %+v, want %+v", st, want)
+	}
+	wa := c.Expected.Attribution
+	if got := rep.Stats; got.Credited != wa.Credited || got.Unmatched != wa.Unmatched || got.UnknownSide != wa.UnknownSide ||
+		got.NoManagedGroup != wa.NoManagedGroup || got.UnknownInterface != wa.UnknownInterface {
+		t.Errorf("attribution stats %+v, want %+v", got, wa)
+	}
+}
+
+// Result converts a Usage for flowlogtest.Check.
+func Result(u flowlog.Usage) flowlogtest.Result {
+	r := flowlogtest.Result{Source: u.Owner.Source, Rule: u.Owner.Rule, Peer: u.Key.Peer.String(),
+		Flows: u.Flows, Bytes: u.Bytes, AmbiguousFlows: u.AmbiguousFlows, HasAmbiguous: true, HasPeer: true}
+	if !u.Last.IsZero() {
+		last := u.Last
+		r.LastSeen = &last
+	}
+	if u.LastPeer.IsValid() {
+		r.LastPeer = u.LastPeer.String()
+	}
+	return r
+}
