@@ -95,7 +95,11 @@ func TestAttribute(t *testing.T) {
 			key(rules.Ingress, "tcp", 22, 22, rules.PeerGroup, "sg-y"), 1, 0},
 		{"group peer of another group", []Record{rec("10.0.0.2", "10.0.0.1", 40000, 22, ProtoTCP)},
 			key(rules.Ingress, "tcp", 22, 22, rules.PeerGroup, "sg-z"), 0, 0},
-		{"rejected credits nothing", []Record{func() Record { r := rec("10.0.0.9", "10.0.0.1", 40000, 22, ProtoTCP); r.Action = ActionReject; return r }()},
+		{"rejected credits nothing", []Record{func() Record {
+			r := rec("10.0.0.9", "10.0.0.1", 40000, 22, ProtoTCP)
+			r.Action = ActionReject
+			return r
+		}()},
 			key(rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "10.0.0.0/24"), 0, 0},
 		{"ambiguous one-way flow credits only its sender's side", []Record{rec("10.0.0.9", "10.0.0.1", 5000, 6000, ProtoUDP)},
 			key(rules.Egress, "udp", 5000, 5000, rules.PeerCIDR4, "10.0.0.0/24"), 0, 0},
