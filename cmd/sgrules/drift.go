@@ -35,8 +35,8 @@ with what is done about them. With "enforce: revoke" in the policy,
 --revert revokes the unmanaged ones (under the blast-radius guard, never in
 paused groups); managed ones are reported until their file is fixed.
 
-Exit status: 0 no drift (or drift reverted); 3 drift found, or a rule
-violating the policy left in place; 1 error, or
+Exit status: 0 no drift (or drift reverted); 3 drift found, a rule
+violating the policy left in place, or a correction the policy refused; 1 error, or
 an invalid or held rule file (even with drift found: the report still
 shows it); 2 usage error.
 
@@ -87,7 +87,8 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		res := r.Result
 		// Policy violations left in place (reported, managed, paused, or
 		// not revoked because this is a report) are found drift too.
-		if len(res.Policy.Violations) > res.Policy.Revoked() || (!*revert && len(res.Policy.Violations) > 0) {
+		// So is drift the policy refuses to correct (a restore refused).
+		if len(res.Policy.Violations) > res.Policy.Revoked() || (!*revert && len(res.Policy.Violations) > 0) || len(res.Policy.Refused) > 0 {
 			violations = true
 		}
 		if *output == "json" {

@@ -273,7 +273,15 @@ func (e *Engine) logPlan(ctx context.Context, req Request, res Result) {
 		"sources", len(res.Sources), "groups", res.Drift.GroupsChecked,
 		"authorize", p.Count(ActAuthorize), "revoke", p.Count(ActRevoke), "update", p.Count(ActUpdate),
 		"adopt", p.Count(ActAdopt), "forget", p.Count(ActForget),
-		"conflicts", len(p.Conflicts), "unmanaged", len(p.Unmanaged), "drifted", len(res.Drift.Drifted))
+		"conflicts", len(p.Conflicts), "unmanaged", len(p.Unmanaged), "drifted", len(res.Drift.Drifted),
+		"refused", len(res.Policy.Refused))
+	if len(res.Policy.Refused) > 0 {
+		refused := make([]string, len(res.Policy.Refused))
+		for i, r := range res.Policy.Refused {
+			refused[i] = r.String()
+		}
+		e.log.WarnContext(ctx, "writes refused by the guardrail policy", "policy", res.Policy.Name, "refused", refused)
+	}
 	for _, s := range res.Sources {
 		if s.Status != StatusApplied {
 			e.log.WarnContext(ctx, "source not applied", "source", s.Key, "status", s.Status,

@@ -69,6 +69,7 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 	e.policyRevokes(at, &p)
 	e.guard(at, &p)
 	e.setAsidePaused(at, &p)
+	e.admit(at, &p) // last: nothing after it adds a write
 	e.policySettle(&p)
 	q, err := e.quotaWarnings(ctx, at, p.diffOutput)
 	if err != nil {

@@ -41,6 +41,11 @@ type Policy interface {
 	CheckSource(src PolicySource, groups map[string]*GroupInfo) rules.Diagnostics
 	// CheckRule returns the deny clauses a live rule violates.
 	CheckRule(k rules.Key, groups map[string]*GroupInfo) []PolicyClause
+	// Admit is the admission check of one write (see Engine.admit): the
+	// deny clauses and the tenants, with the groups' facts as EC2 reports
+	// them now. It returns why the write is refused, and the checks it
+	// could not decide (Undecided); none: admitted.
+	Admit(w PolicyWrite, groups map[string]*GroupInfo) []PolicyDenial
 	// Revoke reports whether unmanaged live rules that violate a deny
 	// clause are revoked (enforce: revoke), not only reported.
 	Revoke() bool
@@ -60,6 +65,38 @@ type PolicySource struct {
 	// Target is the account and region the source's rules are written
 	// to: this engine's target (empty fields when the engine has none).
 	Target rules.Target
+}
+
+// PolicyWrite is one permission the plan is about to write: authorized,
+// or a rule modified into it.
+type PolicyWrite struct {
+	Key rules.Key
+	// Target is the account and region of the group written to.
+	Target rules.Target
+	// Owners are the sources declaring the permission (Action.Owners),
+	// with their kinds.
+	Owners []PolicyOwner
+}
+
+// PolicyOwner is one owner of a write and the kind of its source.
+type PolicyOwner struct {
+	rules.Owner
+	Kind SourceKind
+}
+
+// PolicyDenial is one reason a write is refused.
+type PolicyDenial struct {
+	// Owner indexes PolicyWrite.Owners: the owner a tenant refuses; -1
+	// for a deny clause, which refuses whoever declares the permission.
+	Owner int
+	// Policy is the clause id as written, or "tenant PREFIX".
+	Policy string
+	// Reason reads "violates policy ID: MESSAGE (what matched)".
+	Reason string
+	// Undecided: the check needed facts not at hand (Need); it does not
+	// refuse the write.
+	Undecided bool
+	Need      []string
 }
 
 // PolicyClause is one deny clause, as a violation names it.
@@ -107,6 +144,36 @@ type PolicyReport struct {
 	// Violations are the live rules that violate a deny clause (sweeps
 	// only), sorted by key.
 	Violations []PolicyViolation
+	// Refused are the writes the admission check refused: dropped from
+	// the plan, never written. In plan order, one per reason.
+	Refused []PolicyRefusal
+}
+
+// PolicyRefusal is one write the admission check refused, and why.
+type PolicyRefusal struct {
+	// Action is the write refused: an authorization (declared, or a
+	// restore of a rule deleted outside sgrules) or a modification into
+	// Action.Key.
+	Action Action
+	// Owner is the source and rule the refusal is about: the owner a
+	// tenant refuses, the first owner for a deny clause.
+	Owner rules.Owner
+	// Policy is the clause id as written, "tenant PREFIX", or "" when
+	// the policy is invalid (nothing is written until it is fixed).
+	Policy string
+	Reason string
+}
+
+// String reads "refused: authorize KEY (CAUSE) for SOURCE rule RULE: REASON".
+func (r PolicyRefusal) String() string {
+	s := fmt.Sprintf("refused: %s %s (%s)", r.Action.Kind, r.Action.Key, r.Action.Cause)
+	if r.Owner.Source != "" {
+		s += " for " + r.Owner.Source
+		if r.Owner.Rule != "" {
+			s += " rule " + r.Owner.Rule
+		}
+	}
+	return s + ": " + r.Reason
 }
 
 // Revoked counts the violations this run's plan revokes.
@@ -307,6 +374,68 @@ func (e *Engine) policyRevokes(at *attempt, p *planned) {
 		p.policy.Violations = append(p.policy.Violations, v)
 	}
 	SortActions(p.plan.Actions)
+}
+
+// admit is the admission check, the one place every write passes right
+// before it is planned: each authorization and each modification into a
+// permission, whatever caused it (a file, a drift restore, a
+// CloudFormation resource, an import), is checked against the policy's
+// deny clauses and tenants with the facts of its target at that moment
+// (the groups as read in this attempt, this engine's account and region).
+// A refused write is dropped from the plan, with its ledger records, and
+// reported in PolicyReport.Refused; it is never written. With an invalid
+// policy nothing is written. Checks that need facts not at hand do not
+// refuse here (the source checks list them as skipped).
+func (e *Engine) admit(at *attempt, p *planned) {
+	pr := at.policy
+	if pr == nil {
+		return
+	}
+	kinds := map[string]SourceKind{}
+	for _, s := range at.srcs {
+		kinds[s.key] = s.kind
+	}
+	target := e.target(nil)
+	refused := map[rules.Key]bool{}
+	for _, a := range p.plan.Actions {
+		if a.Kind != ActAuthorize && a.Kind != ActModify {
+			continue
+		}
+		var denials []PolicyDenial
+		if pr.invalid != nil {
+			denials = []PolicyDenial{{Owner: -1, Reason: fmt.Sprintf("not written: %v; nothing is written until it is fixed", pr.invalid)}}
+		} else {
+			w := PolicyWrite{Key: a.Key, Target: target}
+			for _, o := range a.Owners {
+				kind, ok := kinds[o.Source]
+				if !ok {
+					kind = KindFile
+				}
+				w.Owners = append(w.Owners, PolicyOwner{Owner: o, Kind: kind})
+			}
+			denials = pr.pol.Admit(w, at.st.info)
+		}
+		for _, d := range denials {
+			if d.Undecided {
+				continue
+			}
+			r := PolicyRefusal{Action: a, Policy: d.Policy, Reason: d.Reason}
+			switch {
+			case d.Owner >= 0 && d.Owner < len(a.Owners):
+				r.Owner = a.Owners[d.Owner]
+			case len(a.Owners) > 0:
+				r.Owner = a.Owners[0]
+			}
+			p.policy.Refused = append(p.policy.Refused, r)
+			refused[a.Key] = true
+		}
+	}
+	if len(refused) == 0 {
+		return
+	}
+	p.diffOutput = dropActions(p.diffOutput, func(a Action) bool {
+		return (a.Kind == ActAuthorize || a.Kind == ActModify) && refused[a.Key]
+	})
 }
 
 // policySettle marks the violations whose revocation survived the other

@@ -214,3 +214,126 @@ func TestPolicyRevokesHandMadeWorldSSH(t *testing.T) {
 		t.Fatalf("result: %+v, unmanaged %d", res.Policy, res.Drift.Unmanaged)
 	}
 }
+
+// revokeByHand revokes a group's ingress rules matching the port, as an
+// incident responder would in the console.
+func (w *world) revokeByHand(group string, port int32) {
+	w.t.Helper()
+	ctx := context.Background()
+	out, err := w.ec2.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{
+		Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: []string{group}}}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range out.SecurityGroupRules {
+		if !aws.ToBool(r.IsEgress) && aws.ToInt32(r.FromPort) == port {
+			ids = append(ids, aws.ToString(r.SecurityGroupRuleId))
+		}
+	}
+	if len(ids) == 0 {
+		w.t.Fatalf("no ingress rule on port %d in %s", port, group)
+	}
+	if _, err := w.ec2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: &group, SecurityGroupRuleIds: ids}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// refusedText renders the refusals of a run, one per line.
+func refusedText(res reconcile.Result) string {
+	var out []string
+	for _, r := range res.Policy.Refused {
+		out = append(out, r.String())
+	}
+	return strings.Join(out, "\n")
+}
+
+// A rule applied from a file, then denied by a new policy, then revoked
+// by a person: the sweep does not write it again (admission refuses the
+// restore and reports it), whatever the policy's enforce.
+func TestAdmissionRefusesDeniedRestore(t *testing.T) {
+	for _, enforce := range []string{"report", "revoke"} {
+		t.Run(enforce, func(t *testing.T) {
+			w := policyWorld(t)
+			web := w.groups["team-a-web"]
+			w.put("rules/ssh.yaml", []byte(ruleFile("team-a-web", "ingress", "tcp", 22, 22, "cidrBlocks: [0.0.0.0/0]")))
+			w.reconcile(reconcile.Request{All: true})
+			if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, web+"|ingress|tcp|22|22|cidr4:0.0.0.0/0") {
+				t.Fatalf("not applied:\n%s", got)
+			}
+			w.put(policyKey, []byte("deny:\n  - id: no-world-ssh\n    type: ingress\n    ports: 22\n    cidrs: [0.0.0.0/0]\nenforce: "+enforce+"\n"))
+			res := w.reconcile(reconcile.Request{All: true})
+			if s := sourceOf(res, "rules/ssh.yaml"); s.Status != reconcile.StatusInvalid || len(res.Policy.Violations) != 1 || !res.Policy.Violations[0].Managed {
+				t.Fatalf("after the policy: %s %+v", s.Status, res.Policy)
+			}
+			w.revokeByHand(web, 22)
+			for run := 0; run < 2; run++ {
+				res = w.reconcile(reconcile.Request{All: true})
+				if got := strings.Join(w.rules(), "\n"); strings.Contains(got, "|22|22|cidr4:0.0.0.0/0") {
+					t.Fatalf("run %d: the sweep wrote the denied rule again (reverted %d):\n%s", run, res.Drift.Reverted, got)
+				}
+				want := "refused: authorize " + web + "|ingress|tcp|22|22|cidr4:0.0.0.0/0 (drift-deleted) for rules/ssh.yaml rule r: violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0"
+				if got := refusedText(res); got != want {
+					t.Errorf("run %d: refused\n%s\nwant\n%s", run, got, want)
+				}
+				if s := sourceOf(res, "rules/ssh.yaml"); s.Status != reconcile.StatusInvalid {
+					t.Errorf("run %d: ssh.yaml %s", run, s.Status)
+				}
+			}
+		})
+	}
+}
+
+// A group handed from team a to team b: team a's rule, revoked by team b,
+// is not written back into team b's group by the sweep.
+func TestAdmissionRefusesRestoreIntoAnotherTenantsGroup(t *testing.T) {
+	w := policyWorld(t)
+	web := w.groups["team-a-web"]
+	w.put(policyKey, []byte("tenants:\n  - prefix: team-a/\n    groups: {tags: {team: a}}\n  - prefix: team-b/\n    groups: {tags: {team: b}}\n"))
+	w.put("rules/team-a/web.yaml", []byte(ruleFile("team-a-web", "ingress", "tcp", 8080, 8080, "cidrBlocks: [10.0.0.0/8]")))
+	if s := sourceOf(w.reconcile(reconcile.Request{All: true}), "rules/team-a/web.yaml"); s.Status != reconcile.StatusApplied {
+		t.Fatalf("team-a/web.yaml: %s %q", s.Status, s.Diagnostics.Strings())
+	}
+	if _, err := w.ec2.CreateTags(context.Background(), &ec2.CreateTagsInput{Resources: []string{web},
+		Tags: []ec2types.Tag{{Key: aws.String("team"), Value: aws.String("b")}}}); err != nil {
+		t.Fatal(err)
+	}
+	w.revokeByHand(web, 8080)
+	for run := 0; run < 2; run++ {
+		res := w.reconcile(reconcile.Request{All: true})
+		if got := strings.Join(w.rules(), "\n"); strings.Contains(got, web+"|ingress|tcp|8080|8080|") {
+			t.Fatalf("run %d: team a's rule written back into team b's group (reverted %d):\n%s", run, res.Drift.Reverted, got)
+		}
+		if s := sourceOf(res, "rules/team-a/web.yaml"); s.Status != reconcile.StatusInvalid {
+			t.Errorf("run %d: team-a/web.yaml %s %q", run, s.Status, s.Diagnostics.Strings())
+		}
+		want := "refused: authorize " + web + "|ingress|tcp|8080|8080|cidr4:10.0.0.0/8 (drift-deleted) for rules/team-a/web.yaml rule r: violates policy tenant team-a/: group " + web + " is not a group of the tenant ({tags: {team: a}})"
+		if got := refusedText(res); got != want {
+			t.Errorf("run %d: refused\n%s\nwant\n%s", run, got, want)
+		}
+	}
+}
+
+// With an invalid policy nothing is written, a restore neither: the
+// policy it would pass is not known. Fixed, the restore is admitted.
+func TestAdmissionRefusesEveryWriteWithAnInvalidPolicy(t *testing.T) {
+	w := policyWorld(t)
+	web := w.groups["team-a-web"]
+	w.put(policyKey, []byte("deny:\n  - id: no-world-ssh\n    ports: 22\n    cidrs: [0.0.0.0/0]\n"))
+	w.put("rules/web.yaml", []byte(ruleFile("team-a-web", "ingress", "tcp", 443, 443, "cidrBlocks: [10.0.0.0/8]")))
+	w.reconcile(reconcile.Request{All: true})
+	w.put(policyKey, []byte("deny:\n  - id: no-world-ssh\n    port: 22\n"))
+	w.revokeByHand(web, 443)
+	res := w.reconcile(reconcile.Request{All: true})
+	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, "|443|443|") {
+		t.Fatalf("restored under an invalid policy:\n%s", got)
+	}
+	if len(res.Policy.Refused) != 1 || res.Policy.Refused[0].Policy != "" || !strings.Contains(res.Policy.Refused[0].Reason, "policy "+policyKey+" is invalid") {
+		t.Fatalf("refused: %s", refusedText(res))
+	}
+	w.put(policyKey, []byte("deny:\n  - id: no-world-ssh\n    ports: 22\n    cidrs: [0.0.0.0/0]\n"))
+	res = w.reconcile(reconcile.Request{All: true})
+	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, web+"|ingress|tcp|443|443|cidr4:10.0.0.0/8") || len(res.Policy.Refused) != 0 {
+		t.Fatalf("not restored with the policy fixed (refused %q):\n%s", refusedText(res), got)
+	}
+}

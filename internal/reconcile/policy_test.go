@@ -57,6 +57,22 @@ func (f fakePolicy) CheckRule(k rules.Key, groups map[string]*GroupInfo) []Polic
 	return out
 }
 
+func (f fakePolicy) Admit(w PolicyWrite, groups map[string]*GroupInfo) []PolicyDenial {
+	pw := policy.Write{Key: w.Key, Account: w.Target.Account}
+	for _, o := range w.Owners {
+		path := ""
+		if o.Kind == KindFile {
+			path = strings.TrimPrefix(o.Source, "rules/")
+		}
+		pw.Paths = append(pw.Paths, path)
+	}
+	var out []PolicyDenial
+	for _, r := range f.p.Admit(pw, facts(groups)) {
+		out = append(out, PolicyDenial{Owner: r.Owner, Policy: r.Policy, Reason: r.Msg, Undecided: r.Skipped, Need: r.Need})
+	}
+	return out
+}
+
 const noWorldSSH = `deny:
   - id: no-world-ssh
     message: SSH must not be open to the internet

@@ -165,6 +165,29 @@ func (c Checker) CheckRule(k rules.Key, groups map[string]*reconcile.GroupInfo) 
 	return out
 }
 
+// Admit implements reconcile.Policy: pkg/policy's admission check of one
+// write, with the groups' EC2 facts. An owner's path is its key below the
+// prefix for a file, "" (no tenant) for a CloudFormation resource.
+func (c Checker) Admit(w reconcile.PolicyWrite, groups map[string]*reconcile.GroupInfo) []reconcile.PolicyDenial {
+	facts := policy.Facts{Groups: map[string]policy.Group{}}
+	for _, id := range []string{w.Key.GroupID, w.Key.Peer.Value} {
+		if g := groups[id]; g != nil {
+			facts.Groups[id] = Group(*g)
+		}
+	}
+	pw := policy.Write{Key: w.Key, Account: w.Target.Account, Paths: make([]string, len(w.Owners))}
+	for i, o := range w.Owners {
+		if rel, ok := strings.CutPrefix(o.Source, c.Prefix); ok && o.Kind == reconcile.KindFile {
+			pw.Paths[i] = rel
+		}
+	}
+	var out []reconcile.PolicyDenial
+	for _, r := range c.Policy.Admit(pw, facts) {
+		out = append(out, reconcile.PolicyDenial{Owner: r.Owner, Policy: r.Policy, Reason: r.Msg, Undecided: r.Skipped, Need: r.Need})
+	}
+	return out
+}
+
 // Group converts the engine's facts of a group, as EC2 reports them.
 func Group(g reconcile.GroupInfo) policy.Group {
 	return policy.Group{ID: g.GroupID, Name: g.Name, VPCID: g.VPCID, Tags: g.Tags, Complete: true}

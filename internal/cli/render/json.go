@@ -113,6 +113,9 @@ type PlanDoc struct {
 	Unmanaged     []UnmanagedDoc `json:"unmanaged"`
 	// Quota lists groups the plan leaves over EC2's default rules quota.
 	Quota []QuotaDoc `json:"quota,omitempty"`
+	// PolicyRefused are the writes the guardrail policy refused
+	// (--policy): left out of the plan, never written.
+	PolicyRefused []driftreport.Refusal `json:"policyRefused,omitempty"`
 }
 
 // QuotaDoc is one group over the default rules quota after the plan.
@@ -140,6 +143,9 @@ type DriftDoc struct {
 	// PolicyViolations are the live rules that violate the guardrail
 	// policy (--policy), with what this run did about each.
 	PolicyViolations []driftreport.Violation `json:"policyViolations,omitempty"`
+	// PolicyRefused are the writes the guardrail policy refused: not
+	// reverted, never written.
+	PolicyRefused []driftreport.Refusal `json:"policyRefused,omitempty"`
 }
 
 func ruleDoc(k rules.Key, names map[string]string) RuleDoc {
@@ -224,6 +230,7 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 		Sources:   sourceDocs(res.Sources),
 		Unmanaged: make([]UnmanagedDoc, 0, len(p.Unmanaged)),
 	}
+	doc.PolicyRefused = driftreport.Refusals(res)
 	for _, q := range res.Quota {
 		doc.Quota = append(doc.Quota, QuotaDoc{GroupID: q.Group, Direction: string(q.Direction), Family: q.Family, Rules: q.Rules, Quota: rules.QuotaPerGroup})
 	}
@@ -260,6 +267,7 @@ func NewDriftDoc(res reconcile.Result, paused map[string]string, reverted bool, 
 		Sources:       sourceDocs(res.Sources),
 	}
 	doc.PolicyViolations = driftreport.Build(res).Violations
+	doc.PolicyRefused = driftreport.Refusals(res)
 	for g, until := range paused {
 		doc.Paused[g] = until
 	}

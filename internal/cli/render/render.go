@@ -436,6 +436,14 @@ func PolicyViolations(w io.Writer, res reconcile.Result, o Options) {
 		fmt.Fprintln(w, o.paint(ansiRed, "Policy invalid: "+res.Policy.Invalid.Error()+"; no rule file is applied until it is fixed"))
 		fmt.Fprintln(w)
 	}
+	if refused := driftreport.Refusals(res); len(refused) > 0 {
+		fmt.Fprintf(w, "%s (%s):\n", o.paint(ansiRed, "Refused by the guardrail policy, not written"), res.Policy.Name)
+		for _, r := range refused {
+			fmt.Fprintln(w, "  "+o.Group(r.Group)+" "+r.Direction+" "+r.Rule)
+			fmt.Fprintln(w, "      "+r.What()+": "+r.Reason)
+		}
+		fmt.Fprintln(w)
+	}
 	if len(vs) == 0 {
 		return
 	}

@@ -104,6 +104,66 @@ type Report struct {
 	Violations []Violation `json:"policyViolations,omitempty"`
 	// PolicyInvalid says why the policy is invalid (nothing was applied).
 	PolicyInvalid string `json:"policyInvalid,omitempty"`
+	// Refused are the writes the guardrail policy refused at admission
+	// (a restore of a rule the policy now denies, a rule for another
+	// tenant's group): never written.
+	Refused []Refusal `json:"policyRefused,omitempty"`
+}
+
+// Refusal is one write the guardrail policy refused.
+type Refusal struct {
+	// Account and Region name the target (set in the reconcile
+	// function's response, which lists every target's).
+	Account   string `json:"account,omitempty"`
+	Region    string `json:"region,omitempty"`
+	Group     string `json:"group"`
+	Direction string `json:"direction"`
+	Rule      string `json:"rule"`
+	// Action is the write refused: authorize or modify.
+	Action string `json:"action"`
+	// Cause is why the plan wanted it (declared, drift-deleted, ...).
+	Cause string `json:"cause"`
+	// Source and RuleName name the owner the refusal is about.
+	Source   string `json:"source,omitempty"`
+	RuleName string `json:"ruleName,omitempty"`
+	// Policy is the clause id as written or "tenant PREFIX" ("" when the
+	// policy is invalid).
+	Policy string `json:"policy,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Refusals converts a run's refused writes.
+func Refusals(res reconcile.Result) []Refusal {
+	var out []Refusal
+	for _, r := range res.Policy.Refused {
+		k := r.Action.Key
+		out = append(out, Refusal{Group: k.GroupID, Direction: string(k.Direction), Rule: RuleText(k, r.Action.Description),
+			Action: string(r.Action.Kind), Cause: string(r.Action.Cause), Source: r.Owner.Source, RuleName: r.Owner.Rule,
+			Policy: r.Policy, Reason: r.Reason})
+	}
+	return out
+}
+
+// What names the write refused and its owner: "restore for
+// rules/ssh.yaml rule r", "authorize for rules/web.yaml rule https".
+func (r Refusal) What() string {
+	what := r.Action
+	if r.Cause == string(reconcile.CauseDriftDeleted) || r.Cause == string(reconcile.CauseDriftModified) {
+		what = "restore"
+	}
+	if r.Source != "" {
+		what += " for " + r.Source
+		if r.RuleName != "" {
+			what += " rule " + r.RuleName
+		}
+	}
+	return what
+}
+
+// Text renders the refusal for people: "sg-1 ingress: tcp 22 from
+// 0.0.0.0/0 (restore for rules/ssh.yaml rule r) not written: violates ...".
+func (r Refusal) Text() string {
+	return fmt.Sprintf("%s %s: %s (%s) not written: %s", r.Group, r.Direction, r.Rule, r.What(), r.Reason)
 }
 
 // Violation is one live rule that violates a deny clause.
@@ -216,6 +276,7 @@ func Build(res reconcile.Result) Report {
 	}
 	r.ReportOnly = r.Detected > 0 && !res.Executed
 	r.Violations = violations(res)
+	r.Refused = Refusals(res)
 	if res.Policy.Invalid != nil {
 		r.PolicyInvalid = res.Policy.Invalid.Error()
 	}
@@ -350,6 +411,9 @@ func (r Report) Subject() string {
 		}
 		return fmt.Sprintf("sgrules: %d security group %s %s the guardrail policy", len(r.Violations), strutil.Plural(len(r.Violations), "rule"), verb)
 	}
+	if r.Detected == 0 && len(r.Refused) > 0 {
+		return fmt.Sprintf("sgrules: %d security group %s refused by the guardrail policy (not written)", len(r.Refused), strutil.Plural(len(r.Refused), "rule"))
+	}
 	verb := "reverted"
 	if r.ReportOnly {
 		verb = "found, not reverted"
@@ -367,6 +431,9 @@ func (r Report) Summary() string {
 	case r.Detected == 0 && len(r.Violations) > 0:
 		fmt.Fprintf(&b, "No drift in %d %s checked; %d %s violate the guardrail policy.\n",
 			r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"), len(r.Violations), strutil.Plural(len(r.Violations), "rule"))
+	case r.Detected == 0 && len(r.Refused) > 0:
+		fmt.Fprintf(&b, "%d %s checked; %d %s not written: refused by the guardrail policy.\n",
+			r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"), len(r.Refused), strutil.Plural(len(r.Refused), "rule"))
 	case r.Detected == 0:
 		fmt.Fprintf(&b, "No drift in %d %s checked.\n", r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"))
 	case r.ReportOnly:
@@ -390,6 +457,12 @@ func (r Report) Summary() string {
 				fmt.Fprintf(&b, ": %s", v.Message)
 			}
 			fmt.Fprintf(&b, " (%s)\n", v.text())
+		}
+	}
+	if len(r.Refused) > 0 {
+		fmt.Fprintf(&b, "Refused by the guardrail policy, not written:\n")
+		for _, x := range r.Refused {
+			fmt.Fprintf(&b, "- %s\n", x.Text())
 		}
 	}
 	if r.Unmanaged > 0 {

@@ -256,3 +256,27 @@ func TestPolicyViolations(t *testing.T) {
 		t.Errorf("PolicyInvalidEMF: %v", values)
 	}
 }
+
+func TestPolicyRefused(t *testing.T) {
+	sshOpen := key("sg-web", rules.Ingress, rules.ProtoTCP, 22, 22, anyV4)
+	res := reconcile.Result{Executed: true, Drift: reconcile.DriftReport{GroupsChecked: 2}, Policy: reconcile.PolicyReport{
+		Name: "policy/sgrules.yaml",
+		Refused: []reconcile.PolicyRefusal{{
+			Action: reconcile.Action{Kind: reconcile.ActAuthorize, Cause: reconcile.CauseDriftDeleted, Key: sshOpen},
+			Owner:  rules.Owner{Source: "rules/ssh.yaml", Rule: "r"}, Policy: "no-world-ssh",
+			Reason: "violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0"}}}}
+	r := driftreport.Build(res)
+	want := "2 groups checked; 1 rule not written: refused by the guardrail policy.\n" +
+		"Refused by the guardrail policy, not written:\n" +
+		"- sg-web ingress: tcp 22 from cidr4:0.0.0.0/0 (restore for rules/ssh.yaml rule r) not written: violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0\n"
+	if got := r.Summary(); got != want {
+		t.Errorf("Summary:\n%s\nwant:\n%s", got, want)
+	}
+	if got := r.Subject(); got != "sgrules: 1 security group rule refused by the guardrail policy (not written)" {
+		t.Errorf("Subject = %q", got)
+	}
+	b, _ := json.Marshal(r)
+	if !strings.Contains(string(b), `"policyRefused":[{"group":"sg-web","direction":"ingress","rule":"tcp 22 from cidr4:0.0.0.0/0","action":"authorize","cause":"drift-deleted","source":"rules/ssh.yaml","ruleName":"r","policy":"no-world-ssh","reason":"violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0"}]`) {
+		t.Errorf("JSON: %s", b)
+	}
+}

@@ -46,7 +46,7 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 	detected, alertable := 0, false
 	for _, rep := range reps {
 		level := slog.LevelInfo
-		found := rep.Detected > 0 || len(rep.Violations) > 0 || rep.PolicyInvalid != ""
+		found := rep.Detected > 0 || len(rep.Violations) > 0 || rep.PolicyInvalid != "" || len(rep.Refused) > 0
 		switch {
 		case rep.Errors > 0:
 			level = slog.LevelError

@@ -189,6 +189,9 @@ func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Requ
 	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.reconcile(ctx, req, only)
 	resp := Response{Kind: kind, Request: flattenRequest(req), Sources: flattenSources(res.Sources()), Targets: flattenTargets(res)}
+	if h.cfg.DriftCount == nil {
+		resp.Refused = flattenRefused(res)
+	}
 	if h.cfg.DriftCount != nil {
 		reps := h.reportDrift(ctx, kind, req, res, err)
 		if len(reps) == 1 {

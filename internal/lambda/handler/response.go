@@ -24,6 +24,10 @@ type Response struct {
 	Sources []SourceDoc `json:"sources,omitempty"`
 	// Drift is the drift report (drift function) of a run in one target.
 	Drift *driftreport.Report `json:"drift,omitempty"`
+	// Refused are the writes the guardrail policy refused at admission,
+	// never written, in every target (the reconcile function; the drift
+	// function's reports carry them per target).
+	Refused []driftreport.Refusal `json:"policyRefused,omitempty"`
 	// Targets are the targets run (absent for a handler without a fleet).
 	Targets []TargetDoc `json:"targets,omitempty"`
 	// Sweeps are the sweep messages a scheduled event planned.
@@ -39,6 +43,18 @@ type TargetDoc struct {
 	// Error is why the target failed (the others went on).
 	Error string              `json:"error,omitempty"`
 	Drift *driftreport.Report `json:"drift,omitempty"`
+}
+
+// flattenRefused lists the refused writes of every target.
+func flattenRefused(res reconcile.FleetResult) []driftreport.Refusal {
+	var out []driftreport.Refusal
+	for _, t := range res.Targets {
+		for _, r := range driftreport.Refusals(t.Result) {
+			r.Account, r.Region = t.Target.Account, t.Target.Region
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func flattenTargets(res reconcile.FleetResult) []TargetDoc {
