@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/pkg/policy"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -154,4 +155,33 @@ func checkPolicy(pol *policy.Policy, pf parsedFile, online *onlineFacts) []findi
 		return a.Col < b.Col
 	})
 	return out
+}
+
+// checkRegionsOnline returns a located error for each file naming a
+// region that does not exist (config.RegionCheck: one DescribeRegions
+// call at most), as plan and apply find it.
+func checkRegionsOnline(ctx context.Context, w *wiring, files []parsedFile) ([]finding, error) {
+	var out []finding
+	var check *config.RegionCheck
+	for _, pf := range files {
+		r := pf.file.Target.Region
+		if r == "" {
+			continue
+		}
+		if check == nil {
+			cfg, err := w.awsConfig(ctx)
+			if err != nil {
+				return nil, err
+			}
+			check = config.NewRegionCheck(cfg)
+		}
+		ok, err := check.Exists(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range rules.CheckRegion(pf.file, func(string) bool { return ok }, "") {
+			out = append(out, finding{Diagnostic: d})
+		}
+	}
+	return out, nil
 }

@@ -36,7 +36,10 @@ invalid. Tenant prefixes match the path below the directory given (or a
 file's path as given). Clauses that need facts about the groups (their tags)
 are listed as skipped, unless --online reads them from EC2 (read-only
 DescribeSecurityGroups calls, batched; group references are then resolved
-as plan resolves them).
+as plan resolves them). --online also checks that the region each file
+names exists (EC2 DescribeRegions, for a name the SDK does not know):
+offline any region name is accepted, with a warning when it is one edit
+away from a known region.
 
 Exit status: 0 when every file is valid (warnings and skipped checks
 allowed), 1 when any file is invalid, violates the policy, or the policy is
@@ -118,6 +121,13 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 				fmt.Fprintf(stderr, "sgrules validate: --online: %v\n", err)
 				return exitFail
 			}
+			found, err := checkRegionsOnline(ctx, &w, parsed)
+			if err != nil {
+				fmt.Fprintf(stderr, "sgrules validate: --online: %v\n", err)
+				return exitFail
+			}
+			invalid += len(found)
+			all = append(all, found...)
 		}
 		for _, pf := range parsed {
 			found := checkPolicy(pol, pf, facts)

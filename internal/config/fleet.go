@@ -52,6 +52,8 @@ type Fleet struct {
 	mu     sync.Mutex
 	creds  map[string]aws.CredentialsProvider
 	groups map[rules.Target]*ec2sg.Client
+
+	regions *RegionCheck
 }
 
 // NewFleet builds the hub on its own AWS configuration: on first use, one
@@ -66,6 +68,7 @@ func (c Config) NewFleet(_ context.Context, cfg aws.Config, opts EngineOptions) 
 	}
 	f := &Fleet{c: c, cfg: cfg, opts: opts, stsAPI: sts.NewFromConfig(cfg),
 		creds: map[string]aws.CredentialsProvider{}, groups: map[rules.Target]*ec2sg.Client{}}
+	f.regions = NewRegionCheck(cfg)
 	f.Source = opts.Source
 	if f.Source == nil {
 		f.Source = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix)
@@ -94,6 +97,7 @@ func (f *Fleet) init(ctx context.Context) error {
 	f.ledger = ddbledger.New(dynamodb.NewFromConfig(f.cfg), f.c.Table, ddbledger.WithLogger(f.opts.logger()), ddbledger.WithHome(f.home))
 	f.fleet, err = reconcile.NewFleet(reconcile.FleetConfig{
 		Home: f.home, AllowAccount: f.AllowAccount, Accounts: f.c.TargetAccounts, Source: f.Source, Ledger: f.ledger, Logger: f.opts.logger(),
+		RegionExists: f.regions.Exists, Partition: f.partition,
 		Engine: func(_ context.Context, t rules.Target, src reconcile.Source, led reconcile.Ledger) (*reconcile.Engine, error) {
 			return f.engine(t, src, led)
 		},
@@ -208,6 +212,8 @@ func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledge
 		Target:          t,
 		Home:            f.home,
 		AllowAccount:    f.AllowAccount,
+		RegionExists:    f.regions.Exists,
+		Partition:       f.partition,
 	})
 }
 

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -45,6 +46,13 @@ type Config struct {
 	// a file naming any other is invalid, with the error at its account
 	// field. Nil allows only Home.Account.
 	AllowAccount func(account string) bool
+	// RegionExists tells whether a region a file names exists (nil: every
+	// region name is taken to exist), and Partition is the hub's AWS
+	// partition ("" skips that check): a file naming a region that does
+	// not exist, or one of another partition, is invalid, with the error
+	// at its region field (region.go).
+	RegionExists func(ctx context.Context, region string) (bool, error)
+	Partition    string
 	// Concurrency bounds the EC2 batches (groups and directions) run at
 	// once within one phase; phases (authorize, update, revoke) never
 	// overlap. 0 means DefaultConcurrency.

@@ -36,6 +36,10 @@ type FleetConfig struct {
 	// AllowAccount tells the accounts a file may name (nil: only
 	// Home.Account); see Config.AllowAccount.
 	AllowAccount func(account string) bool
+	// RegionExists and Partition as Config's: a file naming a region that
+	// does not exist is invalid (routed as any invalid file).
+	RegionExists func(ctx context.Context, region string) (bool, error)
+	Partition    string
 	// Accounts lists the accounts besides Home's that files may name
 	// (TARGET_ACCOUNTS). Sweeps visit each of them in every region in use
 	// (a region some target of the sweep is in),
@@ -227,15 +231,22 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 
 	// where returns the target of a file read now, or the scopes of its
 	// records when it is invalid.
-	where := func(obj Object) []rules.Target {
+	where := func(obj Object) ([]rules.Target, error) {
 		if obj.Body == nil && obj.Size > rules.MaxFileSize {
-			return f.recordScopes(scopes[obj.Key])
+			return f.recordScopes(scopes[obj.Key]), nil
 		}
 		file, diags := rules.Parse(obj.Key, obj.Body)
 		if diags.HasErrors() || file == nil || rules.CheckAccounts(file, f.cfg.AllowAccount).HasErrors() {
-			return f.recordScopes(scopes[obj.Key])
+			return f.recordScopes(scopes[obj.Key]), nil
 		}
-		return []rules.Target{file.Target.Resolve(home)}
+		rd, err := checkRegion(ctx, file, f.cfg.RegionExists, f.cfg.Partition)
+		if err != nil {
+			return nil, err
+		}
+		if rd.HasErrors() {
+			return f.recordScopes(scopes[obj.Key]), nil
+		}
+		return []rules.Target{file.Target.Resolve(home)}, nil
 	}
 	add := func(key, etag string, info *ObjectInfo, to []rules.Target) {
 		for _, t := range to {
@@ -282,7 +293,11 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 				return rt, fmt.Errorf("read source %s: %w", o.Key, err)
 			}
 			rt.bodies[o.Key] = obj
-			add(o.Key, o.ETag, &o, where(obj))
+			to, err := where(obj)
+			if err != nil {
+				return rt, err
+			}
+			add(o.Key, o.ETag, &o, to)
 		}
 	} else {
 		for _, k := range dedupe(req.Keys) {
@@ -299,7 +314,11 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 				return rt, fmt.Errorf("read source %s: %w", k, err)
 			}
 			rt.bodies[k] = obj
-			add(k, obj.ETag, nil, where(obj))
+			to, err := where(obj)
+			if err != nil {
+				return rt, err
+			}
+			add(k, obj.ETag, nil, to)
 		}
 	}
 	if req.All {

@@ -292,6 +292,17 @@ func (e *Engine) read(ctx context.Context, req Request, s *loaded, listed map[st
 		s.baseStatus = StatusInvalid
 		return nil
 	}
+	diags, err = checkRegion(ctx, f, e.cfg.RegionExists, e.cfg.Partition)
+	if err != nil {
+		return err
+	}
+	if diags.HasErrors() {
+		// Nothing can be written in a region that does not exist: the
+		// file is invalid, and keeps what it applied where it was.
+		s.baseDiags = append(s.baseDiags, diags...)
+		s.baseStatus = StatusInvalid
+		return nil
+	}
 	if f.Target.Resolve(e.cfg.Home) != e.cfg.Target {
 		// Another target's file: gone from this one (a file that moved
 		// is revoked here and applied in its new target).

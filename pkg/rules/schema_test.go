@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -126,7 +125,7 @@ func TestSchemaAgreesOnProtocol(t *testing.T) {
 
 // TestSchemaTargets: the schema accepts what the parser accepts for
 // account, region and source groups in another account, and its region
-// list is Regions.
+// pattern is RegionPattern.
 func TestSchemaTargets(t *testing.T) {
 	s := loadSchema(t)
 	peer := "rules:\n  r:\n    securityGroup: {groupId: sg-01234567}\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    sourceSecurityGroups: "
@@ -134,6 +133,9 @@ func TestSchemaTargets(t *testing.T) {
 		"account: \"012345678901\"\nregion: eu-west-1\nrules: {}\n",
 		"account: 111122223333\nrules: {}\n",
 		"region: us-gov-west-1\nrules: {}\n",
+		"region: me-west-1\nrules: {}\n",
+		"region: eusc-de-east-1\nrules: {}\n",
+		"region: xx-future-1\nrules: {}\n",
 		peer + "[sg-89abcdef, {groupId: sg-89abcdef, account: \"444455556666\"}, {groupId: sg-0123456789abcdef0, account: 444455556666}]\n",
 	} {
 		if f, diags := Parse("t.yaml", []byte(src)); f == nil {
@@ -162,15 +164,15 @@ func TestSchemaTargets(t *testing.T) {
 	var doc struct {
 		Properties struct {
 			Region struct {
-				Enum []string `json:"enum"`
+				Pattern string `json:"pattern"`
 			} `json:"region"`
 		} `json:"properties"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(doc.Properties.Region.Enum, Regions) {
-		t.Errorf("schema regions %v, want rules.Regions %v", doc.Properties.Region.Enum, Regions)
+	if doc.Properties.Region.Pattern != RegionPattern {
+		t.Errorf("schema region pattern %q, want rules.RegionPattern %q", doc.Properties.Region.Pattern, RegionPattern)
 	}
 }
 

@@ -67,11 +67,12 @@ func TestParseTargetErrors(t *testing.T) {
 		{"hex number", "account: 0x1234\n", `a.yaml:1:10: account: "0x1234" is not an AWS account id`},
 		{"list", "account: [111122223333]\n", `a.yaml:1:10: account: want a 12-digit AWS account id, got a list`},
 		{"null", "account:\n", `a.yaml:1:9: account: want a 12-digit AWS account id, got nothing`},
-		{"unknown region", "region: eu-west-9\n", `a.yaml:1:9: region: "eu-west-9" is not a known AWS region (did you mean "eu-west-1"?)`},
-		{"region typo", "region: euwest1\n", `a.yaml:1:9: region: "euwest1" is not a known AWS region (did you mean "eu-west-1"?)`},
+		{"region typo", "region: euwest1\n", `a.yaml:1:9: region: "euwest1" is not an AWS region name (such as eu-west-1) (did you mean "eu-west-1"?)`},
 		{"region upper case", "region: US-EAST-1\n", `(did you mean "us-east-1"?)`},
-		{"region nonsense", "region: moon\n", `a.yaml:1:9: region: "moon" is not a known AWS region`},
-		{"region number", "region: 1\n", `a.yaml:1:9: region: "1" is not a known AWS region`},
+		{"region nonsense", "region: moon\n", `a.yaml:1:9: region: "moon" is not an AWS region name (such as eu-west-1)`},
+		{"region number", "region: 1\n", `a.yaml:1:9: region: "1" is not an AWS region name`},
+		{"region no number", "region: eu-west\n", `a.yaml:1:9: region: "eu-west" is not an AWS region name`},
+		{"region underscore", "region: eu_west_1\n", `(did you mean "eu-west-1"?)`},
 		{"top-level typo", "acount: \"111122223333\"\n", `a.yaml:1:1: unknown field "acount" (did you mean "account"?)`},
 		{"account on the rule's group", strings.Replace(peerRule, "securityGroup: sg-0123456789abcdef0", `securityGroup: {groupId: sg-0123456789abcdef0, account: "111122223333"}`, 1) + "    cidrBlocks: [10.0.0.0/8]\n",
 			`a.yaml:3:52: r: securityGroup.account: the groups a file manages are in the file's target: set the top-level account`},
@@ -263,5 +264,85 @@ func TestRegionsSorted(t *testing.T) {
 			t.Errorf("Regions not sorted and unique at %s", r)
 		}
 		seen[r] = true
+	}
+}
+
+// Any name of the region syntax is accepted offline (the SDK and AWS add
+// regions faster than a list is kept); one edit away from a known region
+// is a warning with a did-you-mean. Whether it exists is checked online
+// (CheckRegion).
+func TestParseRegionNames(t *testing.T) {
+	tests := []struct{ region, warning string }{
+		{"eu-west-1", ""},
+		{"me-west-1", ""},
+		{"sa-west-1", ""},
+		{"eusc-de-east-1", ""},
+		{"us-gov-west-1", ""},
+		{"us-isob-east-1", ""},
+		{"ap-southeast-7", ""},
+		{"xx-future-1", ""},
+		{"ca-south-7", ""},
+		{"eu-west-9", `a.yaml:1:9: warning: region: "eu-west-9" is not a region sgrules knows (did you mean "eu-west-1"?); plan, apply and validate --online check that it exists`},
+		{"us-esat-1", `(did you mean "us-east-1"?)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.region, func(t *testing.T) {
+			f, diags := Parse("a.yaml", []byte("region: "+tc.region+"\nrules: {}\n"))
+			if f == nil || diags.HasErrors() {
+				t.Fatalf("refused: %v", diags.Strings())
+			}
+			if f.Target.Region != tc.region {
+				t.Errorf("region %q, want %q", f.Target.Region, tc.region)
+			}
+			got := strings.Join(diags.Strings(), "\n")
+			if tc.warning == "" && got != "" {
+				t.Errorf("want no diagnostic, got %s", got)
+			}
+			if tc.warning != "" && (len(diags) != 1 || diags[0].Severity != SeverityWarning || !strings.Contains(got, tc.warning)) {
+				t.Errorf("got\n%s\nwant one warning containing\n%s", got, tc.warning)
+			}
+		})
+	}
+}
+
+func TestRegionPartition(t *testing.T) {
+	for region, want := range map[string]string{
+		"eu-west-1": "aws", "me-west-1": "aws", "xx-future-1": "aws",
+		"cn-north-1": "aws-cn", "us-gov-east-1": "aws-us-gov", "eusc-de-east-1": "aws-eusc",
+		"us-iso-east-1": "aws-iso", "us-isob-east-1": "aws-iso-b", "eu-isoe-west-1": "aws-iso-e", "us-isof-south-1": "aws-iso-f",
+	} {
+		if got := RegionPartition(region); got != want {
+			t.Errorf("RegionPartition(%q) = %q, want %q", region, got, want)
+		}
+	}
+	for _, r := range Regions {
+		if !IsRegionName(r) {
+			t.Errorf("known region %q is not of the region syntax", r)
+		}
+	}
+}
+
+func TestCheckRegion(t *testing.T) {
+	f, _ := Parse("team/a.yaml", []byte("account: \"111122223333\"\nregion: eu-west-9\nrules: {}\n"))
+	exists := func(r string) bool { return r == "eu-west-1" }
+	d := CheckRegion(f, exists, "aws")
+	want := `team/a.yaml:2:9: region: "eu-west-9" does not exist: EC2 DescribeRegions does not list it (did you mean "eu-west-1"?)`
+	if len(d) != 1 || d[0].String() != want || d[0].Field != "region" || !d.HasErrors() {
+		t.Errorf("got %v, want %s", d.Strings(), want)
+	}
+	if d := CheckRegion(f, func(string) bool { return true }, "aws"); d != nil {
+		t.Errorf("existing region refused: %v", d.Strings())
+	}
+	cn, _ := Parse("b.yaml", []byte("region: cn-north-1\nrules: {}\n"))
+	want = `b.yaml:1:9: region: "cn-north-1" is in partition aws-cn, not in this deployment's (aws): a hub reaches only its own partition`
+	if d := CheckRegion(cn, func(string) bool { return true }, "aws"); len(d) != 1 || d[0].String() != want {
+		t.Errorf("got %v, want %s", d.Strings(), want)
+	}
+	home, _ := Parse("h.yaml", []byte("rules: {}\n"))
+	if d := CheckRegion(home, func(string) bool { return false }, "aws"); d != nil {
+		t.Errorf("a file without region is the hub's: %v", d.Strings())
+	}
+	if d := CheckRegion(nil, nil, ""); d != nil {
+		t.Errorf("nil file: %v", d)
 	}
 }

@@ -213,3 +213,13 @@ func TestArnLike(t *testing.T) {
 		}
 	}
 }
+
+// The functions ask DescribeRegions for a region name the SDK does not
+// know (internal/config.RegionCheck).
+func TestFunctionsMayDescribeRegions(t *testing.T) {
+	tpl := load(t, filepath.Join(root, "template.yaml"))
+	st := allows(tpl, "ec2:DescribeRegions")
+	if len(st) != 1 || !same(st[0]["Resource"], "*") {
+		t.Errorf("ec2:DescribeRegions allowed by %v, want one statement on \"*\"", st)
+	}
+}
