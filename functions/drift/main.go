@@ -44,13 +44,12 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	hcfg := handler.Config{
 		Fleet:       fleet,
 		ShardGroups: fleet.ShardGroups,
-		TargetRole:  c.TargetRole,
 		Logger:      logger,
 		Bucket:      c.Bucket,
 		Prefix:      c.Prefix,
 		PolicyKey:   c.PolicyKey,
 		DryRun:      c.DriftMode == config.DriftReport,
-		IgnoreRoles: c.RoleARNs,
+		IgnoreRoles: c.OwnRoleARNs(),
 		DriftCount:  driftreport.Count,
 		Metrics:     os.Stdout,
 	}

@@ -39,5 +39,5 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	}
 	// CloudFormation custom resources are the hub's own: the home engine.
 	return handler.NewReconcile(handler.Config{Fleet: fleet, Engine: fleet.HomeEngine(), Logger: logger, Bucket: c.Bucket, Prefix: c.Prefix,
-		TargetRole: c.TargetRole, PolicyKey: c.PolicyKey})
+		PolicyKey: c.PolicyKey})
 }

@@ -220,7 +220,7 @@ func TestFleetOnMoto(t *testing.T) {
 	}
 	// A CloudTrail-shaped event from account C sweeps only that target
 	// (drift function handler on the real fleet).
-	h, err := handler.NewDrift(handler.Config{Fleet: fl, DriftCount: driftreport.Count, TargetRole: DefaultTargetRole, Metrics: &strings.Builder{}})
+	h, err := handler.NewDrift(handler.Config{Fleet: fl, DriftCount: driftreport.Count, Metrics: &strings.Builder{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -196,7 +196,7 @@ func TestDriftSweepOfTheOldTargetKeepsAPendingMove(t *testing.T) {
 	// Moved to B with the hub's group (invalid there); no event has run
 	// B yet when the hub's sweep comes.
 	w.putGroup(mvKey, `account: "111122223333"`+"\n", w.web[home], 22, "mv")
-	h, err := handler.NewDrift(handler.Config{Fleet: fl, DriftCount: driftreport.Count, TargetRole: DefaultTargetRole,
+	h, err := handler.NewDrift(handler.Config{Fleet: fl, DriftCount: driftreport.Count,
 		ShardGroups: fl.ShardGroups, Metrics: &strings.Builder{}})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -56,30 +55,6 @@ type holderFleet struct{ Fleet }
 func (f holderFleet) Reconcile(ctx context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
 	req.Holder = holderOf(ctx, req.Holder)
 	return f.Fleet.Reconcile(ctx, req, only)
-}
-
-// ownTargetRole reports whether a CloudTrail caller or issuer ARN is a
-// session of the target role in a target account:
-// arn:PART:iam::ACCOUNT:role/[PATH/]ROLE or
-// arn:PART:sts::ACCOUNT:assumed-role/ROLE/SESSION.
-func ownTargetRole(arn, role string) bool {
-	if role == "" || arn == "" {
-		return false
-	}
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 {
-		return false
-	}
-	res := parts[5]
-	switch {
-	case parts[2] == "iam" && strings.HasPrefix(res, "role/"):
-		segs := strings.Split(res, "/")
-		return segs[len(segs)-1] == role
-	case parts[2] == "sts" && strings.HasPrefix(res, "assumed-role/"):
-		segs := strings.Split(res, "/")
-		return len(segs) >= 2 && segs[1] == role
-	}
-	return false
 }
 
 // plan is the scheduled event of a drift function with a queue: one sweep

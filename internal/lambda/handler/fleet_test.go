@@ -147,7 +147,7 @@ func TestSweepMessagesSweepTheirTarget(t *testing.T) {
 // CloudTrail events from a target account sweep that target and group;
 // the target role's own sessions are ignored.
 func TestAPICallSweepsItsTarget(t *testing.T) {
-	h, fl, _ := newFleetDrift(t, Config{TargetRole: "sgrules-target"})
+	h, fl, _ := newFleetDrift(t, Config{IgnoreRoles: []string{"arn:aws:iam::111122223333:role/sgrules-target"}})
 	ev := func(account, issuer string) json.RawMessage {
 		return json.RawMessage(`{"version":"0","id":"e1","detail-type":"AWS API Call via CloudTrail","source":"aws.ec2","account":"` + account + `",
 		"region":"eu-west-1","detail":{"eventID":"x","eventName":"RevokeSecurityGroupIngress","awsRegion":"eu-west-1",

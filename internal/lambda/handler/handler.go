@@ -54,9 +54,12 @@ type Config struct {
 	PolicyKey string
 	// DryRun plans without changing anything (drift report mode).
 	DryRun bool
-	// IgnoreRoles are sgrules' own role ARNs: CloudTrail events whose
-	// caller (userIdentity.arn) or session issuer
-	// (sessionContext.sessionIssuer.arn) is one of them are ignored.
+	// IgnoreRoles are sgrules' own role ARNs (config.Config.OwnRoleARNs:
+	// the functions' roles and the target role in each target account):
+	// CloudTrail events whose session issuer
+	// (userIdentity.sessionContext.sessionIssuer.arn) is exactly one of
+	// them are ignored. Nothing else makes a call sgrules' own: not a role's
+	// name, not a session name.
 	IgnoreRoles []string
 	// DriftCount, if set, turns on the drift report of every run (drift
 	// function: driftreport.Count): one "drift report" JSON log line, and
@@ -77,9 +80,6 @@ type Config struct {
 	Queue       Queue
 	ShardGroups func(ctx context.Context, t rules.Target) ([]string, error)
 	ShardSize   int
-	// TargetRole is the role sgrules assumes in target accounts:
-	// CloudTrail events of its sessions are sgrules' own, ignored.
-	TargetRole string
 }
 
 // Handler handles the invocations of one function.
@@ -413,11 +413,9 @@ func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSE
 // the call itself or the call failed (it changed nothing).
 func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) {
 	log := h.log.With("eventName", c.EventName, "eventId", c.EventID, "caller", c.CallerARN, "groups", c.GroupIDs)
-	for _, arn := range []string{c.IssuerARN, c.CallerARN} {
-		if arn != "" && (slices.Contains(h.cfg.IgnoreRoles, arn) || ownTargetRole(arn, h.cfg.TargetRole)) {
-			log.InfoContext(ctx, "own API call ignored")
-			return Response{Kind: trigger.KindAPICall, Ignored: "own call by " + arn}, nil
-		}
+	if c.IssuerARN != "" && slices.Contains(h.cfg.IgnoreRoles, c.IssuerARN) {
+		log.InfoContext(ctx, "own API call ignored", "issuer", c.IssuerARN)
+		return Response{Kind: trigger.KindAPICall, Ignored: "own call by " + c.IssuerARN}, nil
 	}
 	if c.ErrorCode != "" {
 		log.InfoContext(ctx, "failed API call ignored", "errorCode", c.ErrorCode)
