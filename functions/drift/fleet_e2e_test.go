@@ -487,19 +487,21 @@ func TestDriftE2EFleet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		event := func(callerARN string) []byte {
+		event := func(callerARN, issuerARN string) []byte {
 			p := bytes.ReplaceAll(sample, []byte("sg-0123456789abcdef0"), []byte(w.targets[w.b].web))
 			p = bytes.ReplaceAll(p, []byte(`"eu-west-1"`), []byte(`"`+w.b.Region+`"`))
 			p = bytes.ReplaceAll(p, []byte("123456789012"), []byte(targetAccount))
 			if callerARN != "" {
 				p = bytes.ReplaceAll(p, []byte("arn:aws:sts::"+targetAccount+":assumed-role/AWSReservedSSO_Admin_0123456789abcdef/alice@example.com"), []byte(callerARN))
+				p = bytes.ReplaceAll(p, []byte("arn:aws:iam::"+targetAccount+":role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123456789abcdef"), []byte(issuerARN))
 			}
 			return p
 		}
 
-		// The target role's own session (the hub's sweep) is ignored.
-		own := "arn:aws:sts::" + targetAccount + ":assumed-role/" + config.DefaultTargetRole + "/sgrules-drift"
-		inv := w.invoke(fn, event(own))
+		// The target role's own session (the hub's sweep) is ignored: its
+		// issuer is the target role's exact ARN in a target account.
+		own := "arn:aws:iam::" + targetAccount + ":role/" + config.DefaultTargetRole
+		inv := w.invoke(fn, event("arn:aws:sts::"+targetAccount+":assumed-role/"+config.DefaultTargetRole+"/sgrules-drift", own))
 		var resp handler.Response
 		if err := json.Unmarshal(inv.out, &resp); err != nil {
 			t.Fatalf("response %s: %v", inv.out, err)
@@ -509,7 +511,7 @@ func TestDriftE2EFleet(t *testing.T) {
 		}
 		sameLines(t, w.b.String()+" after an own call", w.rules(w.b), drifted[w.b])
 
-		inv = w.invoke(fn, event(""))
+		inv = w.invoke(fn, event("", ""))
 		resp = handler.Response{}
 		if err := json.Unmarshal(inv.out, &resp); err != nil {
 			t.Fatalf("response %s: %v", inv.out, err)
