@@ -618,3 +618,44 @@ func TestDriftE2EPolicyViolation(t *testing.T) {
 		t.Errorf("alerts: %s", msgs)
 	}
 }
+
+// A rule applied from a file, denied by a policy uploaded later, then
+// revoked by an incident responder: the scheduled sweep of the real
+// bootstrap does not put it back; the report, its log line and the alert
+// list the refused restore.
+func TestDriftE2EPolicyRefusesRestore(t *testing.T) {
+	w := newWorld(t)
+	s3c := s3.NewFromConfig(w.cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("policy/sgrules.yaml"),
+		Body: strings.NewReader("deny:\n  - id: no-world-https\n    message: HTTPS goes through the load balancer\n    type: ingress\n    ports: 443\n    cidrs: [0.0.0.0/0]\nenforce: revoke\n")}); err != nil {
+		t.Fatal(err)
+	}
+	fn := w.function("revert")
+	inv := w.invoke(fn, "schedule.json", "", "")
+	if rep := inv.resp.Drift; rep == nil || len(rep.Violations) != 1 || rep.Violations[0].Action != driftreport.ViolationManaged {
+		t.Fatalf("after the policy: %+v", rep)
+	}
+	open := w.groups["web"] + "|ingress|tcp|443|443|cidr4:0.0.0.0/0"
+	w.revokeByHand("web", 443)
+	for run := 0; run < 2; run++ {
+		inv = w.invoke(fn, "schedule.json", "", "")
+		if got := strings.Join(w.rules(), "\n"); strings.Contains(got, open) {
+			t.Fatalf("run %d: the sweep wrote the denied rule again:\n%s", run, got)
+		}
+		rep := inv.resp.Drift
+		if rep == nil || len(rep.Refused) != 1 || rep.Refused[0].Source != "rules/web.yaml" || rep.Refused[0].RuleName != "https" ||
+			rep.Refused[0].Cause != string(reconcile.CauseDriftDeleted) || rep.Refused[0].Policy != "no-world-https" || rep.Reverted != 0 {
+			t.Fatalf("run %d: report %+v", run, rep)
+		}
+		if _, ok := inv.doc["drift"].(map[string]any)["policyRefused"]; !ok {
+			t.Errorf("run %d: response has no drift.policyRefused: %v", run, inv.doc)
+		}
+		if inv.report == nil || !strings.Contains(fmt.Sprint(inv.report), "no-world-https") {
+			t.Errorf("run %d: report line = %v", run, inv.report)
+		}
+	}
+	if msgs := strings.Join(w.alertMessages(), "\n"); !strings.Contains(msgs, "Refused by the guardrail policy, not written") ||
+		!strings.Contains(msgs, "restore for rules/web.yaml rule https") {
+		t.Errorf("alerts: %s", msgs)
+	}
+}
