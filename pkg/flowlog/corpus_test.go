@@ -13,7 +13,6 @@ import (
 
 	"github.com/sgrules/sgrules/pkg/flowlog"
 	"github.com/sgrules/sgrules/pkg/flowlog/flowlogtest"
-	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 // fakeWorld is the corpus world with made-up ids, as a Lookup.
@@ -86,38 +85,6 @@ func (w *fakeWorld) PrefixLists(_ context.Context, ids []string) (map[string][]n
 	return out, nil
 }
 
-// corpusRules parses and expands the corpus's rule files with the world's
-// ids, giving each permission a made-up rule id.
-func corpusRules(t *testing.T, c *flowlogtest.Corpus, ids flowlogtest.IDs) []flowlog.Rule {
-	t.Helper()
-	resolve := func(g rules.GroupRef) []string {
-		if id := ids["sg:"+g.Tags["Name"]]; id != "" {
-			return []string{id}
-		}
-		return nil
-	}
-	var names []string
-	for n := range c.Rules {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var out []flowlog.Rule
-	for _, n := range names {
-		f, diags := rules.Parse(n, []byte(ids.Expand(c.Rules[n])))
-		if diags.HasErrors() {
-			t.Fatalf("%s: %v", n, diags.Err())
-		}
-		perms, _, diags := rules.Expand(f, n, resolve)
-		if diags.HasErrors() {
-			t.Fatalf("%s: %v", n, diags.Err())
-		}
-		for _, p := range perms {
-			out = append(out, flowlog.Rule{Key: p.Key, RuleID: fmt.Sprintf("sgr-%017x", len(out)+1), Owner: p.Owner})
-		}
-	}
-	return out
-}
-
 func gzipBytes(t testing.TB, b []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -140,7 +107,10 @@ func TestCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newFakeWorld(t, c)
-	managed := corpusRules(t, c, w.ids)
+	managed, err := c.Managed(w.ids)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ag := flowlog.NewAggregator(time.Time{}, time.Time{})
 	var names []string
 	for n := range c.Logs {
@@ -166,34 +136,12 @@ func TestCorpus(t *testing.T) {
 		if !strings.HasPrefix(u.RuleID, "sgr-") {
 			t.Errorf("rule id lost: %+v", u.Rule)
 		}
-		results = append(results, Result(u))
+		results = append(results, flowlogtest.FromUsage(u))
 	}
 	for _, d := range c.Check(results, w.ids) {
 		t.Error(d)
 	}
-	st := ag.Stats()
-	want := c.Expected.Read
-	if st.Objects != want.Objects || st.BadObjects != want.BadObjects || st.Accepted != want.Accepted ||
-		st.Rejected != want.Rejected || st.Malformed != want.Malformed || st.NoData != want.NoData {
-		t.Errorf("read stats %+v, want %+v", st, want)
+	for _, d := range c.CheckStats(ag.Stats(), rep.Stats) {
+		t.Error(d)
 	}
-	wa := c.Expected.Attribution
-	if got := rep.Stats; got.Credited != wa.Credited || got.Unmatched != wa.Unmatched || got.UnknownSide != wa.UnknownSide ||
-		got.NoManagedGroup != wa.NoManagedGroup || got.UnknownInterface != wa.UnknownInterface {
-		t.Errorf("attribution stats %+v, want %+v", got, wa)
-	}
-}
-
-// Result converts a Usage for flowlogtest.Check.
-func Result(u flowlog.Usage) flowlogtest.Result {
-	r := flowlogtest.Result{Source: u.Owner.Source, Rule: u.Owner.Rule, Peer: u.Key.Peer.String(),
-		Flows: u.Flows, Bytes: u.Bytes, AmbiguousFlows: u.AmbiguousFlows, HasAmbiguous: true, HasPeer: true}
-	if !u.Last.IsZero() {
-		last := u.Last
-		r.LastSeen = &last
-	}
-	if u.LastPeer.IsValid() {
-		r.LastPeer = u.LastPeer.String()
-	}
-	return r
 }

@@ -14,6 +14,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sgrules/sgrules/pkg/flowlog"
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 // World is the network the corpus's logs come from.
@@ -212,6 +215,69 @@ func (c *Corpus) Check(results []Result, ids IDs) []string {
 		if !seen[r.id()] {
 			diffs = append(diffs, "missing "+r.String())
 		}
+	}
+	return diffs
+}
+
+// Managed parses and expands the corpus's rule files with ids (groups
+// referenced by Name tag resolve to ids["sg:NAME"]), giving the
+// permissions made-up rule ids "sgr-…" in file and key order.
+func (c *Corpus) Managed(ids IDs) ([]flowlog.Rule, error) {
+	resolve := func(g rules.GroupRef) []string {
+		if id := ids["sg:"+g.Tags["Name"]]; id != "" {
+			return []string{id}
+		}
+		return nil
+	}
+	names := make([]string, 0, len(c.Rules))
+	for n := range c.Rules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []flowlog.Rule
+	for _, n := range names {
+		f, diags := rules.Parse(n, []byte(ids.Expand(c.Rules[n])))
+		if diags.HasErrors() {
+			return nil, diags.Err()
+		}
+		perms, _, diags := rules.Expand(f, n, resolve)
+		if diags.HasErrors() {
+			return nil, diags.Err()
+		}
+		for _, p := range perms {
+			out = append(out, flowlog.Rule{Key: p.Key, RuleID: fmt.Sprintf("sgr-%017x", len(out)+1), Owner: p.Owner})
+		}
+	}
+	return out, nil
+}
+
+// FromUsage converts a Usage for Check.
+func FromUsage(u flowlog.Usage) Result {
+	r := Result{Source: u.Owner.Source, Rule: u.Owner.Rule, Peer: u.Key.Peer.String(),
+		Flows: u.Flows, Bytes: u.Bytes, AmbiguousFlows: u.AmbiguousFlows, HasAmbiguous: true, HasPeer: true}
+	if !u.Last.IsZero() {
+		last := u.Last
+		r.LastSeen = &last
+	}
+	if u.LastPeer.IsValid() {
+		r.LastPeer = u.LastPeer.String()
+	}
+	return r
+}
+
+// CheckStats compares the counts of a run with the expected ones.
+func (c *Corpus) CheckStats(read flowlog.Stats, attr flowlog.AttributionStats) []string {
+	var diffs []string
+	w := c.Expected.Read
+	if read.Objects != w.Objects || read.BadObjects != w.BadObjects || read.Accepted != w.Accepted ||
+		read.Rejected != w.Rejected || read.Malformed != w.Malformed || read.NoData != w.NoData {
+		diffs = append(diffs, fmt.Sprintf("read: objects=%d bad=%d accepted=%d rejected=%d malformed=%d nodata=%d, want %+v",
+			read.Objects, read.BadObjects, read.Accepted, read.Rejected, read.Malformed, read.NoData, w))
+	}
+	wa := c.Expected.Attribution
+	if attr.Credited != wa.Credited || attr.Unmatched != wa.Unmatched || attr.UnknownSide != wa.UnknownSide ||
+		attr.NoManagedGroup != wa.NoManagedGroup || attr.UnknownInterface != wa.UnknownInterface {
+		diffs = append(diffs, fmt.Sprintf("attribution %+v, want %+v", attr, wa))
 	}
 	return diffs
 }
