@@ -55,7 +55,7 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 			if len(a.Owners) > 0 {
 				owner = a.Owners[0]
 			}
-			auth[bk] = append(auth[bk], rules.Permission{Key: a.Key, Description: a.Description, Owner: owner})
+			auth[bk] = append(auth[bk], rules.Permission{Key: a.Key, Description: a.Description, Owner: owner, ExpiresAt: a.ExpiresAt})
 			if authOwners[bk] == nil {
 				authOwners[bk] = map[string]bool{}
 			}
@@ -189,10 +189,30 @@ func (e *Engine) ruleTags(perms []rules.Permission) map[string]string {
 	if src := commonSource(perms); src != "" {
 		tags[TagOwner] = truncate(src, 256)
 	}
+	if len(perms) > 0 && !perms[0].ExpiresAt.IsZero() {
+		tags[TagExpiresAt] = rules.FormatExpiresAt(perms[0].ExpiresAt)
+	}
 	return tags
 }
 
+// authorize creates perms (one group and direction) with one Authorize
+// call per deadline, so each rule carries its own TagExpiresAt. A
+// permission whose deadline has passed by now is never authorized, even
+// when it was planned before the deadline.
 func (e *Engine) authorize(ctx context.Context, bk batchKey, perms []rules.Permission) error {
+	parts, expired := byDeadline(perms, e.cfg.Now())
+	if expired > 0 {
+		e.log.WarnContext(ctx, "expired before it was authorized: not authorized", "group", bk.group, "direction", bk.dir, "rules", expired)
+	}
+	for _, part := range parts {
+		if err := e.authorizeOnce(ctx, bk, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) authorizeOnce(ctx context.Context, bk batchKey, perms []rules.Permission) error {
 	tags := e.ruleTags(perms)
 	err := e.cfg.Groups.Authorize(ctx, bk.group, bk.dir, perms, tags)
 	if errors.Is(err, ErrDuplicate) {

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -101,6 +102,11 @@ type Action struct {
 	// Paused marks drift found in a group whose sgrules:pause-until tag is
 	// in the future: reported, not executed.
 	Paused bool
+	// ExpiresAt is the deadline of a declared permission (authorize,
+	// adopt, update, modify): the latest of its owners' (expiresAt), zero
+	// when any owner declares it without one. For a revoke, the deadline
+	// that passed, when the permission was revoked because it expired.
+	ExpiresAt time.Time
 }
 
 // Drift reports whether the action corrects a change made outside sgrules.

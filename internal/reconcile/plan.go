@@ -76,6 +76,7 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 		return planned{}, err
 	}
 	p.quota = q
+	markExpiry(at.srcs, p.plan.Actions)
 	return p, nil
 }
 

@@ -265,4 +265,10 @@ const (
 	// people reading the rule in the console; sgrules never reads it.
 	TagOwner = "sgrules:owner"
 	TagPause = "sgrules:pause-until" // on a group: RFC3339 time; drift is reported, not reverted, until then
+
+	// TagExpiresAt is the deadline (RFC 3339, UTC) of the rules of the
+	// Authorize call that created them, when they carry one (expiresAt):
+	// every call carries rules of one deadline. For people; the file is the
+	// truth and sgrules never reads it.
+	TagExpiresAt = "sgrules:expires-at"
 )

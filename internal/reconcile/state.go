@@ -38,6 +38,10 @@ type loaded struct {
 	// pending: the file moved to a target that has not accepted it yet;
 	// here it keeps its record (Request.Pending).
 	pending bool
+	// now is the time the source was loaded at: its rules whose deadline
+	// has passed then are not declared (unexpired), whatever path the
+	// declaration takes (the file, its record, a kept previous state).
+	now time.Time
 
 	// Outcome of reading and expanding, fixed for the whole attempt.
 	baseStatus    Status
@@ -58,12 +62,12 @@ type loaded struct {
 func (s *loaded) resetPlanState() {
 	s.status, s.message, s.guard = s.baseStatus, s.baseMessage, nil
 	s.diags = slices.Clone(s.baseDiags)
-	s.desired, s.exclusive = s.baseDesired, s.baseExclusive
+	s.desired, s.exclusive = unexpired(s.baseDesired, s.now), s.baseExclusive
 }
 
 // keepPrevious makes the source declare what it applied before.
 func (s *loaded) keepPrevious() {
-	s.desired, s.exclusive = s.rec.Permissions, s.rec.Exclusive
+	s.desired, s.exclusive = unexpired(s.rec.Permissions, s.now), s.rec.Exclusive
 }
 
 // fieldPos locates a rule's field in the parsed file (the rule itself, or
@@ -90,10 +94,11 @@ func (s *loaded) fieldPos(rule, field string) rules.Pos {
 func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded, map[string]bool, error) {
 	byKey := map[string]*loaded{}
 	known := map[string]bool{}
+	now := e.cfg.Now()
 	get := func(key string, kind SourceKind) *loaded {
 		s, ok := byKey[key]
 		if !ok {
-			s = &loaded{key: key, kind: kind}
+			s = &loaded{key: key, kind: kind, now: now}
 			byKey[key] = s
 		}
 		return s
@@ -161,7 +166,7 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 		s := byKey[k]
 		if s.file != nil {
 			s.static, s.resolve = len(s.file.Refs()) == 0, resolve
-			perms, excl, diags := rules.ExpandAt(s.file, s.key, resolve, e.cfg.Now())
+			perms, excl, diags := rules.ExpandAt(s.file, s.key, resolve, now)
 			s.baseDiags = append(s.baseDiags, diags...)
 			if diags.HasErrors() {
 				s.baseStatus = StatusInvalid

@@ -23,6 +23,11 @@ type storedPerm struct {
 	Rule        string `json:"rule"`
 	// Source is set only when the owner is not the record's own source.
 	Source string `json:"source,omitempty"`
+	// ExpiresAt is the permission's deadline (RFC 3339, UTC), when it has
+	// one: a sweep that declares the permission from this record (an
+	// unchanged file, a custom resource, a source keeping what it applied)
+	// must still see it expire.
+	ExpiresAt string `json:"expiresAt,omitempty"`
 }
 
 // encodeSource encodes a source record as the item with partition key pk.
@@ -45,6 +50,9 @@ func encodeSource(pk string, s reconcile.SourceRecord) (map[string]types.Attribu
 		sp := make([]storedPerm, len(s.Permissions))
 		for i, p := range s.Permissions {
 			sp[i] = storedPerm{Key: p.Key.String(), Description: p.Description, Rule: p.Owner.Rule}
+			if !p.ExpiresAt.IsZero() {
+				sp[i].ExpiresAt = rules.FormatExpiresAt(p.ExpiresAt)
+			}
 			if p.Owner.Source != s.Key {
 				sp[i].Source = p.Owner.Source
 			}
@@ -119,6 +127,13 @@ func decodeSource(item map[string]types.AttributeValue, scope string) (reconcile
 				src = s.Key
 			}
 			s.Permissions[i] = rules.Permission{Key: k, Description: p.Description, Owner: rules.Owner{Source: src, Rule: p.Rule}}
+			if p.ExpiresAt != "" {
+				at, err := time.Parse(time.RFC3339Nano, p.ExpiresAt)
+				if err != nil {
+					return s, fmt.Errorf("decode source %s: %s: expiresAt: %w", s.Key, p.Key, err)
+				}
+				s.Permissions[i].ExpiresAt = at.UTC()
+			}
 		}
 	}
 	return s, nil

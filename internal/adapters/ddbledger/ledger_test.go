@@ -93,6 +93,8 @@ func TestSourceRoundTrip(t *testing.T) {
 		Permissions: []rules.Permission{
 			{Key: key("sg-1", 443, "10.0.0.0/8"), Description: "https", Owner: rules.Owner{Source: "rules/web app.yaml", Rule: "web"}},
 			{Key: key("sg-1", 80, "0.0.0.0/0"), Owner: rules.Owner{Source: "other.yaml", Rule: "x"}},
+			{Key: key("sg-1", 22, "198.51.100.7/32"), Owner: rules.Owner{Source: "rules/web app.yaml", Rule: "ssh"},
+				ExpiresAt: time.Date(2026, 12, 7, 18, 0, 0, 500, time.UTC)},
 		},
 		Exclusive: []string{"sg-1", "sg-2"},
 	}
