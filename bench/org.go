@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -616,6 +617,10 @@ func (l labelled) ModifyRules(ctx context.Context, id string, updates []reconcil
 
 func (l labelled) DescribeManagedRules(ctx context.Context, ledgerID string) ([]reconcile.ActualRule, error) {
 	return l.g.DescribeManagedRules(withTarget(ctx, l.t), ledgerID)
+}
+
+func (l labelled) PrefixListEntries(ctx context.Context, id string) ([]netip.Prefix, error) {
+	return l.g.PrefixListEntries(withTarget(ctx, l.t), id)
 }
 
 func (l labelled) DescribePrefixLists(ctx context.Context, ids []string) ([]reconcile.PrefixListInfo, error) {

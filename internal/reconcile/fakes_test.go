@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +33,8 @@ type fakeEC2 struct {
 	quota int
 	// prefixLists are the managed prefix lists, by id.
 	prefixLists map[string]PrefixListInfo
+	// entries are the entries of the customer-managed prefix lists, by id.
+	entries map[string][]netip.Prefix
 }
 
 // testLedgerID is the LedgerID of the engines under test.
@@ -145,6 +148,16 @@ func (f *fakeEC2) DescribePrefixLists(_ context.Context, ids []string) ([]Prefix
 		}
 	}
 	return out, nil
+}
+
+func (f *fakeEC2) PrefixListEntries(_ context.Context, id string) ([]netip.Prefix, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["prefix-list-entries"]++
+	if _, ok := f.prefixLists[id]; !ok {
+		return nil, fmt.Errorf("prefix list %s: %w", id, ErrNotFound)
+	}
+	return f.entries[id], nil
 }
 
 func (f *fakeEC2) DescribeRules(_ context.Context, ids []string) ([]ActualRule, error) {

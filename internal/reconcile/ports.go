@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -26,6 +27,9 @@ var (
 	// ErrRulesLimit: EC2 refused because the group reached its rules quota
 	// (RulesPerSecurityGroupLimitExceeded).
 	ErrRulesLimit = errors.New("security group rules limit exceeded")
+	// ErrAccessDenied: the credentials may not make the call
+	// (UnauthorizedOperation). Waiting does not help.
+	ErrAccessDenied = errors.New("access denied")
 )
 
 // ObjectInfo describes one rule source object.
@@ -120,6 +124,16 @@ type Groups interface {
 	// ModifyRules changes rules in place (one call per group, atomic).
 	ModifyRules(ctx context.Context, groupID string, updates []RuleUpdate) error
 	ManagedRuleFinder
+	PrefixListReader
+}
+
+// PrefixListReader reads what the guardrail policy needs of a managed
+// prefix list: the addresses it stands for.
+type PrefixListReader interface {
+	// PrefixListEntries returns the CIDRs of the list's current version
+	// (all pages). An error wraps ErrNotFound when the list does not
+	// exist, ErrAccessDenied when it may not be read.
+	PrefixListEntries(ctx context.Context, id string) ([]netip.Prefix, error)
 }
 
 // ManagedRuleFinder finds every rule this deployment created, in any group

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -30,6 +31,7 @@ type API interface {
 	RevokeSecurityGroupEgress(ctx context.Context, in *ec2.RevokeSecurityGroupEgressInput, optFns ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupEgressOutput, error)
 	ModifySecurityGroupRules(ctx context.Context, in *ec2.ModifySecurityGroupRulesInput, optFns ...func(*ec2.Options)) (*ec2.ModifySecurityGroupRulesOutput, error)
 	DescribeManagedPrefixLists(ctx context.Context, in *ec2.DescribeManagedPrefixListsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeManagedPrefixListsOutput, error)
+	GetManagedPrefixListEntries(ctx context.Context, in *ec2.GetManagedPrefixListEntriesInput, optFns ...func(*ec2.Options)) (*ec2.GetManagedPrefixListEntriesOutput, error)
 }
 
 var (
@@ -353,6 +355,39 @@ func (c *Client) ModifyRules(ctx context.Context, groupID string, updates []reco
 	return nil
 }
 
+// PrefixListEntries returns the CIDRs of the current version of one
+// managed prefix list (GetManagedPrefixListEntries, all pages), sorted. A
+// list that does not exist is an error wrapping reconcile.ErrNotFound, one
+// the credentials may not read wraps reconcile.ErrAccessDenied.
+func (c *Client) PrefixListEntries(ctx context.Context, id string) ([]netip.Prefix, error) {
+	in := &ec2.GetManagedPrefixListEntriesInput{PrefixListId: aws.String(id), MaxResults: aws.Int32(100)}
+	var out []netip.Prefix
+	for {
+		page, err := c.api.GetManagedPrefixListEntries(ctx, in)
+		if err != nil {
+			return nil, wrapError("read the entries of prefix list "+id, err)
+		}
+		for _, e := range page.Entries {
+			pfx, err := netip.ParsePrefix(aws.ToString(e.Cidr))
+			if err != nil {
+				return nil, fmt.Errorf("read the entries of prefix list %s: entry %q: %w", id, aws.ToString(e.Cidr), err)
+			}
+			out = append(out, pfx.Masked())
+		}
+		if aws.ToString(page.NextToken) == "" {
+			break
+		}
+		in.NextToken = page.NextToken
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return out, nil
+}
+
 // wrapError wraps err once with what failed and, where the EC2 code has a
 // meaning for the engine, the matching sentinel.
 func wrapError(what string, err error) error {
@@ -364,8 +399,10 @@ func wrapError(what string, err error) error {
 		sentinel = reconcile.ErrGroupNotFound
 	case "RulesPerSecurityGroupLimitExceeded":
 		sentinel = reconcile.ErrRulesLimit
-	case "InvalidSecurityGroupRuleId.NotFound", "InvalidPermission.NotFound":
+	case "InvalidSecurityGroupRuleId.NotFound", "InvalidPermission.NotFound", "InvalidPrefixListID.NotFound", "InvalidPrefixListId.NotFound":
 		sentinel = reconcile.ErrNotFound
+	case "UnauthorizedOperation", "AccessDenied", "AccessDeniedException":
+		sentinel = reconcile.ErrAccessDenied
 	}
 	if sentinel != nil {
 		return fmt.Errorf("%s: %w: %w", what, sentinel, err)

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -187,13 +188,15 @@ func TestWrapError(t *testing.T) {
 		{"RulesPerSecurityGroupLimitExceeded", reconcile.ErrRulesLimit},
 		{"InvalidSecurityGroupRuleId.NotFound", reconcile.ErrNotFound},
 		{"InvalidPermission.NotFound", reconcile.ErrNotFound},
+		{"InvalidPrefixListID.NotFound", reconcile.ErrNotFound},
+		{"UnauthorizedOperation", reconcile.ErrAccessDenied},
 		{"RequestLimitExceeded", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.code, func(t *testing.T) {
 			api := &smithy.GenericAPIError{Code: tc.code, Message: "m"}
 			err := wrapError("authorize ingress on sg-1", fmt.Errorf("op: %w", api))
-			for _, s := range []error{reconcile.ErrDuplicate, reconcile.ErrGroupNotFound, reconcile.ErrRulesLimit, reconcile.ErrNotFound} {
+			for _, s := range []error{reconcile.ErrDuplicate, reconcile.ErrGroupNotFound, reconcile.ErrRulesLimit, reconcile.ErrNotFound, reconcile.ErrAccessDenied} {
 				if errors.Is(err, s) != (s == tc.want) {
 					t.Errorf("errors.Is(%v, %v) = %v", err, s, !(s == tc.want))
 				}
@@ -281,6 +284,43 @@ func (p *pagingAPI) DescribeSecurityGroups(_ context.Context, in *ec2.DescribeSe
 		return nil, err
 	}
 	return &ec2.DescribeSecurityGroupsOutput{SecurityGroups: items, NextToken: next}, nil
+}
+
+type entriesAPI struct {
+	API
+	entries []types.PrefixListEntry
+	calls   int
+}
+
+func (e *entriesAPI) GetManagedPrefixListEntries(_ context.Context, in *ec2.GetManagedPrefixListEntriesInput, _ ...func(*ec2.Options)) (*ec2.GetManagedPrefixListEntriesOutput, error) {
+	e.calls++
+	if aws.ToString(in.PrefixListId) != "pl-1" {
+		return nil, &smithy.GenericAPIError{Code: "InvalidPrefixListID.NotFound", Message: "m"}
+	}
+	items, next, err := page(e.entries, in.NextToken, in.MaxResults, func(types.PrefixListEntry) bool { return true })
+	if err != nil {
+		return nil, err
+	}
+	return &ec2.GetManagedPrefixListEntriesOutput{Entries: items, NextToken: next}, nil
+}
+
+// PrefixListEntries reads every page (moto does not page) and names a
+// missing list with ErrNotFound (moto answers it with no entries).
+func TestPrefixListEntriesPaging(t *testing.T) {
+	api := &entriesAPI{}
+	for i := range 250 {
+		api.entries = append(api.entries, types.PrefixListEntry{Cidr: aws.String(fmt.Sprintf("10.%d.%d.0/24", 249-i, i))})
+	}
+	got, err := New(api).PrefixListEntries(context.Background(), "pl-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 250 || api.calls != 3 || got[0].String() != "10.0.249.0/24" || got[249].String() != "10.249.0.0/24" {
+		t.Fatalf("%d entries in %d calls: %v … %v", len(got), api.calls, got[0], got[len(got)-1])
+	}
+	if _, err := New(api).PrefixListEntries(context.Background(), "pl-2"); !errors.Is(err, reconcile.ErrNotFound) || !strings.Contains(err.Error(), "prefix list pl-2") {
+		t.Errorf("missing list: %v", err)
+	}
 }
 
 func TestDescribePaging(t *testing.T) {

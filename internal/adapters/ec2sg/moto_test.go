@@ -505,6 +505,38 @@ func TestDescribePrefixLists(t *testing.T) {
 	}
 }
 
+// PrefixListEntries reads the entries of a list's current version, after
+// a change, in one call.
+func TestPrefixListEntries(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	out, err := e.ec2.CreateManagedPrefixList(ctx, &ec2.CreateManagedPrefixListInput{
+		PrefixListName: aws.String("world"), AddressFamily: aws.String("IPv4"), MaxEntries: aws.Int32(5),
+		Entries: []types.AddPrefixListEntry{{Cidr: aws.String("198.51.100.0/24")}, {Cidr: aws.String("0.0.0.0/0"), Description: aws.String("everyone")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := out.PrefixList
+	e.calls.Reset()
+	got, err := e.client.PrefixListEntries(ctx, aws.ToString(pl.PrefixListId))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rules.PrefixesText(got) != "0.0.0.0/0, 198.51.100.0/24" || e.count("GetManagedPrefixListEntries") != 1 {
+		t.Fatalf("entries %v in %d calls", got, e.count("GetManagedPrefixListEntries"))
+	}
+	if _, err := e.ec2.ModifyManagedPrefixList(ctx, &ec2.ModifyManagedPrefixListInput{PrefixListId: pl.PrefixListId, CurrentVersion: pl.Version,
+		RemoveEntries: []types.RemovePrefixListEntry{{Cidr: aws.String("0.0.0.0/0")}},
+		AddEntries:    []types.AddPrefixListEntry{{Cidr: aws.String("203.0.113.0/24")}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = e.client.PrefixListEntries(ctx, aws.ToString(pl.PrefixListId))
+	if err != nil || rules.PrefixesText(got) != "198.51.100.0/24, 203.0.113.0/24" {
+		t.Fatalf("after the change: %v, %v", got, err)
+	}
+}
+
 // motoAccount is the account moto puts static credentials in.
 const motoAccount = "123456789012"
 

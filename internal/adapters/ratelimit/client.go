@@ -18,7 +18,8 @@ type Config struct {
 	// RevokeSecurityGroupIngress (EC2 gives them their own).
 	Ingress Limit
 	// Describe is the bucket of non-mutating calls
-	// (DescribeSecurityGroups, DescribeSecurityGroupRules).
+	// (DescribeSecurityGroups, DescribeSecurityGroupRules, and the prefix
+	// list reads).
 	Describe Limit
 	// Clock is the time source (nil: SystemClock).
 	Clock Clock
@@ -65,6 +66,13 @@ func (c *Client) DescribeManagedPrefixLists(ctx context.Context, in *ec2.Describ
 		return nil, err
 	}
 	return c.next.DescribeManagedPrefixLists(ctx, in, optFns...)
+}
+
+func (c *Client) GetManagedPrefixListEntries(ctx context.Context, in *ec2.GetManagedPrefixListEntriesInput, optFns ...func(*ec2.Options)) (*ec2.GetManagedPrefixListEntriesOutput, error) {
+	if err := c.describe.Wait(ctx, 1); err != nil {
+		return nil, err
+	}
+	return c.next.GetManagedPrefixListEntries(ctx, in, optFns...)
 }
 
 func (c *Client) DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {

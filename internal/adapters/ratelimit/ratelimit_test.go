@@ -245,6 +245,11 @@ func (f *fakeAPI) RevokeSecurityGroupEgress(context.Context, *ec2.RevokeSecurity
 	return &ec2.RevokeSecurityGroupEgressOutput{}, nil
 }
 
+func (f *fakeAPI) GetManagedPrefixListEntries(context.Context, *ec2.GetManagedPrefixListEntriesInput, ...func(*ec2.Options)) (*ec2.GetManagedPrefixListEntriesOutput, error) {
+	f.rec("GetManagedPrefixListEntries")
+	return &ec2.GetManagedPrefixListEntriesOutput{}, nil
+}
+
 func (f *fakeAPI) DescribeManagedPrefixLists(context.Context, *ec2.DescribeManagedPrefixListsInput, ...func(*ec2.Options)) (*ec2.DescribeManagedPrefixListsOutput, error) {
 	f.rec("DescribeManagedPrefixLists")
 	return &ec2.DescribeManagedPrefixListsOutput{}, nil
