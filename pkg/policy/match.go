@@ -33,7 +33,7 @@ func RefFacts(g rules.GroupRef) Group {
 	for k, v := range g.Tags {
 		tags[k] = v
 	}
-	return Group{ID: g.ID, Name: g.Name, VPCID: g.VPCID, Tags: tags}
+	return Group{ID: g.ID, Account: g.Account, Name: g.Name, VPCID: g.VPCID, Tags: tags}
 }
 
 // label names the group in messages.
@@ -51,7 +51,8 @@ func (g Group) label() string {
 // The zero value knows nothing.
 type Facts struct {
 	// Groups by the id a permission carries: a group id, or offline the
-	// reference's String() (see Offline).
+	// reference's String() (see Offline); a peer group in another account
+	// by "ACCOUNT/sg-…".
 	Groups map[string]Group
 	// PrefixLists holds the entries of the prefix lists whose entries are
 	// known, by prefix list id. A prefix list not listed is unknown, so
@@ -65,6 +66,19 @@ type Facts struct {
 	// and held (see Clause.eval); only checked permissions are judged. A
 	// held permission equal to a checked one counts once.
 	Held map[string][]rules.Key
+}
+
+// peer returns the facts of a group peer. Those of a group in another
+// account are listed under "ACCOUNT/sg-…" only: a group of the same id
+// read in the permission's own account is not it.
+func (f Facts) peer(p rules.Peer) Group {
+	if p.Account == "" {
+		return f.group(p.Value)
+	}
+	if g, ok := f.Groups[p.Account+"/"+p.Value]; ok {
+		return g
+	}
+	return Group{ID: p.Value, Account: p.Account}
 }
 
 func (f Facts) group(id string) Group {
@@ -287,11 +301,7 @@ func (c *Clause) conditions(k rules.Key, facts Facts) (tri, needs) {
 		if k.Peer.Kind != rules.PeerGroup {
 			return no, nil
 		}
-		peer := facts.group(k.Peer.Value)
-		if k.Peer.Account != "" && !peer.Complete {
-			peer.Account = k.Peer.Account
-		}
-		m := anyOf(c.PeerGroups, peer, &need)
+		m := anyOf(c.PeerGroups, facts.peer(k.Peer), &need)
 		if m == no {
 			return no, nil
 		}
@@ -942,7 +952,7 @@ func describe(k rules.Key, facts Facts) string {
 	}
 	peer := k.Peer.Value
 	if k.Peer.Kind == rules.PeerGroup {
-		peer = facts.group(k.Peer.Value).label()
+		peer = facts.peer(k.Peer).label()
 		if peer == "" {
 			peer = k.Peer.Value
 		}

@@ -533,3 +533,25 @@ func TestPeerInAnotherAccountNeeds(t *testing.T) {
 		t.Errorf("%+v", ms)
 	}
 }
+
+// Offline, a peer in another account is known by what its reference says
+// (its id), not its tags; online, a group of the same id read in the
+// permission's account is not taken for it.
+func TestPeerInAnotherAccountFacts(t *testing.T) {
+	p := mustPolicy(t, "deny:\n  - {id: by-id, peerGroups: sg-0000000000000000a}\n  - {id: by-tags, peerGroups: {tags: {tier: web}}}\n")
+	f := mustFile(t, "x.yaml", "rules:\n  r:\n    securityGroup: sg-0000000000000000b\n    type: ingress\n    protocol: tcp\n    fromPort: 1\n    toPort: 1\n    sourceSecurityGroups: [{groupId: sg-0000000000000000a, account: \"111122223333\"}]\n")
+	src, facts := offlineSource(t, f, "x.yaml")
+	res := p.Check(src, facts)
+	if got := lines(res.Diagnostics()); !strings.Contains(got, "violates policy BY-ID") {
+		t.Errorf("offline violations: %s", got)
+	}
+	if len(res.Skipped) != 1 || strings.Join(res.Skipped[0].Need, "") != "the tags of group 111122223333/sg-0000000000000000a" {
+		t.Errorf("offline skipped: %+v", res.Skipped)
+	}
+	resolve := func(g rules.GroupRef) []string { return []string{g.ID} }
+	perms, _, _ := rules.Expand(f, f.Name, resolve)
+	res = p.Check(Source{File: f, Perms: perms, Resolve: resolve}, live) // live knows sg-…a in its own account as tier web
+	if len(res.Skipped) != 1 || !strings.Contains(res.Skipped[0].Msg, "needs the tags of group 111122223333/sg-0000000000000000a") {
+		t.Errorf("online skipped: %+v; violations %s", res.Skipped, lines(res.Diagnostics()))
+	}
+}
