@@ -201,11 +201,11 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 			e.log.WarnContext(ctx, "release group leases", "err", uerr)
 		}
 	}()
-	info, lists := at.st.info, at.st.prefixLists // group facts stay true for the attempt
+	info, lists, entries := at.st.info, at.st.prefixLists, at.st.entries // group facts stay true for the attempt
 	if err := e.observe(ctx, at); err != nil {
 		return Result{}, err
 	}
-	at.st.info, at.st.prefixLists = info, lists
+	at.st.info, at.st.prefixLists, at.st.entries = info, lists, entries
 	if p, err = e.plan(ctx, at); err != nil {
 		return Result{}, err
 	}

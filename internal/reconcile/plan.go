@@ -56,6 +56,9 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 	if err := e.groupInfo(ctx, &at.st, need); err != nil {
 		return planned{}, err
 	}
+	if err := e.policyPrefixLists(ctx, at); err != nil {
+		return planned{}, err
+	}
 	if e.policyVerdicts(at) {
 		out = diff(e.diffInput(at))
 	}

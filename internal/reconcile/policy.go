@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -35,20 +36,42 @@ type PolicyStore interface {
 type Policy interface {
 	// Name is the policy's key or file name, for messages.
 	Name() string
-	// CheckSource checks one source's rules. Error diagnostics are
-	// violations, located at the offending rule and field (the source is
-	// then invalid); other diagnostics are checks it could not decide.
-	CheckSource(src PolicySource, groups map[string]*GroupInfo) rules.Diagnostics
-	// CheckRule returns the deny clauses a live rule violates.
-	CheckRule(k rules.Key, groups map[string]*GroupInfo) []PolicyClause
+	// CheckSource checks one source's rules with the facts read from
+	// EC2. Error diagnostics are violations, and checks it could not
+	// decide with those facts (fail closed), located at the offending rule
+	// and field: the source is then invalid.
+	CheckSource(src PolicySource, facts PolicyFacts) rules.Diagnostics
+	// CheckRules returns the deny clauses each live rule violates
+	// (out[i] for keys[i]), judging the rules of a group together with
+	// each other and with facts.Held. Clauses it cannot decide are left
+	// out.
+	CheckRules(keys []rules.Key, facts PolicyFacts) [][]PolicyClause
 	// Admit is the admission check of one write (see Engine.admit): the
-	// deny clauses and the tenants, with the groups' facts as EC2 reports
-	// them now. It returns why the write is refused, and the checks it
-	// could not decide (Undecided); none: admitted.
-	Admit(w PolicyWrite, groups map[string]*GroupInfo) []PolicyDenial
+	// deny clauses and the tenants, with the facts as EC2 reports them
+	// now (facts.Held: the other rules the group will hold). It returns
+	// why the write is refused, and the checks it could not decide
+	// (Undecided); none: admitted.
+	Admit(w PolicyWrite, facts PolicyFacts) []PolicyDenial
 	// Revoke reports whether unmanaged live rules that violate a deny
 	// clause are revoked (enforce: revoke), not only reported.
 	Revoke() bool
+}
+
+// PolicyFacts is what the engine read from EC2 for the policy in one
+// attempt.
+type PolicyFacts struct {
+	// Groups as EC2 reports them (nil: the group does not exist).
+	Groups map[string]*GroupInfo
+	// PrefixLists are the entries of the prefix lists read, by id; an
+	// AWS-managed list is listed with none (AWS service ranges, never the
+	// internet).
+	PrefixLists map[string][]netip.Prefix
+	// Unreadable are the prefix lists that could not be read, with why.
+	Unreadable map[string]string
+	// Held are the other rules of each group (by group id): the live
+	// rules and what other sources declare there. A clause on CIDRs
+	// judges a group's peers together (docs/policy.md, "The internet").
+	Held map[string][]rules.Key
 }
 
 // PolicySource is one source to check: its parsed file and what it
@@ -288,8 +311,10 @@ func (e *Engine) policyVerdicts(at *attempt) bool {
 		if s.file == nil {
 			continue // gone, or unchanged since its record (CloudFormation in a sweep)
 		}
+		facts := at.policyFacts()
+		facts.Held = at.heldFor(s)
 		diags := pr.pol.CheckSource(PolicySource{Key: s.key, Kind: s.kind, File: s.file,
-			Perms: s.desired, Exclusive: s.exclusive, Resolve: s.resolve, Target: e.target(s.file)}, at.st.info)
+			Perms: s.desired, Exclusive: s.exclusive, Resolve: s.resolve, Target: e.target(s.file)}, facts)
 		if diags.HasErrors() {
 			s.reject(diags)
 			changed = true
@@ -354,19 +379,30 @@ func (e *Engine) policyRevokes(at *attempt, p *planned) {
 		}
 	}
 	now := e.cfg.Now()
+	// The live rules to judge, together: those of the groups in scope
+	// that stay (not revoked by this plan), managed or unmanaged; the
+	// others that stay (another deployment's) are held.
+	var judged []ActualRule
+	var keys []rules.Key
+	facts := at.policyFacts()
+	facts.Held = map[string][]rules.Key{}
 	for _, a := range at.st.actual {
 		if !at.st.groups[a.Key.GroupID] || revoking[a.RuleID] {
 			continue
 		}
-		managed := owned[a.Key]
-		if !managed && !unmanaged[a.RuleID] {
+		if !owned[a.Key] && !unmanaged[a.RuleID] {
+			facts.Held[a.Key.GroupID] = append(facts.Held[a.Key.GroupID], a.Key)
 			continue
 		}
-		clauses := pr.pol.CheckRule(a.Key, at.st.info)
+		judged = append(judged, a)
+		keys = append(keys, a.Key)
+	}
+	for i, clauses := range pr.pol.CheckRules(keys, facts) {
+		a := judged[i]
 		if len(clauses) == 0 {
 			continue
 		}
-		v := PolicyViolation{Rule: a, Clauses: clauses, Managed: managed, Paused: at.st.paused(a.Key.GroupID, now)}
+		v := PolicyViolation{Rule: a, Clauses: clauses, Managed: owned[a.Key], Paused: at.st.paused(a.Key.GroupID, now)}
 		if !v.Managed && !v.Paused && pr.pol.Revoke() {
 			p.plan.Actions = append(p.plan.Actions, Action{Kind: ActRevoke, Cause: CausePolicy, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "violates policy " + clauseNames(clauses), Loss: true})
@@ -396,6 +432,8 @@ func (e *Engine) admit(at *attempt, p *planned) {
 		kinds[s.key] = s.kind
 	}
 	target := e.target(nil)
+	facts := at.policyFacts()
+	facts.Held = at.heldAfter(p.plan.Actions)
 	refused := map[rules.Key]bool{}
 	for _, a := range p.plan.Actions {
 		if a.Kind != ActAuthorize && a.Kind != ActModify {
@@ -413,12 +451,11 @@ func (e *Engine) admit(at *attempt, p *planned) {
 				}
 				w.Owners = append(w.Owners, PolicyOwner{Owner: o, Kind: kind})
 			}
-			denials = pr.pol.Admit(w, at.st.info)
+			denials = pr.pol.Admit(w, facts)
 		}
 		for _, d := range denials {
-			if d.Undecided {
-				continue
-			}
+			// A check that cannot be decided refuses the write too (fail
+			// closed): its Reason says what was missing.
 			r := PolicyRefusal{Action: a, Policy: d.Policy, Reason: d.Reason}
 			switch {
 			case d.Owner >= 0 && d.Owner < len(a.Owners):
@@ -468,7 +505,7 @@ func (e *Engine) policySettle(p *planned) {
 
 // isPolicyDiagnostic tells a violation of the policy from other errors.
 func isPolicyDiagnostic(d rules.Diagnostic) bool {
-	return d.Severity == rules.SeverityError && strings.Contains(d.Msg, "violates policy ")
+	return d.Severity == rules.SeverityError && (strings.Contains(d.Msg, "violates policy ") || strings.Contains(d.Msg, "cannot decide policy "))
 }
 
 func clauseNames(cs []PolicyClause) string {

@@ -30,9 +30,9 @@ func (s *fakePolicyStore) Policy(context.Context) (Policy, error) {
 
 type fakePolicy struct{ p *policy.Policy }
 
-func facts(groups map[string]*GroupInfo) policy.Facts {
-	f := policy.Facts{Groups: map[string]policy.Group{}}
-	for id, g := range groups {
+func facts(pf PolicyFacts) policy.Facts {
+	f := policy.Facts{Groups: map[string]policy.Group{}, PrefixLists: pf.PrefixLists, Held: pf.Held}
+	for id, g := range pf.Groups {
 		if g != nil {
 			f.Groups[id] = policy.Group{ID: g.GroupID, Name: g.Name, VPCID: g.VPCID, Tags: g.Tags, Complete: true}
 		}
@@ -42,22 +42,33 @@ func facts(groups map[string]*GroupInfo) policy.Facts {
 
 func (f fakePolicy) Name() string { return f.p.Name }
 func (f fakePolicy) Revoke() bool { return f.p.Enforce == policy.EnforceRevoke }
-func (f fakePolicy) CheckSource(src PolicySource, groups map[string]*GroupInfo) rules.Diagnostics {
+
+// CheckSource refuses what it cannot decide, as policyload's does.
+func (f fakePolicy) CheckSource(src PolicySource, pf PolicyFacts) rules.Diagnostics {
 	res := f.p.Check(policy.Source{File: src.File, Perms: src.Perms, Resolve: src.Resolve,
-		Path: strings.TrimPrefix(src.Key, "rules/")}, facts(groups))
-	return res.Diagnostics()
+		Path: strings.TrimPrefix(src.Key, "rules/"), Account: src.Target.Account}, facts(pf))
+	out := res.Diagnostics()
+	for _, s := range res.Skipped {
+		d := s.Diagnostic
+		d.Severity, d.Msg = rules.SeverityError, "cannot decide policy "+s.Policy+": needs "+strings.Join(s.Need, " and ")
+		out = append(out, d)
+	}
+	return out
 }
-func (f fakePolicy) CheckRule(k rules.Key, groups map[string]*GroupInfo) []PolicyClause {
-	var out []PolicyClause
-	for _, m := range f.p.CheckRule(k, facts(groups)) {
-		if !m.Skipped {
-			out = append(out, PolicyClause{ID: m.Clause.ID, Message: m.Clause.Message})
+
+func (f fakePolicy) CheckRules(keys []rules.Key, pf PolicyFacts) [][]PolicyClause {
+	out := make([][]PolicyClause, len(keys))
+	for i, ms := range f.p.CheckRules(keys, facts(pf)) {
+		for _, m := range ms {
+			if !m.Skipped {
+				out[i] = append(out[i], PolicyClause{ID: m.Clause.ID, Message: m.Clause.Message})
+			}
 		}
 	}
 	return out
 }
 
-func (f fakePolicy) Admit(w PolicyWrite, groups map[string]*GroupInfo) []PolicyDenial {
+func (f fakePolicy) Admit(w PolicyWrite, pf PolicyFacts) []PolicyDenial {
 	pw := policy.Write{Key: w.Key, Account: w.Target.Account}
 	for _, o := range w.Owners {
 		path := ""
@@ -67,7 +78,7 @@ func (f fakePolicy) Admit(w PolicyWrite, groups map[string]*GroupInfo) []PolicyD
 		pw.Paths = append(pw.Paths, path)
 	}
 	var out []PolicyDenial
-	for _, r := range f.p.Admit(pw, facts(groups)) {
+	for _, r := range f.p.Admit(pw, facts(pf)) {
 		out = append(out, PolicyDenial{Owner: r.Owner, Policy: r.Policy, Reason: r.Msg, Undecided: r.Skipped, Need: r.Need})
 	}
 	return out

@@ -334,6 +334,9 @@ type state struct {
 	// prefixLists caches DescribePrefixLists answers for the attempt (nil:
 	// the list does not exist).
 	prefixLists map[string]*PrefixListInfo
+	// entries caches the prefix list entries the policy read in the
+	// attempt (prefixlists.go).
+	entries map[string]*listEntries
 }
 
 // readState reads the ledger and EC2 for the groups in scope.

@@ -36,7 +36,10 @@ type Refusal struct {
 
 // Admit is the admission check of one write, with the facts of its target
 // at that moment (group facts as EC2 reports them, the account written
-// to). Every deny clause matching the permission refuses it. The tenants
+// to, the entries of prefix lists, the other rules the group will hold in
+// facts.Held). Every deny clause matching the permission refuses it; a
+// clause on CIDRs takes it together with the group's other rules (see
+// Clause.eval), so the write that would complete a cover is refused. The tenants
 // refuse it when none of its owners may write it: an owner may when its
 // path is under no tenant prefix, or when every tenant whose prefix it is
 // under accepts the group and the account. It returns the refusals, then
@@ -48,16 +51,17 @@ func (p *Policy) Admit(w Write, facts Facts) []Refusal {
 	var out, skipped []Refusal
 	for i := range p.Deny {
 		c := &p.Deny[i]
-		switch m, need := c.match(w.Key, facts); m {
+		switch o := c.eval([]rules.Key{w.Key}, facts)[0]; o.m {
 		case yes:
-			msg := "violates policy " + c.Name() + ": " + describe(w.Key, facts)
+			what := describe(w.Key, facts) + o.together(facts)
+			msg := "violates policy " + c.Name() + ": " + what
 			if c.Message != "" {
-				msg = "violates policy " + c.Name() + ": " + c.Message + " (" + describe(w.Key, facts) + ")"
+				msg = "violates policy " + c.Name() + ": " + c.Message + " (" + what + ")"
 			}
 			out = append(out, Refusal{Policy: c.ID, Owner: -1, Msg: msg})
 		case unknown:
-			skipped = append(skipped, Refusal{Policy: c.ID, Owner: -1, Skipped: true, Need: need,
-				Msg: fmt.Sprintf("skipped policy %s: needs %s", c.Name(), strings.Join(need, " and "))})
+			skipped = append(skipped, Refusal{Policy: c.ID, Owner: -1, Skipped: true, Need: o.need,
+				Msg: fmt.Sprintf("skipped policy %s: needs %s", c.Name(), strings.Join(o.need, " and "))})
 		}
 	}
 

@@ -119,47 +119,73 @@ func (c Checker) Revoke() bool { return c.Policy.Enforce == policy.EnforceRevoke
 // CheckSource implements reconcile.Policy: the deny clauses for every
 // permission, and for files the tenants of their path below the prefix.
 // CloudFormation resources are checked against the deny clauses only.
-func (c Checker) CheckSource(src reconcile.PolicySource, groups map[string]*reconcile.GroupInfo) rules.Diagnostics {
-	facts := policy.Facts{Groups: map[string]policy.Group{}}
-	add := func(id string) {
-		if g := groups[id]; g != nil {
-			facts.Groups[id] = Group(*g)
-		}
-	}
-	for _, p := range src.Perms {
-		add(p.Key.GroupID)
-		if p.Key.Peer.Kind == rules.PeerGroup {
-			add(p.Key.Peer.Value)
-		}
-	}
-	for _, g := range src.Exclusive {
-		add(g)
-	}
+// A check the facts cannot decide (a prefix list that could not be read,
+// a peer group in another account whose tags a clause needs) is an error
+// located like a violation, naming what was missing: at apply every check
+// is decided or refuses the file (fail closed).
+func (c Checker) CheckSource(src reconcile.PolicySource, facts reconcile.PolicyFacts) rules.Diagnostics {
+	pf := Facts(facts)
 	path := ""
 	if rel, ok := strings.CutPrefix(src.Key, c.Prefix); ok && src.Kind == reconcile.KindFile {
 		path = rel
 	}
-	res := c.Policy.Check(policy.Source{File: src.File, Perms: src.Perms, Resolve: src.Resolve, Path: path, Account: src.Target.Account}, facts)
+	res := c.Policy.Check(policy.Source{File: src.File, Perms: src.Perms, Resolve: src.Resolve, Path: path, Account: src.Target.Account}, pf)
 	out := res.Diagnostics()
 	for _, s := range res.Skipped {
-		out = append(out, s.Diagnostic)
+		d := s.Diagnostic
+		d.Severity = rules.SeverityError
+		d.Msg = fmt.Sprintf("cannot decide policy %s: needs %s; a check that cannot be decided refuses the file", policyName(s.Policy), needText(s.Need, facts.Unreadable))
+		out = append(out, d)
 	}
 	return out
 }
 
-// CheckRule implements reconcile.Policy: the clauses a live rule violates
-// (clauses it cannot decide, for prefix list peers, are left out).
-func (c Checker) CheckRule(k rules.Key, groups map[string]*reconcile.GroupInfo) []reconcile.PolicyClause {
-	facts := policy.Facts{Groups: map[string]policy.Group{}}
-	for _, id := range []string{k.GroupID, k.Peer.Value} {
-		if g := groups[id]; g != nil {
-			facts.Groups[id] = Group(*g)
+// policyName is a clause id as messages show it (upper-cased), or a
+// tenant's label.
+func policyName(p string) string {
+	if strings.HasPrefix(p, "tenant ") {
+		return p
+	}
+	return strings.ToUpper(p)
+}
+
+// needText joins what checks needed, with why a prefix list could not be
+// read.
+func needText(need []string, unreadable map[string]string) string {
+	parts := make([]string, len(need))
+	for i, n := range need {
+		parts[i] = n
+		if id, ok := strings.CutPrefix(n, "the entries of prefix list "); ok && unreadable[id] != "" {
+			parts[i] += " (" + unreadable[id] + ")"
 		}
 	}
-	var out []reconcile.PolicyClause
-	for _, m := range c.Policy.CheckRule(k, facts) {
-		if !m.Skipped {
-			out = append(out, reconcile.PolicyClause{ID: m.Clause.ID, Message: m.Clause.Message})
+	return strings.Join(parts, " and ")
+}
+
+// CheckRules implements reconcile.Policy: the clauses each live rule
+// violates, a group's rules judged together (clauses it cannot decide are
+// left out).
+func (c Checker) CheckRules(keys []rules.Key, facts reconcile.PolicyFacts) [][]reconcile.PolicyClause {
+	out := make([][]reconcile.PolicyClause, len(keys))
+	for i, ms := range c.Policy.CheckRules(keys, Facts(facts)) {
+		for _, m := range ms {
+			if !m.Skipped {
+				out[i] = append(out[i], reconcile.PolicyClause{ID: m.Clause.ID, Message: m.Clause.Message})
+			}
+		}
+	}
+	return out
+}
+
+// Facts converts what the engine read from EC2 into pkg/policy's facts.
+// The facts of a group are its own (Complete); a peer group in another
+// account has none here (the engine reads the groups of its target
+// account only), so a clause that needs its tags cannot be decided.
+func Facts(f reconcile.PolicyFacts) policy.Facts {
+	out := policy.Facts{Groups: map[string]policy.Group{}, PrefixLists: f.PrefixLists, Held: f.Held}
+	for id, g := range f.Groups {
+		if g != nil {
+			out.Groups[id] = Group(*g)
 		}
 	}
 	return out
@@ -168,13 +194,8 @@ func (c Checker) CheckRule(k rules.Key, groups map[string]*reconcile.GroupInfo) 
 // Admit implements reconcile.Policy: pkg/policy's admission check of one
 // write, with the groups' EC2 facts. An owner's path is its key below the
 // prefix for a file, "" (no tenant) for a CloudFormation resource.
-func (c Checker) Admit(w reconcile.PolicyWrite, groups map[string]*reconcile.GroupInfo) []reconcile.PolicyDenial {
-	facts := policy.Facts{Groups: map[string]policy.Group{}}
-	for _, id := range []string{w.Key.GroupID, w.Key.Peer.Value} {
-		if g := groups[id]; g != nil {
-			facts.Groups[id] = Group(*g)
-		}
-	}
+func (c Checker) Admit(w reconcile.PolicyWrite, f reconcile.PolicyFacts) []reconcile.PolicyDenial {
+	facts := Facts(f)
 	pw := policy.Write{Key: w.Key, Account: w.Target.Account, Paths: make([]string, len(w.Owners))}
 	for i, o := range w.Owners {
 		if rel, ok := strings.CutPrefix(o.Source, c.Prefix); ok && o.Kind == reconcile.KindFile {
@@ -183,7 +204,11 @@ func (c Checker) Admit(w reconcile.PolicyWrite, groups map[string]*reconcile.Gro
 	}
 	var out []reconcile.PolicyDenial
 	for _, r := range c.Policy.Admit(pw, facts) {
-		out = append(out, reconcile.PolicyDenial{Owner: r.Owner, Policy: r.Policy, Reason: r.Msg, Undecided: r.Skipped, Need: r.Need})
+		d := reconcile.PolicyDenial{Owner: r.Owner, Policy: r.Policy, Reason: r.Msg, Undecided: r.Skipped, Need: r.Need}
+		if r.Skipped {
+			d.Reason = fmt.Sprintf("cannot decide policy %s: needs %s", policyName(r.Policy), needText(r.Need, f.Unreadable))
+		}
+		out = append(out, d)
 	}
 	return out
 }

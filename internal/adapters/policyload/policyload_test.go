@@ -83,11 +83,11 @@ func TestFile(t *testing.T) {
 	perms, _, _ := rules.Expand(f, "rules/team-a/db.yaml", resolve)
 	groups := map[string]*reconcile.GroupInfo{"sg-0000000b": {GroupID: "sg-0000000b", Tags: map[string]string{"team": "b"}}}
 	src := reconcile.PolicySource{Key: "rules/team-a/db.yaml", Kind: reconcile.KindFile, File: f, Perms: perms, Resolve: resolve}
-	if d := p.CheckSource(src, groups); !d.HasErrors() || !strings.Contains(d.Strings()[0], "rules/team-a/db.yaml:3:20: pg: violates policy tenant team-a/") {
+	if d := p.CheckSource(src, reconcile.PolicyFacts{Groups: groups}); !d.HasErrors() || !strings.Contains(d.Strings()[0], "rules/team-a/db.yaml:3:20: pg: violates policy tenant team-a/") {
 		t.Errorf("file: %q", d.Strings())
 	}
 	src.Kind = reconcile.KindCFN
-	if d := p.CheckSource(src, groups); d.HasErrors() {
+	if d := p.CheckSource(src, reconcile.PolicyFacts{Groups: groups}); d.HasErrors() {
 		t.Errorf("custom resource restricted by a tenant: %q", d.Strings())
 	}
 }

@@ -64,7 +64,7 @@ func newGuard(w *world) *guard {
 
 // violations returns the deny clauses k violates ("" when none).
 func (g *guard) violations(k rules.Key) string {
-	cs := g.checker.CheckRule(k, g.groups)
+	cs := g.checker.CheckRules([]rules.Key{k}, reconcile.PolicyFacts{Groups: g.groups})[0]
 	if len(cs) == 0 {
 		return ""
 	}

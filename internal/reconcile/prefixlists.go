@@ -1,0 +1,189 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Prefix lists for the policy: a clause on CIDRs needs the addresses a
+// prefix list peer stands for. Each list is read once per attempt (its
+// existence and owner with DescribePrefixLists, shared with the quota
+// count; a customer-managed list's entries with PrefixListEntries). An
+// AWS-managed list (com.amazonaws.*) stands for AWS service ranges: it is
+// taken as known, with no addresses of concern, and never read. A list
+// that does not exist or may not be read stays unreadable: the checks that
+// need it cannot be decided, and at apply that refuses the file (fail
+// closed, see policyVerdicts).
+
+// listEntries is what the attempt knows of one prefix list's entries.
+type listEntries struct {
+	cidrs []netip.Prefix
+	// why it could not be read ("" when it was).
+	why string
+}
+
+// policyPrefixLists reads the prefix lists the policy needs: those the
+// sources it checks name, and those of the live rules of the groups in
+// scope (a group's peers are judged together).
+func (e *Engine) policyPrefixLists(ctx context.Context, at *attempt) error {
+	pr := at.policy
+	if pr == nil || pr.pol == nil {
+		return nil
+	}
+	need := map[string]bool{}
+	add := func(k rules.Key) {
+		if k.Peer.Kind == rules.PeerPrefixList {
+			if _, read := at.st.entries[k.Peer.Value]; !read {
+				need[k.Peer.Value] = true
+			}
+		}
+	}
+	for _, s := range at.srcs {
+		for _, p := range s.desired {
+			add(p.Key)
+		}
+	}
+	for _, a := range at.st.actual {
+		if at.st.groups[a.Key.GroupID] {
+			add(a.Key)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	ids := sortedKeys(need)
+	var describe []string
+	for _, id := range ids {
+		if _, read := at.st.prefixLists[id]; !read {
+			describe = append(describe, id)
+		}
+	}
+	if len(describe) > 0 {
+		infos, err := e.cfg.Groups.DescribePrefixLists(ctx, describe)
+		if err != nil {
+			return fmt.Errorf("read %d prefix lists for the policy: %w", len(describe), err)
+		}
+		if at.st.prefixLists == nil {
+			at.st.prefixLists = map[string]*PrefixListInfo{}
+		}
+		for _, id := range describe {
+			at.st.prefixLists[id] = nil
+		}
+		for _, pl := range infos {
+			at.st.prefixLists[pl.ID] = &pl
+		}
+	}
+	if at.st.entries == nil {
+		at.st.entries = map[string]*listEntries{}
+	}
+	for _, id := range ids {
+		info := at.st.prefixLists[id]
+		switch {
+		case info == nil:
+			at.st.entries[id] = &listEntries{why: "it does not exist"}
+			continue
+		case info.AWSManaged:
+			at.st.entries[id] = &listEntries{}
+			continue
+		}
+		cidrs, err := e.cfg.Groups.PrefixListEntries(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			at.st.entries[id] = &listEntries{why: "it does not exist"}
+		case errors.Is(err, ErrAccessDenied):
+			at.st.entries[id] = &listEntries{why: "its entries may not be read (ec2:GetManagedPrefixListEntries)"}
+		case err != nil:
+			return fmt.Errorf("read prefix list %s for the policy: %w", id, err)
+		default:
+			at.st.entries[id] = &listEntries{cidrs: cidrs}
+		}
+	}
+	return nil
+}
+
+// policyFacts returns what the policy knows in this attempt: the groups,
+// the prefix lists read, and as held rules the live rules of the groups
+// (to which heldFor adds those other sources declare).
+func (at *attempt) policyFacts() PolicyFacts {
+	f := PolicyFacts{Groups: at.st.info, PrefixLists: map[string][]netip.Prefix{}, Unreadable: map[string]string{}}
+	for id, le := range at.st.entries {
+		if le.why != "" {
+			f.Unreadable[id] = le.why
+		} else {
+			f.PrefixLists[id] = le.cidrs
+		}
+	}
+	return f
+}
+
+// heldFor returns the rules the groups of source s hold or are given
+// besides s's own: their live rules but those s applied before (s
+// declares them again or they go), and what the other sources declare.
+func (at *attempt) heldFor(s *loaded) map[string][]rules.Key {
+	groups := map[string]bool{}
+	for _, p := range s.desired {
+		groups[p.Key.GroupID] = true
+	}
+	mine := map[rules.Key]bool{}
+	for _, p := range s.rec.Permissions {
+		mine[p.Key] = true
+	}
+	held := map[string][]rules.Key{}
+	for _, a := range at.st.actual {
+		if groups[a.Key.GroupID] && !mine[a.Key] {
+			held[a.Key.GroupID] = append(held[a.Key.GroupID], a.Key)
+		}
+	}
+	for _, o := range at.srcs {
+		if o == s {
+			continue
+		}
+		for _, p := range o.desired {
+			if groups[p.Key.GroupID] && !slices.Contains(held[p.Key.GroupID], p.Key) {
+				held[p.Key.GroupID] = append(held[p.Key.GroupID], p.Key)
+			}
+		}
+	}
+	return held
+}
+
+// heldAfter returns the rules each group will hold after the plan's
+// actions (by group id): its live rules but those revoked or modified
+// away, and every permission authorized or modified into. Admission judges
+// each write with them (a write is among them; it counts once).
+func (at *attempt) heldAfter(actions []Action) map[string][]rules.Key {
+	gone := map[string]bool{}
+	from := map[rules.Key]bool{}
+	for _, a := range actions {
+		switch a.Kind {
+		case ActRevoke:
+			gone[a.RuleID] = true
+		case ActModify:
+			from[a.From] = true
+		}
+	}
+	held := map[string][]rules.Key{}
+	seen := map[rules.Key]bool{}
+	add := func(k rules.Key) {
+		if !seen[k] {
+			seen[k] = true
+			held[k.GroupID] = append(held[k.GroupID], k)
+		}
+	}
+	for _, a := range at.st.actual {
+		if !gone[a.RuleID] && !from[a.Key] {
+			add(a.Key)
+		}
+	}
+	for _, a := range actions {
+		if a.Kind == ActAuthorize || a.Kind == ActModify {
+			add(a.Key)
+		}
+	}
+	return held
+}
