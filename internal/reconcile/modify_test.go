@@ -101,6 +101,7 @@ func TestQuotaCountsAsEC2Does(t *testing.T) {
 	h.ec2.prefixLists = map[string]PrefixListInfo{
 		"pl-00000001": {ID: "pl-00000001", MaxEntries: 20, AddressFamily: "IPv4"},
 		"pl-00000002": {ID: "pl-00000002", AWSManaged: true},
+		"pl-00000003": {ID: "pl-00000003", AWSManaged: true, MaxEntries: 2, AddressFamily: "IPv4"},
 	}
 	var b strings.Builder
 	b.WriteString("rules:\n")
@@ -111,14 +112,15 @@ func TestQuotaCountsAsEC2Does(t *testing.T) {
 	if res := h.apply("rules/db.yaml"); len(res.Quota) != 0 {
 		t.Fatalf("41 IPv4 rules: %+v", res.Quota)
 	}
-	// 41 CIDRs + a customer-managed list of 20 entries = 61 IPv4 rules; the
-	// AWS-managed list and the group reference add one of each family.
-	b.WriteString("  pl:\n    securityGroup: sg-0000000c\n    type: ingress\n    protocol: tcp\n    fromPort: 443\n    toPort: 443\n    prefixListIds: [pl-00000001, pl-00000002]\n")
+	// 41 CIDRs + a customer-managed list of 20 entries + an AWS-managed
+	// list of weight 2 = 63 IPv4 rules; the AWS-managed list of unknown
+	// weight and the group reference add one of each family.
+	b.WriteString("  pl:\n    securityGroup: sg-0000000c\n    type: ingress\n    protocol: tcp\n    fromPort: 443\n    toPort: 443\n    prefixListIds: [pl-00000001, pl-00000002, pl-00000003]\n")
 	b.WriteString("  app:\n    securityGroup: sg-0000000c\n    type: ingress\n    protocol: tcp\n    fromPort: 443\n    toPort: 443\n    sourceSecurityGroups: [sg-0000000b]\n")
 	h.src.put("rules/db.yaml", b.String())
 	calls := h.ec2.calls["describe-prefix-lists"]
 	res := h.reconcile(Request{All: true, DryRun: true})
-	want := []QuotaWarning{{Group: "sg-0000000c", Direction: "ingress", Family: "IPv4", Rules: 63}}
+	want := []QuotaWarning{{Group: "sg-0000000c", Direction: "ingress", Family: "IPv4", Rules: 65}}
 	if fmt.Sprint(res.Quota) != fmt.Sprint(want) {
 		t.Fatalf("quota = %+v, want %+v", res.Quota, want)
 	}

@@ -77,9 +77,9 @@ type GroupInfo struct {
 }
 
 // PrefixListInfo is what the rules quota count needs of a managed prefix
-// list: EC2 counts a rule referencing a customer-managed list as MaxEntries
-// rules of its AddressFamily ("IPv4" or "IPv6"), and one referencing an
-// AWS-managed list as one IPv4 and one IPv6 rule.
+// list: EC2 counts a rule referencing a list as MaxEntries rules of its
+// AddressFamily ("IPv4" or "IPv6"); for an AWS-managed list MaxEntries is
+// its weight (CloudFront origin-facing 55).
 type PrefixListInfo struct {
 	ID            string
 	MaxEntries    int

@@ -10,8 +10,11 @@ import (
 
 // The rules quota, counted as EC2 counts it: per group, direction and
 // address family, a CIDR as one rule of its family, a group reference as
-// one IPv4 and one IPv6 rule, a customer-managed prefix list as its
-// MaxEntries rules of its family, an AWS-managed one as one of each.
+// one IPv4 and one IPv6 rule, a prefix list as its MaxEntries rules of its
+// family: for a customer-managed list its maximum size, for an AWS-managed
+// one its weight (CloudFront origin-facing 55, EC2 Instance Connect 2),
+// which DescribeManagedPrefixLists reports as MaxEntries. A list whose
+// weight is unknown (gone, or no MaxEntries) counts as one of each.
 
 type quotaKey struct {
 	group  string
@@ -90,11 +93,11 @@ func (e *Engine) quotaWarnings(ctx context.Context, at *attempt, out diffOutput)
 			add("IPv6", 1)
 		case rules.PeerPrefixList:
 			switch pl := at.st.prefixLists[k.Peer.Value]; {
-			case pl != nil && !pl.AWSManaged && pl.MaxEntries > 0 && pl.AddressFamily == "IPv6":
+			case pl != nil && pl.MaxEntries > 0 && pl.AddressFamily == "IPv6":
 				add("IPv6", pl.MaxEntries)
-			case pl != nil && !pl.AWSManaged && pl.MaxEntries > 0:
+			case pl != nil && pl.MaxEntries > 0:
 				add("IPv4", pl.MaxEntries)
-			default:
+			default: // unknown weight
 				add("IPv4", 1)
 				add("IPv6", 1)
 			}
