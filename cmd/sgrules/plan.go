@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/sgrules/sgrules/internal/cli/render"
 	"github.com/sgrules/sgrules/internal/reconcile"
@@ -156,11 +157,11 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 		}
 		switch *output {
 		case "markdown":
-			render.Markdown(stdout, res, render.MarkdownOptions{Names: r.names})
+			render.Markdown(stdout, res, render.MarkdownOptions{Names: r.names, Now: time.Now()})
 		case "json":
 			docs = append(docs, TargetDoc{Account: r.Target.Account, Region: r.Target.Region, Doc: render.NewPlanDoc(res, r.names)})
 		default:
-			render.Plan(stdout, res, render.Options{Color: useColor(stdout), Names: r.names, Past: !req.DryRun})
+			render.Plan(stdout, res, render.Options{Color: useColor(stdout), Names: r.names, Past: !req.DryRun, Now: time.Now()})
 		}
 		invalid, held := render.SourceProblems(res.Sources)
 		problems += invalid + held

@@ -46,6 +46,9 @@ type ActionDoc struct {
 	// (ports, protocol or peer changed in place) that this authorize of the
 	// declared rule replaces: the modified rule is revoked.
 	Replaces *ReplacedDoc `json:"replaces,omitempty"`
+	// ExpiresAt is the deadline (RFC 3339, UTC) of a declared permission,
+	// or, for a revoke, the deadline that passed.
+	ExpiresAt string `json:"expiresAt,omitempty"`
 }
 
 // ReplacedDoc is a rule modified outside sgrules.
@@ -175,6 +178,9 @@ func actionDoc(a reconcile.Action, names map[string]string) ActionDoc {
 	if a.Kind == reconcile.ActModify {
 		from := ruleDoc(a.From, names)
 		d.From = &from
+	}
+	if !a.ExpiresAt.IsZero() {
+		d.ExpiresAt = rules.FormatExpiresAt(a.ExpiresAt)
 	}
 	return d
 }

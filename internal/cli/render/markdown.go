@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/strutil"
@@ -153,6 +154,9 @@ type MarkdownOptions struct {
 	// returns a non-empty value for any change, tables gain a target
 	// column. Nil today: every rule is in the home target.
 	Target func(rules.Key) string
+	// Now is the time deadlines are measured from ("expires in 7 h 58
+	// min", in the description cell); zero shows them as times.
+	Now time.Time
 }
 
 // mdCell escapes text for a table cell. Text from rule files and tags
@@ -255,8 +259,15 @@ func (o MarkdownOptions) row(c Change, target bool) string {
 	if target {
 		cells = append(cells, mdCell(o.Target(k)))
 	}
+	descCell := mdCell(desc)
+	if exp := changeExpiry(c, o.Now); exp != "" {
+		if descCell != "" {
+			descCell += "<br>"
+		}
+		descCell += exp
+	}
 	cells = append(cells, mdCell(Options{Names: o.Names}.Group(k.GroupID)), string(k.Direction), mdCell(proto), mdCell(ports),
-		mdCell(peer), mdCell(desc), strings.Join(src, "<br>"))
+		mdCell(peer), descCell, strings.Join(src, "<br>"))
 	return "| " + strings.Join(cells, " | ") + " |\n"
 }
 

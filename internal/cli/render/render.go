@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
@@ -23,6 +24,9 @@ type Options struct {
 	// Past renders what was done (apply, drift --revert) rather than what
 	// would be done.
 	Past bool
+	// Now is the time deadlines are measured from ("expires in 7 h 58
+	// min"); zero shows them as times (Expiry).
+	Now time.Time
 }
 
 // ANSI escapes.
@@ -169,6 +173,9 @@ func (o Options) note(a reconcile.Action) string {
 	}
 	if a.RuleID != "" {
 		parts = append(parts, "rule "+a.RuleID)
+	}
+	if exp := Expiry(a, o.Now); exp != "" {
+		parts = append(parts, exp)
 	}
 	return o.paint(ansiDim, "# "+strings.Join(parts, "; "))
 }
