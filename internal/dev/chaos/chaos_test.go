@@ -48,8 +48,9 @@ type totals struct {
 	// scenarios with a guardrail policy, uploads it refused, rules checked
 	// against it in EC2 samples
 	policyScenarios, refused, policyChecks int
-	// scenarios with a hub of two targets (a reconcile.Fleet), its runs
-	fleetScenarios, fleetRuns int
+	// scenarios with a hub of two targets (a reconcile.Fleet), its runs,
+	// moves its new target refused
+	fleetScenarios, fleetRuns, refusedMoves int
 	// samples of EC2 state taken, and protected permissions checked in them
 	samples, protectedChecks int
 	violations               []string
@@ -98,11 +99,11 @@ func TestChaos(t *testing.T) {
 		"%d ledger losses, %d rules added by hand, %d bulk files (>100 permissions), %d oversized invalid uploads, "+
 		"%d scenarios with a second deployment (%d of its runs, %d of its calls checked), "+
 		"%d scenarios with a policy (%d uploads refused by it, %d rules checked against it), "+
-		"%d scenarios with a hub of two accounts (%d of its runs), "+
+		"%d scenarios with a hub of two accounts (%d of its runs, %d moves refused by the new target), "+
 		"%d EC2 samples (%d protected-permission checks), %d AWS calls, %d faults injected (%s), %d violations, %s",
 		tot.scenarios, base, base+uint64(tot.scenarios)-1, tot.steps, tot.runs, tot.failedRuns, tot.concurrent, tot.sweeps,
 		tot.ledgerLosses, tot.handRules, tot.bulkFiles, tot.poisoned, tot.otherScenarios, tot.otherRuns, tot.otherCallChecks,
-		tot.policyScenarios, tot.refused, tot.policyChecks, tot.fleetScenarios, tot.fleetRuns,
+		tot.policyScenarios, tot.refused, tot.policyChecks, tot.fleetScenarios, tot.fleetRuns, tot.refusedMoves,
 		tot.samples, tot.protectedChecks, tot.calls, injected, strings.Join(kinds, " "), len(tot.violations), time.Since(start).Round(time.Millisecond))
 	t.Log(summary)
 	if path := os.Getenv("CHAOS_SUMMARY"); path != "" {
@@ -823,7 +824,11 @@ func (s *scenario) converge() {
 	for k := range s.poison {
 		keys[k] = ""
 	}
-	vs, err := ledgerViolations(ctx, s.w.ledger, d, keys, s.poison, ids)
+	poisoned := map[string]reconcile.Status{}
+	for k := range s.poison {
+		poisoned[k] = reconcile.StatusInvalid
+	}
+	vs, err := ledgerViolations(ctx, s.w.ledger, d, keys, poisoned, ids)
 	if err != nil {
 		s.t.Fatalf("seed %d: read ledger: %v", s.seed, err)
 	}
@@ -841,7 +846,8 @@ func (s *scenario) converge() {
 	}
 
 	if s.fleet != nil {
-		vs, err := ledgerViolations(ctx, s.fleet.led.For(s.fleet.home), fd, s.fleet.content(false), nil, ids)
+		files, status := s.fleet.records(false)
+		vs, err := ledgerViolations(ctx, s.fleet.led.For(s.fleet.home), fd, files, status, ids)
 		if err != nil {
 			s.t.Fatalf("seed %d: read the fleet's ledger: %v", s.seed, err)
 		}

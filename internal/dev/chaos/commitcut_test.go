@@ -51,8 +51,8 @@ type ledgerReader interface {
 // (ids) and exactly the declaring owners; no owner is a source with
 // neither a record nor a file (a ghost left by a commit cut short); every
 // declared permission is owned; there is one source record per file,
-// invalid for the files in invalid and applied for the others.
-func ledgerViolations(ctx context.Context, led ledgerReader, d declared, files map[string]string, invalid map[string]bool, ids map[rules.Key]string) ([]string, error) {
+// with the status status gives it (applied for the others).
+func ledgerViolations(ctx context.Context, led ledgerReader, d declared, files map[string]string, status map[string]reconcile.Status, ids map[rules.Key]string) ([]string, error) {
 	owned, err := led.AllPermissions(ctx)
 	if err != nil {
 		return nil, err
@@ -67,8 +67,8 @@ func ledgerViolations(ctx context.Context, led ledgerReader, d declared, files m
 		hasRec[r.Key] = true
 		_, isFile := files[r.Key]
 		want := reconcile.StatusApplied
-		if invalid[r.Key] {
-			want = reconcile.StatusInvalid
+		if st, ok := status[r.Key]; ok {
+			want = st
 		}
 		switch {
 		case !isFile:

@@ -35,13 +35,17 @@ import (
 // creates a VPC and groups with the same Name tags g0..g2. Its rules only
 // use the peers fleetCIDRs, so it never declares a permission of the other
 // deployments in the home groups. Each step it may create, change, delete
-// a file or move one to the other target, and its events (10 % dropped)
+// a file or move one to the other target (half the moves refused there:
+// a rule names a group of the old target by id; the old target keeps the
+// file's rules, the move pending), and its events (10 % dropped)
 // and sometimes a sweep run concurrently with the step's runs, under its
 // own faults (STS included). At convergence each target's groups hold
 // exactly what that target's files declare (nothing leaks across: the
-// same Name tags resolve to each account's own groups), each target's
+// same Name tags resolve to each account's own groups; a refused move's
+// file declares its version in force in its old target), each target's
 // scope of the ledger owns exactly its files' permissions and holds their
-// records only, and one more sweep writes nothing.
+// records only (a refused move: pending in the old target, invalid in the
+// new), and one more sweep writes nothing.
 const (
 	fleetTable  = "ledger-fleet"
 	fleetPrefix = "fleet/"
@@ -81,6 +85,12 @@ type fleet struct {
 	files   map[string]fleetFile
 	pending []string
 	nextID  int
+	// refused are files whose upload is a move the new target refuses (a
+	// rule names a group of the old target by id, which does not exist in
+	// the new one): key -> the body uploaded. files keeps the version in
+	// force: the old target keeps it, the move pending, and the new one
+	// records the file invalid.
+	refused map[string]string
 }
 
 func newFleet(s *scenario, p *faultproxy.Proxy) *fleet {
@@ -106,7 +116,7 @@ func newFleet(s *scenario, p *faultproxy.Proxy) *fleet {
 	rcfg.Credentials = credentials.NewStaticCredentialsProvider(*c.AccessKeyId, *c.SecretAccessKey, *c.SessionToken)
 	vpc := motoserver.CreateVPC(tb, rcfg)
 	f := &fleet{s: s, rng: rand.New(rand.NewPCG(s.seed, 0xf1ee7)), p: p, home: home, remote: remote,
-		led: ddbledger.New(w.ddb, fleetTable, ddbledger.WithHome(home)), rbyName: map[string]string{}, files: map[string]fleetFile{}}
+		led: ddbledger.New(w.ddb, fleetTable, ddbledger.WithHome(home)), rbyName: map[string]string{}, files: map[string]fleetFile{}, refused: map[string]string{}}
 	for _, n := range w.names {
 		gid := motoserver.CreateGroup(tb, rcfg, vpc, n+"-sg", map[string]string{"Name": n})
 		f.rbyName[n] = gid
@@ -204,7 +214,7 @@ func (f *fleet) fileOp() {
 	keys := sortedFileKeys(f.files)
 	op := "create"
 	if len(keys) > 0 {
-		op = pick(f.rng, "create", "create", "update", "update", "move", "delete")
+		op = pick(f.rng, "create", "create", "update", "update", "move", "move", "delete")
 	}
 	if len(keys) >= 4 && op == "create" {
 		op = "update"
@@ -229,6 +239,10 @@ func (f *fleet) fileOp() {
 		f.s.logf("fleet: create %s (remote %v)", key, f.files[key].remote)
 	case "update", "move":
 		key = pick(f.rng, keys...)
+		if op == "move" && f.refused[key] == "" && f.rng.IntN(2) == 0 && f.refuseMove(key) {
+			return
+		}
+		delete(f.refused, key)
 		for {
 			ff := fleetFile{f: file{rules: map[string]string{}}, remote: f.files[key].remote}
 			for n, b := range f.files[key].f.rules {
@@ -253,6 +267,7 @@ func (f *fleet) fileOp() {
 	case "delete":
 		key = pick(f.rng, keys...)
 		delete(f.files, key)
+		delete(f.refused, key)
 		w.remove(key)
 		f.pending = append(f.pending, key)
 		f.s.logf("fleet: delete %s", key)
@@ -260,6 +275,72 @@ func (f *fleet) fileOp() {
 	}
 	w.put(key, f.files[key].render())
 	f.pending = append(f.pending, key)
+}
+
+// refuseMove uploads a move of key that its new target refuses: the file
+// moved, plus a rule naming a group of the old target by id. The version
+// in force is applied first, without faults, so that the old target has
+// something to keep; false (nothing uploaded) if that run fails.
+func (f *fleet) refuseMove(key string) bool {
+	ff := f.files[key]
+	f.p.Set(faultproxy.Faults{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := f.fl.Reconcile(ctx, reconcile.Request{Keys: []string{key}, Reason: "settle"}, nil)
+	if err == nil {
+		err = res.Err()
+	}
+	tg := f.home
+	if ff.remote {
+		tg = f.remote
+	}
+	applied := false
+	for _, tr := range res.Targets {
+		for _, sr := range tr.Result.Sources {
+			if tr.Target == tg && sr.Key == key && sr.Status == reconcile.StatusApplied {
+				applied = true
+			}
+		}
+	}
+	if err != nil || !applied {
+		f.s.logf("fleet: settle %s before a refused move: %v (applied %v)", key, err, applied)
+		return false
+	}
+	moved := fleetFile{f: file{rules: map[string]string{}}, remote: !ff.remote}
+	for n, b := range ff.f.rules {
+		moved.f.rules[n] = b
+	}
+	f.nextID++
+	_, rest, _ := strings.Cut(f.ruleBody(), "\n")
+	oldGroup := f.byName(ff.remote)[fmt.Sprintf("g%d", f.rng.IntN(groupsPerWorld))]
+	moved.f.rules[fmt.Sprintf("h%d", f.nextID)] = "    securityGroup: " + oldGroup + "\n" + rest
+	f.refused[key] = moved.render()
+	f.s.w.put(key, f.refused[key])
+	f.pending = append(f.pending, key)
+	f.s.logf("fleet: refused move of %s (to remote %v: names %s)", key, moved.remote, oldGroup)
+	f.s.mu.Lock()
+	f.s.tot.refusedMoves++
+	f.s.mu.Unlock()
+	return true
+}
+
+// records tells what the ledger scope of one target must hold besides
+// the records of its files: for each refused move, the old target a
+// record pending (keeping the version in force) and the new one a
+// record invalid (owning nothing). It returns the file keys with a record
+// and the status expected of those not applied.
+func (f *fleet) records(remote bool) (map[string]string, map[string]reconcile.Status) {
+	files := f.content(remote)
+	status := map[string]reconcile.Status{}
+	for key := range f.refused {
+		if f.files[key].remote == remote {
+			status[key] = reconcile.StatusPending
+		} else {
+			files[key] = f.refused[key]
+			status[key] = reconcile.StatusInvalid
+		}
+	}
+	return files, status
 }
 
 // plan draws what the hub runs in this step: its pending events (10 %
@@ -380,7 +461,8 @@ func (f *fleet) checkRemote(ctx context.Context) {
 	for _, a := range actual {
 		ids[a.Key] = a.RuleID
 	}
-	vs, err := ledgerViolations(ctx, f.led.For(f.remote), d, f.content(true), nil, ids)
+	files, status := f.records(true)
+	vs, err := ledgerViolations(ctx, f.led.For(f.remote), d, files, status, ids)
 	if err != nil {
 		s.t.Fatalf("seed %d: read the fleet's ledger: %v", s.seed, err)
 	}

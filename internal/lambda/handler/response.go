@@ -87,7 +87,8 @@ type RequestDoc struct {
 // SourceDoc is the outcome of one rule source.
 type SourceDoc struct {
 	Key string `json:"key"`
-	// Status is applied, invalid, held or unknown.
+	// Status is applied, invalid, held, pending (a move out of this
+	// target its new target has not accepted) or unknown.
 	Status  string `json:"status"`
 	Message string `json:"message,omitempty"`
 	// Diagnostics of reading the source in this run.
