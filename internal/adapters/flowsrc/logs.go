@@ -188,6 +188,9 @@ func (l *Logs) Read(ctx context.Context, ag *flowlog.Aggregator, from, to time.T
 			return nil, err
 		}
 		_ = ag.AddObject("s3://"+l.bucket+"/"+o.Key, body) // counted in ag's stats
+		// Drain what a broken object left unread, so that the SDK can
+		// check the body and reuse the connection.
+		_, _ = io.Copy(io.Discard, body)
 		body.Close()
 		if err := ctx.Err(); err != nil {
 			return nil, err

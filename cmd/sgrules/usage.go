@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
+	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/flowsrc"
+	"github.com/sgrules/sgrules/internal/cli/render"
+	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/pkg/flowlog"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// envFlowLogs is where the flow logs are (s3://BUCKET/PREFIX).
+const envFlowLogs = "FLOW_LOGS_URL"
+
+func init() {
+	register(&command{
+		name:    "usage",
+		summary: "show which rules carried traffic, from VPC Flow Logs",
+		usage: `Usage: sgrules usage --flow-logs s3://BUCKET/PREFIX [flags] [DIR]
+
+Reads the VPC Flow Logs delivered to S3 over a window (--since, ending
+--until) and credits every accepted flow to the managed rules that allow
+it, then prints every managed rule with its file, rule name, rule id,
+group, peer, flows, bytes and last seen, or "no traffic in the window".
+How flows are attributed, which log format to choose and the limits are
+in docs/usage.md.
+
+The managed rules are the rule files' (DIR, or --bucket), resolved
+against EC2, with their rule ids from the ledger (--table or
+STATE_TABLE); without a table, from the live rule with the same
+permission. A declared permission no rule carries is "not applied".
+Only the caller's account and region are read: files of other targets
+are skipped (said on stderr), and only the logs of that account and
+region are listed (…/AWSLogs/ACCOUNT/vpcflowlogs/REGION/YYYY/MM/DD/).
+
+Malformed lines and unreadable log objects are counted and reported,
+never fatal.
+
+Exit status: 0 success; 1 an invalid rule file or an AWS error; 2 usage
+error.
+
+Examples:
+  sgrules usage --flow-logs s3://my-flow-logs/vpc --table sgrules-ledger ./rules
+  sgrules usage --flow-logs s3://my-flow-logs --since 90d --bucket my-rules
+  sgrules usage --flow-logs s3://my-flow-logs --output json ./rules | jq '.rules[] | select(.lastSeen == null)'
+  sgrules usage --flow-logs s3://my-flow-logs --since 7d --until 2025-12-02 ./rules
+`,
+		run: runUsage,
+	})
+}
+
+// usageRun is what runUsage settled from its flags.
+type usageRun struct {
+	w              wiring
+	flowBucket     string
+	flowPrefix     string
+	from, to       time.Time
+	output         string
+	skippedTargets []string
+}
+
+func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags(commands["usage"], stderr)
+	var u usageRun
+	u.w.addFileFlags(fs)
+	u.w.addAWSFlags(fs)
+	fs.StringVar(&u.w.table, "table", os.Getenv(config.EnvStateTable), "the ledger table, for the rule ids; without it, the ids of the live rules with the same permission (env STATE_TABLE)")
+	flowLogs := fs.String("flow-logs", os.Getenv(envFlowLogs), "where the VPC Flow Logs are delivered: s3://BUCKET/PREFIX, PREFIX being the flow log's destination prefix (env "+envFlowLogs+")")
+	since := fs.String("since", "30d", "the window's length, ending --until: days (30d), weeks (2w) or a Go duration (36h)")
+	until := fs.String("until", "", "the window's end: RFC 3339 (2025-12-02T15:04:05Z) or a date (2025-12-02, its midnight UTC); default now")
+	fs.StringVar(&u.output, "output", "text", "output format: text or json")
+	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
+		return code
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "sgrules usage: "+format+"\n", a...)
+		return code
+	}
+	if u.output != "text" && u.output != "json" {
+		return fail(exitUsage, "--output must be text or json, got %q", u.output)
+	}
+	if *flowLogs == "" {
+		return fail(exitUsage, "no flow logs: set --flow-logs s3://BUCKET/PREFIX (or %s)", envFlowLogs)
+	}
+	var err error
+	if u.flowBucket, u.flowPrefix, err = flowsrc.ParseURL(*flowLogs); err != nil {
+		return fail(exitUsage, "--flow-logs %v", err)
+	}
+	length, err := parseSince(*since)
+	if err != nil {
+		return fail(exitUsage, "--since %v", err)
+	}
+	u.to = time.Now().UTC()
+	if *until != "" {
+		if u.to, err = parseUntil(*until); err != nil {
+			return fail(exitUsage, "--until %v", err)
+		}
+	}
+	u.from = u.to.Add(-length)
+	if msg := u.w.checkFiles(fs); msg != "" {
+		return fail(exitUsage, "%s", msg)
+	}
+
+	doc, err := u.run(ctx, stderr)
+	if err != nil {
+		return fail(exitFail, "%v", err)
+	}
+	for _, s := range u.skippedTargets {
+		fmt.Fprintf(stderr, "sgrules usage: skipped %s: usage reads the caller's account and region only\n", s)
+	}
+	for _, p := range append(append([]string(nil), doc.Read.ObjectProblems...), doc.Read.Problems...) {
+		fmt.Fprintf(stderr, "sgrules usage: warning: %s\n", p)
+	}
+	if u.output == "json" {
+		err = render.JSON(stdout, doc)
+	} else {
+		err = render.UsageText(stdout, doc)
+	}
+	if err != nil {
+		return fail(exitFail, "%v", err)
+	}
+	return exitOK
+}
+
+// run reads the files, the ledger and the logs, and attributes.
+func (u *usageRun) run(ctx context.Context, stderr io.Writer) (render.UsageDoc, error) {
+	cfg, err := u.w.awsConfig(ctx)
+	if err != nil {
+		return render.UsageDoc{}, err
+	}
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return render.UsageDoc{}, fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
+	}
+	home := rules.Target{Account: aws.ToString(id.Account), Region: cfg.Region}
+
+	files, keys, err := readFiles(ctx, u.w.source(cfg), stderr)
+	if err != nil {
+		return render.UsageDoc{}, err
+	}
+	var homeFiles []*rules.File
+	var homeKeys []string
+	for i, f := range files {
+		if t := f.Target.Resolve(home); t != home {
+			u.skippedTargets = append(u.skippedTargets, fmt.Sprintf("%s (target %s)", keys[i], t))
+			continue
+		}
+		homeFiles, homeKeys = append(homeFiles, f), append(homeKeys, keys[i])
+	}
+	ec2c := ec2.NewFromConfig(cfg)
+	groups := ec2sg.New(ec2c)
+	var refs []rules.GroupRef
+	for _, f := range homeFiles {
+		refs = append(refs, f.Refs()...)
+	}
+	resolved, err := groups.ResolveGroups(ctx, refs)
+	if err != nil {
+		return render.UsageDoc{}, err
+	}
+	perms, _, err := expandAll(homeFiles, homeKeys, func(g rules.GroupRef) []string { return resolved[g.String()] }, stderr)
+	if err != nil {
+		return render.UsageDoc{}, err
+	}
+	ids, err := u.ruleIDs(ctx, cfg, groups, perms)
+	if err != nil {
+		return render.UsageDoc{}, err
+	}
+	var managed []flowlog.Rule
+	var unapplied []flowlog.Usage
+	for _, p := range perms {
+		r := flowlog.Rule{Key: p.Key, RuleID: ids[p.Key], Owner: p.Owner}
+		if r.RuleID == "" {
+			unapplied = append(unapplied, flowlog.Usage{Rule: r})
+			continue
+		}
+		managed = append(managed, r)
+	}
+
+	stop := progress(stderr, "reading flow logs")
+	defer stop()
+	logs := flowsrc.NewLogs(s3.NewFromConfig(cfg, awsconfig.S3Options), u.flowBucket, u.flowPrefix)
+	logs.Accounts, logs.Regions = []string{home.Account}, []string{home.Region}
+	ag := flowlog.NewAggregator(u.from, u.to)
+	if _, err := logs.Read(ctx, ag, u.from, u.to); err != nil {
+		return render.UsageDoc{}, err
+	}
+	rep, err := flowlog.Attribute(ctx, ag.Flows(), managed, flowsrc.NewLookup(ec2c))
+	if err != nil {
+		return render.UsageDoc{}, err
+	}
+	return render.NewUsageDoc(append(rep.Rules, unapplied...), ag.Stats(), rep.Stats, u.from, u.to), nil
+}
+
+// ruleIDs maps each permission to the id of the rule that carries it:
+// from the ledger when there is one (what sgrules applied or adopted),
+// else from the live rules of the groups.
+func (u *usageRun) ruleIDs(ctx context.Context, cfg aws.Config, groups *ec2sg.Client, perms []rules.Permission) (map[rules.Key]string, error) {
+	set := map[string]bool{}
+	for _, p := range perms {
+		set[p.Key.GroupID] = true
+	}
+	scope := make([]string, 0, len(set))
+	for g := range set {
+		scope = append(scope, g)
+	}
+	sort.Strings(scope)
+	ids := map[rules.Key]string{}
+	if len(scope) == 0 {
+		return ids, nil
+	}
+	if u.w.table != "" {
+		owned, err := ddbledger.New(dynamodb.NewFromConfig(cfg), u.w.table).GroupPermissions(ctx, scope)
+		if err != nil {
+			return nil, fmt.Errorf("read the ledger %s: %w", u.w.table, err)
+		}
+		for _, o := range owned {
+			ids[o.Key] = o.RuleID
+		}
+		return ids, nil
+	}
+	actual, err := groups.DescribeRules(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range actual {
+		ids[a.Key] = a.RuleID
+	}
+	return ids, nil
+}
+
+// parseSince reads a window length: "30d", "2w", or a Go duration.
+func parseSince(s string) (time.Duration, error) {
+	var d time.Duration
+	switch {
+	case strings.HasSuffix(s, "d") || strings.HasSuffix(s, "w"):
+		n, err := strconv.Atoi(s[:len(s)-1])
+		if err != nil {
+			return 0, fmt.Errorf("%q: want days (30d), weeks (2w) or a duration (36h)", s)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+		if strings.HasSuffix(s, "w") {
+			d *= 7
+		}
+	default:
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q: want days (30d), weeks (2w) or a duration (36h)", s)
+		}
+	}
+	if d <= 0 {
+		return 0, errors.New(strconv.Quote(s) + ": the window must be longer than zero")
+	}
+	return d, nil
+}
+
+// parseUntil reads an RFC 3339 time or a date (its midnight UTC).
+func parseUntil(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2025-12-02T15:04:05Z) or a date (2025-12-02)", s)
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/cli/render"
+	"github.com/sgrules/sgrules/internal/testutil/flowcorpus"
+	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/pkg/flowlog/flowlogtest"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// usageWorld applies the labelled traffic corpus's rule files to its
+// world in moto and delivers its flow logs to s3://flow-logs/vpc/.
+func usageWorld(t *testing.T) (*cliWorld, *flowlogtest.Corpus, flowlogtest.IDs) {
+	t.Helper()
+	w := newCLIWorld(t)
+	ctx := context.Background()
+	corpus, err := flowlogtest.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := flowcorpus.Build(ctx, w.ec2, corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range corpus.Rules {
+		w.write(name, ids.Expand(body))
+	}
+	w.expect(0, []string{"Applied:"}, "apply", w.dir)
+	motoserver.CreateBucket(t, w.cfg, "flow-logs", false)
+	if _, err := flowcorpus.PutLogs(ctx, s3.NewFromConfig(w.cfg, awsconfig.S3Options), "flow-logs", "vpc/", w.cfg.Region, "2025/12/01", corpus, ids); err != nil {
+		t.Fatal(err)
+	}
+	return w, corpus, ids
+}
+
+// TestUsageCorpus runs "sgrules usage --output json" over the corpus
+// applied by "sgrules apply": every managed permission is listed with the
+// rule id EC2 gave it and the ledger recorded, and its usage agrees with
+// the labels (100%, no false "unused").
+func TestUsageCorpus(t *testing.T) {
+	w, corpus, ids := usageWorld(t)
+	out := w.expect(0, nil, "usage", "--flow-logs", "s3://flow-logs/vpc", "--since", "2d", "--until", "2025-12-02", "--output", "json", w.dir)
+	var doc render.UsageDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	live, err := ec2sg.New(w.ec2).DescribeRules(context.Background(), []string{ids["sg:web"], ids["sg:admin"], ids["sg:app"], ids["sg:db"], ids["sg:batch"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	liveIDs := map[rules.Key]string{}
+	for _, a := range live {
+		liveIDs[a.Key] = a.RuleID
+	}
+	var results []flowlogtest.Result
+	for _, r := range doc.Rules {
+		key, err := rules.ParseKey(fmt.Sprintf("%s|%s|%s|%d|%d|%s", r.GroupID, r.Direction, r.Protocol, r.FromPort, r.ToPort, r.Peer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.RuleID == "" || r.RuleID != liveIDs[key] {
+			t.Errorf("%s#%s %s: ruleId %q, EC2 has %q", r.Source, r.Rule, key, r.RuleID, liveIDs[key])
+		}
+		res := flowlogtest.Result{Source: strings.TrimPrefix(r.Source, "rules/"), Rule: r.Rule, Peer: r.Peer, Flows: r.Flows, Bytes: r.Bytes,
+			AmbiguousFlows: r.AmbiguousFlows, LastPeer: r.LastPeer, HasAmbiguous: true, HasPeer: true}
+		if r.LastSeen != nil {
+			last, err := time.Parse(time.RFC3339, *r.LastSeen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.LastSeen = &last
+		}
+		results = append(results, res)
+	}
+	for _, d := range corpus.Check(results, ids) {
+		t.Error(d)
+	}
+	want := corpus.Expected
+	if doc.Read.Objects != want.Read.Objects || doc.Read.BadObjects != want.Read.BadObjects || doc.Read.Malformed != want.Read.Malformed ||
+		doc.Attribution.Credited != want.Attribution.Credited || doc.Window.From != "2025-11-30T00:00:00Z" || doc.Window.To != "2025-12-02T00:00:00Z" {
+		t.Errorf("read %+v attribution %+v window %+v", doc.Read, doc.Attribution, doc.Window)
+	}
+}
+
+// TestUsageText: the text lists used rules with their last flow and
+// unused ones as "no traffic in the window"; broken objects and lines are
+// warnings on stderr, not failures. A window before the logs finds no
+// traffic at all.
+func TestUsageText(t *testing.T) {
+	w, _, _ := usageWorld(t)
+	code, out, errs := runCmd(t, "usage", "--flow-logs", "s3://flow-logs/vpc/", "--since", "1d", "--until", "2025-12-01T23:00:00Z", w.dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	t.Logf("stdout:\n%s\nstderr:\n%s", out, errs)
+	lines := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 2 {
+			lines[f[1]+" "+f[4]] = l
+		}
+	}
+	for rule, want := range map[string]string{
+		"web-https-in cidr4:0.0.0.0/0":    "2025-12-01T10:11:00Z from 198.51.100.8",
+		"web-https-in cidr6:::/0":         "2025-12-01T10:02:40Z from 2001:db8:ff::5",
+		"web-http-in cidr4:0.0.0.0/0":     render.NoTraffic,
+		"web-ping cidr4:10.0.0.0/16":      "1*",
+		"db-from-admin cidr4:10.0.9.0/24": render.NoTraffic,
+	} {
+		if want == "" {
+			continue
+		}
+		if !strings.Contains(lines[rule], want) {
+			t.Errorf("%s: line %q does not contain %q\n%s", rule, lines[rule], want, out)
+		}
+	}
+	for _, s := range []string{"16 rules: 12 used, 4 with no traffic in the window 2025-11-30T23:00:00Z to 2025-12-01T23:00:00Z.",
+		"Read 3 log objects (1 unreadable)", "3 malformed lines skipped"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, out)
+		}
+	}
+	for _, s := range []string{"warning: s3://flow-logs/vpc/AWSLogs/", "broken.log.gz: flow-log header", "warning: s3://flow-logs/", ":7: dstaddr: \"999.1.1.1\""} {
+		if !strings.Contains(errs, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errs)
+		}
+	}
+
+	code, out, errs = runCmd(t, "usage", "--flow-logs", "s3://flow-logs/vpc/", "--since", "7d", "--until", "2025-11-30", w.dir)
+	if code != 0 || !strings.Contains(out, "16 rules: 0 used, 16 with no traffic in the window") || !strings.Contains(out, "Read 0 log objects") {
+		t.Errorf("window before the logs: exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+func TestUsageFlags(t *testing.T) {
+	t.Setenv(envFlowLogs, "")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{dir}, "no flow logs: set --flow-logs"},
+		{[]string{"--flow-logs", "my-bucket", dir}, "want s3://BUCKET"},
+		{[]string{"--flow-logs", "s3://b", "--since", "soon", dir}, `--since "soon": want days`},
+		{[]string{"--flow-logs", "s3://b", "--since", "0d", dir}, "longer than zero"},
+		{[]string{"--flow-logs", "s3://b", "--until", "yesterday", dir}, `--until "yesterday"`},
+		{[]string{"--flow-logs", "s3://b", "--output", "xml", dir}, "--output must be text or json"},
+	} {
+		code, _, errs := runCmd(t, append([]string{"usage"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("usage %v: exit %d, stderr %q, want 2 and %q", tc.args, code, errs, tc.want)
+		}
+	}
+	for in, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "36h": 36 * time.Hour} {
+		if got, err := parseSince(in); err != nil || got != want {
+			t.Errorf("parseSince(%q) = %v, %v", in, got, err)
+		}
+	}
+}
