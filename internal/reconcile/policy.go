@@ -420,8 +420,7 @@ func (e *Engine) policyRevokes(at *attempt, p *planned) {
 // (the groups as read in this attempt, this engine's account and region).
 // A refused write is dropped from the plan, with its ledger records, and
 // reported in PolicyReport.Refused; it is never written. With an invalid
-// policy nothing is written. Checks that need facts not at hand do not
-// refuse here (the source checks list them as skipped).
+// policy nothing is written; a check that cannot be decided refuses.
 func (e *Engine) admit(at *attempt, p *planned) {
 	pr := at.policy
 	if pr == nil {
