@@ -260,6 +260,9 @@ func (w *wiring) runFleet(ctx context.Context, name string, req reconcile.Reques
 		fmt.Fprintf(stderr, "sgrules %s: no target in account %q region %q (home is %s)\n", name, w.account, w.region, fl.Home())
 		return nil, false, false, true
 	}
+	for _, t := range res.Offboarded {
+		fmt.Fprintf(stderr, "sgrules %s: %s\n", name, offboardedNote(t))
+	}
 	for _, t := range res.Targets {
 		if t.Err != nil {
 			fmt.Fprintf(stderr, "sgrules %s: %v\n", name, fl.Explain(w.explain(t.Err)))

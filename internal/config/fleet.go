@@ -168,10 +168,16 @@ func (f *Fleet) Groups(t rules.Target) (*ec2sg.Client, error) {
 	if !f.AllowAccount(t.Account) {
 		return nil, fmt.Errorf("account %s is not a target account (%s)", t.Account, EnvTargetAccounts)
 	}
+	return f.groupsOf(t), nil
+}
+
+// groupsOf is Groups without the check (offboarding reaches accounts no
+// longer allowed).
+func (f *Fleet) groupsOf(t rules.Target) *ec2sg.Client {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if g, ok := f.groups[t]; ok {
-		return g, nil
+		return g
 	}
 	cfg := f.cfg.Copy()
 	cfg.Region = t.Region
@@ -191,7 +197,7 @@ func (f *Fleet) Groups(t rules.Target) (*ec2sg.Client, error) {
 	}
 	g := ec2sg.New(ratelimit.New(ec2.NewFromConfig(cfg), ratelimit.Defaults()), ec2sg.WithAccount(t.Account))
 	f.groups[t] = g
-	return g, nil
+	return g
 }
 
 func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledger) (*reconcile.Engine, error) {

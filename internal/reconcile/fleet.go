@@ -94,7 +94,12 @@ func (f *Fleet) Home() rules.Target { return f.cfg.Home }
 
 // FleetResult is the outcome of a fleet run: one result per target run,
 // sorted (home first).
-type FleetResult struct{ Targets []TargetResult }
+type FleetResult struct {
+	Targets []TargetResult
+	// Offboarded are the targets whose ledger records name an account no
+	// longer allowed (offboard.go): not run. Set by sweeps of every target.
+	Offboarded []rules.Target
+}
 
 // TargetResult is the outcome in one target. Err, if set, names the
 // account, the region and the cause; the other targets went on.
@@ -161,6 +166,9 @@ type routing struct {
 	// moves are the files whose target changed and whose old targets still
 	// hold records of them, by key.
 	moves map[string]*move
+	// offboarded are the targets of records in accounts no longer allowed:
+	// left out of everything else here (offboard.go).
+	offboarded []rules.Target
 }
 
 // move is a file whose target changed: the old targets (from) let it go
@@ -215,6 +223,10 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 	targets := map[rules.Target]bool{home: true}
 	for t, recs := range all {
 		t = t.Resolve(home)
+		if f.offboarded(t) {
+			rt.offboarded = append(rt.offboarded, t)
+			continue
+		}
 		targets[t] = true
 		for _, r := range recs {
 			if r.Kind != KindFile {
@@ -337,6 +349,7 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 		}
 	}
 	rt.targets = sortTargets(home, targets)
+	rt.offboarded = sortTargets(home, targetSet(rt.offboarded))
 	return rt, nil
 }
 
@@ -434,6 +447,9 @@ func (f *Fleet) Reconcile(ctx context.Context, req Request, only []rules.Target)
 		run = append(run, t)
 	}
 	res := FleetResult{Targets: make([]TargetResult, len(run))}
+	if req.All && len(only) == 0 {
+		res.Offboarded = rt.offboarded
+	}
 	// Two waves: the new targets of pending moves, then the others.
 	first := map[rules.Target]bool{}
 	for _, m := range rt.moves {

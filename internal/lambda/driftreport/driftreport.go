@@ -26,6 +26,9 @@ const (
 	// exists but is invalid (no rule file is applied).
 	MetricPolicyViolations = "PolicyViolations"
 	MetricPolicyInvalid    = "PolicyInvalid"
+	// MetricOffboardedTargets counts, once per schedule, the targets left
+	// alone because their account is no longer a target account.
+	MetricOffboardedTargets = "OffboardedTargets"
 )
 
 // Kind is what was changed outside sgrules.
@@ -228,6 +231,19 @@ func PolicyInvalidEMF(now time.Time) []byte {
 			"Metrics": []any{map[string]string{"Name": MetricPolicyInvalid, "Unit": "Count"}},
 		}}},
 		MetricPolicyInvalid: 1,
+	})
+	return append(line, '\n')
+}
+
+// OffboardedEMF is the embedded metric format line of a schedule that
+// left n offboarded targets alone.
+func OffboardedEMF(now time.Time, n int) []byte {
+	line, _ := json.Marshal(map[string]any{
+		"_aws": map[string]any{"Timestamp": now.UnixMilli(), "CloudWatchMetrics": []any{map[string]any{
+			"Namespace": Namespace, "Dimensions": [][]string{{}},
+			"Metrics": []any{map[string]string{"Name": MetricOffboardedTargets, "Unit": "Count"}},
+		}}},
+		MetricOffboardedTargets: n,
 	})
 	return append(line, '\n')
 }

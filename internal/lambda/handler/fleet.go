@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
@@ -17,7 +19,8 @@ import (
 // every target (account and region).
 type Fleet interface {
 	Reconcile(ctx context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error)
-	Targets(ctx context.Context) ([]rules.Target, error)
+	// Survey tells the targets a sweep visits and the offboarded ones.
+	Survey(ctx context.Context) (reconcile.Survey, error)
 }
 
 var _ Fleet = (*reconcile.Fleet)(nil)
@@ -44,8 +47,8 @@ func (e engineFleet) Reconcile(ctx context.Context, req reconcile.Request, _ []r
 	return reconcile.FleetResult{Targets: []reconcile.TargetResult{{Result: res}}}, nil
 }
 
-func (engineFleet) Targets(context.Context) ([]rules.Target, error) {
-	return []rules.Target{{}}, nil
+func (engineFleet) Survey(context.Context) (reconcile.Survey, error) {
+	return reconcile.Survey{Targets: []rules.Target{{}}}, nil
 }
 
 // holderFleet names the Lambda invocation in every request (see
@@ -62,11 +65,12 @@ func (f holderFleet) Reconcile(ctx context.Context, req reconcile.Request, only 
 // sent through the Queue. The sweeps run in the invocations the queue
 // starts, so one target's sweep neither waits for nor fails another's.
 func (h *Handler) plan(ctx context.Context) (any, error) {
-	targets, err := h.fleet.Targets(ctx)
+	survey, err := h.fleet.Survey(ctx)
 	if err != nil {
 		h.log.ErrorContext(ctx, "sweep planning failed: will be retried", "error", err)
 		return nil, fmt.Errorf("plan sweeps: %w", err)
 	}
+	targets := survey.Targets
 	var sweeps []trigger.Sweep
 	for _, t := range targets {
 		var groups []string
@@ -93,7 +97,26 @@ func (h *Handler) plan(ctx context.Context) (any, error) {
 		return nil, fmt.Errorf("send %d sweep messages: %w", len(bodies), err)
 	}
 	h.log.InfoContext(ctx, "sweeps planned", "targets", len(targets), "messages", len(bodies))
-	return Response{Kind: trigger.KindSchedule, Sweeps: sweeps}, nil
+	return Response{Kind: trigger.KindSchedule, Sweeps: sweeps, Offboarded: h.reportOffboarded(ctx, survey.Offboarded)}, nil
+}
+
+// reportOffboarded reports, once per schedule, the targets left alone
+// because their account is no longer a target account: one warning each
+// and one embedded metric line (OffboardedTargets, the count).
+func (h *Handler) reportOffboarded(ctx context.Context, ts []rules.Target) []trigger.Sweep {
+	if len(ts) == 0 {
+		return nil
+	}
+	var out []trigger.Sweep
+	for _, t := range ts {
+		h.log.WarnContext(ctx, "target offboarded: its account is no longer in TARGET_ACCOUNTS; its ledger records are kept and not swept (sgrules offboard --account ACCOUNT --revoke or --forget)",
+			"account", t.Account, "region", t.Region)
+		out = append(out, trigger.Sweep{Account: t.Account, Region: t.Region})
+	}
+	if _, err := h.cfg.Metrics.Write(driftreport.OffboardedEMF(time.Now(), len(ts))); err != nil {
+		h.log.WarnContext(ctx, "offboarded metric not written", "error", err)
+	}
+	return out
 }
 
 // sweeps runs the sweep messages of an SQS batch, one target each; a

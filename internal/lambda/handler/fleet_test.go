@@ -29,6 +29,8 @@ type fakeFleet struct {
 	mu   sync.Mutex
 	runs []string // "REASON groups ONLY"
 	fail map[rules.Target]error
+	// offboarded are reported by Survey.
+	offboarded []rules.Target
 }
 
 func (f *fakeFleet) Reconcile(_ context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
@@ -54,8 +56,8 @@ func (f *fakeFleet) Reconcile(_ context.Context, req reconcile.Request, only []r
 	return res, nil
 }
 
-func (f *fakeFleet) Targets(context.Context) ([]rules.Target, error) {
-	return []rules.Target{hubHome, tgtB, tgtC}, nil
+func (f *fakeFleet) Survey(context.Context) (reconcile.Survey, error) {
+	return reconcile.Survey{Targets: []rules.Target{hubHome, tgtB, tgtC}, Offboarded: f.offboarded}, nil
 }
 
 type fakeQueue struct{ bodies []string }

@@ -189,6 +189,9 @@ func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Requ
 	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.reconcile(ctx, req, only)
 	resp := Response{Kind: kind, Request: flattenRequest(req), Sources: flattenSources(res.Sources()), Targets: flattenTargets(res)}
+	if kind == trigger.KindSchedule && err == nil {
+		resp.Offboarded = h.reportOffboarded(ctx, res.Offboarded)
+	}
 	if h.cfg.DriftCount == nil {
 		resp.Refused = flattenRefused(res)
 	}

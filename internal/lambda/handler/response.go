@@ -32,6 +32,9 @@ type Response struct {
 	Targets []TargetDoc `json:"targets,omitempty"`
 	// Sweeps are the sweep messages a scheduled event planned.
 	Sweeps []trigger.Sweep `json:"sweeps,omitempty"`
+	// Offboarded are the targets a scheduled sweep left alone: ledger
+	// records in accounts no longer in TARGET_ACCOUNTS.
+	Offboarded []trigger.Sweep `json:"offboarded,omitempty"`
 }
 
 // TargetDoc is the outcome in one target (account and region).
