@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -67,26 +68,59 @@ Examples:
 	})
 }
 
-// usageRun is what runUsage settled from its flags.
+// usageRun is what the usage and unused commands settled from their
+// flags.
 type usageRun struct {
-	w              wiring
-	flowBucket     string
-	flowPrefix     string
-	from, to       time.Time
-	output         string
-	skippedTargets []string
+	w                      wiring
+	flowLogs, since, until *string
+	flowBucket, flowPrefix string
+	from, to               time.Time
+	output                 string
+	skippedTargets         []string
+}
+
+// addFlags adds the flags usage and unused share; since is the default
+// window.
+func (u *usageRun) addFlags(fs *flag.FlagSet, since string) {
+	u.w.addFileFlags(fs)
+	u.w.addAWSFlags(fs)
+	fs.StringVar(&u.w.table, "table", os.Getenv(config.EnvStateTable), "the ledger table, for the rule ids; without it, the ids of the live rules with the same permission (env STATE_TABLE)")
+	u.flowLogs = fs.String("flow-logs", os.Getenv(envFlowLogs), "where the VPC Flow Logs are delivered: s3://BUCKET/PREFIX, PREFIX being the flow log's destination prefix (env "+envFlowLogs+")")
+	u.since = fs.String("since", since, "the window's length, ending --until: days (30d), weeks (2w) or a Go duration (36h)")
+	u.until = fs.String("until", "", "the window's end: RFC 3339 (2025-12-02T15:04:05Z) or a date (2025-12-02, its midnight UTC); default now")
+	fs.StringVar(&u.output, "output", "text", "output format: text or json")
+}
+
+// check settles the flags after parsing; it returns a usage problem or "".
+func (u *usageRun) check(fs *flag.FlagSet) string {
+	if u.output != "text" && u.output != "json" {
+		return fmt.Sprintf("--output must be text or json, got %q", u.output)
+	}
+	if *u.flowLogs == "" {
+		return "no flow logs: set --flow-logs s3://BUCKET/PREFIX (or " + envFlowLogs + ")"
+	}
+	var err error
+	if u.flowBucket, u.flowPrefix, err = flowsrc.ParseURL(*u.flowLogs); err != nil {
+		return "--flow-logs " + err.Error()
+	}
+	length, err := parseSince(*u.since)
+	if err != nil {
+		return "--since " + err.Error()
+	}
+	u.to = time.Now().UTC()
+	if *u.until != "" {
+		if u.to, err = parseUntil(*u.until); err != nil {
+			return "--until " + err.Error()
+		}
+	}
+	u.from = u.to.Add(-length)
+	return u.w.checkFiles(fs)
 }
 
 func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(commands["usage"], stderr)
 	var u usageRun
-	u.w.addFileFlags(fs)
-	u.w.addAWSFlags(fs)
-	fs.StringVar(&u.w.table, "table", os.Getenv(config.EnvStateTable), "the ledger table, for the rule ids; without it, the ids of the live rules with the same permission (env STATE_TABLE)")
-	flowLogs := fs.String("flow-logs", os.Getenv(envFlowLogs), "where the VPC Flow Logs are delivered: s3://BUCKET/PREFIX, PREFIX being the flow log's destination prefix (env "+envFlowLogs+")")
-	since := fs.String("since", "30d", "the window's length, ending --until: days (30d), weeks (2w) or a Go duration (36h)")
-	until := fs.String("until", "", "the window's end: RFC 3339 (2025-12-02T15:04:05Z) or a date (2025-12-02, its midnight UTC); default now")
-	fs.StringVar(&u.output, "output", "text", "output format: text or json")
+	u.addFlags(fs, "30d")
 	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
 		return code
 	}
@@ -94,41 +128,15 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "sgrules usage: "+format+"\n", a...)
 		return code
 	}
-	if u.output != "text" && u.output != "json" {
-		return fail(exitUsage, "--output must be text or json, got %q", u.output)
-	}
-	if *flowLogs == "" {
-		return fail(exitUsage, "no flow logs: set --flow-logs s3://BUCKET/PREFIX (or %s)", envFlowLogs)
-	}
-	var err error
-	if u.flowBucket, u.flowPrefix, err = flowsrc.ParseURL(*flowLogs); err != nil {
-		return fail(exitUsage, "--flow-logs %v", err)
-	}
-	length, err := parseSince(*since)
-	if err != nil {
-		return fail(exitUsage, "--since %v", err)
-	}
-	u.to = time.Now().UTC()
-	if *until != "" {
-		if u.to, err = parseUntil(*until); err != nil {
-			return fail(exitUsage, "--until %v", err)
-		}
-	}
-	u.from = u.to.Add(-length)
-	if msg := u.w.checkFiles(fs); msg != "" {
+	if msg := u.check(fs); msg != "" {
 		return fail(exitUsage, "%s", msg)
 	}
-
-	doc, err := u.run(ctx, stderr)
+	res, err := u.run(ctx, stderr)
 	if err != nil {
 		return fail(exitFail, "%v", err)
 	}
-	for _, s := range u.skippedTargets {
-		fmt.Fprintf(stderr, "sgrules usage: skipped %s: usage reads the caller's account and region only\n", s)
-	}
-	for _, p := range append(append([]string(nil), doc.Read.ObjectProblems...), doc.Read.Problems...) {
-		fmt.Fprintf(stderr, "sgrules usage: warning: %s\n", p)
-	}
+	doc := render.NewUsageDoc(res.usage, res.read, res.attr, u.from, u.to)
+	u.warn("usage", doc.Read, stderr)
 	if u.output == "json" {
 		err = render.JSON(stdout, doc)
 	} else {
@@ -140,21 +148,40 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
+// warn writes the skipped files and the read problems to stderr.
+func (u *usageRun) warn(name string, rd render.UsageRead, stderr io.Writer) {
+	for _, s := range u.skippedTargets {
+		fmt.Fprintf(stderr, "sgrules %s: skipped %s: it reads the caller's account and region only\n", name, s)
+	}
+	for _, p := range append(append([]string(nil), rd.ObjectProblems...), rd.Problems...) {
+		fmt.Fprintf(stderr, "sgrules %s: warning: %s\n", name, p)
+	}
+}
+
+// usageResult is what a run found: the usage of every managed permission
+// (the unapplied ones with none), the counts, and the lookup it used.
+type usageResult struct {
+	usage  []flowlog.Usage
+	read   flowlog.Stats
+	attr   flowlog.AttributionStats
+	lookup *flowsrc.Lookup
+}
+
 // run reads the files, the ledger and the logs, and attributes.
-func (u *usageRun) run(ctx context.Context, stderr io.Writer) (render.UsageDoc, error) {
+func (u *usageRun) run(ctx context.Context, stderr io.Writer) (usageResult, error) {
 	cfg, err := u.w.awsConfig(ctx)
 	if err != nil {
-		return render.UsageDoc{}, err
+		return usageResult{}, err
 	}
 	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return render.UsageDoc{}, fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
+		return usageResult{}, fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
 	}
 	home := rules.Target{Account: aws.ToString(id.Account), Region: cfg.Region}
 
 	files, keys, err := readFiles(ctx, u.w.source(cfg), stderr)
 	if err != nil {
-		return render.UsageDoc{}, err
+		return usageResult{}, err
 	}
 	var homeFiles []*rules.File
 	var homeKeys []string
@@ -173,15 +200,15 @@ func (u *usageRun) run(ctx context.Context, stderr io.Writer) (render.UsageDoc, 
 	}
 	resolved, err := groups.ResolveGroups(ctx, refs)
 	if err != nil {
-		return render.UsageDoc{}, err
+		return usageResult{}, err
 	}
 	perms, _, err := expandAll(homeFiles, homeKeys, func(g rules.GroupRef) []string { return resolved[g.String()] }, stderr)
 	if err != nil {
-		return render.UsageDoc{}, err
+		return usageResult{}, err
 	}
 	ids, err := u.ruleIDs(ctx, cfg, groups, perms)
 	if err != nil {
-		return render.UsageDoc{}, err
+		return usageResult{}, err
 	}
 	var managed []flowlog.Rule
 	var unapplied []flowlog.Usage
@@ -200,13 +227,14 @@ func (u *usageRun) run(ctx context.Context, stderr io.Writer) (render.UsageDoc, 
 	logs.Accounts, logs.Regions = []string{home.Account}, []string{home.Region}
 	ag := flowlog.NewAggregator(u.from, u.to)
 	if _, err := logs.Read(ctx, ag, u.from, u.to); err != nil {
-		return render.UsageDoc{}, err
+		return usageResult{}, err
 	}
-	rep, err := flowlog.Attribute(ctx, ag.Flows(), managed, flowsrc.NewLookup(ec2c))
+	lk := flowsrc.NewLookup(ec2c)
+	rep, err := flowlog.Attribute(ctx, ag.Flows(), managed, lk)
 	if err != nil {
-		return render.UsageDoc{}, err
+		return usageResult{}, err
 	}
-	return render.NewUsageDoc(append(rep.Rules, unapplied...), ag.Stats(), rep.Stats, u.from, u.to), nil
+	return usageResult{usage: append(rep.Rules, unapplied...), read: ag.Stats(), attr: rep.Stats, lookup: lk}, nil
 }
 
 // ruleIDs maps each permission to the id of the rule that carries it:

@@ -21,7 +21,9 @@ import (
 
 // usageWorld applies the labelled traffic corpus's rule files to its
 // world in moto and delivers its flow logs to s3://flow-logs/vpc/.
-func usageWorld(t *testing.T) (*cliWorld, *flowlogtest.Corpus, flowlogtest.IDs) {
+// extra rule files (placeholders allowed) are applied with the corpus's;
+// extraGroups are created (tagged Name) first.
+func usageWorld(t *testing.T, extraGroups []string, extra map[string]string) (*cliWorld, *flowlogtest.Corpus, flowlogtest.IDs) {
 	t.Helper()
 	w := newCLIWorld(t)
 	ctx := context.Background()
@@ -33,7 +35,13 @@ func usageWorld(t *testing.T) (*cliWorld, *flowlogtest.Corpus, flowlogtest.IDs) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, g := range extraGroups {
+		ids["sg:"+g] = motoserver.CreateGroup(t, w.cfg, ids["vpc"], g+"-sg", map[string]string{"Name": g})
+	}
 	for name, body := range corpus.Rules {
+		w.write(name, ids.Expand(body))
+	}
+	for name, body := range extra {
 		w.write(name, ids.Expand(body))
 	}
 	w.expect(0, []string{"Applied:"}, "apply", w.dir)
@@ -49,7 +57,7 @@ func usageWorld(t *testing.T) (*cliWorld, *flowlogtest.Corpus, flowlogtest.IDs) 
 // rule id EC2 gave it and the ledger recorded, and its usage agrees with
 // the labels (100%, no false "unused").
 func TestUsageCorpus(t *testing.T) {
-	w, corpus, ids := usageWorld(t)
+	w, corpus, ids := usageWorld(t, nil, nil)
 	out := w.expect(0, nil, "usage", "--flow-logs", "s3://flow-logs/vpc", "--since", "2d", "--until", "2025-12-02", "--output", "json", w.dir)
 	var doc render.UsageDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
@@ -98,7 +106,7 @@ func TestUsageCorpus(t *testing.T) {
 // warnings on stderr, not failures. A window before the logs finds no
 // traffic at all.
 func TestUsageText(t *testing.T) {
-	w, _, _ := usageWorld(t)
+	w, _, _ := usageWorld(t, nil, nil)
 	code, out, errs := runCmd(t, "usage", "--flow-logs", "s3://flow-logs/vpc/", "--since", "1d", "--until", "2025-12-01T23:00:00Z", w.dir)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
@@ -166,4 +174,64 @@ func TestUsageFlags(t *testing.T) {
 			t.Errorf("parseSince(%q) = %v, %v", in, got, err)
 		}
 	}
+}
+
+// TestUnused lists the rules with no traffic (the corpus's four and a
+// rule of a group with no interface), a rule another rule of its group
+// allows entirely, and the group with no interface.
+func TestUnused(t *testing.T) {
+	w, _, ids := usageWorld(t, []string{"lonely"}, map[string]string{"extra.yaml": `rules:
+  web-https-partners:
+    securityGroup: {tags: {Name: web}}
+    type: ingress
+    protocol: tcp
+    fromPort: 443
+    toPort: 443
+    cidrBlocks: [198.51.100.0/24]
+  web-http-again:
+    securityGroup: {tags: {Name: web}}
+    type: ingress
+    protocol: tcp
+    fromPort: 80
+    toPort: 80
+    cidrBlocks: [0.0.0.0/0]
+    description: HTTP from anywhere (only replies to web1 own HTTP and a rejected probe reach it)
+  lonely-ssh:
+    securityGroup: {tags: {Name: lonely}}
+    type: ingress
+    protocol: tcp
+    fromPort: 22
+    toPort: 22
+    cidrBlocks: [10.0.0.0/8]
+`})
+	out := w.expect(0, nil, "unused", "--flow-logs", "s3://flow-logs/vpc", "--until", "2025-12-02", "--output", "json", w.dir)
+	var doc render.UnusedDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var unused []string
+	for _, r := range doc.Unused {
+		unused = append(unused, r.Rule)
+	}
+	if got, want := strings.Join(unused, " "), "admin-rdp app-from-batch db-from-admin lonely-ssh web-http-again web-http-in"; got != want {
+		t.Errorf("unused %q, want %q", got, want)
+	}
+	if len(doc.Subsumed) != 1 || doc.Subsumed[0].Rule != "web-https-partners" || doc.Subsumed[0].By.Rule != "web-https-in" ||
+		doc.Subsumed[0].By.Peer != "cidr4:0.0.0.0/0" || doc.Subsumed[0].By.RuleID == "" {
+		t.Errorf("subsumed %+v", doc.Subsumed)
+	}
+	if len(doc.GroupsWithoutInterface) != 1 || doc.GroupsWithoutInterface[0] != ids["sg:lonely"] {
+		t.Errorf("groups without interface %v, want [%s]", doc.GroupsWithoutInterface, ids["sg:lonely"])
+	}
+	if len(doc.DeclaredTwice) != 1 || strings.Join(doc.DeclaredTwice[0].Owners, " ") != "rules/extra.yaml#web-http-again rules/web.yaml#web-http-in" {
+		t.Errorf("declared twice %+v", doc.DeclaredTwice)
+	}
+	if doc.Window.From != "2025-09-03T00:00:00Z" {
+		t.Errorf("default window %+v, want 90 days", doc.Window)
+	}
+
+	text := w.expect(0, []string{"1 rules are declared more than once:", "6 rules carried no traffic in the window", "group has no network interface",
+		"1 rules allow nothing that another rule of their group does not", "rules/web.yaml#web-https-in",
+		"Groups with managed rules and no network interface: " + ids["sg:lonely"]}, "unused", "--flow-logs", "s3://flow-logs/vpc", "--until", "2025-12-02", w.dir)
+	t.Logf("%s", text)
 }

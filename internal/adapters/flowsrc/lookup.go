@@ -221,3 +221,32 @@ func flattenInterface(ni types.NetworkInterface) flowlog.Interface {
 	}
 	return in
 }
+
+// GroupInterfaces counts the network interfaces of each group (the
+// group-id filter, 200 groups a call, every page); a group with none is
+// absent from the result.
+func (l *Lookup) GroupInterfaces(ctx context.Context, groupIDs []string) (map[string]int, error) {
+	out := map[string]int{}
+	for start := 0; start < len(groupIDs); start += batch {
+		chunk := groupIDs[start:min(start+batch, len(groupIDs))]
+		want := map[string]bool{}
+		for _, g := range chunk {
+			want[g] = true
+		}
+		err := l.describe(ctx, "group-id", chunk, func(in flowlog.Interface) {
+			if _, ok := l.byID[in.ID]; !ok {
+				cp := in
+				l.byID[in.ID] = &cp
+			}
+			for _, g := range in.Groups {
+				if want[g] {
+					out[g]++
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -175,4 +176,149 @@ func UsageText(w io.Writer, doc UsageDoc) error {
 			n, a.Unmatched, a.NoManagedGroup, a.UnknownInterface, a.UnknownSide)
 	}
 	return nil
+}
+
+// UnusedDoc is the JSON document of "sgrules unused": the managed
+// permissions that carried no traffic in the window, those another
+// permission of the same group allows entirely, and the groups with no
+// network interface.
+type UnusedDoc struct {
+	Unused                 []UsageRule      `json:"unused"`
+	Subsumed               []SubsumedRule   `json:"subsumed"`
+	DeclaredTwice          []DeclaredTwice  `json:"declaredTwice"`
+	GroupsWithoutInterface []string         `json:"groupsWithoutInterface"`
+	Window                 UsageWindow      `json:"window"`
+	Read                   UsageRead        `json:"read"`
+	Attribution            UsageAttribution `json:"attribution"`
+}
+
+// SubsumedRule is a permission and one wider permission of its group.
+type SubsumedRule struct {
+	UsageRule
+	By UsageRule `json:"by"`
+}
+
+// DeclaredTwice is one permission (one EC2 rule) that several rules
+// declare, named "file#rule".
+type DeclaredTwice struct {
+	RuleID  string   `json:"ruleId"`
+	GroupID string   `json:"groupId"`
+	Peer    string   `json:"peer"`
+	Owners  []string `json:"owners"`
+}
+
+// NewUnusedDoc selects from a usage document the applied permissions
+// with no traffic, and adds the subsumed ones (keyed by rule id: the
+// wider rule's id) and the groups without an interface.
+func NewUnusedDoc(doc UsageDoc, subsumedBy map[string]string, noInterface []string) UnusedDoc {
+	out := UnusedDoc{Unused: []UsageRule{}, Subsumed: []SubsumedRule{}, DeclaredTwice: []DeclaredTwice{}, GroupsWithoutInterface: noInterface,
+		Window: doc.Window, Read: doc.Read, Attribution: doc.Attribution}
+	if out.GroupsWithoutInterface == nil {
+		out.GroupsWithoutInterface = []string{}
+	}
+	byID := map[string]UsageRule{}
+	for _, r := range doc.Rules {
+		if r.RuleID != "" {
+			byID[r.RuleID] = r
+		}
+	}
+	owners := map[string][]string{}
+	var twice []string
+	for _, r := range doc.Rules {
+		if r.RuleID == "" {
+			continue
+		}
+		owners[r.RuleID] = append(owners[r.RuleID], r.Source+"#"+r.Rule)
+		if len(owners[r.RuleID]) == 2 {
+			twice = append(twice, r.RuleID)
+		}
+	}
+	for _, id := range twice {
+		r := byID[id]
+		out.DeclaredTwice = append(out.DeclaredTwice, DeclaredTwice{RuleID: id, GroupID: r.GroupID, Peer: r.Peer, Owners: owners[id]})
+	}
+	for _, r := range doc.Rules {
+		if r.RuleID == "" {
+			continue
+		}
+		if r.LastSeen == nil {
+			out.Unused = append(out.Unused, r)
+		}
+		if by, ok := subsumedBy[r.RuleID]; ok {
+			out.Subsumed = append(out.Subsumed, SubsumedRule{UsageRule: r, By: byID[by]})
+		}
+	}
+	return out
+}
+
+// UnusedText writes the unused document for a person.
+func UnusedText(w io.Writer, doc UnusedDoc) error {
+	noIface := map[string]bool{}
+	for _, g := range doc.GroupsWithoutInterface {
+		noIface[g] = true
+	}
+	if len(doc.Unused) == 0 {
+		fmt.Fprintf(w, "Every managed rule carried traffic in the window %s to %s.\n", doc.Window.From, doc.Window.To)
+	} else {
+		fmt.Fprintf(w, "%d rules carried no traffic in the window %s to %s:\n\n", len(doc.Unused), doc.Window.From, doc.Window.To)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FILE\tRULE\tRULE ID\tGROUP\tPEER\tNOTE")
+		for _, r := range doc.Unused {
+			note := ""
+			if noIface[r.GroupID] {
+				note = "group has no network interface"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, r.RuleID, r.GroupID, r.Peer, note)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(doc.Subsumed) > 0 {
+		fmt.Fprintf(w, "\n%d rules allow nothing that another rule of their group does not:\n\n", len(doc.Subsumed))
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FILE\tRULE\tRULE ID\tPEER\tWITHIN")
+		for _, s := range doc.Subsumed {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s#%s %s (%s)\n", s.Source, s.Rule, s.RuleID, s.Peer,
+				s.By.Source, s.By.Rule, s.By.RuleID, trafficText(s.By))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(doc.DeclaredTwice) > 0 {
+		fmt.Fprintf(w, "\n%d rules are declared more than once:\n", len(doc.DeclaredTwice))
+		for _, d := range doc.DeclaredTwice {
+			fmt.Fprintf(w, "  %s (%s %s): %s\n", d.RuleID, d.GroupID, d.Peer, strings.Join(d.Owners, ", "))
+		}
+	}
+	if len(doc.GroupsWithoutInterface) > 0 {
+		fmt.Fprintf(w, "\nGroups with managed rules and no network interface: %s.\n", strings.Join(doc.GroupsWithoutInterface, ", "))
+	}
+	rd := doc.Read
+	fmt.Fprintf(w, "\nRead %d log objects", rd.Objects)
+	if rd.BadObjects > 0 {
+		fmt.Fprintf(w, " (%d unreadable)", rd.BadObjects)
+	}
+	fmt.Fprintf(w, ": %d accepted and %d rejected records in the window", rd.Accepted, rd.Rejected)
+	if rd.Malformed > 0 {
+		fmt.Fprintf(w, ", %d malformed lines skipped", rd.Malformed)
+	}
+	fmt.Fprintln(w, ".")
+	return nil
+}
+
+// trafficText is "tcp 0-65535 cidr4:10.0.0.0/8", "all cidr4:…", "icmp cidr4:…".
+func trafficText(r UsageRule) string {
+	proto := r.Protocol
+	switch {
+	case proto == "-1":
+		proto = "all"
+	case r.FromPort == -1:
+	case r.FromPort == r.ToPort:
+		proto += " " + strconv.Itoa(int(r.FromPort))
+	default:
+		proto += " " + strconv.Itoa(int(r.FromPort)) + "-" + strconv.Itoa(int(r.ToPort))
+	}
+	return proto + " " + r.Peer
 }
