@@ -469,9 +469,23 @@ func (e *Engine) admit(at *attempt, p *planned) {
 	if len(refused) == 0 {
 		return
 	}
+	// A rule modified by hand that may not be put back in place is still
+	// drift nothing declares: it is revoked, as when the diff plans the
+	// revoke and the authorization apart.
+	var revokes []Action
+	for _, a := range p.plan.Actions {
+		if a.Kind == ActModify && a.Cause == CauseDriftModified && refused[a.Key] {
+			revokes = append(revokes, Action{Kind: ActRevoke, Cause: CauseDriftModified, Key: a.From, RuleID: a.RuleID,
+				Owners: a.Owners, Was: a.Key, Reason: "drift: rule modified outside sgrules (was " + a.Key.String() + "); the policy refuses putting it back"})
+		}
+	}
 	p.diffOutput = dropActions(p.diffOutput, func(a Action) bool {
 		return (a.Kind == ActAuthorize || a.Kind == ActModify) && refused[a.Key]
 	})
+	if len(revokes) > 0 {
+		p.plan.Actions = append(p.plan.Actions, revokes...)
+		SortActions(p.plan.Actions)
+	}
 }
 
 // policySettle marks the violations whose revocation survived the other

@@ -337,3 +337,49 @@ func TestAdmissionRefusesEveryWriteWithAnInvalidPolicy(t *testing.T) {
 		t.Fatalf("not restored with the policy fixed (refused %q):\n%s", refusedText(res), got)
 	}
 }
+
+// A managed rule the policy now denies, modified by hand into another
+// permission: putting it back in place is a write the policy refuses;
+// the modified rule, which nothing declares, is revoked as the drift it is
+// (as when the rule had been revoked and another one authorized).
+func TestAdmissionRefusesPuttingBackAModifiedRule(t *testing.T) {
+	w := policyWorld(t)
+	web := w.groups["team-a-web"]
+	w.put("rules/ssh.yaml", []byte(ruleFile("team-a-web", "ingress", "tcp", 22, 22, "cidrBlocks: [0.0.0.0/0]")))
+	w.reconcile(reconcile.Request{All: true})
+	w.put(policyKey, []byte("deny:\n  - id: no-world-ssh\n    type: ingress\n    ports: 22\n    cidrs: [0.0.0.0/0]\n"))
+	w.reconcile(reconcile.Request{All: true})
+	out, err := w.ec2.DescribeSecurityGroupRules(context.Background(), &ec2.DescribeSecurityGroupRulesInput{
+		Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: []string{web}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, r := range out.SecurityGroupRules {
+		if !aws.ToBool(r.IsEgress) && aws.ToInt32(r.FromPort) == 22 {
+			id = aws.ToString(r.SecurityGroupRuleId)
+		}
+	}
+	if _, err := w.ec2.ModifySecurityGroupRules(context.Background(), &ec2.ModifySecurityGroupRulesInput{GroupId: &web,
+		SecurityGroupRules: []ec2types.SecurityGroupRuleUpdate{{SecurityGroupRuleId: &id, SecurityGroupRule: &ec2types.SecurityGroupRuleRequest{
+			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(2222), ToPort: aws.Int32(2222), CidrIpv4: aws.String("0.0.0.0/0")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	res := w.reconcile(reconcile.Request{All: true})
+	got := strings.Join(w.rules(), "\n")
+	if strings.Contains(got, web+"|ingress|tcp|22|22|") || strings.Contains(got, web+"|ingress|tcp|2222|2222|") {
+		t.Fatalf("want neither the denied rule put back nor the modified one kept:\n%s", got)
+	}
+	want := "refused: modify " + web + "|ingress|tcp|22|22|cidr4:0.0.0.0/0 (drift-modified) for rules/ssh.yaml rule r: violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0"
+	if got := refusedText(res); got != want {
+		t.Errorf("refused\n%s\nwant\n%s", got, want)
+	}
+	// The next sweep: the record's rule is gone; its restore is refused.
+	res = w.reconcile(reconcile.Request{All: true})
+	if got := refusedText(res); !strings.Contains(got, "refused: authorize "+web+"|ingress|tcp|22|22|cidr4:0.0.0.0/0 (drift-deleted)") {
+		t.Errorf("next sweep refused:\n%s", got)
+	}
+	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, web+"|ingress|tcp|22|22|") {
+		t.Fatalf("next sweep wrote the denied rule:\n%s", got)
+	}
+}
