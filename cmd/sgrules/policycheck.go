@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net/netip"
 	"path/filepath"
 	"sort"
 	"time"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/policy"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -65,7 +68,11 @@ func (o *onlineFacts) resolve(g rules.GroupRef) []string { return o.ids[g.String
 
 // readOnlineFacts resolves every group reference of the files and
 // describes every group they involve: one batched ResolveGroups and one
-// batched DescribeGroups (read-only DescribeSecurityGroups calls).
+// batched DescribeGroups (read-only DescribeSecurityGroups calls); and it
+// reads the entries of the prefix lists they name (one
+// DescribeManagedPrefixLists, one GetManagedPrefixListEntries per
+// customer-managed list). A list that does not exist or may not be read
+// stays unknown: its checks are skipped, as offline.
 func readOnlineFacts(ctx context.Context, w *wiring, files []parsedFile) (*onlineFacts, error) {
 	cfg, err := w.awsConfig(ctx)
 	if err != nil {
@@ -96,6 +103,9 @@ func readOnlineFacts(ctx context.Context, w *wiring, files []parsedFile) (*onlin
 		}
 	}
 	o := &onlineFacts{ids: map[string][]string{}, facts: policy.Facts{Groups: map[string]policy.Group{}}}
+	if o.facts.PrefixLists, err = readPrefixLists(ctx, client, files); err != nil {
+		return nil, err
+	}
 	if len(refs) > 0 {
 		if o.ids, err = client.ResolveGroups(ctx, refs); err != nil {
 			return nil, err
@@ -122,6 +132,51 @@ func readOnlineFacts(ctx context.Context, w *wiring, files []parsedFile) (*onlin
 		o.facts.Groups[g.GroupID] = policy.Group{ID: g.GroupID, Name: g.Name, VPCID: g.VPCID, Tags: g.Tags, Complete: true}
 	}
 	return o, nil
+}
+
+// readPrefixLists reads the entries of the prefix lists the files name:
+// none for an AWS-managed list (AWS service ranges, see docs/policy.md);
+// a list that does not exist or may not be read is left out (unknown).
+func readPrefixLists(ctx context.Context, client *ec2sg.Client, files []parsedFile) (map[string][]netip.Prefix, error) {
+	set := map[string]bool{}
+	for _, pf := range files {
+		for _, r := range pf.file.Rules {
+			for _, id := range r.PrefixListIDs {
+				set[id] = true
+			}
+		}
+	}
+	out := map[string][]netip.Prefix{}
+	if len(set) == 0 {
+		return out, nil
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	infos, err := client.DescribePrefixLists(ctx, ids)
+	if errors.Is(err, reconcile.ErrAccessDenied) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, pl := range infos {
+		if pl.AWSManaged {
+			out[pl.ID] = nil
+			continue
+		}
+		entries, err := client.PrefixListEntries(ctx, pl.ID)
+		switch {
+		case errors.Is(err, reconcile.ErrNotFound), errors.Is(err, reconcile.ErrAccessDenied):
+		case err != nil:
+			return nil, err
+		default:
+			out[pl.ID] = entries
+		}
+	}
+	return out, nil
 }
 
 // checkPolicy expands one file (offline: each reference stands for

@@ -35,6 +35,9 @@ type fakeEC2 struct {
 	prefixLists map[string]PrefixListInfo
 	// entries are the entries of the customer-managed prefix lists, by id.
 	entries map[string][]netip.Prefix
+	// prefixListErr and entriesErr, if set, fail DescribePrefixLists and
+	// PrefixListEntries.
+	prefixListErr, entriesErr error
 }
 
 // testLedgerID is the LedgerID of the engines under test.
@@ -141,6 +144,9 @@ func (f *fakeEC2) DescribePrefixLists(_ context.Context, ids []string) ([]Prefix
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["describe-prefix-lists"]++
+	if f.prefixListErr != nil {
+		return nil, f.prefixListErr
+	}
 	var out []PrefixListInfo
 	for _, id := range ids {
 		if pl, ok := f.prefixLists[id]; ok {
@@ -154,6 +160,9 @@ func (f *fakeEC2) PrefixListEntries(_ context.Context, id string) ([]netip.Prefi
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["prefix-list-entries"]++
+	if f.entriesErr != nil {
+		return nil, f.entriesErr
+	}
 	if _, ok := f.prefixLists[id]; !ok {
 		return nil, fmt.Errorf("prefix list %s: %w", id, ErrNotFound)
 	}

@@ -2,6 +2,9 @@ package reconcile
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -301,5 +304,65 @@ func TestRefusedInlineSourceIsDeleted(t *testing.T) {
 	}
 	if _, ok := h.led.sources[key]; ok {
 		t.Fatal("the record of the deleted source is kept")
+	}
+}
+
+// A prefix list the policy cannot read refuses the file at its
+// prefixListIds element, saying why (fail closed); an AWS-managed list is
+// known to open nothing; a throttled read fails the run (retried). Each
+// list is read once per attempt.
+func TestPolicyPrefixListsFailClosed(t *testing.T) {
+	const plOwn, plAWS = "pl-0000000000000000a", "pl-0000000000000000b"
+	file := func(pl string) string {
+		return "rules:\n  ssh:\n    securityGroup: sg-0000000a\n    type: ingress\n    protocol: tcp\n    fromPort: 22\n    toPort: 22\n    prefixListIds: [" + pl + "]\n"
+	}
+	tests := []struct {
+		name            string
+		pl              string
+		entries         []netip.Prefix
+		describeErr     error
+		entriesErr      error
+		want            string // "" = applied
+		wantErr         bool
+		describes, gets int
+	}{
+		{name: "private entries", pl: plOwn, entries: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, describes: 1, gets: 1},
+		{name: "the world", pl: plOwn, entries: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, describes: 1, gets: 1,
+			want: "rules/f.yaml:8:21: ssh: violates policy NO-WORLD-SSH: SSH must not be open to the internet (ingress tcp 22 from " + plOwn + ", which covers the internet (0.0.0.0/0))"},
+		{name: "AWS-managed", pl: plAWS, describes: 1},
+		{name: "missing", pl: "pl-0000000000000000c", describes: 1,
+			want: "rules/f.yaml:8:21: ssh: cannot decide policy no-world-ssh: needs the entries of prefix list pl-0000000000000000c"},
+		{name: "entries denied", pl: plOwn, entriesErr: fmt.Errorf("get: %w", ErrAccessDenied), describes: 1, gets: 1,
+			want: "cannot decide policy no-world-ssh: needs the entries of prefix list " + plOwn},
+		{name: "describe denied", pl: plOwn, describeErr: fmt.Errorf("describe: %w", ErrAccessDenied), describes: 1,
+			want: "cannot decide policy no-world-ssh: needs the entries of prefix list " + plOwn},
+		{name: "throttled", pl: plOwn, entriesErr: errors.New("RequestLimitExceeded"), wantErr: true, describes: 1, gets: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := policyHarness(t, noWorldSSH)
+			h.ec2.prefixLists = map[string]PrefixListInfo{plOwn: {ID: plOwn, MaxEntries: 5, AddressFamily: "IPv4"}, plAWS: {ID: plAWS, AWSManaged: true}}
+			h.ec2.entries = map[string][]netip.Prefix{plOwn: tc.entries}
+			h.ec2.prefixListErr, h.ec2.entriesErr = tc.describeErr, tc.entriesErr
+			h.src.put("rules/f.yaml", file(tc.pl))
+			res, err := h.eng.Reconcile(context.Background(), Request{Keys: []string{"rules/f.yaml"}})
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "RequestLimitExceeded") {
+					t.Fatalf("err = %v, want the read error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := source(res, "rules/f.yaml")
+			diags := strings.Join(s.Diagnostics.Strings(), "\n")
+			if tc.want == "" && s.Status != StatusApplied || tc.want != "" && (s.Status != StatusInvalid || !strings.Contains(diags, tc.want)) {
+				t.Fatalf("%s %s\nwant %q", s.Status, diags, tc.want)
+			}
+			if d, g := h.ec2.calls["describe-prefix-lists"], h.ec2.calls["prefix-list-entries"]; d != tc.describes || g != tc.gets {
+				t.Errorf("%d describes, %d entry reads; want %d, %d", d, g, tc.describes, tc.gets)
+			}
+		})
 	}
 }

@@ -63,9 +63,13 @@ func (e *Engine) policyPrefixLists(ctx context.Context, at *attempt) error {
 			describe = append(describe, id)
 		}
 	}
+	if at.st.entries == nil {
+		at.st.entries = map[string]*listEntries{}
+	}
 	if len(describe) > 0 {
 		infos, err := e.cfg.Groups.DescribePrefixLists(ctx, describe)
-		if err != nil {
+		denied := errors.Is(err, ErrAccessDenied)
+		if err != nil && !denied {
 			return fmt.Errorf("read %d prefix lists for the policy: %w", len(describe), err)
 		}
 		if at.st.prefixLists == nil {
@@ -73,17 +77,19 @@ func (e *Engine) policyPrefixLists(ctx context.Context, at *attempt) error {
 		}
 		for _, id := range describe {
 			at.st.prefixLists[id] = nil
+			if denied {
+				at.st.entries[id] = &listEntries{why: "it may not be described (ec2:DescribeManagedPrefixLists)"}
+			}
 		}
 		for _, pl := range infos {
 			at.st.prefixLists[pl.ID] = &pl
 		}
 	}
-	if at.st.entries == nil {
-		at.st.entries = map[string]*listEntries{}
-	}
 	for _, id := range ids {
 		info := at.st.prefixLists[id]
 		switch {
+		case at.st.entries[id] != nil:
+			continue
 		case info == nil:
 			at.st.entries[id] = &listEntries{why: "it does not exist"}
 			continue

@@ -260,7 +260,7 @@ func TestTargetEC2PolicyMatchesTheHub(t *testing.T) {
 	if hubDescribe == nil || !same(hubDescribe, tgtDescribe) {
 		t.Errorf("target describe statement %v, want the hub's %v", tgtDescribe, hubDescribe)
 	}
-	if !same(ec2Actions, []string{"ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"}) {
+	if !same(ec2Actions, []string{"ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeManagedPrefixLists", "ec2:GetManagedPrefixListEntries"}) {
 		t.Errorf("TargetRole inline policies allow %v, want the describe calls only", ec2Actions)
 	}
 	if !same(mapAt(load(t, filepath.Join(root, "template-target.yaml")), "Parameters", "ManagedGroupTag")["AllowedPattern"],
