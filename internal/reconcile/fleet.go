@@ -414,7 +414,9 @@ func (f *Fleet) recordScopes(scopes []rules.Target) []rules.Target {
 // A file that moved target is reconciled in both, make before break: the
 // new targets of pending moves run first; a move whose new target now
 // reports the file applied is done, and the old targets, run next, let
-// the file go (revoke what it applied there). A move not done (the file
+// the file go (revoke what it applied there; an old target that ran
+// first, being another move's new target, lets go in one more run of
+// those keys). A move not done (the file
 // is invalid there, denied by policy, held, or the target failed) is
 // pending: each old target keeps what the file applied and reports it
 // StatusPending with the reason. Nothing is remembered between runs but
@@ -465,12 +467,76 @@ func (f *Fleet) Reconcile(ctx context.Context, req Request, only []rules.Target)
 			wave2 = append(wave2, i)
 		}
 	}
+	pending := map[string]bool{}
+	for k, m := range rt.moves {
+		pending[k] = !m.done
+	}
 	f.runWave(ctx, req, rt, run, wave1, res.Targets)
 	for _, i := range wave1 {
 		f.settleMoves(rt, res.Targets[i])
 	}
 	f.runWave(ctx, req, rt, run, wave2, res.Targets)
+	f.releaseLate(ctx, req, rt, run, wave1, pending, res.Targets)
 	return res, nil
+}
+
+// releaseLate: a target of the first wave may also be the old target of a
+// move into another target of the first wave (two files swapping
+// targets). It kept that file, then pending; once the move is done, one
+// more run of that key there lets the file go, and its outcome joins the
+// target's.
+func (f *Fleet) releaseLate(ctx context.Context, req Request, rt routing, run []rules.Target, wave1 []int, pending map[string]bool, out []TargetResult) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, f.cfg.Concurrency)
+	for _, i := range wave1 {
+		t := run[i]
+		var keys []string
+		for k, m := range rt.moves {
+			if pending[k] && m.done && slices.Contains(m.from, t) {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) == 0 || out[i].Err != nil {
+			continue
+		}
+		slices.Sort(keys)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			tr := Request{Keys: keys, DryRun: req.DryRun, AllowMassRevoke: req.AllowMassRevoke, Reason: req.Reason, Holder: req.Holder}
+			r, err := f.runEngine(ctx, t, tr, rt)
+			if err != nil {
+				err = &TargetError{Target: t, Err: err}
+				f.log.ErrorContext(ctx, "target failed", "account", t.Account, "region", t.Region, "error", err)
+				out[i].Err = err
+				return
+			}
+			out[i].Result.absorb(r)
+		}()
+	}
+	wg.Wait()
+}
+
+// absorb adds the outcome of a later run in the same target: its actions,
+// drift corrections, policy refusals, and its sources' outcomes (replacing
+// the earlier ones of the same keys).
+func (r *Result) absorb(o Result) {
+	r.Plan.Actions = append(r.Plan.Actions, o.Plan.Actions...)
+	SortActions(r.Plan.Actions)
+	r.Executed = r.Executed || o.Executed
+	r.HeldCleanup += o.HeldCleanup
+	r.Drift.Drifted = append(r.Drift.Drifted, o.Drift.Drifted...)
+	r.Drift.Reverted += o.Drift.Reverted
+	r.Policy.Rejected = append(r.Policy.Rejected, o.Policy.Rejected...)
+	r.Policy.Refused = append(r.Policy.Refused, o.Policy.Refused...)
+	for _, s := range o.Sources {
+		if i := slices.IndexFunc(r.Sources, func(x SourceResult) bool { return x.Key == s.Key }); i >= 0 {
+			r.Sources[i] = s
+		} else {
+			r.Sources = append(r.Sources, s)
+		}
+	}
 }
 
 // runWave runs the targets run[i] for i in idx, at most Concurrency at
@@ -526,7 +592,6 @@ func (f *Fleet) settleMoves(rt routing, tr TargetResult) {
 }
 
 func (f *Fleet) reconcileTarget(ctx context.Context, t rules.Target, req Request, rt routing) (Result, error) {
-	v := &view{src: f.cfg.Source, objs: rt.listed[t], bodies: rt.bodies, own: rt.own[t]}
 	tr := req
 	if !req.All {
 		tr.Keys = dedupe(rt.keys[t])
@@ -534,6 +599,13 @@ func (f *Fleet) reconcileTarget(ctx context.Context, t rules.Target, req Request
 	if t != f.cfg.Home {
 		tr.Inline = nil
 	}
+	return f.runEngine(ctx, t, tr, rt)
+}
+
+// runEngine runs tr on target t's engine, on its view of the Source, with
+// the moves still pending out of t.
+func (f *Fleet) runEngine(ctx context.Context, t rules.Target, tr Request, rt routing) (Result, error) {
+	v := &view{src: f.cfg.Source, objs: rt.listed[t], bodies: rt.bodies, own: rt.own[t]}
 	tr.Pending = rt.pendingIn(t)
 	eng, err := f.cfg.Engine(ctx, t, v, f.cfg.Ledger.For(t))
 	if err != nil {

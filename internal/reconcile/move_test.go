@@ -184,3 +184,54 @@ func TestFleetPendingMoveUndone(t *testing.T) {
 		}
 	}
 }
+
+// Two files swapping targets in one run: each target is the new target
+// of one move and the old target of the other. One sweep completes both
+// moves (make before break in each), and the next changes nothing.
+func TestFleetSwapCompletesInOneRun(t *testing.T) {
+	for _, mode := range []string{"keys", "sweep"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newFleetHarness(t)
+			h.src.put("rules/a.yaml", targetFile("", 22))
+			h.src.put("rules/b.yaml", targetFile("account: \"111122223333\"\n", 80))
+			h.run(Request{All: true})
+			h.src.put("rules/a.yaml", targetFile("account: \"111122223333\"\n", 22))
+			h.src.put("rules/b.yaml", targetFile("", 80))
+			req := Request{Keys: []string{"rules/a.yaml", "rules/b.yaml"}}
+			if mode == "sweep" {
+				req = Request{All: true}
+			}
+			res := h.run(req)
+			if err := res.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if h.rulesIn(fleetHome) != "80" || h.rulesIn(fleetB1) != "22" {
+				t.Errorf("after one run: home %q, B %q; want 80, 22", h.rulesIn(fleetHome), h.rulesIn(fleetB1))
+			}
+			if len(res.Targets) != 2 {
+				t.Errorf("%d target results, want one per target", len(res.Targets))
+			}
+			for _, tr := range res.Targets {
+				if tr.Result.Plan.Count(ActAuthorize) != 1 || tr.Result.Plan.Count(ActRevoke) != 1 {
+					t.Errorf("%s: plan %+v, want one authorize and one revoke", tr.Target, tr.Result.Plan.Actions)
+				}
+				for _, s := range tr.Result.Sources {
+					if s.Status == StatusPending {
+						t.Errorf("%s: %s still pending: %s", tr.Target, s.Key, s.Message)
+					}
+				}
+			}
+			for _, tg := range []rules.Target{fleetHome, fleetB1} {
+				if recs, _ := h.tgts.For(tg).ListSources(context.Background()); len(recs) != 1 {
+					t.Errorf("%s keeps records %+v, want one", tg, recs)
+				}
+			}
+			res = h.run(Request{All: true})
+			for _, tr := range res.Targets {
+				if len(tr.Result.Plan.Actions) != 0 {
+					t.Errorf("sweep after: %s plans %+v", tr.Target, tr.Result.Plan.Actions)
+				}
+			}
+		})
+	}
+}
