@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sort"
 	"time"
 )
 
@@ -284,4 +285,55 @@ func portRank(p uint16) int {
 		return 1
 	}
 	return 2
+}
+
+// Fork returns an empty aggregator with the same window, for a worker
+// whose result Merge adds back.
+func (a *Aggregator) Fork() *Aggregator {
+	b := &Aggregator{flows: map[FlowKey]*Counter{}, from: a.from, to: a.to}
+	return b
+}
+
+// Merge adds b's flows and counts to a, as if a had read b's objects
+// itself. The kept examples are sorted by object and line, so that the
+// result does not depend on the order of the merges.
+func (a *Aggregator) Merge(b *Aggregator) {
+	for k, cb := range b.flows {
+		ca := a.flows[k]
+		if ca == nil {
+			cp := *cb
+			a.flows[k] = &cp
+			continue
+		}
+		ca.Fwd += cb.Fwd
+		ca.Rev += cb.Rev
+		ca.FwdBytes += cb.FwdBytes
+		ca.RevBytes += cb.RevBytes
+		if cb.First > 0 && (ca.First == 0 || cb.First < ca.First) {
+			ca.First = cb.First
+		}
+		if cb.Last > ca.Last {
+			ca.Last = cb.Last
+		}
+	}
+	s, o := &a.stats, b.stats
+	examples := append(append([]Malformed(nil), s.Examples...), o.Examples...)
+	bad := append(append([]string(nil), s.BadObjectErrors...), o.BadObjectErrors...)
+	s.Examples, s.BadObjectErrors = nil, nil
+	o.Examples = nil
+	s.ReadStats.Add(o.ReadStats)
+	s.Objects += o.Objects
+	s.BadObjects += o.BadObjects
+	s.Accepted += o.Accepted
+	s.Rejected += o.Rejected
+	s.OutsideWindow += o.OutsideWindow
+	sort.Slice(examples, func(i, j int) bool {
+		if examples[i].Object != examples[j].Object {
+			return examples[i].Object < examples[j].Object
+		}
+		return examples[i].Line < examples[j].Line
+	})
+	sort.Strings(bad)
+	s.Examples = examples[:min(len(examples), maxExamples)]
+	s.BadObjectErrors = bad[:min(len(bad), maxExamples)]
 }

@@ -145,3 +145,47 @@ func TestCorpus(t *testing.T) {
 		t.Error(d)
 	}
 }
+
+// TestMerge: objects read by forks and merged (in any order) give what
+// one aggregator reading them all gives.
+func TestMerge(t *testing.T) {
+	c, err := flowlogtest.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for n := range c.Logs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	one := flowlog.NewAggregator(time.Unix(1764583200, 0), time.Unix(1764583200+4000, 0))
+	merged := flowlog.NewAggregator(time.Unix(1764583200, 0), time.Unix(1764583200+4000, 0))
+	var forks []*flowlog.Aggregator
+	for _, n := range names {
+		_ = one.AddObject(n, strings.NewReader(c.Logs[n]))
+		f := merged.Fork()
+		_ = f.AddObject(n, strings.NewReader(c.Logs[n]))
+		f2 := merged.Fork() // an object split over two forks
+		_ = f2.AddObject(n, strings.NewReader(c.Logs[n]))
+		forks = append(forks, f, f2)
+	}
+	for i := len(forks) - 1; i >= 0; i-- {
+		merged.Merge(forks[i])
+	}
+	if len(one.Flows()) == 0 || len(one.Flows()) != len(merged.Flows()) {
+		t.Fatalf("%d flows, merged %d", len(one.Flows()), len(merged.Flows()))
+	}
+	for k, c1 := range one.Flows() {
+		c2 := merged.Flows()[k]
+		want := *c1
+		want.Fwd, want.Rev, want.FwdBytes, want.RevBytes = 2*c1.Fwd, 2*c1.Rev, 2*c1.FwdBytes, 2*c1.RevBytes
+		if c2 == nil || *c2 != want {
+			t.Errorf("%+v: %+v, want %+v", k, c2, want)
+		}
+	}
+	s1, s2 := one.Stats(), merged.Stats()
+	if s2.Objects != 2*s1.Objects || s2.Accepted != 2*s1.Accepted || s2.OutsideWindow != 2*s1.OutsideWindow || s2.Malformed != 2*s1.Malformed ||
+		s2.BadObjects != 2*s1.BadObjects || len(s2.Examples) != 5 || s2.Examples[0].Object != "private.log" || len(s2.BadObjectErrors) != 2 {
+		t.Errorf("stats %+v\nmerged %+v", s1, s2)
+	}
+}

@@ -2,12 +2,14 @@ package flowsrc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,6 +50,8 @@ type Logs struct {
 	Regions []string
 	// Accounts, when set, keeps only the logs of these accounts.
 	Accounts []string
+	// Workers is how many objects Read reads at once (0: 4).
+	Workers int
 }
 
 // NewLogs returns the flow logs under prefix in bucket: the flow log's
@@ -173,30 +177,82 @@ func (l *Logs) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	return out.Body, nil
 }
 
-// Read lists the objects of the window and reads each into ag, in one
-// streaming pass per object. An object whose content cannot be read (no
-// header, broken gzip) is counted by ag and the run goes on; an S3 error
-// is returned. It returns the objects read.
+// DeliveryLag is how long after a record's capture window its object may
+// land: Read lists the days up to the window's end plus this, so that
+// records of the window's last minutes, delivered into the next day's
+// folder, are read (the aggregator drops what falls outside the window).
+const DeliveryLag = time.Hour
+
+// Read lists the objects of the window and reads them into ag, each in
+// one streaming pass, Workers at a time (default 4; each worker folds
+// into its own aggregator, merged at the end). An object whose content
+// cannot be read (no header, broken gzip) is counted by ag and the run
+// goes on; an S3 error stops it and is returned. It returns the objects
+// listed.
 func (l *Logs) Read(ctx context.Context, ag *flowlog.Aggregator, from, to time.Time) ([]Object, error) {
-	objs, err := l.List(ctx, from, to)
+	objs, err := l.List(ctx, from, to.Add(DeliveryLag))
 	if err != nil {
 		return nil, err
 	}
+	workers := l.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	workers = min(workers, max(len(objs), 1))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan Object)
+	errs := make([]error, workers)
+	forks := make([]*flowlog.Aggregator, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		forks[i] = ag.Fork()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range next {
+				if err := l.readOne(ctx, forks[i], o.Key); err != nil {
+					errs[i] = err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+feed:
 	for _, o := range objs {
-		body, err := l.Open(ctx, o.Key)
-		if err != nil {
-			return nil, err
-		}
-		_ = ag.AddObject("s3://"+l.bucket+"/"+o.Key, body) // counted in ag's stats
-		// Drain what a broken object left unread, so that the SDK can
-		// check the body and reuse the connection.
-		_, _ = io.Copy(io.Discard, body)
-		body.Close()
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		select {
+		case next <- o:
+		case <-ctx.Done():
+			break feed
 		}
 	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, f := range forks {
+		ag.Merge(f)
+	}
 	return objs, nil
+}
+
+// readOne reads one object into ag.
+func (l *Logs) readOne(ctx context.Context, ag *flowlog.Aggregator, key string) error {
+	body, err := l.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	_ = ag.AddObject("s3://"+l.bucket+"/"+key, body) // counted in ag's stats
+	// Drain what a broken object left unread, so that the SDK can check
+	// the body and reuse the connection.
+	_, _ = io.Copy(io.Discard, body)
+	return nil
 }
 
 func contains(s []string, v string) bool {

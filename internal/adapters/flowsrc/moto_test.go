@@ -267,3 +267,23 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// TestReadNextDayFolder: records of the window's last minutes delivered
+// into the next day's folder are read; the records after the window in
+// that object are not counted.
+func TestReadNextDayFolder(t *testing.T) {
+	e := setup(t)
+	end := time.Date(2025, 12, 1, 23, 30, 0, 0, time.UTC)
+	in := end.Add(-10 * time.Minute).Unix()
+	after := end.Add(50 * time.Minute).Unix()
+	e.put(t, "AWSLogs/111111111111/vpcflowlogs/eu-west-1/2025/12/02/late.log", fmt.Sprintf("%s\n2 1 eni-a 10.0.0.1 10.0.0.2 1 22 6 1 1 %d %d ACCEPT OK\n2 1 eni-a 10.0.0.1 10.0.0.2 1 22 6 1 1 %d %d ACCEPT OK\n",
+		flowlog.DefaultFormat, in, in+60, after, after+60))
+	ag := flowlog.NewAggregator(day("2025-12-01"), end)
+	objs, err := flowsrc.NewLogs(e.cs3, bucket, "").Read(context.Background(), ag, day("2025-12-01"), end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := ag.Stats(); len(objs) != 1 || st.Accepted != 1 || st.OutsideWindow != 1 {
+		t.Errorf("objects %v stats %+v", objs, st)
+	}
+}
