@@ -352,14 +352,19 @@ func (w *world) tagGroup(name, key, value string) {
 // unmanaged rule added to the normal group web (which must survive).
 func (w *world) driftEverything() string {
 	w.t.Helper()
-	w.revokeByHand("web", 22)                                  // managed rule deleted
-	w.modifyByHand("web", 80, 80, "0.0.0.0/0", "edited")       // description edited
-	w.modifyByHand("web", 443, 8443, "0.0.0.0/0", "HTTPS")     // ports modified
+	w.revokeByHand("web", 22)                              // managed rule deleted
+	w.modifyByHand("web", 80, 80, "0.0.0.0/0", "edited")   // description edited
+	w.modifyByHand("web", 443, 8443, "0.0.0.0/0", "HTTPS") // ports modified
+	led := ddbledger.New(dynamodb.NewFromConfig(w.cfg), table)
+	id, err := led.DeploymentID(w.t.Context(), "")
+	if err != nil || id == "" {
+		w.t.Fatalf("deployment identity %q: %v", id, err)
+	}
 	w.authorizeByHand("old", 9000, "10.9.0.0/16", "left over", // orphan: tagged, with the intent of a run that crashed before its commit
-		map[string]string{reconcile.TagManaged: "true", reconcile.TagLedger: table, reconcile.TagOwner: "rules/gone.yaml"})
+		map[string]string{reconcile.TagManaged: "true", reconcile.TagLedger: id, reconcile.TagOwner: "rules/gone.yaml"})
 	orphan := rules.Key{GroupID: w.groups["old"], Direction: rules.Ingress, Protocol: rules.ProtoTCP, FromPort: 9000, ToPort: 9000,
 		Peer: rules.Peer{Kind: rules.PeerCIDR4, Value: "10.9.0.0/16"}}
-	if err := ddbledger.New(dynamodb.NewFromConfig(w.cfg), table).RecordIntents(w.t.Context(), []reconcile.Intent{{Key: orphan, At: time.Now()}}); err != nil {
+	if err := led.RecordIntents(w.t.Context(), []reconcile.Intent{{Key: orphan, At: time.Now()}}); err != nil {
 		w.t.Fatal(err)
 	}
 	w.authorizeByHand("orders-db", 22, "10.0.0.0/8", "debugging", nil) // unmanaged, exclusive group

@@ -13,6 +13,7 @@ import (
 // Environment variables.
 const (
 	EnvStateTable  = "STATE_TABLE"       // DynamoDB ledger table
+	EnvDeployment  = "DEPLOYMENT_ID"     // identity proposed for a ledger without one (the template: the stack id's UUID)
 	EnvRulesBucket = "RULES_BUCKET"      // S3 bucket of the rule files
 	EnvCLIBucket   = "SGRULES_BUCKET"    // the CLI's name for it (RULES_BUCKET also works)
 	EnvRulesPrefix = "RULES_PREFIX"      // key prefix of the rule files (default rules/)
@@ -41,6 +42,9 @@ const DefaultTargetRole = "sgrules-target"
 type Config struct {
 	// Table is the ledger table (STATE_TABLE).
 	Table string
+	// DeploymentID is the identity proposed for a ledger that has none
+	// yet (DEPLOYMENT_ID; "": a random one). The ledger's stored one wins.
+	DeploymentID string
 	// Bucket and Prefix locate the rule files; Prefix is normalised
 	// (Prefix).
 	Bucket string
@@ -80,12 +84,12 @@ type Function struct {
 var (
 	// Reconcile is the reconcile function's environment.
 	Reconcile = Function{Name: "reconcile",
-		Vars: []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag,
+		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Drift is the drift function's environment.
 	Drift = Function{Name: "drift",
-		Vars: []string{EnvStateTable, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
+		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvSweepQueueURL},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// CLI is the defaults of the CLI's flags; nothing is required here
@@ -120,6 +124,13 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 	}
 	var errs []error
 	var err error
+	if slices.Contains(f.Vars, EnvDeployment) {
+		if c.DeploymentID = strings.TrimSpace(env[EnvDeployment]); c.DeploymentID != "" {
+			if err := reconcile.CheckDeploymentID(c.DeploymentID); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", EnvDeployment, err))
+			}
+		}
+	}
 	if c.MaxRevoke, err = MaxRevoke(env[EnvMaxRevoke]); err != nil {
 		errs = append(errs, err)
 	}

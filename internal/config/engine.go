@@ -82,6 +82,7 @@ func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine
 		Groups:          groups,
 		Ledger:          ddbledger.New(dynamodb.NewFromConfig(cfg), c.Table, ddbledger.WithLogger(logger)),
 		LedgerID:        c.Table,
+		DeploymentID:    c.DeploymentID,
 		MaxRevoke:       c.MaxRevoke,
 		ManagedGroupTag: c.ManagedGroupTag,
 		Policy:          pol,

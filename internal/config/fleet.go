@@ -210,6 +210,7 @@ func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledge
 		Groups:          groups,
 		Ledger:          led,
 		LedgerID:        f.c.Table,
+		DeploymentID:    f.c.DeploymentID,
 		MaxRevoke:       f.c.MaxRevoke,
 		ManagedGroupTag: f.c.ManagedGroupTag,
 		Policy:          f.policy,

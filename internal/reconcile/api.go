@@ -13,10 +13,18 @@ type Config struct {
 	Source Source
 	Groups Groups
 	Ledger Ledger
-	// LedgerID names this deployment (its ledger table). Every rule the
-	// engine creates is tagged TagLedger=LedgerID, and orphan clean-up
-	// only revokes rules carrying it. Required.
+	// LedgerID is the ledger table's name, the identity of deployments
+	// before they had a generated one: rules tagged TagLedger=LedgerID by
+	// earlier versions are recognised as this deployment's (when its
+	// ledger holds them, which proves them its own). Required.
 	LedgerID string
+	// DeploymentID is the identity proposed for a ledger that has none
+	// yet (DEPLOYMENT_ID: the stack's id); empty proposes a random one.
+	// The identity is stored once in the ledger (Ledger.DeploymentID) and
+	// every engine on that ledger uses the stored one: rules it creates
+	// are tagged TagLedger=<identity>, unique per deployment whatever the
+	// table's name, account or region.
+	DeploymentID string
 	// ManagedGroupTag, when set, limits changes to groups carrying this tag
 	// (as the template's IAM policy does): a source declaring rules in a
 	// group without it is invalid, and drift there is only reported.

@@ -185,7 +185,7 @@ func (e *Engine) forEach(ctx context.Context, n int, fn func(context.Context, in
 
 // ruleTags are the tags of the rules one Authorize call creates.
 func (e *Engine) ruleTags(perms []rules.Permission) map[string]string {
-	tags := map[string]string{TagManaged: "true", TagLedger: truncate(e.cfg.LedgerID, 256)}
+	tags := map[string]string{TagManaged: "true", TagLedger: e.ruleTagLedger()}
 	if src := commonSource(perms); src != "" {
 		tags[TagOwner] = truncate(src, 256)
 	}

@@ -183,6 +183,9 @@ type diffInput struct {
 	// ledgerID is this deployment's identity (the TagLedger value on the
 	// rules it creates): orphans are only rules carrying it.
 	ledgerID string
+	// legacyID is the TagLedger value of the rules it created before it
+	// had an identity (its table's name).
+	legacyID string
 	// intents are the keys of the ledger's write-ahead intents: an orphan
 	// must carry ledgerID and have one.
 	intents map[rules.Key]bool
@@ -352,7 +355,7 @@ func diff(in diffInput) diffOutput {
 		case in.exclusive[a.Key.GroupID]:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseExclusive, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "exclusive group: not declared by any source", Loss: true})
-		case in.complete && in.taggedOurs(a) && in.intents[a.Key]:
+		case in.complete && in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID && in.intents[a.Key]:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseOrphan, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "created by sgrules, no longer declared by any source", Loss: true})
 		default:
@@ -374,9 +377,11 @@ func diff(in diffInput) diffOutput {
 }
 
 // taggedOurs reports whether the rule carries this deployment's identity
-// tag: a claim anyone allowed to tag rules can make, never a proof.
+// tag (or, on rules made before it had one, its table's name): a claim
+// anyone allowed to tag rules can make, never a proof.
 func (in diffInput) taggedOurs(a ActualRule) bool {
-	return in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID
+	v, ok := a.Tags[TagLedger]
+	return ok && v != "" && (v == in.ledgerID || v == in.legacyID)
 }
 
 // anyInScope reports whether any owner's source is re-evaluated in this run.

@@ -2,10 +2,12 @@ package reconcile
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -16,6 +18,9 @@ import (
 type Engine struct {
 	cfg Config
 	log *slog.Logger
+
+	idMu sync.Mutex
+	id   string // the deployment's identity, once read from the ledger
 }
 
 // New returns an engine. Groups and Ledger are required; Source may be nil
@@ -26,6 +31,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.LedgerID == "" {
 		return nil, errors.New("reconcile: LedgerID is required (the ledger table's name)")
+	}
+	if err := CheckDeploymentID(cfg.DeploymentID); cfg.DeploymentID != "" && err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
 	}
 	if cfg.MaxRevoke == 0 {
 		cfg.MaxRevoke = DefaultMaxRevoke
@@ -151,6 +159,10 @@ func isRace(err error) bool {
 func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quotaError) (Result, error) {
 	// Observe. Every attempt reads everything again: after a lost race,
 	// the sources' ledger records may have changed too.
+	id, err := e.identity(ctx, req.DryRun)
+	if err != nil {
+		return Result{}, err
+	}
 	pol, err := e.loadPolicy(ctx)
 	if err != nil {
 		return Result{}, err
@@ -159,7 +171,7 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	if err != nil {
 		return Result{}, err
 	}
-	at := &attempt{req: req, srcs: srcs, known: known, quota: quota, policy: pol}
+	at := &attempt{req: req, srcs: srcs, known: known, quota: quota, policy: pol, id: id}
 	if err := e.observe(ctx, at); err != nil {
 		return Result{}, err
 	}
@@ -178,7 +190,7 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 			}
 		}
 		if !req.DryRun {
-			e.clearIntents(ctx, settledIntents(at, p.diffOutput, e.cfg.LedgerID))
+			e.clearIntents(ctx, settledIntents(at, p.diffOutput))
 		}
 		e.logPlan(ctx, req, res)
 		return res, nil
@@ -228,7 +240,7 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	if err := e.cfg.Ledger.Write(ctx, commit); err != nil {
 		return Result{}, fmt.Errorf("record owned rules: %w", err)
 	}
-	done := settledIntents(at, p.diffOutput, e.cfg.LedgerID)
+	done := settledIntents(at, p.diffOutput)
 	for _, it := range intents {
 		done = append(done, it.Key)
 	}
@@ -244,7 +256,7 @@ func (e *Engine) observe(ctx context.Context, at *attempt) error {
 	for _, s := range at.srcs {
 		s.resetPlanState()
 	}
-	st, err := e.readState(ctx, at.req, at.srcs)
+	st, err := e.readState(ctx, at.req, at.srcs, at.id)
 	if err != nil {
 		return err
 	}
@@ -315,7 +327,7 @@ func intentsOf(out diffOutput, now time.Time) []Intent {
 // once its plan is committed: every one but those of a rule carrying this
 // deployment's tag that the ledger still does not hold and the plan does
 // not revoke (an orphan revocation held back).
-func settledIntents(at *attempt, out diffOutput, ledgerID string) []rules.Key {
+func settledIntents(at *attempt, out diffOutput) []rules.Key {
 	if len(at.st.intents) == 0 {
 		return nil
 	}
@@ -337,7 +349,7 @@ func settledIntents(at *attempt, out diffOutput, ledgerID string) []rules.Key {
 	}
 	pending := map[rules.Key]bool{}
 	for _, a := range at.st.actual {
-		if a.Tags[TagLedger] == ledgerID && !owned[a.Key] && !revoked[a.RuleID] {
+		if at.id != "" && a.Tags[TagLedger] == at.id && !owned[a.Key] && !revoked[a.RuleID] {
 			pending[a.Key] = true
 		}
 	}
@@ -360,4 +372,68 @@ func (e *Engine) clearIntents(ctx context.Context, keys []rules.Key) {
 	if err := e.cfg.Ledger.ClearIntents(ctx, keys); err != nil {
 		e.log.WarnContext(ctx, "clear ledger intents", "intents", len(keys), "err", err)
 	}
+}
+
+// identity returns the deployment's identity: the one stored in the
+// ledger, stored first (Config.DeploymentID, or a random one) when there
+// is none. A dry run only reads: "" when none is stored yet (nothing was
+// created under one).
+func (e *Engine) identity(ctx context.Context, readOnly bool) (string, error) {
+	e.idMu.Lock()
+	defer e.idMu.Unlock()
+	if e.id != "" {
+		return e.id, nil
+	}
+	proposed := ""
+	if !readOnly {
+		proposed = e.cfg.DeploymentID
+		if proposed == "" {
+			proposed = NewDeploymentID()
+		}
+	}
+	id, err := e.cfg.Ledger.DeploymentID(ctx, proposed)
+	if err != nil {
+		return "", fmt.Errorf("read the deployment identity: %w", err)
+	}
+	if id != "" {
+		if err := CheckDeploymentID(id); err != nil {
+			return "", fmt.Errorf("the ledger's deployment identity: %w", err)
+		}
+	}
+	e.id = id
+	return id, nil
+}
+
+// ruleTagLedger is the TagLedger value of the rules this engine creates.
+func (e *Engine) ruleTagLedger() string {
+	e.idMu.Lock()
+	defer e.idMu.Unlock()
+	return e.id
+}
+
+// MaxDeploymentIDLen bounds a deployment identity: it is a tag value, and
+// part of a claim tag's key (at most 128 characters).
+const MaxDeploymentIDLen = 64
+
+// CheckDeploymentID tells whether id can be a deployment identity: 1 to
+// MaxDeploymentIDLen letters, digits and "-_.".
+func CheckDeploymentID(id string) error {
+	if id == "" || len(id) > MaxDeploymentIDLen {
+		return fmt.Errorf("deployment identity %q: want 1 to %d characters", id, MaxDeploymentIDLen)
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("deployment identity %q: only letters, digits and -_. are allowed", id)
+		}
+	}
+	return nil
+}
+
+// NewDeploymentID returns a random identity (a version 4 UUID).
+func NewDeploymentID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -41,6 +41,9 @@ func (h *harness) engine(cfg Config) *Engine {
 	if cfg.LedgerID == "" {
 		cfg.LedgerID = testLedgerID
 	}
+	if cfg.DeploymentID == "" {
+		cfg.DeploymentID = cfg.LedgerID // an identity equal to the table's name, as before deployments had one
+	}
 	e, err := New(cfg)
 	if err != nil {
 		h.t.Fatal(err)

@@ -300,6 +300,8 @@ type fakeLedger struct {
 	failNext error
 	// intents are the write-ahead intents (RecordIntents).
 	intents map[rules.Key]Intent
+	// id is the deployment identity (DeploymentID).
+	id string
 }
 
 func newFakeLedger() *fakeLedger {
@@ -391,6 +393,15 @@ func (l *fakeLedger) Write(_ context.Context, c Commit) error {
 	return nil
 }
 
+func (l *fakeLedger) DeploymentID(_ context.Context, proposed string) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.id == "" {
+		l.id = proposed
+	}
+	return l.id, nil
+}
+
 func (l *fakeLedger) RecordIntents(_ context.Context, its []Intent) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -476,6 +487,7 @@ func (l *fakeLedger) wiped() {
 	l.sources = map[string]SourceRecord{}
 	l.perms = map[rules.Key]OwnedPermission{}
 	l.intents = nil
+	l.id = ""
 }
 
 // fakeSource is an in-memory rule source.

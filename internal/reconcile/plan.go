@@ -26,6 +26,9 @@ type attempt struct {
 	st    state
 	// policy is the guardrail policy of this run (nil: none).
 	policy *policyRun
+	// id is the deployment's identity ("" in a dry run of a ledger that
+	// has none yet).
+	id string
 }
 
 // planned is the outcome of planning.
@@ -89,7 +92,8 @@ func (e *Engine) diffInput(at *attempt) diffInput {
 		scopeRules: map[string]map[string]bool{},
 		complete:   at.req.All, // every source is loaded: a sweep of some groups is complete for them
 		known:      at.known,
-		ledgerID:   e.cfg.LedgerID,
+		ledgerID:   at.id,
+		legacyID:   e.cfg.LedgerID,
 		groups:     at.st.groups,
 		owned:      at.st.owned,
 		actual:     at.st.actual,

@@ -141,7 +141,8 @@ type PrefixListReader interface {
 // complete sweep uses it to find rules sgrules created in groups that no
 // source names any more.
 type ManagedRuleFinder interface {
-	// DescribeManagedRules returns every rule tagged TagLedger=ledgerID.
+	// DescribeManagedRules returns every rule tagged TagLedger=ledgerID
+	// (the deployment's identity).
 	DescribeManagedRules(ctx context.Context, ledgerID string) ([]ActualRule, error)
 }
 
@@ -240,6 +241,12 @@ type Ledger interface {
 	// The returned function releases them.
 	Lock(ctx context.Context, groupIDs []string, holder string, ttl, wait time.Duration) (unlock func(context.Context) error, err error)
 	IntentLedger
+	// DeploymentID returns the deployment's identity stored in the ledger
+	// (one per table, shared by every target's scope). When none is
+	// stored, it stores proposed first (a conditional write: concurrent
+	// first runs agree on one) and returns the stored one; with proposed
+	// empty it only reads, returning "" when none is stored.
+	DeploymentID(ctx context.Context, proposed string) (string, error)
 }
 
 // Intent is the ledger's write-ahead note of a permission this deployment
@@ -264,14 +271,16 @@ type IntentLedger interface {
 	ClearIntents(ctx context.Context, keys []rules.Key) error
 }
 
-// Tag keys written on every rule sgrules creates, so ownership can be
-// rebuilt from EC2 if the ledger is lost.
+// Tag keys written on every rule sgrules creates. They say who created a
+// rule; they prove nothing (anyone allowed to tag rules can set them):
+// ownership is the ledger's (docs/reliability.md, Ownership).
 const (
 	TagManaged = "sgrules:managed" // "true"
-	// TagLedger names the deployment (Config.LedgerID: its ledger table)
-	// that created the rule. Orphan clean-up only revokes rules carrying
-	// its own value, so deployments sharing an account and region never
-	// touch each other's rules.
+	// TagLedger names the deployment that created the rule: its identity
+	// (Ledger.DeploymentID), or, on rules created before deployments had
+	// one, its ledger table's name. Orphan clean-up only revokes rules
+	// carrying the deployment's identity and an intent in its ledger;
+	// rules carrying another value are another deployment's.
 	TagLedger = "sgrules:ledger"
 	// TagOwner is the source ("file key" or "cfn/STACK/ID") that declared
 	// every rule of the Authorize call that created it; absent when the

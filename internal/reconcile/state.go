@@ -340,7 +340,7 @@ type state struct {
 }
 
 // readState reads the ledger and EC2 for the groups in scope.
-func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded) (state, error) {
+func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id string) (state, error) {
 	st := state{groups: map[string]bool{}, exclusive: map[string]bool{}, info: map[string]*GroupInfo{}}
 	var restrict map[string]bool
 	if len(req.Groups) > 0 {
@@ -374,12 +374,14 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded) (st
 		for _, o := range st.owned {
 			add(o.Key.GroupID)
 		}
-		tagged, err := e.cfg.Groups.DescribeManagedRules(ctx, e.cfg.LedgerID)
-		if err != nil {
-			return st, fmt.Errorf("find rules tagged %s=%s: %w", TagLedger, e.cfg.LedgerID, err)
-		}
-		for _, r := range tagged {
-			add(r.Key.GroupID)
+		if id != "" {
+			tagged, err := e.cfg.Groups.DescribeManagedRules(ctx, id)
+			if err != nil {
+				return st, fmt.Errorf("find rules tagged %s=%s: %w", TagLedger, id, err)
+			}
+			for _, r := range tagged {
+				add(r.Key.GroupID)
+			}
 		}
 		if st.intents, err = e.cfg.Ledger.Intents(ctx, nil); err != nil {
 			return st, fmt.Errorf("read ledger intents: %w", err)

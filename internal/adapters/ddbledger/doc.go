@@ -21,6 +21,13 @@
 //	            holder (S), expiresAt (N, unix ms), ttl (N, unix s)
 //	intent      pk = "intent#<sg-id>" sk = "<Key.String()>"
 //	            at (S, RFC 3339), ttl (N, unix s: at + IntentTTL)
+//	deployment  pk = "meta#deployment" sk = "meta"
+//	            id (S), table (S), createdAt (S, RFC 3339)
+//
+// The deployment item holds the deployment's identity (the value of the
+// sgrules:ledger tag on the rules it creates), written once by the first
+// run, conditionally, so concurrent first runs agree; it is outside every
+// target's scope (one per table).
 //
 // An intent is written before the engine authorizes the permission and
 // deleted after the commit recording the new rule: a rule carrying the

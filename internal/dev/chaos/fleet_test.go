@@ -153,7 +153,7 @@ func newFleet(s *scenario, p *faultproxy.Proxy) *fleet {
 				groups[t] = g
 			}
 			mu.Unlock()
-			return reconcile.New(reconcile.Config{Source: src, Groups: g, Ledger: led, LedgerID: fleetTable, MaxRevoke: -1,
+			return reconcile.New(reconcile.Config{Source: src, Groups: g, Ledger: led, LedgerID: fleetTable, DeploymentID: fleetTable, MaxRevoke: -1,
 				Holder: holder, LeaseTTL: leaseTTL, LeaseWait: leaseWait, Target: t, Home: home, AllowAccount: allow})
 		},
 	})

@@ -58,14 +58,15 @@ func newOther(s *scenario, p *faultproxy.Proxy) *other {
 	cfg := w.cfg.Copy()
 	cfg.BaseEndpoint = aws.String(p.URL)
 	eng, err := reconcile.New(reconcile.Config{
-		Source:    s3source.New(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), bucket, otherPrefix),
-		Groups:    ec2sg.New(ec2.NewFromConfig(cfg)),
-		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), otherTable),
-		LedgerID:  otherTable,
-		MaxRevoke: -1,
-		Holder:    fmt.Sprintf("O-%d", s.seed),
-		LeaseTTL:  leaseTTL,
-		LeaseWait: leaseWait,
+		Source:       s3source.New(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), bucket, otherPrefix),
+		Groups:       ec2sg.New(ec2.NewFromConfig(cfg)),
+		Ledger:       ddbledger.New(dynamodb.NewFromConfig(cfg), otherTable),
+		LedgerID:     otherTable,
+		DeploymentID: otherTable,
+		MaxRevoke:    -1,
+		Holder:       fmt.Sprintf("O-%d", s.seed),
+		LeaseTTL:     leaseTTL,
+		LeaseWait:    leaseWait,
 	})
 	if err != nil {
 		w.tb.Fatal(err)

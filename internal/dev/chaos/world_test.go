@@ -102,16 +102,19 @@ func (w *world) engine(p *faultproxy.Proxy, holder string, logw io.Writer) *reco
 		pol = policyload.New(src, policyKey, prefix)
 	}
 	eng, err := reconcile.New(reconcile.Config{
-		Source:    src,
-		Policy:    pol,
-		Groups:    ec2sg.New(ec2.NewFromConfig(cfg)),
-		Ledger:    ddbledger.New(dynamodb.NewFromConfig(cfg), table),
-		LedgerID:  table,
-		MaxRevoke: -1,
-		Holder:    holder,
-		LeaseTTL:  leaseTTL,
-		LeaseWait: leaseWait,
-		Logger:    log,
+		Source:   src,
+		Policy:   pol,
+		Groups:   ec2sg.New(ec2.NewFromConfig(cfg)),
+		Ledger:   ddbledger.New(dynamodb.NewFromConfig(cfg), table),
+		LedgerID: table,
+		// The identity survives ledger losses (as DEPLOYMENT_ID, the
+		// stack's, does) and names the rules as the checks expect.
+		DeploymentID: table,
+		MaxRevoke:    -1,
+		Holder:       holder,
+		LeaseTTL:     leaseTTL,
+		LeaseWait:    leaseWait,
+		Logger:       log,
 	})
 	if err != nil {
 		w.tb.Fatal(err)
