@@ -187,7 +187,9 @@ func checkPolicy(pol *policy.Policy, pf parsedFile, online *onlineFacts) []findi
 	if online != nil {
 		resolve, facts = online.resolve, online.facts
 	}
-	perms, _, diags := rules.ExpandAt(pf.file, pf.path, resolve, time.Now())
+	now := time.Now()
+	facts.Now = now // allowIfExpiresWithin and maxDuration are measured from now
+	perms, _, diags := rules.ExpandAt(pf.file, pf.path, resolve, now)
 	var out []finding
 	for _, d := range diags {
 		out = append(out, finding{Diagnostic: d})

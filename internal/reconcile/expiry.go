@@ -89,3 +89,28 @@ func markExpiry(srcs []*loaded, actions []Action) {
 		}
 	}
 }
+
+// deadlines are the time the sources were loaded at and the deadline of
+// each permission they declare with one: the latest of its owners', none
+// when an owner declares it without one (the policy's relaxations are
+// measured with them).
+func (at *attempt) deadlines() (time.Time, map[rules.Key]time.Time) {
+	var now time.Time
+	out := map[rules.Key]time.Time{}
+	forever := map[rules.Key]bool{}
+	for _, s := range at.srcs {
+		now = s.now
+		for _, p := range s.desired {
+			switch {
+			case p.ExpiresAt.IsZero():
+				forever[p.Key] = true
+			case p.ExpiresAt.After(out[p.Key]):
+				out[p.Key] = p.ExpiresAt
+			}
+		}
+	}
+	for k := range forever {
+		delete(out, k)
+	}
+	return now, out
+}

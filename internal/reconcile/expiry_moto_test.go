@@ -13,6 +13,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/reconcile"
 )
@@ -205,5 +206,85 @@ func TestExpiryWhileInvalid(t *testing.T) {
 	}
 	if res := w.reconcile(reconcile.Request{All: true, Reason: "sweep"}); !res.Plan.Empty() {
 		t.Errorf("second sweep: %+v", res.Plan.Actions)
+	}
+}
+
+// TestPolicyExpiryRelaxations: a deny clause relaxed for rules that
+// expire within 8 h admits a temporary world-open SSH rule and refuses a
+// longer one; a tenant capped at one day refuses a permanent rule and
+// admits a short one; a sweep does not report the temporary rule as a
+// violation, and revokes it at its deadline.
+func TestPolicyExpiryRelaxations(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	w := policyWorld(t)
+	clk := &clock{now: t0}
+	eng, err := reconcile.New(reconcile.Config{
+		Source:   s3source.New(w.s3, w.bucket, "rules/"),
+		Groups:   ec2sg.New(w.ec2),
+		Ledger:   ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger"),
+		LedgerID: "ledger",
+		Policy:   policyload.New(s3source.New(w.s3, w.bucket, ""), policyKey, "rules/"),
+		Now:      clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.eng = eng
+	w.put(policyKey, []byte(`deny:
+  - id: no-world-ssh
+    message: SSH must not be open to the internet
+    type: ingress
+    ports: 22
+    cidrs: [0.0.0.0/0]
+    allowIfExpiresWithin: 8h
+tenants:
+  - prefix: break-glass/
+    groups: {tags: {team: a}}
+    maxDuration: 1d
+`))
+	withExpiry := func(body, at string) []byte { return []byte(body + "    expiresAt: " + at + "\n") }
+	world := "cidrBlocks: [0.0.0.0/0]"
+	files := map[string][]byte{
+		"rules/ops/ssh.yaml":         withExpiry(ruleFile("team-a-web", "ingress", "tcp", 22, 22, world), "2026-12-07T17:00:00Z"),
+		"rules/ops/long.yaml":        withExpiry(ruleFile("team-a-db", "ingress", "tcp", 22, 22, world), "2026-12-07T18:01:00Z"),
+		"rules/break-glass/x.yaml":   []byte(ruleFile("team-a-web", "ingress", "tcp", 443, 443, "cidrBlocks: [10.0.0.0/8]")),
+		"rules/break-glass/y.yaml":   withExpiry(ruleFile("team-a-web", "ingress", "tcp", 8443, 8443, "cidrBlocks: [10.0.0.0/8]"), "2026-12-07T12:00:00Z"),
+		"rules/break-glass/far.yaml": withExpiry(ruleFile("team-a-web", "ingress", "tcp", 9443, 9443, "cidrBlocks: [10.0.0.0/8]"), "2026-12-08T13:00:00Z"),
+	}
+	var keys []string
+	for k, b := range files {
+		w.put(k, b)
+		keys = append(keys, k)
+	}
+	res := w.reconcile(reconcile.Request{Keys: keys})
+	for key, want := range map[string]string{
+		"rules/ops/ssh.yaml":         "",
+		"rules/ops/long.yaml":        "rules/ops/long.yaml:8:18: r: violates policy NO-WORLD-SSH: SSH must not be open to the internet (ingress tcp 22 from 0.0.0.0/0)",
+		"rules/break-glass/x.yaml":   "rules/break-glass/x.yaml:2:3: r: violates policy tenant break-glass/: the tenant's rules must expire within 1 d (maxDuration): set expiresAt",
+		"rules/break-glass/y.yaml":   "",
+		"rules/break-glass/far.yaml": "rules/break-glass/far.yaml:9:16: r: violates policy tenant break-glass/: expires in 1 d 3 h, over the tenant's maxDuration of 1 d",
+	} {
+		s := sourceOf(res, key)
+		got := strings.Join(s.Diagnostics.Strings(), "\n")
+		switch {
+		case want == "" && s.Status != reconcile.StatusApplied:
+			t.Errorf("%s: %s %q, want applied", key, s.Status, got)
+		case want != "" && (s.Status != reconcile.StatusInvalid || !strings.Contains(got, want)):
+			t.Errorf("%s: %s %q, want invalid with %q", key, s.Status, got, want)
+		}
+	}
+	if n := res.Plan.Count(reconcile.ActAuthorize); n != 2 {
+		t.Errorf("authorized %d, want 2 (ssh.yaml and y.yaml): %+v", n, res.Plan.Actions)
+	}
+
+	clk.Set(t0.Add(time.Hour))
+	res = w.reconcile(reconcile.Request{All: true, Reason: "sweep"})
+	if len(res.Policy.Violations) != 0 || len(res.Policy.Refused) != 0 || res.Plan.Count(reconcile.ActRevoke) != 0 {
+		t.Errorf("sweep before the deadlines: violations %+v, refused %+v, actions %+v", res.Policy.Violations, res.Policy.Refused, res.Plan.Actions)
+	}
+	clk.Set(time.Date(2026, 12, 7, 17, 0, 0, 0, time.UTC))
+	res = w.reconcile(reconcile.Request{All: true, Reason: "sweep"})
+	if res.Plan.Count(reconcile.ActRevoke) != 2 {
+		t.Errorf("sweep at the deadline: %+v", res.Plan.Actions)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -72,6 +73,11 @@ type PolicyFacts struct {
 	// rules and what other sources declare there. A clause on CIDRs
 	// judges a group's peers together (docs/policy.md, "The internet").
 	Held map[string][]rules.Key
+	// Now is the moment of the check and Deadlines the deadline of each
+	// declared permission that has one (none when an owner declares it
+	// without): allowIfExpiresWithin and maxDuration are measured from Now.
+	Now       time.Time
+	Deadlines map[rules.Key]time.Time
 }
 
 // PolicySource is one source to check: its parsed file and what it

@@ -124,6 +124,7 @@ func (at *attempt) policyFacts() PolicyFacts {
 			f.PrefixLists[id] = le.cidrs
 		}
 	}
+	f.Now, f.Deadlines = at.deadlines()
 	return f
 }
 

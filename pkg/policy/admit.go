@@ -9,7 +9,9 @@ import (
 )
 
 // Write is one permission about to be written into a security group (an
-// authorization, or a rule modified into it), for the admission check.
+// authorization, or a rule modified into it), for the admission check. Its
+// deadline, when it has one, is facts.Deadlines[Key], measured from
+// facts.Now (allowIfExpiresWithin, maxDuration).
 type Write struct {
 	Key rules.Key
 	// Account is the account of the group written to ("" when unknown).
@@ -90,6 +92,17 @@ func (p *Policy) Admit(w Write, facts Facts) []Refusal {
 				ownerOut = min(ownerOut, unknown)
 				mineSkipped = append(mineSkipped, Refusal{Policy: t.Label(), Owner: o, Skipped: true, Need: need,
 					Msg: fmt.Sprintf("skipped policy %s: needs %s", t.Label(), strings.Join(need, " and "))})
+			}
+			if t.MaxDuration > 0 {
+				switch msg, decided := t.duration(facts.Deadlines[w.Key], facts.Now); {
+				case !decided:
+					ownerOut = min(ownerOut, unknown)
+					mineSkipped = append(mineSkipped, Refusal{Policy: t.Label(), Owner: o, Skipped: true, Need: []string{"the time of the check"},
+						Msg: fmt.Sprintf("skipped policy %s: needs the time of the check", t.Label())})
+				case msg != "":
+					ownerOut = no
+					mine = append(mine, Refusal{Policy: t.Label(), Owner: o, Msg: msg})
+				}
 			}
 			if len(t.Accounts) == 0 {
 				continue

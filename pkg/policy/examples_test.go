@@ -86,6 +86,8 @@ func TestSchemaRejects(t *testing.T) {
 		"tenants:\n  - {prefix: team-a, groups: sg-0123456789abcdef0}\n",
 		"tenants:\n  - {prefix: /team-a/, groups: sg-0123456789abcdef0}\n",
 		"tenants:\n  - {prefix: a/, groups: sg-0123456789abcdef0, accounts: ['1234']}\n",
+		"deny:\n  - {id: x, ports: 22, allowIfExpiresWithin: 8}\n",
+		"tenants:\n  - {prefix: a/, groups: sg-0123456789abcdef0, maxDuration: 1w}\n",
 		"enforce: block\n",
 		"denies: []\n",
 	} {

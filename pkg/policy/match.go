@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -66,6 +67,25 @@ type Facts struct {
 	// and held (see Clause.eval); only checked permissions are judged. A
 	// held permission equal to a checked one counts once.
 	Held map[string][]rules.Key
+	// Now is the moment of the check (of apply, of the sweep), from which
+	// deadlines are measured (allowIfExpiresWithin, maxDuration). Zero:
+	// unknown; no clause is relaxed and maxDuration cannot be decided.
+	Now time.Time
+	// Deadlines are the deadlines (expiresAt) of permissions, checked or
+	// held, that have one; Check adds those of its Source's Perms.
+	Deadlines map[rules.Key]time.Time
+}
+
+// relaxed reports whether the clause allows permission k because it
+// expires soon enough: allowIfExpiresWithin is set, k has a deadline, and
+// it is at most that long after facts.Now. A relaxed permission is not
+// denied and does not count with the others on CIDRs.
+func (c *Clause) relaxed(k rules.Key, facts Facts) bool {
+	if c.AllowIfExpiresWithin <= 0 || facts.Now.IsZero() {
+		return false
+	}
+	at, ok := facts.Deadlines[k]
+	return ok && !at.IsZero() && at.Sub(facts.Now) <= c.AllowIfExpiresWithin
 }
 
 // peer returns the facts of a group peer. Those of a group in another
@@ -365,7 +385,9 @@ func (c *Clause) eval(keys []rules.Key, facts Facts) []outcome {
 	out := make([]outcome, len(keys))
 	if len(c.CIDRs) == 0 {
 		for i, k := range keys {
-			out[i].m, out[i].need = c.conditions(k, facts)
+			if !c.relaxed(k, facts) {
+				out[i].m, out[i].need = c.conditions(k, facts)
+			}
 		}
 		return out
 	}
@@ -395,6 +417,9 @@ func (c *Clause) eval(keys []rules.Key, facts Facts) []outcome {
 		}
 		var live []member
 		for _, m := range ms {
+			if c.relaxed(m.key, facts) {
+				continue
+			}
 			m.base, m.need = c.conditions(m.key, facts)
 			if m.base == no {
 				continue
@@ -745,6 +770,7 @@ func (p *Policy) Check(src Source, facts Facts) Result {
 	for i, perm := range src.Perms {
 		keys[i] = perm.Key
 	}
+	facts = facts.withDeadlines(src.Perms)
 	outcomes := make([][]outcome, len(p.Deny))
 	for i := range p.Deny {
 		outcomes[i] = p.Deny[i].eval(keys, facts)
@@ -795,6 +821,18 @@ func (p *Policy) Check(src Source, facts Facts) Result {
 		}
 		for _, r := range f.Rules {
 			check(r.Name, "securityGroup", r.FieldPos["securityGroup"], r.SecurityGroup)
+			if t.MaxDuration > 0 {
+				pos, ok := r.FieldPos["expiresAt"]
+				if !ok {
+					pos = r.Pos
+				}
+				switch msg, decided := t.duration(r.ExpiresAt, facts.Now); {
+				case !decided:
+					skip(at(r.Name, "expiresAt", pos, fmt.Sprintf("skipped policy %s: needs the time of the check", t.Label())), t.Label(), []string{"the time of the check"})
+				case msg != "":
+					res.Violations = append(res.Violations, Violation{Policy: t.Label(), Diagnostic: at(r.Name, "expiresAt", pos, msg)})
+				}
+			}
 		}
 		for j, g := range f.ExclusiveGroups {
 			var pos rules.Pos
@@ -958,4 +996,42 @@ func describe(k rules.Key, facts Facts) string {
 		}
 	}
 	return fmt.Sprintf("%s %s %s %s", k.Direction, what, dir, peer)
+}
+
+// withDeadlines returns facts with the deadlines of perms added (the map
+// is copied: the caller's facts are not changed).
+func (f Facts) withDeadlines(perms []rules.Permission) Facts {
+	var add []rules.Permission
+	for _, p := range perms {
+		if !p.ExpiresAt.IsZero() {
+			add = append(add, p)
+		}
+	}
+	if len(add) == 0 {
+		return f
+	}
+	d := make(map[rules.Key]time.Time, len(f.Deadlines)+len(add))
+	for k, v := range f.Deadlines {
+		d[k] = v
+	}
+	for _, p := range add {
+		d[p.Key] = p.ExpiresAt
+	}
+	f.Deadlines = d
+	return f
+}
+
+// duration checks a deadline (zero: none) against the tenant's
+// maxDuration, measured from now: "" when it is within, the violation's
+// message otherwise; decided is false when now is unknown.
+func (t *Tenant) duration(at, now time.Time) (msg string, decided bool) {
+	switch {
+	case now.IsZero():
+		return "", false
+	case at.IsZero():
+		return fmt.Sprintf("violates policy %s: the tenant's rules must expire within %s (maxDuration): set expiresAt", t.Label(), rules.FormatDuration(t.MaxDuration)), true
+	case at.Sub(now) > t.MaxDuration:
+		return fmt.Sprintf("violates policy %s: expires in %s, over the tenant's maxDuration of %s", t.Label(), rules.FormatDuration(at.Sub(now)), rules.FormatDuration(t.MaxDuration)), true
+	}
+	return "", true
 }

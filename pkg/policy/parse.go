@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -17,8 +18,8 @@ import (
 // Field names, in the documented order.
 var (
 	topFields     = []string{"deny", "tenants", "enforce"}
-	clauseFields  = []string{"id", "message", "type", "protocol", "ports", "cidrs", "broaderThan", "groups", "peerGroups", "exempt"}
-	tenantFields  = []string{"prefix", "groups", "accounts"}
+	clauseFields  = []string{"id", "message", "type", "protocol", "ports", "cidrs", "broaderThan", "groups", "peerGroups", "exempt", "allowIfExpiresWithin"}
+	tenantFields  = []string{"prefix", "groups", "accounts", "maxDuration"}
 	broaderFields = []string{"ipv4", "ipv6"}
 )
 
@@ -203,6 +204,9 @@ func (p *parser) clause(n *yaml.Node, where string, ids map[string]*yaml.Node) (
 	c.Groups = p.selectors(nodes["groups"], name, "groups")
 	c.PeerGroups = p.selectors(nodes["peerGroups"], name, "peerGroups")
 	c.Exempt = p.selectors(nodes["exempt"], name, "exempt")
+	if dn := nodes["allowIfExpiresWithin"]; dn != nil {
+		c.AllowIfExpiresWithin = p.duration(dn, name, "allowIfExpiresWithin")
+	}
 
 	if p.errs() > before {
 		return c, false
@@ -448,6 +452,9 @@ func (p *parser) tenant(n *yaml.Node, where string, prefixes map[string]*yaml.No
 			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
 				r.Errorf(v, name, "accounts", "accounts: an empty list allows no account: remove the field or list accounts")
 			}
+		case "maxDuration":
+			t.MaxDuration = p.duration(v, name, "maxDuration")
+			t.MaxDurationPos = rules.Pos{Line: v.Line, Col: v.Column}
 		default:
 			suggested[r.Unknown(k, where, key, tenantFields)] = true
 		}
@@ -461,4 +468,44 @@ func (p *parser) tenant(n *yaml.Node, where string, prefixes map[string]*yaml.No
 		r.Errorf(n, where, "groups", `%s: missing required field "groups" (the groups the tenant's files may declare rules in, such as {tags: {team: a}})`, where)
 	}
 	return t, p.errs() == before
+}
+
+var reDuration = regexp.MustCompile(`^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?$`)
+
+// maxPolicyDuration bounds allowIfExpiresWithin and maxDuration: a year.
+const maxPolicyDuration = 366 * 24 * time.Hour
+
+// duration reads a positive duration in days, hours and minutes ("8h",
+// "90m", "1d12h"), at most a year; 0 when invalid (reported).
+func (p *parser) duration(n *yaml.Node, clause, field string) time.Duration {
+	s, ok := p.r.Text(n, clause, field)
+	if !ok {
+		return 0
+	}
+	m := reDuration.FindStringSubmatch(s)
+	if m == nil || s == "" {
+		p.r.Errorf(n, clause, field, "%s: %q is not a duration: write days, hours and minutes such as 8h, 90m or 1d12h", field, s)
+		return 0
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute} {
+		if m[i+1] == "" {
+			continue
+		}
+		v, err := strconv.ParseInt(m[i+1], 10, 32)
+		if err != nil || time.Duration(v) > maxPolicyDuration/unit {
+			d = maxPolicyDuration + 1
+			break
+		}
+		d += time.Duration(v) * unit
+	}
+	switch {
+	case d <= 0:
+		p.r.Errorf(n, clause, field, "%s: %q is zero: write a positive duration such as 8h", field, s)
+	case d > maxPolicyDuration:
+		p.r.Errorf(n, clause, field, "%s: %q is over the limit of 366d", field, s)
+	default:
+		return d
+	}
+	return 0
 }

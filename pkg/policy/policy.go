@@ -3,6 +3,7 @@ package policy
 import (
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -53,6 +54,11 @@ type Clause struct {
 	Groups     []rules.GroupRef
 	PeerGroups []rules.GroupRef
 	Exempt     []rules.GroupRef
+	// AllowIfExpiresWithin relaxes the clause for temporary rules: a
+	// permission whose deadline (expiresAt) is at most this long after
+	// the moment of the check (Facts.Now) is not denied, and does not
+	// count with the others (see Clause.relaxed). Zero: not relaxed.
+	AllowIfExpiresWithin time.Duration
 }
 
 // Name is the clause id as messages show it: upper-cased.
@@ -78,6 +84,12 @@ type Tenant struct {
 	Pos      rules.Pos
 	Groups   []rules.GroupRef
 	Accounts []string
+	// MaxDuration caps the tenant's rules: each must carry a deadline
+	// (expiresAt) at most this long after the moment of the check. Zero:
+	// no cap.
+	MaxDuration time.Duration
+	// MaxDurationPos locates the maxDuration value.
+	MaxDurationPos rules.Pos
 }
 
 // Label names the tenant in messages: "tenant team-a/".

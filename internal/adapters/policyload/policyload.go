@@ -182,7 +182,7 @@ func (c Checker) CheckRules(keys []rules.Key, facts reconcile.PolicyFacts) [][]r
 // account has none here (the engine reads the groups of its target
 // account only), so a clause that needs its tags cannot be decided.
 func Facts(f reconcile.PolicyFacts) policy.Facts {
-	out := policy.Facts{Groups: map[string]policy.Group{}, PrefixLists: f.PrefixLists, Held: f.Held}
+	out := policy.Facts{Groups: map[string]policy.Group{}, PrefixLists: f.PrefixLists, Held: f.Held, Now: f.Now, Deadlines: f.Deadlines}
 	for id, g := range f.Groups {
 		if g != nil {
 			out.Groups[id] = Group(*g)
