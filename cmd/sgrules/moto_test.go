@@ -213,7 +213,9 @@ func TestImportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.write("empty.yaml", "rules: {}\n")
-	w.expect(0, []string{"0 to authorize, 0 to update, " + itoa(len(before)) + " to revoke", "- egress all traffic to 0.0.0.0/0"}, "plan", w.dir)
+	// Every rule the files owned: the relative mass-revoke guard holds it.
+	w.expect(exitFail, []string{"Rule files gone (1): rules/imported.yaml", "plan held"}, "plan", w.dir)
+	w.expect(0, []string{"0 to authorize, 0 to update, " + itoa(len(before)) + " to revoke", "- egress all traffic to 0.0.0.0/0"}, "plan", "--allow-mass-revoke", w.dir)
 }
 
 func TestPlanApplyDrift(t *testing.T) {

@@ -32,7 +32,10 @@ would do, like "terraform plan", per security group:
 with the rule (direction, protocol, ports, peer), its owners
 ("file#rule") and the reason. Invalid or held rule files are listed with
 their diagnostics, conflicting descriptions too, and a summary line ends
-the plan. Nothing in EC2 or the ledger changes.
+the plan. Nothing in EC2 or the ledger changes. Rule files that are gone
+(deleted, or not in DIR) are named first. A plan the mass-revoke guards
+hold (see apply) is shown held; --allow-mass-revoke plans what
+"apply --allow-mass-revoke" would do.
 
 --output markdown writes the plan for a pull request comment: a summary
 per group (to add, to change, to remove), rule files not applied,
@@ -84,9 +87,14 @@ Does what "sgrules plan" shows: authorizes new rules first, then updates
 descriptions, then revokes (make before break), records ownership in the
 ledger, and prints what it did. Invalid rule files are left as they were
 last applied; the rest is applied. --policy FILE checks the files (and
-the live rules) against a guardrail policy, as plan does. A plan that would revoke more rules
-than --max-revoke because rules or files disappeared is held unless
---allow-mass-revoke is given.
+the live rules) against a guardrail policy, as plan does.
+
+The mass-revoke guards hold a plan (its files keep what they applied)
+unless --allow-mass-revoke is given, when rules or files disappeared and it
+would revoke: more rules than --max-revoke; or, at least 5 rules, more
+than half of the rules the files owned, or every rule sgrules manages in a
+group (a wrong directory or prefix). The plan's first line names the rule
+files that are gone.
 
 Exit status: 0 success; 1 error, or a rule file was invalid or held (after
 applying the others); 2 usage error.
@@ -121,8 +129,9 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 	var detailed, massRevoke bool
 	if name == "plan" {
 		fs.BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none (1 on errors)")
+		fs.BoolVar(&massRevoke, "allow-mass-revoke", false, "plan what apply --allow-mass-revoke would do: no mass-revoke guard")
 	} else {
-		fs.BoolVar(&massRevoke, "allow-mass-revoke", false, "apply even a plan over the --max-revoke limit")
+		fs.BoolVar(&massRevoke, "allow-mass-revoke", false, "apply even a plan the mass-revoke guards hold (over --max-revoke, more than half of the files' rules, or every rule of a group)")
 	}
 	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
 		return code
@@ -139,7 +148,7 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 		fmt.Fprintf(stderr, "sgrules %s: %s\n", name, msg)
 		return exitUsage
 	}
-	req := reconcile.Request{All: true, DryRun: name == "plan", AllowMassRevoke: massRevoke, Reason: "cli " + name}
+	req := reconcile.Request{All: true, DryRun: name == "plan", AllowMassRevoke: massRevoke, RelativeGuard: true, Reason: "cli " + name}
 	msg := "planning: reading rule files, the ledger and the security groups…"
 	if !req.DryRun {
 		msg = "applying: reconciling every rule file…"

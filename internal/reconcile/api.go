@@ -95,6 +95,14 @@ type Request struct {
 	DryRun bool
 	// AllowMassRevoke bypasses the blast-radius guard for this request.
 	AllowMassRevoke bool
+	// RelativeGuard adds, to a sweep (All), the relative mass-revoke
+	// guard: a plan whose sources lose at least MinRelativeLosses
+	// permissions and either more than half of what they owned or every
+	// permission sgrules manages in a group (at least MinRelativeLosses
+	// of them) is held. The CLI sets it: a plan of the wrong directory
+	// is a near-total wipe that the absolute limit (MaxRevoke) may not
+	// catch.
+	RelativeGuard bool
 	// Reason is logged with the plan ("s3:ObjectCreated:Put", "schedule").
 	Reason string
 	// Holder, if set, names this request in group leases instead of
@@ -129,4 +137,14 @@ type SourceResult struct {
 // Limit. The shells phrase the advice (MAX_REVOKE, --allow-mass-revoke).
 type GuardHold struct {
 	Losses, FromSource, Limit int
+	// Owned is set when the relative guard held the plan (Request.
+	// RelativeGuard): the permissions the run's sources owned, of which
+	// Losses would be revoked; Group, when it is because every
+	// permission sgrules manages in that group would be revoked.
+	Owned int
+	Group string
 }
+
+// MinRelativeLosses is the floor of the relative guard: a plan revoking
+// fewer permissions because sources changed never trips it.
+const MinRelativeLosses = 5

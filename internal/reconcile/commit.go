@@ -124,7 +124,11 @@ func (e *Engine) result(at *attempt, p planned, executed bool) Result {
 			}
 		}
 		res.Sources = append(res.Sources, r)
+		if s.gone && s.hasRec && s.kind == KindFile && len(s.rec.Permissions) > 0 {
+			res.Gone = append(res.Gone, s.key)
+		}
 	}
+	sort.Strings(res.Gone)
 	res.Drift.GroupsChecked = len(at.st.groups)
 	res.Drift.Unmanaged = len(p.plan.Unmanaged)
 	res.Drift.Paused = p.paused

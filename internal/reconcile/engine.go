@@ -83,6 +83,11 @@ type Result struct {
 	// Quota warns of groups the plan leaves with more rules than EC2's
 	// default quota, counted as EC2 counts them.
 	Quota []QuotaWarning
+	// Gone are the rule files that declared permissions here and are gone
+	// (deleted, moved to another target, or not in the directory
+	// planned), sorted: their rules are revoked unless the guard holds
+	// them.
+	Gone []string
 }
 
 // QuotaWarning: after the plan, Group would have Rules rules of Family

@@ -214,22 +214,78 @@ func (e *Engine) guard(at *attempt, p *planned) {
 			bySource[a.LossSource]++
 		}
 	}
-	if losses <= e.cfg.MaxRevoke {
+	rel := relativeHold(at, p)
+	if losses <= e.cfg.MaxRevoke && rel == nil {
 		return
 	}
 	held := false
 	for _, s := range at.srcs {
 		if n := bySource[s.key]; n > 0 {
-			s.hold(GuardHold{Losses: losses, FromSource: n, Limit: e.cfg.MaxRevoke})
+			g := GuardHold{Losses: losses, FromSource: n, Limit: e.cfg.MaxRevoke}
+			if losses <= e.cfg.MaxRevoke {
+				g.Losses, g.Owned, g.Group = rel.Losses, rel.Owned, rel.Group
+			}
+			s.hold(g)
 			held = true
 		}
 	}
 	if held {
 		p.diffOutput = diff(e.diffInput(at))
 	}
+	if losses <= e.cfg.MaxRevoke {
+		return // the relative guard holds sources, not clean-up
+	}
 	before := len(p.plan.Actions)
 	p.diffOutput = dropActions(p.diffOutput, func(a Action) bool { return a.Loss && a.LossSource == "" })
 	p.heldCleanup = before - len(p.plan.Actions)
+}
+
+// relativeHold is the relative guard (Request.RelativeGuard): in a sweep
+// whose sources would lose at least MinRelativeLosses permissions, more
+// than half of what they owned, or every permission sgrules manages in a
+// group (at least MinRelativeLosses, none authorized there), holds. It
+// returns the hold's Owned and Group, or nil.
+func relativeHold(at *attempt, p *planned) *GuardHold {
+	if !at.req.RelativeGuard || !at.req.All {
+		return nil
+	}
+	losses := 0
+	lostIn, grows := map[string]int{}, map[string]bool{}
+	for _, a := range p.plan.Actions {
+		switch {
+		case a.Loss && a.LossSource != "":
+			losses++
+			lostIn[a.Key.GroupID]++
+		case a.Kind == ActAuthorize || a.Kind == ActAdopt:
+			grows[a.Key.GroupID] = true
+		}
+	}
+	if losses < MinRelativeLosses {
+		return nil
+	}
+	inRun := map[string]bool{}
+	for _, s := range at.srcs {
+		inRun[s.key] = true
+	}
+	owned, ownedIn := 0, map[string]int{}
+	for _, o := range at.st.owned {
+		ownedIn[o.Key.GroupID]++
+		for owner := range o.Owners {
+			if inRun[owner.Source] {
+				owned++
+				break
+			}
+		}
+	}
+	if 2*losses > owned {
+		return &GuardHold{Losses: losses, Owned: owned}
+	}
+	for _, g := range sortedKeys(lostIn) {
+		if n := lostIn[g]; n >= MinRelativeLosses && n == ownedIn[g] && !grows[g] {
+			return &GuardHold{Losses: losses, Owned: owned, Group: g}
+		}
+	}
+	return nil
 }
 
 // setAsidePaused keeps drift corrections out of groups whose
@@ -285,8 +341,17 @@ func (s *loaded) reject(diags rules.Diagnostics) {
 
 func (s *loaded) hold(g GuardHold) {
 	s.status, s.guard = StatusHeld, &g
-	s.message = fmt.Sprintf("plan held: it would revoke %d permissions in this run (%d because of this source), over the blast-radius limit of %d",
-		g.Losses, g.FromSource, g.Limit)
+	switch {
+	case g.Group != "":
+		s.message = fmt.Sprintf("plan held: it would revoke every rule sgrules manages in %s (%d permissions in this run, %d because of this source)",
+			g.Group, g.Losses, g.FromSource)
+	case g.Owned > 0:
+		s.message = fmt.Sprintf("plan held: it would revoke %d of the %d permissions the rule files owned (more than half; %d because of this source)",
+			g.Losses, g.Owned, g.FromSource)
+	default:
+		s.message = fmt.Sprintf("plan held: it would revoke %d permissions in this run (%d because of this source), over the blast-radius limit of %d",
+			g.Losses, g.FromSource, g.Limit)
+	}
 	s.keepPrevious()
 }
 

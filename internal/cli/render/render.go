@@ -197,6 +197,7 @@ func byGroup(as []reconcile.Action) [][]reconcile.Action {
 // group, conflicts, sources not applied, and a summary line.
 func Plan(w io.Writer, res reconcile.Result, o Options) {
 	p := res.Plan
+	GoneFiles(w, res.Gone, o)
 	if len(p.Actions) > 0 {
 		if o.Past {
 			fmt.Fprintln(w, "sgrules made these changes:")
@@ -221,6 +222,26 @@ func Plan(w io.Writer, res reconcile.Result, o Options) {
 	PolicyViolations(w, res, o)
 	Sources(w, res.Sources, o)
 	fmt.Fprintln(w, Summary(res, o.Past))
+}
+
+// GoneFiles heads the plan with the rule files that are gone (deleted, or
+// not in the directory planned): a wrong directory is seen before the
+// list of revocations.
+func GoneFiles(w io.Writer, gone []string, o Options) {
+	if len(gone) == 0 {
+		return
+	}
+	const show = 10
+	names := strings.Join(gone[:min(len(gone), show)], ", ")
+	if len(gone) > show {
+		names += fmt.Sprintf(" and %d more", len(gone)-show)
+	}
+	verb := "are revoked"
+	if o.Past {
+		verb = "were revoked"
+	}
+	fmt.Fprintf(w, "%s (%d): %s; their rules %s unless held below.\n\n",
+		o.paint(ansiYellow, "Rule files gone"), len(gone), names, verb)
 }
 
 // Conflicts writes the permissions declared with different descriptions.
@@ -274,7 +295,10 @@ func Sources(w io.Writer, srcs []reconcile.SourceResult, o Options) {
 			for _, d := range s.Recorded {
 				fmt.Fprintln(w, "    "+d)
 			}
-			if s.Guard != nil {
+			switch {
+			case s.Guard != nil && s.Guard.Owned > 0:
+				fmt.Fprintln(w, "    if this is intended, run again with --allow-mass-revoke (is this the right directory or prefix?)")
+			case s.Guard != nil:
 				fmt.Fprintln(w, "    if this is intended, run again with --allow-mass-revoke (or raise --max-revoke)")
 			}
 		}
