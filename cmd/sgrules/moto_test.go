@@ -524,3 +524,23 @@ func TestValidatePolicyOnline(t *testing.T) {
 		"4 files checked, 2 invalid: 1 error, 0 warnings, 1 policy violation, 0 checks skipped\n",
 	}, "validate", "--policy", policyPath, "--online", w.dir)
 }
+
+// TestValidatePolicyOnlineAccount: a tenant's accounts, for a file naming
+// no account, need the account: offline the check is skipped; --online
+// decides it with the caller's account (the hub's, where such a file
+// applies).
+func TestValidatePolicyOnlineAccount(t *testing.T) {
+	w := newCLIWorld(t)
+	motoserver.CreateGroup(t, w.cfg, w.vpc, "web-sg", map[string]string{"Name": "web", "team": "a"})
+	w.write("policy.yaml", "tenants:\n  - prefix: team-a/\n    groups: {tags: {team: a}}\n    accounts: [\"999999999999\"]\n")
+	if err := os.MkdirAll(filepath.Join(w.dir, "team-a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.write("team-a/web.yaml", ruleText("{tags: {Name: web}}", "10.0.0.0/8", 443))
+	policyPath := filepath.Join(w.dir, "policy.yaml")
+	webFile := filepath.Join(w.dir, "team-a/web.yaml")
+	w.expect(0, []string{webFile + ":1:1: skipped policy tenant team-a/: needs the account the file applies to"},
+		"validate", "--policy", policyPath, w.dir)
+	w.expect(1, []string{webFile + ":1:1: violates policy tenant team-a/: account 123456789012 is not an account of the tenant (999999999999)",
+		"1 file checked, 1 invalid"}, "validate", "--policy", policyPath, "--online", w.dir)
+}

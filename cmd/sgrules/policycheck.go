@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/config"
@@ -62,6 +65,23 @@ type onlineFacts struct {
 	// ids resolves each reference (by String()) to the matching group ids.
 	ids   map[string][]string
 	facts policy.Facts
+	// account is the caller's (the hub's): the account of a file that
+	// names none; "" when no tenant restricts accounts.
+	account string
+}
+
+// tenantAccounts tells whether a tenant restricts accounts (validate
+// --online then asks who the caller is).
+func tenantAccounts(pol *policy.Policy) bool {
+	if pol == nil {
+		return false
+	}
+	for _, t := range pol.Tenants {
+		if len(t.Accounts) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (o *onlineFacts) resolve(g rules.GroupRef) []string { return o.ids[g.String()] }
@@ -72,11 +92,20 @@ func (o *onlineFacts) resolve(g rules.GroupRef) []string { return o.ids[g.String
 // reads the entries of the prefix lists they name (one
 // DescribeManagedPrefixLists, one GetManagedPrefixListEntries per
 // customer-managed list). A list that does not exist or may not be read
-// stays unknown: its checks are skipped, as offline.
-func readOnlineFacts(ctx context.Context, w *wiring, files []parsedFile) (*onlineFacts, error) {
+// stays unknown: its checks are skipped, as offline. With needAccount it
+// asks who the caller is (the account of files naming none).
+func readOnlineFacts(ctx context.Context, w *wiring, files []parsedFile, needAccount bool) (*onlineFacts, error) {
 	cfg, err := w.awsConfig(ctx)
 	if err != nil {
 		return nil, err
+	}
+	account := ""
+	if needAccount {
+		id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			return nil, fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
+		}
+		account = aws.ToString(id.Account)
 	}
 	client := ec2sg.New(ec2.NewFromConfig(cfg))
 	seen := map[string]rules.GroupRef{}
@@ -102,7 +131,7 @@ func readOnlineFacts(ctx context.Context, w *wiring, files []parsedFile) (*onlin
 			}
 		}
 	}
-	o := &onlineFacts{ids: map[string][]string{}, facts: policy.Facts{Groups: map[string]policy.Group{}}}
+	o := &onlineFacts{ids: map[string][]string{}, facts: policy.Facts{Groups: map[string]policy.Group{}}, account: account}
 	if o.facts.PrefixLists, err = readPrefixLists(ctx, client, files); err != nil {
 		return nil, err
 	}
@@ -197,7 +226,11 @@ func checkPolicy(pol *policy.Policy, pf parsedFile, online *onlineFacts) []findi
 	if diags.HasErrors() || pol == nil {
 		return out
 	}
-	res := pol.Check(policy.Source{File: pf.file, Perms: perms, Resolve: resolve, Path: pf.rel}, facts)
+	src := policy.Source{File: pf.file, Perms: perms, Resolve: resolve, Path: pf.rel}
+	if online != nil && pf.file.Target.Account == "" {
+		src.Account = online.account // a file naming no account applies to the caller's
+	}
+	res := pol.Check(src, facts)
 	for _, v := range res.Violations {
 		out = append(out, finding{Diagnostic: v.Diagnostic, policy: v.Policy})
 	}

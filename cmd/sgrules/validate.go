@@ -115,7 +115,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		var facts *onlineFacts
 		if *online {
 			stop := progress(stderr, "reading security groups")
-			facts, err = readOnlineFacts(ctx, &w, parsed)
+			facts, err = readOnlineFacts(ctx, &w, parsed, tenantAccounts(pol))
 			stop()
 			if err != nil {
 				fmt.Fprintf(stderr, "sgrules validate: --online: %v\n", err)
