@@ -381,7 +381,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	var head bytes.Buffer
 	invalid, held := SourceProblems(res.Sources)
 	switch {
-	case len(changes) == 0 && invalid+held == 0:
+	case len(changes) == 0 && invalid+held+PendingMoves(res.Sources) == 0:
 		fmt.Fprintln(&head, "### sgrules plan: no changes")
 		fmt.Fprintln(&head)
 		fmt.Fprintln(&head, "The security groups match the rule files.")

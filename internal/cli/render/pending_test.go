@@ -17,9 +17,12 @@ func TestPendingMoveIsListedNotApplied(t *testing.T) {
 	if got := b.String(); !strings.Contains(got, "Sources not applied") || !strings.Contains(got, "rules/mv.yaml: pending: "+msg) {
 		t.Errorf("text:\n%s", got)
 	}
+	if got := Summary(reconcile.Result{Sources: srcs}, false); got != "No changes. 1 move to another target pending (their rules are kept here)." {
+		t.Errorf("summary: %q", got)
+	}
 	b.Reset()
 	Markdown(&b, reconcile.Result{Sources: srcs}, MarkdownOptions{})
-	if got := b.String(); !strings.Contains(got, "`rules/mv.yaml`: pending: pending move to 111122223333/us-east-1") {
+	if got := b.String(); !strings.Contains(got, "`rules/mv.yaml`: pending: pending move to 111122223333/us-east-1") || strings.Contains(got, "match the rule files") {
 		t.Errorf("markdown:\n%s", got)
 	}
 }

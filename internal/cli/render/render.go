@@ -338,8 +338,9 @@ func Summary(res reconcile.Result, past bool) string {
 		counts = append(counts, count{reconcile.ActForget, "to forget", "forgotten"})
 	}
 	invalid, held := SourceProblems(res.Sources)
+	pending := PendingMoves(res.Sources)
 	switch {
-	case len(p.Actions) == 0 && invalid+held == 0:
+	case len(p.Actions) == 0 && invalid+held+pending == 0:
 		b.WriteString("No changes: the security groups match the rule files.")
 	case len(p.Actions) == 0:
 		b.WriteString("No changes.")
@@ -376,7 +377,22 @@ func Summary(res reconcile.Result, past bool) string {
 	if held > 0 {
 		fmt.Fprintf(&b, " %d %s held.", held, strutil.Plural(held, "source"))
 	}
+	if pending > 0 {
+		fmt.Fprintf(&b, " %d %s to another target pending (their rules are kept here).", pending, strutil.Plural(pending, "move"))
+	}
 	return b.String()
+}
+
+// PendingMoves counts the sources whose move out of this target waits for
+// the new target to accept them.
+func PendingMoves(srcs []reconcile.SourceResult) int {
+	n := 0
+	for _, s := range srcs {
+		if s.Status == reconcile.StatusPending {
+			n++
+		}
+	}
+	return n
 }
 
 // SourceProblems counts invalid and held sources.
