@@ -526,6 +526,10 @@ func (c *Clause) cover(ms []member, out []outcome) {
 			}
 		}
 	}
+	targets := make([][]netip.Prefix, len(c.CIDRs))
+	for i, cc := range c.CIDRs {
+		targets[i] = rules.Space(cc)
+	}
 	for _, proto := range protos {
 		var at []member
 		for _, m := range ms {
@@ -543,21 +547,20 @@ func (c *Clause) cover(ms []member, out []outcome) {
 					here = append(here, m)
 				}
 			}
-			for _, cc := range c.CIDRs {
-				c.judge(here, cc, out)
+			for i, cc := range c.CIDRs {
+				judge(here, cc, targets[i], out)
 			}
 		}
 	}
 }
 
 // judge decides whether the peers of members ms (all granting one protocol
-// and port) cover the clause's CIDR cc, and records the outcome of the
-// checked members.
-func (c *Clause) judge(ms []member, cc netip.Prefix, out []outcome) {
+// and port) cover the clause's CIDR cc (the addresses target), and records
+// the outcome of the checked members.
+func judge(ms []member, cc netip.Prefix, target []netip.Prefix, out []outcome) {
 	if !slices.ContainsFunc(ms, func(m member) bool { return m.index >= 0 }) {
 		return
 	}
-	target := rules.Space(cc)
 	// Each decided member's CIDRs, with the member of each.
 	var mine, held, all []netip.Prefix
 	var mineOf, allOf []int
