@@ -664,3 +664,38 @@ func TestDriftE2EPolicyRefusesRestore(t *testing.T) {
 		t.Errorf("alerts: %s", msgs)
 	}
 }
+
+// A group handed from team a to team b (re-tagged): team a's rule, which
+// team b revoked, is not put back by the scheduled sweep of the real
+// bootstrap; the report names the tenant.
+func TestDriftE2ETenantRefusesRestoreIntoAnotherTenantsGroup(t *testing.T) {
+	w := newWorld(t)
+	s3c := s3.NewFromConfig(w.cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	put := func(key, body string) {
+		t.Helper()
+		if _, err := s3c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.tagGroup("orders-app", "team", "a")
+	put("policy/sgrules.yaml", "tenants:\n  - prefix: team-a/\n    groups: {tags: {team: a}}\n  - prefix: team-b/\n    groups: {tags: {team: b}}\n")
+	put("rules/team-a/app.yaml", "rules:\n  metrics:\n    securityGroup: {tags: {Name: orders-app}}\n    type: ingress\n    protocol: tcp\n    fromPort: 9100\n    toPort: 9100\n    cidrBlocks: [10.0.0.0/8]\n")
+	fn := w.function("revert")
+	w.invoke(fn, "schedule.json", "", "")
+	rule := w.groups["orders-app"] + "|ingress|tcp|9100|9100|cidr4:10.0.0.0/8"
+	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, rule) {
+		t.Fatalf("team a's file not applied:\n%s", got)
+	}
+	w.tagGroup("orders-app", "team", "b")
+	w.revokeByHand("orders-app", 9100)
+	inv := w.invoke(fn, "schedule.json", "", "")
+	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, rule) {
+		t.Fatalf("team a's rule written back into team b's group:\n%s", got)
+	}
+	rep := inv.resp.Drift
+	if rep == nil || len(rep.Refused) != 1 || rep.Refused[0].Source != "rules/team-a/app.yaml" || rep.Refused[0].Policy != "tenant team-a/" ||
+		rep.Refused[0].Reason != "violates policy tenant team-a/: group "+w.groups["orders-app"]+" is not a group of the tenant ({tags: {team: a}})" {
+		b, _ := json.Marshal(rep)
+		t.Fatalf("report %s", b)
+	}
+}
