@@ -16,6 +16,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 // clock is a settable time for the engine: tests move it, never sleep.
@@ -286,5 +287,42 @@ tenants:
 	res = w.reconcile(reconcile.Request{All: true, Reason: "sweep"})
 	if res.Plan.Count(reconcile.ActRevoke) != 2 {
 		t.Errorf("sweep at the deadline: %+v", res.Plan.Actions)
+	}
+}
+
+// TestExpiryCustomResource: a CloudFormation resource with expiresAt is
+// created before its deadline; a sweep at the deadline revokes it (a sweep
+// declares a custom resource from its ledger record, which keeps the
+// deadline), and the resource is not applied again by later sweeps.
+func TestExpiryCustomResource(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	w, clk := expiryWorld(t, t0)
+	web := w.groups["web"]
+	const key = "cfn/stack/VendorAccess"
+	f, diags := rules.ParseValue(key, map[string]any{"rules": map[string]any{"VendorAccess": map[string]any{
+		"securityGroup": web, "type": "ingress", "protocol": "tcp", "fromPort": "8443", "toPort": "8443",
+		"cidrBlocks": []any{"203.0.113.0/24"}, "expiresAt": "2026-12-07T12:00:00Z",
+	}}}, rules.ValueOptions{NumericStrings: true})
+	if f == nil {
+		t.Fatal(diags.Strings())
+	}
+	res := w.reconcile(reconcile.Request{Inline: map[string]reconcile.Inline{key: {File: f}}, Reason: "cloudformation:Create"})
+	if res.Plan.Count(reconcile.ActAuthorize) != 1 {
+		t.Fatalf("create: %+v", res.Plan.Actions)
+	}
+	vendor := web + "|ingress|tcp|8443|8443|cidr4:203.0.113.0/24"
+	if got := w.tagged(reconcile.TagExpiresAt)[vendor]; got != "2026-12-07T12:00:00Z" {
+		t.Errorf("tag = %q", got)
+	}
+	clk.Set(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+	res = w.reconcile(reconcile.Request{All: true, Reason: "sweep"})
+	if res.Plan.Count(reconcile.ActRevoke) != 1 || res.Plan.Actions[0].Reason != "expired at 2026-12-07T12:00:00Z" {
+		t.Errorf("sweep at the deadline: %+v", res.Plan.Actions)
+	}
+	if _, ok := w.tagged(reconcile.TagExpiresAt)[vendor]; ok {
+		t.Error("the custom resource's rule is still in EC2")
+	}
+	if res := w.reconcile(reconcile.Request{All: true, Reason: "sweep"}); !res.Plan.Empty() {
+		t.Errorf("second sweep: %+v", res.Plan.Actions)
 	}
 }
