@@ -303,6 +303,7 @@ func (e *Engine) policyVerdicts(at *attempt) bool {
 		return false
 	}
 	changed := false
+	idx := at.heldIndex()
 	for _, s := range at.srcs {
 		if s.status != StatusApplied {
 			continue
@@ -318,7 +319,7 @@ func (e *Engine) policyVerdicts(at *attempt) bool {
 			continue // gone, or unchanged since its record (CloudFormation in a sweep)
 		}
 		facts := at.policyFacts()
-		facts.Held = at.heldFor(s)
+		facts.Held = at.heldFor(s, idx)
 		diags := pr.pol.CheckSource(PolicySource{Key: s.key, Kind: s.kind, File: s.file,
 			Perms: s.desired, Exclusive: s.exclusive, Resolve: s.resolve, Target: e.target(s.file)}, facts)
 		if diags.HasErrors() {

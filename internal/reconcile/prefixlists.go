@@ -128,10 +128,35 @@ func (at *attempt) policyFacts() PolicyFacts {
 	return f
 }
 
+// heldIndex finds, per group, the live rules and the sources that declare
+// something there (now or before), for heldFor.
+type heldIndex struct {
+	live map[string][]rules.Key
+	srcs map[string][]*loaded
+}
+
+func (at *attempt) heldIndex() heldIndex {
+	idx := heldIndex{live: map[string][]rules.Key{}, srcs: map[string][]*loaded{}}
+	for _, a := range at.st.actual {
+		idx.live[a.Key.GroupID] = append(idx.live[a.Key.GroupID], a.Key)
+	}
+	for _, s := range at.srcs {
+		seen := map[string]bool{}
+		for _, p := range slices.Concat(s.baseDesired, s.rec.Permissions) {
+			if g := p.Key.GroupID; !seen[g] {
+				seen[g] = true
+				idx.srcs[g] = append(idx.srcs[g], s)
+			}
+		}
+	}
+	return idx
+}
+
 // heldFor returns the rules the groups of source s hold or are given
 // besides s's own: their live rules but those s applied before (s
-// declares them again or they go), and what the other sources declare.
-func (at *attempt) heldFor(s *loaded) map[string][]rules.Key {
+// declares them again or they go), and what the other sources declare
+// now (a source the policy refused declares what it applied before).
+func (at *attempt) heldFor(s *loaded, idx heldIndex) map[string][]rules.Key {
 	groups := map[string]bool{}
 	for _, p := range s.desired {
 		groups[p.Key.GroupID] = true
@@ -141,18 +166,29 @@ func (at *attempt) heldFor(s *loaded) map[string][]rules.Key {
 		mine[p.Key] = true
 	}
 	held := map[string][]rules.Key{}
-	for _, a := range at.st.actual {
-		if groups[a.Key.GroupID] && !mine[a.Key] {
-			held[a.Key.GroupID] = append(held[a.Key.GroupID], a.Key)
+	seen := map[rules.Key]bool{}
+	add := func(k rules.Key) {
+		if !seen[k] {
+			seen[k] = true
+			held[k.GroupID] = append(held[k.GroupID], k)
 		}
 	}
-	for _, o := range at.srcs {
-		if o == s {
-			continue
+	visited := map[*loaded]bool{s: true}
+	for g := range groups {
+		for _, k := range idx.live[g] {
+			if !mine[k] {
+				add(k)
+			}
 		}
-		for _, p := range o.desired {
-			if groups[p.Key.GroupID] && !slices.Contains(held[p.Key.GroupID], p.Key) {
-				held[p.Key.GroupID] = append(held[p.Key.GroupID], p.Key)
+		for _, o := range idx.srcs[g] {
+			if visited[o] {
+				continue
+			}
+			visited[o] = true
+			for _, p := range o.desired {
+				if groups[p.Key.GroupID] {
+					add(p.Key)
+				}
 			}
 		}
 	}
