@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -88,6 +89,9 @@ func Covers(set, target []netip.Prefix) bool {
 // prefixes either nest or are disjoint, every prefix taken adds addresses
 // no other taken prefix has, so none can be left out.
 func Cover(set, target []netip.Prefix) (idx []int, ok bool) {
+	if !mayCover(set, target) {
+		return nil, false
+	}
 	order := make([]int, 0, len(set))
 	for i, p := range set {
 		if p.IsValid() {
@@ -134,6 +138,25 @@ func PrefixesText(ps []netip.Prefix) string {
 		parts[i] = p.String()
 	}
 	return strings.Join(parts, ", ")
+}
+
+// mayCover is a quick necessary condition of Cover: set holds at least as
+// many addresses (counted with overlaps) as the largest prefix of target.
+func mayCover(set, target []netip.Prefix) bool {
+	size := func(p netip.Prefix) float64 { return math.Ldexp(1, p.Addr().BitLen()-p.Bits()) }
+	need := 0.0
+	for _, t := range target {
+		if t.IsValid() {
+			need = max(need, size(t))
+		}
+	}
+	have := 0.0
+	for _, p := range set {
+		if p.IsValid() {
+			have += size(p)
+		}
+	}
+	return have >= need
 }
 
 func normalise(set []netip.Prefix) []netip.Prefix {

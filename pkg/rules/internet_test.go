@@ -157,3 +157,17 @@ func BenchmarkWorldOpen(b *testing.B) {
 		}
 	}
 }
+
+// Many narrow prefixes are rejected without building a cover.
+func BenchmarkCoverManyNarrow(b *testing.B) {
+	var set []netip.Prefix
+	for i := range 1000 {
+		set = append(set, netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(1 + i/256), byte(i % 256), 0, 0}), 24))
+	}
+	target := Internet(false)
+	for b.Loop() {
+		if _, ok := Cover(set, target); ok {
+			b.Fatal("covered")
+		}
+	}
+}
