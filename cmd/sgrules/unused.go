@@ -86,7 +86,7 @@ func runUnused(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			lonely = append(lonely, g)
 		}
 	}
-	doc := render.NewUnusedDoc(render.NewUsageDoc(res.usage, res.read, res.attr, u.from, u.to), subsumed, lonely)
+	doc := render.NewUnusedDoc(render.NewUsageDoc(res.usage, res.read, res.attr, u.from, u.to, res.names), subsumed, lonely)
 	u.warn("unused", doc.Read, stderr)
 	if u.output == "json" {
 		err = render.JSON(stdout, doc)

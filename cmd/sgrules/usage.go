@@ -135,7 +135,7 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(exitFail, "%v", err)
 	}
-	doc := render.NewUsageDoc(res.usage, res.read, res.attr, u.from, u.to)
+	doc := render.NewUsageDoc(res.usage, res.read, res.attr, u.from, u.to, res.names)
 	u.warn("usage", doc.Read, stderr)
 	if u.output == "json" {
 		err = render.JSON(stdout, doc)
@@ -162,6 +162,7 @@ func (u *usageRun) warn(name string, rd render.UsageRead, stderr io.Writer) {
 // (the unapplied ones with none), the counts, and the lookup it used.
 type usageResult struct {
 	usage  []flowlog.Usage
+	names  map[string]string
 	read   flowlog.Stats
 	attr   flowlog.AttributionStats
 	lookup *flowsrc.Lookup
@@ -234,7 +235,17 @@ func (u *usageRun) run(ctx context.Context, stderr io.Writer) (usageResult, erro
 	if err != nil {
 		return usageResult{}, err
 	}
-	return usageResult{usage: append(rep.Rules, unapplied...), read: ag.Stats(), attr: rep.Stats, lookup: lk}, nil
+	scope := map[string]bool{}
+	for _, p := range perms {
+		scope[p.Key.GroupID] = true
+	}
+	groupIDs := make([]string, 0, len(scope))
+	for g := range scope {
+		groupIDs = append(groupIDs, g)
+	}
+	sort.Strings(groupIDs)
+	names, _ := groupNames(ctx, groups, groupIDs) // a nicety: none on error
+	return usageResult{usage: append(rep.Rules, unapplied...), names: names, read: ag.Stats(), attr: rep.Stats, lookup: lk}, nil
 }
 
 // ruleIDs maps each permission to the id of the rule that carries it:

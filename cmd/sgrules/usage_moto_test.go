@@ -106,7 +106,7 @@ func TestUsageCorpus(t *testing.T) {
 // warnings on stderr, not failures. A window before the logs finds no
 // traffic at all.
 func TestUsageText(t *testing.T) {
-	w, _, _ := usageWorld(t, nil, nil)
+	w, _, ids := usageWorld(t, nil, nil)
 	code, out, errs := runCmd(t, "usage", "--flow-logs", "s3://flow-logs/vpc/", "--since", "1d", "--until", "2025-12-01T23:00:00Z", w.dir)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
@@ -114,21 +114,22 @@ func TestUsageText(t *testing.T) {
 	t.Logf("stdout:\n%s\nstderr:\n%s", out, errs)
 	lines := map[string]string{}
 	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) > 2 {
-			lines[f[1]+" "+f[4]] = l
+		if f := strings.Fields(l); len(f) > 5 {
+			lines[f[1]+" "+f[5]] = l // the group is "sg-… (NAME)"
 		}
 	}
 	for rule, want := range map[string]string{
 		"web-https-in cidr4:0.0.0.0/0":    "2025-12-01T10:11:00Z from 198.51.100.8",
 		"web-https-in cidr6:::/0":         "2025-12-01T10:02:40Z from 2001:db8:ff::5",
 		"web-http-in cidr4:0.0.0.0/0":     render.NoTraffic,
+		"web-http-in cidr4:0.0.0.0/0 ":    ids["sg:web"] + " (web)",
 		"web-ping cidr4:10.0.0.0/16":      "1*",
 		"db-from-admin cidr4:10.0.9.0/24": render.NoTraffic,
 	} {
 		if want == "" {
 			continue
 		}
-		if !strings.Contains(lines[rule], want) {
+		if !strings.Contains(lines[strings.TrimSpace(rule)], want) {
 			t.Errorf("%s: line %q does not contain %q\n%s", rule, lines[rule], want, out)
 		}
 	}

@@ -30,6 +30,7 @@ type UsageRule struct {
 	Rule           string  `json:"rule"`
 	RuleID         string  `json:"ruleId"`
 	GroupID        string  `json:"groupId"`
+	GroupName      string  `json:"groupName,omitempty"`
 	Direction      string  `json:"direction"`
 	Protocol       string  `json:"protocol"`
 	FromPort       int32   `json:"fromPort"`
@@ -73,8 +74,9 @@ type UsageAttribution struct {
 }
 
 // NewUsageDoc builds the document from the usage of every managed
-// permission (applied or not), sorted by source, rule and key.
-func NewUsageDoc(usage []flowlog.Usage, read flowlog.Stats, attr flowlog.AttributionStats, from, to time.Time) UsageDoc {
+// permission (applied or not), sorted by source, rule and key; names are
+// the groups' readable names (Name tag or group name) by id, if known.
+func NewUsageDoc(usage []flowlog.Usage, read flowlog.Stats, attr flowlog.AttributionStats, from, to time.Time, names map[string]string) UsageDoc {
 	us := append([]flowlog.Usage(nil), usage...)
 	sort.SliceStable(us, func(i, j int) bool {
 		a, b := us[i], us[j]
@@ -99,7 +101,7 @@ func NewUsageDoc(usage []flowlog.Usage, read flowlog.Stats, attr flowlog.Attribu
 		doc.Read.Problems = append(doc.Read.Problems, e.String())
 	}
 	for _, u := range us {
-		r := UsageRule{Source: u.Owner.Source, Rule: u.Owner.Rule, RuleID: u.RuleID, GroupID: u.Key.GroupID,
+		r := UsageRule{Source: u.Owner.Source, Rule: u.Owner.Rule, RuleID: u.RuleID, GroupID: u.Key.GroupID, GroupName: names[u.Key.GroupID],
 			Direction: string(u.Key.Direction), Protocol: u.Key.Protocol, FromPort: u.Key.FromPort, ToPort: u.Key.ToPort,
 			Peer: u.Key.Peer.String(), Flows: u.Flows, Bytes: u.Bytes, AmbiguousFlows: u.AmbiguousFlows}
 		if u.Used() {
@@ -146,7 +148,7 @@ func UsageText(w io.Writer, doc UsageDoc) error {
 				last += " from " + r.LastPeer
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, id, r.GroupID, r.Peer, flows, bytes, last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, id, groupText(r), r.Peer, flows, bytes, last)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -268,7 +270,7 @@ func UnusedText(w io.Writer, doc UnusedDoc) error {
 			if noIface[r.GroupID] {
 				note = "group has no network interface"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, r.RuleID, r.GroupID, r.Peer, note)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, r.RuleID, groupText(r), r.Peer, note)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -321,4 +323,12 @@ func trafficText(r UsageRule) string {
 		proto += " " + strconv.Itoa(int(r.FromPort)) + "-" + strconv.Itoa(int(r.ToPort))
 	}
 	return proto + " " + r.Peer
+}
+
+// groupText is "sg-… (name)", or the id alone.
+func groupText(r UsageRule) string {
+	if r.GroupName != "" {
+		return r.GroupID + " (" + r.GroupName + ")"
+	}
+	return r.GroupID
 }
