@@ -37,7 +37,7 @@ type flagInfo struct {
 }
 
 // commandFlags asks a command for its --help and reads the flag list that
-// flag.PrintDefaults wrote ("  -name type\n    \tusage").
+// printDefaults wrote ("  --name type\n    \tusage").
 func commandFlags(ctx context.Context, c *command) []flagInfo {
 	var out bytes.Buffer
 	c.run(ctx, []string{"--help"}, &out, io.Discard)
@@ -52,8 +52,8 @@ func commandFlags(ctx context.Context, c *command) []flagInfo {
 		switch {
 		case strings.HasPrefix(line, "  -"):
 			fields := strings.Fields(line)
-			f := flagInfo{name: strings.TrimPrefix(fields[0], "-"), takes: len(fields) > 1}
-			if len(fields) > 1 && !strings.HasPrefix(line, "  -"+f.name+" ") {
+			f := flagInfo{name: strings.TrimLeft(fields[0], "-"), takes: len(fields) > 1}
+			if len(fields) > 1 && !strings.HasPrefix(line, "  --"+f.name+" ") {
 				f.takes = false
 			}
 			// A short flag's usage may follow on the same line after a tab.

@@ -20,7 +20,7 @@ func TestDemoCommand(t *testing.T) {
 		{name: "help flags", args: []string{"demo", "-h"}, code: 0, stdout: "-keep"},
 		{name: "listed", args: []string{"--help"}, code: 0, stdout: "demo       run sgrules end to end"},
 		{name: "extra arg", args: []string{"demo", "now"}, code: 2, stderr: "takes no arguments"},
-		{name: "bad flag", args: []string{"demo", "--nope"}, code: 2, stderr: "flag provided but not defined: -nope"},
+		{name: "bad flag", args: []string{"demo", "--nope"}, code: 2, stderr: "flag provided but not defined: --nope"},
 		{name: "no moto", path: "empty", args: []string{"demo"}, code: 1,
 			stderr: `sgrules demo: moto_server not found: pip install "moto[server]"`},
 	}

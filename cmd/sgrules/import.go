@@ -81,8 +81,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	ids := fs.Args()
 	if len(ids) == 0 {
-		fmt.Fprintln(stderr, "sgrules import: missing GROUP_ID (sg-…)")
-		fs.Usage()
+		fmt.Fprintln(stderr, "sgrules import: missing GROUP_ID (sg-…) (run 'sgrules import --help' for the usage)")
 		return exitUsage
 	}
 	seen := map[string]bool{}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -111,29 +112,51 @@ func newFlags(c *command, stderr io.Writer) *flag.FlagSet {
 		fs.VisitAll(func(*flag.Flag) { has = true })
 		if has {
 			fmt.Fprintln(out, "\nFlags:")
-			fs.PrintDefaults()
+			printDefaults(fs, out)
 		}
 	}
 	return fs
 }
 
+// printDefaults is flag.PrintDefaults with the flags written as the docs
+// write them, with two dashes ("  --region string").
+func printDefaults(fs *flag.FlagSet, out io.Writer) {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		if strings.HasPrefix(line, "  -") {
+			line = "  --" + line[len("  -"):]
+		}
+		fmt.Fprint(out, line)
+	}
+}
+
+// reDash finds a flag the flag package names with one dash in its errors.
+var reDash = regexp.MustCompile(`(^|[\s:])-([A-Za-z][\w-]*)`)
+
 // parseFlags parses args with fs. On --help it prints the usage once, to
 // stdout, and returns exitOK with done set; on a bad flag it returns
-// exitUsage after the flag package's message and the usage on stderr.
+// exitUsage after one line on stderr saying what was wrong, and where the
+// help is ("run 'sgrules validate --help'").
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
-	// The flag package prints the usage itself on every parse error,
-	// ErrHelp included; print it here instead, where the target is known.
-	usage := fs.Usage
+	// The flag package prints its error and the usage itself on every
+	// parse error, ErrHelp included; print them here instead, where the
+	// target is known.
+	usage, out := fs.Usage, fs.Output()
 	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
 	fs.Usage = usage
+	fs.SetOutput(out)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
 			fs.Usage()
 			return exitOK, true
 		}
-		fs.Usage()
+		fmt.Fprintf(out, "%s: %s (run '%s --help' for the flags)\n", fs.Name(), reDash.ReplaceAllString(err.Error(), "$1--$2"), fs.Name())
 		return exitUsage, true
 	}
 	return exitOK, false

@@ -34,10 +34,11 @@ func TestUsage(t *testing.T) {
 		{"help unknown", []string{"help", "nope"}, 2, "", `unknown command "nope"`},
 		{"unknown", []string{"frobnicate"}, 2, "", `sgrules: unknown command "frobnicate"`},
 		{"validate --help", []string{"validate", "--help"}, 0, "Examples:\n  sgrules validate examples/", ""},
-		{"validate -h flags", []string{"validate", "-h"}, 0, "-output string", ""},
+		{"validate -h flags", []string{"validate", "-h"}, 0, "\n  --output string", ""},
 		{"version --help", []string{"version", "--help"}, 0, "Usage: sgrules version", ""},
 		{"validate no path", []string{"validate"}, 2, "", "missing PATH"},
-		{"validate bad flag", []string{"validate", "--nope", "x"}, 2, "", "flag provided but not defined: -nope"},
+		{"validate bad flag", []string{"validate", "--nope", "x"}, 2, "", "sgrules validate: flag provided but not defined: --nope (run 'sgrules validate --help' for the flags)\n"},
+		{"plan bad value", []string{"plan", "--max-revoke", "x", "d"}, 2, "", "sgrules plan: invalid value \"x\" for flag --max-revoke: parse error (run 'sgrules plan --help' for the flags)\n"},
 		{"validate bad output", []string{"validate", "--output", "xml", "../../examples"}, 2, "", "--output must be text, json or github"},
 		{"validate missing file", []string{"validate", "no-such.yaml"}, 2, "", "no-such.yaml: no such file"},
 		{"validate not a rule file", []string{"validate", "main.go"}, 2, "", "main.go: not a rule file"},
@@ -58,6 +59,10 @@ func TestUsage(t *testing.T) {
 			}
 			if tc.stdout == "" && out != "" {
 				t.Errorf("unexpected stdout %q", out)
+			}
+			// A usage error is one line, not the whole help.
+			if code == exitUsage && tc.args != nil && strings.Contains(errs, "Examples:") {
+				t.Errorf("a usage error printed the whole help:\n%s", errs)
 			}
 		})
 	}
@@ -243,5 +248,32 @@ func TestHelpPrintedOnce(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// plan --detailed-exitcode follows terraform: 0 no changes, 2 changes, 1
+// every error, usage errors included (they are 2 without it).
+func TestDetailedExitcodeUsageErrorIsOne(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"plan", "--detailed-exitcode", "--nope", "d"}, exitFail},
+		{[]string{"plan", "--nope", "--detailed-exitcode", "d"}, exitFail},
+		{[]string{"plan", "-detailed-exitcode", "--output", "xml", "d"}, exitFail},
+		{[]string{"plan", "--detailed-exitcode=true", "a", "b"}, exitFail},
+		{[]string{"plan", "--detailed-exitcode=false", "--nope", "d"}, exitUsage},
+		{[]string{"plan", "--nope", "d"}, exitUsage},
+		{[]string{"plan", "--", "--detailed-exitcode", "--nope"}, exitUsage},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, errs := runCmd(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d (%s)", code, tc.code, errs)
+			}
+		})
+	}
+	if !detailedExitcode([]string{"--detailed-exitcode"}) || detailedExitcode([]string{"--detailed-exitcodes"}) || detailedExitcode([]string{"detailed-exitcode"}) {
+		t.Error("detailedExitcode misreads its flag")
 	}
 }

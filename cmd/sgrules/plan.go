@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sgrules/sgrules/internal/cli/render"
@@ -12,6 +14,26 @@ import (
 
 // Exit code of plan --detailed-exitcode when the plan has changes.
 const exitChanges = 2
+
+// detailedExitcode reports whether args ask for --detailed-exitcode (even
+// when they do not parse: a usage error then exits 1, not 2).
+func detailedExitcode(args []string) bool {
+	on := false
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "detailed-exitcode" {
+			continue
+		}
+		on = !hasVal
+		if hasVal {
+			on, _ = strconv.ParseBool(val)
+		}
+	}
+	return on
+}
 
 func init() {
 	register(&command{
@@ -55,8 +77,9 @@ With a directory, the files' keys are the prefix plus their path in it
 checkout previews exactly what uploading it would do.
 
 Exit status: 0 success; 1 error, or an invalid or held rule file; 2 usage
-error. With --detailed-exitcode: 0 no changes, 2 changes present (any
-action, adoptions included), 1 error.
+error. With --detailed-exitcode, as terraform: 0 no changes, 2 changes
+present (any action, adoptions included), 1 any error (usage errors
+included).
 
 Examples:
   sgrules plan --bucket my-rules --table sgrules-ledger
@@ -116,10 +139,15 @@ Examples:
 func runReconcile(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
 	c := commands[name]
 	fs := newFlags(c, stderr)
+	usage := exitUsage
+	if name == "plan" && detailedExitcode(args) {
+		// terraform's convention: 2 means changes, every error is 1.
+		usage = exitFail
+	}
 	var w wiring
 	if err := w.addEngineFlags(fs); err != nil {
 		fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
-		return exitUsage
+		return usage
 	}
 	outputs := "table or json"
 	if name == "plan" {
@@ -134,19 +162,22 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 		fs.BoolVar(&massRevoke, "allow-mass-revoke", false, "apply even a plan the mass-revoke guards hold (over --max-revoke, more than half of the files' rules, or every rule of a group)")
 	}
 	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
+		if code == exitUsage {
+			return usage
+		}
 		return code
 	}
 	switch {
 	case name == "plan" && *output == "markdown":
 	case name == "plan" && *output != "table" && *output != "json":
 		fmt.Fprintf(stderr, "sgrules plan: --output must be table, json or markdown, got %q\n", *output)
-		return exitUsage
+		return usage
 	case !checkOutput(name, *output, stderr):
-		return exitUsage
+		return usage
 	}
 	if msg := w.checkSource(fs); msg != "" {
 		fmt.Fprintf(stderr, "sgrules %s: %s\n", name, msg)
-		return exitUsage
+		return usage
 	}
 	req := reconcile.Request{All: true, DryRun: name == "plan", AllowMassRevoke: massRevoke, RelativeGuard: true, Reason: "cli " + name}
 	msg := "planning: reading rule files, the ledger and the security groups…"

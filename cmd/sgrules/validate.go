@@ -74,8 +74,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitUsage
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "sgrules validate: missing PATH (a rule file or a directory)")
-		fs.Usage()
+		fmt.Fprintln(stderr, "sgrules validate: missing PATH (a rule file or a directory) (run 'sgrules validate --help' for the usage)")
 		return exitUsage
 	}
 	files, err := findRuleFiles(fs.Args())

@@ -316,6 +316,17 @@ func GroupIDs(res reconcile.Result) []string {
 	for _, g := range res.Drift.Paused {
 		set[g] = true
 	}
+	// What the reports print besides actions: a group with a policy
+	// violation, a refusal or a quota warning and no action is named too.
+	for _, v := range res.Policy.Violations {
+		add(v.Rule.Key)
+	}
+	for _, r := range res.Policy.Refused {
+		add(r.Action.Key)
+	}
+	for _, q := range res.Quota {
+		set[q.Group] = true
+	}
 	out := make([]string, 0, len(set))
 	for g := range set {
 		out = append(out, g)
