@@ -44,6 +44,7 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	hcfg := handler.Config{
 		Fleet:       fleet,
 		ShardGroups: fleet.ShardGroups,
+		Budget:      fleet.Budget,
 		Logger:      logger,
 		Bucket:      c.Bucket,
 		Prefix:      c.Prefix,

@@ -103,6 +103,10 @@ type Request struct {
 	// is a near-total wipe that the absolute limit (MaxRevoke) may not
 	// catch.
 	RelativeGuard bool
+	// Budget, if set, is the revoke budget this request shares with the
+	// other engines of its run (budget.go): a Fleet sets one per call, a
+	// sweep message the one of its schedule. Nil: MaxRevoke per plan.
+	Budget RevokeBudget
 	// Reason is logged with the plan ("s3:ObjectCreated:Put", "schedule").
 	Reason string
 	// Holder, if set, names this request in group leases instead of
@@ -134,7 +138,9 @@ type SourceResult struct {
 
 // GuardHold is why the blast-radius guard held a plan: it would revoke
 // Losses permissions (FromSource of them because of this source), over
-// Limit. The shells phrase the advice (MAX_REVOKE, --allow-mass-revoke).
+// Limit, or, with Spent set, Losses besides the Spent already claimed by
+// the other targets and shards of the same run, over Limit together. The
+// shells phrase the advice (MAX_REVOKE, --allow-mass-revoke).
 type GuardHold struct {
 	Losses, FromSource, Limit int
 	// Owned is set when the relative guard held the plan (Request.
@@ -143,6 +149,9 @@ type GuardHold struct {
 	// permission sgrules manages in that group would be revoked.
 	Owned int
 	Group string
+	// Spent is set when the run's revoke budget held the plan (budget.go):
+	// what the other targets and shards of the run claimed first.
+	Spent int
 }
 
 // MinRelativeLosses is the floor of the relative guard: a plan revoking

@@ -431,6 +431,9 @@ func (f *Fleet) Reconcile(ctx context.Context, req Request, only []rules.Target)
 	if err != nil {
 		return FleetResult{}, err
 	}
+	if req.Budget == nil {
+		req.Budget = NewRunBudget() // one blast radius for every target (budget.go)
+	}
 	var want map[rules.Target]bool
 	if len(only) > 0 {
 		want = map[rules.Target]bool{}

@@ -73,7 +73,9 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 
 	p := planned{diffOutput: out}
 	e.policyRevokes(at, &p)
-	e.guard(at, &p)
+	if err := e.guard(ctx, at, &p); err != nil {
+		return planned{}, err
+	}
 	e.setAsidePaused(at, &p)
 	e.admit(at, &p) // last: nothing after it adds a write
 	e.policySettle(&p)
@@ -203,9 +205,13 @@ func (e *Engine) rejectUnchangeable(srcs []*loaded, out diffOutput, cannot func(
 // guard is the blast-radius guard: a plan losing more permissions than
 // MaxRevoke holds the sources causing the losses (they keep what they
 // applied) and leaves clean-up revocations for a later run.
-func (e *Engine) guard(at *attempt, p *planned) {
+//
+// With a budget (Request.Budget) the limit is the run's: the plan's losses
+// are claimed there and a claim that does not fit, with what the other
+// targets and shards of the run claimed first, holds the plan too.
+func (e *Engine) guard(ctx context.Context, at *attempt, p *planned) error {
 	if at.req.AllowMassRevoke || e.cfg.MaxRevoke < 0 {
-		return
+		return nil
 	}
 	losses, bySource := 0, map[string]int{}
 	for _, a := range p.plan.Actions {
@@ -214,30 +220,53 @@ func (e *Engine) guard(at *attempt, p *planned) {
 			bySource[a.LossSource]++
 		}
 	}
+	if losses == 0 {
+		return nil // an earlier claim of this engine stays: over-counting only holds sooner
+	}
 	rel := relativeHold(at, p)
-	if losses <= e.cfg.MaxRevoke && rel == nil {
-		return
+	hold := GuardHold{Losses: losses, Limit: e.cfg.MaxRevoke}
+	n := losses
+	switch {
+	case losses > e.cfg.MaxRevoke:
+		n = 0 // held: none of this plan's revocations is executed
+	case rel != nil:
+		n = bySource[""] // the sources are held: only clean-up is executed
+	}
+	granted, spent, err := e.claim(ctx, at.req, n)
+	if err != nil {
+		return err
+	}
+	switch {
+	case losses > e.cfg.MaxRevoke:
+	case rel != nil:
+		hold.Losses, hold.Owned, hold.Group = rel.Losses, rel.Owned, rel.Group
+		if !granted {
+			hold.Spent = spent // the clean-up waits too
+		}
+	case granted:
+		return nil
+	default:
+		hold.Spent = spent
 	}
 	held := false
 	for _, s := range at.srcs {
 		if n := bySource[s.key]; n > 0 {
-			g := GuardHold{Losses: losses, FromSource: n, Limit: e.cfg.MaxRevoke}
-			if losses <= e.cfg.MaxRevoke {
-				g.Losses, g.Owned, g.Group = rel.Losses, rel.Owned, rel.Group
-			}
-			s.hold(g)
+			h := hold
+			h.FromSource = n
+			s.hold(h)
 			held = true
 		}
 	}
 	if held {
 		p.diffOutput = diff(e.diffInput(at))
 	}
-	if losses <= e.cfg.MaxRevoke {
-		return // the relative guard holds sources, not clean-up
+	if losses <= e.cfg.MaxRevoke && hold.Spent == 0 {
+		return nil // the relative guard holds sources, not clean-up
 	}
 	before := len(p.plan.Actions)
 	p.diffOutput = dropActions(p.diffOutput, func(a Action) bool { return a.Loss && a.LossSource == "" })
 	p.heldCleanup = before - len(p.plan.Actions)
+	return nil
 }
 
 // relativeHold is the relative guard (Request.RelativeGuard): in a sweep
@@ -348,6 +377,9 @@ func (s *loaded) hold(g GuardHold) {
 	case g.Owned > 0:
 		s.message = fmt.Sprintf("plan held: it would revoke %d of the %d permissions the rule files owned (more than half; %d because of this source)",
 			g.Losses, g.Owned, g.FromSource)
+	case g.Spent > 0:
+		s.message = fmt.Sprintf("plan held: it would revoke %d permissions (%d because of this source) besides the %d the other targets of this run revoke, over the blast-radius limit of %d per run",
+			g.Losses, g.FromSource, g.Spent, g.Limit)
 	default:
 		s.message = fmt.Sprintf("plan held: it would revoke %d permissions in this run (%d because of this source), over the blast-radius limit of %d",
 			g.Losses, g.FromSource, g.Limit)

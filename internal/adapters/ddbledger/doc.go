@@ -19,6 +19,9 @@
 //	            description (S), ver (N)
 //	lease       pk = "lease#<sg-id>" sk = "lease"
 //	            holder (S), expiresAt (N, unix ms), ttl (N, unix s)
+//	budget      pk = "meta#budget#<run id>" sk = "budget"
+//	            c_<claimant> (N), v (N), ttl (N, unix s): the revoke
+//	            budget of one scheduled sweep (budget.go)
 //	intent      pk = "intent#<sg-id>" sk = "<Key.String()>"
 //	            at (S, RFC 3339), ttl (N, unix s: at + IntentTTL)
 //	deployment  pk = "meta#deployment" sk = "meta"

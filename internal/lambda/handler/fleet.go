@@ -64,7 +64,11 @@ func (f holderFleet) Reconcile(ctx context.Context, req reconcile.Request, only 
 // message per target (per shard of ShardSize groups of a larger target),
 // sent through the Queue. The sweeps run in the invocations the queue
 // starts, so one target's sweep neither waits for nor fails another's.
-func (h *Handler) plan(ctx context.Context) (any, error) {
+func (h *Handler) plan(ctx context.Context, sched *trigger.Schedule) (any, error) {
+	run := ""
+	if sched != nil {
+		run = sched.ID
+	}
 	survey, err := h.fleet.Survey(ctx)
 	if err != nil {
 		h.log.ErrorContext(ctx, "sweep planning failed: will be retried", "error", err)
@@ -81,11 +85,11 @@ func (h *Handler) plan(ctx context.Context) (any, error) {
 			}
 		}
 		if len(groups) <= h.cfg.ShardSize {
-			sweeps = append(sweeps, trigger.Sweep{Account: t.Account, Region: t.Region})
+			sweeps = append(sweeps, trigger.Sweep{Account: t.Account, Region: t.Region, Run: run})
 			continue
 		}
 		for shard := range slices.Chunk(groups, h.cfg.ShardSize) {
-			sweeps = append(sweeps, trigger.Sweep{Account: t.Account, Region: t.Region, Groups: shard})
+			sweeps = append(sweeps, trigger.Sweep{Account: t.Account, Region: t.Region, Groups: shard, Run: run})
 		}
 	}
 	bodies := make([]string, len(sweeps))
@@ -140,6 +144,9 @@ func (h *Handler) sweeps(ctx context.Context, msgs []trigger.Message) events.SQS
 		}
 		only := []rules.Target{{Account: m.Sweep.Account, Region: m.Sweep.Region}} // empty fields: the hub's
 		req := reconcile.Request{All: true, Groups: m.Sweep.Groups, Reason: "sweep"}
+		if m.Sweep.Run != "" && h.cfg.Budget != nil {
+			req.Budget = h.cfg.Budget(m.Sweep.Run)
+		}
 		if _, err := h.run(ctx, trigger.KindSweep, req, only); err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.ID})
 		}

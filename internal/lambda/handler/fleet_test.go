@@ -94,11 +94,13 @@ func TestSchedulePlansSweepsPerTarget(t *testing.T) {
 	if _, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json")); err != nil {
 		t.Fatal(err)
 	}
+	// Each names the schedule's run (its event id): they share its revoke budget.
+	const run = `"run":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa"`
 	want := []string{
-		`{"sweep":{"account":"123456789012","region":"us-east-1"}}`,
-		`{"sweep":{"account":"111122223333","region":"eu-west-1"}}`,
-		`{"sweep":{"account":"444455556666","region":"us-east-1","groups":["sg-a","sg-b"]}}`,
-		`{"sweep":{"account":"444455556666","region":"us-east-1","groups":["sg-c"]}}`,
+		`{"sweep":{"account":"123456789012","region":"us-east-1",` + run + `}}`,
+		`{"sweep":{"account":"111122223333","region":"eu-west-1",` + run + `}}`,
+		`{"sweep":{"account":"444455556666","region":"us-east-1","groups":["sg-a","sg-b"],` + run + `}}`,
+		`{"sweep":{"account":"444455556666","region":"us-east-1","groups":["sg-c"],` + run + `}}`,
 	}
 	if strings.Join(q.bodies, "\n") != strings.Join(want, "\n") {
 		t.Errorf("sent\n%s\nwant\n%s", strings.Join(q.bodies, "\n"), strings.Join(want, "\n"))

@@ -80,6 +80,10 @@ type Config struct {
 	Queue       Queue
 	ShardGroups func(ctx context.Context, t rules.Target) ([]string, error)
 	ShardSize   int
+	// Budget, if set, returns the revoke budget of a schedule's run (by
+	// its event id), shared by every sweep message it planned
+	// (config.Fleet.Budget): MAX_REVOKE bounds the whole schedule.
+	Budget func(run string) reconcile.RevokeBudget
 }
 
 // Handler handles the invocations of one function.
@@ -161,7 +165,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return h.sweeps(ctx, ev.Messages), nil
 	case trigger.KindSchedule:
 		if h.cfg.Queue != nil {
-			return h.plan(ctx)
+			return h.plan(ctx, ev.Schedule)
 		}
 		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: "schedule"}, nil)
 	case trigger.KindAPICall:

@@ -107,11 +107,13 @@ type SourceDoc struct {
 
 // GuardDoc says why the blast-radius guard held a source: the plan would
 // revoke Losses rules (FromSource of them because of this source), over
-// Limit (MAX_REVOKE).
+// Limit (MAX_REVOKE), or, with Spent, besides the Spent the other targets
+// and shards of the same run claimed first, over Limit together.
 type GuardDoc struct {
 	Losses     int `json:"losses"`
 	FromSource int `json:"fromSource"`
 	Limit      int `json:"limit"`
+	Spent      int `json:"spent,omitempty"`
 }
 
 func flattenRequest(req reconcile.Request) *RequestDoc {
@@ -133,7 +135,7 @@ func flattenSources(srcs []reconcile.SourceResult) []SourceDoc {
 			out[i].RuleIDs = []string{}
 		}
 		if g := s.Guard; g != nil {
-			out[i].Guard = &GuardDoc{Losses: g.Losses, FromSource: g.FromSource, Limit: g.Limit}
+			out[i].Guard = &GuardDoc{Losses: g.Losses, FromSource: g.FromSource, Limit: g.Limit, Spent: g.Spent}
 		}
 	}
 	return out

@@ -89,6 +89,9 @@ type Sweep struct {
 	Account string   `json:"account,omitempty"`
 	Region  string   `json:"region,omitempty"`
 	Groups  []string `json:"groups,omitempty"`
+	// Run names the schedule that planned the sweep (its event id): the
+	// sweeps of one schedule share one revoke budget.
+	Run string `json:"run,omitempty"`
 }
 
 // Body is the SQS message body of the sweep.
