@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,4 +76,69 @@ func TestCLIInATargetAccount(t *testing.T) {
 	imported := w.expect(0, []string{"account: \"" + acct + "\"", "region: eu-west-1", "team-web-ingress-tcp-443"},
 		"import", "--account", acct, "--region", "eu-west-1", tweb)
 	_ = imported
+}
+
+// plan and apply --policy decide a tenant's accounts: a team's file naming
+// a target account outside the tenant's is invalid at its account field
+// and nothing is written there; its file for the hub is applied.
+func TestCLITenantAccounts(t *testing.T) {
+	w := newCLIWorld(t)
+	ctx := context.Background()
+	const acct = "111122223333"
+	out, err := sts.NewFromConfig(w.cfg).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn: aws.String("arn:aws:iam::" + acct + ":role/sgrules-target"), RoleSessionName: aws.String("test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcfg := w.cfg.Copy()
+	c := out.Credentials
+	tcfg.Credentials = credentials.NewStaticCredentialsProvider(*c.AccessKeyId, *c.SecretAccessKey, *c.SessionToken)
+	teamA := map[string]string{"team": "a"}
+	tdb := motoserver.CreateGroup(t, tcfg, motoserver.CreateVPC(t, tcfg), "db", teamA)
+	hdb := motoserver.CreateGroup(t, w.cfg, w.vpc, "team-a-db", teamA)
+	id, err := sts.NewFromConfig(w.cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyPath := t.TempDir() + "/policy.yaml"
+	if err := os.WriteFile(policyPath, []byte("tenants:\n  - prefix: team-a/\n    groups: {tags: {team: a}}\n    accounts: [\""+aws.ToString(id.Account)+"\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(w.dir, "team-a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rule := "rules:\n  pg:\n    securityGroup: %s\n    type: ingress\n    protocol: tcp\n    fromPort: 5432\n    toPort: 5432\n    cidrBlocks: [10.0.0.0/8]\n"
+	w.write("team-a/hub.yaml", fmt.Sprintf(rule, hdb))
+	w.write("team-a/other.yaml", "account: \""+acct+"\"\n"+fmt.Sprintf(rule, tdb))
+	located := "team-a/other.yaml:1:10: violates policy tenant team-a/: account " + acct + " is not an account of the tenant (" + aws.ToString(id.Account) + ")"
+	for _, cmd := range []string{"plan", "apply"} {
+		out := w.expect(exitFail, []string{located}, cmd, "--policy", policyPath, "--target-accounts", acct, w.dir)
+		if strings.Contains(out, "needs the account") {
+			t.Errorf("%s: the account is not decided:\n%s", cmd, out)
+		}
+	}
+	r, err := ec2.NewFromConfig(tcfg).DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{
+		Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: []string{tdb}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range r.SecurityGroupRules {
+		if !aws.ToBool(x.IsEgress) {
+			t.Errorf("written in account %s: %s", acct, aws.ToString(x.SecurityGroupRuleId))
+		}
+	}
+	r, err = ec2.NewFromConfig(w.cfg).DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{
+		Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: []string{hdb}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, x := range r.SecurityGroupRules {
+		if !aws.ToBool(x.IsEgress) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d rules in the hub's team-a group, want 1 (hub.yaml applied)", n)
+	}
 }
