@@ -1,6 +1,7 @@
 package render
 
 import (
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -90,8 +91,18 @@ type GraphBuilder struct {
 }
 
 // IsWorld reports whether a peer is the whole internet.
+// It is the definition of pkg/rules: a CIDR covering the routable space
+// of its family (0.0.0.0/0, ::/0, 2000::/3).
 func IsWorld(p rules.Peer) bool {
-	return (p.Kind == rules.PeerCIDR4 && p.Value == "0.0.0.0/0") || (p.Kind == rules.PeerCIDR6 && p.Value == "::/0")
+	if p.Kind != rules.PeerCIDR4 && p.Kind != rules.PeerCIDR6 {
+		return false
+	}
+	pfx, err := netip.ParsePrefix(p.Value)
+	if err != nil {
+		return false
+	}
+	_, ok := rules.WorldOpen([]netip.Prefix{pfx})
+	return ok
 }
 
 // groupNode is the node of a group id or an unresolved reference text.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -150,6 +151,10 @@ type MarkdownOptions struct {
 	MaxBytes int
 	// Violations are shown first when there are any.
 	Violations []Violation
+	// together marks the added permissions that open the internet only
+	// together (0.0.0.0/1 and 128.0.0.0/1 in one group and port); set by
+	// Markdown.
+	together map[rules.Key]bool
 	// Target returns the account/region of a group's permission; when it
 	// returns a non-empty value for any change, tables gain a target
 	// column. Nil today: every rule is in the home target.
@@ -245,7 +250,7 @@ func (o MarkdownOptions) row(c Change, target bool) string {
 			owners = mergeSorted(owners, rules.OwnerStrings(a.Owners))
 		}
 	}
-	if IsWorld(k.Peer) && k.Direction == rules.Ingress && c.Kind != ChangeRemove {
+	if (IsWorld(k.Peer) || o.together[k]) && k.Direction == rules.Ingress && c.Kind != ChangeRemove {
 		peer += " ⚠️ world"
 	}
 	src := make([]string, len(owners))
@@ -316,6 +321,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 		max = MaxCommentBytes
 	}
 	changes := PairReplacements(res.Plan.Actions)
+	o.together = worldTogether(changes)
 	target := false
 	if o.Target != nil {
 		for _, c := range changes {
@@ -424,14 +430,14 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	// across all groups, before any list or table that may be summarised.
 	var risky bytes.Buffer
 	riskyRows := 0
-	if n := countRisk(changes, riskWorld); n > 0 {
+	if n := o.countRisk(changes, riskWorld); n > 0 {
 		fmt.Fprintln(&risky)
 		fmt.Fprintf(&risky, "#### 🔴 Review first: %d world-open %s\n\n", n, strutil.Plural(n, "change"))
 		risky.WriteString(tableHeader(target))
 		var world []Change
 		for _, run := range runs {
 			for _, c := range run {
-				if changeRisk(c) == riskWorld {
+				if o.changeRisk(c) == riskWorld {
 					world = append(world, c)
 				}
 			}
@@ -460,7 +466,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	listBudget := (max - head.Len() - risky.Len() - 2000) / 3
 	worldOwners := map[string]int{} // FILE#RULE → worldRank of its change
 	for _, c := range changes {
-		if changeRisk(c) == riskWorld {
+		if o.changeRisk(c) == riskWorld {
 			for _, ow := range c.New.Owners {
 				if r, ok := worldOwners[ow.String()]; !ok || worldRank(c.New.Key) < r {
 					worldOwners[ow.String()] = worldRank(c.New.Key)
@@ -536,17 +542,17 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 		for r, run := range runs {
 			ranked := make([]int, 0, len(run))
 			for i, c := range run {
-				if changeRisk(c) != riskWorld {
+				if o.changeRisk(c) != riskWorld {
 					ranked = append(ranked, i)
 				}
 			}
-			sort.SliceStable(ranked, func(a, b int) bool { return changeRisk(run[ranked[a]]) < changeRisk(run[ranked[b]]) })
+			sort.SliceStable(ranked, func(a, b int) bool { return o.changeRisk(run[ranked[a]]) < o.changeRisk(run[ranked[b]]) })
 			for rank, i := range ranked {
 				cands = append(cands, cand{run: r, idx: i, rank: rank})
 			}
 		}
 		sort.SliceStable(cands, func(a, b int) bool {
-			ra, rb := changeRisk(runs[cands[a].run][cands[a].idx]), changeRisk(runs[cands[b].run][cands[b].idx])
+			ra, rb := o.changeRisk(runs[cands[a].run][cands[a].idx]), o.changeRisk(runs[cands[b].run][cands[b].idx])
 			if ra != rb {
 				return ra < rb
 			}
@@ -575,7 +581,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 		for r, run := range runs {
 			n := 0
 			for i, c := range run {
-				if changeRisk(c) == riskWorld {
+				if o.changeRisk(c) == riskWorld {
 					continue
 				}
 				if row, ok := chosen[[2]int{r, i}]; ok {
@@ -604,7 +610,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	}
 	for _, run := range runs {
 		for _, c := range run {
-			if changeRisk(c) == riskWorld {
+			if o.changeRisk(c) == riskWorld {
 				drawn = append(drawn, c)
 			}
 		}
@@ -670,10 +676,10 @@ const (
 	riskOther
 )
 
-func changeRisk(c Change) risk {
+func (o MarkdownOptions) changeRisk(c Change) risk {
 	switch {
 	case c.New != nil && c.Kind != ChangeAdopt && c.Kind != ChangeForget &&
-		c.New.Key.Direction == rules.Ingress && IsWorld(c.New.Key.Peer):
+		c.New.Key.Direction == rules.Ingress && (IsWorld(c.New.Key.Peer) || o.together[c.New.Key]):
 		return riskWorld
 	case c.Kind == ChangeRemove || c.Old != nil && c.New != nil && c.Old.Key != c.New.Key:
 		return riskRemove
@@ -681,14 +687,52 @@ func changeRisk(c Change) risk {
 	return riskOther
 }
 
-func countRisk(cs []Change, r risk) int {
+func (o MarkdownOptions) countRisk(cs []Change, r risk) int {
 	n := 0
 	for _, c := range cs {
-		if changeRisk(c) == r {
+		if o.changeRisk(c) == r {
 			n++
 		}
 	}
 	return n
+}
+
+// worldTogether finds the ingress CIDR permissions a plan adds or changes
+// into that cover the internet only together, per group, protocol and
+// ports (the routable space of pkg/rules: halves, quarters, 2000::/3).
+func worldTogether(cs []Change) map[rules.Key]bool {
+	type port struct {
+		group, proto string
+		from, to     int32
+	}
+	keys := map[port][]rules.Key{}
+	for _, c := range cs {
+		if c.New == nil || c.Kind == ChangeAdopt || c.Kind == ChangeForget || c.New.Key.Direction != rules.Ingress {
+			continue
+		}
+		k := c.New.Key
+		if k.Peer.Kind != rules.PeerCIDR4 && k.Peer.Kind != rules.PeerCIDR6 {
+			continue
+		}
+		p := port{k.GroupID, k.Protocol, k.FromPort, k.ToPort}
+		keys[p] = append(keys[p], k)
+	}
+	out := map[rules.Key]bool{}
+	for _, ks := range keys {
+		set := make([]netip.Prefix, 0, len(ks))
+		var of []rules.Key
+		for _, k := range ks {
+			if pfx, err := netip.ParsePrefix(k.Peer.Value); err == nil {
+				set, of = append(set, pfx), append(of, k)
+			}
+		}
+		if idx, ok := rules.WorldOpen(set); ok {
+			for _, i := range idx {
+				out[of[i]] = true
+			}
+		}
+	}
+	return out
 }
 
 // adminPorts are the ports whose exposure to the internet is the usual

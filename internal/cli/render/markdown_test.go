@@ -410,3 +410,33 @@ func TestPictureDirectionAndWorld(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// World-open written differently is world-open in the review: halves
+// taken together, and 2000::/3 (all global unicast IPv6).
+func TestMarkdownWorldSpellings(t *testing.T) {
+	add := func(port int32, kind rules.PeerKind, cidr string) reconcile.Action {
+		return reconcile.Action{Kind: reconcile.ActAuthorize, Key: key(web, rules.Ingress, "tcp", port, port, kind, cidr),
+			Owners: []rules.Owner{{Source: "rules/sneaky.yaml", Rule: cidr}}}
+	}
+	res := reconcile.Result{Plan: reconcile.Plan{Actions: []reconcile.Action{
+		add(22, rules.PeerCIDR4, "0.0.0.0/1"), add(22, rules.PeerCIDR4, "128.0.0.0/1"),
+		add(3389, rules.PeerCIDR6, "2000::/3"),
+		add(5432, rules.PeerCIDR4, "10.0.0.0/8"), add(5432, rules.PeerCIDR4, "128.0.0.0/1"), // not together
+	}}}
+	reconcile.SortActions(res.Plan.Actions)
+	var b bytes.Buffer
+	Markdown(&b, res, MarkdownOptions{})
+	out := b.String()
+	section, _, _ := strings.Cut(out, "#### Other changes")
+	if !strings.Contains(section, "Review first: 3 world-open changes") {
+		t.Fatalf("want 3 world-open changes in the review section:\n%s", out)
+	}
+	for _, want := range []string{"0.0.0.0/1 ⚠️ world", "128.0.0.0/1 ⚠️ world", "2000::/3 ⚠️ world"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("%q not in the review section:\n%s", want, section)
+		}
+	}
+	if strings.Contains(section, "5432") {
+		t.Errorf("10.0.0.0/8 + 128.0.0.0/1 is not the internet:\n%s", section)
+	}
+}
