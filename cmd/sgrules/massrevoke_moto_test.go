@@ -46,6 +46,14 @@ func TestWrongDirectoryIsHeld(t *testing.T) {
 	if strings.Contains(out, "- ingress") || strings.Contains(out, "to revoke") && !strings.Contains(out, "0 to revoke") {
 		t.Errorf("a held plan revokes:\n%s", out)
 	}
+	js := w.expect(exitFail, nil, "plan", "--output", "json", wrong)
+	if !strings.Contains(js, `"gone": [
+    "rules/app.yaml",
+    "rules/db.yaml",
+    "rules/web.yaml"
+  ]`) {
+		t.Errorf("the JSON plan does not list the files gone:\n%s", js)
+	}
 	// The advice works: plan accepts the flag and plans the revocations.
 	w.expect(exitOK, []string{"22 to revoke"}, "plan", "--allow-mass-revoke", wrong)
 	// apply holds the files that are gone and applies the other one.

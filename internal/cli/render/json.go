@@ -116,6 +116,9 @@ type PlanDoc struct {
 	Unmanaged     []UnmanagedDoc `json:"unmanaged"`
 	// Quota lists groups the plan leaves over EC2's default rules quota.
 	Quota []QuotaDoc `json:"quota,omitempty"`
+	// Gone are the rule files that are gone (deleted, or not in the
+	// directory planned), as the text plan's first line names them.
+	Gone []string `json:"gone,omitempty"`
 	// PolicyRefused are the writes the guardrail policy refused
 	// (--policy): left out of the plan, never written.
 	PolicyRefused []driftreport.Refusal `json:"policyRefused,omitempty"`
@@ -231,6 +234,7 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 			Unmanaged: len(p.Unmanaged), Conflicts: len(p.Conflicts),
 			InvalidSources: invalid, HeldSources: held, HeldCleanup: res.HeldCleanup,
 		},
+		Gone:      res.Gone,
 		Actions:   actionDocs(p.Actions, names),
 		Conflicts: make([]ConflictDoc, 0, len(p.Conflicts)),
 		Sources:   sourceDocs(res.Sources),
