@@ -22,6 +22,9 @@ const (
 	EnvRoleARNs    = "SGRULES_ROLE_ARNS" // drift function: sgrules' own roles, comma-separated
 	EnvAlertTopic  = "ALERT_TOPIC_ARN"   // drift function: SNS topic for drift summaries (optional)
 	EnvPolicyKey   = "POLICY_KEY"        // key of the guardrail policy in the rules bucket (default policy/sgrules.yaml)
+	// EnvRequirePolicy: "true" makes an absent policy object hold every
+	// change, as an invalid policy does (default false: no policy).
+	EnvRequirePolicy = "REQUIRE_POLICY"
 	// EnvManagedGroupTag: when set, only groups carrying this tag are
 	// changed (the template's IAM condition enforces the same).
 	EnvManagedGroupTag = "MANAGED_GROUP_TAG"
@@ -53,6 +56,9 @@ type Config struct {
 	MaxRevoke int
 	// ManagedGroupTag limits changes to groups with this tag ("": any).
 	ManagedGroupTag string
+	// RequirePolicy: an absent policy object holds every change
+	// (REQUIRE_POLICY).
+	RequirePolicy bool
 	// PolicyKey is the key of the guardrail policy in Bucket (POLICY_KEY,
 	// functions only; "" means none is read).
 	PolicyKey string
@@ -84,12 +90,12 @@ type Function struct {
 var (
 	// Reconcile is the reconcile function's environment.
 	Reconcile = Function{Name: "reconcile",
-		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag,
+		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvManagedGroupTag,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Drift is the drift function's environment.
 	Drift = Function{Name: "drift",
-		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
+		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvSweepQueueURL},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// CLI is the defaults of the CLI's flags; nothing is required here
@@ -137,6 +143,15 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 	if slices.Contains(f.Vars, EnvPolicyKey) {
 		if c.PolicyKey, err = PolicyKey(env[EnvPolicyKey], c.Prefix); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if slices.Contains(f.Vars, EnvRequirePolicy) {
+		switch v := strings.ToLower(strings.TrimSpace(env[EnvRequirePolicy])); v {
+		case "", "false":
+		case "true":
+			c.RequirePolicy = true
+		default:
+			errs = append(errs, fmt.Errorf("%s %q: want true or false", EnvRequirePolicy, env[EnvRequirePolicy]))
 		}
 	}
 	if slices.Contains(f.Vars, EnvDriftMode) {

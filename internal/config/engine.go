@@ -41,7 +41,8 @@ func (c Config) policy(cfg aws.Config, opts EngineOptions) reconcile.PolicyStore
 		return opts.Policy
 	}
 	if c.PolicyKey != "" && c.Bucket != "" {
-		return policyload.New(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, ""), c.PolicyKey, c.Prefix)
+		return policyload.New(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, ""), c.PolicyKey, c.Prefix,
+			policyload.Required(c.RequirePolicy), policyload.WithLogger(opts.logger()))
 	}
 	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/policy"
@@ -33,6 +35,9 @@ type Store struct {
 	// missingIsNone: an absent object means no policy (the bucket), not an
 	// error (a file named on the command line).
 	missingIsNone bool
+	// required: an absent object holds every change (REQUIRE_POLICY).
+	required bool
+	log      *slog.Logger
 
 	mu     sync.Mutex
 	etag   string
@@ -41,10 +46,42 @@ type Store struct {
 }
 
 // New returns the store of the policy at key in get (the rules bucket):
-// an absent object is no policy. Rule file keys are matched against
-// tenant prefixes relative to rulesPrefix.
-func New(get Getter, key, rulesPrefix string) *Store {
-	return &Store{get: get, key: key, prefix: rulesPrefix, missingIsNone: true}
+// an absent object is no policy, reported on every read (a warning with
+// the embedded metric PolicyMissing), unless Required: then it is a
+// *reconcile.PolicyError, which holds every change as a broken policy
+// does. Rule file keys are matched against tenant prefixes relative to
+// rulesPrefix.
+func New(get Getter, key, rulesPrefix string, opts ...Option) *Store {
+	s := &Store{get: get, key: key, prefix: rulesPrefix, missingIsNone: true, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Option configures a Store of New.
+type Option func(*Store)
+
+// Required makes an absent policy object hold every change
+// (REQUIRE_POLICY).
+func Required(on bool) Option { return func(s *Store) { s.required = on } }
+
+// WithLogger sets where an absent policy object is reported.
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// MetricPolicyMissing is the embedded metric of a read that found no
+// policy object at the configured key (namespace sgrules).
+const MetricPolicyMissing = "PolicyMissing"
+
+// reportMissing logs the absent object with the PolicyMissing metric.
+func (s *Store) reportMissing(ctx context.Context) {
+	msg := "policy missing: POLICY_KEY names no object; no guardrail policy is checked"
+	if s.required {
+		msg = "policy missing: POLICY_KEY names no object and REQUIRE_POLICY is set; every change is held until it is restored"
+	}
+	s.log.WarnContext(ctx, msg, "policyKey", s.key, "required", s.required,
+		slog.Group("_aws", "Timestamp", time.Now().UnixMilli(), "CloudWatchMetrics", []map[string]any{{"Namespace": "sgrules", "Dimensions": [][]string{{}},
+			"Metrics": []map[string]string{{"Name": MetricPolicyMissing, "Unit": "Count"}}}}), MetricPolicyMissing, 1)
 }
 
 // File returns the store of a local policy file (the CLI's --policy): a
@@ -59,6 +96,11 @@ func File(path, rulesPrefix string) *Store {
 func (s *Store) Policy(ctx context.Context) (reconcile.Policy, error) {
 	obj, err := s.get.Get(ctx, s.key)
 	if errors.Is(err, reconcile.ErrNotFound) && s.missingIsNone {
+		s.reportMissing(ctx)
+		if s.required {
+			return nil, &reconcile.PolicyError{Key: s.key, Diagnostics: rules.Diagnostics{{File: s.key, Line: 1, Col: 1, Severity: rules.SeverityError,
+				Msg: "the policy object does not exist and a policy is required (REQUIRE_POLICY): every change is held until it is restored"}}}
+		}
 		return nil, nil
 	}
 	if err != nil {

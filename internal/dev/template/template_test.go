@@ -614,12 +614,52 @@ func TestPolicyKeyIsProtectedAndWatched(t *testing.T) {
 		t.Fatalf("no deny of writes under policy/: %v", deny)
 	}
 	cond := fmt.Sprint(mapAt(deny, "Condition", "ArnNotLike"))
-	for _, p := range []string{"PolicyWriterArns", "DeployRoleArn"} {
-		if !strings.Contains(cond, p) {
-			t.Errorf("the deny does not except %s: %s", p, cond)
+	if !strings.Contains(cond, "PolicyWriterArns") {
+		t.Errorf("the deny does not except PolicyWriterArns: %s", cond)
+	}
+	// The CI role that syncs rules writes the policy only when it is named
+	// a policy writer.
+	if strings.Contains(cond, "DeployRoleArn") {
+		t.Errorf("the deny excepts DeployRoleArn: %s", cond)
+	}
+	// Every way to put or remove an object under policy/: replication
+	// writes and deletes too.
+	for _, a := range []string{"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ReplicateObject", "s3:ReplicateDelete"} {
+		if !strings.Contains(fmt.Sprint(deny["Action"]), a) {
+			t.Errorf("the deny on policy/ misses %s: %v", a, deny["Action"])
 		}
+	}
+	// A lifecycle rule (or a replication configuration) on the bucket can
+	// expire or overwrite the policy: only the policy writers may set one.
+	var bucketDeny map[string]any
+	for _, st := range mapAt(tpl, "Resources", "RulesBucketPolicy", "Properties", "PolicyDocument")["Statement"].([]any) {
+		if mapAt(st)["Sid"] == "OnlyPolicyWritersConfigureLifecycle" {
+			bucketDeny = mapAt(st)
+		}
+	}
+	if bucketDeny == nil || bucketDeny["Effect"] != "Deny" || !strings.Contains(fmt.Sprint(bucketDeny["Action"]), "s3:PutLifecycleConfiguration") ||
+		!strings.Contains(fmt.Sprint(bucketDeny["Action"]), "s3:PutReplicationConfiguration") ||
+		strings.Contains(fmt.Sprint(bucketDeny["Resource"]), "/*") || !strings.Contains(fmt.Sprint(bucketDeny["Condition"]), "PolicyWriterArns") {
+		t.Errorf("no deny of lifecycle configuration on the bucket except for policy writers: %v", bucketDeny)
 	}
 	if fmt.Sprint(mapAt(tpl, "Parameters", "PolicyWriterArns")["Type"]) != "CommaDelimitedList" {
 		t.Error("PolicyWriterArns is not a list parameter")
+	}
+	// A missing policy is reported (PolicyMissing, alarmed) and, with
+	// RequirePolicy (on by default when policy writers are named), holds
+	// every change.
+	if p := mapAt(tpl, "Parameters", "RequirePolicy"); fmt.Sprint(p["Default"]) != "auto" || fmt.Sprint(p["AllowedValues"]) != "[auto true false]" {
+		t.Errorf("RequirePolicy parameter = %v", p)
+	}
+	if c := fmt.Sprint(mapAt(tpl, "Conditions", "RequirePolicyOn")); !strings.Contains(c, "PolicyWriterArns") || !strings.Contains(c, "RequirePolicy") {
+		t.Errorf("RequirePolicyOn = %s", c)
+	}
+	for _, id := range []string{"ReconcileFunction", "DriftFunction"} {
+		if v := fmt.Sprint(mapAt(fns[id], "Properties", "Environment", "Variables")["REQUIRE_POLICY"]); !strings.Contains(v, "RequirePolicyOn") {
+			t.Errorf("%s REQUIRE_POLICY = %v", id, v)
+		}
+	}
+	if a := mapAt(tpl, "Resources", "PolicyMissingAlarm", "Properties"); a["MetricName"] != "PolicyMissing" || a["Namespace"] != "sgrules" {
+		t.Errorf("PolicyMissingAlarm = %v", a)
 	}
 }

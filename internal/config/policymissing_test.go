@@ -1,0 +1,58 @@
+package config
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// POLICY_KEY naming an object that is not there (a .yml/.yaml typo, a
+// DeleteObject) is reported on every run (a log line with the embedded
+// PolicyMissing metric); with REQUIRE_POLICY it holds every change, as a
+// broken policy does.
+func TestMissingPolicyIsReportedAndRequiredHolds(t *testing.T) {
+	for _, require := range []string{"", "true"} {
+		t.Run("REQUIRE_POLICY="+require, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := context.Background()
+			w.put("rules/ssh.yaml", "", w.home, 22, "ssh")
+			c, err := Reconcile.Load(func(k string) string {
+				return map[string]string{EnvStateTable: "ledger", EnvRulesBucket: "rules", EnvPolicyKey: "policy/sgrules.yml", EnvRequirePolicy: require}[k]
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			fl, err := c.NewFleet(ctx, w.hub, EngineOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for run := 1; run <= 2; run++ {
+				res, err := fl.Reconcile(ctx, reconcile.Request{All: true}, nil)
+				if err != nil || res.Err() != nil {
+					t.Fatal(err, res.Err())
+				}
+				if n := strings.Count(logs.String(), `"PolicyMissing":1`); n < run || !strings.Contains(logs.String(), "policy/sgrules.yml") {
+					t.Fatalf("run %d: %d PolicyMissing reports:\n%s", run, n, logs.String())
+				}
+				st := res.Sources()[0].Status
+				if require == "true" && (st != reconcile.StatusHeld && st != reconcile.StatusInvalid || res.Targets[0].Result.Policy.Invalid == nil) {
+					t.Errorf("run %d: required policy missing, source %s, policy %+v; want every change held", run, st, res.Targets[0].Result.Policy)
+				}
+				if require == "" && st != reconcile.StatusApplied {
+					t.Errorf("run %d: source %s, want applied (no policy required)", run, st)
+				}
+			}
+			want := "22 ssh"
+			if require == "true" {
+				want = ""
+			}
+			w.expect(map[rules.Target]string{w.home: want})
+		})
+	}
+}
