@@ -73,6 +73,9 @@ type Change struct {
 	Reverted bool `json:"reverted"`
 	// Paused is true when the group's sgrules:pause-until tag held it back.
 	Paused bool `json:"paused,omitempty"`
+	// By is who made the change: the caller of the CloudTrail event that
+	// named the group (see Report.Attribute); nil when nobody is known.
+	By *Actor `json:"by,omitempty"`
 }
 
 // Report is the outcome of one drift run (in one target).
@@ -111,6 +114,11 @@ type Report struct {
 	// (a restore of a rule the policy now denies, a rule for another
 	// tenant's group): never written.
 	Refused []Refusal `json:"policyRefused,omitempty"`
+	// FoundBy is what made the run look: FoundByCloudTrail or
+	// FoundBySchedule (set by the drift function, see Attribute); Event
+	// the CloudTrail event's caller.
+	FoundBy string `json:"foundBy,omitempty"`
+	Event   *Actor `json:"event,omitempty"`
 }
 
 // Refusal is one write the guardrail policy refused.
@@ -133,6 +141,9 @@ type Refusal struct {
 	// policy is invalid).
 	Policy string `json:"policy,omitempty"`
 	Reason string `json:"reason"`
+	// By is who made the change the refused write would have undone (see
+	// Report.Attribute).
+	By *Actor `json:"by,omitempty"`
 }
 
 // Refusals converts a run's refused writes.
@@ -166,7 +177,11 @@ func (r Refusal) What() string {
 // Text renders the refusal for people: "sg-1 ingress: tcp 22 from
 // 0.0.0.0/0 (restore for rules/ssh.yaml rule r) not written: violates ...".
 func (r Refusal) Text() string {
-	return fmt.Sprintf("%s %s: %s (%s) not written: %s", r.Group, r.Direction, r.Rule, r.What(), r.Reason)
+	s := fmt.Sprintf("%s %s: %s (%s) not written: %s", r.Group, r.Direction, r.Rule, r.What(), r.Reason)
+	if r.By != nil {
+		s += "; changed by " + r.By.Principal
+	}
+	return s
 }
 
 // Violation is one live rule that violates a deny clause.
@@ -434,7 +449,24 @@ func (r Report) Subject() string {
 	if r.ReportOnly {
 		verb = "found, not reverted"
 	}
-	return fmt.Sprintf("sgrules: %d security group %s changed outside sgrules (%s)", r.Detected, strutil.Plural(r.Detected, "rule"), verb)
+	subject := fmt.Sprintf("sgrules: %d security group %s changed outside sgrules (%s)", r.Detected, strutil.Plural(r.Detected, "rule"), verb)
+	if by := r.by(); by != "" && len(subject)+len(by)+4 <= 100 {
+		subject = strings.Replace(subject, " changed outside sgrules", " changed outside sgrules by "+by, 1)
+	}
+	return subject
+}
+
+// by is the name of the one actor every drifted rule is attributed to
+// ("alice"), else "".
+func (r Report) by() string {
+	name := ""
+	for _, c := range r.Drifted {
+		if c.By == nil || (name != "" && c.By.Name() != name) {
+			return ""
+		}
+		name = c.By.Name()
+	}
+	return name
 }
 
 // Summary renders the report for people: a headline, one line per drifted
@@ -459,9 +491,7 @@ func (r Report) Summary() string {
 		fmt.Fprintf(&b, "%d %s changed outside sgrules in %d %s checked; %d reverted.\n",
 			r.Detected, strutil.Plural(r.Detected, "rule"), r.GroupsChecked, strutil.Plural(r.GroupsChecked, "group"), r.Reverted)
 	}
-	for _, c := range r.Drifted {
-		fmt.Fprintf(&b, "- %s %s: %s\n", c.Group, c.Direction, c.text())
-	}
+	r.writeDrifted(&b)
 	if r.PolicyInvalid != "" {
 		fmt.Fprintf(&b, "The guardrail policy is invalid, no rule file was applied: %s\n", r.PolicyInvalid)
 	}

@@ -168,6 +168,8 @@ func TestGolden(t *testing.T) {
 		{"report-mode", driftreport.Build(sweep(false))},
 		{"clean", driftreport.Build(reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 1}})},
 		{"failed", driftreport.Build(reconcile.Result{}).WithError(errors.New("read ledger: throttled"))},
+		{"attributed", driftreport.Build(sweep(true)).Attribute(driftreport.FoundByCloudTrail, alice)},
+		{"schedule", driftreport.Build(sweep(false)).Attribute(driftreport.FoundBySchedule, nil)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -278,5 +280,120 @@ func TestPolicyRefused(t *testing.T) {
 	b, _ := json.Marshal(r)
 	if !strings.Contains(string(b), `"policyRefused":[{"group":"sg-web","direction":"ingress","rule":"tcp 22 from cidr4:0.0.0.0/0","action":"authorize","cause":"drift-deleted","source":"rules/ssh.yaml","ruleName":"r","policy":"no-world-ssh","reason":"violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0"}]`) {
 		t.Errorf("JSON: %s", b)
+	}
+}
+
+// alice is the caller of a CloudTrail event that named sg-web and
+// sg-admin.
+var alice = &driftreport.Actor{
+	Principal: driftreport.Principal("arn:aws:sts::123456789012:assumed-role/Admin/alice", "AssumedRole", ""),
+	ARN:       "arn:aws:sts::123456789012:assumed-role/Admin/alice",
+	EventName: "RevokeSecurityGroupIngress", EventID: "e3b0c442-98fc-4c14-9afb-f4c8996fb924",
+	EventTime: time.Date(2026, 3, 2, 11, 2, 17, 0, time.UTC), SourceIP: "203.0.113.9",
+	UserAgent: "aws-cli/2.22.0 md/awscrt#0.23.4 ua/2.0 os/linux#6.8.0",
+	Groups:    []string{"sg-admin", "sg-web"},
+}
+
+func TestAttribution(t *testing.T) {
+	refused := reconcile.PolicyRefusal{Action: reconcile.Action{Kind: reconcile.ActAuthorize, Cause: reconcile.CauseDriftDeleted,
+		Key: key("sg-web", rules.Ingress, rules.ProtoTCP, 22, 22, anyV4)}, Owner: rules.Owner{Source: "rules/ssh.yaml", Rule: "r"},
+		Policy: "no-world-ssh", Reason: "violates policy NO-WORLD-SSH"}
+	one := reconcile.Result{Executed: true, Drift: reconcile.DriftReport{GroupsChecked: 1, Drifted: []reconcile.Action{sweep(true).Drift.Drifted[3]}}}
+	tests := []struct {
+		name    string
+		res     reconcile.Result
+		foundBy string
+		by      *driftreport.Actor
+		subject string
+		summary []string // lines the summary has, in this order
+		byItems int      // drifted and refused items naming alice
+	}{
+		{
+			name: "cloudtrail event by alice", res: withRefused(sweep(true), refused), foundBy: driftreport.FoundByCloudTrail, by: alice,
+			subject: "sgrules: 5 security group rules changed outside sgrules (reverted)",
+			summary: []string{
+				"assumed-role/Admin/alice (RevokeSecurityGroupIngress at 2026-03-02T11:02:17Z, from 203.0.113.9, aws-cli/2.22.0): 3 rules reverted, 1 write refused by the guardrail policy in sg-admin, sg-web",
+				`- sg-admin ingress: deleted tcp 22 from cidr4:192.0.2.0/24 "SSH from the office"`,
+				`- sg-web ingress: description of tcp 80 from cidr4:0.0.0.0/0 edited: "edited", declared "HTTP"`,
+				`- sg-web ingress: modified to tcp 8443 from cidr4:0.0.0.0/0, declared tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`,
+				"Not attributed (not in a group RevokeSecurityGroupIngress named): 2 rules reverted in sg-db, sg-old",
+				`- sg-db ingress: undeclared rule in exclusive group: tcp 1024-65535 from cidr4:192.0.2.0/24 "temporary"`,
+				"- sg-web ingress: tcp 22 from cidr4:0.0.0.0/0 (restore for rules/ssh.yaml rule r) not written: violates policy NO-WORLD-SSH; changed by assumed-role/Admin/alice",
+			},
+			byItems: 4,
+		},
+		{
+			name: "one rule deleted by alice", res: one, foundBy: driftreport.FoundByCloudTrail, by: alice,
+			subject: "sgrules: 1 security group rule changed outside sgrules by alice (reverted)",
+			summary: []string{
+				"1 rule changed outside sgrules in 1 group checked; 1 reverted.",
+				"assumed-role/Admin/alice (RevokeSecurityGroupIngress at 2026-03-02T11:02:17Z, from 203.0.113.9, aws-cli/2.22.0): 1 rule reverted in sg-web",
+				`- sg-web ingress: deleted tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`,
+			},
+			byItems: 1,
+		},
+		{
+			name: "report mode", res: sweep(false), foundBy: driftreport.FoundByCloudTrail, by: alice,
+			subject: "sgrules: 5 security group rules changed outside sgrules (found, not reverted)",
+			summary: []string{"): 3 rules changed, not reverted in sg-admin, sg-web"},
+			byItems: 3,
+		},
+		{
+			name: "event naming no group", res: one, foundBy: driftreport.FoundByCloudTrail,
+			by:      &driftreport.Actor{Principal: "user/bob", EventName: "UpdateSecurityGroupRuleDescriptionsIngress"},
+			subject: "sgrules: 1 security group rule changed outside sgrules (reverted)",
+			summary: []string{"Not attributed (found after user/bob (UpdateSecurityGroupRuleDescriptionsIngress), which named no group id): 1 rule reverted in sg-web"},
+		},
+		{
+			name: "schedule", res: sweep(true), foundBy: driftreport.FoundBySchedule,
+			subject: "sgrules: 5 security group rules changed outside sgrules (reverted)",
+			summary: []string{"5 rules changed outside sgrules in 5 groups checked; 5 reverted.", "Found by schedule: 5 rules reverted in sg-admin, sg-db, sg-old, sg-web"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := driftreport.Build(tc.res).Attribute(tc.foundBy, tc.by)
+			if got := r.Subject(); got != tc.subject {
+				t.Errorf("Subject = %q, want %q", got, tc.subject)
+			}
+			sum := r.Summary()
+			at := 0
+			for _, line := range tc.summary {
+				i := strings.Index(sum[at:], line)
+				if i < 0 {
+					t.Fatalf("summary lacks (after offset %d) %q:\n%s", at, line, sum)
+				}
+				at += i + len(line)
+			}
+			js, _ := json.Marshal(r)
+			if n := strings.Count(string(js), `"by":{"principal":"assumed-role/Admin/alice","arn":"arn:aws:sts::123456789012:assumed-role/Admin/alice","eventName":"RevokeSecurityGroupIngress","eventId":"e3b0c442-98fc-4c14-9afb-f4c8996fb924","eventTime":"2026-03-02T11:02:17Z","sourceIp":"203.0.113.9","userAgent":"aws-cli/2.22.0 md/awscrt#0.23.4 ua/2.0 os/linux#6.8.0"`); n != tc.byItems {
+				t.Errorf("%d items name alice, want %d: %s", n, tc.byItems, js)
+			}
+			if !strings.Contains(string(js), `"foundBy":"`+tc.foundBy+`"`) {
+				t.Errorf("JSON lacks foundBy %q: %s", tc.foundBy, js)
+			}
+		})
+	}
+}
+
+func withRefused(res reconcile.Result, r reconcile.PolicyRefusal) reconcile.Result {
+	res.Policy.Refused = append(res.Policy.Refused, r)
+	return res
+}
+
+func TestPrincipal(t *testing.T) {
+	tests := []struct{ arn, typ, invokedBy, want string }{
+		{"arn:aws:sts::123456789012:assumed-role/Admin/alice", "AssumedRole", "", "assumed-role/Admin/alice"},
+		{"arn:aws:iam::123456789012:user/ops/bob", "IAMUser", "", "user/ops/bob"},
+		{"arn:aws:iam::123456789012:root", "Root", "", "root"},
+		{"", "AWSService", "elasticloadbalancing.amazonaws.com", "AWSService elasticloadbalancing.amazonaws.com"},
+		{"", "", "", "unknown"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := driftreport.Principal(tc.arn, tc.typ, tc.invokedBy); got != tc.want {
+				t.Errorf("Principal = %q", got)
+			}
+		})
 	}
 }

@@ -27,8 +27,18 @@ const alertTimeout = 10 * time.Second
 // reportDrift writes the drift report of each target of a run: one JSON
 // log line and one embedded metric format line on Metrics per target
 // (with its Account and Region), and, when drift was found, one alert
-// grouped by target (see shouldAlert). It never fails the run.
-func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconcile.Request, res reconcile.FleetResult, err error) []driftreport.Report {
+// grouped by target (see shouldAlert). It never fails the run. The
+// reports of a CloudTrail event name its caller, by, in the changes of the
+// groups it named; those of a schedule (or of its sweep messages) say
+// "found by schedule".
+func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconcile.Request, res reconcile.FleetResult, err error, by *driftreport.Actor) []driftreport.Report {
+	foundBy := ""
+	switch {
+	case kind == trigger.KindAPICall:
+		foundBy = driftreport.FoundByCloudTrail
+	case kind == trigger.KindSchedule || kind == trigger.KindSweep:
+		foundBy = driftreport.FoundBySchedule
+	}
 	var reps []driftreport.Report
 	for _, t := range res.Targets {
 		rep := driftreport.Build(t.Result).WithError(t.Err)
@@ -36,12 +46,12 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 			rep.Detected = h.cfg.DriftCount(t.Result)
 		}
 		rep.Account, rep.Region = t.Target.Account, t.Target.Region
-		reps = append(reps, rep)
+		reps = append(reps, rep.Attribute(foundBy, by))
 	}
 	if len(reps) == 0 {
 		// Nothing ran: the fleet failed before any target, or no target had
 		// anything to do.
-		reps = append(reps, driftreport.Build(reconcile.Result{}).WithError(err))
+		reps = append(reps, driftreport.Build(reconcile.Result{}).WithError(err).Attribute(foundBy, by))
 	}
 	detected, alertable := 0, false
 	for _, rep := range reps {
@@ -57,6 +67,13 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 		attrs := []any{"reason", req.Reason, "dryRun", req.DryRun, "report", rep}
 		if rep.Account != "" {
 			attrs = append(attrs, "account", rep.Account, "region", rep.Region)
+		}
+		if rep.FoundBy != "" {
+			attrs = append(attrs, "foundBy", rep.FoundBy)
+		}
+		if by != nil {
+			attrs = append(attrs, "principal", by.Principal, "eventName", by.EventName, "eventTime", by.EventTime,
+				"sourceIp", by.SourceIP, "userAgent", by.UserAgent)
 		}
 		h.log.Log(ctx, level, "drift report", attrs...)
 		if _, werr := h.cfg.Metrics.Write(rep.EMF(time.Now())); werr != nil {

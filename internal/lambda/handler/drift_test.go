@@ -170,3 +170,71 @@ func TestDriftAlerts(t *testing.T) {
 		})
 	}
 }
+
+// A CloudTrail event by assumed-role/Admin/alice that deleted a managed
+// rule: the response, the report line and the alert name her, the call,
+// its time, source IP and user agent.
+func TestDriftAttributedToCloudTrailCaller(t *testing.T) {
+	alerts := &fakeSNS{}
+	h, eng, logs := newTest(t, true, Config{DriftCount: driftreport.Count, Alerts: alerts, AlertTopicARN: topic})
+	eng.res = drifted
+	out, err := h.Handle(context.Background(), sample(t, "drift", "cloudtrail-revoke-ingress-alice.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := out.(Response)
+	if resp.Drift == nil || resp.Drift.FoundBy != driftreport.FoundByCloudTrail || len(resp.Drift.Drifted) != 1 {
+		t.Fatalf("response drift = %+v", resp.Drift)
+	}
+	by := resp.Drift.Drifted[0].By
+	if by == nil || by.Principal != "assumed-role/Admin/alice" || by.ARN != "arn:aws:sts::123456789012:assumed-role/Admin/alice" ||
+		by.EventName != "RevokeSecurityGroupIngress" || by.EventTime.Format("2006-01-02T15:04:05Z07:00") != "2026-03-02T11:20:44Z" ||
+		by.SourceIP != "203.0.113.9" || !strings.HasPrefix(by.UserAgent, "aws-cli/2.22.0 ") {
+		t.Errorf("by = %+v", by)
+	}
+	js, _ := json.Marshal(resp)
+	if !strings.Contains(string(js), `"by":{"principal":"assumed-role/Admin/alice"`) {
+		t.Errorf("response JSON: %s", js)
+	}
+
+	reports := logLines(t, logs, "drift report")
+	if len(reports) != 1 || reports[0]["principal"] != "assumed-role/Admin/alice" || reports[0]["foundBy"] != "cloudtrail" ||
+		reports[0]["sourceIp"] != "203.0.113.9" || reports[0]["eventName"] != "RevokeSecurityGroupIngress" {
+		t.Fatalf("report lines = %v", reports)
+	}
+	change := reports[0]["report"].(map[string]any)["drifted"].([]any)[0].(map[string]any)
+	if b, _ := change["by"].(map[string]any); b["principal"] != "assumed-role/Admin/alice" {
+		t.Errorf("report line change = %v", change)
+	}
+
+	if len(alerts.in) != 1 {
+		t.Fatalf("%d alerts", len(alerts.in))
+	}
+	subject, msg := aws.ToString(alerts.in[0].Subject), aws.ToString(alerts.in[0].Message)
+	if subject != "sgrules: 1 security group rule changed outside sgrules by alice (reverted)" ||
+		!strings.Contains(msg, "assumed-role/Admin/alice (RevokeSecurityGroupIngress at 2026-03-02T11:20:44Z, from 203.0.113.9, aws-cli/2.22.0): 1 rule reverted in sg-0123456789abcdef0\n"+
+			`- sg-0123456789abcdef0 ingress: deleted tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`) {
+		t.Errorf("alert %q:\n%s", subject, msg)
+	}
+}
+
+// A scheduled sweep names nobody: its report and alert say "found by
+// schedule".
+func TestDriftFoundBySchedule(t *testing.T) {
+	alerts := &fakeSNS{}
+	h, eng, logs := newTest(t, true, Config{DriftCount: driftreport.Count, Alerts: alerts, AlertTopicARN: topic})
+	eng.res = drifted
+	out, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := out.(Response).Drift; d == nil || d.FoundBy != driftreport.FoundBySchedule || d.Drifted[0].By != nil {
+		t.Errorf("response drift = %+v", d)
+	}
+	if reports := logLines(t, logs, "drift report"); len(reports) != 1 || reports[0]["foundBy"] != "schedule" || reports[0]["principal"] != nil {
+		t.Errorf("report lines = %v", reports)
+	}
+	if len(alerts.in) != 1 || !strings.Contains(aws.ToString(alerts.in[0].Message), "Found by schedule: 1 rule reverted in sg-0123456789abcdef0\n") {
+		t.Errorf("alerts = %v", alerts.in)
+	}
+}

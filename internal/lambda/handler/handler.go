@@ -190,6 +190,12 @@ func (h *Handler) cloudFormation(ctx context.Context, ev *cfn.Event) (any, error
 // run reconciles one request: a terminal error is logged and returned in
 // the response, any other error is returned for Lambda to retry.
 func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Request, only []rules.Target) (any, error) {
+	return h.runBy(ctx, kind, req, only, nil)
+}
+
+// runBy is run for a request caused by a CloudTrail event: the drift
+// report attributes the drift of the groups it named to by.
+func (h *Handler) runBy(ctx context.Context, kind trigger.Kind, req reconcile.Request, only []rules.Target, by *driftreport.Actor) (any, error) {
 	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.reconcile(ctx, req, only)
 	resp := Response{Kind: kind, Request: flattenRequest(req), Sources: flattenSources(res.Sources()), Targets: flattenTargets(res)}
@@ -200,7 +206,7 @@ func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Requ
 		resp.Refused = flattenRefused(res)
 	}
 	if h.cfg.DriftCount != nil {
-		reps := h.reportDrift(ctx, kind, req, res, err)
+		reps := h.reportDrift(ctx, kind, req, res, err, by)
 		if len(reps) == 1 {
 			resp.Drift = &reps[0]
 		}
@@ -435,7 +441,16 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 	// The call's account and region: only that target is swept (group
 	// ids are unique only within one).
 	only := []rules.Target{{Account: c.Account, Region: c.Region}}
-	return h.run(ctx, trigger.KindAPICall, req, only)
+	return h.runBy(ctx, trigger.KindAPICall, req, only, actor(c))
+}
+
+// actor is the caller of a CloudTrail event as the drift report names it.
+func actor(c *trigger.APICall) *driftreport.Actor {
+	return &driftreport.Actor{
+		Principal: driftreport.Principal(c.CallerARN, c.IdentityType, c.InvokedBy), ARN: c.CallerARN,
+		EventName: c.EventName, EventID: c.EventID, EventTime: c.Time, SourceIP: c.SourceIP, UserAgent: c.UserAgent,
+		Groups: c.GroupIDs,
+	}
 }
 
 // IsTerminal reports whether retrying err cannot help: invalid input

@@ -126,6 +126,17 @@ type APICall struct {
 	// IssuerARN is userIdentity.sessionContext.sessionIssuer.arn (the role
 	// ARN, arn:aws:iam::ACCOUNT:role/PATH/ROLE), empty for IAM users.
 	IssuerARN string
+	// IdentityType is userIdentity.type (AssumedRole, IAMUser, Root,
+	// AWSService, ...) and InvokedBy userIdentity.invokedBy (the service
+	// that called on the caller's behalf): who it was when there is no ARN.
+	IdentityType string
+	InvokedBy    string
+	// Time is detail.eventTime (the envelope's time when that is absent or
+	// unreadable: attribution never makes an event undecodable).
+	Time time.Time
+	// SourceIP is detail.sourceIPAddress, UserAgent detail.userAgent.
+	SourceIP  string
+	UserAgent string
 	// ErrorCode is set when the call failed, so changed nothing.
 	ErrorCode string
 }
@@ -423,7 +434,12 @@ func decodeAPICall(ev events.CloudWatchEvent) (*APICall, error) {
 		EventSource  string `json:"eventSource"`
 		AWSRegion    string `json:"awsRegion"`
 		ErrorCode    string `json:"errorCode"`
+		EventTime    string `json:"eventTime"`
+		SourceIP     string `json:"sourceIPAddress"`
+		UserAgent    string `json:"userAgent"`
 		UserIdentity struct {
+			Type           string `json:"type"`
+			InvokedBy      string `json:"invokedBy"`
 			ARN            string `json:"arn"`
 			SessionContext struct {
 				SessionIssuer struct {
@@ -462,6 +478,10 @@ func decodeAPICall(ev events.CloudWatchEvent) (*APICall, error) {
 	if region == "" {
 		region = ev.Region
 	}
+	at := ev.Time
+	if t, err := time.Parse(time.RFC3339, d.EventTime); err == nil {
+		at = t
+	}
 	return &APICall{
 		EventID:   d.EventID,
 		EventName: d.EventName,
@@ -471,6 +491,12 @@ func decodeAPICall(ev events.CloudWatchEvent) (*APICall, error) {
 		CallerARN: d.UserIdentity.ARN,
 		IssuerARN: d.UserIdentity.SessionContext.SessionIssuer.ARN,
 		ErrorCode: d.ErrorCode,
+
+		IdentityType: d.UserIdentity.Type,
+		InvokedBy:    d.UserIdentity.InvokedBy,
+		Time:         at.UTC(),
+		SourceIP:     d.SourceIP,
+		UserAgent:    d.UserAgent,
 	}, nil
 }
 

@@ -79,9 +79,11 @@ func TestDecodeSamples(t *testing.T) {
 			want: Event{Kind: KindAPICall, APICall: &APICall{
 				EventID: "e3b0c442-98fc-4c14-9afb-f4c8996fb924", EventName: "AuthorizeSecurityGroupIngress",
 				Region: "eu-west-1", Account: "123456789012",
-				GroupIDs:  []string{"sg-0123456789abcdef0"},
-				CallerARN: "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/alice@example.com",
-				IssuerARN: "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123456789abcdef",
+				GroupIDs:     []string{"sg-0123456789abcdef0"},
+				CallerARN:    "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/alice@example.com",
+				IssuerARN:    "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123456789abcdef",
+				IdentityType: "AssumedRole", Time: time.Date(2026, 3, 2, 11, 2, 17, 0, time.UTC),
+				SourceIP: "203.0.113.25", UserAgent: "aws-cli/2.22.0 md/awscrt#0.23.4 ua/2.0 os/linux#6.8.0 md/arch#x86_64 lang/python#3.12.6 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/distrib#ubuntu.24 md/prompt#off md/command#ec2.authorize-security-group-ingress",
 			}},
 		},
 		{
@@ -89,8 +91,10 @@ func TestDecodeSamples(t *testing.T) {
 			want: Event{Kind: KindAPICall, APICall: &APICall{
 				EventID: "0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5", EventName: "ModifySecurityGroupRules",
 				Region: "eu-west-1", Account: "123456789012",
-				GroupIDs:  []string{"sg-0fedcba9876543210"},
-				CallerARN: "arn:aws:iam::123456789012:user/ops-bot",
+				GroupIDs:     []string{"sg-0fedcba9876543210"},
+				CallerARN:    "arn:aws:iam::123456789012:user/ops-bot",
+				IdentityType: "IAMUser", Time: time.Date(2026, 3, 2, 11, 5, 40, 0, time.UTC),
+				SourceIP: "198.51.100.7", UserAgent: "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.12.3",
 			}},
 		},
 		{
@@ -98,9 +102,11 @@ func TestDecodeSamples(t *testing.T) {
 			want: Event{Kind: KindAPICall, APICall: &APICall{
 				EventID: "1d2e3f4a-5b6c-7d8e-9f0a-b1c2d3e4f5a6", EventName: "RevokeSecurityGroupIngress",
 				Region: "eu-west-1", Account: "123456789012",
-				GroupIDs:  []string{"sg-0fedcba9876543210"},
-				CallerARN: "arn:aws:sts::123456789012:assumed-role/sgrules-drift-eu-west-1/sgrules-DriftFunction-Q1w2E3r4T5y6",
-				IssuerARN: "arn:aws:iam::123456789012:role/sgrules-drift-eu-west-1",
+				GroupIDs:     []string{"sg-0fedcba9876543210"},
+				CallerARN:    "arn:aws:sts::123456789012:assumed-role/sgrules-drift-eu-west-1/sgrules-DriftFunction-Q1w2E3r4T5y6",
+				IssuerARN:    "arn:aws:iam::123456789012:role/sgrules-drift-eu-west-1",
+				IdentityType: "AssumedRole", InvokedBy: "lambda.amazonaws.com", Time: time.Date(2026, 3, 2, 11, 6, 2, 0, time.UTC),
+				SourceIP: "34.240.0.10", UserAgent: "aws-sdk-go-v2/1.48.0 ua/2.1 os/linux lang/go#1.26 md/GOOS#linux md/GOARCH#arm64 exec-env/AWS_Lambda_provided.al2023 api/ec2#1.344.3",
 			}},
 		},
 		{
@@ -108,9 +114,11 @@ func TestDecodeSamples(t *testing.T) {
 			want: Event{Kind: KindAPICall, APICall: &APICall{
 				EventID: "2e3f4a5b-6c7d-8e9f-0a1b-c2d3e4f5a6b7", EventName: "AuthorizeSecurityGroupEgress",
 				Region: "eu-west-1", Account: "123456789012",
-				GroupIDs:  []string{},
-				CallerARN: "arn:aws:iam::123456789012:user/ops-bot",
-				ErrorCode: "Client.InvalidPermission.Duplicate",
+				GroupIDs:     []string{},
+				CallerARN:    "arn:aws:iam::123456789012:user/ops-bot",
+				ErrorCode:    "Client.InvalidPermission.Duplicate",
+				IdentityType: "IAMUser", Time: time.Date(2026, 3, 2, 11, 10, 0, 0, time.UTC),
+				SourceIP: "198.51.100.7", UserAgent: "Boto3/1.35.0",
 			}},
 		},
 		{
@@ -118,8 +126,10 @@ func TestDecodeSamples(t *testing.T) {
 			want: Event{Kind: KindAPICall, APICall: &APICall{
 				EventID: "3f4a5b6c-7d8e-9f0a-1b2c-d3e4f5a6b7c8", EventName: "UpdateSecurityGroupRuleDescriptionsIngress",
 				Region: "eu-west-1", Account: "123456789012",
-				GroupIDs:  []string{},
-				CallerARN: "arn:aws:iam::123456789012:user/ops-bot",
+				GroupIDs:     []string{},
+				CallerARN:    "arn:aws:iam::123456789012:user/ops-bot",
+				IdentityType: "IAMUser", Time: time.Date(2026, 3, 2, 11, 5, 40, 0, time.UTC),
+				SourceIP: "198.51.100.7", UserAgent: "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.12.3",
 			}},
 		},
 	}
