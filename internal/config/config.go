@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -193,16 +194,47 @@ func Prefix(v string) string {
 }
 
 // PolicyKey checks POLICY_KEY (empty means DefaultPolicyKey): a key
-// outside the rules prefix, or it would be read as a rule file too.
+// outside the rules prefix, or it would be read as a rule file too. With
+// the whole bucket as the rules prefix ("", RULES_PREFIX=/) nothing is
+// outside: the sources then leave the policy key out (PolicySource).
 func PolicyKey(v, rulesPrefix string) (string, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		v = DefaultPolicyKey
 	}
-	if strings.HasPrefix(v, rulesPrefix) || strings.HasPrefix(v, "/") || strings.HasSuffix(v, "/") {
+	if (rulesPrefix != "" && strings.HasPrefix(v, rulesPrefix)) || strings.HasPrefix(v, "/") || strings.HasSuffix(v, "/") {
 		return "", fmt.Errorf("%s %q: want an object key outside %s %q, such as %s", EnvPolicyKey, v, EnvRulesPrefix, rulesPrefix, DefaultPolicyKey)
 	}
 	return v, nil
+}
+
+// withoutPolicy is a Source that never lists or serves the policy object:
+// with RULES_PREFIX=/ the rules prefix holds it, and it is the policy, not
+// a rule file.
+type withoutPolicy struct {
+	reconcile.Source
+	key string
+}
+
+// WithoutPolicy returns src, leaving out the policy key when the rules
+// prefix holds it.
+func (c Config) WithoutPolicy(src reconcile.Source) reconcile.Source {
+	if c.PolicyKey == "" || !strings.HasPrefix(c.PolicyKey, c.Prefix) {
+		return src
+	}
+	return withoutPolicy{Source: src, key: c.PolicyKey}
+}
+
+func (s withoutPolicy) List(ctx context.Context) ([]reconcile.ObjectInfo, error) {
+	objs, err := s.Source.List(ctx)
+	return slices.DeleteFunc(objs, func(o reconcile.ObjectInfo) bool { return o.Key == s.key }), err
+}
+
+func (s withoutPolicy) Get(ctx context.Context, key string) (reconcile.Object, error) {
+	if key == s.key {
+		return reconcile.Object{}, fmt.Errorf("%s is the guardrail policy, not a rule file: %w", key, reconcile.ErrNotFound)
+	}
+	return s.Source.Get(ctx, key)
 }
 
 // MaxRevoke parses MAX_REVOKE (and the CLI's --max-revoke): empty means

@@ -56,8 +56,6 @@ func TestLoad(t *testing.T) {
 		{"zero in the CLI too", CLI, map[string]string{"MAX_REVOKE": "0"}, `MAX_REVOKE "0": must not be 0`},
 		{"policy under the rules", Reconcile, map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "POLICY_KEY": "rules/policy.yaml"},
 			`POLICY_KEY "rules/policy.yaml": want an object key outside RULES_PREFIX "rules/"`},
-		{"policy with the whole bucket", Reconcile, map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "RULES_PREFIX": "/"},
-			`POLICY_KEY "policy/sgrules.yaml": want an object key outside RULES_PREFIX ""`},
 		{"both wrong", Drift, map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "MAX_REVOKE": "x", "DRIFT_MODE": "fix"},
 			`MAX_REVOKE "x": not an integer` + "\n" + `DRIFT_MODE "fix": want report or revert`},
 	} {

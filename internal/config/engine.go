@@ -70,7 +70,7 @@ func (o EngineOptions) sessionName() string {
 func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine, *ec2sg.Client, error) {
 	src := opts.Source
 	if src == nil {
-		src = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix)
+		src = c.WithoutPolicy(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix))
 	}
 	pol := c.policy(cfg, opts)
 	groups := ec2sg.New(ratelimit.New(ec2.NewFromConfig(cfg), ratelimit.Defaults()))

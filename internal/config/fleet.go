@@ -71,7 +71,7 @@ func (c Config) NewFleet(_ context.Context, cfg aws.Config, opts EngineOptions) 
 	f.regions = NewRegionCheck(cfg)
 	f.Source = opts.Source
 	if f.Source == nil {
-		f.Source = s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix)
+		f.Source = c.WithoutPolicy(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix))
 	}
 	f.policy = c.policy(cfg, opts)
 	return f, nil
