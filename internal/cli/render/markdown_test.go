@@ -295,7 +295,7 @@ func riskyResult(harmlessGroups, harmless, dns, invalid, errsPerFile int) reconc
 // The cases a reviewer met: the one world-open SSH change is never left
 // out, whatever else the plan holds and whatever the size limit.
 func TestMarkdownRiskFirst(t *testing.T) {
-	ssh := regexp.MustCompile("(?m)^\\| \\+ add \\| sg-0000000000000e111 \\| ingress \\| tcp \\| 22 \\| 0\\.0\\.0\\.0/0 ⚠️ world \\|")
+	ssh := regexp.MustCompile(`(?m)^\| \+ add \| sg-0000000000000e111 \| ingress \| tcp \| 22 \| 0\.0\.0\.0/0 ⚠️ world \|`)
 	sshWarning := "zz-evil.yaml:3:5: warning: ssh: cidrBlocks: tcp 22 is open to the world"
 	for _, tc := range []struct {
 		name                                           string
