@@ -37,7 +37,11 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	expiry, err := fleet.Expiry()
+	if err != nil {
+		return nil, err
+	}
 	// CloudFormation custom resources are the hub's own: the home engine.
 	return handler.NewReconcile(handler.Config{Fleet: fleet, Engine: fleet.HomeEngine(), Logger: logger, Bucket: c.Bucket, Prefix: c.Prefix,
-		PolicyKey: c.PolicyKey})
+		PolicyKey: c.PolicyKey, Expiry: expiry})
 }

@@ -34,6 +34,11 @@ const (
 	EnvTargetRole       = "TARGET_ROLE"        // role assumed in a target account (default sgrules-target)
 	EnvTargetExternalID = "TARGET_EXTERNAL_ID" // ExternalId of that AssumeRole (optional)
 	EnvSweepQueueURL    = "SWEEP_QUEUE_URL"    // drift function: the queue of per-target sweeps (empty: sweep in the schedule's invocation)
+	// On time (docs/expiry.md): one EventBridge Scheduler schedule per
+	// target at its earliest deadline, invoking the drift function.
+	EnvExpiryTarget = "EXPIRY_TARGET_ARN"     // the drift function's ARN (empty: no expiry schedules)
+	EnvExpiryRole   = "EXPIRY_ROLE_ARN"       // the role the scheduler invokes it with
+	EnvExpiryGroup  = "EXPIRY_SCHEDULE_GROUP" // the schedule group (default sgrules)
 )
 
 // DefaultPolicyKey is where the functions look for the guardrail policy.
@@ -75,6 +80,10 @@ type Config struct {
 	TargetExternalID string
 	// SweepQueueURL is the drift function's queue of sweeps.
 	SweepQueueURL string
+	// ExpiryTargetARN (the drift function), ExpiryRoleARN and
+	// ExpiryGroup configure the expiry schedules; an empty
+	// ExpiryTargetARN keeps none.
+	ExpiryTargetARN, ExpiryRoleARN, ExpiryGroup string
 }
 
 // Function is one reader of the environment: a Lambda function or the CLI.
@@ -92,7 +101,7 @@ var (
 	// Reconcile is the reconcile function's environment.
 	Reconcile = Function{Name: "reconcile",
 		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvManagedGroupTag,
-			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID},
+			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Drift is the drift function's environment.
 	Drift = Function{Name: "drift",
@@ -171,6 +180,12 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 	}
 	c.TargetExternalID = strings.TrimSpace(env[EnvTargetExternalID])
 	c.SweepQueueURL = strings.TrimSpace(env[EnvSweepQueueURL])
+	c.ExpiryTargetARN = strings.TrimSpace(env[EnvExpiryTarget])
+	c.ExpiryRoleARN = strings.TrimSpace(env[EnvExpiryRole])
+	c.ExpiryGroup = strings.TrimSpace(env[EnvExpiryGroup])
+	if c.ExpiryTargetARN != "" && c.ExpiryRoleARN == "" {
+		errs = append(errs, fmt.Errorf("%s is set, so %s must be too (the role EventBridge Scheduler invokes it with)", EnvExpiryTarget, EnvExpiryRole))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}

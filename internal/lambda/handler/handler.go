@@ -84,6 +84,11 @@ type Config struct {
 	// its event id), shared by every sweep message it planned
 	// (config.Fleet.Budget): MAX_REVOKE bounds the whole schedule.
 	Budget func(run string) reconcile.RevokeBudget
+	// Expiry, when set, keeps the expiry schedule of every target a run
+	// (not a dry run) reconciled without error (config.Fleet.Expiry;
+	// EXPIRY_TARGET_ARN). A failure is logged; it never fails the run:
+	// the sweeps revoke what expires anyway.
+	Expiry func(ctx context.Context, targets []rules.Target) error
 }
 
 // Handler handles the invocations of one function.
@@ -107,7 +112,7 @@ func NewReconcile(cfg Config) (*Handler, error) {
 // CloudTrail security group API calls. (Like every run, they leave the
 // drift of groups tagged sgrules:pause-until alone.)
 func NewDrift(cfg Config) (*Handler, error) {
-	return newHandler(cfg, "drift", trigger.KindSchedule, trigger.KindAPICall, trigger.KindSweep)
+	return newHandler(cfg, "drift", trigger.KindSchedule, trigger.KindAPICall, trigger.KindSweep, trigger.KindExpiry)
 }
 
 func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error) {
@@ -163,6 +168,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return h.batch(ctx, ev.Messages), nil
 	case trigger.KindSweep:
 		return h.sweeps(ctx, ev.Messages), nil
+	case trigger.KindExpiry:
+		// A target's expiry schedule: a sweep of that target; an error
+		// is returned for the scheduler to retry.
+		only := []rules.Target{{Account: ev.Sweep.Account, Region: ev.Sweep.Region}}
+		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Groups: ev.Sweep.Groups, Reason: "expiry"}, only)
 	case trigger.KindSchedule:
 		if h.cfg.Queue != nil {
 			return h.plan(ctx, ev.Schedule)
@@ -233,6 +243,7 @@ func (h *Handler) runBy(ctx context.Context, kind trigger.Kind, req reconcile.Re
 func (h *Handler) reconcile(ctx context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
 	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.fleet.Reconcile(ctx, req, only)
+	h.keepExpiry(ctx, req, res)
 	if err == nil {
 		err = res.Err()
 	}

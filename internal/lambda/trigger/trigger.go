@@ -35,6 +35,11 @@ const (
 	// KindSweep is an SQS batch of sweep messages (the drift planner's,
 	// body {"sweep":{...}}): Event.Messages, each with Sweep set (or Err).
 	KindSweep Kind = "sweep"
+	// KindExpiry is one sweep message as the whole payload,
+	// {"sweep":{"account":…,"region":…}}: what the expiry schedule of a
+	// target (EventBridge Scheduler) sends at the target's earliest
+	// deadline. Event.Sweep.
+	KindExpiry Kind = "expiry"
 )
 
 // MaxSQSBodySize is the largest SQS message body decoded. An S3
@@ -50,6 +55,7 @@ type Event struct {
 	Schedule       *Schedule
 	APICall        *APICall
 	CloudFormation *cfn.Event
+	Sweep          *Sweep
 }
 
 // Object is one S3 object event.
@@ -186,6 +192,12 @@ func Decode(raw json.RawMessage) (Event, error) {
 		return decodeEventBridge(raw)
 	case p.RequestType != "" && p.ResponseURL != "" && p.StackID != "":
 		return decodeCloudFormation(raw)
+	case len(top) == 1 && len(top["sweep"]) > 0:
+		s, _, err := decodeSweep(raw)
+		if err != nil {
+			return Event{}, fmt.Errorf("decode event: %w", err)
+		}
+		return Event{Kind: KindExpiry, Sweep: s}, nil
 	}
 	return Event{}, fmt.Errorf("decode event: unrecognised event with fields %s", fieldList(top))
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
+
+	"github.com/sgrules/sgrules/internal/adapters/expirysched"
 )
 
 const bucket = "sgrules-rules-123456789012-eu-west-1"
@@ -320,5 +322,26 @@ func TestDecodeSweepBatch(t *testing.T) {
 	sw := Sweep{Account: "111122223333", Region: "eu-west-1", Groups: []string{"sg-1"}}
 	if b := sw.Body(); b != `{"sweep":{"account":"111122223333","region":"eu-west-1","groups":["sg-1"]}}` {
 		t.Errorf("Body = %s", b)
+	}
+}
+
+// The expiry schedule's payload (expirysched.Input) is one sweep message
+// as the whole event.
+func TestDecodeExpirySweep(t *testing.T) {
+	got, err := Decode(json.RawMessage(expirysched.Input("111122223333", "eu-west-1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != KindExpiry || got.Sweep == nil || !reflect.DeepEqual(*got.Sweep, Sweep{Account: "111122223333", Region: "eu-west-1"}) {
+		t.Fatalf("Decode = %s", dump(got))
+	}
+	for raw, want := range map[string]string{
+		`{"sweep":{"account":"1234","region":"eu-west-1"}}`: `account "1234" is not a 12-digit account id`,
+		`{"sweep":{"acount":"111122223333"}}`:               `unknown field "acount"`,
+		`{"sweep":{},"other":1}`:                            `fields "other", "sweep"`,
+	} {
+		if _, err := Decode(json.RawMessage(raw)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Decode(%s): error %v, want %q", raw, err, want)
+		}
 	}
 }
