@@ -103,6 +103,10 @@ type Request struct {
 	// is a near-total wipe that the absolute limit (MaxRevoke) may not
 	// catch.
 	RelativeGuard bool
+	// Moved are files that moved out of this target to another (a Fleet
+	// sets it): gone here, but not gone; their revocations here are not
+	// held by the relative guard, and Result.Gone does not name them.
+	Moved map[string]bool
 	// Budget, if set, is the revoke budget this request shares with the
 	// other engines of its run (budget.go): a Fleet sets one per call, a
 	// sweep message the one of its schedule. Nil: MaxRevoke per plan.

@@ -124,7 +124,7 @@ func (e *Engine) result(at *attempt, p planned, executed bool) Result {
 			}
 		}
 		res.Sources = append(res.Sources, r)
-		if s.gone && s.hasRec && s.kind == KindFile && len(s.rec.Permissions) > 0 {
+		if s.gone && s.hasRec && s.kind == KindFile && len(s.rec.Permissions) > 0 && !at.req.Moved[s.key] {
 			res.Gone = append(res.Gone, s.key)
 		}
 	}

@@ -508,6 +508,10 @@ func (f *Fleet) releaseLate(ctx context.Context, req Request, rt routing, run []
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			tr := Request{Keys: keys, DryRun: req.DryRun, AllowMassRevoke: req.AllowMassRevoke, Reason: req.Reason, Holder: req.Holder}
+			tr.Moved = map[string]bool{}
+			for _, k := range keys {
+				tr.Moved[k] = true
+			}
 			r, err := f.runEngine(ctx, t, tr, rt)
 			if err != nil {
 				err = &TargetError{Target: t, Err: err}
@@ -602,7 +606,29 @@ func (f *Fleet) reconcileTarget(ctx context.Context, t rules.Target, req Request
 	if t != f.cfg.Home {
 		tr.Inline = nil
 	}
+	tr.Moved = rt.movedOut(t)
 	return f.runEngine(ctx, t, tr, rt)
+}
+
+// movedOut are the files sent to t as gone that another target owns: they
+// moved, they are not gone (Request.Moved).
+func (rt routing) movedOut(t rules.Target) map[string]bool {
+	var out map[string]bool
+	for _, k := range rt.keys[t] {
+		if rt.own[t][k] {
+			continue
+		}
+		for o, own := range rt.own {
+			if o != t && own[k] {
+				if out == nil {
+					out = map[string]bool{}
+				}
+				out[k] = true
+				break
+			}
+		}
+	}
+	return out
 }
 
 // runEngine runs tr on target t's engine, on its view of the Source, with

@@ -282,7 +282,7 @@ func relativeHold(at *attempt, p *planned) *GuardHold {
 	lostIn, grows := map[string]int{}, map[string]bool{}
 	for _, a := range p.plan.Actions {
 		switch {
-		case a.Loss && a.LossSource != "":
+		case a.Loss && a.LossSource != "" && !at.req.Moved[a.LossSource]:
 			losses++
 			lostIn[a.Key.GroupID]++
 		case a.Kind == ActAuthorize || a.Kind == ActAdopt:
