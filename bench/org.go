@@ -615,6 +615,14 @@ func (l labelled) ModifyRules(ctx context.Context, id string, updates []reconcil
 	return l.g.ModifyRules(withTarget(ctx, l.t), id, updates)
 }
 
+func (l labelled) TagRules(ctx context.Context, id string, ruleIDs []string, tags map[string]string) error {
+	return l.g.TagRules(withTarget(ctx, l.t), id, ruleIDs, tags)
+}
+
+func (l labelled) UntagRules(ctx context.Context, id string, ruleIDs []string, tags map[string]string) error {
+	return l.g.UntagRules(withTarget(ctx, l.t), id, ruleIDs, tags)
+}
+
 func (l labelled) DescribeManagedRules(ctx context.Context, ledgerID string) ([]reconcile.ActualRule, error) {
 	return l.g.DescribeManagedRules(withTarget(ctx, l.t), ledgerID)
 }

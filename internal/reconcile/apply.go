@@ -94,11 +94,71 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 	}); err != nil {
 		return err
 	}
+	if err := e.claimRules(ctx, out); err != nil {
+		return err
+	}
 	// Only now, with every new rule in place, revoke.
 	revBatches := sortedBatches(rev)
-	return e.forEach(ctx, len(revBatches), func(ctx context.Context, i int) error {
+	if err := e.forEach(ctx, len(revBatches), func(ctx context.Context, i int) error {
 		return e.revoke(ctx, revBatches[i], rev[revBatches[i]])
+	}); err != nil {
+		return err
+	}
+	return e.releaseRules(ctx, out)
+}
+
+// claimRules tags the rules this deployment holds without having created them
+// with its claim tag, one call per group.
+func (e *Engine) claimRules(ctx context.Context, out *diffOutput) error {
+	id := e.ruleTagLedger()
+	byGroup := map[string][]string{}
+	for _, a := range out.claims {
+		byGroup[a.Key.GroupID] = append(byGroup[a.Key.GroupID], a.RuleID)
+	}
+	for _, g := range sortedKeys(byGroup) {
+		if err := e.cfg.Groups.TagRules(ctx, g, byGroup[g], map[string]string{TagClaimPrefix + id: "true"}); err != nil {
+			return err
+		}
+		e.log.InfoContext(ctx, "ec2 batch", "op", "claim", "group", g, "rules", len(byGroup[g]))
+	}
+	return nil
+}
+
+// releaseRules removes this deployment's tags (its claim, and its TagLedger
+// when the rule carries its identity or table name) from the rules it lets
+// go to the other deployments claiming them; one call per group and tag
+// set.
+func (e *Engine) releaseRules(ctx context.Context, out *diffOutput) error {
+	id := e.ruleTagLedger()
+	type batch struct {
+		group, ledger string
+	}
+	byBatch := map[batch][]string{}
+	for _, a := range out.plan.Actions {
+		if a.Kind != ActRelease {
+			continue
+		}
+		b := batch{group: a.Key.GroupID}
+		if v := out.ledgerTags[a.RuleID]; v != "" && (v == id || v == e.cfg.LedgerID) {
+			b.ledger = v
+		}
+		byBatch[b] = append(byBatch[b], a.RuleID)
+	}
+	keys := slices.Collect(maps.Keys(byBatch))
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].group < keys[j].group || keys[i].group == keys[j].group && keys[i].ledger < keys[j].ledger
 	})
+	for _, b := range keys {
+		tags := map[string]string{TagClaimPrefix + id: ""}
+		if b.ledger != "" {
+			tags[TagLedger] = b.ledger
+		}
+		if err := e.cfg.Groups.UntagRules(ctx, b.group, byBatch[b], tags); err != nil {
+			return err
+		}
+		e.log.InfoContext(ctx, "ec2 batch", "op", "release", "group", b.group, "rules", len(byBatch[b]))
+	}
+	return nil
 }
 
 // readBack reads the ids of the new rules: Authorize's response is not to

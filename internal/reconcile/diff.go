@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -19,6 +20,10 @@ const (
 	ActModify    ActionKind = "modify"    // change the rule in place (ModifySecurityGroupRules): From → Key
 	ActRevoke    ActionKind = "revoke"    // remove the rule
 	ActForget    ActionKind = "forget"    // drop a ledger record whose rule is already gone
+	// ActRelease drops the ledger record of a rule this deployment no
+	// longer declares but another deployment claims (Action.Others), and
+	// removes this deployment's tags from it: the rule stays.
+	ActRelease ActionKind = "release"
 )
 
 // Cause is why the plan takes an action. Reports, metrics and renderers
@@ -107,6 +112,8 @@ type Action struct {
 	// when any owner declares it without one. For a revoke, the deadline
 	// that passed, when the permission was revoked because it expired.
 	ExpiresAt time.Time
+	// Others are the other deployments claiming the rule (ActRelease).
+	Others []string
 }
 
 // Drift reports whether the action corrects a change made outside sgrules.
@@ -126,11 +133,26 @@ type Plan struct {
 	Actions   []Action
 	Conflicts []Conflict
 	Unmanaged []ActualRule
+	// Foreign are rules of other deployments (created or claimed by them)
+	// that this one would revoke if they were not: undeclared rules in its
+	// exclusive groups, and (Result.Policy) rules violating its policy.
+	// They are left alone and reported. Each is in Unmanaged too.
+	Foreign []ForeignRule
 	// Unproven are the unmanaged rules that carry this deployment's tag
 	// but that its ledger neither holds nor has an intent for (a lost
 	// ledger, or a tag set by someone else): reported, never revoked as
 	// orphans. Each is in Unmanaged too.
 	Unproven []ActualRule
+}
+
+// ForeignRule is a rule of other deployments left alone (Plan.Foreign).
+type ForeignRule struct {
+	Rule ActualRule
+	// Deployments are the identities of the deployments that created or
+	// claim it, sorted.
+	Deployments []string
+	// Cause is what would have revoked it (CauseExclusive).
+	Cause Cause
 }
 
 // Empty reports whether the plan changes nothing in EC2.
@@ -209,6 +231,11 @@ type diffOutput struct {
 	del []OwnedPermission
 	// pausedDrift is drift in paused groups, set aside by the engine.
 	pausedDrift []Action
+	// claims are rules this deployment holds without having created them
+	// and without its claim tag yet: tagged TagClaimPrefix+identity.
+	claims []ActualRule
+	// ledgerTags are the TagLedger values of the rules released (by id).
+	ledgerTags map[string]string
 }
 
 // diff computes the plan. It is pure: same input, same output.
@@ -293,6 +320,10 @@ func diff(in diffInput) diffOutput {
 				Owners: sortedOwners(old.Owners), Reason: "no longer declared"}
 			if !exists {
 				a.Kind, a.RuleID, a.Reason = ActForget, old.RuleID, "no longer declared; rule already gone"
+			} else if others := in.othersOf(act); len(others) > 0 {
+				a.Kind, a.Others = ActRelease, others
+				out.noteRelease(act)
+				a.Reason = "no longer declared; kept: claimed by deployment " + strings.Join(others, ", ")
 			} else if ownerGone[k] && !anyInScope(old.Owners, in.scope) {
 				a.Cause, a.Loss, a.Reason = CauseOwnerGone, true, "its owners have no source record or file"
 			} else {
@@ -318,6 +349,9 @@ func diff(in diffInput) diffOutput {
 			out.plan.Actions = append(out.plan.Actions, a)
 		default:
 			rec.RuleID = act.RuleID
+			if in.ledgerID != "" && !in.taggedOurs(act) && act.Tags[TagClaimPrefix+in.ledgerID] == "" {
+				out.claims = append(out.claims, act)
+			}
 			if !isOwned {
 				out.plan.Actions = append(out.plan.Actions, Action{Kind: ActAdopt, Cause: CauseDeclared, Key: k, RuleID: act.RuleID,
 					Description: desc, Owners: ownerList, Reason: "exists already; declared by " + joinOwners(ownerList)})
@@ -352,9 +386,17 @@ func diff(in diffInput) diffOutput {
 		case ours:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseDriftModified, Key: a.Key, RuleID: a.RuleID,
 				Owners: sortedOwners(o.Owners), Was: o.Key, Reason: "drift: rule modified outside sgrules (was " + o.Key.String() + ")"})
+		case in.exclusive[a.Key.GroupID] && len(in.othersOf(a)) > 0:
+			out.plan.Unmanaged = append(out.plan.Unmanaged, a)
+			out.plan.Foreign = append(out.plan.Foreign, ForeignRule{Rule: a, Deployments: in.othersOf(a), Cause: CauseExclusive})
 		case in.exclusive[a.Key.GroupID]:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseExclusive, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "exclusive group: not declared by any source", Loss: true})
+		case in.complete && in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID && in.intents[a.Key] && len(in.othersOf(a)) > 0:
+			// Left by a crash, and adopted by another deployment since.
+			out.noteRelease(a)
+			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRelease, Cause: CauseUndeclared, Key: a.Key, RuleID: a.RuleID,
+				Description: a.Description, Others: in.othersOf(a), Reason: "created by sgrules, no longer declared; kept: claimed by deployment " + strings.Join(in.othersOf(a), ", ")})
 		case in.complete && in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID && in.intents[a.Key]:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseOrphan, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "created by sgrules, no longer declared by any source", Loss: true})
@@ -370,6 +412,8 @@ func diff(in diffInput) diffOutput {
 	SortActions(out.plan.Actions)
 	sort.Slice(out.plan.Conflicts, func(i, j int) bool { return out.plan.Conflicts[i].Key.Less(out.plan.Conflicts[j].Key) })
 	sort.Slice(out.plan.Unmanaged, func(i, j int) bool { return out.plan.Unmanaged[i].Key.Less(out.plan.Unmanaged[j].Key) })
+	sort.Slice(out.plan.Foreign, func(i, j int) bool { return out.plan.Foreign[i].Rule.Key.Less(out.plan.Foreign[j].Rule.Key) })
+	sort.Slice(out.claims, func(i, j int) bool { return out.claims[i].Key.Less(out.claims[j].Key) })
 	sort.Slice(out.plan.Unproven, func(i, j int) bool { return out.plan.Unproven[i].Key.Less(out.plan.Unproven[j].Key) })
 	sort.Slice(out.put, func(i, j int) bool { return out.put[i].Key.Less(out.put[j].Key) })
 	sort.Slice(out.del, func(i, j int) bool { return out.del[i].Key.Less(out.del[j].Key) })
@@ -382,6 +426,34 @@ func diff(in diffInput) diffOutput {
 func (in diffInput) taggedOurs(a ActualRule) bool {
 	v, ok := a.Tags[TagLedger]
 	return ok && v != "" && (v == in.ledgerID || v == in.legacyID)
+}
+
+func (out *diffOutput) noteRelease(a ActualRule) {
+	if out.ledgerTags == nil {
+		out.ledgerTags = map[string]string{}
+	}
+	out.ledgerTags[a.RuleID] = a.Tags[TagLedger]
+}
+
+// othersOf returns the other deployments that created or claim the rule
+// (its TagLedger when not this deployment's, its claim tags of other
+// identities), sorted.
+func (in diffInput) othersOf(a ActualRule) []string {
+	return otherDeployments(a, in.ledgerID, in.legacyID)
+}
+
+func otherDeployments(a ActualRule, id, legacy string) []string {
+	var out []string
+	if v := a.Tags[TagLedger]; v != "" && v != id && v != legacy {
+		out = append(out, v)
+	}
+	for k := range a.Tags {
+		if o, ok := strings.CutPrefix(k, TagClaimPrefix); ok && o != "" && o != id {
+			out = append(out, o)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // anyInScope reports whether any owner's source is re-evaluated in this run.
@@ -446,7 +518,7 @@ func pairModifications(out *diffOutput, in diffInput, actual map[rules.Key]Actua
 	for i, a := range as {
 		switch {
 		case a.Kind == ActRevoke && (a.Cause == CauseDriftModified ||
-			a.Cause == CauseUndeclared && in.taggedOurs(actual[a.Key])):
+			a.Cause == CauseUndeclared && in.taggedOurs(actual[a.Key]) && len(in.othersOf(actual[a.Key])) == 0):
 			revs = append(revs, i)
 		case a.Kind == ActAuthorize && (a.Cause == CauseDeclared || a.Cause == CauseDriftDeleted):
 			auths = append(auths, i)
@@ -551,7 +623,7 @@ func shareOwner(a, b []rules.Owner) bool {
 	return false
 }
 
-var kindOrder = map[ActionKind]int{ActAuthorize: 0, ActAdopt: 1, ActModify: 2, ActUpdate: 3, ActRevoke: 4, ActForget: 5}
+var kindOrder = map[ActionKind]int{ActAuthorize: 0, ActAdopt: 1, ActModify: 2, ActUpdate: 3, ActRevoke: 4, ActRelease: 5, ActForget: 6}
 
 // SortActions orders actions as plans do: by group, direction, kind (make
 // before break: authorize, adopt, modify, update, revoke, forget), then key.

@@ -184,7 +184,7 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	if err != nil {
 		return Result{}, err
 	}
-	if req.DryRun || (len(p.plan.Actions) == 0 && len(p.put) == 0 && len(p.del) == 0) {
+	if req.DryRun || (len(p.plan.Actions) == 0 && len(p.put) == 0 && len(p.del) == 0 && len(p.claims) == 0) {
 		// The records first: they settle the status of deleted sources.
 		records := e.sourceRecords(srcs)
 		res := e.result(at, p, false)
@@ -279,6 +279,9 @@ func planGroups(out diffOutput) []string {
 	}
 	for _, o := range out.del {
 		set[o.Key.GroupID] = true
+	}
+	for _, a := range out.claims {
+		set[a.Key.GroupID] = true
 	}
 	return sortedKeys(set)
 }

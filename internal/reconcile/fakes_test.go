@@ -285,6 +285,48 @@ func (f *fakeEC2) ModifyRules(_ context.Context, g string, us []RuleUpdate) erro
 	return nil
 }
 
+func (f *fakeEC2) TagRules(_ context.Context, g string, ids []string, tags map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.mutate(fmt.Sprintf("tag %s %d", g, len(ids))); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		r, ok := f.rules[id]
+		if !ok {
+			continue
+		}
+		if r.Tags == nil {
+			r.Tags = map[string]string{}
+		}
+		maps.Copy(r.Tags, tags)
+		f.rules[id] = r
+	}
+	return nil
+}
+
+func (f *fakeEC2) UntagRules(_ context.Context, g string, ids []string, tags map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.mutate(fmt.Sprintf("untag %s %d", g, len(ids))); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		r, ok := f.rules[id]
+		if !ok {
+			continue
+		}
+		r.Tags = maps.Clone(r.Tags)
+		for k, v := range tags {
+			if have, ok := r.Tags[k]; ok && (v == "" || v == have) {
+				delete(r.Tags, k)
+			}
+		}
+		f.rules[id] = r
+	}
+	return nil
+}
+
 // fakeLedger is an in-memory ledger with versioned, all-or-nothing writes
 // and real leases.
 type fakeLedger struct {

@@ -358,6 +358,7 @@ func dropActions(out diffOutput, drop func(Action) bool) diffOutput {
 	out.plan.Actions = kept
 	out.put = slices.DeleteFunc(slices.Clone(out.put), func(o OwnedPermission) bool { return dropped[o.Key] })
 	out.del = slices.DeleteFunc(slices.Clone(out.del), func(o OwnedPermission) bool { return dropped[o.Key] })
+	out.claims = slices.DeleteFunc(slices.Clone(out.claims), func(a ActualRule) bool { return dropped[a.Key] })
 	return out
 }
 

@@ -228,6 +228,9 @@ type PolicyViolation struct {
 	Revoke bool
 	// Paused: the group's sgrules:pause-until tag keeps it as it is.
 	Paused bool
+	// Others are the other deployments that created or claim the rule:
+	// it is theirs, reported and never revoked by this one.
+	Others []string
 }
 
 // policyRun is the policy of one run.
@@ -351,7 +354,8 @@ func (e *Engine) target(f *rules.File) rules.Target {
 
 // policyRevokes checks the live rules of a sweep against the deny clauses:
 // it records the violations and, with enforce: revoke, plans the
-// revocation of the unmanaged ones outside paused groups (Loss with no
+// revocation of the unmanaged ones outside paused groups that no other
+// deployment created or claims (those are reported: Others) (Loss with no
 // source: clean-up, which the blast-radius guard may hold back).
 func (e *Engine) policyRevokes(at *attempt, p *planned) {
 	pr := at.policy
@@ -410,7 +414,10 @@ func (e *Engine) policyRevokes(at *attempt, p *planned) {
 			continue
 		}
 		v := PolicyViolation{Rule: a, Clauses: clauses, Managed: owned[a.Key], Paused: at.st.paused(a.Key.GroupID, now)}
-		if !v.Managed && !v.Paused && pr.pol.Revoke() {
+		if !v.Managed {
+			v.Others = otherDeployments(a, at.id, e.cfg.LedgerID)
+		}
+		if !v.Managed && !v.Paused && len(v.Others) == 0 && pr.pol.Revoke() {
 			p.plan.Actions = append(p.plan.Actions, Action{Kind: ActRevoke, Cause: CausePolicy, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "violates policy " + clauseNames(clauses), Loss: true})
 		}

@@ -123,6 +123,12 @@ type Groups interface {
 	DescribePrefixLists(ctx context.Context, ids []string) ([]PrefixListInfo, error)
 	// ModifyRules changes rules in place (one call per group, atomic).
 	ModifyRules(ctx context.Context, groupID string, updates []RuleUpdate) error
+	// TagRules adds tags to existing rules (all of one group).
+	TagRules(ctx context.Context, groupID string, ruleIDs []string, tags map[string]string) error
+	// UntagRules removes tags from rules (all of one group): a tag given
+	// with a value only where the rule has that value, one given with ""
+	// whatever its value.
+	UntagRules(ctx context.Context, groupID string, ruleIDs []string, tags map[string]string) error
 	ManagedRuleFinder
 	PrefixListReader
 }
@@ -282,6 +288,12 @@ const (
 	// carrying the deployment's identity and an intent in its ledger;
 	// rules carrying another value are another deployment's.
 	TagLedger = "sgrules:ledger"
+	// TagClaimPrefix + <identity> ("true") marks a rule a deployment
+	// adopted without having created it: a permission it declares too.
+	// Other deployments never revoke or modify a rule another one claims
+	// (or created): they report it, and let their own record go (release)
+	// when they stop declaring it.
+	TagClaimPrefix = "sgrules:claim:"
 	// TagOwner is the source ("file key" or "cfn/STACK/ID") that declared
 	// every rule of the Authorize call that created it; absent when the
 	// call carried rules of several sources (tags are per call). For

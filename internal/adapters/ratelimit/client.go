@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
@@ -122,4 +123,26 @@ func (c *Client) ModifySecurityGroupRules(ctx context.Context, in *ec2.ModifySec
 		return nil, err
 	}
 	return c.next.ModifySecurityGroupRules(ctx, in, optFns...)
+}
+
+func (c *Client) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
+	t, ok := c.next.(ec2sg.TagAPI)
+	if !ok {
+		return nil, errors.New("ratelimit: the wrapped EC2 client cannot tag")
+	}
+	if err := c.mutating.Wait(ctx, 1); err != nil {
+		return nil, err
+	}
+	return t.CreateTags(ctx, in, optFns...)
+}
+
+func (c *Client) DeleteTags(ctx context.Context, in *ec2.DeleteTagsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error) {
+	t, ok := c.next.(ec2sg.TagAPI)
+	if !ok {
+		return nil, errors.New("ratelimit: the wrapped EC2 client cannot tag")
+	}
+	if err := c.mutating.Wait(ctx, 1); err != nil {
+		return nil, err
+	}
+	return t.DeleteTags(ctx, in, optFns...)
 }

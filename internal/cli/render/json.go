@@ -86,6 +86,9 @@ type UnmanagedDoc struct {
 	// its ledger does not prove it its own (a tag set by hand, a lost
 	// ledger); it is left alone.
 	Unproven bool `json:"unproven,omitempty"`
+	// Deployments are the other deployments that created or claim a rule
+	// left alone in an exclusive group.
+	Deployments []string `json:"deployments,omitempty"`
 }
 
 // SummaryDoc counts the plan.
@@ -255,9 +258,13 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 	for _, u := range p.Unproven {
 		unproven[u.RuleID] = true
 	}
+	foreign := map[string][]string{}
+	for _, f := range p.Foreign {
+		foreign[f.Rule.RuleID] = f.Deployments
+	}
 	for _, u := range p.Unmanaged {
 		doc.Unmanaged = append(doc.Unmanaged, UnmanagedDoc{RuleDoc: ruleDoc(u.Key, names), RuleID: u.RuleID, Description: u.Description,
-			Unproven: unproven[u.RuleID]})
+			Unproven: unproven[u.RuleID], Deployments: foreign[u.RuleID]})
 	}
 	return doc
 }

@@ -109,7 +109,7 @@ func PairReplacements(as []reconcile.Action) []Change {
 			}
 		case reconcile.ActAdopt:
 			out = append(out, Change{Kind: ChangeAdopt, New: a})
-		case reconcile.ActForget:
+		case reconcile.ActForget, reconcile.ActRelease:
 			out = append(out, Change{Kind: ChangeForget, New: a})
 		}
 	}

@@ -48,7 +48,8 @@ func (o Options) paint(code, s string) string {
 }
 
 // Symbol is the one-character marker of an action kind, as in terraform:
-// + authorize, - revoke, ~ modify or update, = adopt, x forget.
+// + authorize, - revoke, ~ modify or update, = adopt, x forget, > release
+// (let go to another deployment).
 func Symbol(k reconcile.ActionKind) string {
 	switch k {
 	case reconcile.ActAuthorize:
@@ -61,6 +62,8 @@ func Symbol(k reconcile.ActionKind) string {
 		return "="
 	case reconcile.ActForget:
 		return "x"
+	case reconcile.ActRelease:
+		return ">"
 	}
 	return "?"
 }
@@ -337,6 +340,9 @@ func Summary(res reconcile.Result, past bool) string {
 	if p.Count(reconcile.ActForget) > 0 {
 		counts = append(counts, count{reconcile.ActForget, "to forget", "forgotten"})
 	}
+	if p.Count(reconcile.ActRelease) > 0 {
+		counts = append(counts, count{reconcile.ActRelease, "to let go to another deployment", "let go to another deployment"})
+	}
 	invalid, held := SourceProblems(res.Sources)
 	pending := PendingMoves(res.Sources)
 	switch {
@@ -367,6 +373,9 @@ func Summary(res reconcile.Result, past bool) string {
 	}
 	if n := len(p.Unproven); n > 0 {
 		fmt.Fprintf(&b, " Unproven (this deployment's sgrules:ledger tag, not in its ledger; left alone): %d.", n)
+	}
+	if n := len(p.Foreign); n > 0 {
+		fmt.Fprintf(&b, " %d %s of other deployments left alone in exclusive groups.", n, strutil.Plural(n, "rule"))
 	}
 	if res.HeldCleanup > 0 {
 		fmt.Fprintf(&b, " %d clean-up %s held by the blast-radius guard.", res.HeldCleanup, strutil.Plural(res.HeldCleanup, "revocation"))
