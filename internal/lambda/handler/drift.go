@@ -29,14 +29,14 @@ const alertTimeout = 10 * time.Second
 // (with its Account and Region), and, when drift was found, one alert
 // grouped by target (see shouldAlert). It never fails the run. The
 // reports of a CloudTrail event name its caller, by, in the changes of the
-// groups it named; those of a schedule (or of its sweep messages) say
-// "found by schedule".
+// groups it named; those of a schedule (its sweep messages, a target's
+// expiry schedule) say "found by schedule".
 func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconcile.Request, res reconcile.FleetResult, err error, by *driftreport.Actor) []driftreport.Report {
 	foundBy := ""
 	switch {
 	case kind == trigger.KindAPICall:
 		foundBy = driftreport.FoundByCloudTrail
-	case kind == trigger.KindSchedule || kind == trigger.KindSweep:
+	case kind == trigger.KindSchedule || kind == trigger.KindSweep || kind == trigger.KindExpiry:
 		foundBy = driftreport.FoundBySchedule
 	}
 	var reps []driftreport.Report

@@ -218,13 +218,22 @@ func TestDriftAttributedToCloudTrailCaller(t *testing.T) {
 	}
 }
 
-// A scheduled sweep names nobody: its report and alert say "found by
-// schedule".
+// A scheduled sweep (the drift schedule, or a target's expiry schedule)
+// names nobody: its report and alert say "found by schedule".
 func TestDriftFoundBySchedule(t *testing.T) {
+	for name, payload := range map[string]json.RawMessage{
+		"drift schedule":  sample(t, "drift", "schedule.json"),
+		"expiry schedule": json.RawMessage(`{"sweep":{}}`),
+	} {
+		t.Run(name, func(t *testing.T) { testFoundBySchedule(t, payload) })
+	}
+}
+
+func testFoundBySchedule(t *testing.T, payload json.RawMessage) {
 	alerts := &fakeSNS{}
 	h, eng, logs := newTest(t, true, Config{DriftCount: driftreport.Count, Alerts: alerts, AlertTopicARN: topic})
 	eng.res = drifted
-	out, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json"))
+	out, err := h.Handle(context.Background(), payload)
 	if err != nil {
 		t.Fatal(err)
 	}
