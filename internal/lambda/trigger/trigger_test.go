@@ -345,3 +345,18 @@ func TestDecodeExpirySweep(t *testing.T) {
 		}
 	}
 }
+
+// An unreadable detail.eventTime does not make the event undecodable: the
+// envelope's time stands in.
+func TestDecodeAPICallEventTimeFallback(t *testing.T) {
+	raw := strings.Replace(string(readSample(t, "drift", "cloudtrail-revoke-ingress-alice.json")),
+		`"eventTime": "2026-03-02T11:20:44Z"`, `"eventTime": "yesterday"`, 1)
+	got, err := Decode(json.RawMessage(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got.APICall; c == nil || !c.Time.Equal(time.Date(2026, 3, 2, 11, 20, 45, 0, time.UTC)) ||
+		c.CallerARN != "arn:aws:sts::123456789012:assumed-role/Admin/alice" || c.SourceIP != "203.0.113.9" {
+		t.Errorf("APICall = %s", dump(got.APICall))
+	}
+}
