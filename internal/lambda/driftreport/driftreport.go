@@ -195,8 +195,11 @@ type Violation struct {
 	Message  string   `json:"message,omitempty"`
 	// Action is what this run does: revoked (or "would revoke" in a dry
 	// run), reported (enforce: report), managed (a source owns it: fix the
-	// file), or paused.
+	// file), paused, or another deployment's (left to it).
 	Action string `json:"action"`
+	// Deployments are the other sgrules deployments that created or
+	// claim the rule (Action "another deployment's").
+	Deployments []string `json:"deployments,omitempty"`
 }
 
 // Actions of a violation.
@@ -206,6 +209,7 @@ const (
 	ViolationReported    = "reported"
 	ViolationManaged     = "managed"
 	ViolationPaused      = "paused"
+	ViolationOther       = "another deployment's"
 )
 
 func violations(res reconcile.Result) []Violation {
@@ -228,6 +232,8 @@ func violations(res reconcile.Result) []Violation {
 			x.Action = ViolationManaged
 		case v.Paused:
 			x.Action = ViolationPaused
+		case len(v.Others) > 0:
+			x.Action, x.Deployments = ViolationOther, v.Others
 		default:
 			x.Action = ViolationReported
 		}
@@ -529,6 +535,8 @@ func (v Violation) text() string {
 		return "managed: kept until its rule file is fixed"
 	case ViolationPaused:
 		return "group paused: left alone"
+	case ViolationOther:
+		return "created or claimed by sgrules deployment " + strings.Join(v.Deployments, ", ") + ": left to it"
 	case ViolationReported:
 		return "reported; enforce: revoke would revoke it"
 	}

@@ -259,6 +259,23 @@ func TestPolicyViolations(t *testing.T) {
 	}
 }
 
+// A violating rule another deployment created or claims is reported as
+// left to it, naming it.
+func TestPolicyViolationOfAnotherDeployment(t *testing.T) {
+	sshOpen := key("sg-web", rules.Ingress, rules.ProtoTCP, 22, 22, anyV4)
+	res := reconcile.Result{Executed: true, Drift: reconcile.DriftReport{GroupsChecked: 1}, Policy: reconcile.PolicyReport{
+		Name: "policy/sgrules.yaml",
+		Violations: []reconcile.PolicyViolation{{Rule: reconcile.ActualRule{Key: sshOpen, RuleID: "sgr-1"},
+			Clauses: []reconcile.PolicyClause{{ID: "no-world-ssh"}}, Others: []string{"dep-b"}}}}}
+	r := driftreport.Build(res)
+	if v := r.Violations[0]; v.Action != driftreport.ViolationOther || len(v.Deployments) != 1 || v.Deployments[0] != "dep-b" {
+		t.Fatalf("violation %+v", v)
+	}
+	if got := r.Summary(); !strings.Contains(got, "(created or claimed by sgrules deployment dep-b: left to it)") {
+		t.Errorf("Summary:\n%s", got)
+	}
+}
+
 func TestPolicyRefused(t *testing.T) {
 	sshOpen := key("sg-web", rules.Ingress, rules.ProtoTCP, 22, 22, anyV4)
 	res := reconcile.Result{Executed: true, Drift: reconcile.DriftReport{GroupsChecked: 2}, Policy: reconcile.PolicyReport{
