@@ -54,6 +54,11 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 		DriftCount:  driftreport.Count,
 		Metrics:     os.Stdout,
 	}
+	// After a sweep (the expiry schedule's among them), the target's
+	// schedule moves to its next deadline, or comes back if it was lost.
+	if hcfg.Expiry, err = fleet.Expiry(); err != nil {
+		return nil, err
+	}
 	if c.SweepQueueURL != "" {
 		hcfg.Queue = sqsqueue.New(sqs.NewFromConfig(cfg), c.SweepQueueURL)
 	}

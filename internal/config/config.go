@@ -36,8 +36,8 @@ const (
 	EnvSweepQueueURL    = "SWEEP_QUEUE_URL"    // drift function: the queue of per-target sweeps (empty: sweep in the schedule's invocation)
 	// On time (docs/expiry.md): one EventBridge Scheduler schedule per
 	// target at its earliest deadline, invoking the drift function.
-	EnvExpiryTarget = "EXPIRY_TARGET_ARN"     // the drift function's ARN (empty: no expiry schedules)
-	EnvExpiryRole   = "EXPIRY_ROLE_ARN"       // the role the scheduler invokes it with
+	EnvExpiryTarget = "EXPIRY_TARGET_ARN"     // the drift function's ARN (empty: the function invoked)
+	EnvExpiryRole   = "EXPIRY_ROLE_ARN"       // the role the scheduler invokes it with (empty: no expiry schedules)
 	EnvExpiryGroup  = "EXPIRY_SCHEDULE_GROUP" // the schedule group (default sgrules)
 )
 
@@ -80,9 +80,9 @@ type Config struct {
 	TargetExternalID string
 	// SweepQueueURL is the drift function's queue of sweeps.
 	SweepQueueURL string
-	// ExpiryTargetARN (the drift function), ExpiryRoleARN and
-	// ExpiryGroup configure the expiry schedules; an empty
-	// ExpiryTargetARN keeps none.
+	// ExpiryTargetARN (the drift function; empty: the function
+	// invoked), ExpiryRoleARN and ExpiryGroup configure the expiry
+	// schedules; an empty ExpiryRoleARN keeps none.
 	ExpiryTargetARN, ExpiryRoleARN, ExpiryGroup string
 }
 
@@ -106,7 +106,7 @@ var (
 	// Drift is the drift function's environment.
 	Drift = Function{Name: "drift",
 		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
-			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvSweepQueueURL},
+			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvSweepQueueURL, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// CLI is the defaults of the CLI's flags; nothing is required here
 	// (the commands check what they need after the flags).

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
@@ -109,18 +110,39 @@ func TestReconcileKeepsTheTargetsExpirySchedule(t *testing.T) {
 		t.Error("a schedule for the home target, which has no deadline")
 	}
 
-	// What the schedule sends makes the drift function sweep B alone.
-	dh, err := handler.NewDrift(handler.Config{Fleet: fl, DriftCount: driftreport.Count, Metrics: &strings.Builder{}})
+	// The schedule fires (and deletes itself): what it sends makes the
+	// drift function sweep B alone, and put B's schedule back at its
+	// next deadline (this one, not passed yet), naming itself, the
+	// function invoked (EXPIRY_TARGET_ARN empty), without the qualifier.
+	if _, err := sch.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{GroupName: aws.String("sgrules"), Name: s.Name}); err != nil {
+		t.Fatal(err)
+	}
+	dfl, err := Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50, TargetAccounts: []string{acctB},
+		TargetRole: DefaultTargetRole, ExpiryRoleARN: schedRole}.NewFleet(ctx, w.hub, EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := dh.Handle(ctx, json.RawMessage(aws.ToString(s.Target.Input)))
+	dexpiry, err := dfl.Expiry()
+	if err != nil || dexpiry == nil {
+		t.Fatalf("drift Expiry() = %v, %v", dexpiry != nil, err)
+	}
+	dh, err := handler.NewDrift(handler.Config{Fleet: dfl, DriftCount: driftreport.Count, Metrics: &strings.Builder{}, Expiry: dexpiry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx := lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "r1", InvokedFunctionArn: driftARN + ":live"})
+	out, err := dh.Handle(lctx, json.RawMessage(aws.ToString(s.Target.Input)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp := out.(handler.Response); len(resp.Targets) != 1 || resp.Targets[0].Account != b.Account || resp.Targets[0].Region != b.Region || resp.Error != "" {
 		raw, _ := json.Marshal(resp)
 		t.Errorf("the schedule's payload ran %s, want a sweep of %s alone", raw, b)
+	}
+	if s, ok := schedule(); !ok {
+		t.Error("the drift function's sweep did not put the schedule back")
+	} else if e, arn := aws.ToString(s.ScheduleExpression), aws.ToString(s.Target.Arn); e != expirysched.Expression(first) || arn != driftARN {
+		t.Errorf("after the drift sweep: schedule %s invoking %s, want %s invoking %s", e, arn, expirysched.Expression(first), driftARN)
 	}
 
 	// The deadline moves later: so does the schedule.
@@ -141,5 +163,18 @@ func TestReconcileKeepsTheTargetsExpirySchedule(t *testing.T) {
 	}
 	if _, ok := schedule(); ok {
 		t.Error("the expiry schedule is left after the file was removed")
+	}
+}
+
+func TestUnqualified(t *testing.T) {
+	for in, want := range map[string]string{
+		"arn:aws:lambda:eu-west-1:123456789012:function:drift":         "arn:aws:lambda:eu-west-1:123456789012:function:drift",
+		"arn:aws:lambda:eu-west-1:123456789012:function:drift:live":    "arn:aws:lambda:eu-west-1:123456789012:function:drift",
+		"arn:aws:lambda:eu-west-1:123456789012:function:drift:$LATEST": "arn:aws:lambda:eu-west-1:123456789012:function:drift",
+		"": "",
+	} {
+		if got := unqualified(in); got != want {
+			t.Errorf("unqualified(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

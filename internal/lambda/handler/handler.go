@@ -86,7 +86,7 @@ type Config struct {
 	Budget func(run string) reconcile.RevokeBudget
 	// Expiry, when set, keeps the expiry schedule of every target a run
 	// (not a dry run) reconciled without error (config.Fleet.Expiry;
-	// EXPIRY_TARGET_ARN). A failure is logged; it never fails the run:
+	// EXPIRY_ROLE_ARN). A failure is logged; it never fails the run:
 	// the sweeps revoke what expires anyway.
 	Expiry func(ctx context.Context, targets []rules.Target) error
 }
