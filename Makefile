@@ -22,6 +22,7 @@ all: lint test
 tools: $(BIN)/aws-lambda-rie $(BIN)/staticcheck
 
 $(BIN)/aws-lambda-rie:
+	@echo "==> Installing the Lambda Runtime Interface Emulator $(RIE_VERSION) into $(BIN) (first run only: go install downloads and compiles it, a minute or more)"
 	GOBIN=$(BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
 $(BIN)/staticcheck:
@@ -37,6 +38,7 @@ vet:
 ## demo: runs sgrules end to end on this machine (moto_server + the Lambda emulator, no AWS account)
 # CGO_ENABLED=0 as for the Lambda builds the demo makes: they share the build cache.
 demo: $(BIN)/aws-lambda-rie
+	@echo "==> Compiling sgrules and starting the demo (go run; the first run compiles the AWS SDK, a minute or more)"
 	CGO_ENABLED=0 $(GO) run ./cmd/sgrules demo
 
 $(BIN)/actionlint:

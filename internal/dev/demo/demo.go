@@ -214,6 +214,11 @@ func (d *run) run(ctx context.Context) error {
 		return err
 	}
 
+	if buildDone != nil && len(buildDone) == 0 {
+		// Still compiling (the first run compiles the AWS SDK): say so
+		// rather than stay silent.
+		d.info("waiting for the function build (running for %s)", time.Since(buildStart).Round(time.Second))
+	}
 	if err := waitBuild(); err != nil {
 		return err
 	}
