@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
 )
@@ -26,6 +27,9 @@ const (
 	// EnvRequirePolicy: "true" makes an absent policy object hold every
 	// change, as an invalid policy does (default false: no policy).
 	EnvRequirePolicy = "REQUIRE_POLICY"
+	// EnvPauseUntilMax caps sgrules:pause-until (a Go duration, default
+	// 24h): a tag further ahead pauses nothing and is reported.
+	EnvPauseUntilMax = "PAUSE_UNTIL_MAX"
 	// EnvManagedGroupTag: when set, only groups carrying this tag are
 	// changed (the template's IAM condition enforces the same).
 	EnvManagedGroupTag = "MANAGED_GROUP_TAG"
@@ -65,6 +69,9 @@ type Config struct {
 	// RequirePolicy: an absent policy object holds every change
 	// (REQUIRE_POLICY).
 	RequirePolicy bool
+	// MaxPause caps sgrules:pause-until (PAUSE_UNTIL_MAX; 0: the
+	// engine's default, 24h).
+	MaxPause time.Duration
 	// PolicyKey is the key of the guardrail policy in Bucket (POLICY_KEY,
 	// functions only; "" means none is read).
 	PolicyKey string
@@ -100,18 +107,18 @@ type Function struct {
 var (
 	// Reconcile is the reconcile function's environment.
 	Reconcile = Function{Name: "reconcile",
-		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvManagedGroupTag,
+		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvPauseUntilMax, EnvManagedGroupTag,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Drift is the drift function's environment.
 	Drift = Function{Name: "drift",
-		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
+		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvPauseUntilMax, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvSweepQueueURL, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// CLI is the defaults of the CLI's flags; nothing is required here
 	// (the commands check what they need after the flags).
 	CLI = Function{Name: "cli",
-		Vars: []string{EnvCLIBucket, EnvRulesBucket, EnvRulesPrefix, EnvStateTable, EnvMaxRevoke, EnvManagedGroupTag,
+		Vars: []string{EnvCLIBucket, EnvRulesBucket, EnvRulesPrefix, EnvStateTable, EnvMaxRevoke, EnvPauseUntilMax, EnvManagedGroupTag,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID}}
 )
 
@@ -162,6 +169,11 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 			c.RequirePolicy = true
 		default:
 			errs = append(errs, fmt.Errorf("%s %q: want true or false", EnvRequirePolicy, env[EnvRequirePolicy]))
+		}
+	}
+	if v := strings.TrimSpace(env[EnvPauseUntilMax]); v != "" {
+		if c.MaxPause, err = time.ParseDuration(v); err != nil || c.MaxPause <= 0 {
+			errs = append(errs, fmt.Errorf("%s %q: want a positive duration such as 24h", EnvPauseUntilMax, v))
 		}
 	}
 	if slices.Contains(f.Vars, EnvDriftMode) {

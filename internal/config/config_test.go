@@ -56,6 +56,8 @@ func TestLoad(t *testing.T) {
 		{"zero in the CLI too", CLI, map[string]string{"MAX_REVOKE": "0"}, `MAX_REVOKE "0": must not be 0`},
 		{"policy under the rules", Reconcile, map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "POLICY_KEY": "rules/policy.yaml"},
 			`POLICY_KEY "rules/policy.yaml": want an object key outside RULES_PREFIX "rules/"`},
+		{"pause cap", Drift, map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "PAUSE_UNTIL_MAX": "forever"},
+			`PAUSE_UNTIL_MAX "forever": want a positive duration`},
 		{"both wrong", Drift, map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "MAX_REVOKE": "x", "DRIFT_MODE": "fix"},
 			`MAX_REVOKE "x": not an integer` + "\n" + `DRIFT_MODE "fix": want report or revert`},
 	} {

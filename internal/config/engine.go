@@ -85,6 +85,7 @@ func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine
 		LedgerID:        c.Table,
 		DeploymentID:    c.DeploymentID,
 		MaxRevoke:       c.MaxRevoke,
+		MaxPause:        c.MaxPause,
 		ManagedGroupTag: c.ManagedGroupTag,
 		Policy:          pol,
 		Holder:          opts.Holder,

@@ -212,6 +212,7 @@ func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledge
 		LedgerID:        f.c.Table,
 		DeploymentID:    f.c.DeploymentID,
 		MaxRevoke:       f.c.MaxRevoke,
+		MaxPause:        f.c.MaxPause,
 		ManagedGroupTag: f.c.ManagedGroupTag,
 		Policy:          f.policy,
 		Holder:          f.opts.Holder,

@@ -29,6 +29,10 @@ type Config struct {
 	// (as the template's IAM policy does): a source declaring rules in a
 	// group without it is invalid, and drift there is only reported.
 	ManagedGroupTag string
+	// MaxPause caps break-glass: a sgrules:pause-until tag more than this
+	// ahead of now pauses nothing and is reported (DriftReport.PauseTooLong)
+	// (0 means DefaultMaxPause; negative means no cap).
+	MaxPause time.Duration
 	// MaxRevoke is the blast-radius guard: a plan losing more permissions
 	// than this is held, not executed (0 means DefaultMaxRevoke; negative
 	// means no limit).
@@ -66,6 +70,9 @@ type Config struct {
 	// overlap. 0 means DefaultConcurrency.
 	Concurrency int
 }
+
+// DefaultMaxPause is the default cap of a sgrules:pause-until tag.
+const DefaultMaxPause = 24 * time.Hour
 
 // DefaultMaxRevoke is the default blast-radius limit.
 const DefaultMaxRevoke = 50

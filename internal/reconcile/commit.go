@@ -132,6 +132,11 @@ func (e *Engine) result(at *attempt, p planned, executed bool) Result {
 	res.Drift.GroupsChecked = len(at.st.groups)
 	res.Drift.Unmanaged = len(p.plan.Unmanaged)
 	res.Drift.Paused = p.paused
+	if len(at.st.pauseTooLong) > 0 {
+		res.Drift.PauseTooLong = sortedKeys(at.st.pauseTooLong)
+		e.log.Warn("sgrules:pause-until too far ahead: not paused (drift there is corrected); set a time within the cap",
+			"groups", res.Drift.PauseTooLong, "maxPause", e.cfg.MaxPause.String())
+	}
 	for _, a := range p.plan.Actions {
 		if a.Drift() {
 			res.Drift.Drifted = append(res.Drift.Drifted, a)

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -147,7 +148,7 @@ func TestPauseIsHonouredByEveryRunButExplicitChanges(t *testing.T) {
 	h.src.put("rules/web.yaml", webFile)
 	h.reconcile(Request{All: true})
 	h.ec2.mu.Lock()
-	h.ec2.groups[sgWeb].Tags[TagPause] = "2999-01-01T00:00:00Z"
+	h.ec2.groups[sgWeb].Tags[TagPause] = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	for id, r := range h.ec2.rules {
 		if r.Key.GroupID == sgWeb && r.Key.FromPort == 443 && r.Key.Direction == rules.Ingress {
 			delete(h.ec2.rules, id) // deleted by hand during the pause

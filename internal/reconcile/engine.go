@@ -38,6 +38,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.MaxRevoke == 0 {
 		cfg.MaxRevoke = DefaultMaxRevoke
 	}
+	if cfg.MaxPause == 0 {
+		cfg.MaxPause = DefaultMaxPause
+	}
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 2 * time.Minute
 	}
@@ -114,6 +117,10 @@ type DriftReport struct {
 	// Paused groups carry a future sgrules:pause-until tag and had drift:
 	// it is reported, not reverted.
 	Paused []string
+	// PauseTooLong are the groups whose sgrules:pause-until tag lies
+	// further ahead than Config.MaxPause: not paused (their drift is
+	// corrected as anywhere else), reported so the tag is fixed.
+	PauseTooLong []string
 }
 
 // maxAttempts bounds re-planning when the state changes under us.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -416,7 +417,7 @@ func TestPausedGroupIsReportedNotReverted(t *testing.T) {
 		break
 	}
 	g := h.ec2.groups[sgWeb]
-	g.Tags[TagPause] = "2999-01-01T00:00:00Z"
+	g.Tags[TagPause] = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	before := h.ec2.mutating()
 	res := h.reconcile(Request{All: true})
 	if h.ec2.mutating() != before || len(res.Drift.Paused) != 1 || len(res.Drift.Drifted) != 1 ||

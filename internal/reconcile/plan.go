@@ -325,7 +325,7 @@ func (e *Engine) setAsidePaused(at *attempt, p *planned) {
 	now := e.cfg.Now()
 	paused := map[string]bool{}
 	for _, a := range p.plan.Actions {
-		if a.Drift() && at.st.paused(a.Key.GroupID, now) {
+		if a.Drift() && at.st.paused(a.Key.GroupID, now, e.cfg.MaxPause) {
 			paused[a.Key.GroupID] = true
 			a.Paused = true
 			p.pausedDrift = append(p.pausedDrift, a)

@@ -413,7 +413,7 @@ func (e *Engine) policyRevokes(at *attempt, p *planned) {
 		if len(clauses) == 0 {
 			continue
 		}
-		v := PolicyViolation{Rule: a, Clauses: clauses, Managed: owned[a.Key], Paused: at.st.paused(a.Key.GroupID, now)}
+		v := PolicyViolation{Rule: a, Clauses: clauses, Managed: owned[a.Key], Paused: at.st.paused(a.Key.GroupID, now, e.cfg.MaxPause)}
 		if !v.Managed {
 			v.Others = otherDeployments(a, at.id, e.cfg.LedgerID)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sgrules/sgrules/pkg/policy"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -230,7 +231,7 @@ func TestPolicyRevokesUnmanagedViolationsOnly(t *testing.T) {
 	open := h.ec2.addRule(key(sgWeb, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "0.0.0.0/0"), "by hand", nil)
 	office := h.ec2.addRule(key(sgWeb, rules.Ingress, "tcp", 22, 22, rules.PeerCIDR4, "192.0.2.0/24"), "office", nil)
 	pausedOpen := h.ec2.addRule(key(sgApp, rules.Ingress, "tcp", 0, 65535, rules.PeerCIDR6, "::/0"), "", nil)
-	h.ec2.groups[sgApp].Tags[TagPause] = "2999-01-01T00:00:00Z"
+	h.ec2.groups[sgApp].Tags[TagPause] = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 
 	report := h.reconcile(Request{All: true, DryRun: true})
 	if n := len(report.Policy.Violations); n != 2 || report.Policy.Revoked() != 1 || report.Executed {

@@ -331,6 +331,8 @@ type state struct {
 	// info caches DescribeGroups answers for the attempt (nil: the group
 	// does not exist).
 	info map[string]*GroupInfo
+	// pauseTooLong are the groups whose pause tag is beyond MaxPause.
+	pauseTooLong map[string]bool
 	// prefixLists caches DescribePrefixLists answers for the attempt (nil:
 	// the list does not exist).
 	prefixLists map[string]*PrefixListInfo
@@ -442,8 +444,10 @@ func (e *Engine) groupInfo(ctx context.Context, st *state, ids map[string]bool) 
 	return nil
 }
 
-// paused reports whether the group's sgrules:pause-until tag is in the future.
-func (st *state) paused(group string, now time.Time) bool {
+// paused reports whether the group's sgrules:pause-until tag is in the
+// future, and no further than maxPause (negative: no cap). A tag further
+// ahead pauses nothing: it is noted in st.pauseTooLong, reported.
+func (st *state) paused(group string, now time.Time, maxPause time.Duration) bool {
 	g := st.info[group]
 	if g == nil {
 		return false
@@ -453,7 +457,17 @@ func (st *state) paused(group string, now time.Time) bool {
 		return false
 	}
 	t, err := time.Parse(time.RFC3339, v)
-	return err == nil && t.After(now)
+	if err != nil || !t.After(now) {
+		return false
+	}
+	if maxPause >= 0 && t.Sub(now) > maxPause {
+		if st.pauseTooLong == nil {
+			st.pauseTooLong = map[string]bool{}
+		}
+		st.pauseTooLong[group] = true
+		return false
+	}
+	return true
 }
 
 func setOf(xs []string) map[string]bool {

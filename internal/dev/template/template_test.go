@@ -662,4 +662,13 @@ func TestPolicyKeyIsProtectedAndWatched(t *testing.T) {
 	if a := mapAt(tpl, "Resources", "PolicyMissingAlarm", "Properties"); a["MetricName"] != "PolicyMissing" || a["Namespace"] != "sgrules" {
 		t.Errorf("PolicyMissingAlarm = %v", a)
 	}
+	// Break-glass is capped (default 24 hours).
+	if p := mapAt(tpl, "Parameters", "PauseUntilMax"); fmt.Sprint(p["Default"]) != "24" {
+		t.Errorf("PauseUntilMax parameter = %v", p)
+	}
+	for _, id := range []string{"ReconcileFunction", "DriftFunction"} {
+		if v := fmt.Sprint(mapAt(fns[id], "Properties", "Environment", "Variables")["PAUSE_UNTIL_MAX"]); !strings.Contains(v, "PauseUntilMax") {
+			t.Errorf("%s PAUSE_UNTIL_MAX = %v", id, v)
+		}
+	}
 }

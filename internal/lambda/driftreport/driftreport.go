@@ -97,6 +97,9 @@ type Report struct {
 	// Paused lists groups with a future sgrules:pause-until tag: nothing in
 	// them was changed.
 	Paused []string `json:"pausedGroups,omitempty"`
+	// PauseTooLong lists groups whose sgrules:pause-until tag is beyond
+	// the cap (PAUSE_UNTIL_MAX): not paused, to be fixed.
+	PauseTooLong []string `json:"pauseTooLong,omitempty"`
 	// HeldCleanup counts exclusive-group or orphan revocations the
 	// blast-radius guard held back.
 	HeldCleanup int `json:"heldCleanup,omitempty"`
@@ -275,6 +278,7 @@ func Build(res reconcile.Result) Report {
 		GroupsChecked: res.Drift.GroupsChecked,
 		Unmanaged:     res.Drift.Unmanaged,
 		Paused:        res.Drift.Paused,
+		PauseTooLong:  res.Drift.PauseTooLong,
 		HeldCleanup:   res.HeldCleanup,
 		Drifted:       []Change{},
 	}
