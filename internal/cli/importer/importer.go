@@ -124,7 +124,10 @@ func Convert(groups []reconcile.GroupInfo, actual []reconcile.ActualRule, opts O
 			case rules.PeerCIDR6:
 				r.IPv6CIDRBlocks = append(r.IPv6CIDRBlocks, netip.MustParsePrefix(p.Value))
 			case rules.PeerGroup:
-				r.SourceSecurityGroups = append(r.SourceSecurityGroups, rules.GroupRef{ID: p.Value})
+				// A group of another account keeps its account
+				// ({groupId, account}): a bare id would name a group
+				// of the file's own account.
+				r.SourceSecurityGroups = append(r.SourceSecurityGroups, rules.GroupRef{ID: p.Value, Account: p.Account})
 			case rules.PeerPrefixList:
 				r.PrefixListIDs = append(r.PrefixListIDs, p.Value)
 			}
@@ -158,6 +161,9 @@ func inexpressible(k rules.Key) string {
 	case rules.PeerGroup, rules.PeerPrefixList:
 		if k.Peer.Value == "" {
 			return "empty peer"
+		}
+		if k.Peer.Account != "" && (k.Peer.Kind != rules.PeerGroup || !rules.IsAccountID(k.Peer.Account)) {
+			return fmt.Sprintf("peer account %q is not a 12-digit account id", k.Peer.Account)
 		}
 	default:
 		return fmt.Sprintf("unknown peer kind %q", k.Peer.Kind)
@@ -203,7 +209,10 @@ func peerLess(a, b rules.Peer) bool {
 		}
 		return pa.Bits() < pb.Bits()
 	}
-	return a.Value < b.Value
+	if a.Value != b.Value {
+		return a.Value < b.Value
+	}
+	return a.Account < b.Account
 }
 
 // Label is the readable part of a group's rule names: its Name tag, else

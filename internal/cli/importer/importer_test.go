@@ -45,6 +45,15 @@ var everyKind = []reconcile.ActualRule{
 	actual(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, web, "from web"),
 	actual(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, db, "from web"),
 	actual(db, rules.Ingress, "udp", 1000, 2000, rules.PeerCIDR4, "172.16.0.0/12", ""),
+	otherAccount(actual(db, rules.Ingress, "tcp", 5432, 5432, rules.PeerGroup, "sg-0ccccccccccccccc3", "from web")),
+}
+
+// otherAccount makes a's group peer one of another account, as EC2
+// reports a peer whose UserId is not the group's owner.
+func otherAccount(a reconcile.ActualRule) reconcile.ActualRule {
+	a.Key.Peer.Account = "111122223333"
+	a.RuleID += "-x"
+	return a
 }
 
 func ruleNames(f *rules.File) []string {
