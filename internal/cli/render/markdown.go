@@ -207,11 +207,7 @@ func portsText(k rules.Key) string {
 }
 
 func (o MarkdownOptions) peerText(k rules.Key) string {
-	v := k.Peer.Value
-	if k.Peer.Kind == rules.PeerGroup {
-		v = Options{Names: o.Names}.Group(v)
-	}
-	return v
+	return Options{Names: o.Names}.PeerValue(k.Peer)
 }
 
 // arrow joins an old and a new value, or returns the value if equal.

@@ -123,11 +123,19 @@ func (o Options) Peer(k rules.Key) string {
 	if k.Direction == rules.Egress {
 		prep = "to"
 	}
-	v := k.Peer.Value
-	if k.Peer.Kind == rules.PeerGroup {
-		v = o.Group(v)
+	return prep + " " + o.PeerValue(k.Peer)
+}
+
+// PeerValue renders a peer without preposition: "10.0.0.0/8",
+// "sg-0abc (db)", "111122223333/sg-0abc" (a group of another account).
+func (o Options) PeerValue(p rules.Peer) string {
+	if p.Kind != rules.PeerGroup {
+		return p.Value
 	}
-	return prep + " " + v
+	if p.Account != "" {
+		return p.Account + "/" + o.Group(p.Value)
+	}
+	return o.Group(p.Value)
 }
 
 // Rule renders a key without its group: "ingress tcp 443 from 0.0.0.0/0".
@@ -568,7 +576,7 @@ func modifiedReason(d driftreport.Drifted) string {
 		if was.Direction == rules.Egress {
 			what = "destination"
 		}
-		changes = append(changes, what+" "+was.Peer.Value+" -> "+now.Peer.Value)
+		changes = append(changes, what+" "+Options{}.PeerValue(was.Peer)+" -> "+Options{}.PeerValue(now.Peer))
 	}
 	if len(changes) == 0 {
 		return "drift: rule modified outside sgrules"
