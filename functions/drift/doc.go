@@ -10,7 +10,7 @@
 // sgrules' own) and ALERT_TOPIC_ARN (optional SNS topic receiving a
 // summary when drift is found). Each run logs one drift report
 // line and writes the drift metrics as an embedded metric format line on
-// stdout (internal/lambda/driftreport).
+// stdout (internal/report).
 //
 // It may import internal/config, internal/lambda and the adapters; main
 // only wires things up.

@@ -23,9 +23,9 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/dev/motoproc"
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/internal/testutil/motoworld"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
@@ -390,7 +390,7 @@ func sameLines(t *testing.T, what string, got, want []string) {
 }
 
 // kinds returns the report's changes as "kind group-name" strings, sorted.
-func (w *world) kinds(rep *driftreport.Report) []string {
+func (w *world) kinds(rep *report.Report) []string {
 	names := map[string]string{}
 	for n, id := range w.groups {
 		names[id] = n
@@ -425,16 +425,16 @@ func TestDriftE2E(t *testing.T) {
 		}
 		for _, c := range rep.Drifted {
 			switch c.Kind {
-			case driftreport.KindDescription:
+			case report.KindDescription:
 				if c.Before != "edited" || c.After != "HTTP" {
 					t.Errorf("description change %+v", c)
 				}
-			case driftreport.KindModified:
+			case report.KindModified:
 				if c.Before != "tcp 8443 from cidr4:0.0.0.0/0" || c.After != `tcp 443 from cidr4:0.0.0.0/0 "HTTPS"` {
 					t.Errorf("modified change %+v", c)
 				}
-			case driftreport.KindDeleted:
-				if c.Before != driftreport.Missing || c.After != `tcp 22 from cidr4:192.0.2.0/24 "SSH from the office"` {
+			case report.KindDeleted:
+				if c.Before != report.Missing || c.After != `tcp 22 from cidr4:192.0.2.0/24 "SSH from the office"` {
 					t.Errorf("deleted change %+v", c)
 				}
 			}
@@ -571,7 +571,7 @@ func TestDriftE2E(t *testing.T) {
 		inv := w.invoke(fn, "cloudtrail-revoke-ingress-alice.json", "sg-0123456789abcdef0", w.groups["web"])
 		sameLines(t, "rules after the revert", w.rules(), applied)
 		rep := inv.resp.Drift
-		if rep == nil || rep.Reverted != 1 || len(rep.Drifted) != 1 || rep.FoundBy != driftreport.FoundByCloudTrail {
+		if rep == nil || rep.Reverted != 1 || len(rep.Drifted) != 1 || rep.FoundBy != report.FoundByCloudTrail {
 			t.Fatalf("report = %+v", rep)
 		}
 		by := rep.Drifted[0].By
@@ -590,7 +590,7 @@ func TestDriftE2E(t *testing.T) {
 		// A scheduled sweep names nobody.
 		w.revokeByHand("web", 22)
 		inv = w.invoke(fn, "schedule.json", "", "")
-		if rep := inv.resp.Drift; rep == nil || rep.FoundBy != driftreport.FoundBySchedule || len(rep.Drifted) != 1 || rep.Drifted[0].By != nil {
+		if rep := inv.resp.Drift; rep == nil || rep.FoundBy != report.FoundBySchedule || len(rep.Drifted) != 1 || rep.Drifted[0].By != nil {
 			t.Errorf("schedule report = %+v", rep)
 		}
 		if msgs := strings.Join(w.alertMessages(), "\n"); !strings.Contains(msgs, "Found by schedule: 1 rule reverted in "+w.groups["web"]) {
@@ -642,13 +642,13 @@ func TestDriftE2EPolicyViolation(t *testing.T) {
 			t.Errorf("report line = %v", inv.report)
 		}
 	}
-	check(w.invoke(w.function("revert"), "schedule.json", "", ""), driftreport.ViolationReported)
+	check(w.invoke(w.function("revert"), "schedule.json", "", ""), report.ViolationReported)
 	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, open) {
 		t.Fatalf("enforce: report revoked the rule:\n%s", got)
 	}
 
 	put(noWorldSSH + "enforce: revoke\n")
-	check(w.invoke(w.function("revert"), "schedule.json", "", ""), driftreport.ViolationRevoked)
+	check(w.invoke(w.function("revert"), "schedule.json", "", ""), report.ViolationRevoked)
 	got := strings.Join(w.rules(), "\n")
 	if strings.Contains(got, open) || !strings.Contains(got, office) {
 		t.Fatalf("want the world-open SSH rule revoked and the partner rule kept:\n%s", got)
@@ -672,7 +672,7 @@ func TestDriftE2EPolicyRefusesRestore(t *testing.T) {
 	}
 	fn := w.function("revert")
 	inv := w.invoke(fn, "schedule.json", "", "")
-	if rep := inv.resp.Drift; rep == nil || len(rep.Violations) != 1 || rep.Violations[0].Action != driftreport.ViolationManaged {
+	if rep := inv.resp.Drift; rep == nil || len(rep.Violations) != 1 || rep.Violations[0].Action != report.ViolationManaged {
 		t.Fatalf("after the policy: %+v", rep)
 	}
 	open := w.groups["web"] + "|ingress|tcp|443|443|cidr4:0.0.0.0/0"

@@ -14,8 +14,8 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/sqsqueue"
 	"github.com/sgrules/sgrules/internal/config"
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
+	"github.com/sgrules/sgrules/internal/report"
 )
 
 func main() {
@@ -51,7 +51,7 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 		PolicyKey:   c.PolicyKey,
 		DryRun:      c.DriftMode == config.DriftReport,
 		IgnoreRoles: c.OwnRoleARNs(),
-		DriftCount:  driftreport.Count,
+		DriftCount:  report.Count,
 		Metrics:     os.Stdout,
 	}
 	// After a sweep (the expiry schedule's among them), the target's

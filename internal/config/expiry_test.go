@@ -17,8 +17,8 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/expirysched"
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -128,7 +128,7 @@ func TestReconcileKeepsTheTargetsExpirySchedule(t *testing.T) {
 	if err != nil || dexpiry == nil {
 		t.Fatalf("drift Expiry() = %v, %v", dexpiry != nil, err)
 	}
-	dh, err := handler.NewDrift(handler.Config{Fleet: dfl, DriftCount: driftreport.Count, Metrics: &strings.Builder{}, Expiry: dexpiry})
+	dh, err := handler.NewDrift(handler.Config{Fleet: dfl, DriftCount: report.Count, Metrics: &strings.Builder{}, Expiry: dexpiry})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/testutil/faultproxy"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -220,7 +220,7 @@ func TestFleetOnMoto(t *testing.T) {
 	}
 	// A CloudTrail-shaped event from account C sweeps only that target
 	// (drift function handler on the real fleet).
-	h, err := handler.NewDrift(handler.Config{Fleet: fl, DriftCount: driftreport.Count, Metrics: &strings.Builder{}})
+	h, err := handler.NewDrift(handler.Config{Fleet: fl, DriftCount: report.Count, Metrics: &strings.Builder{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -46,7 +46,7 @@ func TestDriftScheduleWithAnOffboardedAccount(t *testing.T) {
 	for _, queued := range []bool{false, true} {
 		var logs, metrics strings.Builder
 		q := &sentQueue{}
-		cfg := handler.Config{Fleet: fl, DriftCount: driftreport.Count, Metrics: &metrics,
+		cfg := handler.Config{Fleet: fl, DriftCount: report.Count, Metrics: &metrics,
 			Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 		if queued {
 			cfg.Queue, cfg.ShardGroups = q, fl.ShardGroups

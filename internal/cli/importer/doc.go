@@ -10,7 +10,7 @@
 // referenced by id, so applying the file to the same account adopts every
 // rule and changes nothing.
 //
-// It may import internal/reconcile, pkg/* and internal/lambda/driftreport
-// (the drift report it shares with the drift function); no AWS calls of its
+// It may import internal/reconcile, pkg/* and internal/report (the
+// presentation it shares with the Lambda functions); no AWS calls of its
 // own beyond what its caller passes in.
 package importer

@@ -3,7 +3,7 @@
 // is pure (no AWS, no terminal detection): the caller passes group names
 // and whether to colour.
 //
-// It may import internal/reconcile, pkg/* and internal/lambda/driftreport
-// (the drift report it shares with the drift function); no AWS calls of its
+// It may import internal/reconcile, pkg/* and internal/report (the
+// presentation it shares with the Lambda functions); no AWS calls of its
 // own beyond what its caller passes in.
 package render

@@ -5,8 +5,8 @@ import (
 	"io"
 	"sort"
 
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -124,7 +124,7 @@ type PlanDoc struct {
 	Gone []string `json:"gone,omitempty"`
 	// PolicyRefused are the writes the guardrail policy refused
 	// (--policy): left out of the plan, never written.
-	PolicyRefused []driftreport.Refusal `json:"policyRefused,omitempty"`
+	PolicyRefused []report.Refusal `json:"policyRefused,omitempty"`
 }
 
 // QuotaDoc is one group over the default rules quota after the plan.
@@ -151,10 +151,10 @@ type DriftDoc struct {
 	Sources []SourceDoc       `json:"sources"`
 	// PolicyViolations are the live rules that violate the guardrail
 	// policy (--policy), with what this run did about each.
-	PolicyViolations []driftreport.Violation `json:"policyViolations,omitempty"`
+	PolicyViolations []report.Violation `json:"policyViolations,omitempty"`
 	// PolicyRefused are the writes the guardrail policy refused: not
 	// reverted, never written.
-	PolicyRefused []driftreport.Refusal `json:"policyRefused,omitempty"`
+	PolicyRefused []report.Refusal `json:"policyRefused,omitempty"`
 }
 
 func ruleDoc(k rules.Key, names map[string]string) RuleDoc {
@@ -191,9 +191,9 @@ func actionDoc(a reconcile.Action, names map[string]string) ActionDoc {
 	return d
 }
 
-// driftDocs has one entry per drifted rule (driftreport.Pair).
+// driftDocs has one entry per drifted rule (report.Pair).
 func driftDocs(drifted []reconcile.Action, names map[string]string) []ActionDoc {
-	items := driftreport.Pair(drifted)
+	items := report.Pair(drifted)
 	out := make([]ActionDoc, 0, len(items))
 	for _, d := range items {
 		if d.Declared == nil {
@@ -243,7 +243,7 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 		Sources:   sourceDocs(res.Sources),
 		Unmanaged: make([]UnmanagedDoc, 0, len(p.Unmanaged)),
 	}
-	doc.PolicyRefused = driftreport.Refusals(res)
+	doc.PolicyRefused = report.Refusals(res)
 	for _, q := range res.Quota {
 		doc.Quota = append(doc.Quota, QuotaDoc{GroupID: q.Group, Direction: string(q.Direction), Family: q.Family, Rules: q.Rules, Quota: rules.QuotaPerGroup})
 	}
@@ -278,13 +278,13 @@ func NewDriftDoc(res reconcile.Result, paused map[string]string, reverted bool, 
 		Reverted:      reverted,
 		GroupsChecked: d.GroupsChecked,
 		Drifted:       driftDocs(d.Drifted, names),
-		RevertedCount: driftreport.Build(res).Reverted,
+		RevertedCount: report.Build(res).Reverted,
 		Unmanaged:     d.Unmanaged,
 		Paused:        map[string]string{},
 		Sources:       sourceDocs(res.Sources),
 	}
-	doc.PolicyViolations = driftreport.Build(res).Violations
-	doc.PolicyRefused = driftreport.Refusals(res)
+	doc.PolicyViolations = report.Build(res).Violations
+	doc.PolicyRefused = report.Refusals(res)
 	for g, until := range paused {
 		doc.Paused[g] = until
 	}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -454,7 +454,7 @@ func Drift(w io.Writer, res reconcile.Result, paused map[string]string, o Option
 				head += " " + o.paint(ansiYellow, "paused until "+until+": --revert leaves it alone")
 			}
 			fmt.Fprintln(w, head)
-			for _, d := range driftreport.Pair(run) {
+			for _, d := range report.Pair(run) {
 				a := d.Action
 				o := o
 				if a.Paused {
@@ -495,12 +495,12 @@ func Drift(w io.Writer, res reconcile.Result, paused map[string]string, o Option
 // PolicyViolations writes the live rules that violate the guardrail
 // policy, each with its clauses and what the run does about it.
 func PolicyViolations(w io.Writer, res reconcile.Result, o Options) {
-	vs := driftreport.Build(res).Violations
+	vs := report.Build(res).Violations
 	if res.Policy.Invalid != nil {
 		fmt.Fprintln(w, o.paint(ansiRed, "Policy invalid: "+res.Policy.Invalid.Error()+"; no rule file is applied until it is fixed"))
 		fmt.Fprintln(w)
 	}
-	if refused := driftreport.Refusals(res); len(refused) > 0 {
+	if refused := report.Refusals(res); len(refused) > 0 {
 		fmt.Fprintf(w, "%s (%s):\n", o.paint(ansiRed, "Refused by the guardrail policy, not written"), res.Policy.Name)
 		for _, r := range refused {
 			fmt.Fprintln(w, "  "+o.Group(r.Group)+" "+r.Direction+" "+r.Rule)
@@ -526,7 +526,7 @@ func PolicyViolations(w io.Writer, res reconcile.Result, o Options) {
 
 // modified writes a rule modified in place outside sgrules as one rule:
 // the declared rule, what EC2 has instead, and the correction.
-func (o Options) modified(w io.Writer, d driftreport.Drifted) {
+func (o Options) modified(w io.Writer, d report.Drifted) {
 	decl, ec2 := *d.Declared, d.Action
 	line := o.symbol(reconcile.ActUpdate) + " " + o.Rule(decl.Key)
 	if decl.Description != "" {
@@ -561,7 +561,7 @@ func (o Options) modified(w io.Writer, d driftreport.Drifted) {
 // modifiedReason says what was changed in a rule modified in place, in
 // the words of a rule file: "drift: rule modified outside sgrules (ports
 // tcp 443 -> tcp 8443)".
-func modifiedReason(d driftreport.Drifted) string {
+func modifiedReason(d report.Drifted) string {
 	was, now := d.Declared.Key, d.Action.Key
 	var changes []string
 	if Ports(was) != Ports(now) {
@@ -617,13 +617,13 @@ func beforeAfter(a reconcile.Action, past bool) (string, string) {
 func DriftSummary(res reconcile.Result, past bool) string {
 	d := res.Drift
 	var b strings.Builder
-	report := driftreport.Build(res) // a modified rule counts once
-	n := report.Detected
+	rep := report.Build(res) // a modified rule counts once
+	n := rep.Detected
 	switch {
 	case n == 0:
 		fmt.Fprintf(&b, "No drift in %d %s checked.", d.GroupsChecked, strutil.Plural(d.GroupsChecked, "group"))
 	case past:
-		fmt.Fprintf(&b, "Reverted %d of %d drifted %s in %d %s checked.", report.Reverted, n, strutil.Plural(n, "rule"), d.GroupsChecked, strutil.Plural(d.GroupsChecked, "group"))
+		fmt.Fprintf(&b, "Reverted %d of %d drifted %s in %d %s checked.", rep.Reverted, n, strutil.Plural(n, "rule"), d.GroupsChecked, strutil.Plural(d.GroupsChecked, "group"))
 	default:
 		fmt.Fprintf(&b, "Drift: %d %s changed outside sgrules in %d %s checked. Run 'sgrules drift --revert' to correct it.",
 			n, strutil.Plural(n, "rule"), d.GroupsChecked, strutil.Plural(d.GroupsChecked, "group"))

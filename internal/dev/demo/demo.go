@@ -17,7 +17,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/dev/lambdaemu"
 	"github.com/sgrules/sgrules/internal/dev/motoproc"
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -526,12 +526,12 @@ func (d *run) invokeDrift(ctx context.Context, fn *function) error {
 			Key    string
 			Status string
 		} `json:"sources"`
-		Drift   *driftreport.Report `json:"drift"`
+		Drift   *report.Report `json:"drift"`
 		Targets []struct {
-			Account string              `json:"account"`
-			Region  string              `json:"region"`
-			Error   string              `json:"error"`
-			Drift   *driftreport.Report `json:"drift"`
+			Account string         `json:"account"`
+			Region  string         `json:"region"`
+			Error   string         `json:"error"`
+			Drift   *report.Report `json:"drift"`
 		} `json:"targets"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
@@ -554,7 +554,7 @@ func (d *run) invokeDrift(ctx context.Context, fn *function) error {
 		d.info("the function logged %s", s)
 	}
 	// One report per target (the response's drift when it ran in one).
-	reps := []*driftreport.Report{resp.Drift}
+	reps := []*report.Report{resp.Drift}
 	if len(resp.Targets) > 0 {
 		reps = reps[:0]
 	}
@@ -569,7 +569,7 @@ func (d *run) invokeDrift(ctx context.Context, fn *function) error {
 			t.Drift.Detected, strutil.Plural(t.Drift.Detected, "rule"), t.Drift.Reverted, t.Drift.GroupsChecked, strutil.Plural(t.Drift.GroupsChecked, "group"))
 		reps = append(reps, t.Drift)
 	}
-	var violations []driftreport.Violation
+	var violations []report.Violation
 	for _, r := range reps {
 		if r != nil {
 			violations = append(violations, r.Violations...)

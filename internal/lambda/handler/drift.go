@@ -8,9 +8,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 )
 
 // Publisher sends drift alerts; *sns.Client satisfies it.
@@ -31,17 +31,17 @@ const alertTimeout = 10 * time.Second
 // reports of a CloudTrail event name its caller, by, in the changes of the
 // groups it named; those of a schedule (its sweep messages, a target's
 // expiry schedule) say "found by schedule".
-func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconcile.Request, res reconcile.FleetResult, err error, by *driftreport.Actor) []driftreport.Report {
+func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconcile.Request, res reconcile.FleetResult, err error, by *report.Actor) []report.Report {
 	foundBy := ""
 	switch {
 	case kind == trigger.KindAPICall:
-		foundBy = driftreport.FoundByCloudTrail
+		foundBy = report.FoundByCloudTrail
 	case kind == trigger.KindSchedule || kind == trigger.KindSweep || kind == trigger.KindExpiry:
-		foundBy = driftreport.FoundBySchedule
+		foundBy = report.FoundBySchedule
 	}
-	var reps []driftreport.Report
+	var reps []report.Report
 	for _, t := range res.Targets {
-		rep := driftreport.Build(t.Result).WithError(t.Err)
+		rep := report.Build(t.Result).WithError(t.Err)
 		if t.Err == nil {
 			rep.Detected = h.cfg.DriftCount(t.Result)
 		}
@@ -51,7 +51,7 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 	if len(reps) == 0 {
 		// Nothing ran: the fleet failed before any target, or no target had
 		// anything to do.
-		reps = append(reps, driftreport.Build(reconcile.Result{}).WithError(err).Attribute(foundBy, by))
+		reps = append(reps, report.Build(reconcile.Result{}).WithError(err).Attribute(foundBy, by))
 	}
 	detected, alertable := 0, false
 	for _, rep := range reps {
@@ -99,8 +99,8 @@ func (h *Handler) shouldAlert(kind trigger.Kind, req reconcile.Request, found bo
 	return !(req.DryRun && (kind == trigger.KindSchedule || kind == trigger.KindSweep))
 }
 
-func (h *Handler) alert(ctx context.Context, reps []driftreport.Report, detected int) {
-	subject, message := driftreport.Grouped(reps)
+func (h *Handler) alert(ctx context.Context, reps []report.Report, detected int) {
+	subject, message := report.Grouped(reps)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), alertTimeout)
 	defer cancel()
 	_, err := h.cfg.Alerts.Publish(ctx, &sns.PublishInput{

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -61,7 +61,7 @@ func logLines(t *testing.T, logs *bytes.Buffer, msg string) []map[string]any {
 
 func TestDriftReportAndMetrics(t *testing.T) {
 	metrics := &bytes.Buffer{}
-	h, eng, logs := newTest(t, true, Config{Metrics: metrics, DriftCount: driftreport.Count})
+	h, eng, logs := newTest(t, true, Config{Metrics: metrics, DriftCount: report.Count})
 	eng.res = drifted
 	out, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json"))
 	if err != nil {
@@ -108,7 +108,7 @@ func TestDriftReportAndMetrics(t *testing.T) {
 func TestDriftReportOfFailedRun(t *testing.T) {
 	metrics := &bytes.Buffer{}
 	alerts := &fakeSNS{}
-	h, eng, logs := newTest(t, true, Config{Metrics: metrics, DriftCount: driftreport.Count, Alerts: alerts, AlertTopicARN: topic})
+	h, eng, logs := newTest(t, true, Config{Metrics: metrics, DriftCount: report.Count, Alerts: alerts, AlertTopicARN: topic})
 	eng.fail = func(reconcile.Request) error { return errors.New("read ledger: throttled") }
 	if _, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json")); err == nil {
 		t.Fatal("a failed run succeeded")
@@ -145,7 +145,7 @@ func TestDriftAlerts(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			alerts := &fakeSNS{err: tc.err}
-			h, eng, logs := newTest(t, true, Config{DriftCount: driftreport.Count, DryRun: tc.dryRun, Alerts: alerts, AlertTopicARN: tc.topic})
+			h, eng, logs := newTest(t, true, Config{DriftCount: report.Count, DryRun: tc.dryRun, Alerts: alerts, AlertTopicARN: tc.topic})
 			eng.res = drifted
 			if tc.clean {
 				eng.res = nil
@@ -176,14 +176,14 @@ func TestDriftAlerts(t *testing.T) {
 // its time, source IP and user agent.
 func TestDriftAttributedToCloudTrailCaller(t *testing.T) {
 	alerts := &fakeSNS{}
-	h, eng, logs := newTest(t, true, Config{DriftCount: driftreport.Count, Alerts: alerts, AlertTopicARN: topic})
+	h, eng, logs := newTest(t, true, Config{DriftCount: report.Count, Alerts: alerts, AlertTopicARN: topic})
 	eng.res = drifted
 	out, err := h.Handle(context.Background(), sample(t, "drift", "cloudtrail-revoke-ingress-alice.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp := out.(Response)
-	if resp.Drift == nil || resp.Drift.FoundBy != driftreport.FoundByCloudTrail || len(resp.Drift.Drifted) != 1 {
+	if resp.Drift == nil || resp.Drift.FoundBy != report.FoundByCloudTrail || len(resp.Drift.Drifted) != 1 {
 		t.Fatalf("response drift = %+v", resp.Drift)
 	}
 	by := resp.Drift.Drifted[0].By
@@ -231,13 +231,13 @@ func TestDriftFoundBySchedule(t *testing.T) {
 
 func testFoundBySchedule(t *testing.T, payload json.RawMessage) {
 	alerts := &fakeSNS{}
-	h, eng, logs := newTest(t, true, Config{DriftCount: driftreport.Count, Alerts: alerts, AlertTopicARN: topic})
+	h, eng, logs := newTest(t, true, Config{DriftCount: report.Count, Alerts: alerts, AlertTopicARN: topic})
 	eng.res = drifted
 	out, err := h.Handle(context.Background(), payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := out.(Response).Drift; d == nil || d.FoundBy != driftreport.FoundBySchedule || d.Drifted[0].By != nil {
+	if d := out.(Response).Drift; d == nil || d.FoundBy != report.FoundBySchedule || d.Drifted[0].By != nil {
 		t.Errorf("response drift = %+v", d)
 	}
 	if reports := logLines(t, logs, "drift report"); len(reports) != 1 || reports[0]["foundBy"] != "schedule" || reports[0]["principal"] != nil {

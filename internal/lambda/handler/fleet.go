@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
+	"github.com/sgrules/sgrules/internal/report"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -117,7 +117,7 @@ func (h *Handler) reportOffboarded(ctx context.Context, ts []rules.Target) []tri
 			"account", t.Account, "region", t.Region)
 		out = append(out, trigger.Sweep{Account: t.Account, Region: t.Region})
 	}
-	if _, err := h.cfg.Metrics.Write(driftreport.OffboardedEMF(time.Now(), len(ts))); err != nil {
+	if _, err := h.cfg.Metrics.Write(report.OffboardedEMF(time.Now(), len(ts))); err != nil {
 		h.log.WarnContext(ctx, "offboarded metric not written", "error", err)
 	}
 	return out

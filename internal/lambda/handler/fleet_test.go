@@ -12,9 +12,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -71,7 +71,7 @@ func newFleetDrift(t *testing.T, cfg Config) (*Handler, *fakeFleet, *bytes.Buffe
 	t.Helper()
 	fl := &fakeFleet{fail: map[rules.Target]error{}}
 	metrics := &bytes.Buffer{}
-	cfg.Fleet, cfg.Metrics, cfg.DriftCount = fl, metrics, driftreport.Count
+	cfg.Fleet, cfg.Metrics, cfg.DriftCount = fl, metrics, report.Count
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	h, err := NewDrift(cfg)
 	if err != nil {

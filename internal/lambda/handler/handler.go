@@ -18,9 +18,9 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/lambda/cfnresource"
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -62,7 +62,7 @@ type Config struct {
 	// name, not a session name.
 	IgnoreRoles []string
 	// DriftCount, if set, turns on the drift report of every run (drift
-	// function: driftreport.Count): one "drift report" JSON log line, and
+	// function: report.Count): one "drift report" JSON log line, and
 	// the metrics DriftDetected (this count), DriftReverted, UnmanagedRules
 	// and ReconcileErrors in namespace sgrules, as one embedded metric
 	// format line on Metrics.
@@ -205,7 +205,7 @@ func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Requ
 
 // runBy is run for a request caused by a CloudTrail event: the drift
 // report attributes the drift of the groups it named to by.
-func (h *Handler) runBy(ctx context.Context, kind trigger.Kind, req reconcile.Request, only []rules.Target, by *driftreport.Actor) (any, error) {
+func (h *Handler) runBy(ctx context.Context, kind trigger.Kind, req reconcile.Request, only []rules.Target, by *report.Actor) (any, error) {
 	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.reconcile(ctx, req, only)
 	resp := Response{Kind: kind, Request: flattenRequest(req), Sources: flattenSources(res.Sources()), Targets: flattenTargets(res)}
@@ -269,7 +269,7 @@ func (h *Handler) reconcile(ctx context.Context, req reconcile.Request, only []r
 	if policyInvalid && h.cfg.DriftCount == nil {
 		// The drift function's report carries the metric; here it is a
 		// line of its own.
-		if _, werr := h.cfg.Metrics.Write(driftreport.PolicyInvalidEMF(time.Now())); werr != nil {
+		if _, werr := h.cfg.Metrics.Write(report.PolicyInvalidEMF(time.Now())); werr != nil {
 			h.log.WarnContext(ctx, "policy metric not written", "error", werr)
 		}
 	}
@@ -456,9 +456,9 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 }
 
 // actor is the caller of a CloudTrail event as the drift report names it.
-func actor(c *trigger.APICall) *driftreport.Actor {
-	return &driftreport.Actor{
-		Principal: driftreport.Principal(c.CallerARN, c.IdentityType, c.InvokedBy), ARN: c.CallerARN,
+func actor(c *trigger.APICall) *report.Actor {
+	return &report.Actor{
+		Principal: report.Principal(c.CallerARN, c.IdentityType, c.InvokedBy), ARN: c.CallerARN,
 		EventName: c.EventName, EventID: c.EventID, EventTime: c.Time, SourceIP: c.SourceIP, UserAgent: c.UserAgent,
 		Groups: c.GroupIDs,
 	}

@@ -1,9 +1,9 @@
 package handler
 
 import (
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -23,11 +23,11 @@ type Response struct {
 	// Sources are the outcomes per rule source.
 	Sources []SourceDoc `json:"sources,omitempty"`
 	// Drift is the drift report (drift function) of a run in one target.
-	Drift *driftreport.Report `json:"drift,omitempty"`
+	Drift *report.Report `json:"drift,omitempty"`
 	// Refused are the writes the guardrail policy refused at admission,
 	// never written, in every target (the reconcile function; the drift
 	// function's reports carry them per target).
-	Refused []driftreport.Refusal `json:"policyRefused,omitempty"`
+	Refused []report.Refusal `json:"policyRefused,omitempty"`
 	// Targets are the targets run (absent for a handler without a fleet).
 	Targets []TargetDoc `json:"targets,omitempty"`
 	// Sweeps are the sweep messages a scheduled event planned.
@@ -44,15 +44,15 @@ type TargetDoc struct {
 	// Sources counts the rule sources judged there.
 	Sources int `json:"sources"`
 	// Error is why the target failed (the others went on).
-	Error string              `json:"error,omitempty"`
-	Drift *driftreport.Report `json:"drift,omitempty"`
+	Error string         `json:"error,omitempty"`
+	Drift *report.Report `json:"drift,omitempty"`
 }
 
 // flattenRefused lists the refused writes of every target.
-func flattenRefused(res reconcile.FleetResult) []driftreport.Refusal {
-	var out []driftreport.Refusal
+func flattenRefused(res reconcile.FleetResult) []report.Refusal {
+	var out []report.Refusal
 	for _, t := range res.Targets {
-		for _, r := range driftreport.Refusals(t.Result) {
+		for _, r := range report.Refusals(t.Result) {
 			r.Account, r.Region = t.Target.Account, t.Target.Region
 			out = append(out, r)
 		}

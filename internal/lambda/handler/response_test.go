@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -42,7 +42,7 @@ func TestResponseJSON(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{IgnoreRoles: []string{ownRole}}
 			if tc.drift {
-				cfg.DriftCount = driftreport.Count
+				cfg.DriftCount = report.Count
 			}
 			h, eng, _ := newTest(t, tc.drift, cfg)
 			eng.res = tc.res

@@ -1,4 +1,4 @@
-package driftreport_test
+package report_test
 
 import (
 	"encoding/json"
@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -85,11 +85,11 @@ func TestBuild(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := driftreport.Build(tc.res)
+			r := report.Build(tc.res)
 			if r.Detected != tc.detected || r.Reverted != tc.reverted || r.ReportOnly != tc.reportOnly {
 				t.Errorf("detected %d reverted %d reportOnly %v, want %d %d %v", r.Detected, r.Reverted, r.ReportOnly, tc.detected, tc.reverted, tc.reportOnly)
 			}
-			if n := driftreport.Count(tc.res); n != r.Detected {
+			if n := report.Count(tc.res); n != r.Detected {
 				t.Errorf("Count = %d, want %d", n, r.Detected)
 			}
 			if tc.want == nil {
@@ -110,7 +110,7 @@ func TestBuild(t *testing.T) {
 }
 
 func TestEMF(t *testing.T) {
-	r := driftreport.Build(sweep(true)).WithError(nil)
+	r := report.Build(sweep(true)).WithError(nil)
 	now := time.Date(2026, 3, 2, 10, 25, 0, 0, time.UTC)
 	line := r.EMF(now)
 	if !strings.HasSuffix(string(line), "}\n") || strings.Count(string(line), "\n") != 1 {
@@ -151,7 +151,7 @@ func TestEMF(t *testing.T) {
 		}
 	}
 
-	failed := driftreport.Build(reconcile.Result{}).WithError(errors.New("read ledger: throttled"))
+	failed := report.Build(reconcile.Result{}).WithError(errors.New("read ledger: throttled"))
 	_ = json.Unmarshal(failed.EMF(now), &values)
 	if values["ReconcileErrors"] != 1.0 || values["DriftDetected"] != 0.0 {
 		t.Errorf("failed run: %v", values)
@@ -162,14 +162,14 @@ func TestEMF(t *testing.T) {
 func TestGolden(t *testing.T) {
 	tests := []struct {
 		name string
-		r    driftreport.Report
+		r    report.Report
 	}{
-		{"reverted", driftreport.Build(sweep(true))},
-		{"report-mode", driftreport.Build(sweep(false))},
-		{"clean", driftreport.Build(reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 1}})},
-		{"failed", driftreport.Build(reconcile.Result{}).WithError(errors.New("read ledger: throttled"))},
-		{"attributed", driftreport.Build(sweep(true)).Attribute(driftreport.FoundByCloudTrail, alice)},
-		{"schedule", driftreport.Build(sweep(false)).Attribute(driftreport.FoundBySchedule, nil)},
+		{"reverted", report.Build(sweep(true))},
+		{"report-mode", report.Build(sweep(false))},
+		{"clean", report.Build(reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 1}})},
+		{"failed", report.Build(reconcile.Result{}).WithError(errors.New("read ledger: throttled"))},
+		{"attributed", report.Build(sweep(true)).Attribute(report.FoundByCloudTrail, alice)},
+		{"schedule", report.Build(sweep(false)).Attribute(report.FoundBySchedule, nil)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,7 +212,7 @@ func TestRuleText(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
-			if got := driftreport.RuleText(tc.k, tc.desc); got != tc.want {
+			if got := report.RuleText(tc.k, tc.desc); got != tc.want {
 				t.Errorf("got %s", got)
 			}
 		})
@@ -228,7 +228,7 @@ func TestPolicyViolations(t *testing.T) {
 			{Rule: reconcile.ActualRule{Key: sshOpen, RuleID: "sgr-1", Description: "by hand"}, Clauses: clause, Revoke: true},
 			{Rule: reconcile.ActualRule{Key: https, RuleID: "sgr-2"}, Clauses: []reconcile.PolicyClause{{ID: "web-only"}}, Managed: true},
 		}}}
-	r := driftreport.Build(res)
+	r := report.Build(res)
 	want := "No drift in 2 groups checked; 2 rules violate the guardrail policy.\n" +
 		"Policy violations:\n" +
 		`- sg-web ingress: tcp 22 from cidr4:0.0.0.0/0 "by hand" violates policy NO-WORLD-SSH: SSH must not be open to the internet (revoked)` + "\n" +
@@ -245,15 +245,15 @@ func TestPolicyViolations(t *testing.T) {
 		t.Errorf("EMF: %v", values)
 	}
 	res.Executed = false
-	if a := driftreport.Build(res).Violations[0].Action; a != driftreport.ViolationWouldRevoke {
+	if a := report.Build(res).Violations[0].Action; a != report.ViolationWouldRevoke {
 		t.Errorf("dry run action = %q", a)
 	}
 	res.Policy = reconcile.PolicyReport{Invalid: &reconcile.PolicyError{Key: "policy/sgrules.yaml"}}
-	_ = json.Unmarshal(driftreport.Build(res).EMF(time.Unix(0, 0)), &values)
+	_ = json.Unmarshal(report.Build(res).EMF(time.Unix(0, 0)), &values)
 	if values["PolicyInvalid"] != 1.0 {
 		t.Errorf("invalid policy EMF: %v", values)
 	}
-	_ = json.Unmarshal(driftreport.PolicyInvalidEMF(time.Unix(0, 0)), &values)
+	_ = json.Unmarshal(report.PolicyInvalidEMF(time.Unix(0, 0)), &values)
 	if values["PolicyInvalid"] != 1.0 {
 		t.Errorf("PolicyInvalidEMF: %v", values)
 	}
@@ -267,8 +267,8 @@ func TestPolicyViolationOfAnotherDeployment(t *testing.T) {
 		Name: "policy/sgrules.yaml",
 		Violations: []reconcile.PolicyViolation{{Rule: reconcile.ActualRule{Key: sshOpen, RuleID: "sgr-1"},
 			Clauses: []reconcile.PolicyClause{{ID: "no-world-ssh"}}, Others: []string{"dep-b"}}}}}
-	r := driftreport.Build(res)
-	if v := r.Violations[0]; v.Action != driftreport.ViolationOther || len(v.Deployments) != 1 || v.Deployments[0] != "dep-b" {
+	r := report.Build(res)
+	if v := r.Violations[0]; v.Action != report.ViolationOther || len(v.Deployments) != 1 || v.Deployments[0] != "dep-b" {
 		t.Fatalf("violation %+v", v)
 	}
 	if got := r.Summary(); !strings.Contains(got, "(created or claimed by sgrules deployment dep-b: left to it)") {
@@ -284,7 +284,7 @@ func TestPolicyRefused(t *testing.T) {
 			Action: reconcile.Action{Kind: reconcile.ActAuthorize, Cause: reconcile.CauseDriftDeleted, Key: sshOpen},
 			Owner:  rules.Owner{Source: "rules/ssh.yaml", Rule: "r"}, Policy: "no-world-ssh",
 			Reason: "violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0"}}}}
-	r := driftreport.Build(res)
+	r := report.Build(res)
 	want := "2 groups checked; 1 rule not written: refused by the guardrail policy.\n" +
 		"Refused by the guardrail policy, not written:\n" +
 		"- sg-web ingress: tcp 22 from cidr4:0.0.0.0/0 (restore for rules/ssh.yaml rule r) not written: violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0\n"
@@ -302,8 +302,8 @@ func TestPolicyRefused(t *testing.T) {
 
 // alice is the caller of a CloudTrail event that named sg-web and
 // sg-admin.
-var alice = &driftreport.Actor{
-	Principal: driftreport.Principal("arn:aws:sts::123456789012:assumed-role/Admin/alice", "AssumedRole", ""),
+var alice = &report.Actor{
+	Principal: report.Principal("arn:aws:sts::123456789012:assumed-role/Admin/alice", "AssumedRole", ""),
 	ARN:       "arn:aws:sts::123456789012:assumed-role/Admin/alice",
 	EventName: "RevokeSecurityGroupIngress", EventID: "e3b0c442-98fc-4c14-9afb-f4c8996fb924",
 	EventTime: time.Date(2026, 3, 2, 11, 2, 17, 0, time.UTC), SourceIP: "203.0.113.9",
@@ -320,13 +320,13 @@ func TestAttribution(t *testing.T) {
 		name    string
 		res     reconcile.Result
 		foundBy string
-		by      *driftreport.Actor
+		by      *report.Actor
 		subject string
 		summary []string // lines the summary has, in this order
 		byItems int      // drifted and refused items naming alice
 	}{
 		{
-			name: "cloudtrail event by alice", res: withRefused(sweep(true), refused), foundBy: driftreport.FoundByCloudTrail, by: alice,
+			name: "cloudtrail event by alice", res: withRefused(sweep(true), refused), foundBy: report.FoundByCloudTrail, by: alice,
 			subject: "sgrules: 5 security group rules changed outside sgrules (reverted)",
 			summary: []string{
 				"assumed-role/Admin/alice (RevokeSecurityGroupIngress at 2026-03-02T11:02:17Z, from 203.0.113.9, aws-cli/2.22.0): 3 rules reverted, 1 write refused by the guardrail policy in sg-admin, sg-web",
@@ -340,7 +340,7 @@ func TestAttribution(t *testing.T) {
 			byItems: 4,
 		},
 		{
-			name: "one rule deleted by alice", res: one, foundBy: driftreport.FoundByCloudTrail, by: alice,
+			name: "one rule deleted by alice", res: one, foundBy: report.FoundByCloudTrail, by: alice,
 			subject: "sgrules: 1 security group rule changed outside sgrules by alice (reverted)",
 			summary: []string{
 				"1 rule changed outside sgrules in 1 group checked; 1 reverted.",
@@ -350,26 +350,26 @@ func TestAttribution(t *testing.T) {
 			byItems: 1,
 		},
 		{
-			name: "report mode", res: sweep(false), foundBy: driftreport.FoundByCloudTrail, by: alice,
+			name: "report mode", res: sweep(false), foundBy: report.FoundByCloudTrail, by: alice,
 			subject: "sgrules: 5 security group rules changed outside sgrules (found, not reverted)",
 			summary: []string{"): 3 rules changed, not reverted in sg-admin, sg-web"},
 			byItems: 3,
 		},
 		{
-			name: "event naming no group", res: one, foundBy: driftreport.FoundByCloudTrail,
-			by:      &driftreport.Actor{Principal: "user/bob", EventName: "UpdateSecurityGroupRuleDescriptionsIngress"},
+			name: "event naming no group", res: one, foundBy: report.FoundByCloudTrail,
+			by:      &report.Actor{Principal: "user/bob", EventName: "UpdateSecurityGroupRuleDescriptionsIngress"},
 			subject: "sgrules: 1 security group rule changed outside sgrules (reverted)",
 			summary: []string{"Not attributed (found after user/bob (UpdateSecurityGroupRuleDescriptionsIngress), which named no group id): 1 rule reverted in sg-web"},
 		},
 		{
-			name: "schedule", res: sweep(true), foundBy: driftreport.FoundBySchedule,
+			name: "schedule", res: sweep(true), foundBy: report.FoundBySchedule,
 			subject: "sgrules: 5 security group rules changed outside sgrules (reverted)",
 			summary: []string{"5 rules changed outside sgrules in 5 groups checked; 5 reverted.", "Found by schedule: 5 rules reverted in sg-admin, sg-db, sg-old, sg-web"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := driftreport.Build(tc.res).Attribute(tc.foundBy, tc.by)
+			r := report.Build(tc.res).Attribute(tc.foundBy, tc.by)
 			if got := r.Subject(); got != tc.subject {
 				t.Errorf("Subject = %q, want %q", got, tc.subject)
 			}
@@ -408,7 +408,7 @@ func TestPrincipal(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
-			if got := driftreport.Principal(tc.arn, tc.typ, tc.invokedBy); got != tc.want {
+			if got := report.Principal(tc.arn, tc.typ, tc.invokedBy); got != tc.want {
 				t.Errorf("Principal = %q", got)
 			}
 		})
