@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sgrules/sgrules/internal/lambda/driftreport"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -36,7 +36,7 @@ func TestPeerOfAnotherAccount(t *testing.T) {
 	}
 	// A peer moved to the same id in another account is a change, and
 	// says so.
-	d := driftreport.Drifted{Action: reconcile.Action{Key: k}, Declared: &reconcile.Action{Key: local}}
+	d := report.Drifted{Action: reconcile.Action{Key: k}, Declared: &reconcile.Action{Key: local}}
 	if got, want := modifiedReason(d), "source sg-0ccccccccccccccc3 -> 111122223333/sg-0ccccccccccccccc3"; !strings.Contains(got, want) {
 		t.Errorf("modifiedReason = %q, want it to contain %q", got, want)
 	}
