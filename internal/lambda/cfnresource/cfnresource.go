@@ -45,6 +45,9 @@ type Options struct {
 	// BeforeReconcile, if set, runs just before the engine: a fault hook for
 	// tests (it may panic or block).
 	BeforeReconcile func()
+	// Now is the clock the time left before the deadline is measured with
+	// (default time.Now); tests inject one.
+	Now func() time.Time
 }
 
 // faultHook is installed only by builds with the faultinject tag (see
@@ -118,7 +121,11 @@ func (o Options) run(ctx context.Context, log *slog.Logger, ev cfn.Event, key st
 	workCtx, cancel := context.WithCancel(ctx)
 	if dl, ok := ctx.Deadline(); ok {
 		cancel()
-		workCtx, cancel = context.WithDeadline(ctx, dl.Add(-o.reserve(time.Until(dl))))
+		now := time.Now
+		if o.Now != nil {
+			now = o.Now
+		}
+		workCtx, cancel = context.WithDeadline(ctx, dl.Add(-o.reserve(dl.Sub(now()))))
 	}
 	defer cancel()
 

@@ -454,20 +454,33 @@ func TestPanicHookAnswersFailed(t *testing.T) {
 	}
 }
 
+// TestDeadline: the work is abandoned the reserve before the Lambda
+// deadline, and CloudFormation is answered FAILED then, whether or not the
+// engine returns. The clock is injected: the time left is what the test
+// says, and the work's deadline is already past when Handle starts, while
+// the invocation's own is a reserve away (no wall-clock margin asserted).
 func TestDeadline(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		reserve time.Duration
-		honour  bool // whether the engine returns when its context ends
+		reserve time.Duration // Options.Reserve
+		left    time.Duration // the time left by the injected clock
+		want    time.Duration // the reserve Handle keeps
+		honour  bool          // whether the engine returns when its context ends
 	}{
-		{"engine ignores the context", 400 * time.Millisecond, false},
-		{"engine honours the context", 400 * time.Millisecond, true},
-		{"default reserve", 0, false},
+		{"engine ignores the context", 10 * time.Minute, time.Hour, 10 * time.Minute, false},
+		{"engine honours the context", 10 * time.Minute, time.Hour, 10 * time.Minute, true},
+		{"reserve at most half the time left", time.Hour, 10 * time.Minute, 5 * time.Minute, false},
+		{"default reserve: a tenth", 0, 200 * time.Second, 20 * time.Second, false},
+		{"default reserve: at most 30 s", 0, time.Hour, 30 * time.Second, false},
+		{"default reserve: at least 5 s", 0, 20 * time.Second, 5 * time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			release := make(chan struct{})
 			defer close(release)
+			seen := make(chan time.Time, 1)
 			eng := &fakeEngine{fn: func(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+				dl, _ := ctx.Deadline()
+				seen <- dl
 				if tc.honour {
 					<-ctx.Done()
 					return reconcile.Result{}, ctx.Err()
@@ -478,22 +491,24 @@ func TestDeadline(t *testing.T) {
 			u := newResponseURL(t, nil)
 			o := testOptions()
 			o.Reserve = tc.reserve
-			deadline := time.Now().Add(1500 * time.Millisecond)
+			// The invocation's deadline is the reserve away on the real
+			// clock: the work's deadline is now.
+			deadline := time.Now().Add(tc.want)
+			o.Now = func() time.Time { return deadline.Add(-tc.left) }
 			ctx, cancel := context.WithDeadline(context.Background(), deadline)
 			defer cancel()
 			resp, err := o.Handle(ctx, event(cfn.RequestCreate, u.URL, props("80")), eng)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if time.Now().After(deadline) {
-				t.Errorf("Handle returned %v after the deadline", time.Since(deadline))
-			}
 			r := u.only(t)
 			if r.Status != cfn.StatusFailed || resp.Status != cfn.StatusFailed || !strings.Contains(r.Reason, "timeout") {
 				t.Errorf("got %s %q, want FAILED for the timeout", r.Status, r.Reason)
 			}
-			if at := u.requests()[0].at; !at.Before(deadline) {
-				t.Errorf("answered %v after the deadline", at.Sub(deadline))
+			// The work goroutine calls the engine even when Handle has
+			// answered first.
+			if got := deadline.Sub(<-seen); got != tc.want {
+				t.Errorf("the engine's deadline is %v before the invocation's, want %v", got, tc.want)
 			}
 		})
 	}
