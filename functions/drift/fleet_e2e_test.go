@@ -291,7 +291,7 @@ func (w *fleetWorld) invoke(fn *rie.Function, payload []byte) fleetInvocation {
 				w.t.Errorf("more than one drift report line of %s:\n%s", tg, inv.logs)
 			}
 			inv.reports[tg], _ = m["report"].(map[string]any)
-		case m["_aws"] != nil:
+		case m["_aws"] != nil && m["DriftDetected"] != nil: // the report's metrics (not PolicyMissing and the like)
 			tg := rules.Target{Account: fmt.Sprint(m["Account"]), Region: fmt.Sprint(m["Region"])}
 			if inv.emf[tg] != nil {
 				w.t.Errorf("more than one EMF line of %s:\n%s", tg, inv.logs)
