@@ -74,6 +74,9 @@ type jsonReader struct {
 	// Position cursor: tokens come in offset order, so positions are
 	// found by scanning forward from the last one (linear in the file).
 	off, line, col int
+	// scanned counts the runes the cursor stepped over (all calls): the
+	// file's length when positions are found in linear time.
+	scanned int
 }
 
 // pos returns the line and column (in runes) of a byte offset.
@@ -89,6 +92,7 @@ func (j *jsonReader) pos(off int) (int, int) {
 			j.col++
 		}
 		j.off += size
+		j.scanned++
 	}
 	return j.line, j.col
 }

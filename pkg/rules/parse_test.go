@@ -1,13 +1,15 @@
 package rules
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // ruleYAML builds a one-rule file from field lines (each "key: value").
@@ -422,7 +424,7 @@ func TestParseLimits(t *testing.T) {
 			t.Errorf("got %v", diags.Strings())
 		}
 	})
-	t.Run("billion laughs refused quickly", func(t *testing.T) {
+	t.Run("billion laughs refused without expanding", func(t *testing.T) {
 		var b strings.Builder
 		b.WriteString("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
 		for i := 1; i < 30; i++ {
@@ -436,10 +438,14 @@ func TestParseLimits(t *testing.T) {
 			b.WriteString("]\n")
 		}
 		b.WriteString("rules: {}\n")
-		start := time.Now()
-		f, diags := Parse("bomb.yaml", []byte(b.String()))
-		if d := time.Since(start); d > 500*time.Millisecond {
-			t.Errorf("took %v", d)
+		// Refused without expanding: the bytes allocated are bounded by
+		// the input's size (an expansion would be 10^30 lols), measured
+		// rather than timed.
+		var f *File
+		var diags Diagnostics
+		allocated := allocatedBy(func() { f, diags = Parse("bomb.yaml", []byte(b.String())) })
+		if limit := uint64(1000 * b.Len()); allocated > limit {
+			t.Errorf("Parse allocated %d bytes for a %d-byte file (limit %d)", allocated, b.Len(), limit)
 		}
 		if f != nil || !strings.Contains(diags[0].Msg, "YAML alias *a0 is not supported") || !strings.Contains(diags[0].Msg, "(and 289 more)") {
 			t.Errorf("got %v", diags.Strings())
@@ -568,13 +574,47 @@ func TestParseLargeFast(t *testing.T) {
 			fmt.Fprintf(&b, `"10.%d.%d.0/24"`, (i/256)%256, i%256)
 		}
 		b.WriteString("]}}}")
-		start := time.Now()
 		_, diags := Parse(name, []byte(b.String()))
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("%s: took %v", name, d)
-		}
 		if diags.HasErrors() || len(diags) != 1 || !strings.Contains(diags[0].Msg, "over the default EC2 quota") {
 			t.Errorf("%s: want one quota warning, got %d diagnostics", name, len(diags))
 		}
 	}
+}
+
+// JSON positions are found in linear time: the position cursor steps over
+// each rune of a file near the size limit with many nodes on one line once,
+// counted rather than timed (it was quadratic).
+func TestJSONPositionsLinear(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"rules": {"r": {"securityGroup": "sg-01234567", "type": "ingress", "protocol": "tcp", "fromPort": 1, "toPort": 1, "cidrBlocks": [`)
+	n := 0
+	for ; b.Len() < MaxFileSize-100; n++ {
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `"10.%d.%d.0/24"`, (n/256)%256, n%256)
+	}
+	b.WriteString("]}}}")
+	data := []byte(b.String())
+	j := &jsonReader{data: data, dec: json.NewDecoder(bytes.NewReader(data))}
+	j.dec.UseNumber()
+	if _, err := j.value(0); err != nil {
+		t.Fatal(err)
+	}
+	if j.scanned > len(data) {
+		t.Errorf("positions of %d nodes scanned %d runes of a %d-byte file: not linear", n, j.scanned, len(data))
+	}
+	if j.scanned < len(data)/2 {
+		t.Errorf("scanned %d runes of %d bytes: the counter does not count", j.scanned, len(data))
+	}
+}
+
+// allocatedBy returns the bytes allocated while fn runs (the package's
+// tests do not run in parallel).
+func allocatedBy(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
