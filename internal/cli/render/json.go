@@ -25,6 +25,9 @@ type RuleDoc struct {
 	PeerKind  string `json:"peerKind"`
 	Peer      string `json:"peer"`
 	PeerName  string `json:"peerName,omitempty"`
+	// PeerAccount is the account of a source group of another account
+	// than the rule's group (rules.Peer.Account).
+	PeerAccount string `json:"peerAccount,omitempty"`
 	// Key is the canonical key text (rules.Key.String).
 	Key string `json:"key"`
 }
@@ -160,7 +163,7 @@ type DriftDoc struct {
 func ruleDoc(k rules.Key, names map[string]string) RuleDoc {
 	d := RuleDoc{
 		GroupID: k.GroupID, GroupName: names[k.GroupID], Direction: string(k.Direction), Protocol: k.Protocol,
-		FromPort: k.FromPort, ToPort: k.ToPort, PeerKind: string(k.Peer.Kind), Peer: k.Peer.Value, Key: k.String(),
+		FromPort: k.FromPort, ToPort: k.ToPort, PeerKind: string(k.Peer.Kind), Peer: k.Peer.Value, PeerAccount: k.Peer.Account, Key: k.String(),
 	}
 	if k.Peer.Kind == rules.PeerGroup {
 		d.PeerName = names[k.Peer.Value]
