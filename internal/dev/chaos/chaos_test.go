@@ -48,6 +48,12 @@ type totals struct {
 	// scenarios with a guardrail policy, uploads it refused, rules checked
 	// against it in EC2 samples
 	policyScenarios, refused, policyChecks int
+	// refused uploads spelling world-open otherwise (halves, 2000::/3, a
+	// prefix list), rules a responder revoked by hand after a new deny
+	// clause, hand-made rules with this deployment's tags
+	worldOpen, responded, spoofed int
+	// groups handed from one tenant to another
+	handoffs int
 	// scenarios with a hub of two targets (a reconcile.Fleet), its runs,
 	// moves its new target refused
 	fleetScenarios, fleetRuns, refusedMoves int
@@ -98,12 +104,13 @@ func TestChaos(t *testing.T) {
 	summary := fmt.Sprintf("chaos: %d scenarios (seeds %d..%d), %d steps, %d reconcile runs (%d failed, %d concurrent pairs, %d sweeps), "+
 		"%d ledger losses, %d rules added by hand, %d bulk files (>100 permissions), %d oversized invalid uploads, "+
 		"%d scenarios with a second deployment (%d of its runs, %d of its calls checked), "+
-		"%d scenarios with a policy (%d uploads refused by it, %d rules checked against it), "+
+		"%d scenarios with a policy (%d uploads refused by it, %d of them world-open spelled otherwise, %d rules checked against it, %d violating rules revoked by a responder, %d groups handed between tenants), "+
+		"%d hand-made rules with this deployment's tags, "+
 		"%d scenarios with a hub of two accounts (%d of its runs, %d moves refused by the new target), "+
 		"%d EC2 samples (%d protected-permission checks), %d AWS calls, %d faults injected (%s), %d violations, %s",
 		tot.scenarios, base, base+uint64(tot.scenarios)-1, tot.steps, tot.runs, tot.failedRuns, tot.concurrent, tot.sweeps,
 		tot.ledgerLosses, tot.handRules, tot.bulkFiles, tot.poisoned, tot.otherScenarios, tot.otherRuns, tot.otherCallChecks,
-		tot.policyScenarios, tot.refused, tot.policyChecks, tot.fleetScenarios, tot.fleetRuns, tot.refusedMoves,
+		tot.policyScenarios, tot.refused, tot.worldOpen, tot.policyChecks, tot.responded, tot.handoffs, tot.spoofed, tot.fleetScenarios, tot.fleetRuns, tot.refusedMoves,
 		tot.samples, tot.protectedChecks, tot.calls, injected, strings.Join(kinds, " "), len(tot.violations), time.Since(start).Round(time.Millisecond))
 	t.Log(summary)
 	if path := os.Getenv("CHAOS_SUMMARY"); path != "" {
@@ -166,7 +173,7 @@ type scenario struct {
 }
 
 func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb, pc, pd *faultproxy.Proxy, tot *totals) *scenario {
-	w := newWorld(t, srv, groupsPerWorld)
+	w := newWorld(t, srv, groupsPerWorld, "web", "spare")
 	pa.Reset()
 	pb.Reset()
 	pc.Reset()
@@ -447,14 +454,17 @@ func (s *scenario) run() {
 		if s.rng.IntN(4) == 0 {
 			g := pick(s.rng, s.w.ids...)
 			port := int32(9000 + len(s.hand))
-			r := s.w.handRule(g, port, fmt.Sprintf("by hand %d", len(s.hand)))
+			r := s.w.handRule(g, port, fmt.Sprintf("by hand %d", len(s.hand)), nil)
 			s.hand[r.RuleID] = r
 			s.tot.handRules++
 			s.logf("hand rule %s", r.Key)
 		}
+		if s.rng.IntN(5) == 0 {
+			s.spoof()
+		}
 		if s.step > 1 && s.rng.IntN(12) == 0 {
 			for _, r := range s.w.rules() {
-				if r.Tags[reconcile.TagLedger] == table {
+				if _, byHand := s.hand[r.RuleID]; !byHand && r.Tags[reconcile.TagLedger] == table {
 					s.lost[r.RuleID] = r
 				}
 			}
@@ -468,6 +478,13 @@ func (s *scenario) run() {
 				if k == s.bulk {
 					s.bulk = ""
 				}
+			}
+		}
+		if s.guard != nil && s.step > 1 && s.rng.IntN(2) == 0 {
+			if keys := sortedFileKeys(s.files); len(keys) > 0 && s.rng.IntN(2) == 0 {
+				s.respond(pick(s.rng, keys...))
+			} else {
+				s.handoff()
 			}
 		}
 		for i := 0; i < 1+s.rng.IntN(2); i++ {
@@ -554,10 +571,18 @@ func (s *scenario) check(when string, call *faultproxy.Call, ledger string) {
 		}
 	}
 	if s.guard != nil {
-		for id, r := range have {
-			if v := s.guard.violations(r.Key); v != "" {
-				s.violate("%s: rule %s %s violates policy %s", when, id, r.Key, v)
+		ids := slices.Sorted(maps.Keys(have))
+		keys := make([]rules.Key, len(ids))
+		for i, id := range ids {
+			keys[i] = have[id].Key
+		}
+		for i, v := range s.guard.violations(keys) {
+			if v != "" {
+				s.violate("%s: rule %s %s violates policy %s", when, ids[i], keys[i], v)
 			}
+		}
+		for _, v := range s.guard.worldOpen(slices.Collect(maps.Values(have))) {
+			s.violate("%s: %s", when, v)
 		}
 		s.mu.Lock()
 		s.tot.policyChecks += len(have)

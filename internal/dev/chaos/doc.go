@@ -2,8 +2,11 @@
 // scenarios of rule file changes, shuffled, duplicated and dropped events,
 // concurrent reconciles, hand-made rules, ledger loss, ledger commits cut
 // between chunks, bulk files, oversized invalid uploads, a second
-// deployment sharing the groups, a guardrail policy refusing some files,
-// a hub (reconcile.Fleet) with targets in two accounts, and injected AWS
+// deployment sharing the groups, a guardrail policy refusing some files
+// (world-open spelled as halves, 2000::/3 or a prefix list among them), an
+// incident responder revoking by hand a rule a new deny clause forbids,
+// groups handed between tenants, hand-made rules carrying this
+// deployment's tags, a hub (reconcile.Fleet) with targets in two accounts, and injected AWS
 // faults (internal/testutil/faultproxy), against moto. It has no non-test
 // code; see chaos_test.go and docs/reliability.md.
 //

@@ -64,7 +64,7 @@ func TestLedgerLoss(t *testing.T) {
 		w.put(k, b)
 	}
 	base := w.rules()
-	hand := w.handRule(w.byName["g1"], 9000, "by hand")
+	hand := w.handRule(w.byName["g1"], 9000, "by hand", nil)
 	sweep()
 	applied := map[rules.Key]string{}
 	for _, r := range w.rules() {

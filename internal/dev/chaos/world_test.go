@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -63,14 +65,17 @@ type world struct {
 	policy bool
 }
 
-func newWorld(tb testing.TB, srv *motoserver.Server, ngroups int) *world {
+// newWorld makes a world of ngroups groups named g0, g1, … and one more
+// group per name of extra.
+func newWorld(tb testing.TB, srv *motoserver.Server, ngroups int, extra ...string) *world {
 	tb.Helper()
 	cfg := srv.Config(tb)
 	cfg.Retryer = fastRetryer
-	names := make([]string, ngroups)
+	names := make([]string, ngroups, ngroups+len(extra))
 	for i := range names {
 		names[i] = fmt.Sprintf("g%d", i)
 	}
+	names = append(names, extra...)
 	mw := srv.World(tb, cfg, motoworld.Spec{Groups: names, Bucket: bucket, Versioned: true, Table: table})
 	return &world{tb: tb, cfg: cfg, ec2: mw.EC2, s3: mw.S3, ddb: mw.DDB,
 		groups: ec2sg.New(mw.EC2), ledger: ddbledger.New(mw.DDB, table),
@@ -152,14 +157,23 @@ func (w *world) rules() []reconcile.ActualRule {
 	return nil
 }
 
-// handRule adds an untagged rule outside sgrules and returns it.
-func (w *world) handRule(group string, port int32, desc string) reconcile.ActualRule {
+// handRule adds a rule outside sgrules, with tags (none: untagged), and
+// returns it.
+func (w *world) handRule(group string, port int32, desc string, tags map[string]string) reconcile.ActualRule {
 	w.tb.Helper()
-	_, err := w.ec2.AuthorizeSecurityGroupIngress(context.Background(), &ec2.AuthorizeSecurityGroupIngressInput{
+	in := &ec2.AuthorizeSecurityGroupIngressInput{
 		GroupId: aws.String(group),
 		IpPermissions: []ec2types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
 			IpRanges: []ec2types.IpRange{{CidrIp: aws.String("198.51.100.0/24"), Description: aws.String(desc)}}}},
-	})
+	}
+	if len(tags) > 0 {
+		spec := ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeSecurityGroupRule}
+		for _, k := range slices.Sorted(maps.Keys(tags)) {
+			spec.Tags = append(spec.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+		}
+		in.TagSpecifications = []ec2types.TagSpecification{spec}
+	}
+	_, err := w.ec2.AuthorizeSecurityGroupIngress(context.Background(), in)
 	if err != nil {
 		w.tb.Fatalf("add rule by hand: %v", err)
 	}
