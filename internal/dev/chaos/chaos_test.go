@@ -480,7 +480,7 @@ func (s *scenario) run() {
 				}
 			}
 		}
-		if s.guard != nil && s.step > 1 && s.rng.IntN(2) == 0 {
+		if guardrail := s.rng.IntN(2) == 0; s.guard != nil && s.step > 1 && guardrail {
 			if keys := sortedFileKeys(s.files); len(keys) > 0 && s.rng.IntN(2) == 0 {
 				s.respond(pick(s.rng, keys...))
 			} else {
