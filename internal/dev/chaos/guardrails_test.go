@@ -16,7 +16,8 @@ import (
 // respond plays an incident responder in a scenario with a policy. A file
 // gets a rule on a port of its own (tcp 7000+n from 10.0.0.0/8, which the
 // policy accepts), applied without faults; then a deny clause on that port
-// is added to the policy in the bucket: the file becomes invalid, the rule
+// and 10.0.0.0/8 is added to the policy in the bucket (all-traffic rules
+// grant the port too, but none of the generator's covers 10.0.0.0/8): the file becomes invalid, the rule
 // a managed violation the sweep reports (enforce: report) and the
 // responder revokes it by hand. A sweep and a run of the file, both
 // without faults, must not write it again: the restore of an invalid
@@ -60,7 +61,7 @@ func (s *scenario) respond(key string) {
 		s.violate("responder: %s of %s, valid, was not created", k, key)
 		return
 	}
-	clause := fmt.Sprintf("  - id: responder-%d\n    message: port %d is closed after an incident\n    type: ingress\n    protocol: tcp\n    ports: %d\n\n", n, port, port)
+	clause := fmt.Sprintf("  - id: responder-%d\n    message: port %d is closed after an incident\n    type: ingress\n    protocol: tcp\n    ports: %d\n    cidrs: [10.0.0.0/8]\n\n", n, port, port)
 	before, after, ok := strings.Cut(s.guard.body, "\ndeny:\n")
 	if !ok {
 		s.t.Fatalf("seed %d: the policy has no deny list", s.seed)
