@@ -176,3 +176,38 @@ func TestDynamoDBTransactionsAreAtomic(t *testing.T) {
 		t.Error("no increment succeeded")
 	}
 }
+
+// A TransactWriteItems sent again with the same ClientRequestToken (as the
+// SDK retries one whose response was lost) succeeds without running twice,
+// as DynamoDB guarantees; a new token runs and fails its condition.
+func TestDynamoDBTransactionsAreIdempotent(t *testing.T) {
+	p := start(t, []Patch{Atomic})
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(p.Config())
+	table := aws.String("idempotent")
+	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            table,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(token string) error {
+		_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{ClientRequestToken: aws.String(token),
+			TransactItems: []types.TransactWriteItem{{Put: &types.Put{TableName: table,
+				Item:                map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "once"}},
+				ConditionExpression: aws.String("attribute_not_exists(pk)")}}}})
+		return err
+	}
+	if err := put("token-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("token-1"); err != nil {
+		t.Errorf("the same request again (a retry) failed: %v", err)
+	}
+	var cancelled *types.TransactionCanceledException
+	if err := put("token-2"); !errors.As(err, &cancelled) {
+		t.Errorf("a new request with the item there: %v, want TransactionCanceledException", err)
+	}
+}

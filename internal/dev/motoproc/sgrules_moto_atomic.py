@@ -15,12 +15,21 @@ This patch wraps DynamoHandler.call_action, which serves every DynamoDB
 API call, in one lock, so each DynamoDB request runs alone: the guarantee
 DynamoDB gives. Other services are untouched.
 
+It also gives TransactWriteItems DynamoDB's idempotency: a request
+carrying a ClientRequestToken already served successfully (the SDK fills
+one in and sends it again when it retries, e.g. after a response lost to a
+slow or reset connection on a loaded machine) returns the first response
+instead of running again, where moto would check the conditions a second
+time and fail them against its own first write.
+
 internal/dev/motoproc puts this module on the PYTHONPATH of every moto_server
 it starts (through a generated sitecustomize.py) and checks the line this
 module writes to stderr; if moto's code no longer matches, moto_server
 exits with an error instead of running unpatched.
 """
 
+import collections
+import json
 import os
 import sys
 import threading
@@ -40,10 +49,28 @@ def _patch():
     if original is None or not callable(original):
         _fail("moto's DynamoHandler has no call_action of its own")
     lock = threading.RLock()
+    # ClientRequestToken -> (request body, response) of the transactions
+    # served, the most recent 10,000 (DynamoDB keeps a token 10 minutes).
+    served = collections.OrderedDict()
 
     def call_action(self):
         with lock:
-            return original(self)
+            # The raw request body (call_action replaces self.body with
+            # the parsed parameters).
+            token, body = None, self.body
+            if self._get_action() == "TransactWriteItems":
+                try:
+                    token = json.loads(body or "{}").get("ClientRequestToken")
+                except (ValueError, TypeError, AttributeError):
+                    token = None
+                if token and token in served and served[token][0] == body:
+                    return served[token][1]
+            response = original(self)
+            if token and response[0] == 200:
+                served[token] = (body, response)
+                while len(served) > 10000:
+                    served.popitem(last=False)
+            return response
 
     call_action.__doc__ = original.__doc__
     DynamoHandler.call_action = call_action
@@ -51,4 +78,4 @@ def _patch():
 
 if os.path.basename(sys.argv[0] if sys.argv else "") == "moto_server":
     _patch()
-    sys.stderr.write("sgrules moto atomic: applied (one DynamoDB request at a time)\n")
+    sys.stderr.write("sgrules moto atomic: applied (one DynamoDB request at a time, idempotent transactions)\n")
