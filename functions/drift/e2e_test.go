@@ -430,11 +430,11 @@ func TestDriftE2E(t *testing.T) {
 					t.Errorf("description change %+v", c)
 				}
 			case report.KindModified:
-				if c.Before != "tcp 8443 from cidr4:0.0.0.0/0" || c.After != `tcp 443 from cidr4:0.0.0.0/0 "HTTPS"` {
+				if c.Before != "tcp 8443 from 0.0.0.0/0" || c.After != `tcp 443 from 0.0.0.0/0 "HTTPS"` {
 					t.Errorf("modified change %+v", c)
 				}
 			case report.KindDeleted:
-				if c.Before != report.Missing || c.After != `tcp 22 from cidr4:192.0.2.0/24 "SSH from the office"` {
+				if c.Before != report.Missing || c.After != `tcp 22 from 192.0.2.0/24 "SSH from the office"` {
 					t.Errorf("deleted change %+v", c)
 				}
 			}

@@ -3,7 +3,6 @@ package report
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -55,8 +54,8 @@ const Missing = "missing"
 
 // Change is one rule changed outside sgrules. Before is what EC2 had, After
 // what is declared: for KindDescription both are descriptions of Rule; for
-// the other kinds they are rules ("tcp 443 from cidr4:0.0.0.0/0
-// \"HTTPS\"") or Missing.
+// the other kinds they are rules ("tcp 443 from 0.0.0.0/0 \"HTTPS\"",
+// RuleText) or Missing.
 type Change struct {
 	Kind      Kind   `json:"kind"`
 	Group     string `json:"group"`
@@ -587,35 +586,4 @@ func (c Change) text() string {
 		return "undeclared rule in exclusive group: " + c.Rule
 	}
 	return string(c.Kind) + " " + c.Rule
-}
-
-// RuleText renders a permission for people: "tcp 443 from
-// cidr4:0.0.0.0/0 \"HTTPS\"" (ingress) or "all to sg:sg-… " (egress).
-func RuleText(k rules.Key, description string) string {
-	var b strings.Builder
-	switch k.Protocol {
-	case rules.ProtoAll:
-		b.WriteString("all")
-	default:
-		b.WriteString(k.Protocol)
-		switch {
-		case k.Protocol == rules.ProtoICMP || k.Protocol == rules.ProtoICMPv6:
-			fmt.Fprintf(&b, " type %d code %d", k.FromPort, k.ToPort)
-		case k.FromPort == -1 && k.ToPort == -1:
-		case k.FromPort == k.ToPort:
-			b.WriteString(" " + strconv.Itoa(int(k.FromPort)))
-		default:
-			fmt.Fprintf(&b, " %d-%d", k.FromPort, k.ToPort)
-		}
-	}
-	if k.Direction == rules.Egress {
-		b.WriteString(" to ")
-	} else {
-		b.WriteString(" from ")
-	}
-	b.WriteString(k.Peer.String())
-	if description != "" {
-		fmt.Fprintf(&b, " %q", description)
-	}
-	return b.String()
 }

@@ -72,16 +72,16 @@ func TestBuild(t *testing.T) {
 	}{
 		{"nothing", reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 3}}, nil, 0, 0, false},
 		{"every kind reverted", sweep(true), []string{
-			`deleted sg-admin missing → tcp 22 from cidr4:192.0.2.0/24 "SSH from the office"`,
-			`exclusive sg-db tcp 1024-65535 from cidr4:192.0.2.0/24 "temporary" → missing`,
-			`orphan sg-old all to sg:sg-app → missing`,
+			`deleted sg-admin missing → tcp 22 from 192.0.2.0/24 "SSH from the office"`,
+			`exclusive sg-db tcp 1024-65535 from 192.0.2.0/24 "temporary" → missing`,
+			`orphan sg-old all traffic to sg-app → missing`,
 			`description sg-web edited → HTTP`,
-			`modified sg-web tcp 8443 from cidr4:0.0.0.0/0 → tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`,
+			`modified sg-web tcp 8443 from 0.0.0.0/0 → tcp 443 from 0.0.0.0/0 "HTTPS"`,
 		}, 5, 5, false},
 		{"report mode", sweep(false), nil, 5, 0, true},
 		{"modified without its pair", reconcile.Result{Executed: true, Drift: reconcile.DriftReport{Drifted: []reconcile.Action{
 			{Kind: reconcile.ActRevoke, Key: modified, RuleID: "sgr-https", Reason: "drift: rule modified outside sgrules (was something else)", Cause: reconcile.CauseDriftModified},
-		}}}, []string{`modified sg-web tcp 8443 from cidr4:0.0.0.0/0 → missing`}, 1, 1, false},
+		}}}, []string{`modified sg-web tcp 8443 from 0.0.0.0/0 → missing`}, 1, 1, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,11 +204,12 @@ func TestRuleText(t *testing.T) {
 		desc string
 		want string
 	}{
-		{https, "HTTPS", `tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`},
-		{stray, "", `tcp 1024-65535 from cidr4:192.0.2.0/24`},
-		{orphan, "", `all to sg:sg-app`},
-		{key("sg-a", rules.Ingress, rules.ProtoICMP, 8, -1, office), "", `icmp type 8 code -1 from cidr4:192.0.2.0/24`},
-		{key("sg-a", rules.Ingress, "47", -1, -1, office), "", `47 from cidr4:192.0.2.0/24`},
+		{https, "HTTPS", `tcp 443 from 0.0.0.0/0 "HTTPS"`},
+		{stray, "", `tcp 1024-65535 from 192.0.2.0/24`},
+		{orphan, "", `all traffic to sg-app`},
+		{key("sg-a", rules.Ingress, rules.ProtoICMP, 8, -1, office), "", `icmp type 8 from 192.0.2.0/24`},
+		{key("sg-a", rules.Ingress, "47", -1, -1, office), "", `protocol 47 from 192.0.2.0/24`},
+		{key("sg-a", rules.Ingress, rules.ProtoTCP, 5432, 5432, rules.Peer{Kind: rules.PeerGroup, Account: "111122223333", Value: "sg-b"}), "", `tcp 5432 from 111122223333/sg-b`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
@@ -231,8 +232,8 @@ func TestPolicyViolations(t *testing.T) {
 	r := report.Build(res)
 	want := "No drift in 2 groups checked; 2 rules violate the guardrail policy.\n" +
 		"Policy violations:\n" +
-		`- sg-web ingress: tcp 22 from cidr4:0.0.0.0/0 "by hand" violates policy NO-WORLD-SSH: SSH must not be open to the internet (revoked)` + "\n" +
-		"- sg-web ingress: tcp 443 from cidr4:0.0.0.0/0 violates policy WEB-ONLY (managed: kept until its rule file is fixed)\n"
+		`- sg-web ingress: tcp 22 from 0.0.0.0/0 "by hand" violates policy NO-WORLD-SSH: SSH must not be open to the internet (revoked)` + "\n" +
+		"- sg-web ingress: tcp 443 from 0.0.0.0/0 violates policy WEB-ONLY (managed: kept until its rule file is fixed)\n"
 	if got := r.Summary(); got != want {
 		t.Errorf("Summary:\n%s\nwant:\n%s", got, want)
 	}
@@ -287,7 +288,7 @@ func TestPolicyRefused(t *testing.T) {
 	r := report.Build(res)
 	want := "2 groups checked; 1 rule not written: refused by the guardrail policy.\n" +
 		"Refused by the guardrail policy, not written:\n" +
-		"- sg-web ingress: tcp 22 from cidr4:0.0.0.0/0 (restore for rules/ssh.yaml rule r) not written: violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0\n"
+		"- sg-web ingress: tcp 22 from 0.0.0.0/0 (restore for rules/ssh.yaml rule r) not written: violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0\n"
 	if got := r.Summary(); got != want {
 		t.Errorf("Summary:\n%s\nwant:\n%s", got, want)
 	}
@@ -295,7 +296,7 @@ func TestPolicyRefused(t *testing.T) {
 		t.Errorf("Subject = %q", got)
 	}
 	b, _ := json.Marshal(r)
-	if !strings.Contains(string(b), `"policyRefused":[{"group":"sg-web","direction":"ingress","rule":"tcp 22 from cidr4:0.0.0.0/0","action":"authorize","cause":"drift-deleted","source":"rules/ssh.yaml","ruleName":"r","policy":"no-world-ssh","reason":"violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0"}]`) {
+	if !strings.Contains(string(b), `"policyRefused":[{"group":"sg-web","direction":"ingress","rule":"tcp 22 from 0.0.0.0/0","action":"authorize","cause":"drift-deleted","source":"rules/ssh.yaml","ruleName":"r","policy":"no-world-ssh","reason":"violates policy NO-WORLD-SSH: ingress tcp 22 from 0.0.0.0/0"}]`) {
 		t.Errorf("JSON: %s", b)
 	}
 }
@@ -330,12 +331,12 @@ func TestAttribution(t *testing.T) {
 			subject: "sgrules: 5 security group rules changed outside sgrules (reverted)",
 			summary: []string{
 				"assumed-role/Admin/alice (RevokeSecurityGroupIngress at 2026-03-02T11:02:17Z, from 203.0.113.9, aws-cli/2.22.0): 3 rules reverted, 1 write refused by the guardrail policy in sg-admin, sg-web",
-				`- sg-admin ingress: deleted tcp 22 from cidr4:192.0.2.0/24 "SSH from the office"`,
-				`- sg-web ingress: description of tcp 80 from cidr4:0.0.0.0/0 edited: "edited", declared "HTTP"`,
-				`- sg-web ingress: modified to tcp 8443 from cidr4:0.0.0.0/0, declared tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`,
+				`- sg-admin ingress: deleted tcp 22 from 192.0.2.0/24 "SSH from the office"`,
+				`- sg-web ingress: description of tcp 80 from 0.0.0.0/0 edited: "edited", declared "HTTP"`,
+				`- sg-web ingress: modified to tcp 8443 from 0.0.0.0/0, declared tcp 443 from 0.0.0.0/0 "HTTPS"`,
 				"Not attributed (not in a group RevokeSecurityGroupIngress named): 2 rules reverted in sg-db, sg-old",
-				`- sg-db ingress: undeclared rule in exclusive group: tcp 1024-65535 from cidr4:192.0.2.0/24 "temporary"`,
-				"- sg-web ingress: tcp 22 from cidr4:0.0.0.0/0 (restore for rules/ssh.yaml rule r) not written: violates policy NO-WORLD-SSH; changed by assumed-role/Admin/alice",
+				`- sg-db ingress: undeclared rule in exclusive group: tcp 1024-65535 from 192.0.2.0/24 "temporary"`,
+				"- sg-web ingress: tcp 22 from 0.0.0.0/0 (restore for rules/ssh.yaml rule r) not written: violates policy NO-WORLD-SSH; changed by assumed-role/Admin/alice",
 			},
 			byItems: 4,
 		},
@@ -345,7 +346,7 @@ func TestAttribution(t *testing.T) {
 			summary: []string{
 				"1 rule changed outside sgrules in 1 group checked; 1 reverted.",
 				"assumed-role/Admin/alice (RevokeSecurityGroupIngress at 2026-03-02T11:02:17Z, from 203.0.113.9, aws-cli/2.22.0): 1 rule reverted in sg-web",
-				`- sg-web ingress: deleted tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`,
+				`- sg-web ingress: deleted tcp 443 from 0.0.0.0/0 "HTTPS"`,
 			},
 			byItems: 1,
 		},

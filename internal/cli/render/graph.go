@@ -1,6 +1,7 @@
 package render
 
 import (
+	"github.com/sgrules/sgrules/internal/report"
 	"net/netip"
 	"sort"
 	"strings"
@@ -150,7 +151,7 @@ func (b *GraphBuilder) Add(k rules.Key, description string, owners ...string) *E
 		return e
 	}
 	e := &Edge{From: from, To: to, Direction: k.Direction, Protocol: k.Protocol, FromPort: k.FromPort, ToPort: k.ToPort,
-		Label: Ports(k), World: k.Direction == rules.Ingress && IsWorld(k.Peer), Description: description,
+		Label: report.Ports(k), World: k.Direction == rules.Ingress && IsWorld(k.Peer), Description: description,
 		Owners: mergeSorted(nil, owners)}
 	b.edges[id] = e
 	return e

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"github.com/sgrules/sgrules/internal/report"
 	"io"
 	"net/netip"
 	"sort"
@@ -201,7 +202,7 @@ func portsText(k rules.Key) string {
 		}
 		return fmt.Sprintf("%d-%d", k.FromPort, k.ToPort)
 	case rules.ProtoICMP, rules.ProtoICMPv6:
-		return strings.TrimPrefix(Ports(k), k.Protocol+" ")
+		return strings.TrimPrefix(report.Ports(k), k.Protocol+" ")
 	}
 	return "all"
 }
@@ -296,7 +297,7 @@ func planFlows(cs []Change, names map[string]string) Graph {
 			e.Status, e.Label = StatusChanged, e.Label+" (description)"
 		case c.Kind == ChangeChange && c.Old.Key.Peer == c.New.Key.Peer:
 			e := b.addKeyed(id, c.New.Key)
-			e.Status, e.Label = StatusChanged, Ports(c.Old.Key)+" → "+Ports(c.New.Key)
+			e.Status, e.Label = StatusChanged, report.Ports(c.Old.Key)+" → "+report.Ports(c.New.Key)
 		case c.Kind == ChangeChange:
 			b.addKeyed(id, c.New.Key).Status = StatusChanged
 			b.addKeyed(id+"-old", c.Old.Key).Status = StatusRemoved

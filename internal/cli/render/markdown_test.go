@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"github.com/sgrules/sgrules/internal/report"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,10 +33,10 @@ func TestPairReplacements(t *testing.T) {
 	for _, c := range PairReplacements(reviewResult().Plan.Actions) {
 		s := string(c.Kind)
 		if c.Old != nil {
-			s += " old=" + Ports(c.Old.Key)
+			s += " old=" + report.Ports(c.Old.Key)
 		}
 		if c.New != nil {
-			s += " new=" + Ports(c.New.Key)
+			s += " new=" + report.Ports(c.New.Key)
 		}
 		got = append(got, s)
 	}

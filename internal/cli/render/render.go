@@ -91,31 +91,6 @@ func (o Options) Group(id string) string {
 	return id
 }
 
-// Ports renders protocol and ports: "tcp 443", "udp 1024-65535",
-// "icmp all", "icmp type 8", "icmp type 3 code 4", "all traffic",
-// "protocol 47".
-func Ports(k rules.Key) string {
-	switch k.Protocol {
-	case rules.ProtoTCP, rules.ProtoUDP:
-		if k.FromPort == k.ToPort {
-			return fmt.Sprintf("%s %d", k.Protocol, k.FromPort)
-		}
-		return fmt.Sprintf("%s %d-%d", k.Protocol, k.FromPort, k.ToPort)
-	case rules.ProtoICMP, rules.ProtoICMPv6:
-		switch {
-		case k.FromPort == -1:
-			return k.Protocol + " all"
-		case k.ToPort == -1:
-			return fmt.Sprintf("%s type %d", k.Protocol, k.FromPort)
-		default:
-			return fmt.Sprintf("%s type %d code %d", k.Protocol, k.FromPort, k.ToPort)
-		}
-	case rules.ProtoAll:
-		return "all traffic"
-	}
-	return "protocol " + k.Protocol
-}
-
 // Peer renders the peer with its preposition: "from 10.0.0.0/8",
 // "to sg-0abc (db)", "from pl-0abc".
 func (o Options) Peer(k rules.Key) string {
@@ -140,7 +115,7 @@ func (o Options) PeerValue(p rules.Peer) string {
 
 // Rule renders a key without its group: "ingress tcp 443 from 0.0.0.0/0".
 func (o Options) Rule(k rules.Key) string {
-	return string(k.Direction) + " " + Ports(k) + " " + o.Peer(k)
+	return string(k.Direction) + " " + report.Ports(k) + " " + o.Peer(k)
 }
 
 // actionLine is "+ ingress tcp 443 from 0.0.0.0/0 "HTTPS"" (without indent).
@@ -151,7 +126,7 @@ func (o Options) actionLine(a reconcile.Action) string {
 		line += " description " + strconv.Quote(a.OldDescription) + " -> " + strconv.Quote(a.Description)
 	case reconcile.ActModify:
 		// One rule changed in place: "~ ingress tcp 80 from 10.0.0.0/8 -> tcp 8080 from 10.0.0.0/8".
-		line = o.symbol(a.Kind) + " " + o.Rule(a.From) + " -> " + Ports(a.Key) + " " + o.Peer(a.Key)
+		line = o.symbol(a.Kind) + " " + o.Rule(a.From) + " -> " + report.Ports(a.Key) + " " + o.Peer(a.Key)
 		if a.OldDescription != a.Description {
 			line += " description " + strconv.Quote(a.OldDescription) + " -> " + strconv.Quote(a.Description)
 		} else if a.Description != "" {
@@ -564,8 +539,8 @@ func (o Options) modified(w io.Writer, d report.Drifted) {
 func modifiedReason(d report.Drifted) string {
 	was, now := d.Declared.Key, d.Action.Key
 	var changes []string
-	if Ports(was) != Ports(now) {
-		from, to := Ports(was), Ports(now)
+	if report.Ports(was) != report.Ports(now) {
+		from, to := report.Ports(was), report.Ports(now)
 		if was.Protocol == now.Protocol {
 			from, to = strings.TrimPrefix(from, was.Protocol+" "), strings.TrimPrefix(to, now.Protocol+" ")
 		}

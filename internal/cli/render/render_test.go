@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"flag"
+	"github.com/sgrules/sgrules/internal/report"
 	"os"
 	"path/filepath"
 	"testing"
@@ -186,7 +187,7 @@ func TestPorts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
-			if got := Ports(rules.Key{Protocol: tc.proto, FromPort: tc.from, ToPort: tc.to}); got != tc.want {
+			if got := report.Ports(rules.Key{Protocol: tc.proto, FromPort: tc.from, ToPort: tc.to}); got != tc.want {
 				t.Errorf("Ports = %q, want %q", got, tc.want)
 			}
 		})

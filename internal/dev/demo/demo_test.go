@@ -89,7 +89,7 @@ func TestRun(t *testing.T) {
 		"description reverted ",
 		"left alone ",
 		"==> Uploading the guardrail policy",
-		"policy violation reported: admin ingress tcp 22 from cidr4:0.0.0.0/0",
+		"policy violation reported: admin ingress tcp 22 from 0.0.0.0/0",
 		"converged: 32 declared rules in place, 2 unmanaged rules left alone (1 reported as a policy violation)",
 		"==> Stopping moto_server",
 		"Demo finished successfully in ",

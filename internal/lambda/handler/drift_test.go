@@ -82,7 +82,7 @@ func TestDriftReportAndMetrics(t *testing.T) {
 		t.Errorf("report line = %v", reports[0])
 	}
 	change := r["drifted"].([]any)[0].(map[string]any)
-	if change["before"] != "missing" || change["after"] != `tcp 443 from cidr4:0.0.0.0/0 "HTTPS"` || change["kind"] != "deleted" {
+	if change["before"] != "missing" || change["after"] != `tcp 443 from 0.0.0.0/0 "HTTPS"` || change["kind"] != "deleted" {
 		t.Errorf("change = %v", change)
 	}
 
@@ -161,7 +161,7 @@ func TestDriftAlerts(t *testing.T) {
 			}
 			in := alerts.in[0]
 			if aws.ToString(in.TopicArn) != topic || !strings.Contains(aws.ToString(in.Subject), "1 security group rule changed") ||
-				!strings.Contains(aws.ToString(in.Message), `deleted tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`) {
+				!strings.Contains(aws.ToString(in.Message), `deleted tcp 443 from 0.0.0.0/0 "HTTPS"`) {
 				t.Errorf("published %s / %s", aws.ToString(in.Subject), aws.ToString(in.Message))
 			}
 			if tc.err != nil && len(logLines(t, logs, "drift alert not published")) != 1 {
@@ -213,7 +213,7 @@ func TestDriftAttributedToCloudTrailCaller(t *testing.T) {
 	subject, msg := aws.ToString(alerts.in[0].Subject), aws.ToString(alerts.in[0].Message)
 	if subject != "sgrules: 1 security group rule changed outside sgrules by alice (reverted)" ||
 		!strings.Contains(msg, "assumed-role/Admin/alice (RevokeSecurityGroupIngress at 2026-03-02T11:20:44Z, from 203.0.113.9, aws-cli/2.22.0): 1 rule reverted in sg-0123456789abcdef0\n"+
-			`- sg-0123456789abcdef0 ingress: deleted tcp 443 from cidr4:0.0.0.0/0 "HTTPS"`) {
+			`- sg-0123456789abcdef0 ingress: deleted tcp 443 from 0.0.0.0/0 "HTTPS"`) {
 		t.Errorf("alert %q:\n%s", subject, msg)
 	}
 }

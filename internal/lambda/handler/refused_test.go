@@ -25,7 +25,7 @@ func TestReconcileResponseListsRefusedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(out)
-	if !strings.Contains(string(b), `"policyRefused":[{"group":"sg-1","direction":"ingress","rule":"tcp 22 from cidr4:0.0.0.0/0","action":"authorize","cause":"declared","source":"rules/team a/web=prod.yaml","ruleName":"ssh","policy":"no-world-ssh","reason":"violates policy NO-WORLD-SSH"}]`) {
+	if !strings.Contains(string(b), `"policyRefused":[{"group":"sg-1","direction":"ingress","rule":"tcp 22 from 0.0.0.0/0","action":"authorize","cause":"declared","source":"rules/team a/web=prod.yaml","ruleName":"ssh","policy":"no-world-ssh","reason":"violates policy NO-WORLD-SSH"}]`) {
 		t.Errorf("response: %s", b)
 	}
 }
