@@ -11,6 +11,7 @@ import (
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/report"
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 // Publisher sends drift alerts; *sns.Client satisfies it.
@@ -30,8 +31,11 @@ const alertTimeout = 10 * time.Second
 // grouped by target (see shouldAlert). It never fails the run. The
 // reports of a CloudTrail event name its caller, by, in the changes of the
 // groups it named; those of a schedule (its sweep messages, a target's
-// expiry schedule) say "found by schedule".
-func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconcile.Request, res reconcile.FleetResult, err error, by *report.Actor) []report.Report {
+// expiry schedule) say "found by schedule". A run of one target, only
+// (a CloudTrail event's account and region, a sweep message's), that ran
+// nothing there (no rule file or ledger record in it) still reports, naming
+// that target.
+func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconcile.Request, only []rules.Target, res reconcile.FleetResult, err error, by *report.Actor) []report.Report {
 	foundBy := ""
 	switch {
 	case kind == trigger.KindAPICall:
@@ -51,7 +55,11 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 	if len(reps) == 0 {
 		// Nothing ran: the fleet failed before any target, or no target had
 		// anything to do.
-		reps = append(reps, report.Build(reconcile.Result{}).WithError(err).Attribute(foundBy, by))
+		rep := report.Build(reconcile.Result{}).WithError(err)
+		if len(only) == 1 {
+			rep.Account, rep.Region = only[0].Account, only[0].Region
+		}
+		reps = append(reps, rep.Attribute(foundBy, by))
 	}
 	detected, alertable := 0, false
 	for _, rep := range reps {

@@ -195,3 +195,38 @@ func TestAlertGroupedByTarget(t *testing.T) {
 }
 
 var _ = trigger.KindSweep
+
+// emptyFleet runs nothing: no rule file or ledger record is in any target.
+type emptyFleet struct{ fakeFleet }
+
+func (*emptyFleet) Reconcile(context.Context, reconcile.Request, []rules.Target) (reconcile.FleetResult, error) {
+	return reconcile.FleetResult{}, nil
+}
+
+// A CloudTrail event for a target with no rule files (the fleet runs no
+// target) still gets a drift report, and the report, its log line and the
+// response name the event's account and region.
+func TestAPICallReportNamesTargetWithoutFiles(t *testing.T) {
+	logs := &bytes.Buffer{}
+	h, err := NewDrift(Config{Fleet: &emptyFleet{}, Metrics: &bytes.Buffer{}, DriftCount: report.Count,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := json.RawMessage(`{"version":"0","id":"e1","detail-type":"AWS API Call via CloudTrail","source":"aws.ec2","account":"111122223333",
+		"region":"eu-west-1","detail":{"eventID":"x","eventName":"RevokeSecurityGroupIngress","awsRegion":"eu-west-1",
+		"userIdentity":{"arn":"arn:aws:sts::111122223333:assumed-role/admin/s","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::111122223333:role/admin"}}},
+		"requestParameters":{"groupId":"sg-0123456789abcdef0"}}}`)
+	out, err := h.Handle(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := out.(Response).Drift
+	if d == nil || d.Account != tgtB.Account || d.Region != tgtB.Region {
+		t.Fatalf("drift report = %+v, want account %s region %s", d, tgtB.Account, tgtB.Region)
+	}
+	lines := logLines(t, logs, "drift report")
+	if len(lines) != 1 || lines[0]["account"] != tgtB.Account || lines[0]["region"] != tgtB.Region {
+		t.Errorf("drift report log lines = %v", lines)
+	}
+}

@@ -216,7 +216,7 @@ func (h *Handler) runBy(ctx context.Context, kind trigger.Kind, req reconcile.Re
 		resp.Refused = flattenRefused(res)
 	}
 	if h.cfg.DriftCount != nil {
-		reps := h.reportDrift(ctx, kind, req, res, err, by)
+		reps := h.reportDrift(ctx, kind, req, only, res, err, by)
 		if len(reps) == 1 {
 			resp.Drift = &reps[0]
 		}
