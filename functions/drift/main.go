@@ -54,6 +54,10 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 		DriftCount:  report.Count,
 		Metrics:     os.Stdout,
 	}
+	if c.ManagedGroupTag == "" {
+		// Every report says the functions may change any group.
+		hcfg.Scope = report.ScopeEveryGroup
+	}
 	// After a sweep (the expiry schedule's among them), the target's
 	// schedule moves to its next deadline, or comes back if it was lost.
 	if hcfg.Expiry, err = fleet.Expiry(); err != nil {

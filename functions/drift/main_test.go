@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 )
@@ -77,6 +79,42 @@ func TestBootstrapOwnCallsByExactARN(t *testing.T) {
 			}
 			if !tc.own && strings.Contains(out, "own call") {
 				t.Errorf("someone else's call ignored as sgrules' own: %s", out)
+			}
+		})
+	}
+}
+
+// With no MANAGED_GROUP_TAG the functions may change every security group
+// of the account and region: the drift report says so (scope); with the
+// tag it does not.
+func TestBootstrapReportSaysScopeWithoutManagedGroupTag(t *testing.T) {
+	srv := motoserver.Shared(t)
+	srv.Reset(t)
+	cfg := srv.Config(t)
+	motoserver.CreateBucket(t, cfg, "rules-scope", true)
+	motoserver.CreateTable(t, cfg, "ledger")
+	payload, err := os.ReadFile("testdata/cloudtrail-revoke-ingress-alice.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := rie.Build(t, "./functions/drift")
+	for _, tag := range []string{"", "sgrules"} {
+		t.Run("tag="+tag, func(t *testing.T) {
+			fn := rie.Start(t, bin, append(srv.Env(), "STATE_TABLE=ledger", "RULES_BUCKET=rules-scope", "DRIFT_MODE=report",
+				"MANAGED_GROUP_TAG="+tag))
+			var resp struct {
+				Error string
+				Drift *struct{ Scope, Account, Region string }
+			}
+			out := fn.Invoke(t, payload)
+			if err := json.Unmarshal(out, &resp); err != nil || resp.Drift == nil || resp.Error != "" {
+				t.Fatalf("response %s (%v)", out, err)
+			}
+			if tag == "" && resp.Drift.Scope != report.ScopeEveryGroup {
+				t.Errorf("scope %q, want %q", resp.Drift.Scope, report.ScopeEveryGroup)
+			}
+			if tag != "" && resp.Drift.Scope != "" {
+				t.Errorf("scope %q with MANAGED_GROUP_TAG set, want none", resp.Drift.Scope)
 			}
 		})
 	}

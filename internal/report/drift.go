@@ -49,6 +49,11 @@ const (
 	KindExclusive Kind = "exclusive"
 )
 
+// ScopeEveryGroup is the Scope of the reports of a deployment with no
+// ManagedGroupTag (MANAGED_GROUP_TAG empty).
+const ScopeEveryGroup = "every security group in the account and region: MANAGED_GROUP_TAG (the stack's ManagedGroupTag) is empty, " +
+	"so sgrules may change the rules of any group here (in a target account, unless its template-target.yaml stack sets ManagedGroupTag)"
+
 // Missing is the Before of a deleted rule and the After of a revoked one.
 const Missing = "missing"
 
@@ -81,8 +86,12 @@ type Change struct {
 type Report struct {
 	// Account and Region name the target swept (set by the drift
 	// function; empty for a run that knows no target).
-	Account       string   `json:"account,omitempty"`
-	Region        string   `json:"region,omitempty"`
+	Account string `json:"account,omitempty"`
+	Region  string `json:"region,omitempty"`
+	// Scope, when set, says which groups the deployment may change:
+	// ScopeEveryGroup when MANAGED_GROUP_TAG is empty (set by the drift
+	// function on every report).
+	Scope         string   `json:"scope,omitempty"`
 	GroupsChecked int      `json:"groupsChecked"`
 	Drifted       []Change `json:"drifted"`
 	// Detected is the number of drifted rules (len(Drifted)): a modified

@@ -415,3 +415,14 @@ func TestPrincipal(t *testing.T) {
 		})
 	}
 }
+
+// docs/drift.md quotes ScopeEveryGroup as the report carries it.
+func TestScopeDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "drift.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc := strings.Join(strings.Fields(string(b)), " "); !strings.Contains(doc, "`"+report.ScopeEveryGroup+"`") {
+		t.Errorf("docs/drift.md does not quote the scope note %q", report.ScopeEveryGroup)
+	}
+}

@@ -62,6 +62,9 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 		reps = append(reps, rep.Attribute(foundBy, by))
 	}
 	detected, alertable := 0, false
+	for i := range reps {
+		reps[i].Scope = h.cfg.Scope
+	}
 	for _, rep := range reps {
 		level := slog.LevelInfo
 		found := rep.Detected > 0 || len(rep.Violations) > 0 || rep.PolicyInvalid != "" || len(rep.Refused) > 0

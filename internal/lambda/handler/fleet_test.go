@@ -230,3 +230,35 @@ func TestAPICallReportNamesTargetWithoutFiles(t *testing.T) {
 		t.Errorf("drift report log lines = %v", lines)
 	}
 }
+
+// Config.Scope is on the report of every target, and on the log lines.
+func TestScopeOnEveryReport(t *testing.T) {
+	logs := &bytes.Buffer{}
+	h, err := NewDrift(Config{Fleet: &fakeFleet{}, Metrics: &bytes.Buffer{}, DriftCount: report.Count,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Scope: report.ScopeEveryGroup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := out.(Response).Targets
+	if len(ts) != 3 {
+		t.Fatalf("targets %+v", ts)
+	}
+	for _, d := range ts {
+		if d.Drift == nil || d.Drift.Scope != report.ScopeEveryGroup {
+			t.Errorf("target %s/%s: report %+v", d.Account, d.Region, d.Drift)
+		}
+	}
+	lines := logLines(t, logs, "drift report")
+	if len(lines) != 3 {
+		t.Fatalf("%d drift report lines, want 3", len(lines))
+	}
+	for _, l := range lines {
+		if rep, _ := l["report"].(map[string]any); rep["scope"] != report.ScopeEveryGroup {
+			t.Errorf("log line %v", l)
+		}
+	}
+}

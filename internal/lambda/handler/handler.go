@@ -67,6 +67,10 @@ type Config struct {
 	// and ReconcileErrors in namespace sgrules, as one embedded metric
 	// format line on Metrics.
 	DriftCount func(reconcile.Result) int
+	// Scope, if set, is the Scope of every drift report: which groups the
+	// deployment may change (report.ScopeEveryGroup with no
+	// MANAGED_GROUP_TAG).
+	Scope string
 	// Metrics receives embedded metric format lines (default os.Stdout).
 	Metrics io.Writer
 	// Alerts, with AlertTopicARN, receives a short summary when a drift run
