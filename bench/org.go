@@ -623,6 +623,14 @@ func (l labelled) UntagRules(ctx context.Context, id string, ruleIDs []string, t
 	return l.g.UntagRules(withTarget(ctx, l.t), id, ruleIDs, tags)
 }
 
+func (l labelled) TagGroups(ctx context.Context, ids []string, tags map[string]string) error {
+	return l.g.TagGroups(withTarget(ctx, l.t), ids, tags)
+}
+
+func (l labelled) UntagGroups(ctx context.Context, ids []string, keys []string) error {
+	return l.g.UntagGroups(withTarget(ctx, l.t), ids, keys)
+}
+
 func (l labelled) DescribeManagedRules(ctx context.Context, ledgerID string) ([]reconcile.ActualRule, error) {
 	return l.g.DescribeManagedRules(withTarget(ctx, l.t), ledgerID)
 }

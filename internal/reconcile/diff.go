@@ -143,6 +143,11 @@ type Plan struct {
 	// ledger, or a tag set by someone else): reported, never revoked as
 	// orphans. Each is in Unmanaged too.
 	Unproven []ActualRule
+	// ExclusiveConflicts are the groups this deployment declares exclusive
+	// that other deployments declare exclusive too (an error, reported by
+	// each): their undeclared rules are in Foreign (CauseExclusive), none
+	// is revoked as exclusive clean-up.
+	ExclusiveConflicts []ExclusiveConflict
 }
 
 // ForeignRule is a rule of other deployments left alone (Plan.Foreign).
@@ -219,6 +224,10 @@ type diffInput struct {
 	actual []ActualRule
 	// exclusive groups: undeclared rules in them are revoked.
 	exclusive map[string]bool
+	// exclusiveOthers maps the exclusive groups other deployments declare
+	// exclusive too to their identities: nothing is revoked there as
+	// exclusive clean-up.
+	exclusiveOthers map[string][]string
 }
 
 // diffOutput is the plan plus the ledger records to write once the plan's
@@ -386,9 +395,10 @@ func diff(in diffInput) diffOutput {
 		case ours:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseDriftModified, Key: a.Key, RuleID: a.RuleID,
 				Owners: sortedOwners(o.Owners), Was: o.Key, Reason: "drift: rule modified outside sgrules (was " + o.Key.String() + ")"})
-		case in.exclusive[a.Key.GroupID] && len(in.othersOf(a)) > 0:
+		case in.exclusive[a.Key.GroupID] && (len(in.othersOf(a)) > 0 || len(in.exclusiveOthers[a.Key.GroupID]) > 0):
 			out.plan.Unmanaged = append(out.plan.Unmanaged, a)
-			out.plan.Foreign = append(out.plan.Foreign, ForeignRule{Rule: a, Deployments: in.othersOf(a), Cause: CauseExclusive})
+			deps := slices.Compact(slices.Sorted(slices.Values(append(in.othersOf(a), in.exclusiveOthers[a.Key.GroupID]...))))
+			out.plan.Foreign = append(out.plan.Foreign, ForeignRule{Rule: a, Deployments: deps, Cause: CauseExclusive})
 		case in.exclusive[a.Key.GroupID]:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseExclusive, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "exclusive group: not declared by any source", Loss: true})
@@ -408,6 +418,11 @@ func diff(in diffInput) diffOutput {
 		}
 	}
 
+	for _, g := range sortedKeys(in.exclusiveOthers) {
+		if in.exclusive[g] && in.groups[g] {
+			out.plan.ExclusiveConflicts = append(out.plan.ExclusiveConflicts, ExclusiveConflict{GroupID: g, Deployments: in.exclusiveOthers[g]})
+		}
+	}
 	pairModifications(&out, in, actual)
 	SortActions(out.plan.Actions)
 	sort.Slice(out.plan.Conflicts, func(i, j int) bool { return out.plan.Conflicts[i].Key.Less(out.plan.Conflicts[j].Key) })

@@ -202,6 +202,9 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 			}
 		}
 		if !req.DryRun {
+			if err := e.markExclusive(ctx, at); err != nil {
+				return res, err
+			}
 			e.clearIntents(ctx, settledIntents(at, p.diffOutput))
 		}
 		e.logPlan(ctx, req, res)
@@ -246,6 +249,9 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	}
 	if err := e.execute(ctx, &p.diffOutput); err != nil {
 		return Result{}, fmt.Errorf("apply plan: %w", err)
+	}
+	if err := e.markExclusive(ctx, at); err != nil {
+		return Result{}, err
 	}
 	commit := e.sourceRecords(srcs)
 	commit.Put, commit.Delete = p.put, p.del
@@ -308,6 +314,9 @@ func (e *Engine) logPlan(ctx context.Context, req Request, res Result) {
 			refused[i] = r.String()
 		}
 		e.log.WarnContext(ctx, "writes refused by the guardrail policy", "policy", res.Policy.Name, "refused", refused)
+	}
+	for _, c := range p.ExclusiveConflicts {
+		e.log.ErrorContext(ctx, "exclusive group of several deployments", "group", c.GroupID, "deployments", c.Deployments, "message", c.String())
 	}
 	for _, s := range res.Sources {
 		if s.Status != StatusApplied {

@@ -585,3 +585,40 @@ func (s *fakeSource) Get(_ context.Context, key string) (Object, error) {
 }
 
 var errInjected = errors.New("injected fault")
+
+func (f *fakeEC2) TagGroups(_ context.Context, ids []string, tags map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["tag-groups"]++
+	for _, id := range ids {
+		g, ok := f.groups[id]
+		if !ok {
+			continue
+		}
+		g.Tags = maps.Clone(g.Tags)
+		if g.Tags == nil {
+			g.Tags = map[string]string{}
+		}
+		maps.Copy(g.Tags, tags)
+		f.groups[id] = g
+	}
+	return nil
+}
+
+func (f *fakeEC2) UntagGroups(_ context.Context, ids []string, keys []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["untag-groups"]++
+	for _, id := range ids {
+		g, ok := f.groups[id]
+		if !ok {
+			continue
+		}
+		g.Tags = maps.Clone(g.Tags)
+		for _, k := range keys {
+			delete(g.Tags, k)
+		}
+		f.groups[id] = g
+	}
+	return nil
+}

@@ -178,3 +178,56 @@ func TestSharedPermissionStaysWhileEitherDeclaresIt(t *testing.T) {
 		})
 	}
 }
+
+// TestExclusiveGroupOfTwoDeployments: A and B both declare the shared
+// group exclusive, each with a rule of its own there. Each marks the group
+// (sgrules:exclusive:<identity>), so each sees the other: a rule made by
+// hand in the group is revoked by neither, and both report the conflict
+// naming the other (before: A, seeing no rule of B's claim, revoked the
+// hand-made rule and reported nothing). When B stops declaring the group
+// exclusive it removes its mark, and A, alone, cleans the group up.
+func TestExclusiveGroupOfTwoDeployments(t *testing.T) {
+	w := newTwoDeployments(t)
+	excl := "exclusiveGroups: [" + w.g + "]\n"
+	w.a.put("a.yaml", tcpFile(w.g, 443, "10.0.0.0/8")+excl)
+	w.b.put("b.yaml", tcpFile(w.g, 5432, "10.1.0.0/16")+excl)
+	w.a.sweep()
+	w.b.sweep()
+	w.a.sweep()
+	if _, err := ec2.NewFromConfig(w.cfg).AuthorizeSecurityGroupIngress(context.Background(), &ec2.AuthorizeSecurityGroupIngressInput{
+		GroupId: &w.g, IpProtocol: aws.String("tcp"), FromPort: aws.Int32(8080), ToPort: aws.Int32(8080), CidrIp: aws.String("10.9.0.0/16")}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		ra, rb := w.a.sweep(), w.b.sweep()
+		if n := ra.Plan.Count(reconcile.ActRevoke) + rb.Plan.Count(reconcile.ActRevoke); n != 0 {
+			t.Fatalf("round %d: revoked: A %+v, B %+v", round, ra.Plan.Actions, rb.Plan.Actions)
+		}
+		for _, c := range []struct {
+			name  string
+			res   reconcile.Result
+			other string
+		}{{"A", ra, w.b.id()}, {"B", rb, w.a.id()}} {
+			cs := c.res.Plan.ExclusiveConflicts // conflict
+			if len(cs) != 1 || cs[0].GroupID != w.g || !slices.Equal(cs[0].Deployments, []string{c.other}) { // conflict
+				t.Fatalf("round %d: %s's exclusive conflicts %+v, want %s naming %s", round, c.name, cs, w.g, c.other) // conflict
+			} // conflict
+		}
+	}
+	if rs := w.ingress(); len(rs) != 3 {
+		t.Fatalf("rules after the sweeps: %+v", rs)
+	}
+
+	w.b.put("b.yaml", tcpFile(w.g, 5432, "10.1.0.0/16"))
+	if rb := w.b.sweep(); len(rb.Plan.ExclusiveConflicts) != 0 || len(rb.Plan.Actions) != 0 { // conflict
+		t.Fatalf("B no longer exclusive: %+v %+v", rb.Plan.ExclusiveConflicts, rb.Plan.Actions) // conflict
+	} // conflict
+	ra := w.a.sweep()
+	if len(ra.Plan.ExclusiveConflicts) != 0 || ra.Plan.Count(reconcile.ActRevoke) != 1 { // conflict
+		t.Fatalf("A alone: %+v %+v", ra.Plan.ExclusiveConflicts, ra.Plan.Actions) // conflict
+	} // conflict
+	rs := w.ingress()
+	if _, ok := rs[8080]; ok || len(rs) != 2 {
+		t.Fatalf("rules after A alone: %+v", rs)
+	}
+}

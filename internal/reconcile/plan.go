@@ -29,6 +29,8 @@ type attempt struct {
 	// id is the deployment's identity ("" in a dry run of a ledger that
 	// has none yet).
 	id string
+	// excl are the exclusive tags of the groups (readExclusiveMarks).
+	excl exclusiveMarks
 }
 
 // planned is the outcome of planning.
@@ -50,6 +52,9 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 		if qe := at.quota[s.key]; qe != nil {
 			s.reject(s.quotaDiagnostic(qe))
 		}
+	}
+	if err := e.readExclusiveMarks(ctx, at); err != nil {
+		return planned{}, err
 	}
 	out := diff(e.diffInput(at))
 
@@ -90,17 +95,18 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 
 func (e *Engine) diffInput(at *attempt) diffInput {
 	in := diffInput{
-		scope:      map[string][]rules.Permission{},
-		scopeRules: map[string]map[string]bool{},
-		complete:   at.req.All, // every source is loaded: a sweep of some groups is complete for them
-		known:      at.known,
-		ledgerID:   at.id,
-		legacyID:   e.cfg.LedgerID,
-		groups:     at.st.groups,
-		owned:      at.st.owned,
-		actual:     at.st.actual,
-		exclusive:  at.st.exclusive,
-		intents:    map[rules.Key]bool{},
+		scope:           map[string][]rules.Permission{},
+		scopeRules:      map[string]map[string]bool{},
+		complete:        at.req.All, // every source is loaded: a sweep of some groups is complete for them
+		known:           at.known,
+		ledgerID:        at.id,
+		legacyID:        e.cfg.LedgerID,
+		groups:          at.st.groups,
+		owned:           at.st.owned,
+		actual:          at.st.actual,
+		exclusive:       at.st.exclusive,
+		exclusiveOthers: at.excl.others,
+		intents:         map[rules.Key]bool{},
 	}
 	for _, it := range at.st.intents {
 		in.intents[it.Key] = true

@@ -129,6 +129,10 @@ type Groups interface {
 	// with a value only where the rule has that value, one given with ""
 	// whatever its value.
 	UntagRules(ctx context.Context, groupID string, ruleIDs []string, tags map[string]string) error
+	// TagGroups adds tags to security groups (CreateTags), many groups per
+	// call; UntagGroups removes them (DeleteTags, whatever their value).
+	TagGroups(ctx context.Context, groupIDs []string, tags map[string]string) error
+	UntagGroups(ctx context.Context, groupIDs []string, keys []string) error
 	ManagedRuleFinder
 	PrefixListReader
 }
@@ -294,6 +298,13 @@ const (
 	// (or created): they report it, and let their own record go (release)
 	// when they stop declaring it.
 	TagClaimPrefix = "sgrules:claim:"
+	// TagExclusivePrefix + <identity> ("true") is set on a security group
+	// (not a rule) that a deployment manages exclusively (exclusiveGroups),
+	// removed when none of its files declares it exclusive any more. A
+	// deployment finding another identity's tag on a group it declares
+	// exclusive revokes nothing there as exclusive clean-up and reports
+	// the conflict (Plan.ExclusiveConflicts).
+	TagExclusivePrefix = "sgrules:exclusive:"
 	// TagOwner is the source ("file key" or "cfn/STACK/ID") that declared
 	// every rule of the Authorize call that created it; absent when the
 	// call carried rules of several sources (tags are per call). For

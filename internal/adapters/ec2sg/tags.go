@@ -3,6 +3,7 @@ package ec2sg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -75,4 +76,37 @@ func expandTags(tags map[string]string, anyValue bool) []types.Tag {
 		out = append(out, t)
 	}
 	return out
+}
+
+// TagGroups adds tags to security groups, many groups per call.
+func (c *Client) TagGroups(ctx context.Context, groupIDs []string, tags map[string]string) error {
+	t, ok := c.api.(TagAPI)
+	if !ok {
+		return wrapError("tag groups", errNoTagAPI)
+	}
+	for _, ids := range chunks(strutil.SortedUnique(groupIDs), maxTagResources) {
+		if _, err := t.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: expandTags(tags, false)}); err != nil {
+			return wrapError(fmt.Sprintf("tag %d security groups", len(ids)), err)
+		}
+	}
+	return nil
+}
+
+// UntagGroups removes the tags with these keys (whatever their value) from
+// security groups, many groups per call.
+func (c *Client) UntagGroups(ctx context.Context, groupIDs []string, keys []string) error {
+	t, ok := c.api.(TagAPI)
+	if !ok {
+		return wrapError("untag groups", errNoTagAPI)
+	}
+	tags := map[string]string{}
+	for _, k := range keys {
+		tags[k] = ""
+	}
+	for _, ids := range chunks(strutil.SortedUnique(groupIDs), maxTagResources) {
+		if _, err := t.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: ids, Tags: expandTags(tags, true)}); err != nil {
+			return wrapError(fmt.Sprintf("untag %d security groups", len(ids)), err)
+		}
+	}
+	return nil
 }
