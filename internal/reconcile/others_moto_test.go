@@ -208,10 +208,10 @@ func TestExclusiveGroupOfTwoDeployments(t *testing.T) {
 			res   reconcile.Result
 			other string
 		}{{"A", ra, w.b.id()}, {"B", rb, w.a.id()}} {
-			cs := c.res.Plan.ExclusiveConflicts // conflict
-			if len(cs) != 1 || cs[0].GroupID != w.g || !slices.Equal(cs[0].Deployments, []string{c.other}) { // conflict
-				t.Fatalf("round %d: %s's exclusive conflicts %+v, want %s naming %s", round, c.name, cs, w.g, c.other) // conflict
-			} // conflict
+			cs := c.res.Plan.ExclusiveConflicts
+			if len(cs) != 1 || cs[0].GroupID != w.g || !slices.Equal(cs[0].Deployments, []string{c.other}) {
+				t.Fatalf("round %d: %s's exclusive conflicts %+v, want %s naming %s", round, c.name, cs, w.g, c.other)
+			}
 		}
 	}
 	if rs := w.ingress(); len(rs) != 3 {
@@ -219,13 +219,13 @@ func TestExclusiveGroupOfTwoDeployments(t *testing.T) {
 	}
 
 	w.b.put("b.yaml", tcpFile(w.g, 5432, "10.1.0.0/16"))
-	if rb := w.b.sweep(); len(rb.Plan.ExclusiveConflicts) != 0 || len(rb.Plan.Actions) != 0 { // conflict
-		t.Fatalf("B no longer exclusive: %+v %+v", rb.Plan.ExclusiveConflicts, rb.Plan.Actions) // conflict
-	} // conflict
+	if rb := w.b.sweep(); len(rb.Plan.ExclusiveConflicts) != 0 || len(rb.Plan.Actions) != 0 {
+		t.Fatalf("B no longer exclusive: %+v %+v", rb.Plan.ExclusiveConflicts, rb.Plan.Actions)
+	}
 	ra := w.a.sweep()
-	if len(ra.Plan.ExclusiveConflicts) != 0 || ra.Plan.Count(reconcile.ActRevoke) != 1 { // conflict
-		t.Fatalf("A alone: %+v %+v", ra.Plan.ExclusiveConflicts, ra.Plan.Actions) // conflict
-	} // conflict
+	if len(ra.Plan.ExclusiveConflicts) != 0 || ra.Plan.Count(reconcile.ActRevoke) != 1 {
+		t.Fatalf("A alone: %+v %+v", ra.Plan.ExclusiveConflicts, ra.Plan.Actions)
+	}
 	rs := w.ingress()
 	if _, ok := rs[8080]; ok || len(rs) != 2 {
 		t.Fatalf("rules after A alone: %+v", rs)

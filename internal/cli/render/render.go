@@ -360,6 +360,9 @@ func Summary(res reconcile.Result, past bool) string {
 	if n := len(p.Foreign); n > 0 {
 		fmt.Fprintf(&b, " %d %s of other deployments left alone in exclusive groups.", n, strutil.Plural(n, "rule"))
 	}
+	for _, c := range p.ExclusiveConflicts {
+		fmt.Fprintf(&b, " Error: %s.", c)
+	}
 	if res.HeldCleanup > 0 {
 		fmt.Fprintf(&b, " %d clean-up %s held by the blast-radius guard.", res.HeldCleanup, strutil.Plural(res.HeldCleanup, "revocation"))
 	}
