@@ -238,6 +238,7 @@ func TestGraphReaching(t *testing.T) {
 func TestCheckMermaidRejects(t *testing.T) {
 	for _, bad := range []string{
 		"graph TD\n",
+		"flowchart TD\n",
 		"flowchart LR\n  n1[\"a\"b\"]\n",
 		"flowchart LR\n  n1[\"a\"]\n  n1 -->|\"x\"| n2\n",
 		"flowchart LR\n  n1[\"a\"]\n  n1[\"b\"]\n",
@@ -439,5 +440,54 @@ func TestMarkdownWorldSpellings(t *testing.T) {
 	}
 	if strings.Contains(section, "5432") {
 		t.Errorf("10.0.0.0/8 + 128.0.0.0/1 is not the internet:\n%s", section)
+	}
+}
+
+// TestGraphTwentyGroups is the live graph of 20 groups, each with the
+// default egress rule EC2 gives a new group: the 20 default egress arrows
+// are one note, a declared egress to the world is still drawn, and the
+// picture is laid out top-down.
+func TestGraphTwentyGroups(t *testing.T) {
+	var actual []reconcile.ActualRule
+	owned := map[string]bool{}
+	names := map[string]string{}
+	for i := range 20 {
+		g := fmt.Sprintf("sg-%017x", i+1)
+		names[g] = fmt.Sprintf("tier-%02d", i+1)
+		actual = append(actual,
+			reconcile.ActualRule{Key: key(g, rules.Egress, "-1", -1, -1, rules.PeerCIDR4, "0.0.0.0/0"), RuleID: fmt.Sprintf("sgr-e4-%d", i)},
+			reconcile.ActualRule{Key: key(g, rules.Egress, "-1", -1, -1, rules.PeerCIDR6, "::/0"), RuleID: fmt.Sprintf("sgr-e6-%d", i)})
+		if i > 0 {
+			id := fmt.Sprintf("sgr-in-%d", i)
+			actual = append(actual, reconcile.ActualRule{Key: key(g, rules.Ingress, "tcp", 443, 443, rules.PeerGroup, fmt.Sprintf("sg-%017x", i)), RuleID: id})
+			owned[id] = true
+		}
+	}
+	// The IPv4 egress of tier-01 is declared (in the ledger): it is drawn;
+	// its IPv6 default egress is folded with the others.
+	owned["sgr-e4-0"] = true
+	actual = append(actual, reconcile.ActualRule{Key: key(fmt.Sprintf("sg-%017x", 1), rules.Ingress, "tcp", 443, 443, rules.PeerCIDR4, "0.0.0.0/0"), RuleID: "sgr-web"})
+	owned["sgr-web"] = true
+	g := GraphOfRules(actual, names, owned)
+
+	var m, d bytes.Buffer
+	Mermaid(&m, g)
+	DOT(&d, g)
+	golden(t, "graph-20.mmd", m.Bytes())
+	golden(t, "graph-20.dot", d.Bytes())
+	if err := CheckMermaid(m.String()); err != nil {
+		t.Error(err)
+	}
+	graphviz.Check(t, d.Bytes())
+	for _, s := range []string{m.String(), d.String()} {
+		if n := strings.Count(s, "out: all traffic"); n != 1 {
+			t.Errorf("%d egress arrows to the world, want 1 (the declared one):\n%s", n, s)
+		}
+		if !strings.Contains(s, "default egress (all traffic to the internet, unmanaged): 20 groups") {
+			t.Errorf("no note folding the 20 default egress rules:\n%s", s)
+		}
+	}
+	if !strings.HasPrefix(m.String(), "flowchart TB\n") || !strings.Contains(d.String(), "rankdir=TB;") {
+		t.Errorf("20 groups not laid out top-down:\n%s\n%s", m.String(), d.String())
 	}
 }

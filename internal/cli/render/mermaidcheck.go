@@ -15,20 +15,20 @@ var (
 	mmLabel  = `"[^"#%<>|\n]*(?:#(?:35|37|quot|lt|gt|124);[^"#%<>|\n]*)*"`
 	mmNodeRE = regexp.MustCompile(`^  (` + mmID + `)(?:\[(` + mmLabel + `)\]|\(\[(` + mmLabel + `)\]\)|\{\{(` + mmLabel + `)\}\}|\[\[(` + mmLabel + `)\]\])$`)
 	mmEdgeRE = regexp.MustCompile(`^  (` + mmID + `) (?:-->|==>|-\.->)\|(` + mmLabel + `)\| (` + mmID + `)$`)
-	mmDefRE  = regexp.MustCompile(`^  classDef [a-z]+ [a-z-]+:[#0-9a-z]+(?:,[a-z-]+:[#0-9a-z]+)*$`)
+	mmDefRE  = regexp.MustCompile(`^  classDef [a-z]+ [a-z-]+:[#0-9a-z ]+(?:,[a-z-]+:[#0-9a-z ]+)*$`)
 	mmClsRE  = regexp.MustCompile(`^  class (` + mmID + `(?:,` + mmID + `)*) ([a-z]+)$`)
 	mmLinkRE = regexp.MustCompile(`^  linkStyle ([0-9]+(?:,[0-9]+)*) [a-z-]+:[#0-9a-z ]+(?:,[a-z-]+:[#0-9a-z ]+)*$`)
 )
 
 // CheckMermaid checks a flowchart as Mermaid and GitHub read it: the
-// header, node declarations with quoted, escaped labels, each node
+// header (left to right or top-down), node declarations with quoted, escaped labels, each node
 // declared once before it is used, edges between declared nodes, classes
 // defined before use on declared nodes, and link styles naming existing
 // edges. It returns the first problem, with its line number.
 func CheckMermaid(text string) error {
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
-	if len(lines) == 0 || lines[0] != "flowchart LR" {
-		return fmt.Errorf("line 1: want %q, got %q", "flowchart LR", lines[0])
+	if len(lines) == 0 || (lines[0] != "flowchart LR" && lines[0] != "flowchart TB") {
+		return fmt.Errorf("line 1: want %q or %q, got %q", "flowchart LR", "flowchart TB", lines[0])
 	}
 	nodes := map[string]bool{}
 	classes := map[string]bool{}

@@ -122,6 +122,62 @@ func (g Graph) nodeIDs() map[string]string {
 	return ids
 }
 
+// TopDownGroups is how many group nodes a picture has before it is laid
+// out top-down: left to right, 20 groups made a picture 3,000 px wide,
+// unreadable at the width of a pull request comment.
+const TopDownGroups = 8
+
+// topDown reports whether the picture is drawn top-down.
+func (g Graph) topDown() bool {
+	n := 0
+	for _, node := range g.Nodes {
+		if node.Kind == NodeGroup || node.Kind == NodeRef {
+			n++
+		}
+	}
+	return n > TopDownGroups
+}
+
+// isDefaultEgress reports whether an edge is the default egress rule EC2
+// gives every group (egress, all traffic, to 0.0.0.0/0 or ::/0) as a live
+// graph finds it: unmanaged, and not a change of a plan. A declared
+// (managed) or changed egress to the world is drawn as any rule.
+func isDefaultEgress(e Edge) bool {
+	return e.Direction == rules.Egress && e.Protocol == rules.ProtoAll && (e.To == "0.0.0.0/0" || e.To == "::/0") &&
+		e.Status == "" && e.Managed == "unmanaged" && len(e.Violations) == 0
+}
+
+// folded is the graph to draw: the default egress rules are left out
+// (with the internet's nodes no other arrow uses), and note is the text of
+// the one node that stands for them, "" when there are none.
+func (g Graph) folded() (out Graph, note string) {
+	groups := map[string]bool{}
+	used := map[string]bool{}
+	out = Graph{Nodes: []Node{}, Edges: []Edge{}}
+	for _, e := range g.Edges {
+		if isDefaultEgress(e) {
+			groups[e.From] = true
+			continue
+		}
+		out.Edges = append(out.Edges, e)
+		used[e.From], used[e.To] = true, true
+	}
+	if len(groups) == 0 {
+		return g, ""
+	}
+	for _, n := range g.Nodes {
+		if n.World && !used[n.ID] {
+			continue
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	plural := "s"
+	if len(groups) == 1 {
+		plural = ""
+	}
+	return out, fmt.Sprintf("default egress (all traffic to the internet, unmanaged): %d group%s", len(groups), plural)
+}
+
 // mermaidText escapes a label for a quoted Mermaid string: quotes, '#'
 // (which starts an entity), '%' (which starts a directive such as
 // %%{init: …}%%, read anywhere in the text), angle brackets and line
@@ -130,13 +186,19 @@ func mermaidText(s string) string {
 	return strings.NewReplacer("#", "#35;", "%", "#37;", `"`, "#quot;", "<", "#lt;", ">", "#gt;", "\n", " ", "\r", " ", "|", "#124;").Replace(s)
 }
 
-// Mermaid writes the graph as a Mermaid flowchart, left to right: groups
-// are boxes, CIDRs stadiums, prefix lists hexagons and unresolved
+// Mermaid writes the graph as a Mermaid flowchart, left to right (top-down
+// over TopDownGroups groups): groups are boxes, CIDRs stadiums, prefix lists hexagons and unresolved
 // references double boxes; world-open arrows are thick (==>), removed and
 // unmanaged ones dotted (-.->), and labels start with +, - or ~ in a plan.
+// The default egress rules are folded into one note node.
 func Mermaid(w io.Writer, g Graph) {
+	g, note := g.folded()
 	ids := g.nodeIDs()
-	fmt.Fprintln(w, "flowchart LR")
+	if g.topDown() {
+		fmt.Fprintln(w, "flowchart TB")
+	} else {
+		fmt.Fprintln(w, "flowchart LR")
+	}
 	var world, refs, groups []string
 	for _, n := range g.Nodes {
 		id, label := ids[n.ID], `"`+mermaidText(n.Label)+`"`
@@ -155,6 +217,10 @@ func Mermaid(w io.Writer, g Graph) {
 		if n.World {
 			world = append(world, id)
 		}
+	}
+	noteID := "n" + strconv.Itoa(len(g.Nodes)+1)
+	if note != "" {
+		fmt.Fprintf(w, "  %s[\"%s\"]\n", noteID, mermaidText(note))
 	}
 	styles := map[string][]string{}
 	var order []string
@@ -190,6 +256,10 @@ func Mermaid(w io.Writer, g Graph) {
 		fmt.Fprintln(w, "  classDef world fill:#ffebe9,stroke:#cf222e,color:#82071e")
 		fmt.Fprintf(w, "  class %s world\n", strings.Join(world, ","))
 	}
+	if note != "" {
+		fmt.Fprintln(w, "  classDef note fill:#fff8c5,stroke:#9a6700,color:#3b2300,stroke-dasharray:4 3")
+		fmt.Fprintf(w, "  class %s note\n", noteID)
+	}
 	for _, st := range order {
 		fmt.Fprintf(w, "  linkStyle %s %s\n", strings.Join(styles[st], ","), st)
 	}
@@ -201,11 +271,16 @@ func dotText(s string) string {
 }
 
 // DOT writes the graph in Graphviz's language, with the same shapes and
-// colours as Mermaid.
+// colours, layout and note as Mermaid.
 func DOT(w io.Writer, g Graph) {
+	g, note := g.folded()
 	ids := g.nodeIDs()
 	fmt.Fprintln(w, "digraph sgrules {")
-	fmt.Fprintln(w, "  rankdir=LR;")
+	if g.topDown() {
+		fmt.Fprintln(w, "  rankdir=TB;")
+	} else {
+		fmt.Fprintln(w, "  rankdir=LR;")
+	}
 	fmt.Fprintln(w, `  node [shape=box, style="rounded,filled", fillcolor="#ddf4ff", color="#0969da", fontname="Helvetica"];`)
 	fmt.Fprintln(w, `  edge [fontname="Helvetica", fontsize=10];`)
 	for _, n := range g.Nodes {
@@ -222,6 +297,9 @@ func DOT(w io.Writer, g Graph) {
 			attrs = append(attrs, `fillcolor="#ffebe9"`, `color="#cf222e"`)
 		}
 		fmt.Fprintf(w, "  %s [%s];\n", ids[n.ID], strings.Join(attrs, ", "))
+	}
+	if note != "" {
+		fmt.Fprintf(w, "  n%d [label=%s, shape=note, style=\"filled,dashed\", fillcolor=\"#fff8c5\", color=\"#9a6700\"];\n", len(g.Nodes)+1, dotText(note))
 	}
 	for _, d := range g.drawn() {
 		attrs := []string{"label=" + dotText(d.label())}
