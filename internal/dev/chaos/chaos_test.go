@@ -453,6 +453,9 @@ func (s *scenario) run() {
 		before := s.content()
 		if s.rng.IntN(4) == 0 {
 			g := pick(s.rng, s.w.ids...)
+			for s.other != nil && g == s.other.excl { // the other would rightly revoke it
+				g = pick(s.rng, s.w.ids...)
+			}
 			port := int32(9000 + len(s.hand))
 			r := s.w.handRule(g, port, fmt.Sprintf("by hand %d", len(s.hand)), nil)
 			s.hand[r.RuleID] = r
@@ -831,7 +834,13 @@ func (s *scenario) converge() {
 			all[k] = v
 		}
 	}
-	keep := append(append([]reconcile.ActualRule(nil), s.base...), slices.Collect(maps.Values(s.hand))...)
+	var keep []reconcile.ActualRule
+	for _, b := range s.base {
+		if _, declared := all[b.Key]; !declared { // the other's exclusive group declares its own
+			keep = append(keep, b)
+		}
+	}
+	keep = append(keep, slices.Collect(maps.Values(s.hand))...)
 	actual := s.w.rules()
 	for _, r := range actual {
 		if _, declared := all[r.Key]; !declared && s.lost[r.RuleID].RuleID != "" {

@@ -2,7 +2,8 @@
 // scenarios of rule file changes, shuffled, duplicated and dropped events,
 // concurrent reconciles, hand-made rules, ledger loss, ledger commits cut
 // between chunks, bulk files, oversized invalid uploads, a second
-// deployment sharing the groups, a guardrail policy refusing some files
+// deployment sharing the groups (with a policy of `enforce: revoke` and an
+// exclusive group), a guardrail policy refusing some files
 // (world-open spelled as halves, 2000::/3 or a prefix list among them), an
 // incident responder revoking by hand a rule a new deny clause forbids,
 // groups handed between tenants, hand-made rules carrying this

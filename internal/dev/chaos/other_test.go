@@ -16,10 +16,12 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/testutil/faultproxy"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 // A second deployment sharing the account, the region and the groups: its
@@ -29,9 +31,28 @@ import (
 // permission. Each step it may change a file, and its events and
 // sometimes a complete sweep run concurrently with the step's runs of the
 // first deployment.
+//
+// Its policy (otherPolicy, at otherPolicyKey) has `enforce: revoke` and
+// denies ingress from 10.0.0.0/8, which the first deployment's rules open
+// (its own, from otherCIDRs, never do); a file it never changes (otherExclusiveKey) declares one
+// of the groups exclusive, with the group's default egress. Rules of the
+// first deployment violating that policy, or in that group, are the
+// other's to report, never to revoke or modify: check fails a call of
+// either deployment naming a rule the other created (its sgrules:ledger
+// tag), and rules added by hand stay out of the exclusive group (the other
+// would rightly revoke them).
 const (
-	otherTable  = "ledger-other"
-	otherPrefix = "other/"
+	otherTable        = "ledger-other"
+	otherPrefix       = "other/"
+	otherPolicyKey    = "policy/other.yaml"
+	otherExclusiveKey = otherPrefix + "exclusive.yaml"
+	otherPolicy       = `enforce: revoke
+deny:
+  - id: no-ten
+    message: no ingress from 10/8
+    type: ingress
+    cidrs: [10.0.0.0/8]
+`
 )
 
 var otherCIDRs = []string{"100.64.0.0/24", "100.64.1.0/24", "100.64.2.0/24", "100.64.3.0/24", "100.100.0.0/16"}
@@ -44,7 +65,10 @@ type other struct {
 	led     *ddbledger.Ledger
 	files   map[string]file
 	pending []string
-	nextID  int
+	// excl is the id of the group the file at otherExclusiveKey declares
+	// exclusive, exclusive that file's body.
+	excl, exclusive string
+	nextID          int
 
 	// busy is set while the deployment's runs are in flight; snapshot is
 	// its tagged rules when it last went idle (under s.mu).
@@ -57,8 +81,11 @@ func newOther(s *scenario, p *faultproxy.Proxy) *other {
 	motoserver.CreateTable(w.tb, w.cfg, otherTable)
 	cfg := w.cfg.Copy()
 	cfg.BaseEndpoint = aws.String(p.URL)
+	src := s3source.New(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), bucket, otherPrefix)
+	w.put(otherPolicyKey, otherPolicy)
 	eng, err := reconcile.New(reconcile.Config{
-		Source:       s3source.New(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), bucket, otherPrefix),
+		Source:       src,
+		Policy:       policyload.New(src, otherPolicyKey, otherPrefix),
 		Groups:       ec2sg.New(ec2.NewFromConfig(cfg)),
 		Ledger:       ddbledger.New(dynamodb.NewFromConfig(cfg), otherTable),
 		LedgerID:     otherTable,
@@ -73,6 +100,23 @@ func newOther(s *scenario, p *faultproxy.Proxy) *other {
 	}
 	o := &other{s: s, rng: rand.New(rand.NewPCG(s.seed, 0x07e4)), p: p, eng: eng,
 		led: ddbledger.New(w.ddb, otherTable), files: map[string]file{}}
+	name := fmt.Sprintf("g%d", o.rng.IntN(groupsPerWorld))
+	o.excl = w.byName[name]
+	var b strings.Builder
+	fmt.Fprintf(&b, "exclusiveGroups:\n  - {tags: {Name: %s}}\nrules:\n", name)
+	for i, r := range s.base {
+		if r.Key.GroupID != o.excl {
+			continue
+		}
+		peer := map[string]string{"cidr4:0.0.0.0/0": "cidrBlocks: [0.0.0.0/0]", "cidr6:::/0": `ipv6CidrBlocks: ["::/0"]`}[r.Key.Peer.String()]
+		if r.Key.Direction != rules.Egress || r.Key.Protocol != "-1" || peer == "" {
+			w.tb.Fatalf("seed %d: unexpected own rule %s of group %s", s.seed, r.Key, name)
+		}
+		fmt.Fprintf(&b, "  egress%d:\n    securityGroup: {tags: {Name: %s}}\n    type: egress\n    protocol: \"-1\"\n    %s\n", i, name, peer)
+	}
+	o.exclusive = b.String()
+	w.put(otherExclusiveKey, o.exclusive)
+	o.pending = append(o.pending, otherExclusiveKey)
 	o.snap()
 	return o
 }
@@ -224,10 +268,11 @@ func (o *other) idleRules() (map[string]reconcile.ActualRule, bool) {
 }
 
 func (o *other) content() map[string]string {
-	out := make(map[string]string, len(o.files))
+	out := make(map[string]string, len(o.files)+1)
 	for k, f := range o.files {
 		out[k] = f.render()
 	}
+	out[otherExclusiveKey] = o.exclusive
 	return out
 }
 
