@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -43,14 +42,7 @@ func TestMoveIntoAnInvalidTargetThroughTheLambda(t *testing.T) {
 	motoserver.CreateBucket(t, hub, bucket, true)
 	motoserver.CreateTable(t, hub, table)
 	homeWeb := motoserver.CreateGroup(t, hub, motoserver.CreateVPC(t, hub), "web-sg", nil)
-	out, err := sts.NewFromConfig(hub).AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn: aws.String("arn:aws:iam::" + target + ":role/" + config.DefaultTargetRole), RoleSessionName: aws.String("by-hand")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcfg := hub.Copy()
-	c := out.Credentials
-	tcfg.Credentials = credentials.NewStaticCredentialsProvider(*c.AccessKeyId, *c.SecretAccessKey, *c.SessionToken)
+	tcfg := motoserver.AsAccount(t, hub, target, config.DefaultTargetRole)
 	targetWeb := motoserver.CreateGroup(t, tcfg, motoserver.CreateVPC(t, tcfg), "web-sg", nil)
 	id, err := sts.NewFromConfig(hub).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -38,14 +37,7 @@ func TestTenantAccountsThroughTheLambda(t *testing.T) {
 	ctx := context.Background()
 	motoserver.CreateBucket(t, hub, bucket, true)
 	motoserver.CreateTable(t, hub, table)
-	out, err := sts.NewFromConfig(hub).AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn: aws.String("arn:aws:iam::" + target + ":role/" + config.DefaultTargetRole), RoleSessionName: aws.String("by-hand")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcfg := hub.Copy()
-	c := out.Credentials
-	tcfg.Credentials = credentials.NewStaticCredentialsProvider(*c.AccessKeyId, *c.SecretAccessKey, *c.SessionToken)
+	tcfg := motoserver.AsAccount(t, hub, target, config.DefaultTargetRole)
 	teamA := map[string]string{"team": "a"}
 	targetDB := motoserver.CreateGroup(t, tcfg, motoserver.CreateVPC(t, tcfg), "db-sg", teamA)
 	hubDB := motoserver.CreateGroup(t, hub, motoserver.CreateVPC(t, hub), "db-sg", teamA)
