@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/sgrules/sgrules/internal/cli/render"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report/render"
 )
 
 // Exit code of drift when drift was found (and not reverted).

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sgrules/sgrules/internal/cli/render"
+	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/internal/testutil/graphviz"
 )
 

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sgrules/sgrules/internal/cli/render"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report/render"
 )
 
 // Exit code of plan --detailed-exitcode when the plan has changes.

@@ -6,7 +6,7 @@ import (
 	"io"
 	"sort"
 
-	"github.com/sgrules/sgrules/internal/cli/render"
+	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/pkg/flowlog"
 	"github.com/sgrules/sgrules/pkg/rules"
 )

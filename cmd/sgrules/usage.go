@@ -22,8 +22,8 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/adapters/flowsrc"
-	"github.com/sgrules/sgrules/internal/cli/render"
 	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/pkg/flowlog"
 	"github.com/sgrules/sgrules/pkg/rules"
 )

@@ -12,7 +12,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
-	"github.com/sgrules/sgrules/internal/cli/render"
+	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/internal/testutil/flowcorpus"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/pkg/flowlog/flowlogtest"
