@@ -69,6 +69,12 @@ type Config struct {
 	// once within one phase; phases (authorize, update, revoke) never
 	// overlap. 0 means DefaultConcurrency.
 	Concurrency int
+	// Evidence, when set, is the traffic evidence checked before a rule a
+	// file declared is revoked or narrowed (evidence.go): one that carried
+	// traffic within UsedWithin (0 means DefaultUsedWithin) is kept and
+	// the removal refused, unless acknowledged. Nil: no evidence, no check.
+	Evidence   UsageEvidence
+	UsedWithin time.Duration
 }
 
 // DefaultMaxPause is the default cap of a sgrules:pause-until tag.
@@ -102,6 +108,9 @@ type Request struct {
 	DryRun bool
 	// AllowMassRevoke bypasses the blast-radius guard for this request.
 	AllowMassRevoke bool
+	// AllowUsedRemoval lets this request revoke and narrow rules that
+	// carried traffic (Config.Evidence): the CLI's --allow-used-removal.
+	AllowUsedRemoval bool
 	// RelativeGuard adds, to a sweep (All), the relative mass-revoke
 	// guard: a plan whose sources lose at least MinRelativeLosses
 	// permissions and either more than half of what they owned or every

@@ -58,6 +58,9 @@ func New(cfg Config) (*Engine, error) {
 		home := cfg.Home.Account
 		cfg.AllowAccount = func(a string) bool { return a == home }
 	}
+	if cfg.UsedWithin <= 0 {
+		cfg.UsedWithin = DefaultUsedWithin
+	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
