@@ -7,7 +7,9 @@
 // (world-open spelled as halves, 2000::/3 or a prefix list among them), an
 // incident responder revoking by hand a rule a new deny clause forbids,
 // groups handed between tenants, hand-made rules carrying this
-// deployment's tags, a hub (reconcile.Fleet) with targets in two accounts, and injected AWS
+// deployment's tags, a hub (reconcile.Fleet) with targets in two accounts, rules that
+// expire near a scenario clock with expiry schedules lost underneath
+// (expiry_test.go), and injected AWS
 // faults (internal/testutil/faultproxy), against moto. It has no non-test
 // code; see chaos_test.go and docs/reliability.md.
 //
