@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/report/render"
 )
 
@@ -81,7 +82,7 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return exitFail
 	}
-	docs := []TargetDoc{}
+	docs := []report.TargetDoc{}
 	problems, drifted, violations := 0, 0, false
 	for _, r := range runs {
 		res := r.Result
@@ -92,23 +93,23 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			violations = true
 		}
 		if *output == "json" {
-			docs = append(docs, TargetDoc{Account: r.Target.Account, Region: r.Target.Region, Doc: render.NewDriftDoc(res, r.pauses, *revert, r.names)})
+			docs = append(docs, targetDoc(r, report.NewDriftDoc(res, r.pauses, *revert, r.names)))
 		} else {
 			if !single {
 				heading(stdout, *output, r.Target)
 			}
 			render.Drift(stdout, res, r.pauses, render.Options{Color: useColor(stdout), Names: r.names, Past: *revert})
 		}
-		invalid, held := render.SourceProblems(res.Sources)
+		invalid, held := report.SourceProblems(res.Sources)
 		problems += invalid + held
 		drifted += len(res.Drift.Drifted)
 	}
 	if *output == "json" {
 		var doc any = docs
 		if single && len(docs) == 1 {
-			doc = docs[0].Doc
+			doc = docs[0].Result
 		}
-		if err := render.JSON(stdout, doc); err != nil {
+		if err := report.JSON(stdout, doc); err != nil {
 			fmt.Fprintf(stderr, "sgrules drift: %v\n", err)
 			return exitFail
 		}

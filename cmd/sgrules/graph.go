@@ -19,6 +19,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -108,7 +109,7 @@ func runGraph(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "dot":
 		render.DOT(stdout, g)
 	case "json":
-		if err := render.JSON(stdout, render.NewGraphDoc(g)); err != nil {
+		if err := report.JSON(stdout, render.NewGraphDoc(g)); err != nil {
 			return fail(exitFail, "%v", err)
 		}
 	default:

@@ -16,6 +16,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -186,7 +187,7 @@ func TestImportRoundTrip(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("plan: exit %d\n%s%s", code, js, errs)
 	}
-	var doc render.PlanDoc
+	var doc report.PlanDoc
 	if err := json.Unmarshal([]byte(js), &doc); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestPlanApplyDrift(t *testing.T) {
 	w.expect(exitChanges, nil, "plan", w.dir, "--detailed-exitcode", "--endpoint-url", w.url, "--region", "us-east-1")
 
 	js := w.expect(0, nil, "plan", "--output", "json", w.dir)
-	var doc render.PlanDoc
+	var doc report.PlanDoc
 	if err := json.Unmarshal([]byte(js), &doc); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,7 @@ func TestPlanApplyDrift(t *testing.T) {
 	// "rules/", so the file keeps its key rules/web.yaml.
 	t.Setenv("RULES_PREFIX", "rules")
 	for _, args := range [][]string{{"plan", "--output", "json", w.dir}, {"plan", "--output", "json", "--prefix", "rules", w.dir}} {
-		var doc render.PlanDoc
+		var doc report.PlanDoc
 		if err := json.Unmarshal([]byte(w.expect(0, nil, args...)), &doc); err != nil {
 			t.Fatal(err)
 		}
@@ -276,7 +277,7 @@ func TestPlanApplyDrift(t *testing.T) {
 	w.revokeByHand(web, 443)
 	w.expect(exitDrift, []string{"before: missing", "after:  would be authorized again", "Drift: 1 rule changed outside sgrules in 1 group checked."}, "drift", w.dir)
 	js = w.expect(exitDrift, nil, "drift", "--output", "json", w.dir)
-	var ddoc render.DriftDoc
+	var ddoc report.DriftDoc
 	if err := json.Unmarshal([]byte(js), &ddoc); err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +465,7 @@ func TestDriftModifiedRule(t *testing.T) {
 		t.Errorf("drift shows an internal key:\n%s", out)
 	}
 	js := w.expect(exitDrift, nil, "drift", "--output", "json", w.dir)
-	var doc render.DriftDoc
+	var doc report.DriftDoc
 	if err := json.Unmarshal([]byte(js), &doc); err != nil {
 		t.Fatal(err)
 	}

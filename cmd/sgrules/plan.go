@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/report/render"
 )
 
@@ -188,7 +189,7 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 	if !ok {
 		return exitFail
 	}
-	docs := []TargetDoc{}
+	docs := []report.TargetDoc{}
 	problems, changes := 0, 0
 	for _, r := range runs {
 		res := r.Result
@@ -199,20 +200,20 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 		case "markdown":
 			render.Markdown(stdout, res, render.MarkdownOptions{Names: r.names, Now: time.Now()})
 		case "json":
-			docs = append(docs, TargetDoc{Account: r.Target.Account, Region: r.Target.Region, Doc: render.NewPlanDoc(res, r.names)})
+			docs = append(docs, targetDoc(r, report.NewPlanDoc(res, r.names)))
 		default:
 			render.Plan(stdout, res, render.Options{Color: useColor(stdout), Names: r.names, Past: !req.DryRun, Now: time.Now()})
 		}
-		invalid, held := render.SourceProblems(res.Sources)
+		invalid, held := report.SourceProblems(res.Sources)
 		problems += invalid + held
 		changes += len(res.Plan.Actions)
 	}
 	if *output == "json" {
 		var doc any = docs
 		if single && len(docs) == 1 {
-			doc = docs[0].Doc
+			doc = docs[0].Result
 		}
-		if err := render.JSON(stdout, doc); err != nil {
+		if err := report.JSON(stdout, doc); err != nil {
 			fmt.Fprintf(stderr, "sgrules %s: %v\n", name, err)
 			return exitFail
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/pkg/flowlog"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -89,7 +90,7 @@ func runUnused(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	doc := render.NewUnusedDoc(render.NewUsageDoc(res.usage, res.read, res.attr, u.from, u.to, res.names), subsumed, lonely)
 	u.warn("unused", doc.Read, stderr)
 	if u.output == "json" {
-		err = render.JSON(stdout, doc)
+		err = report.JSON(stdout, doc)
 	} else {
 		err = render.UnusedText(stdout, doc)
 	}

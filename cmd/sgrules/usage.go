@@ -23,6 +23,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/adapters/flowsrc"
 	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/pkg/flowlog"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -138,7 +139,7 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	doc := render.NewUsageDoc(res.usage, res.read, res.attr, u.from, u.to, res.names)
 	u.warn("usage", doc.Read, stderr)
 	if u.output == "json" {
-		err = render.JSON(stdout, doc)
+		err = report.JSON(stdout, doc)
 	} else {
 		err = render.UsageText(stdout, doc)
 	}

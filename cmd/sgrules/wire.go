@@ -22,7 +22,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/report/render"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -271,7 +271,7 @@ func (w *wiring) runFleet(ctx context.Context, name string, req reconcile.Reques
 		}
 		r := targetRun{TargetResult: t}
 		if groups, err := fl.Groups(t.Target); err == nil {
-			r.names, r.pauses = groupNames(ctx, groups, render.GroupIDs(t.Result))
+			r.names, r.pauses = groupNames(ctx, groups, report.GroupIDs(t.Result))
 		}
 		runs = append(runs, r)
 	}
@@ -290,11 +290,11 @@ func heading(w io.Writer, format string, t rules.Target) {
 	}
 }
 
-// TargetDoc is one target of a JSON document over several targets.
-type TargetDoc struct {
-	Account string `json:"account"`
-	Region  string `json:"region"`
-	Doc     any    `json:"result"`
+// targetDoc is one target of a JSON document over several targets.
+func targetDoc(r targetRun, doc any) report.TargetDoc {
+	d := report.NewTargetDoc(r.TargetResult)
+	d.Result = doc
+	return d
 }
 
 // source is the rule files: the directory under the prefix, or the bucket.

@@ -23,7 +23,6 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/dev/motoproc"
-	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
@@ -176,7 +175,7 @@ func (w *world) function(mode string) *rie.Function {
 // invocation is the outcome of one invocation: the response and what the
 // function logged during it.
 type invocation struct {
-	resp   handler.Response
+	resp   report.Response
 	doc    map[string]any // the response as JSON: its field names
 	report map[string]any // the "drift report" log line
 	emf    map[string]any // the embedded metric format line

@@ -22,9 +22,9 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/config"
-	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/internal/testutil/motoworld"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
@@ -407,11 +407,11 @@ func TestDriftE2EFleet(t *testing.T) {
 			t.Fatal(err)
 		}
 		inv := w.invoke(fn, schedule)
-		var resp handler.Response
+		var resp report.Response
 		if err := json.Unmarshal(inv.out, &resp); err != nil {
 			t.Fatalf("response %s: %v", inv.out, err)
 		}
-		if resp.Kind != trigger.KindSchedule || len(resp.Sweeps) != 3 || resp.Request != nil || len(inv.reports) != 0 {
+		if resp.Kind != string(trigger.KindSchedule) || len(resp.Sweeps) != 3 || resp.Request != nil || len(inv.reports) != 0 {
 			t.Errorf("planner response %s, %d drift reports", inv.out, len(inv.reports))
 		}
 		for tg, want := range drifted {
@@ -502,7 +502,7 @@ func TestDriftE2EFleet(t *testing.T) {
 		// issuer is the target role's exact ARN in a target account.
 		own := "arn:aws:iam::" + targetAccount + ":role/" + config.DefaultTargetRole
 		inv := w.invoke(fn, event("arn:aws:sts::"+targetAccount+":assumed-role/"+config.DefaultTargetRole+"/sgrules-drift", own))
-		var resp handler.Response
+		var resp report.Response
 		if err := json.Unmarshal(inv.out, &resp); err != nil {
 			t.Fatalf("response %s: %v", inv.out, err)
 		}
@@ -512,11 +512,11 @@ func TestDriftE2EFleet(t *testing.T) {
 		sameLines(t, w.b.String()+" after an own call", w.rules(w.b), drifted[w.b])
 
 		inv = w.invoke(fn, event("", ""))
-		resp = handler.Response{}
+		resp = report.Response{}
 		if err := json.Unmarshal(inv.out, &resp); err != nil {
 			t.Fatalf("response %s: %v", inv.out, err)
 		}
-		if resp.Kind != trigger.KindAPICall || resp.Request == nil || !slices.Equal(resp.Request.Groups, []string{w.targets[w.b].web}) {
+		if resp.Kind != string(trigger.KindAPICall) || resp.Request == nil || !slices.Equal(resp.Request.Groups, []string{w.targets[w.b].web}) {
 			t.Errorf("response %s", inv.out)
 		}
 		if len(resp.Targets) != 1 || resp.Targets[0].Account != w.b.Account || resp.Targets[0].Region != w.b.Region || resp.Targets[0].Error != "" {

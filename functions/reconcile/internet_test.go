@@ -15,7 +15,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
-	"github.com/sgrules/sgrules/internal/lambda/handler"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -88,11 +88,11 @@ func TestWorldOpenSpellingsThroughTheLambda(t *testing.T) {
 		"STATE_TABLE="+table, "RULES_BUCKET="+bucket, "RULES_PREFIX=rules/", "MAX_REVOKE=50",
 		"TARGET_ACCOUNTS="+other, "AWS_LAMBDA_LOG_FORMAT=JSON"))
 	raw := fn.Invoke(t, badS3Event(bucket, keys...))
-	var resp handler.Response
+	var resp report.Response
 	if strings.Contains(string(raw), "errorMessage") || json.Unmarshal(raw, &resp) != nil {
 		t.Fatalf("invocation: %s", raw)
 	}
-	got := map[string]handler.SourceDoc{}
+	got := map[string]report.SourceDoc{}
 	for _, s := range resp.Sources {
 		got[s.Key] = s
 	}

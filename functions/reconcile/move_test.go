@@ -17,8 +17,8 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/config"
-	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -75,16 +75,16 @@ func TestMoveIntoAnInvalidTargetThroughTheLambda(t *testing.T) {
 	fn := rie.Start(t, rie.Build(t, "./functions/reconcile"), append(srv.Env(),
 		"STATE_TABLE="+table, "RULES_BUCKET="+bucket, "RULES_PREFIX=rules/", "MAX_REVOKE=50",
 		"TARGET_ACCOUNTS="+target, "TARGET_ROLE="+config.DefaultTargetRole, "AWS_LAMBDA_LOG_FORMAT=JSON"))
-	invoke := func() handler.Response {
+	invoke := func() report.Response {
 		t.Helper()
 		raw := fn.Invoke(t, badS3Event(bucket, key))
-		var resp handler.Response
+		var resp report.Response
 		if strings.Contains(string(raw), "errorMessage") || json.Unmarshal(raw, &resp) != nil {
 			t.Fatalf("invocation: %s", raw)
 		}
 		return resp
 	}
-	status := func(resp handler.Response) string {
+	status := func(resp report.Response) string {
 		var out []string
 		for _, s := range resp.Sources {
 			out = append(out, s.Status)
@@ -102,7 +102,7 @@ func TestMoveIntoAnInvalidTargetThroughTheLambda(t *testing.T) {
 	if count(hub, homeWeb) != 1 || count(tcfg, targetWeb) != 0 {
 		t.Errorf("move into a target without the group: %d rules in the hub, %d in the target; want 1, 0", count(hub, homeWeb), count(tcfg, targetWeb))
 	}
-	var pending *handler.SourceDoc
+	var pending *report.SourceDoc
 	for i, s := range resp.Sources {
 		if s.Status == string(reconcile.StatusPending) {
 			pending = &resp.Sources[i]

@@ -14,7 +14,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/config"
-	"github.com/sgrules/sgrules/internal/lambda/handler"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -63,12 +63,12 @@ func TestTenantAccountsThroughTheLambda(t *testing.T) {
 		"STATE_TABLE="+table, "RULES_BUCKET="+bucket, "RULES_PREFIX=rules/", "MAX_REVOKE=50",
 		"TARGET_ACCOUNTS="+target, "TARGET_ROLE="+config.DefaultTargetRole, "AWS_LAMBDA_LOG_FORMAT=JSON"))
 	raw := fn.Invoke(t, badS3Event(bucket, inTarget, inHub))
-	var resp handler.Response
+	var resp report.Response
 	if strings.Contains(string(raw), "errorMessage") || json.Unmarshal(raw, &resp) != nil {
 		t.Fatalf("invocation: %s", raw)
 	}
 	want := inHub + ":1:1: violates policy tenant team-a/: account " + home + " is not an account of the tenant (" + target + ")"
-	byKey := map[string]handler.SourceDoc{}
+	byKey := map[string]report.SourceDoc{}
 	for _, s := range resp.Sources {
 		byKey[s.Key] = s
 	}

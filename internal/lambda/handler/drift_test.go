@@ -67,7 +67,7 @@ func TestDriftReportAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := out.(Response)
+	resp := out.(report.Response)
 	if resp.Drift == nil || resp.Drift.Detected != 1 || resp.Drift.Reverted != 1 || resp.Drift.Unmanaged != 1 {
 		t.Errorf("response drift = %+v", resp.Drift)
 	}
@@ -182,7 +182,7 @@ func TestDriftAttributedToCloudTrailCaller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := out.(Response)
+	resp := out.(report.Response)
 	if resp.Drift == nil || resp.Drift.FoundBy != report.FoundByCloudTrail || len(resp.Drift.Drifted) != 1 {
 		t.Fatalf("response drift = %+v", resp.Drift)
 	}
@@ -237,7 +237,7 @@ func testFoundBySchedule(t *testing.T, payload json.RawMessage) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := out.(Response).Drift; d == nil || d.FoundBy != report.FoundBySchedule || d.Drifted[0].By != nil {
+	if d := out.(report.Response).Drift; d == nil || d.FoundBy != report.FoundBySchedule || d.Drifted[0].By != nil {
 		t.Errorf("response drift = %+v", d)
 	}
 	if reports := logLines(t, logs, "drift report"); len(reports) != 1 || reports[0]["foundBy"] != "schedule" || reports[0]["principal"] != nil {

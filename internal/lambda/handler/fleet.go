@@ -101,21 +101,21 @@ func (h *Handler) plan(ctx context.Context, sched *trigger.Schedule) (any, error
 		return nil, fmt.Errorf("send %d sweep messages: %w", len(bodies), err)
 	}
 	h.log.InfoContext(ctx, "sweeps planned", "targets", len(targets), "messages", len(bodies))
-	return Response{Kind: trigger.KindSchedule, Sweeps: sweeps, Offboarded: h.reportOffboarded(ctx, survey.Offboarded)}, nil
+	return report.Response{Kind: string(trigger.KindSchedule), Sweeps: sweepDocs(sweeps), Offboarded: h.reportOffboarded(ctx, survey.Offboarded)}, nil
 }
 
 // reportOffboarded reports, once per schedule, the targets left alone
 // because their account is no longer a target account: one warning each
 // and one embedded metric line (OffboardedTargets, the count).
-func (h *Handler) reportOffboarded(ctx context.Context, ts []rules.Target) []trigger.Sweep {
+func (h *Handler) reportOffboarded(ctx context.Context, ts []rules.Target) []report.SweepDoc {
 	if len(ts) == 0 {
 		return nil
 	}
-	var out []trigger.Sweep
+	var out []report.SweepDoc
 	for _, t := range ts {
 		h.log.WarnContext(ctx, "target offboarded: its account is no longer in TARGET_ACCOUNTS; its ledger records are kept and not swept (sgrules offboard --account ACCOUNT --revoke or --forget)",
 			"account", t.Account, "region", t.Region)
-		out = append(out, trigger.Sweep{Account: t.Account, Region: t.Region})
+		out = append(out, report.SweepDoc{Account: t.Account, Region: t.Region})
 	}
 	if _, err := h.cfg.Metrics.Write(report.OffboardedEMF(time.Now(), len(ts))); err != nil {
 		h.log.WarnContext(ctx, "offboarded metric not written", "error", err)
@@ -152,4 +152,13 @@ func (h *Handler) sweeps(ctx context.Context, msgs []trigger.Message) events.SQS
 		}
 	}
 	return resp
+}
+
+// sweepDocs is the response's view of the sweep messages sent.
+func sweepDocs(sweeps []trigger.Sweep) []report.SweepDoc {
+	out := make([]report.SweepDoc, len(sweeps))
+	for i, s := range sweeps {
+		out[i] = report.SweepDoc{Account: s.Account, Region: s.Region, Groups: s.Groups, Run: s.Run}
+	}
+	return out
 }

@@ -165,7 +165,7 @@ func TestAPICallSweepsItsTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := out.(Response); !strings.Contains(r.Ignored, "own call") {
+	if r := out.(report.Response); !strings.Contains(r.Ignored, "own call") {
 		t.Errorf("target role's call: %+v", r)
 	}
 	if want := "cloudtrail:RevokeSecurityGroupIngress sg-0123456789abcdef0 111122223333/eu-west-1"; strings.Join(fl.runs, "|") != want {
@@ -221,7 +221,7 @@ func TestAPICallReportNamesTargetWithoutFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := out.(Response).Drift
+	d := out.(report.Response).Drift
 	if d == nil || d.Account != tgtB.Account || d.Region != tgtB.Region {
 		t.Fatalf("drift report = %+v, want account %s region %s", d, tgtB.Account, tgtB.Region)
 	}
@@ -243,7 +243,7 @@ func TestScopeOnEveryReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := out.(Response).Targets
+	ts := out.(report.Response).Targets
 	if len(ts) != 3 {
 		t.Fatalf("targets %+v", ts)
 	}

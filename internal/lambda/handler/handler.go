@@ -158,14 +158,14 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 	switch ev.Kind {
 	case trigger.KindS3Test:
 		h.log.InfoContext(ctx, "s3 test event ignored")
-		return Response{Kind: ev.Kind, Ignored: "s3:TestEvent"}, nil
+		return report.Response{Kind: string(ev.Kind), Ignored: "s3:TestEvent"}, nil
 	case trigger.KindObjects:
 		if pr := h.policyReason(ev.Objects); pr != "" {
 			return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: pr}, nil)
 		}
 		keys, reason := h.sourceKeys(ctx, ev.Objects)
 		if len(keys) == 0 {
-			return Response{Kind: ev.Kind, Ignored: "no rule files"}, nil
+			return report.Response{Kind: string(ev.Kind), Ignored: "no rule files"}, nil
 		}
 		return h.run(ctx, ev.Kind, reconcile.Request{Keys: keys, Reason: reason}, nil)
 	case trigger.KindSQS:
@@ -212,12 +212,12 @@ func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Requ
 func (h *Handler) runBy(ctx context.Context, kind trigger.Kind, req reconcile.Request, only []rules.Target, by *report.Actor) (any, error) {
 	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.reconcile(ctx, req, only)
-	resp := Response{Kind: kind, Request: flattenRequest(req), Sources: flattenSources(res.Sources()), Targets: flattenTargets(res)}
+	resp := report.Response{Kind: string(kind), Request: report.NewRequestDoc(req), Sources: report.NewSourceDocs(res.Sources()), Targets: report.NewTargetDocs(res)}
 	if kind == trigger.KindSchedule && err == nil {
 		resp.Offboarded = h.reportOffboarded(ctx, res.Offboarded)
 	}
 	if h.cfg.DriftCount == nil {
-		resp.Refused = flattenRefused(res)
+		resp.Refused = report.FleetRefusals(res)
 	}
 	if h.cfg.DriftCount != nil {
 		reps := h.reportDrift(ctx, kind, req, only, res, err, by)
@@ -443,11 +443,11 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 	log := h.log.With("eventName", c.EventName, "eventId", c.EventID, "caller", c.CallerARN, "groups", c.GroupIDs)
 	if c.IssuerARN != "" && slices.Contains(h.cfg.IgnoreRoles, c.IssuerARN) {
 		log.InfoContext(ctx, "own API call ignored", "issuer", c.IssuerARN)
-		return Response{Kind: trigger.KindAPICall, Ignored: "own call by " + c.IssuerARN}, nil
+		return report.Response{Kind: string(trigger.KindAPICall), Ignored: "own call by " + c.IssuerARN}, nil
 	}
 	if c.ErrorCode != "" {
 		log.InfoContext(ctx, "failed API call ignored", "errorCode", c.ErrorCode)
-		return Response{Kind: trigger.KindAPICall, Ignored: "failed call: " + c.ErrorCode}, nil
+		return report.Response{Kind: string(trigger.KindAPICall), Ignored: "failed call: " + c.ErrorCode}, nil
 	}
 	req := reconcile.Request{All: true, Groups: c.GroupIDs, Reason: "cloudtrail:" + c.EventName}
 	if len(c.GroupIDs) == 0 {

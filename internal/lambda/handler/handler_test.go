@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -142,7 +143,7 @@ func TestReconcileEvents(t *testing.T) {
 			if !reflect.DeepEqual(eng.reqs, tc.want) {
 				t.Errorf("requests = %+v, want %+v", eng.reqs, tc.want)
 			}
-			resp, ok := out.(Response)
+			resp, ok := out.(report.Response)
 			if !ok {
 				t.Fatalf("response %T, want Response", out)
 			}
@@ -185,7 +186,7 @@ func TestReconcileErrors(t *testing.T) {
 				}
 				return
 			}
-			if resp := out.(Response); !strings.Contains(resp.Error, tc.wantInRes) {
+			if resp := out.(report.Response); !strings.Contains(resp.Error, tc.wantInRes) {
 				t.Errorf("Response.Error = %q, want it to contain %q", resp.Error, tc.wantInRes)
 			}
 			if !strings.Contains(logs.String(), "terminal, not retried") {
@@ -394,7 +395,7 @@ func TestDriftEvents(t *testing.T) {
 			if !reflect.DeepEqual(eng.reqs, tc.want) {
 				t.Errorf("requests = %+v, want %+v", eng.reqs, tc.want)
 			}
-			if got := out.(Response).Ignored; got != tc.ignored {
+			if got := out.(report.Response).Ignored; got != tc.ignored {
 				t.Errorf("Ignored = %q, want %q", got, tc.ignored)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -64,7 +65,7 @@ func TestExpiry(t *testing.T) {
 // TestExpiryJSON: the JSON plan carries each deadline.
 func TestExpiryJSON(t *testing.T) {
 	var b bytes.Buffer
-	if err := JSON(&b, NewPlanDoc(expiryResult(), names)); err != nil {
+	if err := report.JSON(&b, report.NewPlanDoc(expiryResult(), names)); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"expiresAt": "2026-12-07T18:00:00Z"`, `"expiresAt": "2026-12-08T20:00:00Z"`, `"expiresAt": "2026-12-07T09:00:00Z"`} {

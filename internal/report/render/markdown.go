@@ -382,7 +382,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	counts, runs = sortedCounts, sortedRuns
 
 	var head bytes.Buffer
-	invalid, held := SourceProblems(res.Sources)
+	invalid, held := report.SourceProblems(res.Sources)
 	switch {
 	case len(changes) == 0 && invalid+held+PendingMoves(res.Sources) == 0:
 		fmt.Fprintln(&head, "### sgrules plan: no changes")

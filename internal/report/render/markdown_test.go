@@ -184,7 +184,7 @@ func TestGraphGolden(t *testing.T) {
 	}{
 		{"graph.mmd", g, func(b *bytes.Buffer, g Graph) { Mermaid(b, g) }},
 		{"graph.dot", g, func(b *bytes.Buffer, g Graph) { DOT(b, g) }},
-		{"graph.json", g, func(b *bytes.Buffer, g Graph) { _ = JSON(b, NewGraphDoc(g)) }},
+		{"graph.json", g, func(b *bytes.Buffer, g Graph) { _ = report.JSON(b, NewGraphDoc(g)) }},
 		{"graph-live.mmd", live, func(b *bytes.Buffer, g Graph) { Mermaid(b, g) }},
 		{"graph-live.dot", live, func(b *bytes.Buffer, g Graph) { DOT(b, g) }},
 	} {

@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
-// The CLI looks up the names of GroupIDs(res) only: every group id the
+// The CLI looks up the names of report.GroupIDs(res) only: every group id the
 // plan or the drift report prints must be among them, or a group is shown
 // with its name in one run and without it in the next (a policy violation
 // alone, a refusal, a quota warning).
@@ -32,7 +33,7 @@ func TestEveryPrintedGroupHasItsName(t *testing.T) {
 		Owner:  rules.Owner{Source: "rules/a.yaml", Rule: "ssh"},
 	}}
 	known := map[string]string{}
-	for _, id := range GroupIDs(res) {
+	for _, id := range report.GroupIDs(res) {
 		known[id] = all[id]
 	}
 	var b bytes.Buffer

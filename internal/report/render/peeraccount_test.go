@@ -37,22 +37,7 @@ func TestPeerOfAnotherAccount(t *testing.T) {
 	// A peer moved to the same id in another account is a change, and
 	// says so.
 	d := report.Drifted{Action: reconcile.Action{Key: k}, Declared: &reconcile.Action{Key: local}}
-	if got, want := modifiedReason(d), "source sg-0ccccccccccccccc3 -> 111122223333/sg-0ccccccccccccccc3"; !strings.Contains(got, want) {
-		t.Errorf("modifiedReason = %q, want it to contain %q", got, want)
-	}
-}
-
-// The JSON document of a rule carries the account of a source group of
-// another account (issue 23.8).
-func TestRuleDocPeerAccount(t *testing.T) {
-	k := rules.Key{GroupID: "sg-0bbbbbbbbbbbbbbb2", Direction: rules.Ingress, Protocol: "tcp", FromPort: 5432, ToPort: 5432,
-		Peer: rules.Peer{Kind: rules.PeerGroup, Value: "sg-0ccccccccccccccc3", Account: "111122223333"}}
-	d := ruleDoc(k, nil)
-	if d.Peer != "sg-0ccccccccccccccc3" || d.PeerAccount != "111122223333" {
-		t.Errorf("peer %q, peerAccount %q", d.Peer, d.PeerAccount)
-	}
-	k.Peer.Account = ""
-	if d := ruleDoc(k, nil); d.PeerAccount != "" {
-		t.Errorf("same account: peerAccount %q", d.PeerAccount)
+	if got, want := report.ModifiedReason(d), "source sg-0ccccccccccccccc3 -> 111122223333/sg-0ccccccccccccccc3"; !strings.Contains(got, want) {
+		t.Errorf("ModifiedReason = %q, want it to contain %q", got, want)
 	}
 }

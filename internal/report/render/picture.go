@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -328,5 +329,5 @@ func NewGraphDoc(g Graph) GraphDoc {
 	if g.Edges == nil {
 		g.Edges = []Edge{}
 	}
-	return GraphDoc{FormatVersion: FormatVersion, Graph: g}
+	return GraphDoc{FormatVersion: report.FormatVersion, Graph: g}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -26,7 +27,7 @@ func TestPolicyRefusedIsListed(t *testing.T) {
 	if got := b.String(); got != want {
 		t.Errorf("text:\n%s\nwant:\n%s", got, want)
 	}
-	for name, doc := range map[string]any{"plan": NewPlanDoc(res, nil), "drift": NewDriftDoc(res, nil, false, nil)} {
+	for name, doc := range map[string]any{"plan": report.NewPlanDoc(res, nil), "drift": report.NewDriftDoc(res, nil, false, nil)} {
 		out, _ := json.Marshal(doc)
 		if !strings.Contains(string(out), `"policyRefused":[{"group":"sg-1","direction":"ingress","rule":"tcp 22 from 0.0.0.0/0","action":"authorize","cause":"drift-deleted","source":"rules/ssh.yaml","ruleName":"ssh","policy":"no-world-ssh"`) {
 			t.Errorf("%s JSON: %s", name, out)

@@ -326,7 +326,7 @@ func Summary(res reconcile.Result, past bool) string {
 	if p.Count(reconcile.ActRelease) > 0 {
 		counts = append(counts, count{reconcile.ActRelease, "to let go to another deployment", "let go to another deployment"})
 	}
-	invalid, held := SourceProblems(res.Sources)
+	invalid, held := report.SourceProblems(res.Sources)
 	pending := PendingMoves(res.Sources)
 	switch {
 	case len(p.Actions) == 0 && invalid+held+pending == 0:
@@ -388,19 +388,6 @@ func PendingMoves(srcs []reconcile.SourceResult) int {
 		}
 	}
 	return n
-}
-
-// SourceProblems counts invalid and held sources.
-func SourceProblems(srcs []reconcile.SourceResult) (invalid, held int) {
-	for _, s := range srcs {
-		switch s.Status {
-		case reconcile.StatusInvalid:
-			invalid++
-		case reconcile.StatusHeld:
-			held++
-		}
-	}
-	return invalid, held
 }
 
 // Drift writes the drift report: each drifted rule with before and after,
@@ -526,7 +513,7 @@ func (o Options) modified(w io.Writer, d report.Drifted) {
 	fmt.Fprintln(w, "  "+line)
 	fmt.Fprintln(w, "      before: modified to "+o.Rule(ec2.Key))
 	fmt.Fprintln(w, "      after:  "+after)
-	parts := []string{modifiedReason(d)}
+	parts := []string{report.ModifiedReason(d)}
 	if len(decl.Owners) > 0 {
 		parts = append(parts, "owners: "+joinOwners(decl.Owners))
 	}
@@ -534,32 +521,6 @@ func (o Options) modified(w io.Writer, d report.Drifted) {
 		parts = append(parts, "rule "+ec2.RuleID)
 	}
 	fmt.Fprintln(w, "      "+o.paint(ansiDim, "# "+strings.Join(parts, "; ")))
-}
-
-// modifiedReason says what was changed in a rule modified in place, in
-// the words of a rule file: "drift: rule modified outside sgrules (ports
-// tcp 443 -> tcp 8443)".
-func modifiedReason(d report.Drifted) string {
-	was, now := d.Declared.Key, d.Action.Key
-	var changes []string
-	if report.Ports(was) != report.Ports(now) {
-		from, to := report.Ports(was), report.Ports(now)
-		if was.Protocol == now.Protocol {
-			from, to = strings.TrimPrefix(from, was.Protocol+" "), strings.TrimPrefix(to, now.Protocol+" ")
-		}
-		changes = append(changes, "ports "+from+" -> "+to)
-	}
-	if was.Peer != now.Peer {
-		what := "source"
-		if was.Direction == rules.Egress {
-			what = "destination"
-		}
-		changes = append(changes, what+" "+Options{}.PeerValue(was.Peer)+" -> "+Options{}.PeerValue(now.Peer))
-	}
-	if len(changes) == 0 {
-		return "drift: rule modified outside sgrules"
-	}
-	return "drift: rule modified outside sgrules (" + strings.Join(changes, ", ") + ")"
 }
 
 // beforeAfter describes a drifted rule's state in EC2 and what sgrules

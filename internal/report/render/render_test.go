@@ -144,8 +144,8 @@ func TestGolden(t *testing.T) {
 		{"plan-empty.txt", func(b *bytes.Buffer) {
 			Plan(b, reconcile.Result{Plan: reconcile.Plan{Unmanaged: sampleResult().Plan.Unmanaged[:1]}}, Options{})
 		}},
-		{"plan.json", func(b *bytes.Buffer) { _ = JSON(b, NewPlanDoc(sampleResult(), names)) }},
-		{"plan-empty.json", func(b *bytes.Buffer) { _ = JSON(b, NewPlanDoc(reconcile.Result{}, nil)) }},
+		{"plan.json", func(b *bytes.Buffer) { _ = report.JSON(b, report.NewPlanDoc(sampleResult(), names)) }},
+		{"plan-empty.json", func(b *bytes.Buffer) { _ = report.JSON(b, report.NewPlanDoc(reconcile.Result{}, nil)) }},
 		{"drift.txt", func(b *bytes.Buffer) {
 			Drift(b, driftResult(), map[string]string{lb: "2030-01-01T00:00:00Z"}, Options{Names: names})
 		}},
@@ -159,7 +159,7 @@ func TestGolden(t *testing.T) {
 			Drift(b, reconcile.Result{Drift: reconcile.DriftReport{GroupsChecked: 1}}, nil, Options{})
 		}},
 		{"drift.json", func(b *bytes.Buffer) {
-			_ = JSON(b, NewDriftDoc(driftResult(), map[string]string{lb: "2030-01-01T00:00:00Z"}, false, names))
+			_ = report.JSON(b, report.NewDriftDoc(driftResult(), map[string]string{lb: "2030-01-01T00:00:00Z"}, false, names))
 		}},
 	}
 	for _, tc := range tests {
@@ -195,7 +195,7 @@ func TestPorts(t *testing.T) {
 }
 
 func TestGroupIDs(t *testing.T) {
-	got := GroupIDs(sampleResult())
+	got := report.GroupIDs(sampleResult())
 	want := []string{web, db, lb}
 	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("GroupIDs = %v, want %v", got, want)

@@ -1,12 +1,12 @@
-package render
+package report
 
 import (
 	"encoding/json"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -68,18 +68,6 @@ type ConflictDoc struct {
 	Winner       string            `json:"winner"`
 }
 
-// SourceDoc is the outcome of one source.
-type SourceDoc struct {
-	Key         string            `json:"key"`
-	Status      string            `json:"status"`
-	Message     string            `json:"message,omitempty"`
-	Diagnostics rules.Diagnostics `json:"diagnostics"`
-	// Recorded are the diagnostics the ledger holds for a source this run
-	// did not read again (a custom resource in a sweep).
-	Recorded []string `json:"recordedDiagnostics,omitempty"`
-	RuleIDs  []string `json:"ruleIds"`
-}
-
 // UnmanagedDoc is a rule no source declares and sgrules leaves alone.
 type UnmanagedDoc struct {
 	RuleDoc
@@ -127,7 +115,7 @@ type PlanDoc struct {
 	Gone []string `json:"gone,omitempty"`
 	// PolicyRefused are the writes the guardrail policy refused
 	// (--policy): left out of the plan, never written.
-	PolicyRefused []report.Refusal `json:"policyRefused,omitempty"`
+	PolicyRefused []Refusal `json:"policyRefused,omitempty"`
 }
 
 // QuotaDoc is one group over the default rules quota after the plan.
@@ -154,10 +142,10 @@ type DriftDoc struct {
 	Sources []SourceDoc       `json:"sources"`
 	// PolicyViolations are the live rules that violate the guardrail
 	// policy (--policy), with what this run did about each.
-	PolicyViolations []report.Violation `json:"policyViolations,omitempty"`
+	PolicyViolations []Violation `json:"policyViolations,omitempty"`
 	// PolicyRefused are the writes the guardrail policy refused: not
 	// reverted, never written.
-	PolicyRefused []report.Refusal `json:"policyRefused,omitempty"`
+	PolicyRefused []Refusal `json:"policyRefused,omitempty"`
 }
 
 func ruleDoc(k rules.Key, names map[string]string) RuleDoc {
@@ -194,9 +182,9 @@ func actionDoc(a reconcile.Action, names map[string]string) ActionDoc {
 	return d
 }
 
-// driftDocs has one entry per drifted rule (report.Pair).
+// driftDocs has one entry per drifted rule (Pair).
 func driftDocs(drifted []reconcile.Action, names map[string]string) []ActionDoc {
-	items := report.Pair(drifted)
+	items := Pair(drifted)
 	out := make([]ActionDoc, 0, len(items))
 	for _, d := range items {
 		if d.Declared == nil {
@@ -204,24 +192,9 @@ func driftDocs(drifted []reconcile.Action, names map[string]string) []ActionDoc 
 			continue
 		}
 		doc := actionDoc(*d.Declared, names)
-		doc.Reason = modifiedReason(d)
+		doc.Reason = ModifiedReason(d)
 		doc.Replaces = &ReplacedDoc{RuleDoc: ruleDoc(d.Action.Key, names), RuleID: d.Action.RuleID, Description: d.Action.Description}
 		out = append(out, doc)
-	}
-	return out
-}
-
-func sourceDocs(srcs []reconcile.SourceResult) []SourceDoc {
-	out := make([]SourceDoc, 0, len(srcs))
-	for _, s := range srcs {
-		d := SourceDoc{Key: s.Key, Status: string(s.Status), Message: s.Message, Diagnostics: s.Diagnostics, Recorded: s.Recorded, RuleIDs: s.RuleIDs}
-		if d.Diagnostics == nil {
-			d.Diagnostics = rules.Diagnostics{}
-		}
-		if d.RuleIDs == nil {
-			d.RuleIDs = []string{}
-		}
-		out = append(out, d)
 	}
 	return out
 }
@@ -243,10 +216,10 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 		Gone:      res.Gone,
 		Actions:   actionDocs(p.Actions, names),
 		Conflicts: make([]ConflictDoc, 0, len(p.Conflicts)),
-		Sources:   sourceDocs(res.Sources),
+		Sources:   NewSourceDocs(res.Sources),
 		Unmanaged: make([]UnmanagedDoc, 0, len(p.Unmanaged)),
 	}
-	doc.PolicyRefused = report.Refusals(res)
+	doc.PolicyRefused = Refusals(res)
 	for _, q := range res.Quota {
 		doc.Quota = append(doc.Quota, QuotaDoc{GroupID: q.Group, Direction: string(q.Direction), Family: q.Family, Rules: q.Rules, Quota: rules.QuotaPerGroup})
 	}
@@ -281,13 +254,13 @@ func NewDriftDoc(res reconcile.Result, paused map[string]string, reverted bool, 
 		Reverted:      reverted,
 		GroupsChecked: d.GroupsChecked,
 		Drifted:       driftDocs(d.Drifted, names),
-		RevertedCount: report.Build(res).Reverted,
+		RevertedCount: Build(res).Reverted,
 		Unmanaged:     d.Unmanaged,
 		Paused:        map[string]string{},
-		Sources:       sourceDocs(res.Sources),
+		Sources:       NewSourceDocs(res.Sources),
 	}
-	doc.PolicyViolations = report.Build(res).Violations
-	doc.PolicyRefused = report.Refusals(res)
+	doc.PolicyViolations = Build(res).Violations
+	doc.PolicyRefused = Refusals(res)
 	for g, until := range paused {
 		doc.Paused[g] = until
 	}
@@ -347,4 +320,43 @@ func GroupIDs(res reconcile.Result) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// SourceProblems counts invalid and held sources.
+func SourceProblems(srcs []reconcile.SourceResult) (invalid, held int) {
+	for _, s := range srcs {
+		switch s.Status {
+		case reconcile.StatusInvalid:
+			invalid++
+		case reconcile.StatusHeld:
+			held++
+		}
+	}
+	return invalid, held
+}
+
+// ModifiedReason says what was changed in a rule modified in place, in
+// the words of a rule file: "drift: rule modified outside sgrules (ports
+// tcp 443 -> tcp 8443)".
+func ModifiedReason(d Drifted) string {
+	was, now := d.Declared.Key, d.Action.Key
+	var changes []string
+	if Ports(was) != Ports(now) {
+		from, to := Ports(was), Ports(now)
+		if was.Protocol == now.Protocol {
+			from, to = strings.TrimPrefix(from, was.Protocol+" "), strings.TrimPrefix(to, now.Protocol+" ")
+		}
+		changes = append(changes, "ports "+from+" -> "+to)
+	}
+	if was.Peer != now.Peer {
+		what := "source"
+		if was.Direction == rules.Egress {
+			what = "destination"
+		}
+		changes = append(changes, what+" "+PeerText(was.Peer)+" -> "+PeerText(now.Peer))
+	}
+	if len(changes) == 0 {
+		return "drift: rule modified outside sgrules"
+	}
+	return "drift: rule modified outside sgrules (" + strings.Join(changes, ", ") + ")"
 }
