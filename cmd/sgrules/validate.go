@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/sgrules/sgrules/internal/adapters/ignorefile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/policy"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -308,14 +309,12 @@ func writeJSON(w io.Writer, ds []finding) {
 // writeGitHub prints GitHub Actions workflow commands, escaped as the
 // runner expects.
 func writeGitHub(w io.Writer, ds []finding) {
-	data := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A")
-	prop := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C")
 	for _, d := range ds {
 		title := d.Rule
 		if title == "" {
 			title = "sgrules"
 		}
 		fmt.Fprintf(w, "::%s file=%s,line=%d,col=%d,title=%s::%s\n",
-			d.Severity, prop.Replace(d.File), d.Line, d.Col, prop.Replace(title), data.Replace(d.Msg))
+			d.Severity, report.WorkflowProperty(d.File), d.Line, d.Col, report.WorkflowProperty(title), report.WorkflowData(d.Msg))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -33,10 +34,10 @@ func changeExpiry(c Change, now time.Time) string {
 	switch {
 	case c.New != nil:
 		if exp := Expiry(*c.New, now); exp != "" {
-			return "⏳ " + mdCell(exp)
+			return "⏳ " + report.MarkdownCell(exp)
 		}
 	case c.Old != nil && !c.Old.ExpiresAt.IsZero():
-		return "⌛ expired at " + mdCell(rules.FormatExpiresAt(c.Old.ExpiresAt))
+		return "⌛ expired at " + report.MarkdownCell(rules.FormatExpiresAt(c.Old.ExpiresAt))
 	}
 	return ""
 }

@@ -165,26 +165,6 @@ type MarkdownOptions struct {
 	Now time.Time
 }
 
-// mdCell escapes text for a table cell. Text from rule files and tags
-// must not act in the comment: a word joiner (U+2060) after "@" and in
-// "://" and "www." keeps GitHub from turning it into a mention or a link.
-func mdCell(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "|", `\|`, "\n", " ", "\r", "", "<", "&lt;", ">", "&gt;",
-		"*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`,
-		"@", "@\u2060", "://", ":\u2060//", "www.", "www\u2060.").Replace(s)
-}
-
-// mdCode is inline code, or escaped text when s has a backtick.
-func mdCode(s string) string {
-	if s == "" {
-		return ""
-	}
-	if strings.ContainsAny(s, "`|\n") {
-		return mdCell(s)
-	}
-	return "`" + s + "`"
-}
-
 // protoText is the protocol as rule files write it.
 func protoText(k rules.Key) string {
 	if k.Protocol == rules.ProtoAll {
@@ -252,24 +232,24 @@ func (o MarkdownOptions) row(c Change, target bool) string {
 	}
 	src := make([]string, len(owners))
 	for i, ow := range owners {
-		src[i] = mdCode(ow)
+		src[i] = report.MarkdownCode(ow)
 	}
 	if len(src) == 0 {
 		src = []string{"(no rule file: clean-up)"}
 	}
 	cells := []string{changeMark[c.Kind]}
 	if target {
-		cells = append(cells, mdCell(o.Target(k)))
+		cells = append(cells, report.MarkdownCell(o.Target(k)))
 	}
-	descCell := mdCell(desc)
+	descCell := report.MarkdownCell(desc)
 	if exp := changeExpiry(c, o.Now); exp != "" {
 		if descCell != "" {
 			descCell += "<br>"
 		}
 		descCell += exp
 	}
-	cells = append(cells, mdCell(Options{Names: o.Names}.Group(k.GroupID)), string(k.Direction), mdCell(proto), mdCell(ports),
-		mdCell(peer), descCell, strings.Join(src, "<br>"))
+	cells = append(cells, report.MarkdownCell(Options{Names: o.Names}.Group(k.GroupID)), string(k.Direction), report.MarkdownCell(proto), report.MarkdownCell(ports),
+		report.MarkdownCell(peer), descCell, strings.Join(src, "<br>"))
 	return "| " + strings.Join(cells, " | ") + " |\n"
 }
 
@@ -476,7 +456,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 		items := make([]listItem, len(o.Violations))
 		for i, v := range o.Violations {
 			file, _, _ := strings.Cut(v.Where, ":")
-			items[i] = listItem{file: file, text: fmt.Sprintf("%s: %s: violates policy %s: %s", mdCode(v.Where), mdCell(v.Rule), mdCode(v.Clause), mdCell(v.Message))}
+			items[i] = listItem{file: file, text: fmt.Sprintf("%s: %s: violates policy %s: %s", report.MarkdownCode(v.Where), report.MarkdownCell(v.Rule), report.MarkdownCode(v.Clause), report.MarkdownCell(v.Message))}
 		}
 		mdList(&lists, "⛔ Policy violations", "violations", items, listBudget)
 	}
@@ -484,18 +464,18 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	for _, s := range res.Sources {
 		switch {
 		case s.Status == reconcile.StatusInvalid || s.Status == reconcile.StatusHeld || s.Status == reconcile.StatusPending:
-			line := mdCode(s.Key) + ": " + string(s.Status)
+			line := report.MarkdownCode(s.Key) + ": " + string(s.Status)
 			if s.Message != "" {
-				line += ": " + mdCell(s.Message)
+				line += ": " + report.MarkdownCell(s.Message)
 			}
 			// One file's diagnostics are summarised: a file with
 			// thousands of errors is one item, not the whole comment.
 			for i, d := range s.Diagnostics {
 				if i == maxFileDiagnostics {
-					line += fmt.Sprintf("<br>… and %d more (run `sgrules validate %s` for all)", len(s.Diagnostics)-i, mdCell(s.Key))
+					line += fmt.Sprintf("<br>… and %d more (run `sgrules validate %s` for all)", len(s.Diagnostics)-i, report.MarkdownCell(s.Key))
 					break
 				}
-				line += "<br>" + mdCode(d.String())
+				line += "<br>" + report.MarkdownCode(d.String())
 			}
 			bad = append(bad, listItem{file: s.Key, text: line})
 		default:
@@ -506,7 +486,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 				} else if strings.Contains(d.Msg, "open to the world") {
 					rank = 50
 				}
-				warn = append(warn, listItem{file: s.Key, text: mdCode(d.String()), rank: rank})
+				warn = append(warn, listItem{file: s.Key, text: report.MarkdownCode(d.String()), rank: rank})
 			}
 		}
 	}
@@ -514,11 +494,11 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 		mdList(&lists, "❌ Rule files not applied (their previous rules are kept)", "files", bad, listBudget)
 	}
 	for _, q := range res.Quota {
-		warn = append(warn, listItem{text: mdCell(Options{Names: o.Names}.QuotaLine(q)), rank: 100})
+		warn = append(warn, listItem{text: report.MarkdownCell(Options{Names: o.Names}.QuotaLine(q)), rank: 100})
 	}
 	for _, c := range res.Plan.Conflicts {
 		warn = append(warn, listItem{text: fmt.Sprintf("%s in %s is declared with different descriptions; %s wins",
-			mdCell(Options{Names: o.Names}.Rule(c.Key)), mdCell(Options{Names: o.Names}.Group(c.Key.GroupID)), mdCode(c.Winner.String())), rank: 100})
+			report.MarkdownCell(Options{Names: o.Names}.Rule(c.Key)), report.MarkdownCell(Options{Names: o.Names}.Group(c.Key.GroupID)), report.MarkdownCode(c.Winner.String())), rank: 100})
 	}
 	if len(warn) > 0 {
 		// World-open warnings first, the most dangerous first: they are
@@ -602,7 +582,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 			}
 			fmt.Fprintln(&details)
 			fmt.Fprintf(&details, "%d lower-risk %s left out to stay under GitHub's comment size limit, in %s; the summary above counts them. Run `sgrules plan` for every change.\n",
-				left, isAre(left), mdCell(groups))
+				left, isAre(left), report.MarkdownCell(groups))
 		}
 	}
 	for _, run := range runs {
@@ -777,9 +757,9 @@ func summaryTable(counts []*groupCount, o MarkdownOptions, target bool, limit in
 		b.WriteString("| group | add | change | remove |\n|---|---:|---:|---:|\n")
 	}
 	for i, gc := range counts {
-		line := fmt.Sprintf("| %s | %d | %d | %d |\n", mdCell(Options{Names: o.Names}.Group(gc.group)), gc.add, gc.change, gc.remove)
+		line := fmt.Sprintf("| %s | %d | %d | %d |\n", report.MarkdownCell(Options{Names: o.Names}.Group(gc.group)), gc.add, gc.change, gc.remove)
 		if target {
-			line = "| " + mdCell(gc.target) + " " + line
+			line = "| " + report.MarkdownCell(gc.target) + " " + line
 		}
 		if b.Len()+len(line) > limit {
 			var add, change, remove int
@@ -831,7 +811,7 @@ func mdList(w *bytes.Buffer, title, what string, items []listItem, maxBytes int)
 			if len(files) > 0 {
 				var b strings.Builder
 				for j, f := range files {
-					part := mdCode(f)
+					part := report.MarkdownCode(f)
 					if perFile[f] > 1 {
 						part += fmt.Sprintf(" (%d)", perFile[f])
 					}

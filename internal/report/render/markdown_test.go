@@ -325,7 +325,7 @@ func TestMarkdownRiskFirst(t *testing.T) {
 			if !ssh.MatchString(out) {
 				t.Errorf("the world-open SSH row is not shown")
 			}
-			if tc.dns > 0 && !strings.Contains(out, mdCell(sshWarning)) {
+			if tc.dns > 0 && !strings.Contains(out, report.MarkdownCell(sshWarning)) {
 				t.Errorf("the SSH warning is not shown")
 			}
 			if strings.Contains(out, "cut at") {

@@ -179,14 +179,6 @@ func (g Graph) folded() (out Graph, note string) {
 	return out, fmt.Sprintf("default egress (all traffic to the internet, unmanaged): %d group%s", len(groups), plural)
 }
 
-// mermaidText escapes a label for a quoted Mermaid string: quotes, '#'
-// (which starts an entity), '%' (which starts a directive such as
-// %%{init: …}%%, read anywhere in the text), angle brackets and line
-// breaks cannot appear as they are.
-func mermaidText(s string) string {
-	return strings.NewReplacer("#", "#35;", "%", "#37;", `"`, "#quot;", "<", "#lt;", ">", "#gt;", "\n", " ", "\r", " ", "|", "#124;").Replace(s)
-}
-
 // Mermaid writes the graph as a Mermaid flowchart, left to right (top-down
 // over TopDownGroups groups): groups are boxes, CIDRs stadiums, prefix lists hexagons and unresolved
 // references double boxes; world-open arrows are thick (==>), removed and
@@ -202,7 +194,7 @@ func Mermaid(w io.Writer, g Graph) {
 	}
 	var world, refs, groups []string
 	for _, n := range g.Nodes {
-		id, label := ids[n.ID], `"`+mermaidText(n.Label)+`"`
+		id, label := ids[n.ID], `"`+report.MermaidLabel(n.Label)+`"`
 		switch n.Kind {
 		case NodeCIDR:
 			fmt.Fprintf(w, "  %s([%s])\n", id, label)
@@ -221,7 +213,7 @@ func Mermaid(w io.Writer, g Graph) {
 	}
 	noteID := "n" + strconv.Itoa(len(g.Nodes)+1)
 	if note != "" {
-		fmt.Fprintf(w, "  %s[\"%s\"]\n", noteID, mermaidText(note))
+		fmt.Fprintf(w, "  %s[\"%s\"]\n", noteID, report.MermaidLabel(note))
 	}
 	styles := map[string][]string{}
 	var order []string
@@ -233,7 +225,7 @@ func Mermaid(w io.Writer, g Graph) {
 		case d.world:
 			arrow = "==>"
 		}
-		fmt.Fprintf(w, "  %s %s|\"%s\"| %s\n", ids[d.from], arrow, mermaidText(d.label()), ids[d.to])
+		fmt.Fprintf(w, "  %s %s|\"%s\"| %s\n", ids[d.from], arrow, report.MermaidLabel(d.label()), ids[d.to])
 		if color, width, dashed := d.style(); color != "" {
 			st := fmt.Sprintf("stroke:%s,stroke-width:%dpx", color, width)
 			if dashed {
@@ -266,11 +258,6 @@ func Mermaid(w io.Writer, g Graph) {
 	}
 }
 
-// dotText quotes a string for Graphviz.
-func dotText(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", "").Replace(s) + `"`
-}
-
 // DOT writes the graph in Graphviz's language, with the same shapes and
 // colours, layout and note as Mermaid.
 func DOT(w io.Writer, g Graph) {
@@ -285,7 +272,7 @@ func DOT(w io.Writer, g Graph) {
 	fmt.Fprintln(w, `  node [shape=box, style="rounded,filled", fillcolor="#ddf4ff", color="#0969da", fontname="Helvetica"];`)
 	fmt.Fprintln(w, `  edge [fontname="Helvetica", fontsize=10];`)
 	for _, n := range g.Nodes {
-		attrs := []string{"label=" + dotText(n.Label)}
+		attrs := []string{"label=" + report.DOTLabel(n.Label)}
 		switch n.Kind {
 		case NodeCIDR:
 			attrs = append(attrs, "shape=ellipse", `fillcolor="#f6f8fa"`, `color="#57606a"`)
@@ -300,12 +287,12 @@ func DOT(w io.Writer, g Graph) {
 		fmt.Fprintf(w, "  %s [%s];\n", ids[n.ID], strings.Join(attrs, ", "))
 	}
 	if note != "" {
-		fmt.Fprintf(w, "  n%d [label=%s, shape=note, style=\"filled,dashed\", fillcolor=\"#fff8c5\", color=\"#9a6700\"];\n", len(g.Nodes)+1, dotText(note))
+		fmt.Fprintf(w, "  n%d [label=%s, shape=note, style=\"filled,dashed\", fillcolor=\"#fff8c5\", color=\"#9a6700\"];\n", len(g.Nodes)+1, report.DOTLabel(note))
 	}
 	for _, d := range g.drawn() {
-		attrs := []string{"label=" + dotText(d.label())}
+		attrs := []string{"label=" + report.DOTLabel(d.label())}
 		if color, width, dashed := d.style(); color != "" {
-			attrs = append(attrs, "color="+dotText(color), "fontcolor="+dotText(color), "penwidth="+strconv.Itoa(width))
+			attrs = append(attrs, "color="+report.DOTLabel(color), "fontcolor="+report.DOTLabel(color), "penwidth="+strconv.Itoa(width))
 			if dashed {
 				attrs = append(attrs, "style=dashed")
 			}
