@@ -114,17 +114,26 @@ func TestUsageText(t *testing.T) {
 	t.Logf("stdout:\n%s\nstderr:\n%s", out, errs)
 	lines := map[string]string{}
 	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) > 5 {
-			lines[f[1]+" "+f[5]] = l // the group is "sg-… (NAME)"
+		// FILE RULE ID sg-… (NAME) PERMISSION…: the permission is in the
+		// rule files' words, "tcp 443 from 0.0.0.0/0".
+		f := strings.Fields(l)
+		for i := 5; i+1 < len(f); i++ {
+			if f[i] == "from" || f[i] == "to" {
+				lines[f[1]+" "+f[i+1]] = l
+				break
+			}
+		}
+		if strings.Contains(l, "cidr4:") || strings.Contains(l, "cidr6:") {
+			t.Errorf("a machine key, not the rule files' words: %s", l)
 		}
 	}
 	for rule, want := range map[string]string{
-		"web-https-in cidr4:0.0.0.0/0":    "2025-12-01T10:11:00Z from 198.51.100.8",
-		"web-https-in cidr6:::/0":         "2025-12-01T10:02:40Z from 2001:db8:ff::5",
-		"web-http-in cidr4:0.0.0.0/0":     render.NoTraffic,
-		"web-http-in cidr4:0.0.0.0/0 ":    ids["sg:web"] + " (web)",
-		"web-ping cidr4:10.0.0.0/16":      "1*",
-		"db-from-admin cidr4:10.0.9.0/24": render.NoTraffic,
+		"web-https-in 0.0.0.0/0":    "2025-12-01T10:11:00Z from 198.51.100.8",
+		"web-https-in ::/0":         "2025-12-01T10:02:40Z from 2001:db8:ff::5",
+		"web-http-in 0.0.0.0/0":     render.NoTraffic,
+		"web-http-in 0.0.0.0/0 ":    ids["sg:web"] + " (web)",
+		"web-ping 10.0.0.0/16":      "1*",
+		"db-from-admin 10.0.9.0/24": render.NoTraffic,
 	} {
 		if want == "" {
 			continue

@@ -9,7 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/flowlog"
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 // UsageDoc is the JSON document of "sgrules usage": one entry per managed
@@ -26,16 +28,20 @@ type UsageDoc struct {
 // declared permission that is not applied (no rule carries it). LastSeen
 // is null when no flow was credited in the window.
 type UsageRule struct {
-	Source         string  `json:"source"`
-	Rule           string  `json:"rule"`
-	RuleID         string  `json:"ruleId"`
-	GroupID        string  `json:"groupId"`
-	GroupName      string  `json:"groupName,omitempty"`
-	Direction      string  `json:"direction"`
-	Protocol       string  `json:"protocol"`
-	FromPort       int32   `json:"fromPort"`
-	ToPort         int32   `json:"toPort"`
+	Source    string `json:"source"`
+	Rule      string `json:"rule"`
+	RuleID    string `json:"ruleId"`
+	GroupID   string `json:"groupId"`
+	GroupName string `json:"groupName,omitempty"`
+	Direction string `json:"direction"`
+	Protocol  string `json:"protocol"`
+	FromPort  int32  `json:"fromPort"`
+	ToPort    int32  `json:"toPort"`
+	// Peer is the machine key of the peer ("cidr4:0.0.0.0/0",
+	// "sg:sg-0abc"), as in a rule key; PeerText is the peer as rule files
+	// write it ("0.0.0.0/0", "sg-0abc", "111122223333/sg-0abc").
 	Peer           string  `json:"peer"`
+	PeerText       string  `json:"peerText"`
 	Flows          int64   `json:"flows"`
 	Bytes          int64   `json:"bytes"`
 	AmbiguousFlows int64   `json:"ambiguousFlows"`
@@ -103,7 +109,7 @@ func NewUsageDoc(usage []flowlog.Usage, read flowlog.Stats, attr flowlog.Attribu
 	for _, u := range us {
 		r := UsageRule{Source: u.Owner.Source, Rule: u.Owner.Rule, RuleID: u.RuleID, GroupID: u.Key.GroupID, GroupName: names[u.Key.GroupID],
 			Direction: string(u.Key.Direction), Protocol: u.Key.Protocol, FromPort: u.Key.FromPort, ToPort: u.Key.ToPort,
-			Peer: u.Key.Peer.String(), Flows: u.Flows, Bytes: u.Bytes, AmbiguousFlows: u.AmbiguousFlows}
+			Peer: u.Key.Peer.String(), PeerText: report.PeerText(u.Key.Peer), Flows: u.Flows, Bytes: u.Bytes, AmbiguousFlows: u.AmbiguousFlows}
 		if u.Used() {
 			s := u.Last.UTC().Format(time.RFC3339)
 			if u.Last.IsZero() {
@@ -126,7 +132,7 @@ const NoTraffic = "no traffic in the window"
 // permission, then a summary.
 func UsageText(w io.Writer, doc UsageDoc) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FILE\tRULE\tRULE ID\tGROUP\tPEER\tFLOWS\tBYTES\tLAST SEEN")
+	fmt.Fprintln(tw, "FILE\tRULE\tRULE ID\tGROUP\tPERMISSION\tFLOWS\tBYTES\tLAST SEEN")
 	used, ambiguous, unapplied := 0, false, 0
 	for _, r := range doc.Rules {
 		id, flows, bytes, last := r.RuleID, strconv.FormatInt(r.Flows, 10), strconv.FormatInt(r.Bytes, 10), NoTraffic
@@ -148,7 +154,7 @@ func UsageText(w io.Writer, doc UsageDoc) error {
 				last += " from " + r.LastPeer
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, id, groupText(r), r.Peer, flows, bytes, last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, id, groupText(r), trafficText(r), flows, bytes, last)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -203,10 +209,12 @@ type SubsumedRule struct {
 // DeclaredTwice is one permission (one EC2 rule) that several rules
 // declare, named "file#rule".
 type DeclaredTwice struct {
-	RuleID  string   `json:"ruleId"`
-	GroupID string   `json:"groupId"`
-	Peer    string   `json:"peer"`
-	Owners  []string `json:"owners"`
+	RuleID  string `json:"ruleId"`
+	GroupID string `json:"groupId"`
+	Peer    string `json:"peer"`
+	// Text is the permission in the rule files' vocabulary.
+	Text   string   `json:"text"`
+	Owners []string `json:"owners"`
 }
 
 // NewUnusedDoc selects from a usage document the applied permissions
@@ -237,7 +245,7 @@ func NewUnusedDoc(doc UsageDoc, subsumedBy map[string]string, noInterface []stri
 	}
 	for _, id := range twice {
 		r := byID[id]
-		out.DeclaredTwice = append(out.DeclaredTwice, DeclaredTwice{RuleID: id, GroupID: r.GroupID, Peer: r.Peer, Owners: owners[id]})
+		out.DeclaredTwice = append(out.DeclaredTwice, DeclaredTwice{RuleID: id, GroupID: r.GroupID, Peer: r.Peer, Text: trafficText(r), Owners: owners[id]})
 	}
 	for _, r := range doc.Rules {
 		if r.RuleID == "" {
@@ -264,13 +272,13 @@ func UnusedText(w io.Writer, doc UnusedDoc) error {
 	} else {
 		fmt.Fprintf(w, "%d rules carried no traffic in the window %s to %s:\n\n", len(doc.Unused), doc.Window.From, doc.Window.To)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "FILE\tRULE\tRULE ID\tGROUP\tPEER\tNOTE")
+		fmt.Fprintln(tw, "FILE\tRULE\tRULE ID\tGROUP\tPERMISSION\tNOTE")
 		for _, r := range doc.Unused {
 			note := ""
 			if noIface[r.GroupID] {
 				note = "group has no network interface"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, r.RuleID, groupText(r), r.Peer, note)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, r.RuleID, groupText(r), trafficText(r), note)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -279,9 +287,9 @@ func UnusedText(w io.Writer, doc UnusedDoc) error {
 	if len(doc.Subsumed) > 0 {
 		fmt.Fprintf(w, "\n%d rules allow nothing that another rule of their group does not:\n\n", len(doc.Subsumed))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "FILE\tRULE\tRULE ID\tPEER\tWITHIN")
+		fmt.Fprintln(tw, "FILE\tRULE\tRULE ID\tPERMISSION\tWITHIN")
 		for _, s := range doc.Subsumed {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s#%s %s (%s)\n", s.Source, s.Rule, s.RuleID, s.Peer,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s#%s %s (%s)\n", s.Source, s.Rule, s.RuleID, trafficText(s.UsageRule),
 				s.By.Source, s.By.Rule, s.By.RuleID, trafficText(s.By))
 		}
 		if err := tw.Flush(); err != nil {
@@ -291,7 +299,7 @@ func UnusedText(w io.Writer, doc UnusedDoc) error {
 	if len(doc.DeclaredTwice) > 0 {
 		fmt.Fprintf(w, "\n%d rules are declared more than once:\n", len(doc.DeclaredTwice))
 		for _, d := range doc.DeclaredTwice {
-			fmt.Fprintf(w, "  %s (%s %s): %s\n", d.RuleID, d.GroupID, d.Peer, strings.Join(d.Owners, ", "))
+			fmt.Fprintf(w, "  %s (%s %s): %s\n", d.RuleID, d.GroupID, d.Text, strings.Join(d.Owners, ", "))
 		}
 	}
 	if len(doc.GroupsWithoutInterface) > 0 {
@@ -310,19 +318,19 @@ func UnusedText(w io.Writer, doc UnusedDoc) error {
 	return nil
 }
 
-// trafficText is "tcp 0-65535 cidr4:10.0.0.0/8", "all cidr4:…", "icmp cidr4:…".
+// trafficText is the permission in the rule files' vocabulary: "tcp
+// 443 from 0.0.0.0/0", "all traffic to sg-0abc" (report.RuleText).
 func trafficText(r UsageRule) string {
-	proto := r.Protocol
-	switch {
-	case proto == "-1":
-		proto = "all"
-	case r.FromPort == -1:
-	case r.FromPort == r.ToPort:
-		proto += " " + strconv.Itoa(int(r.FromPort))
-	default:
-		proto += " " + strconv.Itoa(int(r.FromPort)) + "-" + strconv.Itoa(int(r.ToPort))
+	k := rules.Key{Direction: rules.Direction(r.Direction), Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort}
+	peer := r.PeerText
+	if peer == "" {
+		peer = r.Peer
 	}
-	return proto + " " + r.Peer
+	prep := " from "
+	if k.Direction == rules.Egress {
+		prep = " to "
+	}
+	return report.Ports(k) + prep + peer
 }
 
 // groupText is "sg-… (name)", or the id alone.
