@@ -18,7 +18,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/expirysched"
 	"github.com/sgrules/sgrules/internal/config"
-	"github.com/sgrules/sgrules/internal/lambda/handler"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/testutil/rie"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -98,23 +98,23 @@ func TestExpiryE2E(t *testing.T) {
 		}
 		return out, true
 	}
-	reconcileKey := func(key, body string) handler.Response {
+	reconcileKey := func(key, body string) report.Response {
 		t.Helper()
 		if _, err := s3.NewFromConfig(w.hub, awsconfig.S3Options).PutObject(ctx, &s3.PutObjectInput{
 			Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(body)}); err != nil {
 			t.Fatal(err)
 		}
 		out := rec.Invoke(t, s3Put(key))
-		var resp handler.Response
+		var resp report.Response
 		if err := json.Unmarshal(out, &resp); err != nil || resp.Error != "" || strings.Contains(string(out), "errorMessage") {
 			t.Fatalf("reconcile %s: %s (%v)\n%s", key, out, err, rec.Logs())
 		}
 		return resp
 	}
-	invokeDrift := func(payload []byte) handler.Response {
+	invokeDrift := func(payload []byte) report.Response {
 		t.Helper()
 		out := drift.Invoke(t, payload)
-		var resp handler.Response
+		var resp report.Response
 		if err := json.Unmarshal(out, &resp); err != nil || resp.Error != "" || strings.Contains(string(out), "errorMessage") {
 			t.Fatalf("drift: %s (%v)\n%s", out, err, drift.Logs())
 		}
