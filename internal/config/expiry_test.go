@@ -69,7 +69,7 @@ func TestReconcileKeepsTheTargetsExpirySchedule(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp := out.(handler.Response); resp.Error != "" {
+		if resp := out.(report.Response); resp.Error != "" {
 			t.Fatalf("reconcile: %s", resp.Error)
 		}
 	}
@@ -137,7 +137,7 @@ func TestReconcileKeepsTheTargetsExpirySchedule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp := out.(handler.Response); len(resp.Targets) != 1 || resp.Targets[0].Account != b.Account || resp.Targets[0].Region != b.Region || resp.Error != "" {
+	if resp := out.(report.Response); len(resp.Targets) != 1 || resp.Targets[0].Account != b.Account || resp.Targets[0].Region != b.Region || resp.Error != "" {
 		raw, _ := json.Marshal(resp)
 		t.Errorf("the schedule's payload ran %s, want a sweep of %s alone", raw, b)
 	}

@@ -231,7 +231,7 @@ func TestFleetOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := out.(handler.Response)
+	resp := out.(report.Response)
 	if len(resp.Targets) != 1 || resp.Targets[0].Account != acctC || resp.Drift == nil || resp.Drift.Detected != 2 || resp.Drift.Reverted != 2 {
 		b, _ := json.Marshal(resp)
 		t.Errorf("CloudTrail sweep = %s, want target C only, 2 drifted and reverted", b)

@@ -59,7 +59,7 @@ func TestDriftScheduleWithAnOffboardedAccount(t *testing.T) {
 		if err != nil {
 			t.Fatalf("queued=%v: the schedule failed with an offboarded account: %v", queued, err)
 		}
-		resp := out.(handler.Response)
+		resp := out.(report.Response)
 		if len(resp.Offboarded) != 1 || resp.Offboarded[0].Account != acctC {
 			t.Errorf("queued=%v: response offboarded = %+v, want account C", queued, resp.Offboarded)
 		}
