@@ -26,6 +26,9 @@ import (
 const (
 	reconcilePkg = "./functions/reconcile"
 	driftPkg     = "./functions/drift"
+	// cliPkg is the CLI, for `sgrules usage` (built with the functions,
+	// for the same Linux the emulator runs them on).
+	cliPkg = "./cmd/sgrules"
 )
 
 // DefaultTimeout bounds a whole run.
@@ -142,6 +145,10 @@ type run struct {
 	names    map[string]string // id → Name tag
 	queueURL string
 	queueARN string
+	vpc      string // the home VPC
+	// alertTopic is the drift function's ALERT_TOPIC_ARN; alertsURL the
+	// queue subscribed to it.
+	alertTopic, alertsURL string
 	// target is the second target (another account and region).
 	target *target
 }
@@ -172,7 +179,7 @@ func (d *run) run(ctx context.Context) error {
 		return err
 	}
 
-	d.step("Building the reconcile and drift functions for linux/%s (go build -tags lambda.norpc), in the background", runtime.GOARCH)
+	d.step("Building the reconcile and drift functions and the CLI for linux/%s (go build -tags lambda.norpc), in the background", runtime.GOARCH)
 	type built struct {
 		bins map[string]string
 		err  error
@@ -181,7 +188,7 @@ func (d *run) run(ctx context.Context) error {
 	buildStart := time.Now()
 	buildCtx, cancelBuild := context.WithCancel(ctx)
 	go func() {
-		bins, err := lambdaemu.Build(buildCtx, d.o.Root, d.tmp, reconcilePkg, driftPkg)
+		bins, err := lambdaemu.Build(buildCtx, d.o.Root, d.tmp, reconcilePkg, driftPkg, cliPkg)
 		buildDone <- built{bins, err}
 	}()
 	// On return the build is cancelled and waited for, so that cleanup does
@@ -225,8 +232,9 @@ func (d *run) run(ctx context.Context) error {
 	buildTime := time.Since(buildStart).Round(100 * time.Millisecond)
 	env := append(d.moto.Env(),
 		"STATE_TABLE="+Table, "RULES_BUCKET="+Bucket, "RULES_PREFIX="+Prefix, "MAX_REVOKE=50", "DRIFT_MODE=revert",
-		"TARGET_ACCOUNTS="+TargetAccount, "TARGET_ROLE="+TargetRole,
+		"TARGET_ACCOUNTS="+TargetAccount, "TARGET_ROLE="+TargetRole, "ALERT_TOPIC_ARN="+d.alertTopic,
 		"AWS_LAMBDA_LOG_FORMAT=JSON")
+	env = append(env, expiryEnv()...)
 
 	d.step("Starting the reconcile function (built in %s) under the Lambda Runtime Interface Emulator", buildTime)
 	reconcileFn, err := d.startFunction(ctx, rie, "reconcile", bins[reconcilePkg], env)
@@ -267,6 +275,10 @@ func (d *run) run(ctx context.Context) error {
 	}
 	d.info("all %d rules of %s are in place there, applied with the credentials of role %s; none leaked into the home account", len(twant), tg.file.Name, TargetRole)
 	if err := d.showRefused(reconcileFn, rows); err != nil {
+		return err
+	}
+	tmp, err := d.uploadTemporary(ctx, reconcileFn)
+	if err != nil {
 		return err
 	}
 
@@ -320,7 +332,14 @@ func (d *run) run(ctx context.Context) error {
 		}
 	}
 	d.info("converged in %s too: %d declared rules in place", tg.title(), len(twant))
-	return nil
+
+	if err := d.showAttribution(ctx, driftFn, d.alertsURL); err != nil {
+		return err
+	}
+	if err := d.showUsage(ctx, bins[cliPkg], cliEnv(d.moto.Env())); err != nil {
+		return err
+	}
+	return d.fireSchedule(ctx, driftFn, tmp)
 }
 
 // preflight checks the programs the demo needs, before it starts anything.
@@ -356,6 +375,7 @@ func (d *run) createResources(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.vpc = vpc
 	d.groups = groups
 	d.names = make(map[string]string, len(groups))
 	for name, id := range groups {
@@ -371,7 +391,15 @@ func (d *run) createResources(ctx context.Context) error {
 		return err
 	}
 	d.step("Creating the ownership ledger, DynamoDB table %s", Table)
-	return createTable(ctx, d.c)
+	if err := createTable(ctx, d.c); err != nil {
+		return err
+	}
+	d.step("Creating the expiry schedule group %s (EventBridge Scheduler) and the alert topic %s, a queue subscribed", ExpiryGroup, AlertTopic)
+	if err := createScheduleGroup(ctx, d.c); err != nil {
+		return err
+	}
+	d.alertTopic, d.alertsURL, err = createAlerts(ctx, d.c)
+	return err
 }
 
 func (d *run) uploadExamples(ctx context.Context, skipped []string) error {

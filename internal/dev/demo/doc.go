@@ -17,6 +17,16 @@
 // The example guardrail policy is in the bucket: the demo shows a file it
 // refuses and a hand-made rule violating it reported by the drift
 // function. It fails unless the final state is converged in both targets.
+// Then (expiry.go, attribution.go, usage.go): a file whose rule expires
+// 20 s after its upload is applied with its sgrules:expires-at tag and an
+// EventBridge Scheduler schedule (group ExpiryGroup), and once the
+// deadline has passed the drift function, invoked with the schedule's
+// input as Scheduler does, revokes it; a managed rule deleted by hand is
+// put back by the drift function fed a CloudTrail event of the call by
+// assumed-role/Admin/alice, whose report and SNS alert (topic AlertTopic)
+// name her; and `sgrules usage` (the CLI, built with the functions) reads
+// a flow log the demo writes to FlowLogBucket for an interface of group
+// web: web.yaml's HTTPS rule carried traffic, the others none.
 // Everything it starts is stopped when it returns, also when ctx is
 // cancelled (Ctrl-C).
 //

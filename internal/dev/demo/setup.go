@@ -18,6 +18,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
@@ -48,6 +50,9 @@ type clients struct {
 	s3  *s3.Client
 	sqs *sqs.Client
 	ddb *dynamodb.Client
+	// sched and sns are the hub's only (expiry schedules, alerts).
+	sched *scheduler.Client
+	sns   *sns.Client
 	// scope is the target whose ledger records snapshot reads (zero: the
 	// home target's); account is the account of ec2's credentials when
 	// not the hub's.
@@ -70,10 +75,12 @@ func clientConfig(endpoint, region string, creds aws.CredentialsProvider) aws.Co
 
 func newClientsOn(cfg aws.Config) clients {
 	return clients{
-		ec2: ec2.NewFromConfig(cfg),
-		s3:  s3.NewFromConfig(cfg, awsconfig.S3Options),
-		sqs: sqs.NewFromConfig(cfg),
-		ddb: dynamodb.NewFromConfig(cfg),
+		ec2:   ec2.NewFromConfig(cfg),
+		s3:    s3.NewFromConfig(cfg, awsconfig.S3Options),
+		sqs:   sqs.NewFromConfig(cfg),
+		ddb:   dynamodb.NewFromConfig(cfg),
+		sched: scheduler.NewFromConfig(cfg),
+		sns:   sns.NewFromConfig(cfg),
 	}
 }
 
