@@ -9,7 +9,7 @@ LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags="-s -w"
 LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 # FUNCTIONS: each function's directory under functions/ and its template
 # LogicalId (build-<LogicalId> is the target sam build runs).
-FUNCTIONS := reconcile:ReconcileFunction drift:DriftFunction
+FUNCTIONS := reconcile:ReconcileFunction drift:DriftFunction flowlogs:FlowlogsFunction
 
 export SGRULES_RIE := $(BIN)/aws-lambda-rie
 
@@ -55,7 +55,7 @@ lint: vet $(BIN)/staticcheck lint-workflows
 	$(BIN)/staticcheck ./...
 	cfn-lint template.yaml template-target.yaml
 
-## build: both Lambda bootstraps (linux/arm64) into build/<name>/bootstrap, plus build/<name>.zip when zip is installed
+## build: every Lambda bootstrap (linux/arm64) into build/<name>/bootstrap, plus build/<name>.zip when zip is installed
 # Each through its build-<LogicalId> target, the recipe sam build runs.
 build:
 	@for fn in $(FUNCTIONS); do \
@@ -74,12 +74,15 @@ $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: this target is run by s
 $(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
 endef
 
-.PHONY: build-ReconcileFunction build-DriftFunction sam-validate
+.PHONY: build-ReconcileFunction build-DriftFunction build-FlowlogsFunction sam-validate
 build-ReconcileFunction:
 	$(call lambda,reconcile)
 
 build-DriftFunction:
 	$(call lambda,drift)
+
+build-FlowlogsFunction:
+	$(call lambda,flowlogs)
 
 ## sam-validate: validates template.yaml with the SAM CLI, if installed (cfn-lint in make lint covers it offline)
 sam-validate:

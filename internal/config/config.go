@@ -115,6 +115,11 @@ var (
 		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvPauseUntilMax, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvSweepQueueURL, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup},
 		required: []string{EnvStateTable, EnvRulesBucket}}
+	// Flowlogs is the flow-log function's environment: the ledger, and
+	// the accounts whose logs it counts.
+	Flowlogs = Function{Name: "flowlogs",
+		Vars:     []string{EnvStateTable, EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID},
+		required: []string{EnvStateTable}}
 	// CLI is the defaults of the CLI's flags; nothing is required here
 	// (the commands check what they need after the flags).
 	CLI = Function{Name: "cli",
@@ -123,7 +128,7 @@ var (
 )
 
 // Functions are the Lambda functions, one per folder under functions/.
-var Functions = []Function{Reconcile, Drift}
+var Functions = []Function{Reconcile, Drift, Flowlogs}
 
 // Load reads f.Vars with getenv (os.Getenv) and validates them.
 func (f Function) Load(getenv func(string) string) (Config, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -129,7 +130,7 @@ func (c *Counters) objectPK(o ObjectID) string {
 
 // Add adds one object's counters to the day's, once per object: it
 // returns false when every part of the object was already counted (a
-// redelivery). Counters with no flows are left out.
+// redelivery, or nothing had flows). Counters with no flows are left out.
 func (c *Counters) Add(ctx context.Context, obj ObjectID, day time.Time, counts []RuleCounter) (bool, error) {
 	byGroup := map[string][]RuleCounter{}
 	for _, rc := range counts {
@@ -142,6 +143,9 @@ func (c *Counters) Add(ctx context.Context, obj ObjectID, day time.Time, counts 
 		groups = append(groups, g)
 	}
 	sort.Strings(groups)
+	if len(groups) == 0 {
+		return false, nil // nothing to count: no write
+	}
 	per := MaxTransactItems - 1
 	parts := max(1, (len(groups)+per-1)/per)
 	added := false
@@ -245,12 +249,13 @@ func (c *Counters) readDay(ctx context.Context, pk, sk string) (map[string]RuleC
 
 // Read returns the counters of the groups' rules over the days from..to
 // (UTC dates, both included: a window is widened to whole days), one per
-// rule with traffic, summed over the days, sorted by key. An item that
+// rule with traffic, summed over the days, sorted by key (a group named
+// twice is read once). An item that
 // cannot be decoded is skipped and reported.
 func (c *Counters) Read(ctx context.Context, groupIDs []string, from, to time.Time) ([]RuleCounter, error) {
 	total := map[string]RuleCounter{}
 	lo, hi := prefixDay+from.UTC().Format(dayLayout), prefixDay+to.UTC().Format(dayLayout)
-	for _, g := range groupIDs {
+	for _, g := range strutil.SortedUnique(groupIDs) {
 		in := &dynamodb.QueryInput{TableName: aws.String(c.l.table),
 			KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{

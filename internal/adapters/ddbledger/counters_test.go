@@ -69,7 +69,7 @@ func TestCountersAddOnce(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("read\n%v\nwant\n%v", got, want)
 	}
-	got, err = c.Read(ctx, []string{"sg-1"}, day("2025-11-01"), day("2025-12-31"))
+	got, err = c.Read(ctx, []string{"sg-1", "sg-1"}, day("2025-11-01"), day("2025-12-31"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -263,3 +263,33 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+// logKey matches a log object's key in the standard layout:
+// …AWSLogs/ACCOUNT/vpcflowlogs/REGION/YYYY/MM/DD/[HH/]NAME.
+var logKey = regexp.MustCompile(`(?:^|/)AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/vpcflowlogs/([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/(?:\d{2}/)?[^/]+$`)
+
+// KeyInfo is what a log object's key says: the account and region whose
+// flow logs it holds and the day of its folder (midnight UTC).
+type KeyInfo struct {
+	Account, Region string
+	Day             time.Time
+}
+
+// ParseLogKey reads the account, region and day of a log object's key
+// (the standard layout, with or without an organisation id after AWSLogs/
+// and hourly HH/ partitions); false when the key is not a flow-log text
+// object (IsLogKey) in that layout.
+func ParseLogKey(key string) (KeyInfo, bool) {
+	if !IsLogKey(key) {
+		return KeyInfo{}, false
+	}
+	m := logKey.FindStringSubmatch(key)
+	if m == nil {
+		return KeyInfo{}, false
+	}
+	day, err := time.Parse("2006/01/02", m[3]+"/"+m[4]+"/"+m[5])
+	if err != nil {
+		return KeyInfo{}, false
+	}
+	return KeyInfo{Account: m[1], Region: m[2], Day: day}, true
+}

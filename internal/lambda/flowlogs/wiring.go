@@ -1,0 +1,128 @@
+package flowlogs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
+	"github.com/sgrules/sgrules/internal/adapters/flowsrc"
+	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// Setup builds the function's handler from its configuration
+// (config.Flowlogs: STATE_TABLE; TARGET_ACCOUNTS, TARGET_ROLE,
+// TARGET_EXTERNAL_ID as for the other functions) on cfg. No AWS call is
+// made before the first object: the hub's identity
+// (sts:GetCallerIdentity) is asked then, once.
+func Setup(c config.Config, cfg aws.Config, logger *slog.Logger) *Handler {
+	role := strings.TrimPrefix(c.TargetRole, "/")
+	if role == "" {
+		role = config.DefaultTargetRole
+	}
+	h := &hub{cfg: cfg, table: c.Table, accounts: c.TargetAccounts, role: role, externalID: c.TargetExternalID,
+		logger: logger, sts: sts.NewFromConfig(cfg), creds: map[string]aws.CredentialsProvider{}, ec2: map[rules.Target]flowsrc.EC2API{}}
+	return &Handler{S3: s3.NewFromConfig(cfg, awsconfig.S3Options), Ledger: h, Targets: h, Logger: logger}
+}
+
+// hub is the deployment's identity, its ledger and the EC2 clients of its
+// targets, built on first use and kept for the execution environment.
+type hub struct {
+	cfg                     aws.Config
+	table, role, externalID string
+	accounts                []string
+	logger                  *slog.Logger
+	sts                     *sts.Client
+	mu                      sync.Mutex
+	ready                   bool
+	home                    rules.Target
+	partition               string
+	ledger                  *ddbledger.Ledger
+	creds                   map[string]aws.CredentialsProvider
+	ec2                     map[rules.Target]flowsrc.EC2API
+}
+
+func (h *hub) init(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ready {
+		return nil
+	}
+	id, err := h.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
+	}
+	h.partition = "aws"
+	if parts := strings.SplitN(aws.ToString(id.Arn), ":", 3); len(parts) == 3 && parts[1] != "" {
+		h.partition = parts[1]
+	}
+	h.home = rules.Target{Account: aws.ToString(id.Account), Region: h.cfg.Region}
+	h.ledger = ddbledger.New(dynamodb.NewFromConfig(h.cfg), h.table, ddbledger.WithLogger(h.logger), ddbledger.WithHome(h.home))
+	h.ready = true
+	return nil
+}
+
+// EC2 implements Targets: the hub's account with the function's own
+// credentials, a target account through TARGET_ROLE there.
+func (h *hub) EC2(ctx context.Context, t rules.Target) (flowsrc.EC2API, error) {
+	if err := h.init(ctx); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t.Account != h.home.Account && !slices.Contains(h.accounts, t.Account) {
+		return nil, fmt.Errorf("%s: %w", t.Account, ErrNotTarget)
+	}
+	if c, ok := h.ec2[t]; ok {
+		return c, nil
+	}
+	cfg := h.cfg.Copy()
+	cfg.Region = t.Region
+	if t.Account != h.home.Account {
+		p, ok := h.creds[t.Account]
+		if !ok {
+			arn := fmt.Sprintf("arn:%s:iam::%s:role/%s", h.partition, t.Account, h.role)
+			p = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(h.sts, arn, func(o *stscreds.AssumeRoleOptions) {
+				o.RoleSessionName = "sgrules-flowlogs"
+				if h.externalID != "" {
+					o.ExternalID = aws.String(h.externalID)
+				}
+			}))
+			h.creds[t.Account] = p
+		}
+		cfg.Credentials = p
+	}
+	c := ec2.NewFromConfig(cfg) // the SDK retries throttles; Describe calls are few and batched
+	h.ec2[t] = c
+	return c, nil
+}
+
+// GroupPermissions implements Ledger.
+func (h *hub) GroupPermissions(ctx context.Context, t rules.Target, groupIDs []string) ([]reconcile.OwnedPermission, error) {
+	if err := h.init(ctx); err != nil {
+		return nil, err
+	}
+	return h.ledger.For(t).GroupPermissions(ctx, groupIDs)
+}
+
+// AddCounters implements Ledger.
+func (h *hub) AddCounters(ctx context.Context, t rules.Target, obj ddbledger.ObjectID, day time.Time, counts []ddbledger.RuleCounter) (bool, error) {
+	if err := h.init(ctx); err != nil {
+		return false, err
+	}
+	return h.ledger.CountersFor(t).Add(ctx, obj, day, counts)
+}
