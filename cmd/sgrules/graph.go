@@ -37,7 +37,12 @@ World-open arrows (from 0.0.0.0/0 or ::/0) are thick and red.
 
 From the rule files alone (DIR, or --bucket) it works offline: groups
 referenced by name or tags appear by their reference text ("Name=web"),
-without any AWS call. With --live it resolves the files' groups and draws
+without any AWS call. A group id is one node however the files spell it;
+references that may name one group (a Name tag and a group name that
+differ by a "-sg" suffix) are linked by a dotted "maybe the same group"
+line, and --group follows it. --resolve (the default with --bucket, whose
+credentials can describe the groups) asks EC2 what the references name, so
+each group is one node under its id and name. With --live it resolves the files' groups and draws
 the rules EC2 really has in them (DescribeSecurityGroupRules, many groups
 per call): managed rules solid, unmanaged ones dotted and grey. Managed
 means recorded in this deployment's ledger (--table or STATE_TABLE),
@@ -76,6 +81,7 @@ func runGraph(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	live := fs.Bool("live", false, "draw the rules EC2 has in the groups (needs AWS), managed and unmanaged, instead of the files'")
 	fs.StringVar(&w.table, "table", os.Getenv(config.EnvStateTable), "with --live: the ledger table; a rule is managed when the ledger records it (adopted rules too); without it only tags mark rules (env STATE_TABLE)")
 	group := fs.String("group", "", "only what can reach this group, transitively through group references (sg-… or its Name tag)")
+	resolve := fs.Bool("resolve", false, "resolve the files' group references in EC2 (one node per group); the default with --bucket")
 	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
 		return code
 	}
@@ -100,7 +106,8 @@ func runGraph(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *live {
 		g, err = liveGraph(ctx, &w, *group, noFiles, stderr)
 	} else {
-		g, err = filesGraph(ctx, &w, *group, stderr)
+		res := *resolve || (w.dir == "" && !flagSet(fs, "resolve"))
+		g, err = filesGraph(ctx, &w, *group, res, stderr)
 	}
 	if err != nil {
 		return fail(exitFail, "%v", err)
@@ -188,13 +195,16 @@ func expandAll(files []*rules.File, keys []string, resolve rules.Resolver, stder
 }
 
 // filesGraph draws the files offline: references stay as their text.
-func filesGraph(ctx context.Context, w *wiring, group string, stderr io.Writer) (render.Graph, error) {
+// With resolve it asks EC2 what the references name (one node per group);
+// when EC2 cannot say, it warns and draws them offline.
+func filesGraph(ctx context.Context, w *wiring, group string, resolve bool, stderr io.Writer) (render.Graph, error) {
 	var src reconcile.Source
-	if w.dir != "" {
+	var cfg aws.Config
+	if w.dir != "" && !resolve {
 		src = w.source(aws.Config{})
 	} else {
-		cfg, err := w.awsConfig(ctx)
-		if err != nil {
+		var err error
+		if cfg, err = w.awsConfig(ctx); err != nil {
 			return render.Graph{}, err
 		}
 		src = w.source(cfg)
@@ -203,11 +213,46 @@ func filesGraph(ctx context.Context, w *wiring, group string, stderr io.Writer) 
 	if err != nil {
 		return render.Graph{}, err
 	}
-	perms, _, err := expandAll(files, keys, func(g rules.GroupRef) []string { return []string{g.String()} }, stderr)
+	resolved := map[string][]string{}
+	var names map[string]string
+	if resolve {
+		groups := ec2sg.New(ec2.NewFromConfig(cfg))
+		var refs []rules.GroupRef
+		for _, f := range files {
+			refs = append(refs, f.Refs()...)
+		}
+		if resolved, err = groups.ResolveGroups(ctx, refs); err != nil {
+			fmt.Fprintf(stderr, "sgrules graph: the group references are drawn as written: %v\n", err)
+			resolved = map[string][]string{}
+		}
+	}
+	perms, _, err := expandAll(files, keys, func(g rules.GroupRef) []string {
+		if ids := resolved[g.String()]; len(ids) > 0 {
+			return ids
+		}
+		return []string{g.String()}
+	}, stderr)
 	if err != nil {
 		return render.Graph{}, err
 	}
-	g := render.GraphOfPermissions(perms, nil)
+	if resolve {
+		ids := map[string]bool{}
+		for _, p := range perms {
+			ids[p.Key.GroupID] = true
+			if p.Key.Peer.Kind == rules.PeerGroup {
+				ids[p.Key.Peer.Value] = true
+			}
+		}
+		var all []string
+		for id := range ids {
+			if strings.HasPrefix(id, "sg-") {
+				all = append(all, id)
+			}
+		}
+		sort.Strings(all)
+		names, _ = groupNames(ctx, ec2sg.New(ec2.NewFromConfig(cfg)), all)
+	}
+	g := render.GraphOfPermissions(perms, names)
 	if group == "" {
 		return g, nil
 	}

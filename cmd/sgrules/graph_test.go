@@ -143,3 +143,113 @@ func TestGraphErrors(t *testing.T) {
 		})
 	}
 }
+
+// One group spelled three ways in the files (issue 22.4): shop-web's own
+// file names it by its Name tag, the database's by its group name
+// (shop-web-sg@vpc-…), and a batch host is named by id in one file and by
+// account and id in another. Offline, the id spellings are one node (the
+// files equate them: a group id names one group), and the Name tag and the
+// group name, which only AWS can equate, are flagged "maybe the same
+// group": --group shop-db follows that link, so the picture still shows
+// the internet reaching the database through the web tier.
+func TestGraphOneNodePerGroupOffline(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		args   []string
+	}{
+		{"shop-graph-db.mmd", []string{"graph", "--group", "shop-db", "testdata/shop"}},
+		{"shop-graph-db.dot", []string{"graph", "--format", "dot", "--group", "shop-db", "testdata/shop"}},
+		{"shop-graph.mmd", []string{"graph", "testdata/shop"}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			code, out, errs := runCmd(t, tc.args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			golden(t, tc.golden, []byte(out))
+			if filepath.Ext(tc.golden) == ".mmd" {
+				if err := render.CheckMermaid(out); err != nil {
+					t.Error(err)
+				}
+			} else {
+				graphviz.Check(t, []byte(out))
+			}
+		})
+	}
+	code, out, errs := runCmd(t, "graph", "--format", "json", "--group", "shop-db", "testdata/shop")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var doc render.GraphDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var edges, same []string
+	for _, e := range doc.Edges {
+		edges = append(edges, e.From+" -> "+e.To+": "+e.Label)
+	}
+	for _, s := range doc.MaybeSame {
+		same = append(same, s.A+" ~ "+s.B)
+	}
+	sort.Strings(edges)
+	wantEdges := []string{
+		"0.0.0.0/0 -> tags:Name=shop-web: tcp 443",
+		"10.8.0.0/16 -> sg-0ccccccccccccccc3: tcp 22",
+		"name:shop-web-sg@vpc-0123456789abcdef0 -> tags:Name=shop-db: tcp 5432",
+		"sg-0ccccccccccccccc3 -> tags:Name=shop-db: tcp 5432",
+	}
+	if strings.Join(edges, "\n") != strings.Join(wantEdges, "\n") {
+		t.Errorf("edges:\n%s\nwant:\n%s", strings.Join(edges, "\n"), strings.Join(wantEdges, "\n"))
+	}
+	if want := "name:shop-web-sg@vpc-0123456789abcdef0 ~ tags:Name=shop-web"; strings.Join(same, "\n") != want {
+		t.Errorf("maybe the same group: %q, want %q", same, want)
+	}
+}
+
+// With AWS to ask (--resolve; the default with --bucket), the three
+// spellings of issue 22.4 are one node each: the group's id, labelled
+// with its name, and nothing is "maybe the same".
+func TestGraphOneNodePerGroupResolved(t *testing.T) {
+	w := newCLIWorld(t)
+	web, db := w.group("shop-web"), w.group("shop-db")
+	w.write("web.yaml", "rules:\n  https:\n    securityGroup: {tags: {Name: shop-web}}\n    type: ingress\n    protocol: tcp\n    fromPort: 443\n    toPort: 443\n    cidrBlocks: [0.0.0.0/0]\n")
+	w.write("db.yaml", "rules:\n  pg:\n    securityGroup: {tags: {Name: shop-db}}\n    type: ingress\n    protocol: tcp\n    fromPort: 5432\n    toPort: 5432\n    sourceSecurityGroups: [{groupName: shop-web-sg, vpcId: "+w.vpc+"}]\n"+
+		"  admin:\n    securityGroup: "+db+"\n    type: ingress\n    protocol: tcp\n    fromPort: 22\n    toPort: 22\n    sourceSecurityGroups: ["+web+"]\n")
+	code, out, errs := runCmd(t, "graph", "--resolve", "--format", "json", "--group", "shop-db", w.dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var doc render.GraphDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var nodes, edges []string
+	for _, n := range doc.Nodes {
+		nodes = append(nodes, n.ID+" "+string(n.Kind)+" "+n.Label)
+	}
+	for _, e := range doc.Edges {
+		edges = append(edges, e.From+" -> "+e.To+": "+e.Label)
+	}
+	sort.Strings(edges)
+	wantNodes := []string{"0.0.0.0/0 cidr 0.0.0.0/0", db + " group " + db + " (shop-db)", web + " group " + web + " (shop-web)"}
+	wantEdges := []string{"0.0.0.0/0 -> " + web + ": tcp 443", web + " -> " + db + ": tcp 22", web + " -> " + db + ": tcp 5432"}
+	sort.Strings(wantEdges)
+	if strings.Join(nodes, "\n") != strings.Join(wantNodes, "\n") {
+		t.Errorf("nodes:\n%s\nwant:\n%s", strings.Join(nodes, "\n"), strings.Join(wantNodes, "\n"))
+	}
+	if strings.Join(edges, "\n") != strings.Join(wantEdges, "\n") {
+		t.Errorf("edges:\n%s\nwant:\n%s", strings.Join(edges, "\n"), strings.Join(wantEdges, "\n"))
+	}
+	if len(doc.MaybeSame) != 0 {
+		t.Errorf("maybe the same: %+v", doc.MaybeSame)
+	}
+	// The picture: the ids replaced by names, a golden file.
+	code, out, errs = runCmd(t, "graph", "--resolve", "--group", "shop-db", w.dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if err := render.CheckMermaid(out); err != nil {
+		t.Error(err)
+	}
+	golden(t, "shop-graph-db-resolved.mmd", []byte(strings.NewReplacer(web, "sg-WEB", db, "sg-DB").Replace(out)))
+}

@@ -1,12 +1,12 @@
 package render
 
 import (
-	"github.com/sgrules/sgrules/internal/report"
 	"net/netip"
 	"sort"
 	"strings"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -81,6 +81,19 @@ type Edge struct {
 type Graph struct {
 	Nodes []Node `json:"nodes"`
 	Edges []Edge `json:"edges"`
+	// MaybeSame are pairs of group nodes that may be one security group
+	// spelled two ways, in a graph of the files that AWS did not resolve.
+	MaybeSame []SameGroup `json:"maybeSame,omitempty"`
+}
+
+// SameGroup is two group nodes (A before B) that may be one security
+// group: a Name tag and a group name that differ only by a "-sg" suffix
+// or by case, say. The files cannot tell (only AWS can: graph --resolve),
+// so the picture links them with a dotted "maybe the same group" line and
+// --group follows the link.
+type SameGroup struct {
+	A string `json:"a"`
+	B string `json:"b"`
 }
 
 // GraphBuilder collects edges and the nodes they need.
@@ -245,12 +258,76 @@ func edgeLess(a, b Edge, keys map[string]string) bool {
 
 // GraphOfPermissions draws declared permissions (from rule files; group
 // references that were not resolved keep their reference text as id).
+// One group is one node when the files equate its spellings (a group id
+// with or without its account); spellings only AWS could equate (a Name
+// tag, a group name, an id whose name is unknown) stay apart, and those
+// whose names match are flagged in MaybeSame.
 func GraphOfPermissions(perms []rules.Permission, names map[string]string) Graph {
 	b := &GraphBuilder{Names: names}
 	for _, p := range perms {
 		b.Add(p.Key, p.Description, p.Owner.String())
 	}
-	return b.Graph()
+	g := b.Graph()
+	g.MaybeSame = maybeSame(g.Nodes)
+	return g
+}
+
+// groupBaseName is the name a group node goes by, for matching
+// spellings: the Name tag of a tags reference, the group name of a name
+// reference, a resolved group's name; lower case, without a "-sg" or
+// "_sg" suffix. "" when the node has none.
+func groupBaseName(n Node) string {
+	var name string
+	switch {
+	case n.Kind == NodeRef && strings.HasPrefix(n.ID, "tags:"):
+		for _, kv := range strings.Split(strings.TrimPrefix(n.ID, "tags:"), ",") {
+			if v, ok := strings.CutPrefix(kv, "Name="); ok {
+				name = v
+			}
+		}
+	case n.Kind == NodeRef && strings.HasPrefix(n.ID, "name:"):
+		name, _, _ = strings.Cut(strings.TrimPrefix(n.ID, "name:"), "@")
+	case n.Kind == NodeGroup:
+		name = n.Name
+	}
+	name = strings.ToLower(strings.TrimSpace(name))
+	for _, suffix := range []string{"-sg", "_sg", "-security-group", "_security_group"} {
+		if t, ok := strings.CutSuffix(name, suffix); ok && t != "" {
+			name = t
+			break
+		}
+	}
+	return name
+}
+
+// maybeSame pairs the group nodes that go by the same base name, each
+// with the first of its kind (nodes in graph order).
+func maybeSame(nodes []Node) []SameGroup {
+	first := map[string]string{}
+	var out []SameGroup
+	for _, n := range nodes {
+		base := groupBaseName(n)
+		if base == "" {
+			continue
+		}
+		f, ok := first[base]
+		if !ok {
+			first[base] = n.ID
+			continue
+		}
+		a, b := f, n.ID
+		if b < a {
+			a, b = b, a
+		}
+		out = append(out, SameGroup{A: a, B: b})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].A != out[j].A {
+			return out[i].A < out[j].A
+		}
+		return out[i].B < out[j].B
+	})
+	return out
 }
 
 // GraphOfRules draws the rules EC2 has, marking each managed or
@@ -322,12 +399,34 @@ func (g Graph) Reaching(groups ...string) Graph {
 	for _, n := range g.Nodes {
 		kinds[n.ID] = n.Kind
 	}
+	// A group that may be the same as a reached one is reached too: the
+	// picture must not hide a path because a group was spelled two ways.
+	same := map[string][]SameGroup{}
+	for _, p := range g.MaybeSame {
+		same[p.A] = append(same[p.A], p)
+		same[p.B] = append(same[p.B], p)
+	}
 	out := Graph{Nodes: []Node{}, Edges: []Edge{}}
 	keep := map[string]bool{}
+	keptSame := map[SameGroup]bool{}
 	for len(queue) > 0 {
 		id := queue[0]
 		queue = queue[1:]
 		keep[id] = true
+		for _, p := range same[id] {
+			other := p.A
+			if other == id {
+				other = p.B
+			}
+			if !keptSame[p] {
+				keptSame[p] = true
+				out.MaybeSame = append(out.MaybeSame, p)
+			}
+			if !in[other] {
+				in[other] = true
+				queue = append(queue, other)
+			}
+		}
 		for _, e := range byTo[id] {
 			out.Edges = append(out.Edges, e)
 			keep[e.From] = true
@@ -343,5 +442,11 @@ func (g Graph) Reaching(groups ...string) Graph {
 		}
 	}
 	out.sort()
+	sort.Slice(out.MaybeSame, func(i, j int) bool {
+		if out.MaybeSame[i].A != out.MaybeSame[j].A {
+			return out.MaybeSame[i].A < out.MaybeSame[j].A
+		}
+		return out.MaybeSame[i].B < out.MaybeSame[j].B
+	})
 	return out
 }

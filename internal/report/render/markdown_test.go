@@ -491,3 +491,29 @@ func TestGraphTwentyGroups(t *testing.T) {
 		t.Errorf("20 groups not laid out top-down:\n%s\n%s", m.String(), d.String())
 	}
 }
+
+// Spellings of one group that only AWS could equate are flagged when
+// their names match (issue 22.4); different names are not.
+func TestMaybeSame(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b Node
+		want bool
+	}{
+		{"tag and group name with -sg", Node{ID: "tags:Name=shop-web", Kind: NodeRef}, Node{ID: "name:shop-web-sg@vpc-1", Kind: NodeRef}, true},
+		{"tag among others, case", Node{ID: "tags:Name=Web,env=prod", Kind: NodeRef}, Node{ID: "name:web@vpc-1", Kind: NodeRef}, true},
+		{"named id and tag", Node{ID: "sg-1", Kind: NodeGroup, Name: "db"}, Node{ID: "tags:Name=db", Kind: NodeRef}, true},
+		{"different names", Node{ID: "tags:Name=web", Kind: NodeRef}, Node{ID: "name:db@vpc-1", Kind: NodeRef}, false},
+		{"tags without Name", Node{ID: "tags:tier=web", Kind: NodeRef}, Node{ID: "tags:tier=web,env=prod", Kind: NodeRef}, false},
+		{"id without a name", Node{ID: "sg-1", Kind: NodeGroup}, Node{ID: "tags:Name=sg-1", Kind: NodeRef}, false},
+		{"a CIDR", Node{ID: "10.0.0.0/8", Kind: NodeCIDR}, Node{ID: "tags:Name=10.0.0.0/8", Kind: NodeRef}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := maybeSame([]Node{tc.a, tc.b})
+			if (len(got) == 1) != tc.want {
+				t.Errorf("maybeSame = %+v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -14,7 +14,7 @@ var (
 	mmID     = `n[0-9]+`
 	mmLabel  = `"[^"#%<>|\n]*(?:#(?:35|37|quot|lt|gt|124);[^"#%<>|\n]*)*"`
 	mmNodeRE = regexp.MustCompile(`^  (` + mmID + `)(?:\[(` + mmLabel + `)\]|\(\[(` + mmLabel + `)\]\)|\{\{(` + mmLabel + `)\}\}|\[\[(` + mmLabel + `)\]\])$`)
-	mmEdgeRE = regexp.MustCompile(`^  (` + mmID + `) (?:-->|==>|-\.->)\|(` + mmLabel + `)\| (` + mmID + `)$`)
+	mmEdgeRE = regexp.MustCompile(`^  (` + mmID + `) (?:-->|==>|-\.->|-\.-)\|(` + mmLabel + `)\| (` + mmID + `)$`)
 	mmDefRE  = regexp.MustCompile(`^  classDef [a-z]+ [a-z-]+:[#0-9a-z ]+(?:,[a-z-]+:[#0-9a-z ]+)*$`)
 	mmClsRE  = regexp.MustCompile(`^  class (` + mmID + `(?:,` + mmID + `)*) ([a-z]+)$`)
 	mmLinkRE = regexp.MustCompile(`^  linkStyle ([0-9]+(?:,[0-9]+)*) [a-z-]+:[#0-9a-z ]+(?:,[a-z-]+:[#0-9a-z ]+)*$`)

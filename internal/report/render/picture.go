@@ -19,7 +19,12 @@ const (
 	colorWorld     = "#cf222e"
 	colorUnmanaged = "#8c959f"
 	colorViolation = "#8250df"
+	colorMaybe     = "#9a6700"
 )
+
+// MaybeSameLabel is the text of the line between two group nodes that may
+// be one group spelled two ways (Graph.MaybeSame).
+const MaybeSameLabel = "maybe the same group"
 
 // drawnEdge is one arrow: the permissions between the same two nodes in
 // the same state, their labels joined.
@@ -166,6 +171,7 @@ func (g Graph) folded() (out Graph, note string) {
 	if len(groups) == 0 {
 		return g, ""
 	}
+	out.MaybeSame = g.MaybeSame
 	for _, n := range g.Nodes {
 		if n.World && !used[n.ID] {
 			continue
@@ -237,6 +243,15 @@ func Mermaid(w io.Writer, g Graph) {
 			styles[st] = append(styles[st], strconv.Itoa(i))
 		}
 	}
+	links := len(g.drawn())
+	for i, p := range g.MaybeSame {
+		fmt.Fprintf(w, "  %s -.-|\"%s\"| %s\n", ids[p.A], MaybeSameLabel, ids[p.B])
+		st := "stroke:" + colorMaybe + ",stroke-width:1px,stroke-dasharray:2 3"
+		if _, ok := styles[st]; !ok {
+			order = append(order, st)
+		}
+		styles[st] = append(styles[st], strconv.Itoa(links+i))
+	}
 	if len(groups) > 0 {
 		fmt.Fprintln(w, "  classDef sg fill:#ddf4ff,stroke:#0969da,color:#0a3069")
 		fmt.Fprintf(w, "  class %s sg\n", strings.Join(groups, ","))
@@ -298,6 +313,10 @@ func DOT(w io.Writer, g Graph) {
 			}
 		}
 		fmt.Fprintf(w, "  %s -> %s [%s];\n", ids[d.from], ids[d.to], strings.Join(attrs, ", "))
+	}
+	for _, p := range g.MaybeSame {
+		fmt.Fprintf(w, "  %s -> %s [label=%s, dir=none, style=dotted, color=%s, fontcolor=%s, constraint=false];\n",
+			ids[p.A], ids[p.B], report.DOTLabel(MaybeSameLabel), report.DOTLabel(colorMaybe), report.DOTLabel(colorMaybe))
 	}
 	fmt.Fprintln(w, "}")
 }
