@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
+	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -117,4 +118,48 @@ func mustDur(s string) time.Duration {
 		panic(err)
 	}
 	return d
+}
+
+// TestEvidence: the counters answer the engine's question per rule: used
+// (by rule id, or by permission), unused in a group with counters, unknown
+// in a group without any; a last flow before since is no use.
+func TestEvidence(t *testing.T) {
+	l, _, _ := setup(t)
+	ctx := context.Background()
+	target := rules.Target{Account: "111122223333", Region: "eu-west-1"}
+	c := l.CountersFor(target)
+	at := func(s string) time.Time { return time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC).Add(mustDur(s)) }
+	https, http, old, ssh := key("sg-1", 443, "0.0.0.0/0"), key("sg-1", 80, "0.0.0.0/0"), key("sg-1", 8080, "0.0.0.0/0"), key("sg-2", 22, "10.0.0.0/8")
+	if _, err := c.Add(ctx, ddbledger.ObjectID{Bucket: "b", Key: "k1", ETag: "e"}, day("2025-12-01"), []ddbledger.RuleCounter{
+		{Key: https, RuleID: "sgr-1", Flows: 3, Bytes: 300, Last: at("10h"), LastPeer: netip.MustParseAddr("198.51.100.1")},
+		{Key: old, RuleID: "sgr-3", Flows: 1, Bytes: 1, Last: at("1h")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ev := l.Evidence()
+	got, err := ev.RuleUsage(ctx, target, []reconcile.UsageRule{
+		{RuleID: "sgr-1", Key: key("sg-1", 443, "10.0.0.0/8")}, // modified since: matched by id
+		{RuleID: "", Key: https},                               // by permission
+		{RuleID: "sgr-2", Key: http},                           // unused, group counted
+		{RuleID: "sgr-3", Key: old},                            // last flow before since
+		{RuleID: "sgr-4", Key: ssh},                            // group without counters: unknown
+	}, at("2h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []reconcile.RuleUse{
+		{Known: true, Flows: 3, Bytes: 300, Last: at("10h"), Peer: "198.51.100.1"},
+		{Known: true, Flows: 3, Bytes: 300, Last: at("10h"), Peer: "198.51.100.1"},
+		{Known: true},
+		{Known: true},
+		{},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got\n%v\nwant\n%v", got, want)
+	}
+	// Another target has none of these counters.
+	got, err = ev.RuleUsage(ctx, rules.Target{}, []reconcile.UsageRule{{RuleID: "sgr-1", Key: https}}, at("2h"))
+	if err != nil || got[0].Known {
+		t.Errorf("home target: %v %v", got, err)
+	}
 }
