@@ -13,7 +13,7 @@ FUNCTIONS := reconcile:ReconcileFunction drift:DriftFunction flowlogs:FlowlogsFu
 
 export SGRULES_RIE := $(BIN)/aws-lambda-rie
 
-.PHONY: all test vet lint tools build fmt clean bench demo
+.PHONY: all test vet lint tools build fmt clean bench demo mermaid
 
 # lint and test both need vet: one make run vets once.
 all: lint test
@@ -24,6 +24,15 @@ tools: $(BIN)/aws-lambda-rie $(BIN)/staticcheck
 $(BIN)/aws-lambda-rie:
 	@echo "==> Installing the Lambda Runtime Interface Emulator $(RIE_VERSION) into $(BIN) (first run only: go install downloads and compiles it, a minute or more)"
 	GOBIN=$(BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+## mermaid: installs the mermaid npm package and jsdom into build/mermaid (needs node and npm), for the
+## test that parses every Mermaid picture with the real parser (it installs them itself when missing)
+MERMAID_VERSION := 11.17.2
+JSDOM_VERSION := 29.1.1
+mermaid: build/mermaid/node_modules/mermaid/package.json
+
+build/mermaid/node_modules/mermaid/package.json:
+	npm install --no-audit --no-fund --prefix build/mermaid mermaid@$(MERMAID_VERSION) jsdom@$(JSDOM_VERSION)
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
