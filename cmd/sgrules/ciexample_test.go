@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sgrules/sgrules/internal/adapters/s3source"
 )
 
 // The example pull-request workflow checks the rule files against the
@@ -62,4 +64,33 @@ func TestPullRequestWorkflowChecksThePolicy(t *testing.T) {
 	if !strings.Contains(string(doc), `"Resource": "arn:aws:s3:::RULES_BUCKET/policy/*"`) {
 		t.Error("the plan role of docs/pull-requests.md cannot read policy/")
 	}
+}
+
+// The example workflow's upload step tags every rule file with the commit
+// it comes from (the metadata s3source reads), so the rules' history
+// names the commit of each change.
+func TestPullRequestWorkflowUploadsTheCommit(t *testing.T) {
+	b, err := os.ReadFile("../../examples/ci/pull-request-plan.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []struct {
+				Run string `yaml:"run"`
+			} `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(b, &wf); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range wf.Jobs["upload"].Steps {
+		if strings.Contains(st.Run, "aws s3 sync") {
+			if !strings.Contains(st.Run, `--metadata "`+s3source.CommitMetadata+`=$GITHUB_SHA"`) {
+				t.Errorf("the upload does not set %s:\n%s", s3source.CommitMetadata, st.Run)
+			}
+			return
+		}
+	}
+	t.Error("no aws s3 sync in the upload job")
 }

@@ -75,6 +75,9 @@ type Config struct {
 	// the removal refused, unless acknowledged. Nil: no evidence, no check.
 	Evidence   UsageEvidence
 	UsedWithin time.Duration
+	// History, when set, keeps the history of every rule (history.go);
+	// nil: the Ledger's, when it keeps one (implements HistoryLog).
+	History HistoryLog
 }
 
 // DefaultMaxPause is the default cap of a sgrules:pause-until tag.
@@ -137,6 +140,11 @@ type Request struct {
 	// each keeps what its record holds and is reported StatusPending. A
 	// Fleet sets it; see Fleet.Reconcile.
 	Pending map[string]string
+	// Caller, when a CloudTrail event caused the request, is its caller:
+	// the history names it in the drift of the groups it named, and
+	// completes with it the drift an earlier run reverted there without
+	// knowing who made it (history.go).
+	Caller *Caller
 }
 
 // SourceResult is the outcome for one source.

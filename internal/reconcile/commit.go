@@ -61,14 +61,17 @@ func (e *Engine) sourceRecords(srcs []*loaded) Commit {
 			continue
 		}
 		rec := SourceRecord{
-			Key: s.key, Kind: s.kind, ETag: s.info.ETag, VersionID: s.info.VersionID,
+			Key: s.key, Kind: s.kind, ETag: s.info.ETag, VersionID: s.info.VersionID, Commit: s.info.Commit,
 			Status: s.status, Diagnostics: storedDiagnostics(s.diags), Message: truncateText(s.message, MaxDiagnosticBytes),
 			Permissions: s.desired, Exclusive: s.exclusive,
 			Static:    s.static && s.status == StatusApplied && s.kind == KindFile,
 			AppliedAt: s.rec.AppliedAt, Version: s.rec.Version,
 		}
 		if s.gone || s.pending {
-			rec.ETag, rec.VersionID = s.rec.ETag, s.rec.VersionID
+			rec.ETag, rec.VersionID, rec.Commit = s.rec.ETag, s.rec.VersionID, s.rec.Commit
+		}
+		if s.cached {
+			rec.Commit = s.rec.Commit // the List that found it unchanged reads no metadata
 		}
 		if s.hasRec && sameSource(rec, s.rec) {
 			continue

@@ -61,6 +61,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.UsedWithin <= 0 {
 		cfg.UsedWithin = DefaultUsedWithin
 	}
+	if cfg.History == nil {
+		cfg.History, _ = cfg.Ledger.(HistoryLog)
+	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
@@ -94,6 +97,10 @@ type Result struct {
 	// planned), sorted: their rules are revoked unless the guard holds
 	// them.
 	Gone []string
+	// Attributed are the drifted events of the history that this run
+	// (a CloudTrail event's: Request.Caller) completed with its caller:
+	// drift an earlier run reverted without knowing who made it.
+	Attributed []HistoryEvent
 }
 
 // QuotaWarning: after the plan, Group would have Rules rules of Family
@@ -145,6 +152,7 @@ func (e *Engine) Reconcile(ctx context.Context, req Request) (Result, error) {
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		res, err := e.attempt(ctx, req, quota)
 		if err == nil {
+			res.Attributed = e.completeHistory(ctx, req, res)
 			return res, nil
 		}
 		var qe *quotaError
@@ -205,6 +213,9 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 			}
 		}
 		if !req.DryRun {
+			e.recordHistory(ctx, e.historyOf(at, p, e.cfg.Now().UTC(), false))
+		}
+		if !req.DryRun {
 			if err := e.markExclusive(ctx, at); err != nil {
 				return res, err
 			}
@@ -253,6 +264,7 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	if err := e.execute(ctx, &p.diffOutput); err != nil {
 		return Result{}, fmt.Errorf("apply plan: %w", err)
 	}
+	e.recordHistory(ctx, e.historyOf(at, p, e.cfg.Now().UTC(), true))
 	if err := e.markExclusive(ctx, at); err != nil {
 		return Result{}, err
 	}

@@ -38,6 +38,10 @@ type ObjectInfo struct {
 	ETag      string
 	VersionID string
 	Size      int64
+	// Commit is the commit the object was uploaded from, when it carries
+	// one (S3 metadata sgrules-commit, set by the example sync workflow);
+	// known after Get only.
+	Commit string
 }
 
 // Object is a source object with its content.
@@ -188,7 +192,9 @@ type SourceRecord struct {
 	Kind      SourceKind
 	ETag      string
 	VersionID string
-	Status    Status
+	// Commit is the object's commit (ObjectInfo.Commit) when it was read.
+	Commit string
+	Status Status
 	// Diagnostics are the rendered errors/warnings of the last read
 	// ("FILE:LINE:COL: RULE: message").
 	Diagnostics []string

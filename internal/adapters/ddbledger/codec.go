@@ -36,6 +36,7 @@ func encodeSource(pk string, s reconcile.SourceRecord) (map[string]types.Attribu
 	putS(item, "kind", string(s.Kind))
 	putS(item, "etag", s.ETag)
 	putS(item, "versionId", s.VersionID)
+	putS(item, "commit", s.Commit)
 	putS(item, "status", string(s.Status))
 	putSL(item, "diagnostics", s.Diagnostics)
 	putS(item, "message", s.Message)
@@ -86,6 +87,7 @@ func decodeSource(item map[string]types.AttributeValue, scope string) (reconcile
 		Kind:        reconcile.SourceKind(getS(item, "kind")),
 		ETag:        getS(item, "etag"),
 		VersionID:   getS(item, "versionId"),
+		Commit:      getS(item, "commit"),
 		Status:      reconcile.Status(getS(item, "status")),
 		Diagnostics: getSL(item, "diagnostics"),
 		Message:     getS(item, "message"),

@@ -8,7 +8,7 @@
 // on the attribute ttl (see CreateTable). Items:
 //
 //	source      pk = "source#<key>"  sk = "source"
-//	            kind (S), etag (S), versionId (S), status (S),
+//	            kind (S), etag (S), versionId (S), commit (S), status (S),
 //	            diagnostics (L of S), message (S), appliedAt (S, RFC 3339),
 //	            perms (B: gzip of a JSON array of
 //	              {"key": Key.String(), "description": …, "rule": owner rule}
@@ -26,6 +26,8 @@
 //	            at (S, RFC 3339), ttl (N, unix s: at + IntentTTL)
 //	deployment  pk = "meta#deployment" sk = "meta"
 //	            id (S), table (S), createdAt (S, RFC 3339)
+//	history     pk = "history#<sg-id>" sk = "h#<time>#<seq>#<Key.String()>"
+//	            one event of a rule's history (history.go)
 //
 // The deployment item holds the deployment's identity (the value of the
 // sgrules:ledger tag on the rules it creates), written once by the first

@@ -24,6 +24,12 @@ type API interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
+// CommitMetadata is the user metadata key (x-amz-meta-sgrules-commit) of
+// the commit a rule file was uploaded from; the example sync workflow
+// sets it (aws s3 sync --metadata sgrules-commit=$GITHUB_SHA), and the
+// rules' history names it (ObjectInfo.Commit).
+const CommitMetadata = "sgrules-commit"
+
 var (
 	_ API              = (*s3.Client)(nil)
 	_ reconcile.Source = (*Source)(nil)
@@ -100,6 +106,7 @@ func (s *Source) Get(ctx context.Context, key string) (reconcile.Object, error) 
 		ETag:      unquote(aws.ToString(out.ETag)),
 		VersionID: aws.ToString(out.VersionId),
 		Size:      aws.ToInt64(out.ContentLength),
+		Commit:    out.Metadata[CommitMetadata],
 	}}
 	if obj.Size > rules.MaxFileSize {
 		return obj, nil

@@ -67,7 +67,8 @@ func TestSourceMoto(t *testing.T) {
 	etags := map[string]string{}
 	versions := map[string]string{}
 	for k, v := range objects {
-		out, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: strings.NewReader(v)})
+		out, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: strings.NewReader(v),
+			Metadata: map[string]string{s3source.CommitMetadata: "c0ffee" + fmt.Sprint(len(k))}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,6 +105,9 @@ func TestSourceMoto(t *testing.T) {
 		}
 		if obj.VersionID == "" || obj.VersionID != versions[k] {
 			t.Errorf("Get(%q) version %q, want %q", k, obj.VersionID, versions[k])
+		}
+		if want := "c0ffee" + fmt.Sprint(len(k)); obj.Commit != want {
+			t.Errorf("Get(%q) commit %q, want %q (metadata %s)", k, obj.Commit, want, s3source.CommitMetadata)
 		}
 	}
 	big, err := src.Get(ctx, "rules/big.yaml")
