@@ -154,6 +154,10 @@ func TestPullRequestDocs(t *testing.T) {
 		t.Fatalf("graph: exit %d: %s", code, errs)
 	}
 	golden(t, "examples-plan.md", []byte(plan))
+	code, shop, errs := runCmd(t, "graph", "--group", "shop-db", "testdata/shop")
+	if code != 0 {
+		t.Fatalf("graph shop: exit %d: %s", code, errs)
+	}
 
 	const doc = "../../docs/pull-requests.md"
 	b, err := os.ReadFile(doc)
@@ -164,6 +168,7 @@ func TestPullRequestDocs(t *testing.T) {
 	for _, s := range []struct{ name, body string }{
 		{"pr-comment", plan},
 		{"graph-database", "```mermaid\n" + graph + "```\n"},
+		{"graph-shop", "```mermaid\n" + shop + "```\n"},
 	} {
 		re := regexp.MustCompile(`(?s)(<!-- generated: ` + s.name + ` -->\n).*?(<!-- end: ` + s.name + ` -->)`)
 		if !re.MatchString(page) {
