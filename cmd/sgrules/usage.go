@@ -49,6 +49,10 @@ The managed rules are the rule files' (DIR, or --bucket), resolved
 against EC2, with their rule ids from the ledger (--table or
 STATE_TABLE); without a table, from the live rule with the same
 permission. A declared permission no rule carries is "not applied".
+With a ledger, the traffic counters the flow-log function keeps there
+over the window are added (docs/usage.md): a rule's flows and bytes are
+the larger of the logs' and the counters' (they may have counted the
+same objects), its last seen the latest.
 Only the caller's account and region are read: files of other targets
 are skipped (said on stderr), and only the logs of that account and
 region are listed (…/AWSLogs/ACCOUNT/vpcflowlogs/REGION/YYYY/MM/DD/).
@@ -236,6 +240,12 @@ func (u *usageRun) run(ctx context.Context, stderr io.Writer) (usageResult, erro
 	if err != nil {
 		return usageResult{}, err
 	}
+	if u.w.table != "" {
+		// What the flow-log function counted in the ledger over the window.
+		if err := u.addCounters(ctx, cfg, rep.Rules); err != nil {
+			return usageResult{}, err
+		}
+	}
 	scope := map[string]bool{}
 	for _, p := range perms {
 		scope[p.Key.GroupID] = true
@@ -284,6 +294,60 @@ func (u *usageRun) ruleIDs(ctx context.Context, cfg aws.Config, groups *ec2sg.Cl
 		ids[a.Key] = a.RuleID
 	}
 	return ids, nil
+}
+
+// addCounters folds the ledger's traffic counters of the window (written
+// by the flow-log function: docs/usage.md) into the usage read from the
+// logs. The two may have counted the same objects, so a rule's flows and
+// bytes are the larger of the two, never their sum; first and last seen
+// the earliest and the latest. Counters are kept per day: a day's whose
+// last flow is before the window adds nothing, one overlapping its start
+// counts whole.
+func (u *usageRun) addCounters(ctx context.Context, cfg aws.Config, usage []flowlog.Usage) error {
+	var groups []string
+	for _, us := range usage {
+		groups = append(groups, us.Key.GroupID)
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	counts, err := ddbledger.New(dynamodb.NewFromConfig(cfg), u.w.table).CountersFor(rules.Target{}).Read(ctx, groups, u.from, u.to)
+	if err != nil {
+		return fmt.Errorf("read the ledger %s: %w", u.w.table, err)
+	}
+	byID, byKey := map[string]ddbledger.RuleCounter{}, map[rules.Key]ddbledger.RuleCounter{}
+	for _, c := range counts {
+		if !c.Last.IsZero() && c.Last.Before(u.from) {
+			continue
+		}
+		byKey[c.Key] = c
+		if c.RuleID != "" {
+			byID[c.RuleID] = c
+		}
+	}
+	for i := range usage {
+		us := &usage[i]
+		c, ok := byID[us.RuleID]
+		if !ok {
+			if c, ok = byKey[us.Key]; !ok {
+				continue
+			}
+		}
+		if c.Flows > us.Flows {
+			us.Flows, us.AmbiguousFlows = c.Flows, c.AmbiguousFlows
+		}
+		us.Bytes = max(us.Bytes, c.Bytes)
+		if !c.First.IsZero() && (us.First.IsZero() || c.First.Before(us.First)) {
+			us.First = c.First
+		}
+		switch {
+		case c.Last.After(us.Last):
+			us.Last, us.LastPeer = c.Last, c.LastPeer
+		case !us.LastPeer.IsValid():
+			us.LastPeer = c.LastPeer
+		}
+	}
+	return nil
 }
 
 // parseSince reads a window length: "30d", "2w", or a Go duration.

@@ -4,14 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/internal/testutil/flowcorpus"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
@@ -244,4 +248,66 @@ func TestUnused(t *testing.T) {
 		"1 rules allow nothing that another rule of their group does not", "rules/web.yaml#web-https-in",
 		"Groups with managed rules and no network interface: " + ids["sg:lonely"]}, "unused", "--flow-logs", "s3://flow-logs/vpc", "--until", "2025-12-02", w.dir)
 	t.Logf("%s", text)
+}
+
+// TestUsageCounters: with a ledger, usage adds what the flow-log function
+// counted there over the window: a rule the logs read show unused is used
+// by its counters; a rule both count keeps the larger count, never the
+// sum; counters before the window add nothing.
+func TestUsageCounters(t *testing.T) {
+	w, _, ids := usageWorld(t, nil, nil)
+	ctx := context.Background()
+	led := ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")
+	owned, err := led.GroupPermissions(ctx, []string{ids["sg:web"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byRule := map[string]reconcile.OwnedPermission{}
+	for _, o := range owned {
+		for owner := range o.Owners {
+			byRule[owner.Rule+" "+o.Key.Peer.String()] = o
+		}
+	}
+	http, https := byRule["web-http-in cidr4:0.0.0.0/0"], byRule["web-https-in cidr4:0.0.0.0/0"]
+	if http.RuleID == "" || https.RuleID == "" {
+		t.Fatalf("rules not found in %v", byRule)
+	}
+	c := led.CountersFor(rules.Target{})
+	last := time.Date(2025, 12, 1, 12, 0, 0, 0, time.UTC)
+	for i, add := range []struct {
+		day string
+		rc  ddbledger.RuleCounter
+	}{
+		{"2025-12-01", ddbledger.RuleCounter{Key: http.Key, RuleID: http.RuleID, Flows: 4, Bytes: 400, First: last.Add(-time.Hour), Last: last, LastPeer: netip.MustParseAddr("192.0.2.9")}},
+		{"2025-12-01", ddbledger.RuleCounter{Key: https.Key, RuleID: https.RuleID, Flows: 1, Bytes: 1, Last: last.Add(-11 * time.Hour)}},
+		{"2025-11-01", ddbledger.RuleCounter{Key: byRule["web-ping cidr4:10.0.0.0/16"].Key, RuleID: byRule["web-ping cidr4:10.0.0.0/16"].RuleID, Flows: 50, Bytes: 50,
+			Last: time.Date(2025, 11, 1, 1, 0, 0, 0, time.UTC)}},
+	} {
+		d, _ := time.Parse("2006-01-02", add.day)
+		if _, err := c.Add(ctx, ddbledger.ObjectID{Bucket: "flow-logs", Key: fmt.Sprint(i), ETag: "e"}, d, []ddbledger.RuleCounter{add.rc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := w.expect(0, nil, "usage", "--flow-logs", "s3://flow-logs/vpc", "--since", "2d", "--until", "2025-12-02", "--output", "json", w.dir)
+	var doc render.UsageDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, r := range doc.Rules {
+		ls := "never"
+		if r.LastSeen != nil {
+			ls = *r.LastSeen
+		}
+		got[r.Rule+" "+r.Peer] = fmt.Sprintf("%d flows %d bytes last %s from %s", r.Flows, r.Bytes, ls, r.LastPeer)
+	}
+	for rule, want := range map[string]string{
+		"web-http-in cidr4:0.0.0.0/0":  "4 flows 400 bytes last 2025-12-01T12:00:00Z from 192.0.2.9",
+		"web-https-in cidr4:0.0.0.0/0": "2 flows 7000 bytes last 2025-12-01T10:11:00Z from 198.51.100.8",
+		"web-ping cidr4:10.0.0.0/16":   "1 flows 168 bytes last 2025-12-01T10:06:00Z from 10.0.2.20",
+	} {
+		if got[rule] != want {
+			t.Errorf("%s: %q, want %q", rule, got[rule], want)
+		}
+	}
 }
