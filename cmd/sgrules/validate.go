@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -282,28 +281,12 @@ func readLimited(path string) ([]byte, rules.Diagnostics) {
 	return data, nil
 }
 
-// jsonDiagnostic is the --output json form: every field always present.
-type jsonDiagnostic struct {
-	File     string `json:"file"`
-	Line     int    `json:"line"`
-	Col      int    `json:"col"`
-	Rule     string `json:"rule"`
-	Field    string `json:"field"`
-	Severity string `json:"severity"`
-	Message  string `json:"message"`
-	// Policy is the id of the policy clause (or "tenant PREFIX") of a
-	// violation ("error") or a skipped check ("notice"), else "".
-	Policy string `json:"policy"`
-}
-
 func writeJSON(w io.Writer, ds []finding) {
-	out := make([]jsonDiagnostic, len(ds))
+	out := make([]report.DiagnosticDoc, len(ds))
 	for i, d := range ds {
-		out[i] = jsonDiagnostic{d.File, d.Line, d.Col, d.Rule, d.Field, string(d.Severity), d.Msg, d.policy}
+		out[i] = report.DiagnosticDoc{File: d.File, Line: d.Line, Col: d.Col, Rule: d.Rule, Field: d.Field, Severity: string(d.Severity), Message: d.Msg, Policy: d.policy}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(out)
+	_ = report.JSON(w, out)
 }
 
 // writeGitHub prints GitHub Actions workflow commands, escaped as the

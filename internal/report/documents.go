@@ -272,6 +272,21 @@ func NewDriftDoc(res reconcile.Result, paused map[string]string, reverted bool, 
 	return doc
 }
 
+// DiagnosticDoc is one finding of sgrules validate --output json: every
+// field always present.
+type DiagnosticDoc struct {
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Col      int    `json:"col"`
+	Rule     string `json:"rule"`
+	Field    string `json:"field"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
+	// Policy is the id of the policy clause (or "tenant PREFIX") of a
+	// violation ("error") or a skipped check ("notice"), else "".
+	Policy string `json:"policy"`
+}
+
 // JSON writes v indented, with a trailing newline (map keys sorted by
 // encoding/json, so the output is stable).
 func JSON(w io.Writer, v any) error {

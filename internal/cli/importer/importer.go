@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -153,7 +154,7 @@ func inexpressible(k rules.Key) string {
 	case rules.PeerCIDR4, rules.PeerCIDR6:
 		p, err := netip.ParsePrefix(k.Peer.Value)
 		if err != nil || p.Masked() != p {
-			return fmt.Sprintf("peer %q is not a canonical CIDR", k.Peer.Value)
+			return fmt.Sprintf("peer %q is not a canonical CIDR", report.PeerText(k.Peer))
 		}
 		if k.Protocol == rules.ProtoICMPv6 && k.Peer.Kind == rules.PeerCIDR4 {
 			return "icmpv6 with an IPv4 range never matches any traffic"
