@@ -29,7 +29,7 @@ func TestSweepWithUndecodableSourceItem(t *testing.T) {
 	ddb := dynamodb.NewFromConfig(w.cfg)
 	for _, key := range []string{"rules/broken.yaml", "rules/gone.yaml"} {
 		if _, err := ddb.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("ledger"), Item: map[string]types.AttributeValue{
-			"pk": s("source#" + key), "sk": s("source"), "kind": s("file"), "status": s("applied"),
+			"pk": s("t#home"), "sk": s("source#" + key), "kind": s("file"), "status": s("applied"),
 			"perms": &types.AttributeValueMemberB{Value: []byte("not gzip")},
 		}}); err != nil {
 			t.Fatal(err)

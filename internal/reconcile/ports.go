@@ -247,7 +247,8 @@ type Ledger interface {
 	ListSources(ctx context.Context) ([]SourceRecord, error)
 	// GroupPermissions returns the owned permissions in the given groups.
 	GroupPermissions(ctx context.Context, groupIDs []string) ([]OwnedPermission, error)
-	// AllPermissions returns every owned permission (a scan), for sweeps.
+	// AllPermissions returns every owned permission of the target, for
+	// sweeps.
 	AllPermissions(ctx context.Context) ([]OwnedPermission, error)
 	// Write applies a commit; an error wrapping ErrConflict if a condition
 	// failed.
@@ -281,7 +282,7 @@ type IntentLedger interface {
 	// RecordIntents writes intents (overwriting older ones of the same keys).
 	RecordIntents(ctx context.Context, intents []Intent) error
 	// Intents returns the intents of the given groups (nil: of every
-	// group, a scan), sorted by key.
+	// group of the target), sorted by key.
 	Intents(ctx context.Context, groupIDs []string) ([]Intent, error)
 	// ClearIntents deletes the intents of keys; absent ones are no error.
 	ClearIntents(ctx context.Context, keys []rules.Key) error

@@ -30,9 +30,10 @@ type storedPerm struct {
 	ExpiresAt string `json:"expiresAt,omitempty"`
 }
 
-// encodeSource encodes a source record as the item with partition key pk.
-func encodeSource(pk string, s reconcile.SourceRecord) (map[string]types.AttributeValue, error) {
-	item := itemKey(pk, skSource)
+// encodeSource encodes a source record as the item with key (l.key of
+// kindSource and the source's key).
+func encodeSource(key map[string]types.AttributeValue, s reconcile.SourceRecord) (map[string]types.AttributeValue, error) {
+	item := key
 	putS(item, "kind", string(s.Kind))
 	putS(item, "etag", s.ETag)
 	putS(item, "versionId", s.VersionID)
@@ -75,15 +76,14 @@ func encodeSource(pk string, s reconcile.SourceRecord) (map[string]types.Attribu
 	return item, nil
 }
 
-// decodeSource decodes a source item of the target whose pk prefix is
-// scope ("" for the home target).
-func decodeSource(item map[string]types.AttributeValue, scope string) (reconcile.SourceRecord, error) {
-	pk, ok := strings.CutPrefix(getS(item, "pk"), scope)
-	if !ok || len(pk) < len(prefixSource) || pk[:len(prefixSource)] != prefixSource {
-		return reconcile.SourceRecord{}, fmt.Errorf("decode source: pk %q is not a source", pk)
+// decodeSource decodes a source item (sk = "source#<key>").
+func decodeSource(item map[string]types.AttributeValue) (reconcile.SourceRecord, error) {
+	key, ok := strings.CutPrefix(getS(item, "sk"), kindSource)
+	if !ok || key == "" {
+		return reconcile.SourceRecord{}, fmt.Errorf("decode source: sk %q is not a source", getS(item, "sk"))
 	}
 	s := reconcile.SourceRecord{
-		Key:         pk[len(prefixSource):],
+		Key:         key,
 		Kind:        reconcile.SourceKind(getS(item, "kind")),
 		ETag:        getS(item, "etag"),
 		VersionID:   getS(item, "versionId"),
@@ -144,9 +144,9 @@ func decodeSource(item map[string]types.AttributeValue, scope string) (reconcile
 // salvageSource is what can be kept of a source item that does not decode:
 // its key, kind and version (so it can be replaced by a conditional write),
 // with status unknown; a zero record if not even that.
-func salvageSource(item map[string]types.AttributeValue, scope string) reconcile.SourceRecord {
-	pk, ok := strings.CutPrefix(getS(item, "pk"), scope)
-	if !ok || len(pk) <= len(prefixSource) || pk[:len(prefixSource)] != prefixSource {
+func salvageSource(item map[string]types.AttributeValue) reconcile.SourceRecord {
+	key, ok := strings.CutPrefix(getS(item, "sk"), kindSource)
+	if !ok || key == "" {
 		return reconcile.SourceRecord{}
 	}
 	ver, err := getN(item, "ver")
@@ -157,17 +157,17 @@ func salvageSource(item map[string]types.AttributeValue, scope string) reconcile
 	if kind != reconcile.KindCFN {
 		kind = reconcile.KindFile
 	}
-	return reconcile.SourceRecord{Key: pk[len(prefixSource):], Kind: kind, Status: reconcile.StatusUnknown,
+	return reconcile.SourceRecord{Key: key, Kind: kind, Status: reconcile.StatusUnknown,
 		Message: "ledger record could not be decoded", Version: ver}
 }
 
-// encodePermission encodes an owned permission as the item with partition
-// key pk.
-func encodePermission(pk string, p reconcile.OwnedPermission) (map[string]types.AttributeValue, error) {
+// encodePermission encodes an owned permission as the item with key (l.key
+// of kindPerm and the permission's key).
+func encodePermission(key map[string]types.AttributeValue, p reconcile.OwnedPermission) (map[string]types.AttributeValue, error) {
 	if p.Key.GroupID == "" {
 		return nil, fmt.Errorf("encode permission %s: no group id", p.Key)
 	}
-	item := itemKey(pk, permSK(p.Key))
+	item := key
 	putS(item, "ruleId", p.RuleID)
 	putS(item, "description", p.Description)
 	owners := make(map[string]types.AttributeValue, len(p.Owners))
@@ -180,10 +180,11 @@ func encodePermission(pk string, p reconcile.OwnedPermission) (map[string]types.
 
 func decodePermission(item map[string]types.AttributeValue) (reconcile.OwnedPermission, error) {
 	sk := getS(item, "sk")
-	if len(sk) < len(prefixPerm) || sk[:len(prefixPerm)] != prefixPerm {
+	rest, ok := strings.CutPrefix(sk, kindPerm)
+	if !ok {
 		return reconcile.OwnedPermission{}, fmt.Errorf("decode permission: sk %q is not a permission", sk)
 	}
-	k, err := rules.ParseKey(sk[len(prefixPerm):])
+	k, err := rules.ParseKey(rest)
 	if err != nil {
 		return reconcile.OwnedPermission{}, fmt.Errorf("decode permission: %w", err)
 	}

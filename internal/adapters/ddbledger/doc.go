@@ -5,29 +5,69 @@
 // # Table
 //
 // One table: partition key pk (S), sort key sk (S), on-demand billing, TTL
-// on the attribute ttl (see CreateTable). Items:
+// on the attribute ttl (see CreateTable). Every item of one target
+// (account and region: group ids are unique only within one) is in that
+// target's partition, and its sort key names its kind first (keys.go):
 //
-//	source      pk = "source#<key>"  sk = "source"
+//	pk = "t#home"                 the home target (the hub's own account
+//	                              and region, whatever they are)
+//	pk = "t#<account>#<region>"   every other target
+//
+//	source      sk = "source#<key>"
 //	            kind (S), etag (S), versionId (S), commit (S), status (S),
 //	            diagnostics (L of S), message (S), appliedAt (S, RFC 3339),
 //	            perms (B: gzip of a JSON array of
 //	              {"key": Key.String(), "description": …, "rule": owner rule}
 //	              plus "source" when the owner is not this source),
 //	            exclusive (L of S), ver (N)
-//	permission  pk = "group#<sg-id>" sk = "perm#<Key.String()>"
+//	permission  sk = "perm#<Key.String()>"
 //	            ruleId (S), owners (M of S: owner "source#rule" → description),
 //	            description (S), ver (N)
-//	lease       pk = "lease#<sg-id>" sk = "lease"
+//	lease       sk = "lease#<sg-id>"
 //	            holder (S), expiresAt (N, unix ms), ttl (N, unix s)
+//	intent      sk = "intent#<Key.String()>"
+//	            at (S, RFC 3339), ttl (N, unix s: at + IntentTTL)
+//
+// Outside every target:
+//
+//	targets     pk = "meta#targets" sk = the target's pk
+//	            account (S), region (S): the registry of the targets
+//	            that hold source records, written before a target's first
+//	            source record
+//	layout      pk = "meta#layout" sk = "meta"
+//	            layout (N) = 2; holder (S), expiresAt (N) while an upgrade
+//	            runs (upgrade.go)
 //	budget      pk = "meta#budget#<run id>" sk = "budget"
 //	            c_<claimant> (N), v (N), ttl (N, unix s): the revoke
 //	            budget of one scheduled sweep (budget.go)
-//	intent      pk = "intent#<sg-id>" sk = "<Key.String()>"
-//	            at (S, RFC 3339), ttl (N, unix s: at + IntentTTL)
 //	deployment  pk = "meta#deployment" sk = "meta"
 //	            id (S), table (S), createdAt (S, RFC 3339)
 //	history     pk = "history#<sg-id>" sk = "h#<time>#<seq>#<Key.String()>"
 //	            one event of a rule's history (history.go)
+//
+// So one target's items of one kind are one Query (pk = the target's,
+// begins_with(sk, kind), strongly consistent, paged), and one group's
+// permissions or intents one Query on kind + group id + "|" (Key.String()
+// ends the group id with "|"): reads of a target grow with its own items,
+// never with the other targets'. No path of a run or a sweep scans the
+// table. ListAllSources reads the registry (one Query) and then each
+// target's sources. Ownership decisions read the base table only, with
+// strongly consistent reads and conditional writes: a global secondary
+// index on a target attribute would have done the same job with the old
+// keys, but its reads are eventually consistent, and a permission or
+// lease read a moment late would let two runs both believe they own a
+// rule. A new per-target kind adds a kind constant in keys.go and uses
+// Ledger.key and Ledger.queryKind; nothing else builds a target's keys.
+//
+// One partition key per target is a hot key only past about 1,000 writes
+// (3,000 reads) per second in one target; DynamoDB splits a busy
+// partition by sort key ranges, and the table has no local index, which
+// would stop it.
+//
+// Tables written before this layout (layout 1: each item under its own pk,
+// "source#<key>", "group#<sg>", "lease#<sg>", "intent#<sg>", prefixed
+// "target#<account>#<region>#" outside the home target) are upgraded in
+// place on first use (Upgrade; docs/multi-account.md).
 //
 // The deployment item holds the deployment's identity (the value of the
 // sgrules:ledger tag on the rules it creates), written once by the first
@@ -41,20 +81,9 @@
 //
 // # Targets
 //
-// One table holds the ledger of every target (account and region): group
-// ids are unique only within one. The home target's items have the keys
-// above, unchanged, so a ledger written before targets existed is the home
-// target's without a migration. Every other target's items have the same
-// shapes with every pk prefixed by "target#<account>#<region>#":
-//
-//	source      pk = "target#111122223333#eu-west-1#source#<key>"  sk = "source"
-//	permission  pk = "target#111122223333#eu-west-1#group#<sg-id>" sk = "perm#<Key.String()>"
-//	lease       pk = "target#111122223333#eu-west-1#lease#<sg-id>" sk = "lease"
-//
 // New returns the home target's ledger (WithHome names it); For(t) the
-// ledger of t, which reads and writes only its own prefix; ListAllSources
-// reads every target's source records in one Scan. A peer group in another
-// account appears in keys as "sg:<account>/sg-…" (rules.Key).
+// ledger of t, which reads and writes only its own partition. A peer group
+// in another account appears in keys as "sg:<account>/sg-…" (rules.Key).
 //
 // Empty strings and empty lists are not stored; absent attributes read as
 // zero values. perms is compressed so that a source with thousands of

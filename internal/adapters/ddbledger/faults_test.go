@@ -113,13 +113,13 @@ func TestUndecodableItemsAreSkippedAndReported(t *testing.T) {
 	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 	for _, item := range []map[string]types.AttributeValue{
 		// A source whose perms are not gzip, and a permission whose key does not parse.
-		{"pk": s("source#broken.yaml"), "sk": s("source"), "kind": s("file"), "status": s("applied"),
+		{"pk": s("t#home"), "sk": s("source#broken.yaml"), "kind": s("file"), "status": s("applied"),
 			"perms": &types.AttributeValueMemberB{Value: []byte("not gzip")}, "ver": &types.AttributeValueMemberN{Value: "3"}},
-		{"pk": s("group#sg-a"), "sk": s("perm#garbage"), "ruleId": s("sgr-x")},
+		{"pk": s("t#home"), "sk": s("perm#sg-a|garbage"), "ruleId": s("sgr-x")},
 		// Sources written by hand: no ver at all, and a ver that is not a number.
-		{"pk": s("source#nover.yaml"), "sk": s("source"), "kind": s("file"), "status": s("applied"),
+		{"pk": s("t#home"), "sk": s("source#nover.yaml"), "kind": s("file"), "status": s("applied"),
 			"perms": &types.AttributeValueMemberB{Value: []byte("not gzip")}},
-		{"pk": s("source#sver.yaml"), "sk": s("source"), "kind": s("file"), "ver": s("2"),
+		{"pk": s("t#home"), "sk": s("source#sver.yaml"), "kind": s("file"), "ver": s("2"),
 			"perms": &types.AttributeValueMemberB{Value: []byte("not gzip")}},
 	} {
 		if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
@@ -173,7 +173,7 @@ func TestLeaseFarInTheFutureIsTakenOverAndReported(t *testing.T) {
 	l := ddbledger.New(client, table, ddbledger.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	far := time.Now().Add(365 * 24 * time.Hour).UnixMilli()
 	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: "lease#sg-a"}, "sk": &types.AttributeValueMemberS{Value: "lease"},
+		"pk": &types.AttributeValueMemberS{Value: "t#home"}, "sk": &types.AttributeValueMemberS{Value: "lease#sg-a"},
 		"holder": &types.AttributeValueMemberS{Value: "clock-ahead"}, "expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(far, 10)},
 	}}); err != nil {
 		t.Fatal(err)

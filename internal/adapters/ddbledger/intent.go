@@ -18,21 +18,20 @@ import (
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
-// Intent items (see the package doc): pk = "intent#<sg-id>" (with the
-// target prefix outside the home target), sk = Key.String(), at (S, RFC
-// 3339), ttl (N): DynamoDB expires an intent nothing cleared after
-// IntentTTL.
-const prefixIntent = "intent#"
+// Intent items (see the package doc): in the target's partition, sk =
+// "intent#<Key.String()>", at (S, RFC 3339), ttl (N): DynamoDB expires an
+// intent nothing cleared after IntentTTL.
 
 // IntentTTL is how long an intent that no sweep cleared is kept.
 const IntentTTL = 30 * 24 * time.Hour
-
-func (l *Ledger) intentPK(group string) string { return l.scope + prefixIntent + group }
 
 // RecordIntents writes intents in TransactWriteItems calls of at most
 // MaxTransactItems unconditional puts (an intent of the same key is
 // overwritten).
 func (l *Ledger) RecordIntents(ctx context.Context, intents []reconcile.Intent) error {
+	if err := l.ready(ctx); err != nil {
+		return err
+	}
 	seen := map[rules.Key]bool{}
 	var items []types.TransactWriteItem
 	for _, it := range intents {
@@ -40,7 +39,7 @@ func (l *Ledger) RecordIntents(ctx context.Context, intents []reconcile.Intent) 
 			continue
 		}
 		seen[it.Key] = true
-		item := itemKey(l.intentPK(it.Key.GroupID), it.Key.String())
+		item := l.key(kindIntent, it.Key.String())
 		item["at"] = &types.AttributeValueMemberS{Value: it.At.UTC().Format(time.RFC3339Nano)}
 		item[TTLAttribute] = number(it.At.Add(IntentTTL).Unix())
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(l.table), Item: item}})
@@ -53,6 +52,9 @@ func (l *Ledger) RecordIntents(ctx context.Context, intents []reconcile.Intent) 
 
 // ClearIntents deletes the intents of keys (absent ones are no error).
 func (l *Ledger) ClearIntents(ctx context.Context, keys []rules.Key) error {
+	if err := l.ready(ctx); err != nil {
+		return err
+	}
 	seen := map[rules.Key]bool{}
 	var items []types.TransactWriteItem
 	for _, k := range keys {
@@ -61,7 +63,7 @@ func (l *Ledger) ClearIntents(ctx context.Context, keys []rules.Key) error {
 		}
 		seen[k] = true
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(l.table),
-			Key: itemKey(l.intentPK(k.GroupID), k.String())}})
+			Key: l.key(kindIntent, k.String())}})
 	}
 	if err := l.transact(ctx, items); err != nil {
 		return fmt.Errorf("clear %d intents: %w", len(items), err)
@@ -80,10 +82,13 @@ func (l *Ledger) transact(ctx context.Context, items []types.TransactWriteItem) 
 }
 
 // Intents returns the intents of groupIDs (one Query per group, a few in
-// parallel), or with nil every intent of this target (a Scan); sorted by
+// parallel), or with nil every intent of this target (one Query); sorted by
 // key. An item that cannot be decoded is reported and skipped: it proves
 // nothing.
 func (l *Ledger) Intents(ctx context.Context, groupIDs []string) ([]reconcile.Intent, error) {
+	if err := l.ready(ctx); err != nil {
+		return nil, err
+	}
 	var (
 		mu  sync.Mutex
 		out []reconcile.Intent
@@ -100,7 +105,7 @@ func (l *Ledger) Intents(ctx context.Context, groupIDs []string) ([]reconcile.In
 		return nil
 	}
 	if groupIDs == nil {
-		if err := l.scan(ctx, l.scope+prefixIntent, add); err != nil {
+		if err := l.queryKind(ctx, kindIntent, add); err != nil {
 			return nil, fmt.Errorf("list intents: %w", err)
 		}
 	} else {
@@ -114,7 +119,9 @@ func (l *Ledger) Intents(ctx context.Context, groupIDs []string) ([]reconcile.In
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				errs[i] = l.queryIntents(ctx, id, add)
+				if err := l.queryKind(ctx, kindIntent+id+keySep, add); err != nil {
+					errs[i] = fmt.Errorf("query intents of %s: %w", id, err)
+				}
 			}()
 		}
 		wg.Wait()
@@ -126,41 +133,14 @@ func (l *Ledger) Intents(ctx context.Context, groupIDs []string) ([]reconcile.In
 	return out, nil
 }
 
-func (l *Ledger) queryIntents(ctx context.Context, group string, fn func(map[string]types.AttributeValue) error) error {
-	in := &dynamodb.QueryInput{
-		TableName:                 aws.String(l.table),
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: l.intentPK(group)}},
-		ConsistentRead:            aws.Bool(true),
-	}
-	for {
-		out, err := l.api.Query(ctx, in)
-		if err != nil {
-			return fmt.Errorf("query intents of %s: %w", group, err)
-		}
-		for _, item := range out.Items {
-			if err := fn(item); err != nil {
-				return err
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-	}
-}
-
 func decodeIntent(item map[string]types.AttributeValue) (reconcile.Intent, error) {
-	k, err := rules.ParseKey(getS(item, "sk"))
+	rest, ok := strings.CutPrefix(getS(item, "sk"), kindIntent)
+	if !ok {
+		return reconcile.Intent{}, fmt.Errorf("decode intent: sk %q is not an intent", getS(item, "sk"))
+	}
+	k, err := rules.ParseKey(rest)
 	if err != nil {
 		return reconcile.Intent{}, fmt.Errorf("decode intent: %w", err)
-	}
-	pk := getS(item, "pk")
-	if _, rest, ok := targetOf(pk); ok {
-		pk = rest
-	}
-	if g := strings.TrimPrefix(pk, prefixIntent); g != k.GroupID {
-		return reconcile.Intent{}, fmt.Errorf("decode intent: pk %q names another group than %s", pk, k)
 	}
 	it := reconcile.Intent{Key: k}
 	if at := getS(item, "at"); at != "" {

@@ -50,6 +50,9 @@ func (l *Ledger) Lock(ctx context.Context, groupIDs []string, holder string, ttl
 	if ttl <= 0 || ttl > MaxLeaseTTL {
 		return nil, fmt.Errorf("lock groups: lease TTL %s is not within (0, %s]", ttl, MaxLeaseTTL)
 	}
+	if err := l.ready(ctx); err != nil {
+		return nil, err
+	}
 	ids := strutil.SortedUnique(groupIDs)
 	deadline := time.Now().Add(wait)
 	var taken []string
@@ -106,7 +109,7 @@ func (l *Ledger) tryLeases(ctx context.Context, groupIDs []string, holder string
 	for _, s := range stale {
 		exp, _ := getN(s, "expiresAt")
 		l.log.Warn("group lease held past its TTL: taking it over",
-			"pk", getS(s, "pk"), "holder", getS(s, "holder"), "expiresAt", time.UnixMilli(exp).UTC().Format(time.RFC3339),
+			"pk", getS(s, "pk"), "sk", getS(s, "sk"), "holder", getS(s, "holder"), "expiresAt", time.UnixMilli(exp).UTC().Format(time.RFC3339),
 			slog.Group("_aws", "Timestamp", now.UnixMilli(), "CloudWatchMetrics", emfMetric("StaleLeases")), "StaleLeases", 1)
 	}
 	ok, _, err = l.transactLeases(ctx, groupIDs, holder, now, ttl, true)
@@ -133,8 +136,8 @@ func (l *Ledger) transactLeases(ctx context.Context, groupIDs []string, holder s
 		items[i] = types.TransactWriteItem{Put: &types.Put{
 			TableName: aws.String(l.table),
 			Item: map[string]types.AttributeValue{
-				"pk":        &types.AttributeValueMemberS{Value: l.leasePK(id)},
-				"sk":        &types.AttributeValueMemberS{Value: skLease},
+				"pk":        &types.AttributeValueMemberS{Value: l.part},
+				"sk":        &types.AttributeValueMemberS{Value: kindLease + id},
 				"holder":    &types.AttributeValueMemberS{Value: holder},
 				"expiresAt": number(exp.UnixMilli()),
 				// DynamoDB deletes expired items within days; expiresAt
@@ -177,7 +180,7 @@ func (l *Ledger) release(ctx context.Context, groupIDs []string, holder string) 
 		items := make([]types.TransactWriteItem, len(chunk))
 		for i, id := range chunk {
 			items[i] = types.TransactWriteItem{Delete: &types.Delete{
-				TableName: aws.String(l.table), Key: itemKey(l.leasePK(id), skLease),
+				TableName: aws.String(l.table), Key: l.key(kindLease, id),
 				ConditionExpression: aws.String("holder = :me"), ExpressionAttributeValues: me,
 			}}
 		}
@@ -191,7 +194,7 @@ func (l *Ledger) release(ctx context.Context, groupIDs []string, holder string) 
 		}
 		for _, id := range chunk {
 			_, err := l.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-				TableName: aws.String(l.table), Key: itemKey(l.leasePK(id), skLease),
+				TableName: aws.String(l.table), Key: l.key(kindLease, id),
 				ConditionExpression: aws.String("holder = :me"), ExpressionAttributeValues: me,
 			})
 			var ccf *types.ConditionalCheckFailedException

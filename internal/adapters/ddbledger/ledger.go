@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,29 +43,32 @@ const MaxTransactItems = 100
 // queryParallelism bounds concurrent Query calls in GroupPermissions.
 const queryParallelism = 8
 
-// Key prefixes and sort keys of the item shapes.
-const (
-	prefixSource = "source#"
-	prefixGroup  = "group#"
-	prefixPerm   = "perm#"
-	prefixLease  = "lease#"
-	prefixTarget = "target#"
-	skSource     = "source"
-	skLease      = "lease"
-)
-
 // Ledger implements reconcile.Ledger on one DynamoDB table, for one
 // target (New: the home target; For: any other).
 type Ledger struct {
 	api   API
 	table string
 	home  rules.Target
-	// scope prefixes every pk of this ledger's target: "" for the home
-	// target, "target#ACCOUNT#REGION#" for the others.
-	scope string
-	log   *slog.Logger
+	// part is the partition key of this ledger's target (keys.go):
+	// partitionHome for the home target, "t#ACCOUNT#REGION" for the others.
+	part string
+	log  *slog.Logger
 	// now is the clock leases expire by (time.Now; tests set their own).
 	now func() time.Time
+	// shared is the state every ledger of the table built from one New
+	// shares: the layout check (upgrade.go).
+	shared *shared
+}
+
+// shared is per table and process.
+type shared struct {
+	mu sync.Mutex
+	// ready: the table holds the current layout (checked once).
+	ready bool
+	// upgrading serialises this process's upgrade (upgrade.go).
+	upgrading sync.Mutex
+	// upgradeWait bounds the wait for another process's upgrade.
+	upgradeWait time.Duration
 }
 
 // Option configures a Ledger.
@@ -77,14 +80,14 @@ type Option func(*Ledger)
 func WithLogger(log *slog.Logger) Option { return func(l *Ledger) { l.log = log } }
 
 // WithHome names the home target: the hub's own account and region, whose
-// items have no target prefix (a ledger written before targets existed is
-// the home target's as it is). ListAllSources files the home scope's
+// items are in partitionHome. ListAllSources files the home partition's
 // records under it, and For(home) is the home ledger.
 func WithHome(t rules.Target) Option { return func(l *Ledger) { l.home = t } }
 
 // New returns the home target's ledger on table.
 func New(api API, table string, opts ...Option) *Ledger {
-	l := &Ledger{api: api, table: table, log: slog.New(slog.DiscardHandler), now: time.Now}
+	l := &Ledger{api: api, table: table, part: partitionHome, log: slog.New(slog.DiscardHandler), now: time.Now,
+		shared: &shared{upgradeWait: defaultUpgradeWait}}
 	for _, o := range opts {
 		o(l)
 	}
@@ -93,77 +96,45 @@ func New(api API, table string, opts ...Option) *Ledger {
 
 // For returns the ledger of target t, in the same table: the home target
 // (t resolved against the home target equals it; the zero target always)
-// has today's keys; any other target's items have every pk prefixed with
-// "target#ACCOUNT#REGION#" (sources, group permissions, leases), so two
-// targets never read or write each other's items. t should be resolved
-// (Target.Resolve) when the home target has been given.
+// is partitionHome; any other target is the partition "t#ACCOUNT#REGION",
+// so two targets never read or write each other's items. t should be
+// resolved (Target.Resolve) when the home target has been given.
 func (l *Ledger) For(t rules.Target) reconcile.Ledger {
 	c := *l
-	c.scope = ""
+	c.part = partitionHome
 	if r := t.Resolve(l.home); !t.IsZero() && r != l.home {
-		c.scope = scopeOf(r)
+		c.part = partitionOf(r)
 	}
 	return &c
 }
 
-func scopeOf(t rules.Target) string {
-	return prefixTarget + t.Account + "#" + t.Region + "#"
-}
-
-// targetOf parses the target of a scoped pk ("target#A#R#rest"), returning
-// the scope and the rest.
-func targetOf(pk string) (rules.Target, string, bool) {
-	rest, ok := strings.CutPrefix(pk, prefixTarget)
-	if !ok {
-		return rules.Target{}, "", false
-	}
-	parts := strings.SplitN(rest, "#", 3)
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
-		return rules.Target{}, "", false
-	}
-	return rules.Target{Account: parts[0], Region: parts[1]}, parts[2], true
-}
-
-func (l *Ledger) sourcePK(key string) string { return l.scope + prefixSource + key }
-func (l *Ledger) groupPK(id string) string   { return l.scope + prefixGroup + id }
-func (l *Ledger) leasePK(id string) string   { return l.scope + prefixLease + id }
-
-// ListAllSources reads the source records of every target with one Scan
-// (and its pages): the home scope's under the home target (WithHome), every
-// other under its own; each list sorted by key. Targets without records are
-// absent.
+// ListAllSources reads the source records of every target: the target
+// registry (one Query), then each registered target's sources (one Query
+// each, paged); the home partition's under the home target (WithHome),
+// every other under its own; each list sorted by key. Targets without
+// records are absent.
 func (l *Ledger) ListAllSources(ctx context.Context) (map[rules.Target][]reconcile.SourceRecord, error) {
-	out := map[rules.Target][]reconcile.SourceRecord{}
-	in := &dynamodb.ScanInput{
-		TableName:        aws.String(l.table),
-		FilterExpression: aws.String("sk = :sk AND (begins_with(pk, :src) OR begins_with(pk, :tgt))"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":sk":  &types.AttributeValueMemberS{Value: skSource},
-			":src": &types.AttributeValueMemberS{Value: prefixSource},
-			":tgt": &types.AttributeValueMemberS{Value: prefixTarget},
-		},
-		ConsistentRead: aws.Bool(true),
+	if err := l.ready(ctx); err != nil {
+		return nil, err
 	}
-	err := l.scanPages(ctx, in, func(item map[string]types.AttributeValue) error {
-		t, scope := l.home, ""
-		if tt, rest, ok := targetOf(getS(item, "pk")); ok {
-			if !strings.HasPrefix(rest, prefixSource) {
-				return nil
-			}
-			t, scope = tt, scopeOf(tt)
-		}
-		rec, err := decodeSource(item, scope)
-		if err != nil {
-			l.skipUndecodable(item, err)
-			if rec = salvageSource(item, scope); rec.Key == "" {
-				return nil
-			}
-		}
-		out[t] = append(out[t], rec)
-		return nil
-	})
+	parts, err := l.registeredTargets(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list sources of every target: %w", err)
+	}
+	out := map[rules.Target][]reconcile.SourceRecord{}
+	for part, t := range parts {
+		c := *l
+		c.part = part
+		recs, err := c.ListSources(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list sources of every target: %w", err)
+		}
+		if part == partitionHome {
+			t = l.home
+		}
+		if len(recs) > 0 {
+			out[t] = append(out[t], recs...)
+		}
 	}
 	for _, recs := range out {
 		sort.Slice(recs, func(i, j int) bool { return recs[i].Key < recs[j].Key })
@@ -185,18 +156,14 @@ func (l *Ledger) skipUndecodable(item map[string]types.AttributeValue, err error
 		slog.Group("_aws", "Timestamp", time.Now().UnixMilli(), "CloudWatchMetrics", emfMetric("UndecodableItems")), "UndecodableItems", 1)
 }
 
-func itemKey(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: pk},
-		"sk": &types.AttributeValueMemberS{Value: sk},
-	}
-}
-
 // GetSource reads one source record (strongly consistent).
 func (l *Ledger) GetSource(ctx context.Context, key string) (reconcile.SourceRecord, bool, error) {
+	if err := l.ready(ctx); err != nil {
+		return reconcile.SourceRecord{}, false, err
+	}
 	out, err := l.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(l.table),
-		Key:            itemKey(l.sourcePK(key), skSource),
+		Key:            l.key(kindSource, key),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
@@ -205,27 +172,31 @@ func (l *Ledger) GetSource(ctx context.Context, key string) (reconcile.SourceRec
 	if out.Item == nil {
 		return reconcile.SourceRecord{}, false, nil
 	}
-	rec, err := decodeSource(out.Item, l.scope)
+	rec, err := decodeSource(out.Item)
 	if err != nil {
 		l.skipUndecodable(out.Item, err)
-		if rec = salvageSource(out.Item, l.scope); rec.Key == "" {
+		if rec = salvageSource(out.Item); rec.Key == "" {
 			return reconcile.SourceRecord{}, false, fmt.Errorf("get source %s: %w", key, err)
 		}
 	}
 	return rec, true, nil
 }
 
-// ListSources scans every source record, sorted by key.
+// ListSources reads every source record of the target (one Query, paged),
+// sorted by key.
 func (l *Ledger) ListSources(ctx context.Context) ([]reconcile.SourceRecord, error) {
+	if err := l.ready(ctx); err != nil {
+		return nil, err
+	}
 	var recs []reconcile.SourceRecord
-	err := l.scan(ctx, l.scope+prefixSource, func(item map[string]types.AttributeValue) error {
-		rec, err := decodeSource(item, l.scope)
+	err := l.queryKind(ctx, kindSource, func(item map[string]types.AttributeValue) error {
+		rec, err := decodeSource(item)
 		if err != nil {
 			// Keep what identifies the record (key, version) so the next
 			// write of the source replaces it; what it owned is unknown,
 			// so it is read and applied again.
 			l.skipUndecodable(item, err)
-			rec = salvageSource(item, l.scope)
+			rec = salvageSource(item)
 			if rec.Key == "" {
 				return nil
 			}
@@ -243,6 +214,9 @@ func (l *Ledger) ListSources(ctx context.Context) ([]reconcile.SourceRecord, err
 // GroupPermissions returns the owned permissions of the given groups, one
 // strongly consistent Query per group (a few in parallel), sorted by key.
 func (l *Ledger) GroupPermissions(ctx context.Context, groupIDs []string) ([]reconcile.OwnedPermission, error) {
+	if err := l.ready(ctx); err != nil {
+		return nil, err
+	}
 	ids := strutil.SortedUnique(groupIDs)
 	results := make([][]reconcile.OwnedPermission, len(ids))
 	errs := make([]error, len(ids))
@@ -271,39 +245,29 @@ func (l *Ledger) GroupPermissions(ctx context.Context, groupIDs []string) ([]rec
 
 func (l *Ledger) queryGroup(ctx context.Context, groupID string) ([]reconcile.OwnedPermission, error) {
 	var perms []reconcile.OwnedPermission
-	in := &dynamodb.QueryInput{
-		TableName:              aws.String(l.table),
-		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :perm)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk":   &types.AttributeValueMemberS{Value: l.groupPK(groupID)},
-			":perm": &types.AttributeValueMemberS{Value: prefixPerm},
-		},
-		ConsistentRead: aws.Bool(true),
-	}
-	for {
-		out, err := l.api.Query(ctx, in)
+	err := l.queryKind(ctx, kindPerm+groupID+keySep, func(item map[string]types.AttributeValue) error {
+		p, err := decodePermission(item)
 		if err != nil {
-			return nil, fmt.Errorf("query permissions of %s: %w", groupID, err)
+			l.skipUndecodable(item, err)
+			return nil
 		}
-		for _, item := range out.Items {
-			p, err := decodePermission(item)
-			if err != nil {
-				l.skipUndecodable(item, err)
-				continue
-			}
-			perms = append(perms, p)
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return perms, nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+		perms = append(perms, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query permissions of %s: %w", groupID, err)
 	}
+	return perms, nil
 }
 
-// AllPermissions scans every owned permission, sorted by key.
+// AllPermissions reads every owned permission of the target (one Query,
+// paged), sorted by key.
 func (l *Ledger) AllPermissions(ctx context.Context) ([]reconcile.OwnedPermission, error) {
+	if err := l.ready(ctx); err != nil {
+		return nil, err
+	}
 	var perms []reconcile.OwnedPermission
-	err := l.scan(ctx, l.scope+prefixGroup, func(item map[string]types.AttributeValue) error {
+	err := l.queryKind(ctx, kindPerm, func(item map[string]types.AttributeValue) error {
 		p, err := decodePermission(item)
 		if err != nil {
 			// Unknown ownership reads as unmanaged: never revoked for it.
@@ -320,76 +284,56 @@ func (l *Ledger) AllPermissions(ctx context.Context) ([]reconcile.OwnedPermissio
 	return perms, nil
 }
 
-// scan calls fn for every item whose pk begins with prefix, over all pages.
-func (l *Ledger) scan(ctx context.Context, prefix string, fn func(map[string]types.AttributeValue) error) error {
-	return l.scanPages(ctx, &dynamodb.ScanInput{
-		TableName:                 aws.String(l.table),
-		FilterExpression:          aws.String("begins_with(pk, :p)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: prefix}},
-		ConsistentRead:            aws.Bool(true),
-	}, fn)
-}
-
-// scanPages runs a Scan over all pages, calling fn for every item.
-func (l *Ledger) scanPages(ctx context.Context, in *dynamodb.ScanInput, fn func(map[string]types.AttributeValue) error) error {
-	for {
-		out, err := l.api.Scan(ctx, in)
-		if err != nil {
-			return err
-		}
-		for _, item := range out.Items {
-			if err := fn(item); err != nil {
-				return err
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-	}
-}
-
 // Write applies c in transactions of at most MaxTransactItems items (see
 // the package doc for order and atomicity). An item may appear only once
 // per commit.
 func (l *Ledger) Write(ctx context.Context, c reconcile.Commit) error {
+	if err := l.ready(ctx); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(c.Sources, func(s reconcile.SourceRecord) bool { return s.Version == 0 }) {
+		// A first record of a source: the target must be registered
+		// before it (ListAllSources).
+		if err := putTarget(ctx, l.api, l.table, l.part); err != nil {
+			return fmt.Errorf("write ledger: %w", err)
+		}
+	}
 	var items []types.TransactWriteItem
 	seen := make(map[[2]string]bool)
-	add := func(pk, sk string, item types.TransactWriteItem) error {
-		k := [2]string{pk, sk}
+	add := func(sk string, item types.TransactWriteItem) error {
+		k := [2]string{l.part, sk}
 		if seen[k] {
-			return fmt.Errorf("write ledger: item %s %s appears twice in one commit", pk, sk)
+			return fmt.Errorf("write ledger: item %s %s appears twice in one commit", l.part, sk)
 		}
 		seen[k] = true
 		items = append(items, item)
 		return nil
 	}
 	for _, s := range c.Sources {
-		item, err := encodeSource(l.sourcePK(s.Key), s)
+		item, err := encodeSource(l.key(kindSource, s.Key), s)
 		if err != nil {
 			return fmt.Errorf("write ledger: %w", err)
 		}
-		if err := add(l.sourcePK(s.Key), skSource, l.put(item, s.Version)); err != nil {
+		if err := add(kindSource+s.Key, l.put(item, s.Version)); err != nil {
 			return err
 		}
 	}
 	for _, p := range c.Put {
-		item, err := encodePermission(l.groupPK(p.Key.GroupID), p)
+		item, err := encodePermission(l.key(kindPerm, p.Key.String()), p)
 		if err != nil {
 			return fmt.Errorf("write ledger: %w", err)
 		}
-		if err := add(l.groupPK(p.Key.GroupID), permSK(p.Key), l.put(item, p.Version)); err != nil {
+		if err := add(permSK(p.Key), l.put(item, p.Version)); err != nil {
 			return err
 		}
 	}
 	for _, p := range c.Delete {
-		pk := l.groupPK(p.Key.GroupID)
-		if err := add(pk, permSK(p.Key), l.del(pk, permSK(p.Key), p.Version)); err != nil {
+		if err := add(permSK(p.Key), l.del(l.key(kindPerm, p.Key.String()), p.Version)); err != nil {
 			return err
 		}
 	}
 	for _, s := range c.DeleteSources {
-		if err := add(l.sourcePK(s.Key), skSource, l.del(l.sourcePK(s.Key), skSource, s.Version)); err != nil {
+		if err := add(kindSource+s.Key, l.del(l.key(kindSource, s.Key), s.Version)); err != nil {
 			return err
 		}
 	}
@@ -415,9 +359,9 @@ func (l *Ledger) put(item map[string]types.AttributeValue, version int64) types.
 // del deletes an item conditional on it being at version (see
 // versionCondition), so a stale caller cannot delete what someone else just
 // wrote.
-func (l *Ledger) del(pk, sk string, version int64) types.TransactWriteItem {
+func (l *Ledger) del(key map[string]types.AttributeValue, version int64) types.TransactWriteItem {
 	cond, vals := versionCondition(version)
-	return types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(l.table), Key: itemKey(pk, sk),
+	return types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(l.table), Key: key,
 		ConditionExpression: cond, ExpressionAttributeValues: vals}}
 }
 
@@ -459,7 +403,7 @@ func number(n int64) *types.AttributeValueMemberN {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
 
-func permSK(k rules.Key) string { return prefixPerm + k.String() }
+func permSK(k rules.Key) string { return kindPerm + k.String() }
 
 func sortOwned(ps []reconcile.OwnedPermission) {
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Key.Less(ps[j].Key) })

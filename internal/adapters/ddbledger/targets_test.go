@@ -126,33 +126,39 @@ func TestTargetsApart(t *testing.T) {
 		t.Errorf("after unlock: %v", err)
 	}
 
-	// The items themselves: home keys unchanged, others prefixed.
-	pks := scanPKs(t, client)
+	// The items themselves: one partition per target, the kind first in
+	// the sort key.
+	perm := "perm#" + key(sameGroup, 443, "10.0.0.0/8").String()
+	keys := scanKeys(t, client)
 	for _, want := range []string{
-		"source#" + sameSource, "group#" + sameGroup,
-		"target#111122223333#us-east-1#source#" + sameSource, "target#111122223333#us-east-1#group#" + sameGroup,
-		"target#444455556666#eu-west-1#source#" + sameSource, "target#444455556666#eu-west-1#group#" + sameGroup,
-		"target#111122223333#eu-west-1#lease#" + sameGroup,
+		"t#home source#" + sameSource, "t#home " + perm,
+		"t#111122223333#us-east-1 source#" + sameSource, "t#111122223333#us-east-1 " + perm,
+		"t#444455556666#eu-west-1 source#" + sameSource, "t#444455556666#eu-west-1 " + perm,
+		"t#111122223333#eu-west-1 lease#" + sameGroup,
+		"meta#targets t#home", "meta#targets t#111122223333#eu-west-1", "meta#layout meta",
 	} {
-		if !pks[want] {
-			t.Errorf("no item with pk %s in %v", want, pks)
+		if !keys[want] {
+			t.Errorf("no item with key %s in %v", want, keys)
 		}
 	}
 }
 
-func scanPKs(t *testing.T, client *dynamodb.Client) map[string]bool {
+// scanKeys returns "pk sk" of every item.
+func scanKeys(t *testing.T, client *dynamodb.Client) map[string]bool {
 	t.Helper()
 	out, err := client.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pks := map[string]bool{}
+	keys := map[string]bool{}
 	for _, item := range out.Items {
-		if pk, ok := item["pk"].(*types.AttributeValueMemberS); ok {
-			pks[pk.Value] = true
+		pk, _ := item["pk"].(*types.AttributeValueMemberS)
+		sk, _ := item["sk"].(*types.AttributeValueMemberS)
+		if pk != nil && sk != nil {
+			keys[pk.Value+" "+sk.Value] = true
 		}
 	}
-	return pks
+	return keys
 }
 
 // TestExistingLedgerIsHome: a ledger written before targets existed (New
@@ -186,9 +192,10 @@ func TestExistingLedgerIsHome(t *testing.T) {
 	}
 }
 
-// TestListAllSources: one Scan returns every target's records (the home
-// scope's under the home target), sorted by key within each; permissions
-// and leases are not records.
+// TestListAllSources: the target registry and one Query per target
+// return every target's records (the home partition's under the home
+// target), sorted by key within each; permissions and leases are not
+// records; nothing is scanned.
 func TestListAllSources(t *testing.T) {
 	l, calls, _ := setup(t, ddbledger.WithHome(home))
 	ctx := context.Background()
@@ -220,8 +227,8 @@ func TestListAllSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := calls.Sum("DynamoDB", func(op string) bool { return true }); n != 1 {
-		t.Errorf("%d DynamoDB calls (%s), want 1 Scan", n, calls)
+	if n, q := calls.Sum("DynamoDB", nil), calls.Sum("DynamoDB", func(op string) bool { return op == "Query" }); n != 4 || q != 4 {
+		t.Errorf("%d DynamoDB calls (%s), want 4 Queries (the registry, 3 targets)", n, calls)
 	}
 	want := map[string][]string{
 		home.String():    {"a.yaml", sameSource, "z.yaml"},

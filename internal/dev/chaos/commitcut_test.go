@@ -19,7 +19,7 @@ import (
 // (source and permission items), not those of leases.
 func isCommitChunk(c faultproxy.Call) bool {
 	return c.Service == faultproxy.DynamoDB && c.Action == "TransactWriteItems" &&
-		(bytes.Contains(c.Body, []byte(`"source#`)) || bytes.Contains(c.Body, []byte(`"group#`)))
+		(bytes.Contains(c.Body, []byte(`"source#`)) || bytes.Contains(c.Body, []byte(`"perm#`)))
 }
 
 // bigRules returns n rules with one permission each (tcp port from+i,

@@ -1,0 +1,298 @@
+package ddbledger_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
+	"github.com/sgrules/sgrules/internal/dev/apicount"
+	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/testutil/legacyledger"
+	"github.com/sgrules/sgrules/internal/testutil/motoserver"
+	"github.com/sgrules/sgrules/pkg/rules"
+)
+
+// ledgerState is everything a target's ledger reads.
+type ledgerState struct {
+	Sources []reconcile.SourceRecord
+	Perms   []reconcile.OwnedPermission
+	Intents []reconcile.Intent
+}
+
+func readState(t *testing.T, led reconcile.Ledger) ledgerState {
+	t.Helper()
+	ctx := context.Background()
+	var st ledgerState
+	var err error
+	if st.Sources, err = led.ListSources(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st.Perms, err = led.AllPermissions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st.Intents, err = led.Intents(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+var upgradeTargets = []rules.Target{home, targetA, targetB}
+
+// fillLedger writes, through the ledger, sources (one of them sharing a
+// permission with another), permissions, intents and a lease in targets
+// home, A and B; it returns what each target reads.
+func fillLedger(t *testing.T, l *ddbledger.Ledger) map[rules.Target]ledgerState {
+	t.Helper()
+	ctx := context.Background()
+	at := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	for i, tgt := range upgradeTargets {
+		led := l.For(tgt)
+		writeTarget(t, led, "n"+tgt.Region)
+		k := key("sg-"+tgt.Region, int32(8000+i), "10.1.0.0/16")
+		o1, o2 := rules.Owner{Source: "b.yaml", Rule: "r"}, rules.Owner{Source: "c.yaml", Rule: "s"}
+		if err := led.Write(ctx, reconcile.Commit{
+			Sources: []reconcile.SourceRecord{
+				{Key: "b.yaml", Kind: reconcile.KindFile, ETag: "eb", Status: reconcile.StatusApplied, Permissions: []rules.Permission{{Key: k, Owner: o1}}},
+				{Key: "c.yaml", Kind: reconcile.KindFile, ETag: "ec", Status: reconcile.StatusInvalid, Diagnostics: []string{"c.yaml:1:1: x: bad"}},
+			},
+			Put: []reconcile.OwnedPermission{{Key: k, RuleID: "sgr-b", Owners: map[rules.Owner]string{o1: "", o2: "d"}}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// A second version of b.yaml: versions must survive the upgrade.
+		rec, _, err := led.GetSource(ctx, "b.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.ETag = "eb2"
+		if err := led.Write(ctx, reconcile.Commit{Sources: []reconcile.SourceRecord{rec}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := led.RecordIntents(ctx, []reconcile.Intent{{Key: key(sameGroup, 9, "10.9.0.0/16"), At: at}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := map[rules.Target]ledgerState{}
+	for _, tgt := range upgradeTargets {
+		out[tgt] = readState(t, l.For(tgt))
+	}
+	return out
+}
+
+// oldKeys are the keys of the items of layout 1 in the table.
+func oldKeys(t *testing.T, client *dynamodb.Client) []string {
+	t.Helper()
+	var out []string
+	for k := range scanKeys(t, client) {
+		for _, p := range []string{"source#", "group#", "lease#", "intent#", "target#"} {
+			if strings.HasPrefix(k, p) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// crashAPI fails every write after the first n (a crash of the upgrader).
+type crashAPI struct {
+	*dynamodb.Client
+	mu     sync.Mutex
+	writes int
+	n      int
+}
+
+var errCrash = errors.New("cut")
+
+func (c *crashAPI) cut() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes++
+	return c.writes > c.n
+}
+
+func (c *crashAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if c.cut() {
+		return nil, errCrash
+	}
+	return c.Client.PutItem(ctx, in, o...)
+}
+
+func (c *crashAPI) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if c.cut() {
+		return nil, errCrash
+	}
+	return c.Client.DeleteItem(ctx, in, o...)
+}
+
+// TestUpgradeFromLayout1: a table in the layout written before targets
+// had partitions (legacyledger: today's exact item shapes, and items
+// written by hand in them) is read, after the upgrade on first use,
+// exactly as it was written: the same sources, versions, owners, rule ids,
+// intents, a held lease still held; a stale writer still conflicts; no
+// item is left in the old layout, and nothing is scanned afterwards. An
+// upgrade cut at any point is completed by the next one, and two
+// concurrent upgrades agree.
+func TestUpgradeFromLayout1(t *testing.T) {
+	srv := motoserver.Shared(t)
+	srv.Reset(t)
+	cfg := srv.Config(t)
+	motoserver.CreateTable(t, cfg, table)
+	client := dynamodb.NewFromConfig(cfg)
+	ctx := context.Background()
+	want := fillLedger(t, ddbledger.New(client, table, ddbledger.WithHome(home)))
+	unlock, err := ddbledger.New(client, table, ddbledger.WithHome(home)).For(targetA).Lock(ctx, []string{sameGroup}, "old-run", 10*time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = unlock // held by a run of the earlier version
+
+	toLayout1 := func(t *testing.T) {
+		t.Helper()
+		if n, err := legacyledger.Rewrite(ctx, client, table); err != nil || n < 19 {
+			t.Fatalf("rewrite to layout 1: %d items, %v", n, err)
+		}
+		// Items written by hand in today's shapes, as the earlier
+		// version wrote them (not through legacyledger).
+		s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+		for _, item := range []map[string]types.AttributeValue{
+			{"pk": s("source#hand.yaml"), "sk": s("source"), "kind": s("file"), "etag": s("eh"), "status": s("applied"),
+				"ver": &types.AttributeValueMemberN{Value: "7"}},
+			{"pk": s("target#444455556666#eu-west-1#intent#sg-hand"), "sk": s(key("sg-hand", 1, "10.2.0.0/16").String()),
+				"at": s("2026-12-06T20:00:00Z"), "ttl": &types.AttributeValueMemberN{Value: "1900000000"}},
+		} {
+			if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, k := range []string{"source#" + sameSource + " source", "target#111122223333#eu-west-1#lease#" + sameGroup + " lease",
+			"target#444455556666#eu-west-1#group#sg-eu-west-1 perm#" + key("sg-eu-west-1", 8002, "10.1.0.0/16").String()} {
+			if !scanKeys(t, client)[k] {
+				t.Fatalf("layout 1 has no item %s", k)
+			}
+		}
+	}
+	withHand := func() map[rules.Target]ledgerState {
+		w := map[rules.Target]ledgerState{}
+		for tgt, st := range want {
+			st.Sources = append([]reconcile.SourceRecord(nil), st.Sources...)
+			st.Intents = append([]reconcile.Intent(nil), st.Intents...)
+			switch tgt {
+			case home:
+				st.Sources = append(st.Sources, reconcile.SourceRecord{Key: "hand.yaml", Kind: reconcile.KindFile, ETag: "eh", Status: reconcile.StatusApplied, Version: 7})
+			case targetB:
+				st.Intents = append(st.Intents, reconcile.Intent{Key: key("sg-hand", 1, "10.2.0.0/16"), At: time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)})
+			}
+			sort.Slice(st.Sources, func(i, j int) bool { return st.Sources[i].Key < st.Sources[j].Key })
+			sort.Slice(st.Intents, func(i, j int) bool { return st.Intents[i].Key.Less(st.Intents[j].Key) })
+			w[tgt] = st
+		}
+		return w
+	}()
+	check := func(t *testing.T, l *ddbledger.Ledger) {
+		t.Helper()
+		for _, tgt := range upgradeTargets {
+			if got := readState(t, l.For(tgt)); !reflect.DeepEqual(got, withHand[tgt]) {
+				t.Errorf("%s after the upgrade:\n%+v\nwant\n%+v", tgt, got, withHand[tgt])
+			}
+		}
+		all, err := l.ListAllSources(ctx)
+		if err != nil || len(all) != 3 || !reflect.DeepEqual(all[targetA], withHand[targetA].Sources) {
+			t.Errorf("ListAllSources after the upgrade = %+v, %v", all, err)
+		}
+		if old := oldKeys(t, client); len(old) > 0 {
+			t.Errorf("items left in layout 1: %v", old)
+		}
+		if _, err := l.For(targetA).Lock(ctx, []string{sameGroup}, "new-run", time.Minute, 0); !errors.Is(err, reconcile.ErrLeaseHeld) {
+			t.Errorf("the earlier version's lease is not held after the upgrade: %v", err)
+		}
+	}
+
+	t.Run("first use", func(t *testing.T) {
+		toLayout1(t)
+		counted, calls := cfg, &apicount.Counter{}
+		calls.Attach(&counted)
+		l := ddbledger.New(dynamodb.NewFromConfig(counted), table, ddbledger.WithHome(home))
+		check(t, l)
+		// Afterwards: no Scan on any path; versions go on; a stale
+		// writer conflicts.
+		calls.Reset()
+		led := l.For(targetB)
+		readState(t, led)
+		rec, _, err := led.GetSource(ctx, "b.yaml")
+		if err != nil || rec.Version != 2 {
+			t.Fatalf("b.yaml = %+v, %v; want version 2", rec, err)
+		}
+		if err := led.Write(ctx, reconcile.Commit{Sources: []reconcile.SourceRecord{rec}}); err != nil {
+			t.Fatalf("write at the version read: %v", err)
+		}
+		if err := led.Write(ctx, reconcile.Commit{Sources: []reconcile.SourceRecord{rec}}); !errors.Is(err, reconcile.ErrConflict) {
+			t.Fatalf("a stale writer: %v, want ErrConflict", err)
+		}
+		stale := withHand[targetB].Perms[0]
+		stale.Version = 0
+		if err := led.Write(ctx, reconcile.Commit{Put: []reconcile.OwnedPermission{stale}}); !errors.Is(err, reconcile.ErrConflict) {
+			t.Fatalf("a second owner record of a moved permission: %v, want ErrConflict", err)
+		}
+		if n := calls.Sum("DynamoDB", func(op string) bool { return op == "Scan" }); n != 0 {
+			t.Errorf("%d Scans after the upgrade (%s)", n, calls)
+		}
+		// What the next subtests start from: b.yaml at version 3.
+		st := withHand[targetB]
+		st.Sources[0].Version = 3
+		withHand[targetB] = st
+	})
+
+	for _, n := range []int{0, 1, 5, 17, 30} {
+		t.Run("cut after "+strconv.Itoa(n)+" writes", func(t *testing.T) {
+			toLayout1(t)
+			cut := &crashAPI{Client: client, n: n}
+			_, err := ddbledger.New(cut, table, ddbledger.WithHome(home)).ListSources(ctx)
+			if !errors.Is(err, errCrash) {
+				t.Fatalf("the cut upgrade: %v", err)
+			}
+			// The next process resumes once the cut one's lease expired.
+			l := ddbledger.New(client, table, ddbledger.WithHome(home))
+			ddbledger.SetClock(l, func() time.Time { return time.Now().Add(5 * time.Minute) })
+			check(t, l)
+		})
+	}
+
+	t.Run("concurrent", func(t *testing.T) {
+		toLayout1(t)
+		var wg sync.WaitGroup
+		res := make([]ddbledger.UpgradeResult, 3)
+		errs := make([]error, 3)
+		for i := range res {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[i], errs[i] = ddbledger.New(client, table, ddbledger.WithHome(home)).Upgrade(ctx)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		already := 0
+		for _, r := range res {
+			if r.Already {
+				already++
+			}
+		}
+		if already != 2 {
+			t.Errorf("upgrades = %+v, want one to do it and two to find it done", res)
+		}
+		check(t, ddbledger.New(client, table, ddbledger.WithHome(home)))
+	})
+}
