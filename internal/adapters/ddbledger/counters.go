@@ -20,14 +20,15 @@ import (
 
 // Traffic counters: what the flow-log function (functions/flowlogs) adds
 // per rule and per day, and what the CLI and the engine read over a
-// window. Two item shapes, in the target's scope like every other item:
+// window. Two item shapes, in the target's partition like every other
+// item (keys.go):
 //
-//	usage   pk = "usage#<sg-id>"  sk = "day#<YYYY-MM-DD>"
+//	usage   sk = "usage#<sg-id>|<YYYY-MM-DD>"
 //	        r (M: Key.String() → M{id S, f N, b N, a N, fs N, ls N, p S}:
 //	          rule id, flows, bytes, ambiguous flows, first and last seen
 //	          (unix s), the peer of the last flow),
 //	        ver (N), ttl (N, unix s: the day + CounterRetention)
-//	object  pk = "flowobj#<bucket>/<key>"  sk = "etag#<etag>#<i>/<n>"
+//	object  sk = "flowobj#<bucket>/<key>#etag#<etag>#<i>/<n>"
 //	        at (S, RFC 3339), ttl (N, unix s: at + MarkerRetention)
 //
 // The day is the log object's (its …/YYYY/MM/DD/ folder); first and last
@@ -54,9 +55,6 @@ import (
 // one moving the other way not at all.
 
 const (
-	prefixUsage   = "usage#"
-	prefixFlowObj = "flowobj#"
-	prefixDay     = "day#"
 	// CounterRetention is how long a day's counters are kept (TTL).
 	CounterRetention = 400 * 24 * time.Hour
 	// MarkerRetention is how long an object's marker is kept: longer
@@ -112,21 +110,17 @@ type Counters struct {
 	l *Ledger
 }
 
-// CountersFor returns the counters of target t (its scope as For gives
-// it).
+// CountersFor returns the counters of target t (its partition as For
+// gives it).
 func (l *Ledger) CountersFor(t rules.Target) *Counters {
-	c := *l
-	c.scope = ""
-	if r := t.Resolve(l.home); !t.IsZero() && r != l.home {
-		c.scope = scopeOf(r)
-	}
-	return &Counters{l: &c}
+	return &Counters{l: l.For(t).(*Ledger)}
 }
 
-func (c *Counters) usagePK(group string) string { return c.l.scope + prefixUsage + group }
-func (c *Counters) objectPK(o ObjectID) string {
-	return c.l.scope + prefixFlowObj + o.Bucket + "/" + o.Key
-}
+// usageID is the id (after kindUsage) of a group's counters of one day
+// ("" for the group's prefix).
+func usageID(group string, day string) string { return group + keySep + day }
+
+func objectID(o ObjectID, sk string) string { return o.Bucket + "/" + o.Key + "#" + sk }
 
 // Add adds one object's counters to the day's, once per object: it
 // returns false when every part of the object was already counted (a
@@ -165,10 +159,13 @@ func (c *Counters) Add(ctx context.Context, obj ObjectID, day time.Time, counts 
 // one transaction, retried on a lost race; false when the marker exists.
 func (c *Counters) addPart(ctx context.Context, obj ObjectID, sk string, day time.Time, groups []string, byGroup map[string][]RuleCounter) (bool, error) {
 	now := c.l.now().UTC()
-	marker := itemKey(c.objectPK(obj), sk)
+	if err := c.l.ready(ctx); err != nil {
+		return false, err
+	}
+	marker := c.l.key(kindFlowObj, objectID(obj, sk))
 	putS(marker, "at", now.Format(time.RFC3339))
 	marker["ttl"] = number(now.Add(MarkerRetention).Unix())
-	daySK := prefixDay + day.UTC().Format(dayLayout)
+	dayID := usageID("", day.UTC().Format(dayLayout))
 	ttl := day.UTC().Add(CounterRetention).Unix()
 	for attempt := 0; ; attempt++ {
 		done, err := c.marked(ctx, marker)
@@ -178,8 +175,8 @@ func (c *Counters) addPart(ctx context.Context, obj ObjectID, sk string, day tim
 		items := []types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(c.l.table), Item: marker,
 			ConditionExpression: aws.String("attribute_not_exists(pk)")}}}
 		for _, g := range groups {
-			pk := c.usagePK(g)
-			cur, ver, err := c.readDay(ctx, pk, daySK)
+			key := c.l.key(kindUsage, g+dayID)
+			cur, ver, err := c.readDay(ctx, key)
 			if err != nil {
 				return false, err
 			}
@@ -190,7 +187,7 @@ func (c *Counters) addPart(ctx context.Context, obj ObjectID, sk string, day tim
 				m.merge(rc)
 				cur[k] = m
 			}
-			item := itemKey(pk, daySK)
+			item := key
 			item["r"] = encodeCounters(cur)
 			item["ttl"] = number(ttl)
 			items = append(items, c.l.put(item, ver))
@@ -224,8 +221,9 @@ func (c *Counters) marked(ctx context.Context, marker map[string]types.Attribute
 
 // readDay reads one group-day item (consistent): its counters by key and
 // its version.
-func (c *Counters) readDay(ctx context.Context, pk, sk string) (map[string]RuleCounter, int64, error) {
-	out, err := c.l.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(c.l.table), Key: itemKey(pk, sk), ConsistentRead: aws.Bool(true)})
+func (c *Counters) readDay(ctx context.Context, key map[string]types.AttributeValue) (map[string]RuleCounter, int64, error) {
+	pk, sk := getS(key, "pk"), getS(key, "sk")
+	out, err := c.l.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(c.l.table), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, 0, fmt.Errorf("read counters %s %s: %w", pk, sk, err)
 	}
@@ -253,16 +251,19 @@ func (c *Counters) readDay(ctx context.Context, pk, sk string) (map[string]RuleC
 // twice is read once). An item that
 // cannot be decoded is skipped and reported.
 func (c *Counters) Read(ctx context.Context, groupIDs []string, from, to time.Time) ([]RuleCounter, error) {
+	if err := c.l.ready(ctx); err != nil {
+		return nil, err
+	}
 	total := map[string]RuleCounter{}
-	lo, hi := prefixDay+from.UTC().Format(dayLayout), prefixDay+to.UTC().Format(dayLayout)
 	for _, g := range strutil.SortedUnique(groupIDs) {
 		in := &dynamodb.QueryInput{TableName: aws.String(c.l.table),
 			KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": &types.AttributeValueMemberS{Value: c.usagePK(g)},
-				":lo": &types.AttributeValueMemberS{Value: lo},
-				":hi": &types.AttributeValueMemberS{Value: hi},
-			}}
+				":pk": &types.AttributeValueMemberS{Value: c.l.part},
+				":lo": &types.AttributeValueMemberS{Value: kindUsage + usageID(g, from.UTC().Format(dayLayout))},
+				":hi": &types.AttributeValueMemberS{Value: kindUsage + usageID(g, to.UTC().Format(dayLayout))},
+			},
+			ConsistentRead: aws.Bool(true)}
 		for {
 			out, err := c.l.api.Query(ctx, in)
 			if err != nil {

@@ -27,6 +27,10 @@
 //	            holder (S), expiresAt (N, unix ms), ttl (N, unix s)
 //	intent      sk = "intent#<Key.String()>"
 //	            at (S, RFC 3339), ttl (N, unix s: at + IntentTTL)
+//	usage       sk = "usage#<sg-id>|<YYYY-MM-DD>": traffic counters of a
+//	            group's rules on one day (counters.go)
+//	flow object sk = "flowobj#<bucket>/<key>#etag#<etag>#<i>/<n>": the
+//	            marker of a counted flow-log object (counters.go)
 //
 // Outside every target:
 //

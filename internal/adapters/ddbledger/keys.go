@@ -27,6 +27,9 @@ const (
 	kindPerm   = "perm#"
 	kindLease  = "lease#"
 	kindIntent = "intent#"
+	// Traffic counters (counters.go): a group's day, an object's marker.
+	kindUsage   = "usage#"
+	kindFlowObj = "flowobj#"
 
 	// keySep ends the group id in rules.Key.String(), so "perm#sg-1|"
 	// never matches the permissions of sg-12.

@@ -40,6 +40,10 @@ const (
 	legacyGroup  = "group#"
 	legacyLease  = "lease#"
 	legacyIntent = "intent#"
+	// Traffic counters, in the layout they were first written in.
+	legacyUsage   = "usage#"
+	legacyDay     = "day#"
+	legacyFlowObj = "flowobj#"
 
 	// upgradeLeaseTTL is how long an upgrader holds the table without
 	// renewing (it renews after every page).
@@ -328,6 +332,10 @@ func legacyKey(pk, sk string) (string, string, bool) {
 		return part, kindLease + pk[len(legacyLease):], true
 	case strings.HasPrefix(pk, legacyIntent) && sk != "":
 		return part, kindIntent + sk, true
+	case strings.HasPrefix(pk, legacyUsage) && strings.HasPrefix(sk, legacyDay) && len(pk) > len(legacyUsage):
+		return part, kindUsage + usageID(pk[len(legacyUsage):], sk[len(legacyDay):]), true
+	case strings.HasPrefix(pk, legacyFlowObj) && sk != "" && len(pk) > len(legacyFlowObj):
+		return part, kindFlowObj + pk[len(legacyFlowObj):] + "#" + sk, true
 	}
 	return "", "", false
 }
