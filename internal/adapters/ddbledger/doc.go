@@ -31,6 +31,8 @@
 //	            group's rules on one day (counters.go)
 //	flow object sk = "flowobj#<bucket>/<key>#etag#<etag>#<i>/<n>": the
 //	            marker of a counted flow-log object (counters.go)
+//	history     sk = "history#<sg-id>|h#<time>#<seq>#<Key.String()>"
+//	            one event of a rule's history (history.go)
 //
 // Outside every target:
 //
@@ -46,8 +48,6 @@
 //	            budget of one scheduled sweep (budget.go)
 //	deployment  pk = "meta#deployment" sk = "meta"
 //	            id (S), table (S), createdAt (S, RFC 3339)
-//	history     pk = "history#<sg-id>" sk = "h#<time>#<seq>#<Key.String()>"
-//	            one event of a rule's history (history.go)
 //
 // So one target's items of one kind are one Query (pk = the target's,
 // begins_with(sk, kind), strongly consistent, paged), and one group's

@@ -19,8 +19,9 @@ import (
 
 // The history of every rule (reconcile.HistoryLog): one item per event,
 //
-//	history     pk = "history#<sg-id>" (with the target prefix of other
-//	            targets) sk = "h#<time, UTC, fixed width>#<seq>#<Key.String()>"
+//	history     in the target's partition (keys.go),
+//	            sk = "history#<sg-id>|<id>", id = "h#<time, UTC, fixed
+//	            width>#<seq>#<Key.String()>" (HistoryEvent.ID)
 //	            kind, rkey (Key.String()), ruleId, desc, owners (L of S
 //	            "FILE#RULE"), file, versionId, commit, expiresAt, change,
 //	            before, reason, by (M), late (BOOL), at (S, RFC 3339),
@@ -40,8 +41,7 @@ const MaxHistoryPerRule = 50
 const HistoryTTL = 365 * 24 * time.Hour
 
 const (
-	prefixHistory = "history#"
-	prefixEvent   = "h#"
+	prefixEvent = "h#"
 	// maxBatchWrite is the DynamoDB limit of items per BatchWriteItem.
 	maxBatchWrite = 25
 	// eventTime is the sort key's time format: fixed width, so that sort
@@ -51,12 +51,21 @@ const (
 
 var _ reconcile.HistoryLog = (*Ledger)(nil)
 
-func (l *Ledger) historyPK(group string) string { return l.scope + prefixHistory + group }
+// historyKey is the key of the event id of a group's rule.
+func (l *Ledger) historyKey(group, id string) map[string]types.AttributeValue {
+	return l.key(kindHistory, group+keySep+id)
+}
+
+// historyPrefix is the sort key prefix of a group's events.
+func historyPrefix(group string) string { return kindHistory + group + keySep + prefixEvent }
 
 // RecordHistory writes events: for each group, one Query of its stored
 // events (keys only) to keep MaxHistoryPerRule per rule, then the puts and
 // deletes in BatchWriteItem calls. An event with an ID replaces that one.
 func (l *Ledger) RecordHistory(ctx context.Context, events []reconcile.HistoryEvent) error {
+	if err := l.ready(ctx); err != nil {
+		return err
+	}
 	byGroup := map[string][]reconcile.HistoryEvent{}
 	for _, ev := range events {
 		byGroup[ev.Key.GroupID] = append(byGroup[ev.Key.GroupID], ev)
@@ -85,13 +94,13 @@ func (l *Ledger) RecordHistory(ctx context.Context, events []reconcile.HistoryEv
 				sk = fmt.Sprintf("%s%s#%04d#%s", prefixEvent, ev.At.UTC().Format(eventTime), seq, rk)
 				perRule[rk] = append([]storedEvent{{sk: sk, rkey: rk, kind: string(ev.Kind), reason: ev.Reason}}, perRule[rk]...)
 			}
-			writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: encodeEvent(l.historyPK(g), sk, ev, now)}})
+			writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: encodeEvent(l.historyKey(g, sk), ev, now)}})
 		}
 		for _, rk := range sortedGroups(perRule) {
 			evs := perRule[rk]
 			sort.Slice(evs, func(i, j int) bool { return evs[i].sk > evs[j].sk })
 			for _, old := range evs[min(len(evs), MaxHistoryPerRule):] {
-				writes = append(writes, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: itemKey(l.historyPK(g), old.sk)}})
+				writes = append(writes, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: l.historyKey(g, old.sk)}})
 			}
 		}
 	}
@@ -110,10 +119,11 @@ func (l *Ledger) historyKeys(ctx context.Context, group string) ([]storedEvent, 
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :h)"),
 		ProjectionExpression:   aws.String("sk, rkey, kind, reason"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: l.historyPK(group)},
-			":h":  &types.AttributeValueMemberS{Value: prefixEvent},
+			":pk": &types.AttributeValueMemberS{Value: l.part},
+			":h":  &types.AttributeValueMemberS{Value: historyPrefix(group)},
 		},
 		ScanIndexForward: aws.Bool(false),
+		ConsistentRead:   aws.Bool(true),
 	}
 	for {
 		page, err := l.api.Query(ctx, in)
@@ -121,7 +131,7 @@ func (l *Ledger) historyKeys(ctx context.Context, group string) ([]storedEvent, 
 			return nil, fmt.Errorf("query history of %s: %w", group, err)
 		}
 		for _, item := range page.Items {
-			out = append(out, storedEvent{sk: getS(item, "sk"), rkey: getS(item, "rkey"), kind: getS(item, "kind"), reason: getS(item, "reason")})
+			out = append(out, storedEvent{sk: eventID(getS(item, "sk")), rkey: getS(item, "rkey"), kind: getS(item, "kind"), reason: getS(item, "reason")})
 		}
 		if len(page.LastEvaluatedKey) == 0 {
 			return out, nil
@@ -160,13 +170,16 @@ func (l *Ledger) batchWrite(ctx context.Context, writes []types.WriteRequest) er
 
 // GroupHistory returns the events of a group's rules, newest first.
 func (l *Ledger) GroupHistory(ctx context.Context, group string) ([]reconcile.HistoryEvent, error) {
+	if err := l.ready(ctx); err != nil {
+		return nil, err
+	}
 	var out []reconcile.HistoryEvent
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(l.table),
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :h)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: l.historyPK(group)},
-			":h":  &types.AttributeValueMemberS{Value: prefixEvent},
+			":pk": &types.AttributeValueMemberS{Value: l.part},
+			":h":  &types.AttributeValueMemberS{Value: historyPrefix(group)},
 		},
 		ScanIndexForward: aws.Bool(false),
 		ConsistentRead:   aws.Bool(true),
@@ -195,8 +208,8 @@ func (l *Ledger) GroupHistory(ctx context.Context, group string) ([]reconcile.Hi
 
 // RuleHistory returns the history of the rules that had EC2 id ruleID:
 // every event of their keys (a rule deleted and created again has a new
-// id), newest first. It scans the history items of this target for the
-// id, then queries their groups.
+// id), newest first. It reads the history items of this target (one
+// Query, filtered) for the id, then queries their groups.
 func (l *Ledger) RuleHistory(ctx context.Context, ruleID string) ([]reconcile.HistoryEvent, error) {
 	hits, err := l.scanHistory(ctx, "ruleId = :v", ruleID)
 	if err != nil {
@@ -225,35 +238,58 @@ func (l *Ledger) RuleHistory(ctx context.Context, ruleID string) ([]reconcile.Hi
 }
 
 // OwnerHistory returns the events of the rules an owner ("FILE#RULE")
-// declared, newest first (a scan of this target's history items).
+// declared, newest first (one Query of this target's history items,
+// filtered).
 func (l *Ledger) OwnerHistory(ctx context.Context, owner rules.Owner) ([]reconcile.HistoryEvent, error) {
 	return l.scanHistory(ctx, "contains(owners, :v)", owner.String())
 }
 
 func (l *Ledger) scanHistory(ctx context.Context, filter, value string) ([]reconcile.HistoryEvent, error) {
+	if err := l.ready(ctx); err != nil {
+		return nil, err
+	}
 	var out []reconcile.HistoryEvent
-	err := l.scanPages(ctx, &dynamodb.ScanInput{
-		TableName:        aws.String(l.table),
-		FilterExpression: aws.String("begins_with(pk, :p) AND " + filter),
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(l.table),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :h)"),
+		FilterExpression:       aws.String(filter),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": &types.AttributeValueMemberS{Value: l.scope + prefixHistory},
-			":v": &types.AttributeValueMemberS{Value: value},
+			":pk": &types.AttributeValueMemberS{Value: l.part},
+			":h":  &types.AttributeValueMemberS{Value: kindHistory},
+			":v":  &types.AttributeValueMemberS{Value: value},
 		},
 		ConsistentRead: aws.Bool(true),
-	}, func(item map[string]types.AttributeValue) error {
-		ev, err := decodeEvent(item)
+	}
+	for {
+		page, err := l.api.Query(ctx, in)
 		if err != nil {
-			l.skipUndecodable(item, err)
-			return nil
+			return nil, fmt.Errorf("read history for %s: %w", value, err)
 		}
-		out = append(out, ev)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scan history for %s: %w", value, err)
+		for _, item := range page.Items {
+			ev, err := decodeEvent(item)
+			if err != nil {
+				l.skipUndecodable(item, err)
+				continue
+			}
+			out = append(out, ev)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
 	sortEvents(out)
 	return out, nil
+}
+
+// eventID is the event id of a history sort key ("history#<sg>|<id>").
+func eventID(sk string) string {
+	if rest, ok := strings.CutPrefix(sk, kindHistory); ok {
+		if _, id, ok := strings.Cut(rest, keySep); ok {
+			return id
+		}
+	}
+	return sk
 }
 
 // sortEvents orders events newest first (their ids are time-ordered sort
@@ -276,8 +312,8 @@ func sortedGroups[V any](m map[string]V) []string {
 	return out
 }
 
-func encodeEvent(pk, sk string, ev reconcile.HistoryEvent, now time.Time) map[string]types.AttributeValue {
-	item := itemKey(pk, sk)
+func encodeEvent(key map[string]types.AttributeValue, ev reconcile.HistoryEvent, now time.Time) map[string]types.AttributeValue {
+	item := key
 	set := func(name, v string) {
 		if v != "" {
 			item[name] = &types.AttributeValueMemberS{Value: v}
@@ -332,7 +368,7 @@ func encodeEvent(pk, sk string, ev reconcile.HistoryEvent, now time.Time) map[st
 }
 
 func decodeEvent(item map[string]types.AttributeValue) (reconcile.HistoryEvent, error) {
-	ev := reconcile.HistoryEvent{ID: getS(item, "sk"), Kind: reconcile.HistoryKind(getS(item, "kind")),
+	ev := reconcile.HistoryEvent{ID: eventID(getS(item, "sk")), Kind: reconcile.HistoryKind(getS(item, "kind")),
 		RuleID: getS(item, "ruleId"), Description: getS(item, "desc"), File: getS(item, "file"), VersionID: getS(item, "versionId"),
 		Commit: getS(item, "commit"), Change: getS(item, "change"), Before: getS(item, "before"), Reason: getS(item, "reason")}
 	k, err := rules.ParseKey(getS(item, "rkey"))

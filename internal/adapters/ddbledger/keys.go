@@ -30,6 +30,8 @@ const (
 	// Traffic counters (counters.go): a group's day, an object's marker.
 	kindUsage   = "usage#"
 	kindFlowObj = "flowobj#"
+	// A rule's history (history.go): "history#<sg-id>|<event id>".
+	kindHistory = "history#"
 
 	// keySep ends the group id in rules.Key.String(), so "perm#sg-1|"
 	// never matches the permissions of sg-12.

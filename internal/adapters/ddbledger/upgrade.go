@@ -44,6 +44,7 @@ const (
 	legacyUsage   = "usage#"
 	legacyDay     = "day#"
 	legacyFlowObj = "flowobj#"
+	legacyHistory = "history#"
 
 	// upgradeLeaseTTL is how long an upgrader holds the table without
 	// renewing (it renews after every page).
@@ -334,6 +335,8 @@ func legacyKey(pk, sk string) (string, string, bool) {
 		return part, kindIntent + sk, true
 	case strings.HasPrefix(pk, legacyUsage) && strings.HasPrefix(sk, legacyDay) && len(pk) > len(legacyUsage):
 		return part, kindUsage + usageID(pk[len(legacyUsage):], sk[len(legacyDay):]), true
+	case strings.HasPrefix(pk, legacyHistory) && sk != "" && len(pk) > len(legacyHistory):
+		return part, kindHistory + pk[len(legacyHistory):] + keySep + sk, true
 	case strings.HasPrefix(pk, legacyFlowObj) && sk != "" && len(pk) > len(legacyFlowObj):
 		return part, kindFlowObj + pk[len(legacyFlowObj):] + "#" + sk, true
 	}
