@@ -212,10 +212,13 @@ func TestTargetRoleTrustsTheHubRoles(t *testing.T) {
 	}
 	st := mapAt(stmts[0])
 	want := map[string]any{
-		"Sid":       "HubFunctions",
-		"Effect":    "Allow",
-		"Principal": map[string]any{"AWS": []any{ref("HubReconcileRoleArn"), ref("HubDriftRoleArn")}},
-		"Action":    "sts:AssumeRole",
+		"Sid":    "HubFunctions",
+		"Effect": "Allow",
+		// The flow-log function's role too, when given (docs/usage.md).
+		"Principal": map[string]any{"AWS": map[string]any{"Fn::If": []any{"HasFlowlogsRole",
+			[]any{ref("HubReconcileRoleArn"), ref("HubDriftRoleArn"), ref("HubFlowlogsRoleArn")},
+			[]any{ref("HubReconcileRoleArn"), ref("HubDriftRoleArn")}}}},
+		"Action": "sts:AssumeRole",
 		"Condition": map[string]any{"Fn::If": []any{"HasExternalId",
 			map[string]any{"StringEquals": map[string]any{"sts:ExternalId": ref("ExternalId")}},
 			ref("AWS::NoValue")}},
@@ -260,7 +263,9 @@ func TestTargetEC2PolicyMatchesTheHub(t *testing.T) {
 	if hubDescribe == nil || !same(hubDescribe, tgtDescribe) {
 		t.Errorf("target describe statement %v, want the hub's %v", tgtDescribe, hubDescribe)
 	}
-	if !same(ec2Actions, []string{"ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeManagedPrefixLists", "ec2:GetManagedPrefixListEntries"}) {
+	// Plus the flow-log function's DescribeNetworkInterfaces (docs/usage.md).
+	if !same(ec2Actions, []string{"ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeManagedPrefixLists", "ec2:GetManagedPrefixListEntries",
+		"ec2:DescribeNetworkInterfaces"}) {
 		t.Errorf("TargetRole inline policies allow %v, want the describe calls only", ec2Actions)
 	}
 	if !same(mapAt(load(t, filepath.Join(root, "template-target.yaml")), "Parameters", "ManagedGroupTag")["AllowedPattern"],

@@ -39,6 +39,9 @@ func Setup(c config.Config, cfg aws.Config, logger *slog.Logger) *Handler {
 	return &Handler{S3: s3.NewFromConfig(cfg, awsconfig.S3Options), Ledger: h, Targets: h, Logger: logger}
 }
 
+// sessionPolicy narrows the target role's session to what counting needs.
+const sessionPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:DescribeNetworkInterfaces","ec2:GetManagedPrefixListEntries"],"Resource":"*"}]}`
+
 // hub is the deployment's identity, its ledger and the EC2 clients of its
 // targets, built on first use and kept for the execution environment.
 type hub struct {
@@ -98,6 +101,9 @@ func (h *hub) EC2(ctx context.Context, t rules.Target) (flowsrc.EC2API, error) {
 			arn := fmt.Sprintf("arn:%s:iam::%s:role/%s", h.partition, t.Account, h.role)
 			p = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(h.sts, arn, func(o *stscreds.AssumeRoleOptions) {
 				o.RoleSessionName = "sgrules-flowlogs"
+				// The target role can also write security group rules:
+				// this session may only describe.
+				o.Policy = aws.String(sessionPolicy)
 				if h.externalID != "" {
 					o.ExternalID = aws.String(h.externalID)
 				}
