@@ -157,9 +157,9 @@ func TestGraphOneNodePerGroupOffline(t *testing.T) {
 		golden string
 		args   []string
 	}{
-		{"shop-graph-db.mmd", []string{"graph", "--group", "shop-db", "testdata/shop"}},
-		{"shop-graph-db.dot", []string{"graph", "--format", "dot", "--group", "shop-db", "testdata/shop"}},
-		{"shop-graph.mmd", []string{"graph", "testdata/shop"}},
+		{"shop-graph-db.mmd", []string{"graph", "--group", "shop-db", "../../internal/report/render/testdata/shop"}},
+		{"shop-graph-db.dot", []string{"graph", "--format", "dot", "--group", "shop-db", "../../internal/report/render/testdata/shop"}},
+		{"shop-graph.mmd", []string{"graph", "../../internal/report/render/testdata/shop"}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			code, out, errs := runCmd(t, tc.args...)
@@ -176,7 +176,7 @@ func TestGraphOneNodePerGroupOffline(t *testing.T) {
 			}
 		})
 	}
-	code, out, errs := runCmd(t, "graph", "--format", "json", "--group", "shop-db", "testdata/shop")
+	code, out, errs := runCmd(t, "graph", "--format", "json", "--group", "shop-db", "../../internal/report/render/testdata/shop")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}

@@ -154,7 +154,7 @@ func TestPullRequestDocs(t *testing.T) {
 		t.Fatalf("graph: exit %d: %s", code, errs)
 	}
 	golden(t, "examples-plan.md", []byte(plan))
-	code, shop, errs := runCmd(t, "graph", "--group", "shop-db", "testdata/shop")
+	code, shop, errs := runCmd(t, "graph", "--group", "shop-db", "../../internal/report/render/testdata/shop")
 	if code != 0 {
 		t.Fatalf("graph shop: exit %d: %s", code, errs)
 	}
