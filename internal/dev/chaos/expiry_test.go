@@ -74,7 +74,7 @@ var expiryStart = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 
 type expiryTotals struct {
 	scenarios, steps, runs, failedRuns, concurrent, files, expiredOnUpload, expiredAtClock, moved, madePermanent int
-	lost, fired, driftSweeps, sweepChecks, authorizeChecks, authorizedKeys, revokedExpired                       int
+	lost, fired, driftSweeps, midRunAdvances, sweepChecks, authorizeChecks, authorizedKeys, revokedExpired       int
 	violations                                                                                                   []string
 }
 
@@ -102,11 +102,11 @@ func TestChaosExpiry(t *testing.T) {
 	}
 	t.Logf("chaos expiry: %d scenarios (seeds %d..%d), %d steps, %d reconcile runs (%d failed, %d concurrent pairs), "+
 		"%d temporary files (%d rules expired on upload, %d expiring exactly at the clock, %d deadlines moved, %d made permanent), "+
-		"%d schedules deleted underneath, %d schedules fired, %d drift-schedule sweeps, %d sweeps checked (%d rules they revoked), "+
+		"%d schedules deleted underneath, %d schedules fired, %d drift-schedule sweeps, %d clock moves during a run, %d sweeps checked (%d rules they revoked), "+
 		"%d authorize calls checked (%d permissions), %d violations, %s",
 		tot.scenarios, base, base+uint64(tot.scenarios)-1, tot.steps, tot.runs, tot.failedRuns, tot.concurrent,
 		tot.files, tot.expiredOnUpload, tot.expiredAtClock, tot.moved, tot.madePermanent,
-		tot.lost, tot.fired, tot.driftSweeps, tot.sweepChecks, tot.revokedExpired, tot.authorizeChecks, tot.authorizedKeys, len(tot.violations), time.Since(start).Round(time.Millisecond))
+		tot.lost, tot.fired, tot.driftSweeps, tot.midRunAdvances, tot.sweepChecks, tot.revokedExpired, tot.authorizeChecks, tot.authorizedKeys, len(tot.violations), time.Since(start).Round(time.Millisecond))
 }
 
 // expiryClock is the scenario clock: it moves between steps only.
@@ -165,6 +165,13 @@ type expiryScenario struct {
 	step       int
 	violations []string
 	history    []string
+	// advanceAt counts down the DynamoDB writes until the clock moves by
+	// advanceBy (0: not armed); advanced is by how much it moved.
+	advanceAt           int
+	advanceBy, advanced time.Duration
+	// lastDeadline is the latest deadline any version of any file gave a
+	// permission (zero: some version declared it without one).
+	lastDeadline map[rules.Key]time.Time
 }
 
 func newExpiryScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb *faultproxy.Proxy, tot *expiryTotals) *expiryScenario {
@@ -177,7 +184,7 @@ func newExpiryScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb
 	rng := rand.New(rand.NewPCG(seed, 0xe4f1))
 	s := &expiryScenario{t: t, seed: seed, rng: rng, w: w, pa: pa, pb: pb, tot: tot,
 		clk:   &expiryClock{now: expiryStart.Add(time.Duration(rng.IntN(3600)) * time.Second)},
-		files: map[string]tempFile{}, hand: map[string]reconcile.ActualRule{},
+		files: map[string]tempFile{}, hand: map[string]reconcile.ActualRule{}, lastDeadline: map[rules.Key]time.Time{},
 		home: rules.Target{Account: expiryAccount, Region: w.cfg.Region}}
 	s.engA = s.engine(pa, fmt.Sprintf("A-%d", seed))
 	s.engB = s.engine(pb, fmt.Sprintf("B-%d", seed))
@@ -389,6 +396,29 @@ func (s *expiryScenario) fileOp() {
 	}
 	s.w.put(key, s.render(s.files[key]))
 	s.pending = append(s.pending, key)
+	s.noteDeclared(key)
+}
+
+// noteDeclared records the deadlines a file version gives its
+// permissions: a ledger record of an earlier version, or of a file
+// deleted while its delete has not been committed yet, may declare them
+// until a sweep reads the bucket again.
+func (s *expiryScenario) noteDeclared(key string) {
+	perms, err := s.expandAt(key, s.render(s.files[key]), time.Unix(0, 0))
+	if err != nil {
+		s.t.Fatalf("seed %d: %s: %v", s.seed, key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range perms {
+		last, seen := s.lastDeadline[p.Key]
+		switch {
+		case p.ExpiresAt.IsZero():
+			s.lastDeadline[p.Key] = time.Time{}
+		case !seen || !last.IsZero() && p.ExpiresAt.After(last):
+			s.lastDeadline[p.Key] = p.ExpiresAt
+		}
+	}
 }
 
 func (s *expiryScenario) next() int { s.nextID++; return s.nextID }
@@ -462,8 +492,21 @@ func (s *expiryScenario) checkAuthorize(c faultproxy.Call) {
 	s.tot.authorizedKeys += len(keys)
 	s.mu.Unlock()
 	for _, k := range keys {
-		if !declared[k] {
-			s.violate("%s of %s at %s: not declared by any rule alive at the clock (expired or never declared)", c.Action, k, now.Format(time.RFC3339))
+		if declared[k] {
+			continue
+		}
+		// Not declared by the bucket now: the engine may still act on a
+		// ledger record of an earlier version (an event it has not seen,
+		// a commit cut short) until a sweep; but never on a deadline that
+		// has passed.
+		s.mu.Lock()
+		last, ever := s.lastDeadline[k]
+		s.mu.Unlock()
+		switch {
+		case !ever:
+			s.violate("%s of %s at %s: never declared", c.Action, k, now.Format(time.RFC3339))
+		case !last.IsZero() && !now.Before(last):
+			s.violate("%s of %s at %s: every rule that ever declared it expired, the last at %s", c.Action, k, now.Format(time.RFC3339), last.Format(time.RFC3339))
 		}
 	}
 }
@@ -602,7 +645,20 @@ func (s *expiryScenario) deliver() {
 	}
 	for _, req := range reqs {
 		eng := pick(r, s.engA, s.engB)
+		// In one run in three the clock moves at one of the run's
+		// DynamoDB writes (the lease, the intents): a permission planned
+		// before its deadline may have passed it at the Authorize.
+		if r.IntN(3) == 0 {
+			by := time.Duration(10+r.IntN(110)) * time.Second
+			if next := s.nextDeadline(); !next.IsZero() && r.IntN(2) == 0 {
+				by = next.Sub(s.clk.Now()) + time.Duration(r.IntN(3))*time.Second // just past it
+			}
+			s.armAdvance(1+r.IntN(4), by)
+		}
 		err := s.reconcile(eng, req)
+		if by := s.disarmAdvance(); by > 0 {
+			s.logf("the clock moved %s during the run", by)
+		}
 		s.logf("run %v: %v", describe(req), err)
 		if err == nil {
 			s.keepSchedule()
@@ -610,13 +666,69 @@ func (s *expiryScenario) deliver() {
 	}
 }
 
+// nextDeadline is the earliest deadline of the bucket after the clock
+// (zero: none).
+func (s *expiryScenario) nextDeadline() time.Time {
+	now := s.clk.Now()
+	var next time.Time
+	for _, f := range s.files {
+		for _, r := range f {
+			if r.expires.After(now) && (next.IsZero() || r.expires.Before(next)) {
+				next = r.expires
+			}
+		}
+	}
+	return next
+}
+
+// armAdvance makes the n-th DynamoDB write from now move the clock by d.
+// Only a run alone may be armed: another run reading the clock between
+// its check and its write would see time move under it.
+func (s *expiryScenario) armAdvance(n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceAt, s.advanceBy, s.advanced = n, d, 0
+}
+
+// disarmAdvance disarms the advance and returns by how much the clock
+// moved.
+func (s *expiryScenario) disarmAdvance() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	moved := s.advanced
+	s.advanceAt, s.advanceBy, s.advanced = 0, 0, 0
+	return moved
+}
+
+// before is the proxies' Before: the armed clock move, then the check of
+// Authorize calls.
+func (s *expiryScenario) before(c faultproxy.Call) {
+	if c.Service == faultproxy.DynamoDB && c.Mutating {
+		s.mu.Lock()
+		if s.advanceAt > 0 {
+			s.advanceAt--
+			if s.advanceAt == 0 {
+				s.clk.Add(s.advanceBy)
+				s.advanced = s.advanceBy
+				s.tot.midRunAdvances++
+			}
+		}
+		s.mu.Unlock()
+	}
+	s.checkAuthorize(c)
+}
+
 // tick advances the clock; a schedule whose minute has come fires: the
 // drift function sweeps the target (Scheduler retries a failed
 // invocation: up to three tries here, the first two under faults) and
 // Scheduler deletes the schedule.
 func (s *expiryScenario) tick() {
-	now := s.clk.Add(time.Duration(pick(s.rng, 0, 10, 30, 60, 120, 300)) * time.Second)
+	by := time.Duration(pick(s.rng, 0, 10, 30, 60, 120, 300)) * time.Second
 	at, ok := s.schedule()
+	if ok && s.rng.IntN(2) == 0 { // to the schedule's minute
+		by = max(at.Sub(s.clk.Now())+time.Duration(s.rng.IntN(30))*time.Second, 0)
+	}
+	now := s.clk.Add(by)
 	if !ok || at.After(now) {
 		return
 	}
@@ -636,8 +748,8 @@ func (s *expiryScenario) tick() {
 }
 
 func (s *expiryScenario) run() {
-	s.pa.Before(s.checkAuthorize)
-	s.pb.Before(s.checkAuthorize)
+	s.pa.Before(s.before)
+	s.pb.Before(s.before)
 	defer func() {
 		s.pa.Before(nil)
 		s.pb.Before(nil)
