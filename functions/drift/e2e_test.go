@@ -72,6 +72,10 @@ const webRules = `rules:
     description: SSH from the office
 `
 
+// webCommit is the commit the world's rule files carry (S3 metadata, as
+// the example sync workflow sets it).
+const webCommit = "c0ffee1"
+
 type world struct {
 	t      *testing.T
 	srv    *motoserver.Server
@@ -98,7 +102,8 @@ func newWorld(t *testing.T) *world {
 	}
 	s3c := mw.S3
 	for key, body := range map[string][]byte{"rules/web.yaml": []byte(webRules), "rules/db-exclusive.yaml": exclusive} {
-		if _, err := s3c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+		if _, err := s3c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+			Metadata: map[string]string{s3source.CommitMetadata: webCommit}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -192,6 +197,12 @@ func (w *world) invoke(fn *rie.Function, file, sampleGroup, group string) invoca
 	if sampleGroup != "" {
 		payload = bytes.ReplaceAll(payload, []byte(sampleGroup), []byte(group))
 	}
+	return w.invokePayload(fn, payload)
+}
+
+// invokePayload invokes fn with an event.
+func (w *world) invokePayload(fn *rie.Function, payload []byte) invocation {
+	w.t.Helper()
 	// The samples' events come from eu-west-1; the world is in moto's
 	// region, and an event sweeps the region it comes from.
 	payload = bytes.ReplaceAll(payload, []byte(`"eu-west-1"`), []byte(`"`+w.cfg.Region+`"`))
@@ -270,6 +281,22 @@ func (w *world) ledger() []string {
 	}
 	sort.Strings(items)
 	return items
+}
+
+// history is the history of a group as sgrules history prints it (the
+// ledger's, through the report package), one line per event, newest
+// first.
+func (w *world) history(group string) []string {
+	w.t.Helper()
+	evs, err := ddbledger.New(dynamodb.NewFromConfig(w.cfg), table).GroupHistory(w.t.Context(), group)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := report.WriteHistory(&b, group, report.History(evs)); err != nil {
+		w.t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(b.String()), "\n")
 }
 
 // ruleID finds the id of the rule of group name with port from (ingress).
@@ -594,6 +621,47 @@ func TestDriftE2E(t *testing.T) {
 		}
 		if msgs := strings.Join(w.alertMessages(), "\n"); !strings.Contains(msgs, "Found by schedule: 1 rule reverted in "+w.groups["web"]) {
 			t.Errorf("schedule alerts: %s", msgs)
+		}
+
+		// The rule's history names alice, with the file and its commit.
+		hist := w.history(w.groups["web"])
+		created := slices.IndexFunc(hist, func(l string) bool { return strings.Contains(l, " created  ") && strings.Contains(l, "tcp 22 ") })
+		if len(hist) != 7 || !strings.Contains(hist[3], " drifted  "+w.groups["web"]+` ingress tcp 22 from 192.0.2.0/24 "SSH from the office"`) ||
+			!strings.Contains(hist[3], ": deleted by assumed-role/Admin/alice (RevokeSecurityGroupIngress at 2026-03-02T11:20:44Z, from 203.0.113.9, aws-cli/2.22.0)") ||
+			!strings.Contains(hist[1], ": deleted, found by schedule") || created < 4 ||
+			!strings.Contains(hist[created], "; rule ssh of rules/web.yaml, version ") || !strings.Contains(hist[created], ", commit "+webCommit) {
+			t.Errorf("history:\n%s", strings.Join(hist, "\n"))
+		}
+
+		// Alice's event of that second deletion arrives after the sweep
+		// reverted it: nothing is left to revert, and the history, the
+		// response, the log and a follow-up alert name her.
+		payload, err := os.ReadFile("testdata/cloudtrail-revoke-ingress-alice.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		called := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+		for from, to := range map[string]string{"sg-0123456789abcdef0": w.groups["web"], `"eu-west-1"`: `"` + w.cfg.Region + `"`,
+			"2026-03-02T11:20:44Z": called.Format(time.RFC3339), "4a5b6c7d-8e9f-0a1b-2c3d-e4f5a6b7c8d9": "4a5b6c7d-late"} {
+			payload = bytes.ReplaceAll(payload, []byte(from), []byte(to))
+		}
+		inv = w.invokePayload(fn, payload)
+		rep = inv.resp.Drift
+		if rep == nil || len(rep.Drifted) != 0 || len(rep.AttributedLate) != 1 || rep.AttributedLate[0].By == nil ||
+			rep.AttributedLate[0].By.Principal != "assumed-role/Admin/alice" || rep.AttributedLate[0].Change != "deleted" {
+			t.Fatalf("late report = %+v", rep)
+		}
+		if !strings.Contains(fn.Logs(), `"message":"drift attributed late"`) {
+			t.Errorf("no drift attributed late log line")
+		}
+		if msgs := strings.Join(w.alertMessages(), "\n"); !strings.Contains(msgs, "assumed-role/Admin/alice (RevokeSecurityGroupIngress at "+called.Format(time.RFC3339)+
+			", from 203.0.113.9, aws-cli/2.22.0) made 1 change reverted earlier:\n- "+w.groups["web"]+` ingress: deleted tcp 22 from 192.0.2.0/24 "SSH from the office"`) {
+			t.Errorf("late alert: %s", msgs)
+		}
+		hist = w.history(w.groups["web"])
+		if len(hist) != 7 || !strings.Contains(hist[1], ": deleted by assumed-role/Admin/alice (RevokeSecurityGroupIngress at "+called.Format(time.RFC3339)) ||
+			!strings.Contains(hist[1], "named by its CloudTrail event after the revert") {
+			t.Errorf("history after the late event:\n%s", strings.Join(hist, "\n"))
 		}
 	})
 

@@ -130,6 +130,10 @@ type Report struct {
 	// the CloudTrail event's caller.
 	FoundBy string `json:"foundBy,omitempty"`
 	Event   *Actor `json:"event,omitempty"`
+	// AttributedLate are the drifted rules an earlier run (a scheduled
+	// sweep) reverted without knowing who changed them, which this run's
+	// CloudTrail event named (their history is completed with By).
+	AttributedLate []HistoryEntry `json:"attributedLate,omitempty"`
 }
 
 // Refusal is one write the guardrail policy refused.

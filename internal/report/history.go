@@ -3,10 +3,12 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/internal/strutil"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -148,4 +150,44 @@ func WriteHistory(w io.Writer, what string, entries []HistoryEntry) error {
 		}
 	}
 	return nil
+}
+
+// LateAlert is the follow-up alert of drift a CloudTrail event named
+// after an earlier run had reverted it ("found by schedule"): who made
+// which change, grouped per principal. ok is false when there is none.
+func LateAlert(reps []Report) (subject, message string, ok bool) {
+	var all []HistoryEntry
+	for _, r := range reps {
+		all = append(all, r.AttributedLate...)
+	}
+	if len(all) == 0 {
+		return "", "", false
+	}
+	var b strings.Builder
+	var names []string
+	for i, e := range all {
+		if e.By == nil {
+			continue
+		}
+		if i == 0 || all[i-1].By == nil || all[i-1].By.Text() != e.By.Text() {
+			n := 0
+			for _, x := range all[i:] {
+				if x.By != nil && x.By.Text() == e.By.Text() {
+					n++
+				}
+			}
+			fmt.Fprintf(&b, "%s made %d %s reverted earlier:\n", e.By.Text(), n, strutil.Plural(n, "change"))
+			names = append(names, e.By.Name())
+		}
+		what := e.Change
+		switch e.Change {
+		case "description":
+			what = fmt.Sprintf("description edited to %q", e.Before)
+		case "modified":
+			what = "modified to " + e.Before
+		}
+		fmt.Fprintf(&b, "- %s %s: %s %s (found and reverted at %s)\n", e.Group, e.Direction, what, e.Rule, e.At.Format(time.RFC3339))
+	}
+	subject = fmt.Sprintf("sgrules: %d security group rule %s reverted earlier made by %s", len(all), strutil.Plural(len(all), "change"), strings.Join(slices.Compact(slices.Sorted(slices.Values(names))), ", "))
+	return subject, b.String(), true
 }

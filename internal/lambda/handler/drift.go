@@ -50,7 +50,11 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 			rep.Detected = h.cfg.DriftCount(t.Result)
 		}
 		rep.Account, rep.Region = t.Target.Account, t.Target.Region
-		reps = append(reps, rep.Attribute(foundBy, by))
+		rep = rep.Attribute(foundBy, by)
+		if len(t.Result.Attributed) > 0 {
+			rep.AttributedLate = report.History(t.Result.Attributed)
+		}
+		reps = append(reps, rep)
 	}
 	if len(reps) == 0 {
 		// Nothing ran: the fleet failed before any target, or no target had
@@ -95,6 +99,7 @@ func (h *Handler) reportDrift(ctx context.Context, kind trigger.Kind, req reconc
 	if h.shouldAlert(kind, req, alertable) {
 		h.alert(ctx, reps, detected)
 	}
+	h.lateAlert(ctx, reps)
 	return reps
 }
 
@@ -124,4 +129,39 @@ func (h *Handler) alert(ctx context.Context, reps []report.Report, detected int)
 		return
 	}
 	h.log.InfoContext(ctx, "drift alert published", "topic", h.cfg.AlertTopicARN, "drifted", detected)
+}
+
+// lateAlert logs, and publishes to the alert topic, the drift a
+// CloudTrail event named after an earlier run (a scheduled sweep) had
+// reverted it: the follow-up of that run's "found by schedule" alert. A
+// failed publish is logged.
+func (h *Handler) lateAlert(ctx context.Context, reps []report.Report) {
+	subject, message, ok := report.LateAlert(reps)
+	if !ok {
+		return
+	}
+	for _, rep := range reps {
+		for _, e := range rep.AttributedLate {
+			h.log.InfoContext(ctx, "drift attributed late", "principal", e.By.Principal, "eventName", e.By.EventName,
+				"eventTime", e.By.EventTime, "group", e.Group, "direction", e.Direction, "rule", e.Rule, "change", e.Change,
+				"revertedAt", e.At, "account", rep.Account, "region", rep.Region)
+		}
+	}
+	if h.cfg.Alerts == nil || h.cfg.AlertTopicARN == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), alertTimeout)
+	defer cancel()
+	if _, err := h.cfg.Alerts.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(h.cfg.AlertTopicARN),
+		Subject: aws.String(truncateSubject(subject)), Message: aws.String(message)}); err != nil {
+		h.log.WarnContext(ctx, "drift attribution alert not published", "topic", h.cfg.AlertTopicARN, "error", err)
+	}
+}
+
+// truncateSubject keeps an SNS subject within its 100-character limit.
+func truncateSubject(s string) string {
+	if len(s) <= 100 {
+		return s
+	}
+	return s[:97] + "..."
 }

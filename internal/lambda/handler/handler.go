@@ -449,14 +449,17 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 		log.InfoContext(ctx, "failed API call ignored", "errorCode", c.ErrorCode)
 		return report.Response{Kind: string(trigger.KindAPICall), Ignored: "failed call: " + c.ErrorCode}, nil
 	}
-	req := reconcile.Request{All: true, Groups: c.GroupIDs, Reason: "cloudtrail:" + c.EventName}
+	by := actor(c)
+	req := reconcile.Request{All: true, Groups: c.GroupIDs, Reason: "cloudtrail:" + c.EventName,
+		Caller: &reconcile.Caller{Principal: by.Principal, ARN: by.ARN, EventName: by.EventName, EventID: by.EventID,
+			EventTime: by.EventTime, SourceIP: by.SourceIP, UserAgent: by.UserAgent, Groups: by.Groups}}
 	if len(c.GroupIDs) == 0 {
 		log.WarnContext(ctx, "API call names no group id: sweeping every group")
 	}
 	// The call's account and region: only that target is swept (group
 	// ids are unique only within one).
 	only := []rules.Target{{Account: c.Account, Region: c.Region}}
-	return h.runBy(ctx, trigger.KindAPICall, req, only, actor(c))
+	return h.runBy(ctx, trigger.KindAPICall, req, only, by)
 }
 
 // actor is the caller of a CloudTrail event as the drift report names it.
