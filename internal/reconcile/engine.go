@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -242,16 +243,17 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 			e.log.WarnContext(ctx, "release group leases", "err", uerr)
 		}
 	}()
-	info, lists, entries := at.st.info, at.st.prefixLists, at.st.entries // group facts stay true for the attempt
-	if err := e.observe(ctx, at); err != nil {
+	stale, err := e.observeLocked(ctx, at, lockGroups)
+	if err != nil {
 		return Result{}, err
 	}
-	at.st.info, at.st.prefixLists, at.st.entries = info, lists, entries
-	if p, err = e.plan(ctx, at); err != nil {
-		return Result{}, err
-	}
-	if !subset(planGroups(p.diffOutput), lockGroups) {
-		return Result{}, errGroupsGrew
+	if stale {
+		if p, err = e.plan(ctx, at); err != nil {
+			return Result{}, err
+		}
+		if !subset(planGroups(p.diffOutput), lockGroups) {
+			return Result{}, errGroupsGrew
+		}
 	}
 
 	// Write ahead what is about to be authorized, then apply, then commit.
@@ -295,6 +297,75 @@ func (e *Engine) observe(ctx context.Context, at *attempt) error {
 	}
 	at.st = st
 	return nil
+}
+
+// observeLocked runs under the leases of the groups the plan writes
+// (locked). Every sgrules run changing those groups holds their leases
+// until its commit is written, and every EC2 change it makes to a rule in
+// them is committed to the ledger items of those groups (or, after a
+// crash, left with an intent or as a rule nobody owns, which the next
+// sweep settles). So the ledger items of the locked groups, read again
+// now (strongly consistent), tell whether the first read could be stale:
+// unchanged, the plan stands as made; changed (another run committed
+// there since), EC2 and the ledger of the locked groups only are read
+// again and the plan is made again. It reports whether the state was read
+// again.
+func (e *Engine) observeLocked(ctx context.Context, at *attempt, locked []string) (bool, error) {
+	owned, err := e.cfg.Ledger.GroupPermissions(ctx, locked)
+	if err != nil {
+		return false, fmt.Errorf("read ledger under the leases: %w", err)
+	}
+	in := setOf(locked)
+	var before, others []OwnedPermission
+	for _, o := range at.st.owned {
+		if in[o.Key.GroupID] {
+			before = append(before, o)
+		} else {
+			others = append(others, o)
+		}
+	}
+	if sameVersions(before, owned) {
+		return false, nil
+	}
+	actual, err := e.cfg.Groups.DescribeRules(ctx, locked)
+	if err != nil {
+		return false, fmt.Errorf("read rules of %d groups under the leases: %w", len(locked), err)
+	}
+	st := &at.st
+	st.owned = append(others, owned...)
+	st.actual = slices.DeleteFunc(st.actual, func(a ActualRule) bool { return in[a.Key.GroupID] })
+	st.actual = append(st.actual, actual...)
+	if at.req.All {
+		intents, err := e.cfg.Ledger.Intents(ctx, locked)
+		if err != nil {
+			return false, fmt.Errorf("read ledger intents under the leases: %w", err)
+		}
+		st.intents = slices.DeleteFunc(st.intents, func(it Intent) bool { return in[it.Key.GroupID] })
+		st.intents = append(st.intents, intents...)
+	}
+	return true, nil
+}
+
+// sameVersions reports whether two reads of the ledger hold the same
+// items at the same versions.
+func sameVersions(a, b []OwnedPermission) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	type item struct {
+		rule    string
+		version int64
+	}
+	m := make(map[rules.Key]item, len(a))
+	for _, o := range a {
+		m[o.Key] = item{o.RuleID, o.Version}
+	}
+	for _, o := range b {
+		if x, ok := m[o.Key]; !ok || x != (item{o.RuleID, o.Version}) {
+			return false
+		}
+	}
+	return true
 }
 
 func planGroups(out diffOutput) []string {

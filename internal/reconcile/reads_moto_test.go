@@ -1,0 +1,107 @@
+package reconcile_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
+	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/s3source"
+	"github.com/sgrules/sgrules/internal/reconcile"
+)
+
+// Reads at the limit (issue 24): EC2 and S3 reads counted against moto.
+
+func (w *world) count(op string) int { return w.calls.Snapshot()[op] }
+
+// tagFile is a file of n ingress rules in the group named by tag.
+func tagFile(group string, n, port int) []byte {
+	b := []byte("rules:\n")
+	for i := range n {
+		b = fmt.Appendf(b, "  r%d:\n    securityGroup: {tags: {Name: %s}}\n    type: ingress\n    protocol: tcp\n    fromPort: %d\n    toPort: %d\n    cidrBlocks: [10.9.%d.0/24]\n",
+			i, group, port+i, port+i, i)
+	}
+	return b
+}
+
+// A run that changes rules reads the rules of its groups once: after the
+// leases, the ledger of the groups it writes shows no other run
+// committed there since, so the first read stands.
+func TestMutatingRunReadsRulesOnceWhenNothingChangedUnderIt(t *testing.T) {
+	w := newWorld(t)
+	w.put("rules/a.yaml", tagFile("app", 3, 7000))
+	w.reconcile(reconcile.Request{Keys: []string{"rules/a.yaml"}})
+
+	w.remove("rules/a.yaml")
+	w.calls.Reset()
+	res := w.reconcile(reconcile.Request{Keys: []string{"rules/a.yaml"}})
+	if n := res.Plan.Count(reconcile.ActRevoke); n != 3 {
+		t.Fatalf("revoked %d rules, want 3", n)
+	}
+	if n := w.count("EC2.DescribeSecurityGroupRules"); n != 1 {
+		t.Errorf("%d DescribeSecurityGroupRules for a run revoking 3 rules of one group, want 1 (no read again under the lease): %s", n, w.calls)
+	}
+}
+
+// racingLedger runs hook once, just before the first Lock: another run
+// commits to the groups between this run's first read and its leases.
+type racingLedger struct {
+	reconcile.Ledger
+	hook func()
+}
+
+func (l *racingLedger) Lock(ctx context.Context, groupIDs []string, holder string, ttl, wait time.Duration) (func(context.Context) error, error) {
+	if h := l.hook; h != nil {
+		l.hook = nil
+		h()
+	}
+	return l.Ledger.Lock(ctx, groupIDs, holder, ttl, wait)
+}
+
+// The first read is stale when another run committed to the locked
+// groups before the leases were taken: the groups are read again and the
+// plan made again, so this run does not revoke what the other has just
+// declared.
+func TestMutatingRunReadsAgainWhenAnotherRunCommittedBeforeItsLeases(t *testing.T) {
+	w := newWorld(t)
+	w.put("rules/a.yaml", tagFile("app", 2, 7100))
+	w.reconcile(reconcile.Request{Keys: []string{"rules/a.yaml"}})
+
+	// a.yaml goes; b.yaml, declaring the same rules, is applied by
+	// another run while this one is between its read and its leases.
+	w.remove("rules/a.yaml")
+	w.put("rules/b.yaml", tagFile("app", 2, 7100))
+	led := &racingLedger{Ledger: ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")}
+	led.hook = func() {
+		w.reconcile(reconcile.Request{Keys: []string{"rules/b.yaml"}})
+	}
+	eng, err := reconcile.New(reconcile.Config{Source: s3source.New(w.s3, w.bucket, "rules/"), Groups: ec2sg.New(w.ec2), Ledger: led, LedgerID: "ledger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.calls.Reset()
+	res, err := eng.Reconcile(context.Background(), reconcile.Request{Keys: []string{"rules/a.yaml"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := res.Plan.Count(reconcile.ActRevoke); n != 0 {
+		t.Fatalf("revoked %d rules b.yaml declares: %+v", n, res.Plan.Actions)
+	}
+	if n := w.count("EC2.RevokeSecurityGroupIngress"); n != 0 {
+		t.Fatalf("%d revoke calls: the rules b.yaml declares were revoked on the way (%s)", n, w.calls)
+	}
+	got := w.rules()
+	for _, want := range w.expected(map[string][]byte{"rules/b.yaml": tagFile("app", 2, 7100)}) {
+		found := false
+		for _, g := range got {
+			found = found || g == want
+		}
+		if !found {
+			t.Errorf("rule %s is gone", want)
+		}
+	}
+}
