@@ -70,8 +70,9 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 	}
 
 	authBatches := sortedBatches(auth)
+	created := &createdRules{byKey: map[rules.Key]ActualRule{}}
 	if err := e.forEach(ctx, len(authBatches), func(ctx context.Context, i int) error {
-		err := e.authorize(ctx, authBatches[i], auth[authBatches[i]])
+		err := e.authorize(ctx, authBatches[i], auth[authBatches[i]], created)
 		var qe *quotaError
 		if errors.As(err, &qe) {
 			maps.Copy(qe.sources, authOwners[authBatches[i]])
@@ -80,7 +81,7 @@ func (e *Engine) execute(ctx context.Context, out *diffOutput) error {
 	}); err != nil {
 		return err
 	}
-	if err := e.readBack(ctx, out, authBatches, upd); err != nil {
+	if err := e.readBack(ctx, out, created, upd); err != nil {
 		return err
 	}
 	updGroups := sortedKeys(upd)
@@ -161,24 +162,42 @@ func (e *Engine) releaseRules(ctx context.Context, out *diffOutput) error {
 	return nil
 }
 
-// readBack reads the ids of the new rules: Authorize's response is not to
-// be trusted for them (and moto returns only one). A description EC2 did
-// not keep is set in place in the same run.
-func (e *Engine) readBack(ctx context.Context, out *diffOutput, authBatches []batchKey, upd map[string][]RuleUpdate) error {
-	authorized := map[string]bool{}
-	for _, bk := range authBatches {
-		authorized[bk.group] = true
+// createdRules are the rules Authorize reported it created in one run
+// (RuleAuthorizer), by key.
+type createdRules struct {
+	mu    sync.Mutex
+	byKey map[rules.Key]ActualRule
+}
+
+func (c *createdRules) add(rs []ActualRule) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range rs {
+		c.byKey[r.Key] = r
 	}
-	if len(authorized) == 0 {
-		return nil
+}
+
+// readBack learns the ids of the new rules: from what Authorize reported
+// it created, and, for the groups where that is not every new rule (an
+// EC2 that does not report them, a rule that existed already), from one
+// DescribeRules of those groups only. A description EC2 did not keep is
+// set in place in the same run.
+func (e *Engine) readBack(ctx context.Context, out *diffOutput, created *createdRules, upd map[string][]RuleUpdate) error {
+	got := created.byKey
+	missing := map[string]bool{}
+	for _, p := range out.put {
+		if _, ok := got[p.Key]; !ok && p.RuleID == "" {
+			missing[p.Key.GroupID] = true
+		}
 	}
-	actual, err := e.cfg.Groups.DescribeRules(ctx, sortedKeys(authorized))
-	if err != nil {
-		return fmt.Errorf("read back new rules: %w", err)
-	}
-	got := map[rules.Key]ActualRule{}
-	for _, a := range actual {
-		got[a.Key] = a
+	if len(missing) > 0 {
+		actual, err := e.cfg.Groups.DescribeRules(ctx, sortedKeys(missing))
+		if err != nil {
+			return fmt.Errorf("read back new rules: %w", err)
+		}
+		for _, a := range actual {
+			got[a.Key] = a
+		}
 	}
 	for i, p := range out.put {
 		if p.RuleID != "" {
@@ -259,22 +278,34 @@ func (e *Engine) ruleTags(perms []rules.Permission) map[string]string {
 // call per deadline, so each rule carries its own TagExpiresAt. A
 // permission whose deadline has passed by now is never authorized, even
 // when it was planned before the deadline.
-func (e *Engine) authorize(ctx context.Context, bk batchKey, perms []rules.Permission) error {
+func (e *Engine) authorize(ctx context.Context, bk batchKey, perms []rules.Permission, created *createdRules) error {
 	parts, expired := byDeadline(perms, e.cfg.Now())
 	if expired > 0 {
 		e.log.WarnContext(ctx, "expired before it was authorized: not authorized", "group", bk.group, "direction", bk.dir, "rules", expired)
 	}
 	for _, part := range parts {
-		if err := e.authorizeOnce(ctx, bk, part); err != nil {
+		if err := e.authorizeOnce(ctx, bk, part, created); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (e *Engine) authorizeOnce(ctx context.Context, bk batchKey, perms []rules.Permission) error {
+// groupsAuthorize calls Authorize, through RuleAuthorizer when Groups has
+// it, adding the rules created to created.
+func (e *Engine) groupsAuthorize(ctx context.Context, bk batchKey, perms []rules.Permission, created *createdRules) error {
 	tags := e.ruleTags(perms)
-	err := e.cfg.Groups.Authorize(ctx, bk.group, bk.dir, perms, tags)
+	ra, ok := e.cfg.Groups.(RuleAuthorizer)
+	if !ok {
+		return e.cfg.Groups.Authorize(ctx, bk.group, bk.dir, perms, tags)
+	}
+	rs, err := ra.AuthorizeRules(ctx, bk.group, bk.dir, perms, tags)
+	created.add(rs)
+	return err
+}
+
+func (e *Engine) authorizeOnce(ctx context.Context, bk batchKey, perms []rules.Permission, created *createdRules) error {
+	err := e.groupsAuthorize(ctx, bk, perms, created)
 	if errors.Is(err, ErrDuplicate) {
 		// Someone created some of them since we read: keep the rest. The
 		// ones that exist are adopted by the next read.
@@ -289,7 +320,7 @@ func (e *Engine) authorizeOnce(ctx context.Context, bk batchKey, perms []rules.P
 		rest := slices.DeleteFunc(slices.Clone(perms), func(p rules.Permission) bool { return have[p.Key] })
 		err = nil
 		if len(rest) > 0 {
-			err = e.cfg.Groups.Authorize(ctx, bk.group, bk.dir, rest, e.ruleTags(rest))
+			err = e.groupsAuthorize(ctx, bk, rest, created)
 		}
 		perms = rest
 	}

@@ -141,6 +141,23 @@ type Groups interface {
 	PrefixListReader
 }
 
+// RuleAuthorizer is implemented by Groups whose Authorize can report the
+// rules it created (EC2 answers with them, ids included): the engine then
+// learns the new rules' ids without describing their groups again, and
+// describes again only the groups whose answer lacked some.
+type RuleAuthorizer interface {
+	// AuthorizeRules is Groups.Authorize returning the rules created.
+	AuthorizeRules(ctx context.Context, groupID string, dir rules.Direction, perms []rules.Permission, tags map[string]string) ([]ActualRule, error)
+}
+
+// GroupInfoResolver is implemented by Groups whose ResolveGroups reads the
+// groups it finds (DescribeSecurityGroups with filters): the engine keeps
+// what it read of them for the attempt instead of describing them again.
+type GroupInfoResolver interface {
+	// ResolveGroupsInfo is ResolveGroups also returning every group found.
+	ResolveGroupsInfo(ctx context.Context, refs []rules.GroupRef) (map[string][]string, []GroupInfo, error)
+}
+
 // PrefixListReader reads what the guardrail policy needs of a managed
 // prefix list: the addresses it stands for.
 type PrefixListReader interface {

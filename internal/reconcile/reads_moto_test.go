@@ -105,3 +105,24 @@ func TestMutatingRunReadsAgainWhenAnotherRunCommittedBeforeItsLeases(t *testing.
 		}
 	}
 }
+
+// Authorize reports the rules it created (ids included): a run creating
+// rules learns their ids from it, without describing the groups again.
+func TestNewRulesAreNotReadBack(t *testing.T) {
+	w := newWorld(t)
+	w.put("rules/new.yaml", tagFile("web", 4, 7200))
+	w.calls.Reset()
+	res := w.reconcile(reconcile.Request{Keys: []string{"rules/new.yaml"}})
+	if n := res.Plan.Count(reconcile.ActAuthorize); n != 4 {
+		t.Fatalf("authorized %d rules, want 4", n)
+	}
+	if n := w.count("EC2.DescribeSecurityGroupRules"); n != 1 {
+		t.Errorf("%d DescribeSecurityGroupRules for a run creating 4 rules in one group, want 1 (no read-back): %s", n, w.calls)
+	}
+	// The ledger holds the ids EC2 gave: the next run changes nothing.
+	w.calls.Reset()
+	res = w.reconcile(reconcile.Request{All: true})
+	if len(res.Plan.Actions) != 0 || len(res.Drift.Drifted) != 0 {
+		t.Errorf("the sweep after the apply plans %+v", res.Plan.Actions)
+	}
+}

@@ -35,8 +35,10 @@ type API interface {
 }
 
 var (
-	_ API              = (*ec2.Client)(nil)
-	_ reconcile.Groups = (*Client)(nil)
+	_ API                         = (*ec2.Client)(nil)
+	_ reconcile.Groups            = (*Client)(nil)
+	_ reconcile.RuleAuthorizer    = (*Client)(nil)
+	_ reconcile.GroupInfoResolver = (*Client)(nil)
 )
 
 // Limits of one call.
@@ -180,6 +182,19 @@ func (c *Client) findGroups(ctx context.Context, filters []types.Filter) ([]reco
 // (filters tag:K with every value asked for). Matches are checked again client-side. Every reference
 // is a key of the result; its ids are sorted (none when nothing matches).
 func (c *Client) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[string][]string, error) {
+	out, _, err := c.ResolveGroupsInfo(ctx, refs)
+	return out, err
+}
+
+// ResolveGroupsInfo is ResolveGroups also returning what the calls read of
+// every group they found (reconcile.GroupInfoResolver).
+func (c *Client) ResolveGroupsInfo(ctx context.Context, refs []rules.GroupRef) (map[string][]string, []reconcile.GroupInfo, error) {
+	var found []reconcile.GroupInfo
+	out, err := c.resolveGroups(ctx, refs, func(gs []reconcile.GroupInfo) { found = append(found, gs...) })
+	return out, found, err
+}
+
+func (c *Client) resolveGroups(ctx context.Context, refs []rules.GroupRef, seen func([]reconcile.GroupInfo)) (map[string][]string, error) {
 	out := make(map[string][]string, len(refs))
 	namesByVPC := map[string][]string{}
 	tagRefs := map[string]rules.GroupRef{}
@@ -207,6 +222,7 @@ func (c *Client) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[
 			if err != nil {
 				return nil, fmt.Errorf("resolve groups by name in %s: %w", vpcLabel(vpc), err)
 			}
+			seen(groups)
 			for _, g := range groups {
 				if vpc != "" && g.VPCID != vpc {
 					continue
@@ -246,6 +262,7 @@ func (c *Client) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[
 			if err != nil {
 				return nil, fmt.Errorf("resolve groups by tags %s: %w", strings.ReplaceAll(ks, "\x00", ","), err)
 			}
+			seen(groups)
 			for _, r := range chunk {
 				for _, g := range groups {
 					if hasTags(g.Tags, r.Tags) {
@@ -266,6 +283,30 @@ func (c *Client) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[
 // tagging every new rule with tags. Permissions with equal keys are sent
 // once (the first description wins).
 func (c *Client) Authorize(ctx context.Context, groupID string, dir rules.Direction, perms []rules.Permission, tags map[string]string) error {
+	_, err := c.AuthorizeRules(ctx, groupID, dir, perms, tags)
+	return err
+}
+
+// AuthorizeRules is Authorize returning the rules EC2 reports it created
+// (each response's SecurityGroupRules), for the engine to learn their ids
+// without describing the group again.
+func (c *Client) AuthorizeRules(ctx context.Context, groupID string, dir rules.Direction, perms []rules.Permission, tags map[string]string) ([]reconcile.ActualRule, error) {
+	var created []reconcile.ActualRule
+	err := c.authorize(ctx, groupID, dir, perms, tags, func(rs []types.SecurityGroupRule) error {
+		for _, r := range rs {
+			ar, err := flattenRule(r, c.account)
+			if err != nil {
+				return fmt.Errorf("authorize %s on %s: %w", dir, groupID, err)
+			}
+			created = append(created, ar)
+		}
+		return nil
+	})
+	return created, err
+}
+
+func (c *Client) authorize(ctx context.Context, groupID string, dir rules.Direction, perms []rules.Permission, tags map[string]string,
+	report func([]types.SecurityGroupRule) error) error {
 	for _, p := range perms {
 		if p.Key.GroupID != groupID || p.Key.Direction != dir {
 			return fmt.Errorf("authorize %s on %s: permission %s belongs elsewhere", dir, groupID, p.Key)
@@ -285,20 +326,32 @@ func (c *Client) Authorize(ctx context.Context, groupID string, dir rules.Direct
 	for _, chunk := range chunks(dedupePermissions(perms), MaxEntries) {
 		ipPerms := expandPermissions(chunk, c.account)
 		var err error
+		var created []types.SecurityGroupRule
 		switch dir {
 		case rules.Ingress:
-			_, err = c.api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+			var out *ec2.AuthorizeSecurityGroupIngressOutput
+			out, err = c.api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
 				GroupId: aws.String(groupID), IpPermissions: ipPerms, TagSpecifications: specs,
 			})
+			if out != nil {
+				created = out.SecurityGroupRules
+			}
 		case rules.Egress:
-			_, err = c.api.AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{
+			var out *ec2.AuthorizeSecurityGroupEgressOutput
+			out, err = c.api.AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{
 				GroupId: aws.String(groupID), IpPermissions: ipPerms, TagSpecifications: specs,
 			})
+			if out != nil {
+				created = out.SecurityGroupRules
+			}
 		default:
 			return fmt.Errorf("authorize on %s: direction %q", groupID, dir)
 		}
 		if err != nil {
 			return wrapError("authorize "+string(dir)+" on "+groupID, err)
+		}
+		if err := report(created); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -68,6 +68,18 @@ var Modify = Patch{
 	Applied: "sgrules moto modify: applied",
 }
 
+//go:embed sgrules_moto_authorize.py
+var authorizeSource []byte
+
+// Authorize is the patch every StartProcess applies after Modify:
+// AuthorizeSecurityGroupIngress/Egress answer with every rule they
+// created, as EC2 does (moto answers with the last permission's only).
+var Authorize = Patch{
+	Module:  "sgrules_moto_authorize",
+	Source:  authorizeSource,
+	Applied: "sgrules moto authorize: applied",
+}
+
 // Process is a running moto_server.
 type Process struct {
 	// URL is the endpoint, e.g. "http://127.0.0.1:41234".
@@ -81,11 +93,11 @@ type Process struct {
 }
 
 // StartProcess starts moto_server on 127.0.0.1 and a free port, with
-// Atomic, Modify and then patches applied, and waits until it answers (up to
+// Atomic, Modify, Authorize and then patches applied, and waits until it answers (up to
 // 30 s). The caller must call Stop. ctx bounds the start-up only, not the
 // life of the process.
 func StartProcess(ctx context.Context, patches ...Patch) (*Process, error) {
-	return startProcess(ctx, append([]Patch{Atomic, Modify}, patches...))
+	return startProcess(ctx, append([]Patch{Atomic, Modify, Authorize}, patches...))
 }
 
 func startProcess(ctx context.Context, patches []Patch) (*Process, error) {
