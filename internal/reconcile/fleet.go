@@ -163,6 +163,9 @@ type routing struct {
 	own map[rules.Target]map[string]bool
 	// bodies read while routing, served again by the views.
 	bodies map[string]Object
+	// parsed are the bodies parsed while routing (parseOnce), handed to
+	// the engines with them.
+	parsed map[string]parsedFile
 	// moves are the files whose target changed and whose old targets still
 	// hold records of them, by key.
 	moves map[string]*move
@@ -247,7 +250,7 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 		if obj.Body == nil && obj.Size > rules.MaxFileSize {
 			return f.recordScopes(scopes[obj.Key]), nil
 		}
-		file, diags := rules.Parse(obj.Key, obj.Body)
+		file, diags := rt.parseOnce(obj)
 		if diags.HasErrors() || file == nil || rules.CheckAccounts(file, f.cfg.AllowAccount).HasErrors() {
 			return f.recordScopes(scopes[obj.Key]), nil
 		}
@@ -634,7 +637,7 @@ func (rt routing) movedOut(t rules.Target) map[string]bool {
 // runEngine runs tr on target t's engine, on its view of the Source, with
 // the moves still pending out of t.
 func (f *Fleet) runEngine(ctx context.Context, t rules.Target, tr Request, rt routing) (Result, error) {
-	v := &view{src: f.cfg.Source, objs: rt.listed[t], bodies: rt.bodies, own: rt.own[t]}
+	v := &view{src: f.cfg.Source, objs: rt.listed[t], bodies: rt.bodies, parsed: rt.parsed, own: rt.own[t]}
 	tr.Pending = rt.pendingIn(t)
 	eng, err := f.cfg.Engine(ctx, t, v, f.cfg.Ledger.For(t))
 	if err != nil {
@@ -649,6 +652,7 @@ type view struct {
 	src    Source
 	objs   []ObjectInfo
 	bodies map[string]Object
+	parsed map[string]parsedFile
 	own    map[string]bool
 }
 
@@ -662,6 +666,33 @@ func (v *view) Get(ctx context.Context, key string) (Object, error) {
 		return obj, nil
 	}
 	return v.src.Get(ctx, key)
+}
+
+// parsedFile is a file parsed once in a run, for the ETag it had then.
+type parsedFile struct {
+	etag  string
+	file  *rules.File
+	diags rules.Diagnostics
+}
+
+// parseOnce parses a body read while routing and keeps the outcome for
+// the engine of its target (parsedSource).
+func (rt *routing) parseOnce(obj Object) (*rules.File, rules.Diagnostics) {
+	file, diags := parseFile(obj.Key, obj.Body)
+	if rt.parsed == nil {
+		rt.parsed = map[string]parsedFile{}
+	}
+	rt.parsed[obj.Key] = parsedFile{etag: obj.ETag, file: file, diags: diags}
+	return file, diags
+}
+
+// parsedBody returns what the Fleet parsed of obj in this run.
+func (v *view) parsedBody(obj Object) (*rules.File, rules.Diagnostics, bool) {
+	p, ok := v.parsed[obj.Key]
+	if !ok || p.etag != obj.ETag {
+		return nil, nil, false
+	}
+	return p.file, p.diags, true
 }
 
 // sortTargets sorts targets, home first.

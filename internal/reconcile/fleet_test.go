@@ -276,3 +276,42 @@ func TestFleetSweepFindsOrphansInTargetsWithoutRecords(t *testing.T) {
 		t.Fatalf("home has %q, want 80", got)
 	}
 }
+
+// Each file is parsed once per run: the Fleet parses a file to route it,
+// and the engine of its target uses that parse (issue 24).
+func TestFleetParsesEachFileOnce(t *testing.T) {
+	var mu sync.Mutex
+	parses := map[string]int{}
+	orig := parseFile
+	parseFile = func(key string, body []byte) (*rules.File, rules.Diagnostics) {
+		mu.Lock()
+		parses[key]++
+		mu.Unlock()
+		return orig(key, body)
+	}
+	t.Cleanup(func() { parseFile = orig })
+
+	h := newFleetHarness(t)
+	files := map[string]string{
+		"rules/once-home.yaml": targetFile("", 22),
+		"rules/once-b1.yaml":   targetFile("account: \"111122223333\"\n", 80),
+		"rules/once-c.yaml":    targetFile("account: \"444455556666\"\nregion: us-east-1\n", 5432),
+	}
+	var keys []string
+	for k, b := range files {
+		h.src.put(k, b)
+		keys = append(keys, k)
+	}
+	for _, req := range []Request{{Keys: keys}, {All: true}} {
+		clear(parses)
+		res := h.run(req)
+		if err := res.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if parses[k] > 1 {
+				t.Errorf("%+v: %s parsed %d times", req, k, parses[k])
+			}
+		}
+	}
+}

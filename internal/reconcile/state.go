@@ -284,7 +284,15 @@ func (e *Engine) read(ctx context.Context, req Request, s *loaded, listed map[st
 			Msg: fmt.Sprintf("file is %d bytes; the limit is %d (1 MiB)", obj.Size, rules.MaxFileSize)})
 		return nil
 	}
-	f, diags := rules.Parse(s.key, obj.Body)
+	var f *rules.File
+	var diags rules.Diagnostics
+	parsed := false
+	if ps, ok := e.cfg.Source.(parsedSource); ok {
+		f, diags, parsed = ps.parsedBody(obj) // the Fleet parsed it routing it
+	}
+	if !parsed {
+		f, diags = parseFile(s.key, obj.Body)
+	}
 	s.baseDiags = append(s.baseDiags, diags...)
 	if diags.HasErrors() || f == nil {
 		s.baseStatus = StatusInvalid
@@ -316,6 +324,15 @@ func (e *Engine) read(ctx context.Context, req Request, s *loaded, listed map[st
 	}
 	s.file = f
 	return nil
+}
+
+// parseFile is rules.Parse (a variable: tests count the parses of a run).
+var parseFile = rules.Parse
+
+// parsedSource is a Source that may hold a body already parsed in this
+// run (the Fleet's view of a target): each file is parsed once per run.
+type parsedSource interface {
+	parsedBody(obj Object) (*rules.File, rules.Diagnostics, bool)
 }
 
 // state is what the engine read of the ledger and EC2 for one plan.
