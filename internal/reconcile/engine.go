@@ -191,11 +191,11 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	if err != nil {
 		return Result{}, err
 	}
-	srcs, known, err := e.load(ctx, req, pol.noCache())
+	srcs, known, found, err := e.load(ctx, req, pol.noCache())
 	if err != nil {
 		return Result{}, err
 	}
-	at := &attempt{req: req, srcs: srcs, known: known, quota: quota, policy: pol, id: id}
+	at := &attempt{req: req, srcs: srcs, known: known, quota: quota, policy: pol, id: id, found: found}
 	if err := e.observe(ctx, at); err != nil {
 		return Result{}, err
 	}
@@ -294,6 +294,10 @@ func (e *Engine) observe(ctx context.Context, at *attempt) error {
 	st, err := e.readState(ctx, at.req, at.srcs, at.id)
 	if err != nil {
 		return err
+	}
+	for _, g := range at.found {
+		// Read resolving the files' references: not described again.
+		st.info[g.GroupID] = &g
 	}
 	at.st = st
 	return nil

@@ -31,6 +31,9 @@ type attempt struct {
 	id string
 	// excl are the exclusive tags of the groups (readExclusiveMarks).
 	excl exclusiveMarks
+	// found are the groups resolving the files' references read: their
+	// facts for the attempt (state.info).
+	found []GroupInfo
 }
 
 // planned is the outcome of planning.

@@ -126,3 +126,19 @@ func TestNewRulesAreNotReadBack(t *testing.T) {
 		t.Errorf("the sweep after the apply plans %+v", res.Plan.Actions)
 	}
 }
+
+// Resolving the files' references reads the groups they name: what the
+// plan needs to know of them (pause tags, exclusive marks, VPC) is taken
+// from that read, not described again.
+func TestResolvedGroupsAreNotDescribedAgain(t *testing.T) {
+	w := newWorld(t)
+	w.put("rules/facts.yaml", tagFile("cache", 2, 7300))
+	w.calls.Reset()
+	res := w.reconcile(reconcile.Request{Keys: []string{"rules/facts.yaml"}})
+	if n := res.Plan.Count(reconcile.ActAuthorize); n != 2 {
+		t.Fatalf("authorized %d rules, want 2", n)
+	}
+	if n := w.count("EC2.DescribeSecurityGroups"); n != 1 {
+		t.Errorf("%d DescribeSecurityGroups for a file naming one group by tag, want 1 (the resolution): %s", n, w.calls)
+	}
+}

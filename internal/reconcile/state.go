@@ -91,7 +91,8 @@ func (s *loaded) fieldPos(rule, field string) rules.Pos {
 // resolves group references in one batch, and expands. It also returns the
 // keys of every source known to the ledger or the Source.
 // With noCache (a policy in force) every file is read.
-func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded, map[string]bool, error) {
+// It also returns what resolving read of the groups it found.
+func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded, map[string]bool, []GroupInfo, error) {
 	byKey := map[string]*loaded{}
 	known := map[string]bool{}
 	now := e.cfg.Now()
@@ -109,7 +110,7 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 		if e.cfg.Source != nil {
 			objs, err := e.cfg.Source.List(ctx)
 			if err != nil {
-				return nil, nil, fmt.Errorf("list sources: %w", err)
+				return nil, nil, nil, fmt.Errorf("list sources: %w", err)
 			}
 			for _, o := range objs {
 				listed[o.Key] = o
@@ -119,7 +120,7 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 		}
 		recs, err := e.cfg.Ledger.ListSources(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("list ledger sources: %w", err)
+			return nil, nil, nil, fmt.Errorf("list ledger sources: %w", err)
 		}
 		for _, r := range recs {
 			known[r.Key] = true
@@ -145,7 +146,7 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 		}
 		rec, ok, err := e.cfg.Ledger.GetSource(ctx, s.key)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read ledger source %s: %w", s.key, err)
+			return nil, nil, nil, fmt.Errorf("read ledger source %s: %w", s.key, err)
 		}
 		s.rec, s.hasRec = rec, ok
 	}
@@ -153,12 +154,12 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 	keys := sortedKeys(byKey)
 	for _, k := range keys {
 		if err := e.read(ctx, req, byKey[k], listed, noCache); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	resolve, err := e.resolver(ctx, byKey, keys)
+	resolve, found, err := e.resolver(ctx, byKey, keys)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 
 	out := make([]*loaded, 0, len(keys))
@@ -185,12 +186,13 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 		s.resetPlanState()
 		out = append(out, s)
 	}
-	return out, known, nil
+	return out, known, found, nil
 }
 
 // resolver resolves every name and tag reference of every parsed file in
 // one batch (one DescribeSecurityGroups per distinct set of filters).
-func (e *Engine) resolver(ctx context.Context, byKey map[string]*loaded, keys []string) (rules.Resolver, error) {
+// With a GroupInfoResolver it also returns the groups the calls found.
+func (e *Engine) resolver(ctx context.Context, byKey map[string]*loaded, keys []string) (rules.Resolver, []GroupInfo, error) {
 	var refs []rules.GroupRef
 	seen := map[string]bool{}
 	for _, k := range keys {
@@ -204,11 +206,16 @@ func (e *Engine) resolver(ctx context.Context, byKey map[string]*loaded, keys []
 		}
 	}
 	resolved := map[string][]string{}
+	var found []GroupInfo
 	if len(refs) > 0 {
 		var err error
-		resolved, err = e.cfg.Groups.ResolveGroups(ctx, refs)
+		if gr, ok := e.cfg.Groups.(GroupInfoResolver); ok {
+			resolved, found, err = gr.ResolveGroupsInfo(ctx, refs)
+		} else {
+			resolved, err = e.cfg.Groups.ResolveGroups(ctx, refs)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("resolve %d group references: %w", len(refs), err)
+			return nil, nil, fmt.Errorf("resolve %d group references: %w", len(refs), err)
 		}
 	}
 	return func(g rules.GroupRef) []string {
@@ -216,7 +223,7 @@ func (e *Engine) resolver(ctx context.Context, byKey map[string]*loaded, keys []
 			return []string{g.ID}
 		}
 		return resolved[g.String()]
-	}, nil
+	}, found, nil
 }
 
 // read fills one source's content or cached state.
