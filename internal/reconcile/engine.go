@@ -291,13 +291,9 @@ func (e *Engine) observe(ctx context.Context, at *attempt) error {
 	for _, s := range at.srcs {
 		s.resetPlanState()
 	}
-	st, err := e.readState(ctx, at.req, at.srcs, at.id)
+	st, err := e.readState(ctx, at.req, at.srcs, at.id, at.found)
 	if err != nil {
 		return err
-	}
-	for _, g := range at.found {
-		// Read resolving the files' references: not described again.
-		st.info[g.GroupID] = &g
 	}
 	at.st = st
 	return nil

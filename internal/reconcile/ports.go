@@ -78,6 +78,13 @@ type GroupInfo struct {
 	VPCID   string
 	Name    string
 	Tags    map[string]string
+	// Rules are the group's rules as DescribeSecurityGroups lists them
+	// (IpPermissions): key and description, without rule ids or tags;
+	// RulesKnown tells they were read. A sweep that found every rule of
+	// its deployment by tag describes the rules of a group again only
+	// where one of these may need acting on (Engine.readState).
+	Rules      []ActualRule
+	RulesKnown bool
 }
 
 // PrefixListInfo is what the rules quota count needs of a managed prefix

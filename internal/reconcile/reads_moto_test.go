@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
@@ -141,4 +144,82 @@ func TestResolvedGroupsAreNotDescribedAgain(t *testing.T) {
 	if n := w.count("EC2.DescribeSecurityGroups"); n != 1 {
 		t.Errorf("%d DescribeSecurityGroups for a file naming one group by tag, want 1 (the resolution): %s", n, w.calls)
 	}
+}
+
+// A sweep reads each rule of its deployment once: by its tag, in every
+// group at once. The other rules of its groups come with the groups'
+// description; a group is described again only where one of them may
+// need acting on (here: a rule made by hand that a file declares, to
+// adopt).
+func TestSweepReadsEachManagedRuleOnce(t *testing.T) {
+	w := newWorld(t)
+	w.put("rules/sweep.yaml", tagFile("database", 3, 7400))
+	w.reconcile(reconcile.Request{Keys: []string{"rules/sweep.yaml"}})
+
+	w.calls.Reset()
+	res := w.reconcile(reconcile.Request{All: true})
+	if len(res.Plan.Actions) != 0 {
+		t.Fatalf("clean sweep plans %+v", res.Plan.Actions)
+	}
+	if n := w.count("EC2.DescribeSecurityGroupRules"); n != 1 {
+		t.Errorf("clean sweep: %d DescribeSecurityGroupRules, want 1 (the rules tagged with the deployment): %s", n, w.calls)
+	}
+	if res.Drift.Unmanaged == 0 {
+		t.Errorf("clean sweep reports no unmanaged rule (the groups' default egress rules, at least)")
+	}
+
+	// Drift: a rule deleted by hand is put back, still one read.
+	var victim reconcile.ActualRule
+	for _, r := range managedIn(t, w, w.groups["database"]) {
+		victim = r
+	}
+	if victim.RuleID == "" {
+		t.Fatal("no managed rule in database")
+	}
+	if err := ec2sg.New(ec2.NewFromConfig(w.cfg)).Revoke(context.Background(), victim.Key.GroupID, victim.Key.Direction, []string{victim.RuleID}); err != nil {
+		t.Fatal(err)
+	}
+	w.calls.Reset()
+	res = w.reconcile(reconcile.Request{All: true})
+	if n := res.Plan.Count(reconcile.ActAuthorize); n != 1 {
+		t.Fatalf("drift sweep authorized %d rules, want 1: %+v", n, res.Plan.Actions)
+	}
+	if n := w.count("EC2.DescribeSecurityGroupRules"); n != 1 {
+		t.Errorf("drift sweep: %d DescribeSecurityGroupRules, want 1: %s", n, w.calls)
+	}
+
+	// A rule made by hand that a file declares: the group is described
+	// again, and the rule adopted (not authorized a second time).
+	hand := tagFile("database", 1, 7500)
+	if _, err := w.ec2.AuthorizeSecurityGroupIngress(context.Background(), &ec2.AuthorizeSecurityGroupIngressInput{
+		GroupId: aws.String(w.groups["database"]),
+		IpPermissions: []ec2types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(7500), ToPort: aws.Int32(7500),
+			IpRanges: []ec2types.IpRange{{CidrIp: aws.String("10.9.0.0/24")}}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.put("rules/hand.yaml", hand)
+	w.calls.Reset()
+	res = w.reconcile(reconcile.Request{All: true})
+	if n := res.Plan.Count(reconcile.ActAdopt); n != 1 || res.Plan.Count(reconcile.ActAuthorize) != 0 {
+		t.Errorf("sweep with a declared hand-made rule: adopt %d, authorize %d, want 1 and 0: %+v", n, res.Plan.Count(reconcile.ActAuthorize), res.Plan.Actions)
+	}
+}
+
+// managedIn are the rules of a group carrying sgrules:managed (uncounted).
+func managedIn(t *testing.T, w *world, group string) []reconcile.ActualRule {
+	t.Helper()
+	cfg := w.cfg.Copy()
+	cfg.APIOptions = nil
+	all, err := ec2sg.New(ec2.NewFromConfig(cfg)).DescribeRules(context.Background(), []string{group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []reconcile.ActualRule
+	for _, r := range all {
+		if r.Tags[reconcile.TagManaged] == "true" {
+			out = append(out, r)
+		}
+	}
+	return out
 }

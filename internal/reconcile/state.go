@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -366,8 +367,13 @@ type state struct {
 }
 
 // readState reads the ledger and EC2 for the groups in scope.
-func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id string) (state, error) {
+// found are the groups resolving the files' references read: their facts
+// for the attempt.
+func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id string, found []GroupInfo) (state, error) {
 	st := state{groups: map[string]bool{}, exclusive: map[string]bool{}, info: map[string]*GroupInfo{}}
+	for _, g := range found {
+		st.info[g.GroupID] = &g
+	}
 	var restrict map[string]bool
 	if len(req.Groups) > 0 {
 		restrict = setOf(req.Groups)
@@ -392,6 +398,8 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id 
 		}
 	}
 	var err error
+	var tagged []ActualRule // a sweep's: every rule tagged with the identity
+	sweep := req.All && restrict == nil && id != ""
 	if req.All && restrict == nil {
 		st.owned, err = e.cfg.Ledger.AllPermissions(ctx)
 		if err != nil {
@@ -401,7 +409,7 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id 
 			add(o.Key.GroupID)
 		}
 		if id != "" {
-			tagged, err := e.cfg.Groups.DescribeManagedRules(ctx, id)
+			tagged, err = e.cfg.Groups.DescribeManagedRules(ctx, id)
 			if err != nil {
 				return st, fmt.Errorf("find rules tagged %s=%s: %w", TagLedger, id, err)
 			}
@@ -435,11 +443,98 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id 
 	if len(ids) == 0 {
 		return st, nil
 	}
+	if sweep {
+		if err := e.groupInfo(ctx, &st, st.groups); err != nil {
+			return st, err
+		}
+		if known(st.info, ids) {
+			st.actual, err = e.sweepRules(ctx, &st, srcs, tagged, ids)
+			return st, err
+		}
+	}
 	st.actual, err = e.cfg.Groups.DescribeRules(ctx, ids)
 	if err != nil {
 		return st, fmt.Errorf("read rules of %d groups: %w", len(ids), err)
 	}
 	return st, nil
+}
+
+// known reports whether the rules of every group that exists among ids
+// were read with it (GroupInfo.RulesKnown).
+func known(info map[string]*GroupInfo, ids []string) bool {
+	for _, g := range ids {
+		if gi := info[g]; gi != nil && !gi.RulesKnown {
+			return false
+		}
+	}
+	return true
+}
+
+// sweepRules are the rules of a sweep's groups, each rule of the
+// deployment read once: the rules tagged with its identity (tagged, read
+// in every group at once), the other rules of a group as its description
+// lists them (GroupInfo.Rules: key and description, no id or tags), and
+// the rules of the groups where one of those may need acting on described
+// again (one DescribeRules of those groups): an exclusive group, or a
+// rule not tagged ours whose key a source declares or declared, the
+// ledger holds (a rule adopted, created by others) or an intent names.
+// A clean sweep describes no group again.
+func (e *Engine) sweepRules(ctx context.Context, st *state, srcs []*loaded, tagged []ActualRule, ids []string) ([]ActualRule, error) {
+	ours := map[rules.Key]bool{}
+	for _, r := range tagged {
+		ours[r.Key] = true
+	}
+	interest := map[rules.Key]bool{}
+	for _, s := range srcs {
+		for _, ps := range [][]rules.Permission{s.desired, s.baseDesired, s.rec.Permissions} {
+			for _, p := range ps {
+				interest[p.Key] = true
+			}
+		}
+	}
+	for _, o := range st.owned {
+		interest[o.Key] = true
+	}
+	for _, it := range st.intents {
+		interest[it.Key] = true
+	}
+	var out []ActualRule
+	describe := map[string]bool{}
+	for _, g := range ids {
+		gi := st.info[g]
+		if gi == nil {
+			continue // gone: no rules
+		}
+		need := st.exclusive[g]
+		for _, r := range gi.Rules {
+			need = need || !ours[r.Key] && interest[r.Key]
+		}
+		if need {
+			describe[g] = true
+			continue
+		}
+		for _, r := range gi.Rules {
+			if !ours[r.Key] {
+				out = append(out, r)
+			}
+		}
+	}
+	for _, r := range tagged {
+		if st.groups[r.Key.GroupID] && !describe[r.Key.GroupID] {
+			out = append(out, r)
+		}
+	}
+	if len(describe) > 0 {
+		rs, err := e.cfg.Groups.DescribeRules(ctx, sortedKeys(describe))
+		if err != nil {
+			return nil, fmt.Errorf("read rules of %d groups: %w", len(describe), err)
+		}
+		out = append(out, rs...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Key.Less(out[j].Key) || out[i].Key == out[j].Key && out[i].RuleID < out[j].RuleID
+	})
+	return out, nil
 }
 
 // groupInfo returns what EC2 knows of the groups, reading only those not

@@ -167,7 +167,11 @@ func (c *Client) findGroups(ctx context.Context, filters []types.Filter) ([]reco
 			return nil, err
 		}
 		for _, g := range page.SecurityGroups {
-			out = append(out, flattenGroup(g))
+			gi, err := flattenGroup(g, c.account)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, gi)
 		}
 		if aws.ToString(page.NextToken) == "" {
 			return out, nil
@@ -471,13 +475,73 @@ func errorCode(err error) string {
 	return ""
 }
 
-func flattenGroup(g types.SecurityGroup) reconcile.GroupInfo {
-	return reconcile.GroupInfo{
-		GroupID: aws.ToString(g.GroupId),
-		VPCID:   aws.ToString(g.VpcId),
-		Name:    aws.ToString(g.GroupName),
-		Tags:    flattenTags(g.Tags),
+// flattenGroup converts a described group, its rules included
+// (IpPermissions, IpPermissionsEgress: one ActualRule per peer, without
+// id or tags), with the account rules are seen from as in flattenRule.
+func flattenGroup(g types.SecurityGroup, account string) (reconcile.GroupInfo, error) {
+	gi := reconcile.GroupInfo{
+		GroupID:    aws.ToString(g.GroupId),
+		VPCID:      aws.ToString(g.VpcId),
+		Name:       aws.ToString(g.GroupName),
+		Tags:       flattenTags(g.Tags),
+		RulesKnown: true,
 	}
+	if account == "" {
+		account = aws.ToString(g.OwnerId)
+	}
+	for _, d := range []struct {
+		egress bool
+		perms  []types.IpPermission
+	}{{false, g.IpPermissions}, {true, g.IpPermissionsEgress}} {
+		for _, ip := range d.perms {
+			rs, err := flattenIPPermission(gi.GroupID, d.egress, ip, account)
+			if err != nil {
+				return gi, err
+			}
+			gi.Rules = append(gi.Rules, rs...)
+		}
+	}
+	sortRules(gi.Rules)
+	return gi, nil
+}
+
+// flattenIPPermission converts one IpPermission of a group into one rule
+// per peer, each through flattenRule (same normalisation).
+func flattenIPPermission(group string, egress bool, ip types.IpPermission, account string) ([]reconcile.ActualRule, error) {
+	base := types.SecurityGroupRule{GroupId: aws.String(group), IsEgress: aws.Bool(egress),
+		IpProtocol: ip.IpProtocol, FromPort: ip.FromPort, ToPort: ip.ToPort}
+	var rs []types.SecurityGroupRule
+	for _, r := range ip.IpRanges {
+		x := base
+		x.CidrIpv4, x.Description = r.CidrIp, r.Description
+		rs = append(rs, x)
+	}
+	for _, r := range ip.Ipv6Ranges {
+		x := base
+		x.CidrIpv6, x.Description = r.CidrIpv6, r.Description
+		rs = append(rs, x)
+	}
+	for _, r := range ip.PrefixListIds {
+		x := base
+		x.PrefixListId, x.Description = r.PrefixListId, r.Description
+		rs = append(rs, x)
+	}
+	for _, r := range ip.UserIdGroupPairs {
+		x := base
+		x.ReferencedGroupInfo = &types.ReferencedSecurityGroup{GroupId: r.GroupId, UserId: r.UserId}
+		x.Description = r.Description
+		rs = append(rs, x)
+	}
+	out := make([]reconcile.ActualRule, 0, len(rs))
+	for _, r := range rs {
+		ar, err := flattenRule(r, account)
+		if err != nil {
+			return nil, fmt.Errorf("group %s: %w", group, err)
+		}
+		ar.Tags = nil
+		out = append(out, ar)
+	}
+	return out, nil
 }
 
 func flattenTags(tags []types.Tag) map[string]string {

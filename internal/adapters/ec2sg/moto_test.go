@@ -601,3 +601,55 @@ func TestPeerInAnotherAccount(t *testing.T) {
 		})
 	}
 }
+
+// DescribeGroups lists each group's rules as DescribeRules does, without
+// ids or tags: every peer kind, both directions, descriptions.
+func TestDescribeGroupsListsTheRules(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	id := e.group(t, "listed", nil)
+	peer := e.group(t, "listed-peer", nil)
+	pl := e.prefixList(t)
+	perms := []rules.Permission{
+		perm(id, rules.Ingress, "tcp", 443, 443, rules.PeerCIDR4, "10.1.0.0/16", "web"),
+		perm(id, rules.Ingress, "tcp", 443, 443, rules.PeerCIDR6, "2001:db8::/32", "web v6"),
+		perm(id, rules.Ingress, "udp", 53, 53, rules.PeerGroup, peer, "dns"),
+		perm(id, rules.Ingress, "icmp", 8, -1, rules.PeerPrefixList, pl, ""),
+	}
+	if err := e.client.Authorize(ctx, id, rules.Ingress, perms, map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.Authorize(ctx, id, rules.Egress, []rules.Permission{perm(id, rules.Egress, "-1", 0, 0, rules.PeerCIDR4, "10.2.0.0/16", "out")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	groups, err := e.client.DescribeGroups(ctx, []string{id})
+	if err != nil || len(groups) != 1 {
+		t.Fatalf("DescribeGroups = %v, %v", groups, err)
+	}
+	actual, err := e.client.DescribeRules(ctx, []string{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// moto's DescribeSecurityGroupRules drops the description of a group
+	// peer (DescribeSecurityGroups keeps it, as EC2 does both): compared
+	// for the other peers.
+	line := func(r reconcile.ActualRule) string {
+		if r.Key.Peer.Kind == rules.PeerGroup {
+			return r.Key.String()
+		}
+		return r.Key.String() + " " + r.Description
+	}
+	var want, got []string
+	for _, a := range actual {
+		want = append(want, line(a))
+	}
+	for _, r := range groups[0].Rules {
+		if r.RuleID != "" || r.Tags != nil {
+			t.Errorf("listed rule %s has id %q, tags %v", r.Key, r.RuleID, r.Tags)
+		}
+		got = append(got, line(r))
+	}
+	if !groups[0].RulesKnown || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("listed rules (known %v):\n%s\nwant (DescribeRules):\n%s", groups[0].RulesKnown, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
