@@ -112,17 +112,19 @@ chaos:
 	CHAOS_SCENARIOS=$(CHAOS_SCENARIOS) CHAOS_SEED=$(CHAOS_SEED) CHAOS_SUMMARY=$(CURDIR)/build/chaos.txt \
 	  $(GO) test -count=1 -timeout 120m -v -run 'TestChaos|TestLedgerLoss|TestCommitCut' ./internal/dev/chaos
 
-## bench: API calls, wall time and memory of sgrules vs a naive per-rule baseline against moto (docs/benchmarks.md); BENCH_N, BENCH_SWEEP (0: skip), BENCH_ORG (0: skip), BENCH_OUT
-BENCH_N ?= 10,100,1000,5000
+## bench: API calls (EC2 reads beside their limit, DynamoDB items read), wall time and memory of sgrules vs a naive per-rule baseline against moto (docs/benchmarks.md); BENCH_N, BENCH_SWEEP (0: skip), BENCH_ORG (0: skip), BENCH_ORG_TARGETS, BENCH_OUT
+BENCH_N ?= 1000,5000,10000
 BENCH_SWEEP ?= 10000
 # BENCH_ORG: member accounts of the organisation sweep (x 3 regions, 100 rules each; 0: skip).
 BENCH_ORG ?= 10
+# BENCH_ORG_TARGETS: the organisation sweep again at these numbers of targets (DynamoDB items read per target; empty: skip).
+BENCH_ORG_TARGETS ?= 2,10,30
 BENCH_OUT ?= bench/results/latest.json
 # BENCH_FLAGS: more sgbench flags, e.g. -moto-patch=false for stock moto.
 BENCH_FLAGS ?=
 bench:
 	$(GO) build -o $(BIN)/sgbench ./bench/cmd/sgbench
-	$(BIN)/sgbench -n $(BENCH_N) -sweep $(BENCH_SWEEP) -org $(BENCH_ORG) -out $(BENCH_OUT) $(BENCH_FLAGS)
+	$(BIN)/sgbench -n $(BENCH_N) -sweep $(BENCH_SWEEP) -org $(BENCH_ORG) -org-targets "$(BENCH_ORG_TARGETS)" -out $(BENCH_OUT) $(BENCH_FLAGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -50,6 +50,11 @@ type Options struct {
 	SlowCall time.Duration
 	// Org, if Org.Accounts > 0, runs the organisation sweep; see Org.
 	Org OrgOptions
+	// OrgTargets, if any, runs the organisation sweep again at each of
+	// these numbers of targets (Org's rules and workers; 3 regions when the
+	// number divides by 3, else 1) to show how the ledger reads grow with
+	// the organisation (Report.OrgScale).
+	OrgTargets []int
 }
 
 // Counts are API calls of one scenario.
@@ -68,10 +73,18 @@ type Counts struct {
 	// every describe in one page, EC2 in pages of 1000 items (computed
 	// from the items each call returned).
 	EC2ReadRealPages int `json:"ec2ReadRealPages"`
-	DynamoDB         int `json:"dynamodb"`
-	DynamoDBWrites   int `json:"dynamodbWrites"`
-	S3               int `json:"s3"`
-	S3Get            int `json:"s3Get"`
+	// EC2ReadLimit (sgrules rows of the N runs) is the physical limit of
+	// EC2ReadRealPages the issue sets for every phase: ceil(N/1000) + 1
+	// (the rules in scope once, in pages of 1000, and one call for the
+	// groups).
+	EC2ReadLimit int `json:"ec2ReadLimit,omitempty"`
+	// DynamoDBItemsRead is the items DynamoDB read (as it charges reads:
+	// ScannedCount of Scans and Queries, the items of Gets).
+	DynamoDBItemsRead int `json:"dynamodbItemsRead"`
+	DynamoDB          int `json:"dynamodb"`
+	DynamoDBWrites    int `json:"dynamodbWrites"`
+	S3                int `json:"s3"`
+	S3Get             int `json:"s3Get"`
 }
 
 // Row is one scenario for one implementation.
@@ -144,6 +157,7 @@ type Report struct {
 	Rows        []Row        `json:"rows"`
 	Sweep       *Sweep       `json:"sweep,omitempty"`
 	Org         *Org         `json:"org,omitempty"`
+	OrgScale    []OrgScale   `json:"orgScale,omitempty"`
 	Concurrency *Concurrency `json:"concurrency,omitempty"`
 	TotalS      float64      `json:"totalSeconds"`
 }
@@ -231,6 +245,23 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		rep.Org = org
 		rep.Rows = append(rep.Rows, org.Setup, org.Sequential.Row, org.FanOut.Row)
 	}
+	for _, nt := range opt.OrgTargets {
+		if err := p.Reset(ctx); err != nil {
+			return nil, err
+		}
+		o := opt.Org
+		o.Regions = 1
+		if nt%3 == 0 {
+			o.Regions = 3
+		}
+		o.Accounts = nt / o.Regions
+		logf("org scale: %d targets (%d accounts x %d regions), %d rules each", nt, o.Accounts, o.Regions, o.Rules)
+		org, err := runOrg(ctx, p.URL, o, logf)
+		if err != nil {
+			return nil, fmt.Errorf("org sweep of %d targets: %w", nt, err)
+		}
+		rep.OrgScale = append(rep.OrgScale, scaleOf(org))
+	}
 	if opt.Concurrency {
 		if err := p.Reset(ctx); err != nil {
 			return nil, err
@@ -246,11 +277,17 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	return rep, nil
 }
 
+// EC2ReadLimit is the least EC2 reads (pages of 1000 on real EC2) a run
+// over n rules can make, the bound of every phase (issue 24): the rules
+// in scope once, ceil(n/1000) pages, and one call for the groups.
+func EC2ReadLimit(n int) int { return (n+999)/1000 + 1 }
+
 // measure runs fn, counting calls and sampling the heap.
 type measured struct {
 	counts                   Counts
 	opMS                     map[string]float64
 	extraPages               map[string]int
+	ddbItems                 int
 	wall                     time.Duration
 	peak, growth, totalAlloc float64
 }
@@ -294,9 +331,9 @@ func measure(w *world, fn func() error) (measured, error) {
 	peak = max(peak, ms.HeapInuse)
 	mu.Unlock()
 	const mib = 1 << 20
-	opMS, extra := w.timer.take()
+	opMS, extra, items := w.timer.take()
 	return measured{
-		counts: classify(calls.Snapshot()), opMS: opMS, extraPages: extra, wall: wall,
+		counts: classify(calls.Snapshot()), opMS: opMS, extraPages: extra, ddbItems: items, wall: wall,
 		peak: float64(peak) / mib, growth: float64(peak-base) / mib, totalAlloc: float64(ms.TotalAlloc-alloc0) / mib,
 	}, err
 }
@@ -354,6 +391,7 @@ func throttleFloor(snap map[string]int) float64 {
 
 func row(n, g int, sc, impl string, m measured) Row {
 	m.counts.EC2ReadRealPages = m.counts.EC2Read
+	m.counts.DynamoDBItemsRead = m.ddbItems
 	for _, v := range m.extraPages {
 		m.counts.EC2ReadRealPages += v
 	}
@@ -445,10 +483,11 @@ func reconcileRow(ctx context.Context, w *world, eng *reconcile.Engine, n, g int
 		}
 	}
 	r := row(n, g, sc, "sgrules", m)
+	r.EC2ReadLimit = EC2ReadLimit(n)
 	r.Authorize, r.Revoke, r.Update = res.Plan.Count(reconcile.ActAuthorize), res.Plan.Count(reconcile.ActRevoke), res.Plan.Count(reconcile.ActUpdate)
 	r.Modify = res.Plan.Count(reconcile.ActModify)
-	logf("  %-13s ec2=%d (mut %d, read %d, EC2 pages %d) ddb=%d s3=%d plan a/r/m/u=%d/%d/%d/%d %.0fms heap %.0f MiB  [%s]", sc, r.EC2, r.EC2Mutating,
-		r.EC2Read, r.EC2ReadRealPages, r.DynamoDB, r.S3, r.Authorize, r.Revoke, r.Modify, r.Update, r.WallMS, r.PeakHeapInuseMiB,
+	logf("  %-13s ec2=%d (mut %d, read %d, EC2 pages %d, limit %d) ddb=%d (items read %d) s3=%d plan a/r/m/u=%d/%d/%d/%d %.0fms heap %.0f MiB  [%s]", sc, r.EC2, r.EC2Mutating,
+		r.EC2Read, r.EC2ReadRealPages, r.EC2ReadLimit, r.DynamoDB, r.DynamoDBItemsRead, r.S3, r.Authorize, r.Revoke, r.Modify, r.Update, r.WallMS, r.PeakHeapInuseMiB,
 		strings.Join(topOps(r.MSByAction, 4), " "))
 	return r, res, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go/middleware"
 
@@ -38,6 +39,8 @@ type opTimer struct {
 	ms map[string]float64
 	// extraPages counts, per operation, the calls real EC2 would add.
 	extraPages map[string]int
+	// items counts the DynamoDB items read (itemsRead).
+	items int
 	// slow, if > 0, reports every call slower than it through logf.
 	slow time.Duration
 	logf func(string, ...any)
@@ -50,7 +53,7 @@ func (t *opTimer) attach(cfg *aws.Config) {
 				op := awsmiddleware.GetServiceID(ctx) + "." + awsmiddleware.GetOperationName(ctx)
 				t0 := time.Now()
 				out, md, err := next.HandleInitialize(ctx, in)
-				t.add(op, time.Since(t0), extraPages(out.Result))
+				t.add(op, time.Since(t0), extraPages(out.Result), itemsRead(out.Result))
 				return out, md, err
 			}), middleware.Before)
 	})
@@ -71,9 +74,42 @@ func extraPages(result any) int {
 	return max(0, (n+ec2sg.MaxResults-1)/ec2sg.MaxResults-1)
 }
 
-func (t *opTimer) add(op string, d time.Duration, extra int) {
+// itemsRead is the number of DynamoDB items one call read, as DynamoDB
+// charges reads: a Scan or Query every item it examined (ScannedCount,
+// before any filter), GetItem the item if there is one, BatchGetItem and
+// TransactGetItems the items returned.
+func itemsRead(result any) int {
+	switch r := result.(type) {
+	case *dynamodb.ScanOutput:
+		return int(r.ScannedCount)
+	case *dynamodb.QueryOutput:
+		return int(r.ScannedCount)
+	case *dynamodb.GetItemOutput:
+		if r.Item != nil {
+			return 1
+		}
+	case *dynamodb.BatchGetItemOutput:
+		n := 0
+		for _, items := range r.Responses {
+			n += len(items)
+		}
+		return n
+	case *dynamodb.TransactGetItemsOutput:
+		n := 0
+		for _, it := range r.Responses {
+			if it.Item != nil {
+				n++
+			}
+		}
+		return n
+	}
+	return 0
+}
+
+func (t *opTimer) add(op string, d time.Duration, extra, items int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.items += items
 	if t.ms == nil {
 		t.ms = map[string]float64{}
 		t.extraPages = map[string]int{}
@@ -87,17 +123,17 @@ func (t *opTimer) add(op string, d time.Duration, extra int) {
 	}
 }
 
-// take returns the time sums and extra pages so far and starts again
-// from zero.
-func (t *opTimer) take() (map[string]float64, map[string]int) {
+// take returns the time sums, extra pages and DynamoDB items read so far
+// and starts again from zero.
+func (t *opTimer) take() (map[string]float64, map[string]int, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ms, pages := t.ms, t.extraPages
-	t.ms, t.extraPages = nil, nil
+	ms, pages, items := t.ms, t.extraPages, t.items
+	t.ms, t.extraPages, t.items = nil, nil, 0
 	if ms == nil {
 		ms, pages = map[string]float64{}, map[string]int{}
 	}
-	return ms, pages
+	return ms, pages, items
 }
 
 // topOps renders the n operations that took longest, "op=ms" sorted by

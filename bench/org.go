@@ -118,6 +118,33 @@ type TargetCalls struct {
 	WallMS   float64        `json:"wallMs,omitempty"`
 }
 
+// OrgScale is one size of the organisation sweep: DynamoDB items read by
+// the whole sweep and per target swept (the hub's own target included),
+// sequential and fan-out, beside the EC2 reads.
+type OrgScale struct {
+	Targets                  int     `json:"targets"`
+	SeqItemsRead             int     `json:"seqItemsRead"`
+	FanOutItemsRead          int     `json:"fanOutItemsRead"`
+	SeqItemsReadPerTarget    float64 `json:"seqItemsReadPerTarget"`
+	FanOutItemsReadPerTarget float64 `json:"fanOutItemsReadPerTarget"`
+	SeqDynamoDBCalls         int     `json:"seqDynamoDBCalls"`
+	FanOutDynamoDBCalls      int     `json:"fanOutDynamoDBCalls"`
+	EC2Reads                 int     `json:"ec2Reads"`
+	MaxEC2ReadsPerTarget     int     `json:"maxEC2ReadsPerTarget"`
+	SeqWallMS, FanOutWallMS  float64 `json:"-"`
+}
+
+func scaleOf(o *Org) OrgScale {
+	per := func(items, targets int) float64 { return float64(items) / float64(max(1, targets)) }
+	return OrgScale{Targets: o.Targets,
+		SeqItemsRead: o.Sequential.DynamoDBItemsRead, FanOutItemsRead: o.FanOut.DynamoDBItemsRead,
+		SeqItemsReadPerTarget:    per(o.Sequential.DynamoDBItemsRead, o.Sequential.TargetsSwept),
+		FanOutItemsReadPerTarget: per(o.FanOut.DynamoDBItemsRead, o.FanOut.TargetsSwept),
+		SeqDynamoDBCalls:         o.Sequential.DynamoDB, FanOutDynamoDBCalls: o.FanOut.DynamoDB,
+		EC2Reads: o.FanOut.EC2Read, MaxEC2ReadsPerTarget: o.FanOut.MaxEC2ReadsPerTarget,
+		SeqWallMS: o.Sequential.WallMS, FanOutWallMS: o.FanOut.WallMS}
+}
+
 // orgAccount is the i-th member account id.
 func orgAccount(i int) string { return fmt.Sprintf("%012d", 200000000001+i) }
 
@@ -589,7 +616,11 @@ type labelled struct {
 	g reconcile.Groups
 }
 
-var _ reconcile.Groups = labelled{}
+var (
+	_ reconcile.Groups            = labelled{}
+	_ reconcile.RuleAuthorizer    = labelled{}
+	_ reconcile.GroupInfoResolver = labelled{}
+)
 
 func (l labelled) ResolveGroups(ctx context.Context, refs []rules.GroupRef) (map[string][]string, error) {
 	return l.g.ResolveGroups(withTarget(ctx, l.t), refs)
@@ -633,6 +664,21 @@ func (l labelled) UntagGroups(ctx context.Context, ids []string, keys []string) 
 
 func (l labelled) DescribeManagedRules(ctx context.Context, ledgerID string) ([]reconcile.ActualRule, error) {
 	return l.g.DescribeManagedRules(withTarget(ctx, l.t), ledgerID)
+}
+
+func (l labelled) AuthorizeRules(ctx context.Context, id string, dir rules.Direction, perms []rules.Permission, tags map[string]string) ([]reconcile.ActualRule, error) {
+	if ra, ok := l.g.(reconcile.RuleAuthorizer); ok {
+		return ra.AuthorizeRules(withTarget(ctx, l.t), id, dir, perms, tags)
+	}
+	return nil, l.g.Authorize(withTarget(ctx, l.t), id, dir, perms, tags)
+}
+
+func (l labelled) ResolveGroupsInfo(ctx context.Context, refs []rules.GroupRef) (map[string][]string, []reconcile.GroupInfo, error) {
+	if gr, ok := l.g.(reconcile.GroupInfoResolver); ok {
+		return gr.ResolveGroupsInfo(withTarget(ctx, l.t), refs)
+	}
+	ids, err := l.g.ResolveGroups(withTarget(ctx, l.t), refs)
+	return ids, nil, err
 }
 
 func (l labelled) PrefixListEntries(ctx context.Context, id string) ([]netip.Prefix, error) {

@@ -229,9 +229,21 @@ func (w *world) revokeByHand(ctx context.Context, rs []reconcile.ActualRule) err
 	return nil
 }
 
-// managedRules lists the rules sgrules created (uncounted).
+// managedRules lists the rules sgrules created in the world's groups
+// (uncounted): those tagged sgrules:managed (their sgrules:ledger tag is
+// the deployment's identity, not the table's name).
 func (w *world) managedRules(ctx context.Context) ([]reconcile.ActualRule, error) {
-	return ec2sg.New(w.ec2).DescribeManagedRules(ctx, table)
+	all, err := ec2sg.New(w.ec2).DescribeRules(ctx, w.groups)
+	if err != nil {
+		return nil, err
+	}
+	var out []reconcile.ActualRule
+	for _, r := range all {
+		if r.Tags[reconcile.TagManaged] == "true" {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // everyHundredth picks 1% (at least one) of xs, spread evenly.

@@ -33,6 +33,7 @@ func main() {
 	orgRegions := flag.Int("org-regions", 3, "regions per member account of the organisation sweep (at most 6)")
 	orgRules := flag.Int("org-rules", 100, "rules per target (account and region) of the organisation sweep")
 	orgWorkers := flag.Int("org-workers", 5, "targets swept at once by the organisation sweep's fan-out (the sweep queue's MaximumConcurrency)")
+	orgTargets := flag.String("org-targets", "", "numbers of targets to run the organisation sweep at again, comma-separated, for DynamoDB items read per target (make bench: 2,10,30; empty: none)")
 	flag.Parse()
 
 	var opt bench.Options
@@ -50,6 +51,17 @@ func main() {
 		os.Exit(2)
 	}
 	opt.Org = bench.OrgOptions{Accounts: *org, Regions: *orgRegions, Rules: *orgRules, Workers: *orgWorkers}
+	for _, s := range strings.Split(*orgTargets, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || (n%3 == 0 && n/3 < 1) {
+			fmt.Fprintf(os.Stderr, "sgbench: bad -org-targets value %q\n", s)
+			os.Exit(2)
+		}
+		opt.OrgTargets = append(opt.OrgTargets, n)
+	}
 	opt.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
 	rep, err := bench.Run(context.Background(), opt)
@@ -87,7 +99,7 @@ func main() {
 func printTable(w io.Writer, rep *bench.Report) {
 	fmt.Fprintf(w, "sgbench %s  commit %s  %s %s  %d CPUs (%s)  moto %s\n\n", rep.Date, rep.Commit, rep.GoVersion, rep.Platform, rep.NProc, rep.CPU, rep.Moto)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tG\tscenario\timpl\tEC2\tmut\t(modify)\tread\t(EC2 pages)\tDDB\t(writes)\tS3\twall ms\theap peak MiB\theap growth MiB\talloc MiB\tthrottle floor s\tplan a/r/u\tratio\t")
+	fmt.Fprintln(tw, "N\tG\tscenario\timpl\tEC2\tmut\t(modify)\tread\t(EC2 pages)\tlimit\tDDB\t(writes)\tDDB items read\tS3\twall ms\theap peak MiB\theap growth MiB\talloc MiB\tthrottle floor s\tplan a/r/u\tratio\t")
 	for _, r := range rep.Rows {
 		plan, ratio := "", ""
 		if r.Impl == "sgrules" {
@@ -102,8 +114,12 @@ func printTable(w io.Writer, rep *bench.Report) {
 		if r.Extrapolated {
 			impl += fmt.Sprintf(" (x%d/%d)", r.N, r.SampleN)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n",
-			r.N, r.Groups, r.Scenario, impl, r.EC2, r.EC2Mutating, r.EC2Modify, r.EC2Read, r.EC2ReadRealPages, r.DynamoDB, r.DynamoDBWrites, r.S3,
+		limit := ""
+		if r.EC2ReadLimit > 0 {
+			limit = fmt.Sprint(r.EC2ReadLimit)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n",
+			r.N, r.Groups, r.Scenario, impl, r.EC2, r.EC2Mutating, r.EC2Modify, r.EC2Read, r.EC2ReadRealPages, limit, r.DynamoDB, r.DynamoDBWrites, r.DynamoDBItemsRead, r.S3,
 			r.WallMS, r.PeakHeapInuseMiB, r.HeapGrowthMiB, r.TotalAllocMiB, r.ThrottleFloorS, plan, ratio)
 	}
 	tw.Flush()
@@ -130,6 +146,16 @@ func printTable(w io.Writer, rep *bench.Report) {
 		}
 		fmt.Fprintf(w, "  fan-out speed-up x%.2f; (set-up, from scratch: EC2 %d, %d mutating; AssumeRole %d; DynamoDB %d; wall %.1f s)\n",
 			o.Speedup, o.Setup.EC2, o.Setup.EC2Mutating, o.Setup.ByAction["STS.AssumeRole"], o.Setup.DynamoDB, o.Setup.WallMS/1000)
+	}
+	if len(rep.OrgScale) > 0 {
+		fmt.Fprintf(w, "\norganisation sweep by size (nothing drifted; DynamoDB items read, as DynamoDB charges reads):\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "targets\tDDB items (seq)\tper target\tDDB items (fan-out)\tper target\tDDB calls seq/fan-out\tEC2 reads\tmax per target\t")
+		for _, s := range rep.OrgScale {
+			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%d\t%.0f\t%d/%d\t%d\t%d\t\n", s.Targets, s.SeqItemsRead, s.SeqItemsReadPerTarget,
+				s.FanOutItemsRead, s.FanOutItemsReadPerTarget, s.SeqDynamoDBCalls, s.FanOutDynamoDBCalls, s.EC2Reads, s.MaxEC2ReadsPerTarget)
+		}
+		tw.Flush()
 	}
 	if c := rep.Concurrency; c != nil {
 		fmt.Fprintf(w, "\nconcurrency: %d groups x %d rules, 1 vs %d workers: authorize %.0f vs %.0f ms (x%.2f), revoke %.0f vs %.0f ms (x%.2f)\n",
