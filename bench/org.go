@@ -662,8 +662,8 @@ func (l labelled) UntagGroups(ctx context.Context, ids []string, keys []string) 
 	return l.g.UntagGroups(withTarget(ctx, l.t), ids, keys)
 }
 
-func (l labelled) DescribeManagedRules(ctx context.Context, ledgerID string) ([]reconcile.ActualRule, error) {
-	return l.g.DescribeManagedRules(withTarget(ctx, l.t), ledgerID)
+func (l labelled) DescribeManagedRules(ctx context.Context, ledgerIDs ...string) ([]reconcile.ActualRule, error) {
+	return l.g.DescribeManagedRules(withTarget(ctx, l.t), ledgerIDs...)
 }
 
 func (l labelled) AuthorizeRules(ctx context.Context, id string, dir rules.Direction, perms []rules.Permission, tags map[string]string) ([]reconcile.ActualRule, error) {

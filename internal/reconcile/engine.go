@@ -291,7 +291,7 @@ func (e *Engine) observe(ctx context.Context, at *attempt) error {
 	for _, s := range at.srcs {
 		s.resetPlanState()
 	}
-	st, err := e.readState(ctx, at.req, at.srcs, at.id, at.found)
+	st, err := e.readState(ctx, at.req, at.srcs, at.id, at.found, at.policy != nil)
 	if err != nil {
 		return err
 	}

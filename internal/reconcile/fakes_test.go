@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -188,13 +189,13 @@ func (f *fakeEC2) DescribeRules(_ context.Context, ids []string) ([]ActualRule, 
 	return out, nil
 }
 
-func (f *fakeEC2) DescribeManagedRules(_ context.Context, ledgerID string) ([]ActualRule, error) {
+func (f *fakeEC2) DescribeManagedRules(_ context.Context, ledgerIDs ...string) ([]ActualRule, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["describe-rules"]++
 	var out []ActualRule
 	for _, r := range f.rules {
-		if r.Tags[TagLedger] == ledgerID {
+		if v, ok := r.Tags[TagLedger]; ok && slices.Contains(ledgerIDs, v) {
 			out = append(out, r)
 		}
 	}

@@ -160,6 +160,8 @@ type RuleAuthorizer interface {
 // GroupInfoResolver is implemented by Groups whose ResolveGroups reads the
 // groups it finds (DescribeSecurityGroups with filters): the engine keeps
 // what it read of them for the attempt instead of describing them again.
+// Its GroupInfo, from ResolveGroupsInfo and DescribeGroups, carry the
+// groups' rules (RulesKnown).
 type GroupInfoResolver interface {
 	// ResolveGroupsInfo is ResolveGroups also returning every group found.
 	ResolveGroupsInfo(ctx context.Context, refs []rules.GroupRef) (map[string][]string, []GroupInfo, error)
@@ -179,9 +181,10 @@ type PrefixListReader interface {
 // complete sweep uses it to find rules sgrules created in groups that no
 // source names any more.
 type ManagedRuleFinder interface {
-	// DescribeManagedRules returns every rule tagged TagLedger=ledgerID
-	// (the deployment's identity).
-	DescribeManagedRules(ctx context.Context, ledgerID string) ([]ActualRule, error)
+	// DescribeManagedRules returns every rule tagged TagLedger with one of
+	// ledgerIDs (the deployment's identity; its table's name, the value
+	// of before deployments had one).
+	DescribeManagedRules(ctx context.Context, ledgerIDs ...string) ([]ActualRule, error)
 }
 
 // Status of a source in the ledger.

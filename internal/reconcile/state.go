@@ -369,7 +369,8 @@ type state struct {
 // readState reads the ledger and EC2 for the groups in scope.
 // found are the groups resolving the files' references read: their facts
 // for the attempt.
-func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id string, found []GroupInfo) (state, error) {
+// With full (a policy in force), the rules of every group are described.
+func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id string, found []GroupInfo, full bool) (state, error) {
 	st := state{groups: map[string]bool{}, exclusive: map[string]bool{}, info: map[string]*GroupInfo{}}
 	for _, g := range found {
 		st.info[g.GroupID] = &g
@@ -399,7 +400,11 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id 
 	}
 	var err error
 	var tagged []ActualRule // a sweep's: every rule tagged with the identity
-	sweep := req.All && restrict == nil && id != ""
+	// A sweep reads the other rules with their groups when EC2 lists them
+	// (GroupInfoResolver) and no policy judges every rule of the groups
+	// (full: it needs their ids and tags).
+	_, lists := e.cfg.Groups.(GroupInfoResolver)
+	sweep := req.All && restrict == nil && id != "" && lists && !full
 	if req.All && restrict == nil {
 		st.owned, err = e.cfg.Ledger.AllPermissions(ctx)
 		if err != nil {
@@ -409,7 +414,7 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id 
 			add(o.Key.GroupID)
 		}
 		if id != "" {
-			tagged, err = e.cfg.Groups.DescribeManagedRules(ctx, id)
+			tagged, err = e.cfg.Groups.DescribeManagedRules(ctx, id, e.cfg.LedgerID)
 			if err != nil {
 				return st, fmt.Errorf("find rules tagged %s=%s: %w", TagLedger, id, err)
 			}

@@ -97,13 +97,14 @@ func (c *Client) DescribeRules(ctx context.Context, groupIDs []string) ([]reconc
 	return out, nil
 }
 
-// DescribeManagedRules returns every rule tagged sgrules:ledger=ledgerID
-// (created by that deployment), in any group, with one filtered call (and
-// its pages).
-func (c *Client) DescribeManagedRules(ctx context.Context, ledgerID string) ([]reconcile.ActualRule, error) {
-	out, err := c.describeRules(ctx, []types.Filter{{Name: aws.String("tag:" + reconcile.TagLedger), Values: []string{ledgerID}}})
+// DescribeManagedRules returns every rule tagged sgrules:ledger with one
+// of ledgerIDs (created by that deployment), in any group, with one
+// filtered call (and its pages).
+func (c *Client) DescribeManagedRules(ctx context.Context, ledgerIDs ...string) ([]reconcile.ActualRule, error) {
+	ids := strutil.SortedUnique(ledgerIDs)
+	out, err := c.describeRules(ctx, []types.Filter{{Name: aws.String("tag:" + reconcile.TagLedger), Values: ids}})
 	if err != nil {
-		return nil, fmt.Errorf("describe rules tagged %s=%s: %w", reconcile.TagLedger, ledgerID, err)
+		return nil, fmt.Errorf("describe rules tagged %s=%s: %w", reconcile.TagLedger, strings.Join(ids, ","), err)
 	}
 	sortRules(out)
 	return out, nil
