@@ -119,8 +119,8 @@ type TargetCalls struct {
 }
 
 // OrgScale is one size of the organisation sweep: DynamoDB items read by
-// the whole sweep and per target swept (the hub's own target included),
-// sequential and fan-out, beside the EC2 reads.
+// the whole sweep and per member target (the hub's own target, swept too,
+// holds nothing), sequential and fan-out, beside the EC2 reads.
 type OrgScale struct {
 	Targets                  int     `json:"targets"`
 	SeqItemsRead             int     `json:"seqItemsRead"`
@@ -138,8 +138,8 @@ func scaleOf(o *Org) OrgScale {
 	per := func(items, targets int) float64 { return float64(items) / float64(max(1, targets)) }
 	return OrgScale{Targets: o.Targets,
 		SeqItemsRead: o.Sequential.DynamoDBItemsRead, FanOutItemsRead: o.FanOut.DynamoDBItemsRead,
-		SeqItemsReadPerTarget:    per(o.Sequential.DynamoDBItemsRead, o.Sequential.TargetsSwept),
-		FanOutItemsReadPerTarget: per(o.FanOut.DynamoDBItemsRead, o.FanOut.TargetsSwept),
+		SeqItemsReadPerTarget:    per(o.Sequential.DynamoDBItemsRead, o.Targets),
+		FanOutItemsReadPerTarget: per(o.FanOut.DynamoDBItemsRead, o.Targets),
 		SeqDynamoDBCalls:         o.Sequential.DynamoDB, FanOutDynamoDBCalls: o.FanOut.DynamoDB,
 		EC2Reads: o.FanOut.EC2Read, MaxEC2ReadsPerTarget: o.FanOut.MaxEC2ReadsPerTarget,
 		SeqWallMS: o.Sequential.WallMS, FanOutWallMS: o.FanOut.WallMS}
