@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -13,12 +14,14 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/dev/motoproc"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/testutil/flowcorpus"
@@ -289,5 +292,100 @@ func TestBatchItemFailures(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(all), []byte("flow-log object counted")) {
 		t.Errorf("the good object was not counted:\n%s", all)
+	}
+}
+
+// TestTargetAccountCounted: the logs of a target account (TARGET_ACCOUNTS)
+// are counted with the target role there, against that target's ledger,
+// and land in its counters, not the hub's.
+func TestTargetAccountCounted(t *testing.T) {
+	const target = "111122223333"
+	srv := motoserver.Shared(t)
+	hub := srv.Config(t)
+	mw := srv.World(t, hub, motoworld.Spec{Bucket: rulesBucket, Table: table})
+	ctx := t.Context()
+	tcfg := motoserver.AsAccount(t, hub, target, config.DefaultTargetRole)
+	tec2 := ec2.NewFromConfig(tcfg)
+	corpus, err := flowlogtest.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := flowcorpus.Build(ctx, tec2, corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range corpus.Rules {
+		if _, err := mw.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(rulesBucket), Key: aws.String("rules/" + name),
+			Body: strings.NewReader("account: \"" + target + "\"\n" + ids.Expand(body))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home := rules.Target{Account: "123456789012", Region: motoproc.Region}
+	tgt := rules.Target{Account: target, Region: motoproc.Region}
+	led := ddbledger.New(dynamodb.NewFromConfig(hub), table, ddbledger.WithHome(home))
+	eng, err := reconcile.New(reconcile.Config{Source: s3source.New(mw.S3, rulesBucket, "rules/"), Groups: ec2sg.New(tec2, ec2sg.WithAccount(target)),
+		Ledger: led.For(tgt), LedgerID: table, Target: tgt, Home: home, AllowAccount: func(a string) bool { return a == target || a == home.Account }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := eng.Reconcile(ctx, reconcile.Request{All: true, Reason: "e2e apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Sources {
+		if s.Status != reconcile.StatusApplied {
+			t.Fatalf("%s: %s %v %s", s.Key, s.Status, s.Diagnostics.Strings(), s.Message)
+		}
+	}
+	motoserver.CreateBucket(t, hub, logBucket, false)
+	var msgs []events.SQSMessage
+	for n, body := range corpus.Logs {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write([]byte(ids.Expand(body))); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		key := "vpc/AWSLogs/" + target + "/vpcflowlogs/" + motoproc.Region + "/" + logDay + "/" + target + "_vpcflowlogs_" + n + ".gz"
+		if _, err := mw.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(logBucket), Key: aws.String(key), Body: bytes.NewReader(buf.Bytes())}); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, s3Message(n, logBucket, key))
+	}
+	fn := rie.Start(t, rie.Build(t, "./functions/flowlogs"), append(srv.Env(), "STATE_TABLE="+table, "AWS_LAMBDA_LOG_FORMAT=JSON",
+		"TARGET_ACCOUNTS="+target, "TARGET_ROLE="+config.DefaultTargetRole))
+	w := &world{t: t, srv: srv, mw: mw, corpus: corpus, ids: ids}
+	if failed, _ := w.invoke(fn, msgs...); len(failed) != 0 {
+		t.Fatalf("batch failures %v\n%s", failed, fn.Logs())
+	}
+
+	owned, err := led.For(tgt).AllPermissions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []string
+	for _, o := range owned {
+		groups = append(groups, o.Key.GroupID)
+	}
+	day := time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)
+	counts, err := led.CountersFor(tgt).Read(ctx, groups, day, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flows int64
+	for _, c := range counts {
+		flows += c.Flows
+	}
+	var want int64
+	for _, r := range corpus.Expected.Rules {
+		want += r.Flows
+	}
+	if len(counts) == 0 || flows != want {
+		t.Errorf("target counters: %d rules, %d flows; want %d flows\n%s", len(counts), flows, want, fn.Logs())
+	}
+	if homeCounts, err := led.CountersFor(home).Read(ctx, groups, day, day); err != nil || len(homeCounts) != 0 {
+		t.Errorf("hub counters %v %v, want none", homeCounts, err)
 	}
 }
