@@ -140,6 +140,12 @@ type Request struct {
 	// each keeps what its record holds and is reported StatusPending. A
 	// Fleet sets it; see Fleet.Reconcile.
 	Pending map[string]string
+	// Route, on a sweep of one target (Fleet.Reconcile with All and that
+	// target alone in only), is the target's routing as the planner
+	// decided it for the whole schedule (Survey.Routes): the Fleet then
+	// reads only that target's ledger (and, for a file that moved, that
+	// file's record in its new target), not every target's.
+	Route *TargetRoute
 	// Caller, when a CloudTrail event caused the request, is its caller:
 	// the history names it in the drift of the groups it named, and
 	// completes with it the drift an earlier run reverted there without

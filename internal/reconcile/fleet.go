@@ -244,25 +244,7 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 		}
 	}
 
-	// where returns the target of a file read now, or the scopes of its
-	// records when it is invalid.
-	where := func(obj Object) ([]rules.Target, error) {
-		if obj.Body == nil && obj.Size > rules.MaxFileSize {
-			return f.recordScopes(scopes[obj.Key]), nil
-		}
-		file, diags := rt.parseOnce(obj)
-		if diags.HasErrors() || file == nil || rules.CheckAccounts(file, f.cfg.AllowAccount).HasErrors() {
-			return f.recordScopes(scopes[obj.Key]), nil
-		}
-		rd, err := checkRegion(ctx, file, f.cfg.RegionExists, f.cfg.Partition)
-		if err != nil {
-			return nil, err
-		}
-		if rd.HasErrors() {
-			return f.recordScopes(scopes[obj.Key]), nil
-		}
-		return []rules.Target{file.Target.Resolve(home)}, nil
-	}
+	where := func(obj Object) ([]rules.Target, error) { return f.where(ctx, &rt, obj, scopes[obj.Key]) }
 	add := func(key, etag string, info *ObjectInfo, to []rules.Target) {
 		for _, t := range to {
 			targets[t] = true
@@ -356,6 +338,159 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 	return rt, nil
 }
 
+// where returns the target of a file read now, or the scopes of its
+// records (recorded) when it is invalid.
+func (f *Fleet) where(ctx context.Context, rt *routing, obj Object, recorded []rules.Target) ([]rules.Target, error) {
+	if obj.Body == nil && obj.Size > rules.MaxFileSize {
+		return f.recordScopes(recorded), nil
+	}
+	file, diags := rt.parseOnce(obj)
+	if diags.HasErrors() || file == nil || rules.CheckAccounts(file, f.cfg.AllowAccount).HasErrors() {
+		return f.recordScopes(recorded), nil
+	}
+	rd, err := checkRegion(ctx, file, f.cfg.RegionExists, f.cfg.Partition)
+	if err != nil {
+		return nil, err
+	}
+	if rd.HasErrors() {
+		return f.recordScopes(recorded), nil
+	}
+	return []rules.Target{file.Target.Resolve(f.cfg.Home)}, nil
+}
+
+// TargetRoute is what a sweep of one target needs of the routing of every
+// target, decided once per schedule by the planner (Survey.Routes) and
+// carried by the target's sweep message: the target's own records tell
+// the rest.
+type TargetRoute struct {
+	// Read are the files routed to the target that its own records do
+	// not prove (new, changed, invalid, too large): read by its sweep. A
+	// file its records hold applied at the listed ETag is its own
+	// without being named here.
+	Read []string `json:"read,omitempty"`
+	// Moves are the files recorded in the target whose new target is
+	// another: file key -> the new target.
+	Moves map[string]rules.Target `json:"moves,omitempty"`
+}
+
+// routeOf is t's part of rt (Survey).
+func (rt routing) routeOf(t rules.Target) *TargetRoute {
+	r := &TargetRoute{}
+	for k := range rt.own[t] {
+		if _, read := rt.bodies[k]; read {
+			r.Read = append(r.Read, k)
+		}
+	}
+	slices.Sort(r.Read)
+	for k, m := range rt.moves {
+		if slices.Contains(m.from, t) {
+			if r.Moves == nil {
+				r.Moves = map[string]rules.Target{}
+			}
+			r.Moves[k] = m.to
+		}
+	}
+	return r
+}
+
+// routeOne routes a sweep of target t alone from the planner's route r:
+// it reads t's own records (one Query), lists the Source, and reads only
+// the files r names and those whose record here changed since the
+// planning; for each file that moved out of t, its record in the new
+// target decides the move. No other target's records are read.
+func (f *Fleet) routeOne(ctx context.Context, t rules.Target, r *TargetRoute) (routing, error) {
+	rt := routing{keys: map[rules.Target][]string{}, listed: map[rules.Target][]ObjectInfo{},
+		own: map[rules.Target]map[string]bool{t: {}}, bodies: map[string]Object{}, moves: map[string]*move{}}
+	if f.offboarded(t) {
+		rt.offboarded = []rules.Target{t}
+		return rt, nil
+	}
+	rt.targets = []rules.Target{t}
+	recs, err := f.cfg.Ledger.For(t).ListSources(ctx)
+	if err != nil {
+		return rt, fmt.Errorf("list ledger sources of %s: %w", t, err)
+	}
+	mine := map[string]SourceRecord{}
+	for _, rec := range recs {
+		if rec.Kind == KindFile {
+			mine[rec.Key] = rec
+		}
+	}
+	read := map[string]bool{}
+	for _, k := range r.Read {
+		read[k] = true
+	}
+	objs, err := f.cfg.Source.List(ctx)
+	if err != nil {
+		return rt, fmt.Errorf("list sources: %w", err)
+	}
+	own := func(o ObjectInfo) {
+		rt.own[t][o.Key] = true
+		rt.listed[t] = append(rt.listed[t], o)
+	}
+	for _, o := range objs {
+		rec, recorded := mine[o.Key]
+		to, moved := r.Moves[o.Key]
+		switch {
+		case recorded && !moved && rec.ETag == o.ETag && rec.Status == StatusApplied:
+			own(o)
+		case read[o.Key]:
+			own(o)
+		case recorded && moved && to != t:
+			if err := f.moveOut(ctx, &rt, t, rec, o.Key, o.ETag, to); err != nil {
+				return rt, err
+			}
+		case recorded:
+			// Changed since the planning: route it now.
+			obj, err := f.cfg.Source.Get(ctx, o.Key)
+			if errors.Is(err, ErrNotFound) {
+				continue // deleted since the listing: gone here
+			}
+			if err != nil {
+				return rt, fmt.Errorf("read source %s: %w", o.Key, err)
+			}
+			rt.bodies[o.Key] = obj
+			dest, err := f.where(ctx, &rt, obj, []rules.Target{t})
+			if err != nil {
+				return rt, err
+			}
+			switch {
+			case slices.Contains(dest, t):
+				own(o)
+			case len(dest) == 1:
+				if err := f.moveOut(ctx, &rt, t, rec, o.Key, o.ETag, dest[0]); err != nil {
+					return rt, err
+				}
+			}
+		}
+		// Neither recorded here nor routed here: another target's file
+		// (or one new since the planning: its event, or the next
+		// schedule, routes it).
+	}
+	return rt, nil
+}
+
+// moveOut records in rt that the file key, recorded in t (rec), moved to
+// target to: gone in t, owned there, and the move decided from its record
+// there (one strongly consistent read).
+func (f *Fleet) moveOut(ctx context.Context, rt *routing, t rules.Target, rec SourceRecord, key, etag string, to rules.Target) error {
+	recs := map[rules.Target]SourceRecord{t: rec}
+	there, ok, err := f.cfg.Ledger.For(to).GetSource(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read the record of %s in %s: %w", key, to, err)
+	}
+	if ok {
+		recs[to] = there
+	}
+	rt.keys[t] = append(rt.keys[t], key)
+	if rt.own[to] == nil {
+		rt.own[to] = map[string]bool{}
+	}
+	rt.own[to][key] = true
+	rt.moves[key] = f.decideMove(key, etag, to, []rules.Target{t}, recs)
+	return nil
+}
+
 // decideMove tells from the ledger whether a file's move to another
 // target is done: its record there holds it applied at its current ETag.
 // Otherwise it is pending, with the new target's recorded reason, or the
@@ -430,7 +565,13 @@ func (f *Fleet) recordScopes(scopes []rules.Target) []rules.Target {
 // what every target needs (listing the files and the ledger). Inline
 // (CloudFormation) sources are the home target's.
 func (f *Fleet) Reconcile(ctx context.Context, req Request, only []rules.Target) (FleetResult, error) {
-	rt, err := f.route(ctx, req)
+	var rt routing
+	var err error
+	if req.All && req.Route != nil && len(only) == 1 {
+		rt, err = f.routeOne(ctx, only[0].Resolve(f.cfg.Home), req.Route)
+	} else {
+		rt, err = f.route(ctx, req)
+	}
 	if err != nil {
 		return FleetResult{}, err
 	}

@@ -17,12 +17,20 @@ type fakeTargets struct {
 	led  map[rules.Target]*fakeLedger
 	ec2  map[rules.Target]*fakeEC2
 	home rules.Target
+	// listAll counts ListAllSources calls, scoped the targets whose
+	// ledger For returned.
+	listAll int
+	scoped  map[rules.Target]int
 }
 
 func (f *fakeTargets) For(t rules.Target) Ledger {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t = t.Resolve(f.home)
+	if f.scoped == nil {
+		f.scoped = map[rules.Target]int{}
+	}
+	f.scoped[t]++
 	if f.led[t] == nil {
 		f.led[t] = newFakeLedger()
 	}
@@ -46,6 +54,7 @@ func (f *fakeTargets) ec2For(t rules.Target) *fakeEC2 {
 func (f *fakeTargets) ListAllSources(ctx context.Context) (map[rules.Target][]SourceRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.listAll++
 	out := map[rules.Target][]SourceRecord{}
 	for t, l := range f.led {
 		recs, _ := l.ListSources(ctx)

@@ -33,15 +33,23 @@ type Survey struct {
 	// Offboarded hold ledger records but are in accounts no longer
 	// allowed: never run.
 	Offboarded []rules.Target
+	// Routes are what the sweep of each target needs of this routing of
+	// every target (Request.Route), by target.
+	Routes map[rules.Target]*TargetRoute
 }
 
-// Survey returns the targets a sweep visits and the offboarded ones.
+// Survey returns the targets a sweep visits, the offboarded ones, and
+// each target's route: the planner routes every file once per schedule.
 func (f *Fleet) Survey(ctx context.Context) (Survey, error) {
 	rt, err := f.route(ctx, Request{All: true})
 	if err != nil {
 		return Survey{}, err
 	}
-	return Survey{Targets: rt.targets, Offboarded: rt.offboarded}, nil
+	s := Survey{Targets: rt.targets, Offboarded: rt.offboarded, Routes: map[rules.Target]*TargetRoute{}}
+	for _, t := range rt.targets {
+		s.Routes[t] = rt.routeOf(t)
+	}
+	return s, nil
 }
 
 func targetSet(ts []rules.Target) map[rules.Target]bool {

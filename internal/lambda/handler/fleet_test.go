@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +33,9 @@ type fakeFleet struct {
 	fail map[rules.Target]error
 	// offboarded are reported by Survey.
 	offboarded []rules.Target
+	// routes are Survey's; got are the routes of the runs, by target.
+	routes map[rules.Target]*reconcile.TargetRoute
+	got    map[rules.Target]*reconcile.TargetRoute
 }
 
 func (f *fakeFleet) Reconcile(_ context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
@@ -53,11 +58,17 @@ func (f *fakeFleet) Reconcile(_ context.Context, req reconcile.Request, only []r
 		res.Targets = append(res.Targets, tr)
 	}
 	f.runs = append(f.runs, req.Reason+" "+strings.Join(req.Groups, ",")+" "+strings.Join(names, ","))
+	if req.Route != nil && len(only) == 1 {
+		if f.got == nil {
+			f.got = map[rules.Target]*reconcile.TargetRoute{}
+		}
+		f.got[only[0]] = req.Route
+	}
 	return res, nil
 }
 
 func (f *fakeFleet) Survey(context.Context) (reconcile.Survey, error) {
-	return reconcile.Survey{Targets: []rules.Target{hubHome, tgtB, tgtC}, Offboarded: f.offboarded}, nil
+	return reconcile.Survey{Targets: []rules.Target{hubHome, tgtB, tgtC}, Offboarded: f.offboarded, Routes: f.routes}, nil
 }
 
 type fakeQueue struct{ bodies []string }
@@ -260,5 +271,51 @@ func TestScopeOnEveryReport(t *testing.T) {
 		if rep, _ := l["report"].(map[string]any); rep["scope"] != report.ScopeEveryGroup {
 			t.Errorf("log line %v", l)
 		}
+	}
+}
+
+// The planner routes once per schedule: each message carries its
+// target's route, and the sweep of the message hands it to the Fleet (so
+// it reads only its target's ledger); a route too large for a message is
+// left out (that sweep routes itself).
+func TestSweepMessagesCarryTheirRoute(t *testing.T) {
+	q := &fakeQueue{}
+	h, fl, _ := newFleetDrift(t, Config{Queue: q})
+	big := &reconcile.TargetRoute{}
+	for i := range 2000 {
+		big.Read = append(big.Read, fmt.Sprintf("rules/file-%04d.yaml", i))
+	}
+	fl.routes = map[rules.Target]*reconcile.TargetRoute{
+		hubHome: {},
+		tgtB:    {Read: []string{"rules/new.yaml"}, Moves: map[string]rules.Target{"rules/x.yaml": tgtC}},
+		tgtC:    big,
+	}
+	if _, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json")); err != nil {
+		t.Fatal(err)
+	}
+	if len(q.bodies) != 3 || !strings.Contains(q.bodies[1], `"route":{"read":["rules/new.yaml"],"moves":[{"key":"rules/x.yaml","account":"444455556666","region":"us-east-1"}]}`) ||
+		!strings.Contains(q.bodies[0], `"route":{}`) || strings.Contains(q.bodies[2], `"route"`) {
+		t.Fatalf("sent\n%s", strings.Join(q.bodies, "\n"))
+	}
+	var recs []events.SQSMessage
+	for i, b := range q.bodies {
+		recs = append(recs, events.SQSMessage{MessageId: fmt.Sprint(i), Body: b, EventSource: "aws:sqs",
+			EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:sgrules-sweeps"})
+	}
+	ev, err := json.Marshal(events.SQSEvent{Records: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if r := fl.got[tgtB]; r == nil || !reflect.DeepEqual(*r, *fl.routes[tgtB]) {
+		t.Errorf("route of %s = %+v, want %+v", tgtB, r, fl.routes[tgtB])
+	}
+	if r := fl.got[hubHome]; r == nil || len(r.Read)+len(r.Moves) != 0 {
+		t.Errorf("route of %s = %+v, want an empty one", hubHome, r)
+	}
+	if r := fl.got[tgtC]; r != nil {
+		t.Errorf("route of %s = %+v, want none (too large)", tgtC, r)
 	}
 }

@@ -98,6 +98,26 @@ type Sweep struct {
 	// Run names the schedule that planned the sweep (its event id): the
 	// sweeps of one schedule share one revoke budget.
 	Run string `json:"run,omitempty"`
+	// Route is the target's routing as the planner decided it
+	// (reconcile.TargetRoute): with it the sweep reads only its own
+	// target's ledger. Absent: the sweep routes every file itself.
+	Route *SweepRoute `json:"route,omitempty"`
+}
+
+// SweepRoute is reconcile.TargetRoute in a sweep message.
+type SweepRoute struct {
+	// Read are the files routed to the target its records do not prove.
+	Read []string `json:"read,omitempty"`
+	// Moves are the files recorded in the target that moved elsewhere.
+	Moves []SweepMove `json:"moves,omitempty"`
+}
+
+// SweepMove is a file that moved out of the swept target, to Account and
+// Region.
+type SweepMove struct {
+	Key     string `json:"key"`
+	Account string `json:"account"`
+	Region  string `json:"region"`
 }
 
 // Body is the SQS message body of the sweep.
