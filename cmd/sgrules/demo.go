@@ -23,8 +23,8 @@ the resulting rules; changes rules by hand and runs the drift function,
 showing what it reverted and what it left alone; has a temporary rule
 revoked at its deadline by the drift function its expiry schedule invokes;
 sends the drift function a CloudTrail event of a rule deleted by
-assumed-role/Admin/alice and shows the revert naming her; and runs
-"sgrules usage" over a flow log it writes. It stops everything it
+assumed-role/Admin/alice and shows the revert naming her (report, alert,
+"sgrules history"); and runs "sgrules usage" over a flow log it writes. It stops everything it
 started when it ends, fails if the result is not exactly as declared, and
 changes nothing outside this machine.
 

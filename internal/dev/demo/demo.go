@@ -336,10 +336,17 @@ func (d *run) run(ctx context.Context) error {
 	if err := d.showAttribution(ctx, driftFn, d.alertsURL); err != nil {
 		return err
 	}
-	if err := d.showUsage(ctx, bins[cliPkg], cliEnv(d.moto.Env())); err != nil {
+	cli, cenv := bins[cliPkg], cliEnv(d.moto.Env())
+	if err := d.showHistory(ctx, cli, cenv, Prefix+"web.yaml#web-https-rule", alicePrincipal); err != nil {
 		return err
 	}
-	return d.fireSchedule(ctx, driftFn, tmp)
+	if err := d.showUsage(ctx, cli, cenv); err != nil {
+		return err
+	}
+	if err := d.fireSchedule(ctx, driftFn, tmp); err != nil {
+		return err
+	}
+	return d.showHistory(ctx, cli, cenv, tmp.file.Key()+"#ssh-alice", "expired")
 }
 
 // preflight checks the programs the demo needs, before it starts anything.

@@ -23,10 +23,12 @@
 // deadline has passed the drift function, invoked with the schedule's
 // input as Scheduler does, revokes it; a managed rule deleted by hand is
 // put back by the drift function fed a CloudTrail event of the call by
-// assumed-role/Admin/alice, whose report and SNS alert (topic AlertTopic)
-// name her; and `sgrules usage` (the CLI, built with the functions) reads
-// a flow log the demo writes to FlowLogBucket for an interface of group
-// web: web.yaml's HTTPS rule carried traffic, the others none.
+// assumed-role/Admin/alice, whose report, SNS alert (topic AlertTopic) and
+// `sgrules history` name her; `sgrules usage` (the CLI, built with the
+// functions) reads a flow log the demo writes to FlowLogBucket for an
+// interface of group web: web.yaml's HTTPS rule carried traffic, the
+// others none; and `sgrules history` of the temporary rule ends with its
+// expiry.
 // Everything it starts is stopped when it returns, also when ctx is
 // cancelled (Ctrl-C).
 //

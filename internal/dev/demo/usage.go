@@ -147,3 +147,27 @@ func cliEnv(moto []string) []string {
 	}
 	return append(env, moto...)
 }
+
+// showHistory runs `sgrules history` for a rule of a file (FILE#RULE):
+// what the ledger recorded of it, newest first.
+func (d *run) showHistory(ctx context.Context, cli string, env []string, rule string, want ...string) error {
+	args := []string{"history", "--table", Table, rule}
+	d.step("sgrules history --table %s %s", Table, rule)
+	cmd := exec.CommandContext(ctx, cli, args...)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("sgrules history: %w\n%s%s", err, stdout.String(), stderr.String())
+	}
+	out := strings.TrimRight(stdout.String(), "\n")
+	for _, l := range strings.Split(out, "\n") {
+		d.info("%s", l)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			return fmt.Errorf("sgrules history %s does not say %q:\n%s", rule, w, out)
+		}
+	}
+	return nil
+}
