@@ -85,7 +85,7 @@ func (l *fakeLedger) AddCounters(_ context.Context, _ rules.Target, _ ddbledger.
 // benchObject is one gzip log object of n records, inbound TCP to six
 // service ports of 200 interfaces from peers clients (default version 2
 // format: the ports tell the initiator).
-func benchObject(b *testing.B, n, peers int) []byte {
+func benchObject(b testing.TB, n, peers int) []byte {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)

@@ -182,14 +182,16 @@ func (h *Handler) Object(ctx context.Context, n Notification) error {
 	}
 	obj := ddbledger.ObjectID{Bucket: n.Bucket, Key: n.Key, ETag: aws.ToString(out.ETag)}
 	ag := flowlog.NewAggregator(time.Time{}, time.Time{})
-	readErr := ag.AddObject("s3://"+n.Bucket+"/"+n.Key, out.Body)
+	body := &countingReader{r: out.Body}
+	readErr := ag.AddObject("s3://"+n.Bucket+"/"+n.Key, body)
 	// Drain what a broken object left unread, so that the SDK can check
 	// the body and reuse the connection.
-	_, drainErr := io.Copy(io.Discard, out.Body)
+	_, drainErr := io.Copy(io.Discard, body)
 	_ = out.Body.Close()
-	if readErr != nil && drainErr != nil {
-		// The read itself failed (network), not the content: try again.
-		return fmt.Errorf("read s3://%s/%s: %w", n.Bucket, n.Key, drainErr)
+	if drainErr != nil || (out.ContentLength != nil && body.n < *out.ContentLength) {
+		// The transfer failed (the connection, not the content): nothing
+		// is counted, the message comes again.
+		return fmt.Errorf("read s3://%s/%s: %d of %d bytes: %w", n.Bucket, n.Key, body.n, aws.ToInt64(out.ContentLength), errors.Join(drainErr, readErr, io.ErrUnexpectedEOF))
 	}
 	st := ag.Stats()
 
@@ -297,4 +299,16 @@ func firstOwner(m map[rules.Owner]string) rules.Owner {
 		}
 	}
 	return out
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
