@@ -4,6 +4,7 @@ import (
 	"context"
 	"log"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -20,7 +21,12 @@ func main() {
 	if err == nil {
 		var cfg aws.Config
 		if cfg, err = awsconfig.Load(context.Background()); err == nil {
-			lambda.Start(flowlogs.Setup(c, cfg, logger).Handle)
+			role := strings.TrimPrefix(c.TargetRole, "/")
+			if role == "" {
+				role = config.DefaultTargetRole
+			}
+			o := flowlogs.Options{Table: c.Table, TargetAccounts: c.TargetAccounts, TargetRole: role, TargetExternalID: c.TargetExternalID}
+			lambda.Start(flowlogs.Setup(o, cfg, logger).Handle)
 			return
 		}
 	}

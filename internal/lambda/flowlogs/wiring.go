@@ -19,22 +19,27 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/flowsrc"
-	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
-// Setup builds the function's handler from its configuration
+// Options is what Setup needs of the function's configuration
 // (config.Flowlogs: STATE_TABLE; TARGET_ACCOUNTS, TARGET_ROLE,
-// TARGET_EXTERNAL_ID as for the other functions) on cfg. No AWS call is
+// TARGET_EXTERNAL_ID as for the other functions); main translates it, so
+// this package does not depend on the configuration's package.
+type Options struct {
+	Table            string
+	TargetAccounts   []string
+	TargetRole       string // role name (a leading "/" is dropped); required
+	TargetExternalID string
+}
+
+// Setup builds the function's handler from o on cfg. No AWS call is
 // made before the first object: the hub's identity
 // (sts:GetCallerIdentity) is asked then, once.
-func Setup(c config.Config, cfg aws.Config, logger *slog.Logger) *Handler {
-	role := strings.TrimPrefix(c.TargetRole, "/")
-	if role == "" {
-		role = config.DefaultTargetRole
-	}
-	h := &hub{cfg: cfg, table: c.Table, accounts: c.TargetAccounts, role: role, externalID: c.TargetExternalID,
+func Setup(o Options, cfg aws.Config, logger *slog.Logger) *Handler {
+	role := strings.TrimPrefix(o.TargetRole, "/")
+	h := &hub{cfg: cfg, table: o.Table, accounts: o.TargetAccounts, role: role, externalID: o.TargetExternalID,
 		logger: logger, sts: sts.NewFromConfig(cfg), creds: map[string]aws.CredentialsProvider{}, ec2: map[rules.Target]flowsrc.EC2API{}}
 	return &Handler{S3: s3.NewFromConfig(cfg, awsconfig.S3Options), Ledger: h, Targets: h, Logger: logger}
 }
