@@ -90,6 +90,13 @@ func MarshalYAML(f *File) ([]byte, error) {
 		}
 		root.Content = append(root.Content, strNode("exclusiveGroups"), s)
 	}
+	if len(f.AllowUsedRemoval) > 0 {
+		s := seqNode()
+		for _, n := range f.AllowUsedRemoval {
+			s.Content = append(s.Content, strNode(n))
+		}
+		root.Content = append(root.Content, strNode("allowUsedRemoval"), s)
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

@@ -122,6 +122,27 @@ type File struct {
 	Target Target
 	// TargetPos locates the values of "account" and "region" when present.
 	TargetPos map[string]Pos
+	// AllowUsedRemoval names the rules (by name, as the file declared
+	// them) whose permissions this change may revoke or narrow although
+	// they carried traffic lately (allowUsedRemoval): the acknowledgement
+	// a reviewer sees in the pull request (docs/usage.md). A name may be
+	// of a rule the file no longer declares. AllowUsedPos locates each.
+	AllowUsedRemoval []string
+	AllowUsedPos     []Pos
+}
+
+// AllowsUsedRemoval reports whether the file acknowledges removing the
+// used permissions of the rule named.
+func (f *File) AllowsUsedRemoval(rule string) bool {
+	if f == nil {
+		return false
+	}
+	for _, n := range f.AllowUsedRemoval {
+		if n == rule {
+			return true
+		}
+	}
+	return false
 }
 
 // PeerKind tells what a permission's peer is.

@@ -25,7 +25,7 @@ var ruleFields = []string{
 
 var peerFields = []string{"cidrBlocks", "ipv6CidrBlocks", "sourceSecurityGroups", "prefixListIds"}
 
-var topFields = []string{"rules", "exclusiveGroups", "account", "region"}
+var topFields = []string{"rules", "exclusiveGroups", "account", "region", "allowUsedRemoval"}
 
 var refFields = []string{"groupName", "vpcId", "tags"}
 

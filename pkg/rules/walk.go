@@ -129,6 +129,8 @@ func (p *parser) top(root *yaml.Node) *File {
 			p.exclusiveGroups(f, v)
 		case "account", "region":
 			p.target(f, key, v)
+		case "allowUsedRemoval":
+			p.allowUsedRemoval(f, v)
 		default:
 			p.unknown(k, "", key, topFields)
 		}
@@ -161,6 +163,35 @@ func (p *parser) exclusiveGroups(f *File, v *yaml.Node) {
 			f.ExclusiveGroups = append(f.ExclusiveGroups, ref)
 			f.ExclusivePos = append(f.ExclusivePos, posOf(e))
 		}
+	}
+}
+
+// allowUsedRemoval reads the names of the rules whose used permissions the
+// file lets go: a list of distinct rule names.
+func (p *parser) allowUsedRemoval(f *File, v *yaml.Node) {
+	const field = "allowUsedRemoval"
+	if v.Kind != yaml.SequenceNode {
+		p.errf(v, "", field, `"allowUsedRemoval" must be a list of rule names (the rules whose used permissions this change may revoke or narrow), got %s`, kindName(v))
+		return
+	}
+	seen := map[string]int{}
+	for i, e := range v.Content {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		if e.Kind != yaml.ScalarNode || e.ShortTag() != "!!str" && e.ShortTag() != "!!int" {
+			p.errf(e, "", at, "want a rule name, got %s", kindName(e))
+			continue
+		}
+		if !reRuleName.MatchString(e.Value) {
+			p.errf(e, "", at, "%q is not a rule name: 1-%d letters, digits, '-', '_' or '.'", e.Value, maxNameLen)
+			continue
+		}
+		if j, dup := seen[e.Value]; dup {
+			p.errf(e, "", at, "rule %q is listed twice (first at allowUsedRemoval[%d])", e.Value, j)
+			continue
+		}
+		seen[e.Value] = i
+		f.AllowUsedRemoval = append(f.AllowUsedRemoval, e.Value)
+		f.AllowUsedPos = append(f.AllowUsedPos, posOf(e))
 	}
 }
 
