@@ -155,12 +155,15 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 		outputs = "table, json or markdown (a pull request comment)"
 	}
 	output := fs.String("output", "table", "output format: "+outputs)
-	var detailed, massRevoke bool
+	var detailed, massRevoke, usedRemoval bool
+	w.addEvidenceFlags(fs)
 	if name == "plan" {
 		fs.BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none (1 on errors)")
 		fs.BoolVar(&massRevoke, "allow-mass-revoke", false, "plan what apply --allow-mass-revoke would do: no mass-revoke guard")
+		fs.BoolVar(&usedRemoval, "allow-used-removal", false, "plan what apply --allow-used-removal would do: rules that carried traffic are removed too")
 	} else {
 		fs.BoolVar(&massRevoke, "allow-mass-revoke", false, "apply even a plan the mass-revoke guards hold (over --max-revoke, more than half of the files' rules, or every rule of a group)")
+		fs.BoolVar(&usedRemoval, "allow-used-removal", false, "with --flow-logs: revoke and narrow rules even when they carried traffic within --used-within")
 	}
 	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
 		if code == exitUsage {
@@ -176,16 +179,22 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 	case !checkOutput(name, *output, stderr):
 		return usage
 	}
-	if msg := w.checkSource(fs); msg != "" {
+	msg := w.checkSource(fs)
+	if msg == "" {
+		msg = w.checkEvidence()
+	}
+	if msg != "" {
 		fmt.Fprintf(stderr, "sgrules %s: %s\n", name, msg)
 		return usage
 	}
-	req := reconcile.Request{All: true, DryRun: name == "plan", AllowMassRevoke: massRevoke, RelativeGuard: true, Reason: "cli " + name}
-	msg := "planning: reading rule files, the ledger and the security groups…"
+	req := reconcile.Request{All: true, DryRun: name == "plan", AllowMassRevoke: massRevoke, AllowUsedRemoval: usedRemoval,
+		RelativeGuard: true, Reason: "cli " + name}
+	msg = "planning: reading rule files, the ledger and the security groups…"
 	if !req.DryRun {
 		msg = "applying: reconciling every rule file…"
 	}
 	runs, single, failed, ok := w.runFleet(ctx, name, req, msg, stderr)
+	w.warnEvidence(name, stderr)
 	if !ok {
 		return exitFail
 	}
@@ -205,7 +214,7 @@ func runReconcile(ctx context.Context, name string, args []string, stdout, stder
 			render.Plan(stdout, res, render.Options{Color: useColor(stdout), Names: r.names, Past: !req.DryRun, Now: time.Now()})
 		}
 		invalid, held := report.SourceProblems(res.Sources)
-		problems += invalid + held
+		problems += invalid + held + len(res.Usage.Refused)
 		changes += len(res.Plan.Actions)
 	}
 	if *output == "json" {

@@ -10,19 +10,24 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdkconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/dirsource"
+	"github.com/sgrules/sgrules/internal/adapters/flowsrc"
 	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/report"
+	"github.com/sgrules/sgrules/internal/report/render"
+	"github.com/sgrules/sgrules/pkg/flowlog"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -46,6 +51,73 @@ type wiring struct {
 	envErr error
 	// managedGroupTag is MANAGED_GROUP_TAG: only groups with it are changed.
 	managedGroupTag string
+	// flowLogs (--flow-logs, FLOW_LOGS_URL) and usedWithin (--used-within)
+	// are the traffic evidence of plan and apply ("" for none); evidence
+	// are the readers the run built, one per target.
+	flowLogs, usedWithin string
+	usedWindow           time.Duration
+	evidenceMu           sync.Mutex
+	evidence             []*flowsrc.Evidence
+}
+
+// addEvidenceFlags adds --flow-logs and --used-within (plan, apply).
+func (w *wiring) addEvidenceFlags(fs *flag.FlagSet) {
+	fs.StringVar(&w.flowLogs, "flow-logs", os.Getenv(envFlowLogs), "traffic evidence: where the VPC Flow Logs are delivered, s3://BUCKET/PREFIX; removing or narrowing a rule that carried traffic within --used-within is refused (env "+envFlowLogs+"; docs/usage.md)")
+	fs.StringVar(&w.usedWithin, "used-within", "30d", "with --flow-logs: the window a rule's traffic counts in, days (30d), weeks (2w) or a Go duration (36h)")
+}
+
+// checkEvidence settles --flow-logs and --used-within; it returns a usage
+// problem or "".
+func (w *wiring) checkEvidence() string {
+	d, err := parseSince(w.usedWithin)
+	if err != nil {
+		return "--used-within " + err.Error()
+	}
+	w.usedWindow = d
+	if w.flowLogs == "" {
+		return ""
+	}
+	if _, _, err := flowsrc.ParseURL(w.flowLogs); err != nil {
+		return "--flow-logs " + err.Error()
+	}
+	return ""
+}
+
+// evidenceOf returns the traffic evidence factory of the engines: the flow
+// logs of each target's account and region under --flow-logs (read with
+// the caller's credentials), its interfaces looked up with the target's.
+func (w *wiring) evidenceOf(cfg aws.Config) func(rules.Target, aws.Config) (reconcile.UsageEvidence, error) {
+	if w.flowLogs == "" {
+		return nil
+	}
+	bucket, prefix, _ := flowsrc.ParseURL(w.flowLogs) // checked by checkEvidence
+	s3c := s3.NewFromConfig(cfg, awsconfig.S3Options)
+	return func(t rules.Target, tcfg aws.Config) (reconcile.UsageEvidence, error) {
+		logs := flowsrc.NewLogs(s3c, bucket, prefix)
+		logs.Accounts, logs.Regions = []string{t.Account}, []string{t.Region}
+		ev := flowsrc.NewEvidence(logs, flowsrc.NewLookup(ec2.NewFromConfig(tcfg)))
+		w.evidenceMu.Lock()
+		w.evidence = append(w.evidence, ev)
+		w.evidenceMu.Unlock()
+		return ev, nil
+	}
+}
+
+// warnEvidence writes what the flow logs read had wrong (malformed lines,
+// unreadable objects), or that there were none, to stderr.
+func (w *wiring) warnEvidence(name string, stderr io.Writer) {
+	w.evidenceMu.Lock()
+	defer w.evidenceMu.Unlock()
+	for _, ev := range w.evidence {
+		st, objs := ev.Stats()
+		if objs == 0 && st.Objects == 0 {
+			continue
+		}
+		rd := render.NewUsageDoc(nil, st, flowlog.AttributionStats{}, time.Time{}, time.Time{}, nil).Read
+		for _, p := range append(append([]string(nil), rd.ObjectProblems...), rd.Problems...) {
+			fmt.Fprintf(stderr, "sgrules %s: flow logs: warning: %s\n", name, p)
+		}
+	}
 }
 
 // addAWSFlags adds --region and --endpoint-url.
@@ -200,6 +272,8 @@ func (w *wiring) fleet(ctx context.Context, stderr io.Writer) (*config.Fleet, er
 	return c.NewFleet(ctx, cfg, config.EngineOptions{
 		Source:      src,
 		Policy:      pol,
+		Evidence:    w.evidenceOf(cfg),
+		UsedWithin:  w.usedWindow,
 		Holder:      fmt.Sprintf("sgrules-cli/%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
 		SessionName: "sgrules-cli",
 		Logger:      logger,

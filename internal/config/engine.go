@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -15,6 +16,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/ratelimit"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/rules"
 )
 
 // EngineOptions complete a Config for NewEngine.
@@ -32,6 +34,13 @@ type EngineOptions struct {
 	// Policy replaces the policy at PolicyKey in Bucket (the CLI's
 	// --policy FILE).
 	Policy reconcile.PolicyStore
+	// Evidence, when set, returns the traffic evidence of a target, given
+	// its AWS configuration (the CLI's --flow-logs; FLOW_LOGS_URL in the
+	// reconcile function): removals of rules that carried traffic within
+	// UsedWithin (0: reconcile.DefaultUsedWithin) are refused
+	// (reconcile.Config.Evidence).
+	Evidence   func(t rules.Target, cfg aws.Config) (reconcile.UsageEvidence, error)
+	UsedWithin time.Duration
 }
 
 // policy is the guardrail policy in force: opts.Policy, or the object at

@@ -179,6 +179,16 @@ func (f *Fleet) groupsOf(t rules.Target) *ec2sg.Client {
 	if g, ok := f.groups[t]; ok {
 		return g
 	}
+	cfg := f.targetConfig(t)
+	g := ec2sg.New(ratelimit.New(ec2.NewFromConfig(cfg), ratelimit.Defaults()), ec2sg.WithAccount(t.Account))
+	f.groups[t] = g
+	return g
+}
+
+// targetConfig is the AWS configuration of a target: the hub's in its
+// region, with the target role's credentials in another account (one
+// credentials cache per account). f.mu is held.
+func (f *Fleet) targetConfig(t rules.Target) aws.Config {
 	cfg := f.cfg.Copy()
 	cfg.Region = t.Region
 	if t.Account != f.home.Account {
@@ -195,15 +205,22 @@ func (f *Fleet) groupsOf(t rules.Target) *ec2sg.Client {
 		}
 		cfg.Credentials = p
 	}
-	g := ec2sg.New(ratelimit.New(ec2.NewFromConfig(cfg), ratelimit.Defaults()), ec2sg.WithAccount(t.Account))
-	f.groups[t] = g
-	return g
+	return cfg
 }
 
 func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledger) (*reconcile.Engine, error) {
 	groups, err := f.Groups(t)
 	if err != nil {
 		return nil, err
+	}
+	var evidence reconcile.UsageEvidence
+	if f.opts.Evidence != nil {
+		f.mu.Lock()
+		cfg := f.targetConfig(t.Resolve(f.home))
+		f.mu.Unlock()
+		if evidence, err = f.opts.Evidence(t.Resolve(f.home), cfg); err != nil {
+			return nil, err
+		}
 	}
 	return reconcile.New(reconcile.Config{
 		Source:          src,
@@ -222,6 +239,8 @@ func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledge
 		AllowAccount:    f.AllowAccount,
 		RegionExists:    f.regions.Exists,
 		Partition:       f.partition,
+		Evidence:        evidence,
+		UsedWithin:      f.opts.UsedWithin,
 	})
 }
 

@@ -114,6 +114,9 @@ type Action struct {
 	ExpiresAt time.Time
 	// Others are the other deployments claiming the rule (ActRelease).
 	Others []string
+	// Usage is the traffic evidence of the rule a revoke or a modify
+	// changes (Config.Evidence; nil without evidence or rule id).
+	Usage *RuleUse
 }
 
 // Drift reports whether the action corrects a change made outside sgrules.

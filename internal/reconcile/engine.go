@@ -90,6 +90,9 @@ type Result struct {
 	HeldCleanup int
 	// Policy is what the guardrail policy found (zero without one).
 	Policy PolicyReport
+	// Usage is what the traffic evidence check refused and let go (zero
+	// without Config.Evidence).
+	Usage UsageReport
 	// Quota warns of groups the plan leaves with more rules than EC2's
 	// default quota, counted as EC2 counts them.
 	Quota []QuotaWarning
@@ -207,7 +210,7 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 		// The records first: they settle the status of deleted sources.
 		records := e.sourceRecords(srcs)
 		res := e.result(at, p, false)
-		res.Policy = p.policy
+		res.Policy, res.Usage = p.policy, p.usage
 		if !req.DryRun && !records.Empty() {
 			if err := e.cfg.Ledger.Write(ctx, records); err != nil {
 				return res, fmt.Errorf("record sources: %w", err)
@@ -281,7 +284,7 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	}
 	e.clearIntents(ctx, done)
 	res := e.result(at, p, true)
-	res.Policy = p.policy
+	res.Policy, res.Usage = p.policy, p.usage
 	e.logPlan(ctx, req, res)
 	return res, nil
 }
@@ -400,6 +403,13 @@ func (e *Engine) logPlan(ctx context.Context, req Request, res Result) {
 			refused[i] = r.String()
 		}
 		e.log.WarnContext(ctx, "writes refused by the guardrail policy", "policy", res.Policy.Name, "refused", refused)
+	}
+	if len(res.Usage.Refused) > 0 {
+		refused := make([]string, len(res.Usage.Refused))
+		for i, r := range res.Usage.Refused {
+			refused[i] = r.String()
+		}
+		e.log.WarnContext(ctx, "removals of rules that carried traffic refused", "since", res.Usage.Since, "refused", refused)
 	}
 	for _, c := range p.ExclusiveConflicts {
 		e.log.ErrorContext(ctx, "exclusive group of several deployments", "group", c.GroupID, "deployments", c.Deployments, "message", c.String())

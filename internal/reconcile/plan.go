@@ -34,6 +34,10 @@ type attempt struct {
 	// found are the groups resolving the files' references read: their
 	// facts for the attempt (state.info).
 	found []GroupInfo
+	// usage is the traffic evidence read in this attempt, by rule id, and
+	// usageDropped the revokes it refused that no source keeps (evidence.go).
+	usage        map[string]RuleUse
+	usageDropped map[string]bool
 }
 
 // planned is the outcome of planning.
@@ -47,6 +51,8 @@ type planned struct {
 	quota  []QuotaWarning
 	// policy is what the guardrail policy found.
 	policy PolicyReport
+	// usage is what the traffic evidence check did.
+	usage UsageReport
 }
 
 func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
@@ -77,15 +83,22 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 	if e.rejectUnchangeable(at.srcs, out, cannot) {
 		out = diff(e.diffInput(at))
 	}
+	out, usage, err := e.checkUsage(ctx, at, out)
+	if err != nil {
+		return planned{}, err
+	}
 	out = dropActions(out, func(a Action) bool { return cannot(a) != "" })
 
-	p := planned{diffOutput: out}
+	p := planned{diffOutput: out, usage: usage}
 	e.policyRevokes(at, &p)
 	if err := e.guard(ctx, at, &p); err != nil {
 		return planned{}, err
 	}
 	e.setAsidePaused(at, &p)
 	e.admit(at, &p) // last: nothing after it adds a write
+	if p.diffOutput, err = e.settleUsage(ctx, at, p.diffOutput); err != nil {
+		return planned{}, err
+	}
 	e.policySettle(&p)
 	q, err := e.quotaWarnings(ctx, at, p.diffOutput)
 	if err != nil {

@@ -37,6 +37,13 @@ func Subsumed(keys []rules.Key) map[rules.Key]rules.Key {
 	return out
 }
 
+// Covers reports whether permission b allows all that a allows: same
+// group and direction, b's protocol and ports including a's, and b's peer
+// containing a's (as Subsumed compares them).
+func Covers(b, a rules.Key) bool {
+	return b.GroupID == a.GroupID && b.Direction == a.Direction && covers(b, a)
+}
+
 // covers reports whether permission b allows all that a allows (same
 // group and direction assumed).
 func covers(b, a rules.Key) bool {

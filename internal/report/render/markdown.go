@@ -163,6 +163,8 @@ type MarkdownOptions struct {
 	// Now is the time deadlines are measured from ("expires in 7 h 58
 	// min", in the description cell); zero shows them as times.
 	Now time.Time
+	// usageSince is the traffic evidence's window start; set by Markdown.
+	usageSince time.Time
 }
 
 // protoText is the protocol as rule files write it.
@@ -248,6 +250,12 @@ func (o MarkdownOptions) row(c Change, target bool) string {
 		}
 		descCell += exp
 	}
+	if u := changeUsage(c, o.usageSince, o.Now); u != "" {
+		if descCell != "" {
+			descCell += "<br>"
+		}
+		descCell += u
+	}
 	cells = append(cells, report.MarkdownCell(Options{Names: o.Names}.Group(k.GroupID)), string(k.Direction), report.MarkdownCell(proto), report.MarkdownCell(ports),
 		report.MarkdownCell(peer), descCell, strings.Join(src, "<br>"))
 	return "| " + strings.Join(cells, " | ") + " |\n"
@@ -299,6 +307,7 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	}
 	changes := PairReplacements(res.Plan.Actions)
 	o.together = worldTogether(changes)
+	o.usageSince = res.Usage.Since
 	target := false
 	if o.Target != nil {
 		for _, c := range changes {
@@ -392,6 +401,12 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	}
 	if len(o.Violations) > 0 {
 		notes = append(notes, fmt.Sprintf("**%d policy %s**", len(o.Violations), strutil.Plural(len(o.Violations), "violation")))
+	}
+	if n := o.countRisk(changes, riskUsed); n > 0 {
+		notes = append(notes, fmt.Sprintf("**%d %s of rules that carried traffic**", n, strutil.Plural(n, "removal")))
+	}
+	if n := len(res.Usage.Refused); n > 0 {
+		notes = append(notes, fmt.Sprintf("**%d %s refused: the rules carried traffic**", n, strutil.Plural(n, "removal")))
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(&head)
@@ -492,6 +507,10 @@ func Markdown(w io.Writer, res reconcile.Result, o MarkdownOptions) {
 	}
 	if len(bad) > 0 {
 		mdList(&lists, "❌ Rule files not applied (their previous rules are kept)", "files", bad, listBudget)
+	}
+	if len(res.Usage.Refused) > 0 {
+		mdList(&lists, "🚦 Removals refused: these rules carried traffic and are kept (list the rule in the file's `allowUsedRemoval` to let it go)",
+			"refusals", usageItems(res, o), listBudget)
 	}
 	for _, q := range res.Quota {
 		warn = append(warn, listItem{text: report.MarkdownCell(Options{Names: o.Names}.QuotaLine(q)), rank: 100})
@@ -646,6 +665,9 @@ const (
 	// riskWorld authorizes or changes into an ingress rule open to the
 	// world: always shown in full, first.
 	riskWorld risk = iota
+	// riskUsed takes away a rule that carried traffic in the evidence's
+	// window (flow logs): shown before the other removals.
+	riskUsed
 	// riskRemove takes traffic away: removals and replacements.
 	riskRemove
 	// riskOther is every other change (adds, description updates,
@@ -658,6 +680,8 @@ func (o MarkdownOptions) changeRisk(c Change) risk {
 	case c.New != nil && c.Kind != ChangeAdopt && c.Kind != ChangeForget &&
 		c.New.Key.Direction == rules.Ingress && (IsWorld(c.New.Key.Peer) || o.together[c.New.Key]):
 		return riskWorld
+	case usedRemoval(c):
+		return riskUsed
 	case c.Kind == ChangeRemove || c.Old != nil && c.New != nil && c.Old.Key != c.New.Key:
 		return riskRemove
 	}

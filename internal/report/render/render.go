@@ -27,6 +27,8 @@ type Options struct {
 	// Now is the time deadlines are measured from ("expires in 7 h 58
 	// min"); zero shows them as times (Expiry).
 	Now time.Time
+	// usageSince is the traffic evidence's window start (Plan sets it).
+	usageSince time.Time
 }
 
 // ANSI escapes.
@@ -163,6 +165,9 @@ func (o Options) note(a reconcile.Action) string {
 	if exp := Expiry(a, o.Now); exp != "" {
 		parts = append(parts, exp)
 	}
+	if u := UsageNote(a.Usage, o.usageSince, o.Now); u != "" {
+		parts = append(parts, u)
+	}
 	return o.paint(ansiDim, "# "+strings.Join(parts, "; "))
 }
 
@@ -183,6 +188,7 @@ func byGroup(as []reconcile.Action) [][]reconcile.Action {
 // group, conflicts, sources not applied, and a summary line.
 func Plan(w io.Writer, res reconcile.Result, o Options) {
 	p := res.Plan
+	o.usageSince = res.Usage.Since
 	GoneFiles(w, res.Gone, o)
 	if len(p.Actions) > 0 {
 		if o.Past {
@@ -206,6 +212,7 @@ func Plan(w io.Writer, res reconcile.Result, o Options) {
 	Conflicts(w, p.Conflicts, o)
 	QuotaWarnings(w, res.Quota, o)
 	PolicyViolations(w, res, o)
+	UsageRefusals(w, res, o)
 	Sources(w, res.Sources, o)
 	fmt.Fprintln(w, Summary(res, o.Past))
 }
@@ -374,6 +381,9 @@ func Summary(res reconcile.Result, past bool) string {
 	}
 	if pending > 0 {
 		fmt.Fprintf(&b, " %d %s to another target pending (their rules are kept here).", pending, strutil.Plural(pending, "move"))
+	}
+	if n := len(res.Usage.Refused); n > 0 {
+		fmt.Fprintf(&b, " %d %s refused: the rules carried traffic (kept).", n, strutil.Plural(n, "removal"))
 	}
 	return b.String()
 }
