@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -118,4 +119,67 @@ func PutLogs(ctx context.Context, c *s3.Client, bucket, prefix, region, day stri
 		keys = append(keys, key)
 	}
 	return keys, nil
+}
+
+// TrafficFormat is a custom flow-log format with the fields attribution
+// reads best (flow-direction, tcp-flags), for PutLog's records.
+const TrafficFormat = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status flow-direction tcp-flags"
+
+// Flow is one accepted TCP connection a peer opened to an interface's
+// port, as PutLog writes it (TrafficFormat: ingress, SYN).
+type Flow struct {
+	ENI        string
+	Peer, Addr string
+	Port       int
+	At         time.Time
+}
+
+// PutLog writes one gzip-compressed log object of flows (TrafficFormat)
+// in the folder of the day of the first flow, and returns its key.
+func PutLog(ctx context.Context, c *s3.Client, bucket, prefix, region, name string, flows []Flow) (string, error) {
+	var body bytes.Buffer
+	body.WriteString(TrafficFormat + "\n")
+	for _, f := range flows {
+		fmt.Fprintf(&body, "2 %s %s %s %s 49152 %d 6 10 840 %d %d ACCEPT OK ingress 2\n",
+			Account, f.ENI, f.Peer, f.Addr, f.Port, f.At.Unix()-30, f.At.Unix())
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(body.Bytes()); err != nil {
+		return "", err
+	}
+	if err := zw.Close(); err != nil {
+		return "", err
+	}
+	day := flows[0].At.UTC().Format("2006/01/02")
+	key := LogPrefix(prefix, region) + day + "/" + Account + "_vpcflowlogs_" + region + "_fl-0123456789abcdef0_" + name + ".log.gz"
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(buf.Bytes())}); err != nil {
+		return "", fmt.Errorf("put %s: %w", key, err)
+	}
+	return key, nil
+}
+
+// Interface creates a network interface in a new subnet 10.0.200.0/24 of
+// vpc (or the one created before), with addr and groups, and returns its id.
+func Interface(ctx context.Context, c *ec2.Client, vpc, addr string, groups ...string) (string, error) {
+	subs, err := c.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{vpc}}, {Name: aws.String("cidr-block"), Values: []string{"10.0.200.0/24"}}}})
+	if err != nil {
+		return "", fmt.Errorf("describe subnets: %w", err)
+	}
+	var sub string
+	if len(subs.Subnets) > 0 {
+		sub = aws.ToString(subs.Subnets[0].SubnetId)
+	} else {
+		out, err := c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: aws.String(vpc), CidrBlock: aws.String("10.0.200.0/24")})
+		if err != nil {
+			return "", fmt.Errorf("create subnet: %w", err)
+		}
+		sub = aws.ToString(out.Subnet.SubnetId)
+	}
+	out, err := c.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(sub), PrivateIpAddress: aws.String(addr), Groups: groups})
+	if err != nil {
+		return "", fmt.Errorf("create interface: %w", err)
+	}
+	return aws.ToString(out.NetworkInterface.NetworkInterfaceId), nil
 }
