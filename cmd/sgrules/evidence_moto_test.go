@@ -79,6 +79,9 @@ func TestApplyRefusesUsedRemoval(t *testing.T) {
 	md := w.expect(1, []string{"🚦 Removals refused", "`rules/db.yaml#pg`", "1 flow from 10.0.1.7", "no traffic in 30 d",
 		"**1 removal refused: the rules carried traffic**"}, append([]string{"plan", "--output", "markdown"}, append(logs, w.dir)...)...)
 	t.Logf("markdown:\n%s", md)
+	w.expect(1, []string{`"usageRefused": [`, `"owner": "rules/db.yaml#pg"`, `"peer": "10.0.1.7"`, `"usage": {
+        "known": true,
+        "flows": 0,`}, append([]string{"plan", "--output", "json"}, append(logs, w.dir)...)...)
 
 	w.expect(1, []string{"Applied: 0 authorized, 0 updated, 1 revoked", "revoke refused for rules/db.yaml#pg"},
 		append([]string{"apply"}, append(logs, w.dir)...)...)

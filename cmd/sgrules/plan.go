@@ -73,12 +73,18 @@ against the bucket's policy (docs/policy.md): a file with a violation is
 invalid, located FILE:LINE:COL: RULE: violates policy ID: MESSAGE, and
 keeps what it applied. Tenant prefixes are relative to --prefix.
 
+With --flow-logs s3://BUCKET/PREFIX (or FLOW_LOGS_URL), every revoke and
+modify is marked with its usage from the VPC Flow Logs of the window
+--used-within (default 30d) ending now ("last used 3 h ago, 1 flow from
+10.0.1.7", "no traffic in 30 d"), and the removals of rules that carried
+traffic are shown refused, as apply would refuse them (docs/usage.md).
+
 With a directory, the files' keys are the prefix plus their path in it
 ("rules/web.yaml"), the keys they have in the bucket: a plan from a
 checkout previews exactly what uploading it would do.
 
-Exit status: 0 success; 1 error, or an invalid or held rule file; 2 usage
-error. With --detailed-exitcode, as terraform: 0 no changes, 2 changes
+Exit status: 0 success; 1 error, an invalid or held rule file, or a
+removal refused (a used rule); 2 usage error. With --detailed-exitcode, as terraform: 0 no changes, 2 changes
 present (any action, adoptions included), 1 any error (usage errors
 included).
 
@@ -120,13 +126,20 @@ than half of the rules the files owned, or every rule sgrules manages in a
 group (a wrong directory or prefix). The plan's first line names the rule
 files that are gone.
 
-Exit status: 0 success; 1 error, or a rule file was invalid or held (after
-applying the others); 2 usage error.
+With --flow-logs s3://BUCKET/PREFIX (or FLOW_LOGS_URL), a rule that
+carried traffic within --used-within (default 30d) is not revoked or
+narrowed: the removal is refused and named (file, rule, last flow,
+peer), the rest is applied. --allow-used-removal, or the rule's name in
+its file's allowUsedRemoval list, lets it go (docs/usage.md).
+
+Exit status: 0 success; 1 error, or a rule file was invalid or held, or
+a removal refused (after applying the others); 2 usage error.
 
 Examples:
   sgrules apply --bucket my-rules --table sgrules-ledger
   sgrules apply --table sgrules-ledger ./rules
   sgrules apply --allow-mass-revoke --table sgrules-ledger ./rules
+  sgrules apply --flow-logs s3://my-flow-logs/vpc --table sgrules-ledger ./rules
   sgrules apply --output json ./rules > applied.json
   sgrules apply --policy policy/sgrules.yaml --table sgrules-ledger ./rules
   sgrules apply --account 111122223333 --table sgrules-ledger ./rules

@@ -15,7 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdkconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
@@ -90,17 +89,11 @@ func (w *wiring) evidenceOf(cfg aws.Config) func(rules.Target, aws.Config) (reco
 	if w.flowLogs == "" {
 		return nil
 	}
-	bucket, prefix, _ := flowsrc.ParseURL(w.flowLogs) // checked by checkEvidence
-	s3c := s3.NewFromConfig(cfg, awsconfig.S3Options)
-	return func(t rules.Target, tcfg aws.Config) (reconcile.UsageEvidence, error) {
-		logs := flowsrc.NewLogs(s3c, bucket, prefix)
-		logs.Accounts, logs.Regions = []string{t.Account}, []string{t.Region}
-		ev := flowsrc.NewEvidence(logs, flowsrc.NewLookup(ec2.NewFromConfig(tcfg)))
+	return config.FlowLogsEvidence(cfg, w.flowLogs, func(ev *flowsrc.Evidence) {
 		w.evidenceMu.Lock()
 		w.evidence = append(w.evidence, ev)
 		w.evidenceMu.Unlock()
-		return ev, nil
-	}
+	})
 }
 
 // warnEvidence writes what the flow logs read had wrong (malformed lines,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgrules/sgrules/internal/adapters/flowsrc"
 	"github.com/sgrules/sgrules/internal/reconcile"
 )
 
@@ -43,6 +44,10 @@ const (
 	EnvExpiryTarget = "EXPIRY_TARGET_ARN"     // the drift function's ARN (empty: the function invoked)
 	EnvExpiryRole   = "EXPIRY_ROLE_ARN"       // the role the scheduler invokes it with (empty: no expiry schedules)
 	EnvExpiryGroup  = "EXPIRY_SCHEDULE_GROUP" // the schedule group (default sgrules)
+	// Traffic evidence (docs/usage.md): removing or narrowing a rule that
+	// carried traffic within USED_WITHIN is refused.
+	EnvFlowLogs   = "FLOW_LOGS_URL" // where the VPC Flow Logs are delivered, s3://BUCKET/PREFIX (empty: no evidence)
+	EnvUsedWithin = "USED_WITHIN"   // the window: days (30d), weeks (2w) or a Go duration (default 30d)
 )
 
 // DefaultPolicyKey is where the functions look for the guardrail policy.
@@ -91,6 +96,10 @@ type Config struct {
 	// invoked), ExpiryRoleARN and ExpiryGroup configure the expiry
 	// schedules; an empty ExpiryRoleARN keeps none.
 	ExpiryTargetARN, ExpiryRoleARN, ExpiryGroup string
+	// FlowLogs is where the flow logs are (FLOW_LOGS_URL, "": no traffic
+	// evidence) and UsedWithin the window of the evidence (USED_WITHIN).
+	FlowLogs   string
+	UsedWithin time.Duration
 }
 
 // Function is one reader of the environment: a Lambda function or the CLI.
@@ -108,12 +117,12 @@ var (
 	// Reconcile is the reconcile function's environment.
 	Reconcile = Function{Name: "reconcile",
 		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvPauseUntilMax, EnvManagedGroupTag,
-			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup},
+			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup, EnvFlowLogs, EnvUsedWithin},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Drift is the drift function's environment.
 	Drift = Function{Name: "drift",
 		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvPauseUntilMax, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
-			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvSweepQueueURL, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup},
+			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvSweepQueueURL, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup, EnvFlowLogs, EnvUsedWithin},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Flowlogs is the flow-log function's environment: the ledger, and
 	// the accounts whose logs it counts.
@@ -200,6 +209,18 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 	c.ExpiryTargetARN = strings.TrimSpace(env[EnvExpiryTarget])
 	c.ExpiryRoleARN = strings.TrimSpace(env[EnvExpiryRole])
 	c.ExpiryGroup = strings.TrimSpace(env[EnvExpiryGroup])
+	if slices.Contains(f.Vars, EnvFlowLogs) {
+		if c.FlowLogs = strings.TrimSpace(env[EnvFlowLogs]); c.FlowLogs != "" {
+			if _, _, err := flowsrc.ParseURL(c.FlowLogs); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", EnvFlowLogs, err))
+			}
+		}
+		if v := strings.TrimSpace(env[EnvUsedWithin]); v != "" {
+			if c.UsedWithin, err = ParseWindow(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", EnvUsedWithin, err))
+			}
+		}
+	}
 	if c.ExpiryTargetARN != "" && c.ExpiryRoleARN == "" {
 		errs = append(errs, fmt.Errorf("%s is set, so %s must be too (the role EventBridge Scheduler invokes it with)", EnvExpiryTarget, EnvExpiryRole))
 	}
@@ -207,6 +228,33 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// ParseWindow reads a window length: days ("30d"), weeks ("2w") or a Go
+// duration ("36h"), longer than zero (USED_WITHIN; the CLI's --since and
+// --used-within).
+func ParseWindow(s string) (time.Duration, error) {
+	var d time.Duration
+	switch {
+	case strings.HasSuffix(s, "d") || strings.HasSuffix(s, "w"):
+		n, err := strconv.Atoi(s[:len(s)-1])
+		if err != nil {
+			return 0, fmt.Errorf("%q: want days (30d), weeks (2w) or a duration (36h)", s)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+		if strings.HasSuffix(s, "w") {
+			d *= 7
+		}
+	default:
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q: want days (30d), weeks (2w) or a duration (36h)", s)
+		}
+	}
+	if d <= 0 {
+		return 0, errors.New(strconv.Quote(s) + ": the window must be longer than zero")
+	}
+	return d, nil
 }
 
 // Prefix normalises RULES_PREFIX (and the CLI's --prefix): empty means

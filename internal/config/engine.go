@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/flowsrc"
 	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/ratelimit"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
@@ -104,4 +106,28 @@ func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine
 		return nil, nil, err
 	}
 	return eng, groups, nil
+}
+
+// FlowLogsEvidence returns the traffic evidence factory of the engines
+// that reads the flow logs under url (s3://BUCKET/PREFIX, checked) with
+// cfg's credentials: each target's own account and region of logs, its
+// interfaces and prefix lists looked up with the target's configuration
+// (flowsrc.Evidence; one per engine, so one read of the logs per run).
+// built, when set, is told of every reader made (the CLI reports what the
+// reads found wrong).
+func FlowLogsEvidence(cfg aws.Config, url string, built func(*flowsrc.Evidence)) func(rules.Target, aws.Config) (reconcile.UsageEvidence, error) {
+	bucket, prefix, err := flowsrc.ParseURL(url)
+	s3c := s3.NewFromConfig(cfg, awsconfig.S3Options)
+	return func(t rules.Target, tcfg aws.Config) (reconcile.UsageEvidence, error) {
+		if err != nil {
+			return nil, fmt.Errorf("flow logs %s: %w", url, err)
+		}
+		logs := flowsrc.NewLogs(s3c, bucket, prefix)
+		logs.Accounts, logs.Regions = []string{t.Account}, []string{t.Region}
+		ev := flowsrc.NewEvidence(logs, flowsrc.NewLookup(ec2.NewFromConfig(tcfg)))
+		if built != nil {
+			built(ev)
+		}
+		return ev, nil
+	}
 }

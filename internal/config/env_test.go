@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPrefix(t *testing.T) {
@@ -73,5 +74,33 @@ func TestTargetAccounts(t *testing.T) {
 	c, err := Drift.Load(env(map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b", "SWEEP_QUEUE_URL": " https://q ", "TARGET_EXTERNAL_ID": "x"}))
 	if err != nil || c.TargetRole != DefaultTargetRole || c.SweepQueueURL != "https://q" || c.TargetExternalID != "x" || c.TargetAccounts != nil {
 		t.Errorf("Drift.Load = %+v, %v", c, err)
+	}
+}
+
+func TestFlowLogsEnvironment(t *testing.T) {
+	base := map[string]string{"STATE_TABLE": "t", "RULES_BUCKET": "b"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, fn := range []Function{Reconcile, Drift} {
+		c, err := fn.Load(env(with("FLOW_LOGS_URL", " s3://logs/vpc/ ", "USED_WITHIN", "2w")))
+		if err != nil || c.FlowLogs != "s3://logs/vpc/" || c.UsedWithin != 14*24*time.Hour {
+			t.Errorf("%s: %+v, %v", fn.Name, c, err)
+		}
+		if c, err := fn.Load(env(base)); err != nil || c.FlowLogs != "" || c.UsedWithin != 0 {
+			t.Errorf("%s without: %+v, %v", fn.Name, c, err)
+		}
+		for _, bad := range [][]string{{"FLOW_LOGS_URL", "logs/vpc"}, {"USED_WITHIN", "soon"}, {"USED_WITHIN", "0d"}} {
+			if _, err := fn.Load(env(with(bad...))); err == nil || !strings.Contains(err.Error(), bad[0]) {
+				t.Errorf("%s %v: %v", fn.Name, bad, err)
+			}
+		}
 	}
 }

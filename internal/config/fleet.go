@@ -74,6 +74,9 @@ func (c Config) NewFleet(_ context.Context, cfg aws.Config, opts EngineOptions) 
 		f.Source = c.WithoutPolicy(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix))
 	}
 	f.policy = c.policy(cfg, opts)
+	if f.opts.UsedWithin == 0 {
+		f.opts.UsedWithin = c.UsedWithin
+	}
 	return f, nil
 }
 
@@ -213,14 +216,22 @@ func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledge
 	if err != nil {
 		return nil, err
 	}
+	// Traffic evidence (docs/usage.md): the ledger's counters, which the
+	// flow-log function writes, when FLOW_LOGS_URL says flow logs are
+	// ingested (the functions); with the flow logs read by the caller
+	// (the CLI's --flow-logs), those and the counters together.
 	var evidence reconcile.UsageEvidence
 	if f.opts.Evidence != nil {
 		f.mu.Lock()
 		cfg := f.targetConfig(t.Resolve(f.home))
 		f.mu.Unlock()
-		if evidence, err = f.opts.Evidence(t.Resolve(f.home), cfg); err != nil {
+		logs, err := f.opts.Evidence(t.Resolve(f.home), cfg)
+		if err != nil {
 			return nil, err
 		}
+		evidence = reconcile.CombineEvidence(logs, f.ledger.Evidence())
+	} else if f.c.FlowLogs != "" {
+		evidence = f.ledger.Evidence()
 	}
 	return reconcile.New(reconcile.Config{
 		Source:          src,

@@ -367,3 +367,47 @@ func (s *loaded) keepUsed(k rules.Key, o rules.Owner, desc string) {
 		s.message += "; " + note
 	}
 }
+
+// CombineEvidence asks every evidence (nil ones left out) and keeps, per
+// rule, the strongest answer: known when any knows, used when any saw
+// traffic, the largest counts and the latest use with its peer. The CLI
+// combines the flow logs it reads with the ledger's counters.
+func CombineEvidence(evs ...UsageEvidence) UsageEvidence {
+	var kept combined
+	for _, ev := range evs {
+		if ev != nil {
+			kept = append(kept, ev)
+		}
+	}
+	switch len(kept) {
+	case 0:
+		return nil
+	case 1:
+		return kept[0]
+	}
+	return kept
+}
+
+type combined []UsageEvidence
+
+func (c combined) RuleUsage(ctx context.Context, target rules.Target, asked []UsageRule, since time.Time) ([]RuleUse, error) {
+	out := make([]RuleUse, len(asked))
+	for _, ev := range c {
+		got, err := ev.RuleUsage(ctx, target, asked, since)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) != len(asked) {
+			return nil, fmt.Errorf("%d answers for %d rules", len(got), len(asked))
+		}
+		for i, u := range got {
+			o := &out[i]
+			o.Known = o.Known || u.Known
+			o.Flows, o.Bytes = max(o.Flows, u.Flows), max(o.Bytes, u.Bytes)
+			if u.Flows > 0 && (o.Last.IsZero() || u.Last.After(o.Last)) {
+				o.Last, o.Peer = u.Last, u.Peer
+			}
+		}
+	}
+	return out, nil
+}

@@ -262,3 +262,31 @@ func TestUsedRuleRemovalEvidence(t *testing.T) {
 		}
 	})
 }
+
+func TestCombineEvidence(t *testing.T) {
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	logs := staticEvidence{{Known: true}, {}, {Known: true, Flows: 3, Bytes: 30, Last: at, Peer: "10.0.0.1"}, {Known: true, Flows: 1, Last: at.Add(time.Hour), Peer: "10.0.0.2"}}
+	ledger := staticEvidence{{}, {}, {Known: true, Flows: 5, Bytes: 10, Last: at.Add(-time.Hour), Peer: "10.0.0.9"}, {Known: true, Flows: 2, Last: at, Peer: "10.0.0.3"}}
+	if CombineEvidence(nil, nil) != nil || CombineEvidence(nil, logs) == nil {
+		t.Fatal("nil evidence is left out")
+	}
+	got, err := CombineEvidence(logs, ledger).RuleUsage(context.Background(), rules.Target{}, make([]UsageRule, 4), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []RuleUse{{Known: true}, {}, {Known: true, Flows: 5, Bytes: 30, Last: at, Peer: "10.0.0.1"}, {Known: true, Flows: 2, Last: at.Add(time.Hour), Peer: "10.0.0.2"}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("rule %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if _, err := CombineEvidence(logs, &fakeEvidence{err: errors.New("throttled")}).RuleUsage(context.Background(), rules.Target{}, make([]UsageRule, 4), at); err == nil {
+		t.Error("an error of either is the run's")
+	}
+}
+
+type staticEvidence []RuleUse
+
+func (s staticEvidence) RuleUsage(context.Context, rules.Target, []UsageRule, time.Time) ([]RuleUse, error) {
+	return s, nil
+}

@@ -52,6 +52,9 @@ type ActionDoc struct {
 	// ExpiresAt is the deadline (RFC 3339, UTC) of a declared permission,
 	// or, for a revoke, the deadline that passed.
 	ExpiresAt string `json:"expiresAt,omitempty"`
+	// Usage is the traffic evidence of the rule a revoke or a modify
+	// changes (--flow-logs; absent without it).
+	Usage *UsageEvidenceDoc `json:"usage,omitempty"`
 }
 
 // ReplacedDoc is a rule modified outside sgrules.
@@ -116,6 +119,9 @@ type PlanDoc struct {
 	// PolicyRefused are the writes the guardrail policy refused
 	// (--policy): left out of the plan, never written.
 	PolicyRefused []Refusal `json:"policyRefused,omitempty"`
+	// UsageRefused are the removals of rules that carried traffic, refused
+	// (--flow-logs): the rules are kept.
+	UsageRefused []UsageRefusalDoc `json:"usageRefused,omitempty"`
 }
 
 // QuotaDoc is one group over the default rules quota after the plan.
@@ -179,6 +185,7 @@ func actionDoc(a reconcile.Action, names map[string]string) ActionDoc {
 	if !a.ExpiresAt.IsZero() {
 		d.ExpiresAt = rules.FormatExpiresAt(a.ExpiresAt)
 	}
+	d.Usage = usageEvidenceDoc(a.Usage)
 	return d
 }
 
@@ -220,6 +227,7 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 		Unmanaged: make([]UnmanagedDoc, 0, len(p.Unmanaged)),
 	}
 	doc.PolicyRefused = Refusals(res)
+	doc.UsageRefused = usageRefusalDocs(res, names)
 	for _, q := range res.Quota {
 		doc.Quota = append(doc.Quota, QuotaDoc{GroupID: q.Group, Direction: string(q.Direction), Family: q.Family, Rules: q.Rules, Quota: rules.QuotaPerGroup})
 	}
