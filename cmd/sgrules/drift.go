@@ -62,23 +62,31 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	output := fs.String("output", "table", "output format: table or json")
 	revert := fs.Bool("revert", false, "correct the drift (paused groups excepted) instead of only reporting it")
+	// A sweep revokes what no file declares: with traffic evidence it
+	// keeps the rules a refusal kept, as apply and the functions do.
+	w.addEvidenceFlags(fs)
 	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
 		return code
 	}
 	if !checkOutput("drift", *output, stderr) {
 		return exitUsage
 	}
-	if msg := w.checkSource(fs); msg != "" {
+	msg := w.checkSource(fs)
+	if msg == "" {
+		msg = w.checkEvidence()
+	}
+	if msg != "" {
 		fmt.Fprintf(stderr, "sgrules drift: %s\n", msg)
 		return exitUsage
 	}
 	// Drift in paused groups is reported (marked paused) and never reverted.
 	req := reconcile.Request{All: true, DryRun: !*revert, Reason: "cli drift"}
-	msg := "checking for drift…"
+	msg = "checking for drift…"
 	if *revert {
 		msg = "reverting drift…"
 	}
 	runs, single, failed, ok := w.runFleet(ctx, "drift", req, msg, stderr)
+	w.warnEvidence("drift", stderr)
 	if !ok {
 		return exitFail
 	}

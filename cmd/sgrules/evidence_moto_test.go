@@ -88,6 +88,10 @@ func TestApplyRefusesUsedRemoval(t *testing.T) {
 	if got := strings.Join(w.rules(db), "\n"); !strings.Contains(got, "5432") || strings.Contains(got, "|22|") {
 		t.Fatalf("after apply: want pg kept and ssh revoked, have\n%s", got)
 	}
+	// A drift sweep with the evidence keeps it too.
+	if code, out, errs := runCmd(t, append([]string{"drift", "--revert"}, append(logs, w.dir)...)...); code == exitUsage || !strings.Contains(strings.Join(w.rules(db), "\n"), "5432") {
+		t.Fatalf("drift --revert --flow-logs: exit %d, rules %v\n%s\n%s", code, w.rules(db), out, errs)
+	}
 	// Level-based: the next apply refuses again (FLOW_LOGS_URL wires the
 	// default), and without evidence nothing refuses.
 	t.Setenv("FLOW_LOGS_URL", "s3://flow-logs/vpc/")
