@@ -69,6 +69,8 @@ type shared struct {
 	upgrading sync.Mutex
 	// upgradeWait bounds the wait for another process's upgrade.
 	upgradeWait time.Duration
+	// noUpgrade: this process may not upgrade the table (WithoutUpgrade).
+	noUpgrade bool
 }
 
 // Option configures a Ledger.

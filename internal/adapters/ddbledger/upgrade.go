@@ -71,6 +71,16 @@ var ErrUpgradeInProgress = errors.New("the ledger table is being upgraded by ano
 // minutes).
 func WithUpgradeWait(d time.Duration) Option { return func(l *Ledger) { l.shared.upgradeWait = d } }
 
+// WithoutUpgrade makes a ledger that may not upgrade the table (a role
+// without Scan, UpdateItem and DeleteItem: the flow-log function) fail
+// with ErrNotUpgraded instead, until a run of the reconcile or drift
+// function has upgraded it.
+func WithoutUpgrade() Option { return func(l *Ledger) { l.shared.noUpgrade = true } }
+
+// ErrNotUpgraded: the table has the earlier layout and this ledger may not
+// upgrade it (WithoutUpgrade); retry once a reconcile or drift run has.
+var ErrNotUpgraded = errors.New("the ledger table has not been upgraded to the current layout yet (the reconcile or drift function upgrades it on its next run)")
+
 // ready returns once the table has the current layout, upgrading it
 // (Upgrade) on the first use; checked once per process.
 func (l *Ledger) ready(ctx context.Context) error {
@@ -86,6 +96,17 @@ func (l *Ledger) ready(ctx context.Context) error {
 	r = l.shared.ready
 	l.shared.mu.Unlock()
 	if r {
+		return nil
+	}
+	if l.shared.noUpgrade {
+		layout, err := l.layout(ctx)
+		if err != nil {
+			return err
+		}
+		if layout < currentLayout {
+			return fmt.Errorf("ledger table %s: %w", l.table, ErrNotUpgraded)
+		}
+		l.markReady()
 		return nil
 	}
 	if _, err := l.Upgrade(ctx); err != nil {

@@ -296,3 +296,21 @@ func TestUpgradeFromLayout1(t *testing.T) {
 		check(t, ddbledger.New(client, table, ddbledger.WithHome(home)))
 	})
 }
+
+// TestWithoutUpgrade: a ledger that may not upgrade (the flow-log
+// function's role) fails with ErrNotUpgraded on a table not yet upgraded,
+// and works once another process has upgraded it.
+func TestWithoutUpgrade(t *testing.T) {
+	_, _, client := setup(t)
+	ctx := context.Background()
+	l := ddbledger.New(client, table, ddbledger.WithoutUpgrade())
+	if _, err := l.ListSources(ctx); !errors.Is(err, ddbledger.ErrNotUpgraded) {
+		t.Fatalf("on a table not upgraded: %v, want ErrNotUpgraded", err)
+	}
+	if _, err := ddbledger.New(client, table).Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ListSources(ctx); err != nil {
+		t.Fatalf("after the upgrade: %v", err)
+	}
+}

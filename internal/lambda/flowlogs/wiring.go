@@ -79,7 +79,8 @@ func (h *hub) init(ctx context.Context) error {
 		h.partition = parts[1]
 	}
 	h.home = rules.Target{Account: aws.ToString(id.Account), Region: h.cfg.Region}
-	h.ledger = ddbledger.New(dynamodb.NewFromConfig(h.cfg), h.table, ddbledger.WithLogger(h.logger), ddbledger.WithHome(h.home))
+	h.ledger = ddbledger.New(dynamodb.NewFromConfig(h.cfg), h.table, ddbledger.WithLogger(h.logger), ddbledger.WithHome(h.home),
+		ddbledger.WithoutUpgrade()) // its role cannot: the reconcile and drift functions upgrade the table
 	h.ready = true
 	return nil
 }
