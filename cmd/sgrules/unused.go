@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/report/render"
@@ -25,8 +30,18 @@ silent revoke. The same report names the rules that allow nothing
 another rule of their group does not (subsumed), the permissions several
 rules declare, and the groups with managed rules and no network
 interface (DescribeNetworkInterfaces).
-Attribution and its limits: docs/usage.md. Rewriting the files without
-the unused rules (--write) is not built yet.
+Attribution and its limits: docs/usage.md.
+
+With --write DIR, the rule files under DIR (a checkout of the rules) are
+rewritten without the unused rules, for a pull request: the plan of that
+change shows their revokes. Only rules whose usage the logs can tell are
+removed: a rule of a group with no network interface, or whose group's
+interfaces no record of the window names, is listed ("usage unknown")
+and kept; so is a rule any permission of which carried traffic or is
+not applied. YAML files keep their comments, order and layout (a removed
+rule goes with the comment lines right above it); JSON files are written
+again with sorted keys. A file left with no rule keeps "rules: {}".
+--write never changes AWS.
 
 Exit status: 0 success (unused rules or not); 1 an invalid rule file or
 an AWS error; 2 usage error.
@@ -34,6 +49,7 @@ an AWS error; 2 usage error.
 Examples:
   sgrules unused --flow-logs s3://my-flow-logs/vpc --table sgrules-ledger ./rules
   sgrules unused --flow-logs s3://my-flow-logs --since 180d --output json --bucket my-rules
+  sgrules unused --flow-logs s3://my-flow-logs --write ./rules ./rules
 `,
 		run: runUnused,
 	})
@@ -43,6 +59,7 @@ func runUnused(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := newFlags(commands["unused"], stderr)
 	var u usageRun
 	u.addFlags(fs, "90d")
+	write := fs.String("write", "", "rewrite the rule files under this directory without the unused rules whose usage is known (never AWS)")
 	if code, done := parseFlags(fs, interleave(fs, args), stdout); done {
 		return code
 	}
@@ -88,6 +105,16 @@ func runUnused(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	doc := render.NewUnusedDoc(render.NewUsageDoc(res.usage, res.read, res.attr, u.from, u.to, res.names), subsumed, lonely)
+	covered, err := coveredGroups(ctx, res)
+	if err != nil {
+		return fail(exitFail, "%v", err)
+	}
+	doc.MarkUnknown(covered)
+	if *write != "" {
+		if doc.Removed, err = writeUnused(*write, u.w.prefix, res.usage, doc); err != nil {
+			return fail(exitFail, "%v", err)
+		}
+	}
 	u.warn("unused", doc.Read, stderr)
 	if u.output == "json" {
 		err = report.JSON(stdout, doc)
@@ -98,4 +125,92 @@ func runUnused(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return fail(exitFail, "%v", err)
 	}
 	return exitOK
+}
+
+// coveredGroups returns the groups of the interfaces the window's
+// accepted flows were logged on: the groups whose usage the logs tell.
+func coveredGroups(ctx context.Context, res usageResult) (map[string]bool, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for k := range res.flows {
+		if !seen[k.Interface] {
+			seen[k.Interface] = true
+			ids = append(ids, k.Interface)
+		}
+	}
+	sort.Strings(ids)
+	ifaces, err := res.lookup.Interfaces(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	covered := map[string]bool{}
+	for _, in := range ifaces {
+		for _, g := range in.Groups {
+			covered[g] = true
+		}
+	}
+	return covered, nil
+}
+
+// writeUnused rewrites the rule files under dir without the rules every
+// permission of which is applied, carried no traffic and has a known
+// usage; rules of files not under dir are left alone. A rule's file is
+// its source key less the rules prefix, under dir.
+func writeUnused(dir, prefix string, usage []flowlog.Usage, doc render.UnusedDoc) ([]render.RemovedRules, error) {
+	unknown := map[string]bool{} // groups whose usage the logs cannot tell
+	for _, r := range doc.Unused {
+		if r.Unknown != "" {
+			unknown[r.GroupID] = true
+		}
+	}
+	removable, keep := map[rules.Owner]bool{}, map[rules.Owner]bool{}
+	for _, us := range usage {
+		if us.RuleID == "" || us.Used() || unknown[us.Key.GroupID] {
+			keep[us.Owner] = true
+		} else {
+			removable[us.Owner] = true
+		}
+	}
+	byFile := map[string][]string{}
+	for o := range removable {
+		if !keep[o] {
+			byFile[o.Source] = append(byFile[o.Source], o.Rule)
+		}
+	}
+	sources := make([]string, 0, len(byFile))
+	for src := range byFile {
+		sources = append(sources, src)
+	}
+	sort.Strings(sources)
+	out := []render.RemovedRules{}
+	for _, src := range sources {
+		rel, ok := strings.CutPrefix(src, prefix)
+		if !ok || !filepath.IsLocal(filepath.FromSlash(rel)) {
+			continue
+		}
+		path := filepath.Join(dir, filepath.FromSlash(rel))
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // not a file under dir
+		}
+		if err != nil {
+			return nil, err
+		}
+		body, removed, err := rules.RemoveRules(path, data, byFile[src])
+		if err != nil {
+			return nil, err
+		}
+		if len(removed) == 0 {
+			continue
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, body, info.Mode().Perm()); err != nil {
+			return nil, err
+		}
+		out = append(out, render.RemovedRules{File: filepath.ToSlash(rel), Rules: removed})
+	}
+	return out, nil
 }

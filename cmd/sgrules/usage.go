@@ -171,6 +171,8 @@ type usageResult struct {
 	read   flowlog.Stats
 	attr   flowlog.AttributionStats
 	lookup *flowsrc.Lookup
+	// flows are the window's accepted flows, by interface.
+	flows map[flowlog.FlowKey]*flowlog.Counter
 }
 
 // run reads the files, the ledger and the logs, and attributes.
@@ -256,7 +258,7 @@ func (u *usageRun) run(ctx context.Context, stderr io.Writer) (usageResult, erro
 	}
 	sort.Strings(groupIDs)
 	names, _ := groupNames(ctx, groups, groupIDs) // a nicety: none on error
-	return usageResult{usage: append(rep.Rules, unapplied...), names: names, read: ag.Stats(), attr: rep.Stats, lookup: lk}, nil
+	return usageResult{usage: append(rep.Rules, unapplied...), names: names, read: ag.Stats(), attr: rep.Stats, lookup: lk, flows: ag.Flows()}, nil
 }
 
 // ruleIDs maps each permission to the id of the rule that carries it:

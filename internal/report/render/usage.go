@@ -191,13 +191,57 @@ func UsageText(w io.Writer, doc UsageDoc) error {
 // permission of the same group allows entirely, and the groups with no
 // network interface.
 type UnusedDoc struct {
-	Unused                 []UsageRule      `json:"unused"`
+	Unused                 []UnusedRule     `json:"unused"`
 	Subsumed               []SubsumedRule   `json:"subsumed"`
 	DeclaredTwice          []DeclaredTwice  `json:"declaredTwice"`
 	GroupsWithoutInterface []string         `json:"groupsWithoutInterface"`
 	Window                 UsageWindow      `json:"window"`
 	Read                   UsageRead        `json:"read"`
 	Attribution            UsageAttribution `json:"attribution"`
+	// Removed lists, with --write, the rules taken out of each file.
+	Removed []RemovedRules `json:"removed,omitempty"`
+}
+
+// UnusedRule is a permission with no traffic in the window. Unknown,
+// when set, says why the logs cannot tell whether it is used (its group
+// has no network interface, or no flow-log record of the window names
+// one of its interfaces): such a rule is listed, never removed by
+// --write.
+type UnusedRule struct {
+	UsageRule
+	Unknown string `json:"unknown,omitempty"`
+}
+
+// Why a rule's usage is unknown (UnusedRule.Unknown).
+const (
+	UnknownNoInterface = "group has no network interface"
+	UnknownNoLogs      = "usage unknown: no flow-log record of the group's interfaces"
+)
+
+// MarkUnknown marks the unused rules whose usage the logs cannot tell:
+// those of a group without interface (GroupsWithoutInterface) or whose
+// group is not in covered (the groups of the interfaces the window's
+// records name).
+func (d *UnusedDoc) MarkUnknown(covered map[string]bool) {
+	noIface := map[string]bool{}
+	for _, g := range d.GroupsWithoutInterface {
+		noIface[g] = true
+	}
+	for i := range d.Unused {
+		switch g := d.Unused[i].GroupID; {
+		case noIface[g]:
+			d.Unused[i].Unknown = UnknownNoInterface
+		case !covered[g]:
+			d.Unused[i].Unknown = UnknownNoLogs
+		}
+	}
+}
+
+// RemovedRules names the rules --write took out of one file (its path
+// under the directory written).
+type RemovedRules struct {
+	File  string   `json:"file"`
+	Rules []string `json:"rules"`
 }
 
 // SubsumedRule is a permission and one wider permission of its group.
@@ -221,7 +265,7 @@ type DeclaredTwice struct {
 // with no traffic, and adds the subsumed ones (keyed by rule id: the
 // wider rule's id) and the groups without an interface.
 func NewUnusedDoc(doc UsageDoc, subsumedBy map[string]string, noInterface []string) UnusedDoc {
-	out := UnusedDoc{Unused: []UsageRule{}, Subsumed: []SubsumedRule{}, DeclaredTwice: []DeclaredTwice{}, GroupsWithoutInterface: noInterface,
+	out := UnusedDoc{Unused: []UnusedRule{}, Subsumed: []SubsumedRule{}, DeclaredTwice: []DeclaredTwice{}, GroupsWithoutInterface: noInterface,
 		Window: doc.Window, Read: doc.Read, Attribution: doc.Attribution}
 	if out.GroupsWithoutInterface == nil {
 		out.GroupsWithoutInterface = []string{}
@@ -252,7 +296,7 @@ func NewUnusedDoc(doc UsageDoc, subsumedBy map[string]string, noInterface []stri
 			continue
 		}
 		if r.LastSeen == nil {
-			out.Unused = append(out.Unused, r)
+			out.Unused = append(out.Unused, UnusedRule{UsageRule: r})
 		}
 		if by, ok := subsumedBy[r.RuleID]; ok {
 			out.Subsumed = append(out.Subsumed, SubsumedRule{UsageRule: r, By: byID[by]})
@@ -274,11 +318,11 @@ func UnusedText(w io.Writer, doc UnusedDoc) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "FILE\tRULE\tRULE ID\tGROUP\tPERMISSION\tNOTE")
 		for _, r := range doc.Unused {
-			note := ""
-			if noIface[r.GroupID] {
-				note = "group has no network interface"
+			note := r.Unknown
+			if note == "" && noIface[r.GroupID] {
+				note = UnknownNoInterface
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, r.RuleID, groupText(r), trafficText(r), note)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Rule, r.RuleID, groupText(r.UsageRule), trafficText(r.UsageRule), note)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -304,6 +348,16 @@ func UnusedText(w io.Writer, doc UnusedDoc) error {
 	}
 	if len(doc.GroupsWithoutInterface) > 0 {
 		fmt.Fprintf(w, "\nGroups with managed rules and no network interface: %s.\n", strings.Join(doc.GroupsWithoutInterface, ", "))
+	}
+	if doc.Removed != nil {
+		if len(doc.Removed) == 0 {
+			fmt.Fprintln(w, "\nRemoved no rule from the files (--write): none is unused with its usage known.")
+		} else {
+			fmt.Fprintln(w, "\nRemoved from the files (--write), for a reviewed change:")
+			for _, r := range doc.Removed {
+				fmt.Fprintf(w, "  %s: %s\n", r.File, strings.Join(r.Rules, ", "))
+			}
+		}
 	}
 	rd := doc.Read
 	fmt.Fprintf(w, "\nRead %d log objects", rd.Objects)
