@@ -11,6 +11,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/pkg/flowlog"
@@ -28,8 +31,10 @@ last 90 days) and lists the managed rules that carried no traffic in it:
 candidates for removal by a reviewed change to the rule files, never a
 silent revoke. The same report names the rules that allow nothing
 another rule of their group does not (subsumed), the permissions several
-rules declare, and the groups with managed rules and no network
-interface (DescribeNetworkInterfaces).
+rules declare, the groups with managed rules and no network interface
+(DescribeNetworkInterfaces), and the stale group references: the rules
+of the managed groups that reference a deleted group or one of a VPC no
+longer peered (DescribeStaleSecurityGroups, per VPC).
 Attribution and its limits: docs/usage.md.
 
 With --write DIR, the rule files under DIR (a checkout of the rules) are
@@ -104,7 +109,13 @@ func runUnused(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			lonely = append(lonely, g)
 		}
 	}
-	doc := render.NewUnusedDoc(render.NewUsageDoc(res.usage, res.read, res.attr, u.from, u.to, res.names), subsumed, lonely)
+	usageDoc := render.NewUsageDoc(res.usage, res.read, res.attr, u.from, u.to, res.names)
+	doc := render.NewUnusedDoc(usageDoc, subsumed, lonely)
+	stale, err := staleReferences(ctx, res.ec2, groups)
+	if err != nil {
+		return fail(exitFail, "%v", err)
+	}
+	doc.AddStale(stale, usageDoc)
 	covered, err := coveredGroups(ctx, res)
 	if err != nil {
 		return fail(exitFail, "%v", err)
@@ -211,6 +222,49 @@ func writeUnused(dir, prefix string, usage []flowlog.Usage, doc render.UnusedDoc
 			return nil, err
 		}
 		out = append(out, render.RemovedRules{File: filepath.ToSlash(rel), Rules: removed})
+	}
+	return out, nil
+}
+
+// staleReferences asks EC2 for the stale rules of the managed groups:
+// DescribeStaleSecurityGroups for each of their VPCs.
+func staleReferences(ctx context.Context, api *ec2.Client, groups []string) ([]render.StaleReference, error) {
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	infos, err := ec2sg.New(api).DescribeGroups(ctx, groups)
+	if err != nil {
+		return nil, err
+	}
+	only, vpcSet := map[string]bool{}, map[string]bool{}
+	for _, g := range groups {
+		only[g] = true
+	}
+	for _, in := range infos {
+		if in.VPCID != "" {
+			vpcSet[in.VPCID] = true
+		}
+	}
+	vpcs := make([]string, 0, len(vpcSet))
+	for v := range vpcSet {
+		vpcs = append(vpcs, v)
+	}
+	refs, err := ec2sg.StaleReferences(ctx, api, vpcs, only)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]render.StaleReference, 0, len(refs))
+	for _, r := range refs {
+		dir := rules.Ingress
+		if r.Egress {
+			dir = rules.Egress
+		}
+		proto := r.Protocol
+		if p, err := rules.NormalizeProtocol(proto); err == nil {
+			proto = p
+		}
+		out = append(out, render.StaleReference{GroupID: r.GroupID, Direction: string(dir), Protocol: proto, FromPort: r.FromPort, ToPort: r.ToPort,
+			RefGroupID: r.RefGroupID, RefVPCID: r.RefVPCID, PeeringStatus: r.PeeringStatus})
 	}
 	return out, nil
 }

@@ -8,8 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
 	"github.com/sgrules/sgrules/internal/report/render"
 	"github.com/sgrules/sgrules/internal/testutil/flowcorpus"
+	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 )
 
 // TestUnusedWrite: "unused --write DIR" rewrites the rule files without
@@ -126,4 +130,41 @@ rules:
 	// AWS untouched: the plan of the rewritten files revokes the six.
 	w.expect(0, nil, "validate", w.dir)
 	w.expect(0, []string{"Plan: 0 to authorize, 0 to update, 6 to revoke", "owners: rules/gone.yaml#web-ssh-old", "owners: rules/extra.yaml#web-http-8080"}, "plan", w.dir)
+}
+
+// TestUnusedStale: the unused report names the managed groups' stale
+// references (DescribeStaleSecurityGroups), with the rule declaring one:
+// a rule of web referencing a group of another VPC that was deleted.
+func TestUnusedStale(t *testing.T) {
+	w, _, ids := usageWorld(t, nil, nil)
+	peerVPC := motoserver.CreateVPC(t, w.cfg)
+	old := motoserver.CreateGroup(t, w.cfg, peerVPC, "old-peer", nil)
+	w.write("peer.yaml", `rules:
+  web-from-old-peer:
+    securityGroup: {tags: {Name: web}}
+    type: ingress
+    protocol: tcp
+    fromPort: 8443
+    toPort: 8443
+    sourceSecurityGroups: [`+old+`]
+`)
+	w.expect(0, []string{"Applied:"}, "apply", w.dir)
+	if _, err := w.ec2.DeleteSecurityGroup(context.Background(), &ec2.DeleteSecurityGroupInput{GroupId: aws.String(old)}); err != nil {
+		t.Fatal(err)
+	}
+	out := w.expect(0, nil, "unused", "--flow-logs", "s3://flow-logs/vpc", "--until", "2025-12-02", "--output", "json", w.dir)
+	var doc render.UnusedDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(doc.StaleReferences) != 1 {
+		t.Fatalf("stale references %+v", doc.StaleReferences)
+	}
+	s := doc.StaleReferences[0]
+	if s.GroupID != ids["sg:web"] || s.RefGroupID != old || s.Direction != "ingress" || s.Protocol != "tcp" || s.FromPort != 8443 ||
+		strings.Join(s.Owners, " ") != "rules/peer.yaml#web-from-old-peer" {
+		t.Errorf("stale %+v", s)
+	}
+	w.expect(0, []string{"1 stale group references", ids["sg:web"] + " ingress tcp 8443-8443 from " + old + ": rules/peer.yaml#web-from-old-peer"},
+		"unused", "--flow-logs", "s3://flow-logs/vpc", "--until", "2025-12-02", w.dir)
 }

@@ -171,6 +171,7 @@ type usageResult struct {
 	read   flowlog.Stats
 	attr   flowlog.AttributionStats
 	lookup *flowsrc.Lookup
+	ec2    *ec2.Client
 	// flows are the window's accepted flows, by interface.
 	flows map[flowlog.FlowKey]*flowlog.Counter
 }
@@ -258,7 +259,7 @@ func (u *usageRun) run(ctx context.Context, stderr io.Writer) (usageResult, erro
 	}
 	sort.Strings(groupIDs)
 	names, _ := groupNames(ctx, groups, groupIDs) // a nicety: none on error
-	return usageResult{usage: append(rep.Rules, unapplied...), names: names, read: ag.Stats(), attr: rep.Stats, lookup: lk, flows: ag.Flows()}, nil
+	return usageResult{usage: append(rep.Rules, unapplied...), names: names, read: ag.Stats(), attr: rep.Stats, lookup: lk, flows: ag.Flows(), ec2: ec2c}, nil
 }
 
 // ruleIDs maps each permission to the id of the rule that carries it:

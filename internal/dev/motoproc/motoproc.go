@@ -80,6 +80,18 @@ var Authorize = Patch{
 	Applied: "sgrules moto authorize: applied",
 }
 
+//go:embed sgrules_moto_stale.py
+var staleSource []byte
+
+// Stale is the patch every StartProcess applies after Authorize:
+// DescribeStaleSecurityGroups, which moto lacks, answers as EC2 does (the
+// rules referencing a deleted group or one of a VPC no longer peered).
+var Stale = Patch{
+	Module:  "sgrules_moto_stale",
+	Source:  staleSource,
+	Applied: "sgrules moto stale: applied",
+}
+
 // Process is a running moto_server.
 type Process struct {
 	// URL is the endpoint, e.g. "http://127.0.0.1:41234".
@@ -93,11 +105,11 @@ type Process struct {
 }
 
 // StartProcess starts moto_server on 127.0.0.1 and a free port, with
-// Atomic, Modify, Authorize and then patches applied, and waits until it answers (up to
+// Atomic, Modify, Authorize, Stale and then patches applied, and waits until it answers (up to
 // 30 s). The caller must call Stop. ctx bounds the start-up only, not the
 // life of the process.
 func StartProcess(ctx context.Context, patches ...Patch) (*Process, error) {
-	return startProcess(ctx, append([]Patch{Atomic, Modify, Authorize}, patches...))
+	return startProcess(ctx, append([]Patch{Atomic, Modify, Authorize, Stale}, patches...))
 }
 
 func startProcess(ctx context.Context, patches []Patch) (*Process, error) {

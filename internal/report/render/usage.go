@@ -198,6 +198,10 @@ type UnusedDoc struct {
 	Window                 UsageWindow      `json:"window"`
 	Read                   UsageRead        `json:"read"`
 	Attribution            UsageAttribution `json:"attribution"`
+	// StaleReferences are the managed groups' rules EC2 reports stale
+	// (DescribeStaleSecurityGroups): referencing a deleted group or one of
+	// a VPC no longer peered.
+	StaleReferences []StaleReference `json:"staleReferences"`
 	// Removed lists, with --write, the rules taken out of each file.
 	Removed []RemovedRules `json:"removed,omitempty"`
 }
@@ -237,6 +241,36 @@ func (d *UnusedDoc) MarkUnknown(covered map[string]bool) {
 	}
 }
 
+// StaleReference is one stale rule: GroupID's rule referencing
+// RefGroupID, and the managed rules ("file#rule") declaring it, if any.
+type StaleReference struct {
+	GroupID       string   `json:"groupId"`
+	Direction     string   `json:"direction"`
+	Protocol      string   `json:"protocol"`
+	FromPort      int32    `json:"fromPort"`
+	ToPort        int32    `json:"toPort"`
+	RefGroupID    string   `json:"refGroupId"`
+	RefVPCID      string   `json:"refVpcId,omitempty"`
+	PeeringStatus string   `json:"peeringStatus,omitempty"`
+	Owners        []string `json:"owners"`
+}
+
+// AddStale adds the stale references, naming the managed rules of the
+// group whose peer is the referenced group, same direction and ports.
+func (d *UnusedDoc) AddStale(refs []StaleReference, usage UsageDoc) {
+	d.StaleReferences = []StaleReference{}
+	for _, r := range refs {
+		r.Owners = []string{}
+		for _, u := range usage.Rules {
+			if u.GroupID == r.GroupID && u.Direction == r.Direction && u.FromPort == r.FromPort && u.ToPort == r.ToPort &&
+				strings.HasPrefix(u.Peer, "sg:") && strings.HasSuffix(u.Peer, r.RefGroupID) {
+				r.Owners = append(r.Owners, u.Source+"#"+u.Rule)
+			}
+		}
+		d.StaleReferences = append(d.StaleReferences, r)
+	}
+}
+
 // RemovedRules names the rules --write took out of one file (its path
 // under the directory written).
 type RemovedRules struct {
@@ -265,7 +299,7 @@ type DeclaredTwice struct {
 // with no traffic, and adds the subsumed ones (keyed by rule id: the
 // wider rule's id) and the groups without an interface.
 func NewUnusedDoc(doc UsageDoc, subsumedBy map[string]string, noInterface []string) UnusedDoc {
-	out := UnusedDoc{Unused: []UnusedRule{}, Subsumed: []SubsumedRule{}, DeclaredTwice: []DeclaredTwice{}, GroupsWithoutInterface: noInterface,
+	out := UnusedDoc{Unused: []UnusedRule{}, Subsumed: []SubsumedRule{}, DeclaredTwice: []DeclaredTwice{}, StaleReferences: []StaleReference{}, GroupsWithoutInterface: noInterface,
 		Window: doc.Window, Read: doc.Read, Attribution: doc.Attribution}
 	if out.GroupsWithoutInterface == nil {
 		out.GroupsWithoutInterface = []string{}
@@ -348,6 +382,20 @@ func UnusedText(w io.Writer, doc UnusedDoc) error {
 	}
 	if len(doc.GroupsWithoutInterface) > 0 {
 		fmt.Fprintf(w, "\nGroups with managed rules and no network interface: %s.\n", strings.Join(doc.GroupsWithoutInterface, ", "))
+	}
+	if len(doc.StaleReferences) > 0 {
+		fmt.Fprintf(w, "\n%d stale group references (DescribeStaleSecurityGroups: the group was deleted or its VPC is no longer peered):\n", len(doc.StaleReferences))
+		for _, r := range doc.StaleReferences {
+			owners := "not declared in the rule files"
+			if len(r.Owners) > 0 {
+				owners = strings.Join(r.Owners, ", ")
+			}
+			prep := "from"
+			if r.Direction == string(rules.Egress) {
+				prep = "to"
+			}
+			fmt.Fprintf(w, "  %s %s %s %d-%d %s %s: %s\n", r.GroupID, r.Direction, r.Protocol, r.FromPort, r.ToPort, prep, r.RefGroupID, owners)
+		}
 	}
 	if doc.Removed != nil {
 		if len(doc.Removed) == 0 {
