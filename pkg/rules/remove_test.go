@@ -56,3 +56,44 @@ func TestRemoveRules(t *testing.T) {
 		t.Errorf("nothing to remove: %v %v, file changed: %v", removed, err, string(out) != string(data))
 	}
 }
+
+// FuzzRemoveRules: on any valid file, removing every other rule never
+// panics, and a rewrite keeps exactly the other rules.
+func FuzzRemoveRules(f *testing.F) {
+	for _, n := range []string{"web.in.yaml", "all.in.yaml", "flow.in.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata/remove", n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		before, diags := Parse("f.yaml", data)
+		if diags.HasErrors() {
+			return
+		}
+		var drop, keep []string
+		for i, r := range before.Rules {
+			if i%2 == 0 {
+				drop = append(drop, r.Name)
+			} else {
+				keep = append(keep, r.Name)
+			}
+		}
+		out, removed, err := RemoveRules("f.yaml", data, drop)
+		if err != nil {
+			return // refused (the rewrite would not parse): the file is left alone
+		}
+		after, diags := Parse("f.yaml", out)
+		if diags.HasErrors() {
+			t.Fatalf("rewrite does not parse: %v\n%s", diags, out)
+		}
+		var got []string
+		for _, r := range after.Rules {
+			got = append(got, r.Name)
+		}
+		if strings.Join(got, " ") != strings.Join(keep, " ") || len(removed) != len(drop) {
+			t.Fatalf("kept %q, want %q; removed %q of %q\n--- in\n%s--- out\n%s", got, keep, removed, drop, data, out)
+		}
+	})
+}
