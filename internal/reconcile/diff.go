@@ -344,6 +344,14 @@ func diff(in diffInput) diffOutput {
 			out.plan.Actions = append(out.plan.Actions, a)
 			continue
 		}
+		if _, exists := actual[k]; !exists && !in.complete && !anyInScope(owners, in.scope) {
+			// Missing, and only owners outside the scope declare it, as
+			// the ledger says: a run that did not read their sources
+			// cannot tell drift from their own revocation that a crash
+			// kept from the ledger (a file deleted or changed since).
+			// Their run or the next sweep settles it.
+			continue
+		}
 		declared[k] = true
 		ownerList := sortedOwners(owners)
 		desc := owners[ownerList[0]]

@@ -1,0 +1,74 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
+	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/s3source"
+	"github.com/sgrules/sgrules/internal/reconcile"
+)
+
+// crashBeforeDeletes is the ledger of a run that dies after its EC2 calls
+// and before a commit that deletes ledger items.
+type crashBeforeDeletes struct{ reconcile.Ledger }
+
+func (l crashBeforeDeletes) Write(ctx context.Context, c reconcile.Commit) error {
+	if len(c.Delete) > 0 {
+		return errors.New("simulated crash before the commit")
+	}
+	return l.Ledger.Write(ctx, c)
+}
+
+// A run revoking a deleted file's rules dies before its commit: the ledger
+// still holds them, EC2 no longer does. An event run of another file of
+// the same group does not read the deleted file: it must not write its
+// rules back as drift (the owner's run or the next sweep settles them).
+func TestEventRunDoesNotRestoreRulesOfAnotherFileACrashRevoked(t *testing.T) {
+	w := newWorld(t)
+	web := w.groups["web"]
+	w.put("rules/gone.yaml", []byte(ruleFile("web", "ingress", "tcp", 7001, 7001, "cidrBlocks: [10.7.0.0/16]")))
+	w.put("rules/other.yaml", []byte(ruleFile("web", "ingress", "tcp", 7002, 7002, "cidrBlocks: [10.7.0.0/16]")))
+	w.reconcile(reconcile.Request{All: true})
+	gone := web + "|ingress|tcp|7001|7001|cidr4:10.7.0.0/16"
+	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, gone) {
+		t.Fatalf("not applied:\n%s", got)
+	}
+
+	w.remove("rules/gone.yaml")
+	crashing, err := reconcile.New(reconcile.Config{
+		Source:   s3source.New(w.s3, w.bucket, "rules/"),
+		Groups:   ec2sg.New(w.ec2),
+		Ledger:   crashBeforeDeletes{ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")},
+		LedgerID: "ledger",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crashing.Reconcile(context.Background(), reconcile.Request{Keys: []string{"rules/gone.yaml"}}); err == nil {
+		t.Fatal("the crashing run succeeded")
+	}
+	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, gone) {
+		t.Fatalf("the crashing run did not revoke:\n%s", got)
+	}
+
+	res := w.reconcile(reconcile.Request{Keys: []string{"rules/other.yaml"}})
+	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, gone) {
+		t.Fatalf("the run of other.yaml wrote back the rule of the deleted gone.yaml (authorized %d):\n%s", res.Plan.Count(reconcile.ActAuthorize), got)
+	}
+	// The sweep settles the ledger: the rule stays gone, nothing is owned
+	// for gone.yaml any more.
+	w.reconcile(reconcile.Request{All: true})
+	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, gone) || !strings.Contains(got, web+"|ingress|tcp|7002|7002|") {
+		t.Fatalf("after the sweep:\n%s", got)
+	}
+	res = w.reconcile(reconcile.Request{All: true})
+	if n := len(res.Plan.Actions); n != 0 {
+		t.Errorf("a second sweep plans %d actions: %v", n, res.Plan.Actions)
+	}
+}
