@@ -60,6 +60,9 @@ type totals struct {
 	// samples of EC2 state taken, and protected permissions checked in them
 	samples, protectedChecks int
 	violations               []string
+	// ops counts the operations of deployments_test.go and
+	// offboard_test.go by name (opsSummary).
+	ops map[string]int
 }
 
 // TestChaos runs randomised scenarios (see scenario.run) and checks three
@@ -70,7 +73,7 @@ func TestChaos(t *testing.T) {
 	base := uint64(envInt("CHAOS_SEED", defaultSeed))
 	srv := motoserver.Shared(t)
 	start := time.Now()
-	tot := &totals{faults: map[faultproxy.Kind]int{}}
+	tot := &totals{faults: map[faultproxy.Kind]int{}, ops: map[string]int{}}
 	pa := faultproxy.Start(t, srv.URL, base)
 	pb := faultproxy.Start(t, srv.URL, base+1)
 	pc := faultproxy.Start(t, srv.URL, base+2)
@@ -112,6 +115,7 @@ func TestChaos(t *testing.T) {
 		tot.ledgerLosses, tot.handRules, tot.bulkFiles, tot.poisoned, tot.otherScenarios, tot.otherRuns, tot.otherCallChecks,
 		tot.policyScenarios, tot.refused, tot.worldOpen, tot.policyChecks, tot.responded, tot.handoffs, tot.spoofed, tot.fleetScenarios, tot.fleetRuns, tot.refusedMoves,
 		tot.samples, tot.protectedChecks, tot.calls, injected, strings.Join(kinds, " "), len(tot.violations), time.Since(start).Round(time.Millisecond))
+	summary += "; " + opsSummary(tot.ops)
 	t.Log(summary)
 	if path := os.Getenv("CHAOS_SUMMARY"); path != "" {
 		_ = os.WriteFile(path, []byte(summary+"\n"), 0o644)
@@ -158,6 +162,7 @@ type scenario struct {
 	pending []string // keys with an undelivered event
 	hand    map[string]reconcile.ActualRule
 	bulk    string                 // the key of the bulk file, "" if none
+	fixed   map[string]string      // files no step changes (deployments_test.go)
 	poison  map[string]bool        // keys whose object is an oversized invalid upload
 	base    []reconcile.ActualRule // rules of the new groups (moto's default egress)
 	// lost are the rules sgrules had created when the ledger was lost:
@@ -200,6 +205,7 @@ func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb, pc, 
 		s.other = newOther(s, pc)
 		tot.otherScenarios++
 	}
+	s.bothExclusive()
 	if seed%4 == 3 { // a hub of two accounts in a quarter of the scenarios
 		s.fleet = newFleet(s, pd)
 		tot.fleetScenarios++
@@ -341,6 +347,7 @@ func (s *scenario) content() map[string]string {
 	for k, f := range s.files {
 		out[k] = f.render()
 	}
+	maps.Copy(out, s.fixed)
 	return out
 }
 
@@ -467,7 +474,7 @@ func (s *scenario) run() {
 		}
 		if s.step > 1 && s.rng.IntN(12) == 0 {
 			for _, r := range s.w.rules() {
-				if _, byHand := s.hand[r.RuleID]; !byHand && r.Tags[reconcile.TagLedger] == table {
+				if _, byHand := s.hand[r.RuleID]; !byHand && r.Tags[reconcile.TagLedger] == deployment {
 					s.lost[r.RuleID] = r
 				}
 			}
@@ -536,6 +543,7 @@ func (s *scenario) protect(before, after map[string]string) {
 			prot[r.Key] = r.RuleID
 		}
 	}
+	s.protectShared(prot)
 	s.mu.Lock()
 	s.protected = prot
 	s.mu.Unlock()
@@ -616,7 +624,7 @@ func (s *scenario) check(when string, call *faultproxy.Call, ledger string) {
 	if call == nil {
 		return
 	}
-	if ledger == otherTable {
+	if s.other != nil && ledger == s.other.id {
 		s.mu.Lock()
 		s.tot.otherCallChecks++
 		s.mu.Unlock()
@@ -681,8 +689,8 @@ func (s *scenario) deliver() {
 			}
 		}
 	}
-	s.pa.Before(sampler(table))
-	s.pb.Before(sampler(table))
+	s.pa.Before(sampler(deployment))
+	s.pb.Before(sampler(deployment))
 	defer func() {
 		s.pa.Before(nil)
 		s.pb.Before(nil)
@@ -697,7 +705,7 @@ func (s *scenario) deliver() {
 		oreqs, fc := s.other.plan()
 		if len(oreqs) > 0 {
 			s.pc.Set(fc)
-			s.pc.Before(sampler(otherTable))
+			s.pc.Before(sampler(s.other.id))
 			wait := s.other.start(oreqs)
 			defer func() {
 				log := wait()
@@ -817,12 +825,7 @@ func (s *scenario) converge() {
 	var od declared
 	if s.other != nil {
 		od = s.w.desire(s.other.content())
-		for k, v := range od {
-			if _, dup := all[k]; dup {
-				s.t.Fatalf("seed %d: both deployments declare %s (the suite must keep them apart)", s.seed, k)
-			}
-			all[k] = v
-		}
+		s.mergeShared(all, od) // both may declare a permission (deployments_test.go)
 	}
 	var fd declared
 	if s.fleet != nil {
@@ -911,6 +914,7 @@ func (s *scenario) converge() {
 	if n := s.pa.Stats().Mutating + s.pc.Stats().Mutating - before; n != 0 {
 		s.violate("sweeps after convergence made %d mutating calls", n)
 	}
+	s.checkReports()
 }
 
 // bulkFile returns a file of 101 to 120 single-permission rules: its

@@ -91,6 +91,9 @@ type fleet struct {
 	// force: the old target keeps it, the move pending, and the new one
 	// records the file invalid.
 	refused map[string]string
+	// off: the second account was taken out of the target accounts
+	// (offboard_test.go).
+	off offboarding
 }
 
 func newFleet(s *scenario, p *faultproxy.Proxy) *fleet {
@@ -133,7 +136,7 @@ func newFleet(s *scenario, p *faultproxy.Proxy) *fleet {
 	creds := aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsAPI, roleARN, func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = "chaos-hub"
 	}))
-	allow := func(a string) bool { return a == home.Account || a == fleetAcct }
+	allow := func(a string) bool { return a == home.Account || (a == fleetAcct && !f.off.done.Load()) }
 	holder := fmt.Sprintf("F-%d", s.seed)
 	var mu sync.Mutex
 	groups := map[rules.Target]*ec2sg.Client{}
@@ -211,10 +214,16 @@ func (f *fleet) byName(remote bool) map[string]string {
 // fileOp creates, changes (one rule replaced or added), deletes a file or
 // moves it to the other target.
 func (f *fleet) fileOp() {
+	if f.offboard() {
+		return
+	}
 	keys := sortedFileKeys(f.files)
 	op := "create"
 	if len(keys) > 0 {
 		op = pick(f.rng, "create", "create", "update", "update", "move", "move", "delete")
+	}
+	if op == "move" && f.off.done.Load() {
+		op = "update"
 	}
 	if len(keys) >= 4 && op == "create" {
 		op = "update"
@@ -226,7 +235,7 @@ func (f *fleet) fileOp() {
 		f.nextID++
 		key = fmt.Sprintf("%sh%d.yaml", fleetPrefix, f.nextID)
 		for {
-			ff := fleetFile{f: file{rules: map[string]string{}}, remote: f.rng.IntN(2) == 0}
+			ff := fleetFile{f: file{rules: map[string]string{}}, remote: f.rng.IntN(2) == 0 && !f.off.done.Load()}
 			for i := 0; i < 1+f.rng.IntN(3); i++ {
 				f.nextID++
 				ff.f.rules[fmt.Sprintf("h%d", f.nextID)] = f.ruleBody()
@@ -452,6 +461,10 @@ func (f *fleet) finalSweep() error {
 // rules, by the caller.)
 func (f *fleet) checkRemote(ctx context.Context) {
 	s := f.s
+	if f.off.done.Load() {
+		f.checkOffboarded(ctx)
+		return
+	}
 	actual := f.remoteRules()
 	d := f.desire(true)
 	for _, v := range ec2Violations(actual, d, f.rbase) {

@@ -115,7 +115,10 @@ func (s *scenario) spoof() {
 	if s.rng.IntN(2) == 0 {
 		g = s.w.byName["spare"]
 	}
-	tags := map[string]string{reconcile.TagManaged: "true", reconcile.TagLedger: table}
+	for s.other != nil && g == s.other.excl { // exclusive for the first deployment too (deployments_test.go)
+		g = pick(s.rng, s.w.ids...)
+	}
+	tags := map[string]string{reconcile.TagManaged: "true", reconcile.TagLedger: deployment}
 	if keys := sortedFileKeys(s.files); len(keys) > 0 {
 		tags[reconcile.TagOwner] = pick(s.rng, keys...)
 	}

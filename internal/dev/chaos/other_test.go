@@ -20,7 +20,6 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/testutil/faultproxy"
-	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -65,6 +64,12 @@ type other struct {
 	led     *ddbledger.Ledger
 	files   map[string]file
 	pending []string
+	// id is its identity; twin: its table has the first's table's name,
+	// in another region (deployments_test.go).
+	id   string
+	twin bool
+	// before is its files before this step's change (protectShared).
+	before map[string]string
 	// excl is the id of the group the file at otherExclusiveKey declares
 	// exclusive, exclusive that file's body.
 	excl, exclusive string
@@ -78,7 +83,7 @@ type other struct {
 
 func newOther(s *scenario, p *faultproxy.Proxy) *other {
 	w := s.w
-	motoserver.CreateTable(w.tb, w.cfg, otherTable)
+	ol := newOtherLedger(s)
 	cfg := w.cfg.Copy()
 	cfg.BaseEndpoint = aws.String(p.URL)
 	src := s3source.New(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), bucket, otherPrefix)
@@ -87,9 +92,9 @@ func newOther(s *scenario, p *faultproxy.Proxy) *other {
 		Source:       src,
 		Policy:       policyload.New(src, otherPolicyKey, otherPrefix),
 		Groups:       ec2sg.New(ec2.NewFromConfig(cfg)),
-		Ledger:       ddbledger.New(dynamodb.NewFromConfig(cfg), otherTable),
-		LedgerID:     otherTable,
-		DeploymentID: otherTable,
+		Ledger:       ddbledger.New(dynamodb.NewFromConfig(ol.regional(cfg)), ol.table),
+		LedgerID:     ol.table,
+		DeploymentID: ol.proposed,
 		MaxRevoke:    -1,
 		Holder:       fmt.Sprintf("O-%d", s.seed),
 		LeaseTTL:     leaseTTL,
@@ -99,7 +104,7 @@ func newOther(s *scenario, p *faultproxy.Proxy) *other {
 		w.tb.Fatal(err)
 	}
 	o := &other{s: s, rng: rand.New(rand.NewPCG(s.seed, 0x07e4)), p: p, eng: eng,
-		led: ddbledger.New(w.ddb, otherTable), files: map[string]file{}}
+		led: ol.led, id: ol.id, twin: ol.twin, files: map[string]file{}}
 	name := fmt.Sprintf("g%d", o.rng.IntN(groupsPerWorld))
 	o.excl = w.byName[name]
 	var b strings.Builder
@@ -123,6 +128,9 @@ func newOther(s *scenario, p *faultproxy.Proxy) *other {
 
 func (o *other) ruleBody() string {
 	r := o.rng
+	if body, ok := o.sharedBody(); ok {
+		return body
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "    securityGroup: {tags: {Name: g%d}}\n", r.IntN(groupsPerWorld))
 	fmt.Fprintf(&b, "    type: %s\n", pick(r, "ingress", "egress"))
@@ -157,6 +165,7 @@ func (o *other) newFile(key string) file {
 
 // fileOp creates, changes (one rule replaced) or deletes one file.
 func (o *other) fileOp() {
+	o.before = o.content()
 	keys := sortedFileKeys(o.files)
 	op := "create"
 	if len(keys) > 0 {
@@ -251,7 +260,7 @@ func (o *other) start(reqs []reconcile.Request) (wait func() []string) {
 func (o *other) snap() {
 	m := map[string]reconcile.ActualRule{}
 	for _, r := range o.s.w.rules() {
-		if r.Tags[reconcile.TagLedger] == otherTable {
+		if r.Tags[reconcile.TagLedger] == o.id {
 			m[r.RuleID] = r
 		}
 	}

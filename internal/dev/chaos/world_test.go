@@ -40,6 +40,9 @@ const (
 	bucket = "rules-bucket"
 	prefix = "rules/"
 	table  = "ledger"
+	// deployment is the first deployment's identity (DEPLOYMENT_ID),
+	// not its table's name (deployments_test.go).
+	deployment = "dep-a"
 )
 
 // Lease timings: short, so a lease left by a crashed run expires quickly.
@@ -114,7 +117,7 @@ func (w *world) engine(p *faultproxy.Proxy, holder string, logw io.Writer) *reco
 		LedgerID: table,
 		// The identity survives ledger losses (as DEPLOYMENT_ID, the
 		// stack's, does) and names the rules as the checks expect.
-		DeploymentID: table,
+		DeploymentID: deployment,
 		MaxRevoke:    -1,
 		Holder:       holder,
 		LeaseTTL:     leaseTTL,
