@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 
 	"github.com/sgrules/sgrules/internal/adapters/flowsrc"
 	"github.com/sgrules/sgrules/internal/reconcile"
@@ -48,6 +51,11 @@ const (
 	// carried traffic within USED_WITHIN is refused.
 	EnvFlowLogs   = "FLOW_LOGS_URL" // where the VPC Flow Logs are delivered, s3://BUCKET/PREFIX (empty: no evidence)
 	EnvUsedWithin = "USED_WITHIN"   // the window: days (30d), weeks (2w) or a Go duration (default 30d)
+	// EnvPeerLedgers names the ledger tables of the other deployments
+	// sharing these groups, comma-separated (names, or table ARNs for
+	// another region or account), read to prove their claims
+	// (docs/reliability.md, Other deployments).
+	EnvPeerLedgers = "PEER_LEDGERS"
 )
 
 // DefaultPolicyKey is where the functions look for the guardrail policy.
@@ -63,6 +71,9 @@ type Config struct {
 	// DeploymentID is the identity proposed for a ledger that has none
 	// yet (DEPLOYMENT_ID; "": a random one). The ledger's stored one wins.
 	DeploymentID string
+	// PeerLedgers are the other deployments' ledger tables (PEER_LEDGERS):
+	// names or table ARNs.
+	PeerLedgers []string
 	// Bucket and Prefix locate the rule files; Prefix is normalised
 	// (Prefix).
 	Bucket string
@@ -116,12 +127,12 @@ type Function struct {
 var (
 	// Reconcile is the reconcile function's environment.
 	Reconcile = Function{Name: "reconcile",
-		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvPauseUntilMax, EnvManagedGroupTag,
+		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvPauseUntilMax, EnvManagedGroupTag, EnvPeerLedgers,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup, EnvFlowLogs, EnvUsedWithin},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Drift is the drift function's environment.
 	Drift = Function{Name: "drift",
-		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvPauseUntilMax, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic,
+		Vars: []string{EnvStateTable, EnvDeployment, EnvRulesBucket, EnvRulesPrefix, EnvMaxRevoke, EnvPolicyKey, EnvRequirePolicy, EnvPauseUntilMax, EnvManagedGroupTag, EnvDriftMode, EnvRoleARNs, EnvAlertTopic, EnvPeerLedgers,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID, EnvSweepQueueURL, EnvExpiryTarget, EnvExpiryRole, EnvExpiryGroup, EnvFlowLogs, EnvUsedWithin},
 		required: []string{EnvStateTable, EnvRulesBucket}}
 	// Flowlogs is the flow-log function's environment: the ledger, and
@@ -132,7 +143,7 @@ var (
 	// CLI is the defaults of the CLI's flags; nothing is required here
 	// (the commands check what they need after the flags).
 	CLI = Function{Name: "cli",
-		Vars: []string{EnvCLIBucket, EnvRulesBucket, EnvRulesPrefix, EnvStateTable, EnvMaxRevoke, EnvPauseUntilMax, EnvManagedGroupTag,
+		Vars: []string{EnvCLIBucket, EnvRulesBucket, EnvRulesPrefix, EnvStateTable, EnvMaxRevoke, EnvPauseUntilMax, EnvManagedGroupTag, EnvPeerLedgers,
 			EnvTargetAccounts, EnvTargetRole, EnvTargetExternalID}}
 )
 
@@ -167,6 +178,9 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 				errs = append(errs, fmt.Errorf("%s: %w", EnvDeployment, err))
 			}
 		}
+	}
+	if c.PeerLedgers, err = PeerLedgers(env[EnvPeerLedgers]); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxRevoke, err = MaxRevoke(env[EnvMaxRevoke]); err != nil {
 		errs = append(errs, err)
@@ -399,4 +413,41 @@ func isAccountID(s string) bool {
 		}
 	}
 	return true
+}
+
+// tableNameRe is a DynamoDB table name.
+var tableNameRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+
+// PeerLedgers parses PEER_LEDGERS: comma-separated table names or
+// DynamoDB table ARNs (arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME).
+func PeerLedgers(v string) ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, _, err := PeerTable(p); err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvPeerLedgers, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// PeerTable returns the table name and region ("": the functions' own)
+// of a PEER_LEDGERS entry.
+func PeerTable(entry string) (name, region string, err error) {
+	if !strings.HasPrefix(entry, "arn:") {
+		if !tableNameRe.MatchString(entry) {
+			return "", "", fmt.Errorf("%q is not a table name (3 to 255 letters, digits, _ . -) or a table ARN", entry)
+		}
+		return entry, "", nil
+	}
+	a, err := arn.Parse(entry)
+	name, ok := strings.CutPrefix(a.Resource, "table/")
+	if err != nil || a.Service != "dynamodb" || !ok || !tableNameRe.MatchString(name) || a.Region == "" {
+		return "", "", fmt.Errorf("%q is not a DynamoDB table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)", entry)
+	}
+	return name, a.Region, nil
 }

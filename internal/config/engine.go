@@ -95,6 +95,7 @@ func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine
 		Ledger:          ddbledger.New(dynamodb.NewFromConfig(cfg), c.Table, ddbledger.WithLogger(logger)),
 		LedgerID:        c.Table,
 		DeploymentID:    c.DeploymentID,
+		Peers:           c.peers(cfg, nil, nil),
 		MaxRevoke:       c.MaxRevoke,
 		MaxPause:        c.MaxPause,
 		ManagedGroupTag: c.ManagedGroupTag,
@@ -130,4 +131,31 @@ func FlowLogsEvidence(cfg aws.Config, url string, built func(*flowsrc.Evidence))
 		}
 		return ev, nil
 	}
+}
+
+// peers returns the ledgers of PEER_LEDGERS, read only, each with a
+// DynamoDB client in its region (an ARN's, or cfg's), scoped by scope
+// (nil: the home target's items).
+func (c Config) peers(cfg aws.Config, opts []ddbledger.Option, scope func(*ddbledger.Ledger) reconcile.PeerLedger) []reconcile.Peer {
+	out := make([]reconcile.Peer, 0, len(c.PeerLedgers))
+	for _, entry := range c.PeerLedgers {
+		name, region, err := PeerTable(entry)
+		if err != nil {
+			continue // Load refused it
+		}
+		pc := cfg
+		table := name
+		if region != "" {
+			pc = cfg.Copy()
+			pc.Region = region
+			table = entry // cross-account tables are named by ARN
+		}
+		led := ddbledger.New(dynamodb.NewFromConfig(pc), table, opts...)
+		var p reconcile.PeerLedger = led
+		if scope != nil {
+			p = scope(led)
+		}
+		out = append(out, reconcile.Peer{Table: name, Ledger: p})
+	}
+	return out
 }

@@ -234,11 +234,13 @@ func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledge
 		evidence = f.ledger.Evidence()
 	}
 	return reconcile.New(reconcile.Config{
-		Source:          src,
-		Groups:          groups,
-		Ledger:          led,
-		LedgerID:        f.c.Table,
-		DeploymentID:    f.c.DeploymentID,
+		Source:       src,
+		Groups:       groups,
+		Ledger:       led,
+		LedgerID:     f.c.Table,
+		DeploymentID: f.c.DeploymentID,
+		Peers: f.c.peers(f.cfg, []ddbledger.Option{ddbledger.WithHome(f.home)},
+			func(l *ddbledger.Ledger) reconcile.PeerLedger { return l.For(t) }),
 		MaxRevoke:       f.c.MaxRevoke,
 		MaxPause:        f.c.MaxPause,
 		ManagedGroupTag: f.c.ManagedGroupTag,

@@ -25,6 +25,11 @@ type Config struct {
 	// are tagged TagLedger=<identity>, unique per deployment whatever the
 	// table's name, account or region.
 	DeploymentID string
+	// Peers are the ledgers of the other deployments sharing these
+	// groups, read only (PEER_LEDGERS): with them, another deployment's
+	// claim on a rule is honoured only when its ledger holds the rule
+	// (claims.go); without them every claim is honoured and reported.
+	Peers []Peer
 	// ManagedGroupTag, when set, limits changes to groups carrying this tag
 	// (as the template's IAM policy does): a source declaring rules in a
 	// group without it is invalid, and drift there is only reported.

@@ -151,6 +151,11 @@ type Plan struct {
 	// each): their undeclared rules are in Foreign (CauseExclusive), none
 	// is revoked as exclusive clean-up.
 	ExclusiveConflicts []ExclusiveConflict
+	// UnverifiedClaims are the rules of this deployment (held by its
+	// ledger or carrying its tag) or in its exclusive groups that other
+	// deployments claim without proof (claims.go): honoured and reported
+	// without peer ledgers, ignored and reported with them.
+	UnverifiedClaims []ClaimedRule
 }
 
 // ForeignRule is a rule of other deployments left alone (Plan.Foreign).
@@ -231,6 +236,9 @@ type diffInput struct {
 	// exclusive too to their identities: nothing is revoked there as
 	// exclusive clean-up.
 	exclusiveOthers map[string][]string
+	// proof is what the peer ledgers prove of other deployments' claims
+	// (nil: no peer ledger, every claim honoured).
+	proof *claimProof
 }
 
 // diffOutput is the plan plus the ledger records to write once the plan's
@@ -376,7 +384,10 @@ func diff(in diffInput) diffOutput {
 				out.plan.Actions = append(out.plan.Actions, Action{Kind: ActAdopt, Cause: CauseDeclared, Key: k, RuleID: act.RuleID,
 					Description: desc, Owners: ownerList, Reason: "exists already; declared by " + joinOwners(ownerList)})
 			}
-			if act.Description != desc {
+			// A rule another deployment created or claims keeps the
+			// description of its creator: a claimer never changes it
+			// (two deployments declaring it otherwise would flap).
+			if act.Description != desc && (in.taggedOurs(act) || len(in.othersOf(act)) == 0) {
 				a := Action{Kind: ActUpdate, Cause: CauseDescription, Key: k, RuleID: act.RuleID,
 					Description: desc, OldDescription: act.Description, Owners: ownerList, Reason: "description changed"}
 				if isOwned && old.Description == desc {
@@ -434,6 +445,11 @@ func diff(in diffInput) diffOutput {
 			out.plan.ExclusiveConflicts = append(out.plan.ExclusiveConflicts, ExclusiveConflict{GroupID: g, Deployments: in.exclusiveOthers[g]})
 		}
 	}
+	ownedIDs := make(map[string]bool, len(ownedByRuleID))
+	for id := range ownedByRuleID {
+		ownedIDs[id] = true
+	}
+	out.plan.UnverifiedClaims = unverifiedClaims(in, ownedIDs)
 	pairModifications(&out, in, actual)
 	SortActions(out.plan.Actions)
 	sort.Slice(out.plan.Conflicts, func(i, j int) bool { return out.plan.Conflicts[i].Key.Less(out.plan.Conflicts[j].Key) })
@@ -465,7 +481,8 @@ func (out *diffOutput) noteRelease(a ActualRule) {
 // (its TagLedger when not this deployment's, its claim tags of other
 // identities), sorted.
 func (in diffInput) othersOf(a ActualRule) []string {
-	return otherDeployments(a, in.ledgerID, in.legacyID)
+	honoured, _ := in.proof.split(a.RuleID, otherDeployments(a, in.ledgerID, in.legacyID))
+	return honoured
 }
 
 func otherDeployments(a ActualRule, id, legacy string) []string {

@@ -414,6 +414,10 @@ func (e *Engine) logPlan(ctx context.Context, req Request, res Result) {
 	for _, c := range p.ExclusiveConflicts {
 		e.log.ErrorContext(ctx, "exclusive group of several deployments", "group", c.GroupID, "deployments", c.Deployments, "message", c.String())
 	}
+	for _, c := range p.UnverifiedClaims {
+		e.log.WarnContext(ctx, "unverified claim of another deployment", "rule", c.Rule.RuleID, "group", c.Rule.Key.GroupID,
+			"deployments", c.Deployments, "honoured", c.Honoured, "message", c.String())
+	}
 	for _, s := range res.Sources {
 		if s.Status != StatusApplied {
 			e.log.WarnContext(ctx, "source not applied", "source", s.Key, "status", s.Status,

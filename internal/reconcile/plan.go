@@ -38,6 +38,8 @@ type attempt struct {
 	// usageDropped the revokes it refused that no source keeps (evidence.go).
 	usage        map[string]RuleUse
 	usageDropped map[string]bool
+	// proof is what the peer ledgers prove (nil: none configured).
+	proof *claimProof
 }
 
 // planned is the outcome of planning.
@@ -63,6 +65,9 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 		}
 	}
 	if err := e.readExclusiveMarks(ctx, at); err != nil {
+		return planned{}, err
+	}
+	if err := e.proveClaims(ctx, at); err != nil {
 		return planned{}, err
 	}
 	out := diff(e.diffInput(at))
@@ -123,6 +128,7 @@ func (e *Engine) diffInput(at *attempt) diffInput {
 		exclusive:       at.st.exclusive,
 		exclusiveOthers: at.excl.others,
 		intents:         map[rules.Key]bool{},
+		proof:           at.proof,
 	}
 	for _, it := range at.st.intents {
 		in.intents[it.Key] = true

@@ -415,7 +415,7 @@ func (e *Engine) policyRevokes(at *attempt, p *planned) {
 		}
 		v := PolicyViolation{Rule: a, Clauses: clauses, Managed: owned[a.Key], Paused: at.st.paused(a.Key.GroupID, now, e.cfg.MaxPause)}
 		if !v.Managed {
-			v.Others = otherDeployments(a, at.id, e.cfg.LedgerID)
+			v.Others, _ = at.proof.split(a.RuleID, otherDeployments(a, at.id, e.cfg.LedgerID))
 		}
 		if !v.Managed && !v.Paused && len(v.Others) == 0 && pr.pol.Revoke() {
 			p.plan.Actions = append(p.plan.Actions, Action{Kind: ActRevoke, Cause: CausePolicy, Key: a.Key, RuleID: a.RuleID,
