@@ -122,6 +122,9 @@ type PlanDoc struct {
 	// UsageRefused are the removals of rules that carried traffic, refused
 	// (--flow-logs): the rules are kept.
 	UsageRefused []UsageRefusalDoc `json:"usageRefused,omitempty"`
+	// ExclusiveConflicts and UnverifiedClaims: as in the drift report.
+	ExclusiveConflicts []ExclusiveConflictDoc `json:"exclusiveConflicts,omitempty"`
+	UnverifiedClaims   []ClaimDoc             `json:"unverifiedClaims,omitempty"`
 }
 
 // QuotaDoc is one group over the default rules quota after the plan.
@@ -152,6 +155,9 @@ type DriftDoc struct {
 	// PolicyRefused are the writes the guardrail policy refused: not
 	// reverted, never written.
 	PolicyRefused []Refusal `json:"policyRefused,omitempty"`
+	// ExclusiveConflicts and UnverifiedClaims: as in the drift report.
+	ExclusiveConflicts []ExclusiveConflictDoc `json:"exclusiveConflicts,omitempty"`
+	UnverifiedClaims   []ClaimDoc             `json:"unverifiedClaims,omitempty"`
 }
 
 func ruleDoc(k rules.Key, names map[string]string) RuleDoc {
@@ -228,6 +234,7 @@ func NewPlanDoc(res reconcile.Result, names map[string]string) PlanDoc {
 	}
 	doc.PolicyRefused = Refusals(res)
 	doc.UsageRefused = usageRefusalDocs(res, names)
+	doc.ExclusiveConflicts, doc.UnverifiedClaims = ExclusiveConflicts(p), UnverifiedClaims(p)
 	for _, q := range res.Quota {
 		doc.Quota = append(doc.Quota, QuotaDoc{GroupID: q.Group, Direction: string(q.Direction), Family: q.Family, Rules: q.Rules, Quota: rules.QuotaPerGroup})
 	}
@@ -269,6 +276,7 @@ func NewDriftDoc(res reconcile.Result, paused map[string]string, reverted bool, 
 	}
 	doc.PolicyViolations = Build(res).Violations
 	doc.PolicyRefused = Refusals(res)
+	doc.ExclusiveConflicts, doc.UnverifiedClaims = ExclusiveConflicts(res.Plan), UnverifiedClaims(res.Plan)
 	for g, until := range paused {
 		doc.Paused[g] = until
 	}

@@ -28,6 +28,12 @@ const (
 	// MetricOffboardedTargets counts, once per schedule, the targets left
 	// alone because their account is no longer a target account.
 	MetricOffboardedTargets = "OffboardedTargets"
+	// MetricExclusiveConflicts counts the groups this deployment declares
+	// exclusive that another deployment declares exclusive too;
+	// MetricUnverifiedClaims the rules other deployments claim without
+	// proof (docs/reliability.md, Other deployments).
+	MetricExclusiveConflicts = "ExclusiveConflicts"
+	MetricUnverifiedClaims   = "UnverifiedClaims"
 )
 
 // Kind is what was changed outside sgrules.
@@ -134,6 +140,52 @@ type Report struct {
 	// sweep) reverted without knowing who changed them, which this run's
 	// CloudTrail event named (their history is completed with By).
 	AttributedLate []HistoryEntry `json:"attributedLate,omitempty"`
+	// ExclusiveConflicts are the groups this deployment declares
+	// exclusive that other deployments declare exclusive too: nothing in
+	// them is revoked as exclusive clean-up.
+	ExclusiveConflicts []ExclusiveConflictDoc `json:"exclusiveConflicts,omitempty"`
+	// UnverifiedClaims are the rules other deployments claim without proof.
+	UnverifiedClaims []ClaimDoc `json:"unverifiedClaims,omitempty"`
+}
+
+// ExclusiveConflictDoc is a group declared exclusive by this deployment
+// and by others (their identities).
+type ExclusiveConflictDoc struct {
+	GroupID     string   `json:"groupId"`
+	Deployments []string `json:"deployments"`
+	Message     string   `json:"message"`
+}
+
+// ClaimDoc is a rule other deployments claim without proof: honoured
+// (no peer ledger can prove it: the rule is left to them) or not (their
+// ledgers do not hold it: the claim is ignored).
+type ClaimDoc struct {
+	Group       string   `json:"group"`
+	Direction   string   `json:"direction"`
+	Rule        string   `json:"rule"`
+	RuleID      string   `json:"ruleId"`
+	Deployments []string `json:"deployments"`
+	Honoured    bool     `json:"honoured"`
+}
+
+// ExclusiveConflicts is the document of a plan's exclusive conflicts.
+func ExclusiveConflicts(p reconcile.Plan) []ExclusiveConflictDoc {
+	var out []ExclusiveConflictDoc
+	for _, c := range p.ExclusiveConflicts {
+		out = append(out, ExclusiveConflictDoc{GroupID: c.GroupID, Deployments: c.Deployments, Message: c.String()})
+	}
+	return out
+}
+
+// UnverifiedClaims is the document of a plan's unverified claims.
+func UnverifiedClaims(p reconcile.Plan) []ClaimDoc {
+	var out []ClaimDoc
+	for _, c := range p.UnverifiedClaims {
+		k := c.Rule.Key
+		out = append(out, ClaimDoc{Group: k.GroupID, Direction: string(k.Direction), Rule: RuleText(k, c.Rule.Description), RuleID: c.Rule.RuleID,
+			Deployments: c.Deployments, Honoured: c.Honoured})
+	}
+	return out
 }
 
 // Refusal is one write the guardrail policy refused.
@@ -330,6 +382,8 @@ func Build(res reconcile.Result) Report {
 	r.ReportOnly = r.Detected > 0 && !res.Executed
 	r.Violations = violations(res)
 	r.Refused = Refusals(res)
+	r.ExclusiveConflicts = ExclusiveConflicts(res.Plan)
+	r.UnverifiedClaims = UnverifiedClaims(res.Plan)
 	if res.Policy.Invalid != nil {
 		r.PolicyInvalid = res.Policy.Invalid.Error()
 	}
@@ -406,7 +460,8 @@ func (r Report) WithError(err error) Report {
 
 // EMF returns one CloudWatch embedded metric format line (with its
 // newline): DriftDetected, DriftReverted, UnmanagedRules, ReconcileErrors,
-// PolicyViolations and PolicyInvalid in the sgrules namespace, without
+// PolicyViolations, PolicyInvalid, ExclusiveConflicts and
+// UnverifiedClaims in the sgrules namespace, without
 // dimensions (what the template's alarms read) and, for a report of a
 // target, also with the dimensions Account and Region.
 func (r Report) EMF(now time.Time) []byte {
@@ -437,6 +492,8 @@ func (r Report) EMF(now time.Time) []byte {
 		ReconcileErrors int    `json:"ReconcileErrors"`
 		Violations      int    `json:"PolicyViolations"`
 		PolicyInvalid   int    `json:"PolicyInvalid"`
+		Exclusive       int    `json:"ExclusiveConflicts"`
+		Claims          int    `json:"UnverifiedClaims"`
 	}{
 		AWS: aws{Timestamp: now.UnixMilli(), CloudWatchMetrics: []directive{{
 			Namespace:  Namespace,
@@ -445,11 +502,13 @@ func (r Report) EMF(now time.Time) []byte {
 				{MetricDriftDetected, "Count"}, {MetricDriftReverted, "Count"},
 				{MetricUnmanagedRules, "Count"}, {MetricReconcileErrors, "Count"},
 				{MetricPolicyViolations, "Count"}, {MetricPolicyInvalid, "Count"},
+				{MetricExclusiveConflicts, "Count"}, {MetricUnverifiedClaims, "Count"},
 			},
 		}}},
 		Account: r.Account, Region: r.Region,
 		DriftDetected: r.Detected, DriftReverted: r.Reverted, UnmanagedRules: r.Unmanaged, ReconcileErrors: r.Errors,
 		Violations: len(r.Violations), PolicyInvalid: min(len(r.PolicyInvalid), 1),
+		Exclusive: len(r.ExclusiveConflicts), Claims: len(r.UnverifiedClaims),
 	})
 	return append(line, '\n')
 }

@@ -140,7 +140,7 @@ func TestEMF(t *testing.T) {
 		t.Errorf("directive = %+v", d)
 	}
 	want := map[string]float64{"DriftDetected": 5, "DriftReverted": 5, "UnmanagedRules": 2, "ReconcileErrors": 0,
-		"PolicyViolations": 0, "PolicyInvalid": 0}
+		"PolicyViolations": 0, "PolicyInvalid": 0, "ExclusiveConflicts": 0, "UnverifiedClaims": 0}
 	if len(d.Metrics) != len(want) {
 		t.Errorf("metrics = %+v", d.Metrics)
 	}
