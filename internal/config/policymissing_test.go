@@ -21,8 +21,11 @@ func TestMissingPolicyIsReportedAndRequiredHolds(t *testing.T) {
 			w := newWorld(t)
 			ctx := context.Background()
 			w.put("rules/ssh.yaml", "", w.home, 22, "ssh")
+			b := w.target(acctB, "")
+			w.put("rules/b.yaml", `account: "111122223333"`+"\n", b, 80, "b") // two targets: two engines read the policy
 			c, err := Reconcile.Load(func(k string) string {
-				return map[string]string{EnvStateTable: "ledger", EnvRulesBucket: "rules", EnvPolicyKey: "policy/sgrules.yml", EnvRequirePolicy: require}[k]
+				return map[string]string{EnvStateTable: "ledger", EnvRulesBucket: "rules", EnvPolicyKey: "policy/sgrules.yml", EnvRequirePolicy: require,
+					EnvTargetAccounts: acctB}[k]
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -37,10 +40,11 @@ func TestMissingPolicyIsReportedAndRequiredHolds(t *testing.T) {
 				if err != nil || res.Err() != nil {
 					t.Fatal(err, res.Err())
 				}
-				if n := strings.Count(logs.String(), `"PolicyMissing":1`); n < run || !strings.Contains(logs.String(), "policy/sgrules.yml") {
+				// Once per run, however many engines and attempts read it.
+				if n := strings.Count(logs.String(), `"PolicyMissing":1`); n != run || !strings.Contains(logs.String(), "policy/sgrules.yml") {
 					t.Fatalf("run %d: %d PolicyMissing reports:\n%s", run, n, logs.String())
 				}
-				st := res.Sources()[0].Status
+				st := source(res, w.home, "rules/ssh.yaml").Status
 				if require == "true" && (st != reconcile.StatusHeld && st != reconcile.StatusInvalid || res.Targets[0].Result.Policy.Invalid == nil) {
 					t.Errorf("run %d: required policy missing, source %s, policy %+v; want every change held", run, st, res.Targets[0].Result.Policy)
 				}
@@ -48,11 +52,11 @@ func TestMissingPolicyIsReportedAndRequiredHolds(t *testing.T) {
 					t.Errorf("run %d: source %s, want applied (no policy required)", run, st)
 				}
 			}
-			want := "22 ssh"
+			want, wantB := "22 ssh", "80 b"
 			if require == "true" {
-				want = ""
+				want, wantB = "", ""
 			}
-			w.expect(map[rules.Target]string{w.home: want})
+			w.expect(map[rules.Target]string{w.home: want, b: wantB})
 		})
 	}
 }

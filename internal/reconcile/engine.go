@@ -148,6 +148,7 @@ const maxAttempts = 3
 // plan, lock the groups to change, observe and plan again under the locks,
 // apply to EC2, commit to the ledger.
 func (e *Engine) Reconcile(ctx context.Context, req Request) (Result, error) {
+	ctx = WithRun(ctx)
 	// Sources EC2 refused for the group's rules quota: waiting will not
 	// make room, so they keep what they applied before and the rest of the
 	// request goes on.

@@ -565,6 +565,7 @@ func (f *Fleet) recordScopes(scopes []rules.Target) []rules.Target {
 // what every target needs (listing the files and the ledger). Inline
 // (CloudFormation) sources are the home target's.
 func (f *Fleet) Reconcile(ctx context.Context, req Request, only []rules.Target) (FleetResult, error) {
+	ctx = WithRun(ctx) // one run over every target (run.go)
 	var rt routing
 	var err error
 	if req.All && req.Route != nil && len(only) == 1 {

@@ -73,8 +73,13 @@ func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 // policy object at the configured key (namespace sgrules).
 const MetricPolicyMissing = "PolicyMissing"
 
-// reportMissing logs the absent object with the PolicyMissing metric.
+// reportMissing logs the absent object with the PolicyMissing metric,
+// once per run (reconcile.FirstInRun): every engine and attempt of a run
+// reads the policy.
 func (s *Store) reportMissing(ctx context.Context) {
+	if !reconcile.FirstInRun(ctx, "policy missing: "+s.key) {
+		return
+	}
 	msg := "policy missing: POLICY_KEY names no object; no guardrail policy is checked"
 	if s.required {
 		msg = "policy missing: POLICY_KEY names no object and REQUIRE_POLICY is set; every change is held until it is restored"
