@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -243,6 +244,14 @@ func (o Options) work(ctx context.Context, log *slog.Logger, ev cfn.Event, key s
 	}
 	switch src.Status {
 	case reconcile.StatusApplied:
+		// The source is applied, but a write of its rule the admission
+		// check refused (a restore the policy now denies, a check it
+		// cannot decide) left the rule out of EC2: FAILED, so the stack
+		// never believes in a rule that does not exist (an Update's
+		// rollback is judged the same way; docs/cloudformation.md).
+		if r, ok := refusalOf(res.Policy.Refused, key); ok {
+			return failed("not written: the guardrail policy refused it: %s", r)
+		}
 		return outcome{status: cfn.StatusSuccess, data: data(file.Rules[0], src.RuleIDs)}
 	case reconcile.StatusHeld:
 		return failed("%s", src.Message)
@@ -250,6 +259,16 @@ func (o Options) work(ctx context.Context, log *slog.Logger, ev cfn.Event, key s
 		return failed("invalid rule: %s", renderDiags(src.Diagnostics))
 	}
 	return failed("source %s is %s: %s", key, src.Status, src.Message)
+}
+
+// refusalOf returns the first refusal of a write key's source owns.
+func refusalOf(refused []reconcile.PolicyRefusal, key string) (reconcile.PolicyRefusal, bool) {
+	for _, r := range refused {
+		if r.Owner.Source == key || slices.ContainsFunc(r.Action.Owners, func(o rules.Owner) bool { return o.Source == key }) {
+			return r, true
+		}
+	}
+	return reconcile.PolicyRefusal{}, false
 }
 
 // data is the response Data (Fn::GetAtt attributes).

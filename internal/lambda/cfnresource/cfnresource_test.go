@@ -403,6 +403,35 @@ func TestFailures(t *testing.T) {
 		},
 		wantStatus: cfn.StatusSuccess,
 	}, {
+		// A write of the resource's rule the admission check refused (a
+		// restore of its rule deleted by hand that the policy now
+		// denies, a check it cannot decide): the source stays applied,
+		// but its rule is not in EC2, so the stack must not believe it
+		// is (before: SUCCESS with the rule ids of the last apply).
+		name: "a write refused at admission fails the resource",
+		ev:   func(url string) cfn.Event { return event(cfn.RequestUpdate, url, props("80")) },
+		engine: func(_ context.Context, req reconcile.Request) (reconcile.Result, error) {
+			res := applied(req, "sgr-0aaa")
+			owner := rules.Owner{Source: key, Rule: "WebIngress"}
+			res.Policy.Refused = []reconcile.PolicyRefusal{{
+				Action: reconcile.Action{Kind: reconcile.ActAuthorize, Cause: reconcile.CauseDriftDeleted, Owners: []rules.Owner{owner}},
+				Owner:  owner, Policy: "no-world-ssh", Reason: "violates policy NO-WORLD-SSH: SSH must not be open to the internet"}}
+			return res, nil
+		},
+		wantStatus: cfn.StatusFailed, wantReason: []string{"not written", "NO-WORLD-SSH"}, wantCalls: 1,
+	}, {
+		name: "a refusal of another source's write does not fail the resource",
+		ev:   func(url string) cfn.Event { return event(cfn.RequestUpdate, url, props("80")) },
+		engine: func(_ context.Context, req reconcile.Request) (reconcile.Result, error) {
+			res := applied(req, "sgr-0aaa")
+			owner := rules.Owner{Source: "rules/other.yaml", Rule: "ssh"}
+			res.Policy.Refused = []reconcile.PolicyRefusal{{
+				Action: reconcile.Action{Kind: reconcile.ActAuthorize, Cause: reconcile.CauseDriftDeleted, Owners: []rules.Owner{owner}},
+				Owner:  owner, Policy: "no-world-ssh", Reason: "violates policy NO-WORLD-SSH"}}
+			return res, nil
+		},
+		wantStatus: cfn.StatusSuccess, wantCalls: 1,
+	}, {
 		name: "panic in the engine",
 		ev:   func(url string) cfn.Event { return event(cfn.RequestCreate, url, props("80")) },
 		engine: func(context.Context, reconcile.Request) (reconcile.Result, error) {

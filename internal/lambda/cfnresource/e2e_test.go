@@ -344,3 +344,30 @@ func TestEndToEndPolicyRefusesResource(t *testing.T) {
 		t.Fatalf("delete after a refused create: %s %q", r.Status, r.Reason)
 	}
 }
+
+// A resource the policy cannot decide fails closed, through the real
+// bootstrap: SSH from a customer prefix list whose entries cannot be read
+// (it does not exist), with a deny clause on SSH from the internet, is
+// FAILED naming the clause, and nothing is written.
+func TestEndToEndUndecidablePrefixListFailsTheResource(t *testing.T) {
+	e, web, _ := setupE2E(t)
+	cfg := motoserver.Shared(t).Config(t)
+	policy := "deny:\n  - id: no-world-ssh\n    message: SSH must not be open to the internet\n    type: ingress\n    ports: 22\n    cidrs: [0.0.0.0/0]\n"
+	if _, err := s3.NewFromConfig(cfg, awsconfig.S3Options).PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String("sgrules-rules"), Key: aws.String("policy/sgrules.yaml"), Body: strings.NewReader(policy)}); err != nil {
+		t.Fatal(err)
+	}
+	props := ruleProps(web, "22")
+	delete(props, "cidrBlocks")
+	props["prefixListIds"] = []any{"pl-0123456789abcdef0"}
+	r := e.request(cfn.RequestCreate, "ListSSH", "", props, nil)
+	if r.Status != cfn.StatusFailed || !strings.Contains(r.Reason, "NO-WORLD-SSH") {
+		t.Fatalf("create refused at admission: %s %q, want FAILED naming the clause", r.Status, r.Reason)
+	}
+	if got := e.ingress(web); len(got) != 0 {
+		t.Fatalf("%d ingress rules, want none", len(got))
+	}
+	if r := e.request(cfn.RequestDelete, "ListSSH", "cfn/e2e-app/ListSSH", props, nil); r.Status != cfn.StatusSuccess {
+		t.Fatalf("rollback delete: %s %q", r.Status, r.Reason)
+	}
+}
