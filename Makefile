@@ -125,6 +125,15 @@ BENCH_FLAGS ?=
 bench:
 	$(GO) build -o $(BIN)/sgbench ./bench/cmd/sgbench
 	$(BIN)/sgbench -n $(BENCH_N) -sweep $(BENCH_SWEEP) -org $(BENCH_ORG) -org-targets "$(BENCH_ORG_TARGETS)" -out $(BENCH_OUT) $(BENCH_FLAGS)
+	$(MAKE) --no-print-directory bench-flowlogs
+
+## bench-flowlogs: flow-log reading on one core (GOMAXPROCS=1): records per CPU-second, gzip included, and the
+## peak heap of a BENCH_FLOWLOG_GIB GiB day (0: skipped) and of the ingestion function's path per object
+BENCH_FLOWLOG_GIB ?= 1
+.PHONY: bench-flowlogs
+bench-flowlogs:
+	FLOWLOG_BENCH_GIB=$(BENCH_FLOWLOG_GIB) GOMAXPROCS=1 $(GO) test -run '^$$' -bench 'BenchmarkAggregateGzip|BenchmarkDayGiB|BenchmarkObject' \
+	  -benchtime 1x ./pkg/flowlog ./internal/lambda/flowlogs
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
