@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -65,6 +66,54 @@ func TestEventRunDoesNotRestoreRulesOfAnotherFileACrashRevoked(t *testing.T) {
 	// for gone.yaml any more.
 	w.reconcile(reconcile.Request{All: true})
 	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, gone) || !strings.Contains(got, web+"|ingress|tcp|7002|7002|") {
+		t.Fatalf("after the sweep:\n%s", got)
+	}
+	res = w.reconcile(reconcile.Request{All: true})
+	if n := len(res.Plan.Actions); n != 0 {
+		t.Errorf("a second sweep plans %d actions: %v", n, res.Plan.Actions)
+	}
+}
+
+// A sweep revokes a rule whose deadline has passed and dies before its
+// commit: the ledger still holds the rule, EC2 no longer does. An event
+// run of another file of the group must not write it back: it would do
+// so without a deadline (only the sources a run reads give one), past
+// the one its file set (chaos expiry seed 20261101).
+func TestEventRunDoesNotRestoreAnExpiredRuleASweepRevoked(t *testing.T) {
+	w, c := expiryWorld(t, time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	web := w.groups["web"]
+	w.put("rules/tmp.yaml", []byte("rules:\n  debug:\n"+sshRule(web, "198.18.1.0/24", "2026-12-07T10:05:00Z")))
+	w.put("rules/other.yaml", []byte(ruleFile("web", "ingress", "tcp", 7002, 7002, "cidrBlocks: [10.7.0.0/16]")))
+	w.reconcile(reconcile.Request{All: true})
+	expired := web + "|ingress|tcp|22|22|cidr4:198.18.1.0/24"
+	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, expired) {
+		t.Fatalf("not applied:\n%s", got)
+	}
+
+	c.Set(time.Date(2026, 12, 7, 10, 10, 0, 0, time.UTC))
+	crashing, err := reconcile.New(reconcile.Config{
+		Source:   s3source.New(w.s3, w.bucket, "rules/"),
+		Groups:   ec2sg.New(w.ec2),
+		Ledger:   crashBeforeDeletes{ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")},
+		LedgerID: "ledger",
+		Now:      c.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crashing.Reconcile(context.Background(), reconcile.Request{All: true}); err == nil {
+		t.Fatal("the crashing sweep succeeded")
+	}
+	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, expired) {
+		t.Fatalf("the crashing sweep did not revoke the expired rule:\n%s", got)
+	}
+
+	res := w.reconcile(reconcile.Request{Keys: []string{"rules/other.yaml"}})
+	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, expired) {
+		t.Fatalf("the run of other.yaml wrote back the rule of tmp.yaml expired at 10:05 (authorized %d):\n%s", res.Plan.Count(reconcile.ActAuthorize), got)
+	}
+	w.reconcile(reconcile.Request{All: true})
+	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, expired) || !strings.Contains(got, web+"|ingress|tcp|7002|7002|") {
 		t.Fatalf("after the sweep:\n%s", got)
 	}
 	res = w.reconcile(reconcile.Request{All: true})
