@@ -149,7 +149,8 @@ type Plan struct {
 	// ExclusiveConflicts are the groups this deployment declares exclusive
 	// that other deployments declare exclusive too (an error, reported by
 	// each): their undeclared rules are in Foreign (CauseExclusive), none
-	// is revoked as exclusive clean-up.
+	// is revoked as exclusive clean-up; this deployment's own orphans
+	// there (proven by its intents) are revoked as in any group.
 	ExclusiveConflicts []ExclusiveConflict
 	// UnverifiedClaims are the rules of this deployment (held by its
 	// ledger or carrying its tag) or in its exclusive groups that other
@@ -413,23 +414,30 @@ func diff(in diffInput) diffOutput {
 		if _, isOwned := owned[a.Key]; isOwned {
 			continue // handled above (revoked or forgotten)
 		}
+		// An orphan: left by a crash of this deployment's run before its
+		// commit, proven by its write-ahead intent.
+		orphan := in.complete && in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID && in.intents[a.Key]
+		// A group other deployments declare exclusive too: only a rule
+		// another deployment claims is theirs; this deployment's own
+		// orphan is revoked as in any group.
+		conflict := len(in.exclusiveOthers[a.Key.GroupID]) > 0
 		switch o, ours := ownedByRuleID[a.RuleID]; {
 		case ours:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseDriftModified, Key: a.Key, RuleID: a.RuleID,
 				Owners: sortedOwners(o.Owners), Was: o.Key, Reason: "drift: rule modified outside sgrules (was " + o.Key.String() + ")"})
-		case in.exclusive[a.Key.GroupID] && (len(in.othersOf(a)) > 0 || len(in.exclusiveOthers[a.Key.GroupID]) > 0):
+		case in.exclusive[a.Key.GroupID] && (len(in.othersOf(a)) > 0 || conflict && !orphan):
 			out.plan.Unmanaged = append(out.plan.Unmanaged, a)
 			deps := slices.Compact(slices.Sorted(slices.Values(append(in.othersOf(a), in.exclusiveOthers[a.Key.GroupID]...))))
 			out.plan.Foreign = append(out.plan.Foreign, ForeignRule{Rule: a, Deployments: deps, Cause: CauseExclusive})
-		case in.exclusive[a.Key.GroupID]:
+		case in.exclusive[a.Key.GroupID] && !conflict:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseExclusive, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "exclusive group: not declared by any source", Loss: true})
-		case in.complete && in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID && in.intents[a.Key] && len(in.othersOf(a)) > 0:
+		case orphan && len(in.othersOf(a)) > 0:
 			// Left by a crash, and adopted by another deployment since.
 			out.noteRelease(a)
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRelease, Cause: CauseUndeclared, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Others: in.othersOf(a), Reason: "created by sgrules, no longer declared; kept: claimed by deployment " + strings.Join(in.othersOf(a), ", ")})
-		case in.complete && in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID && in.intents[a.Key]:
+		case orphan:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseOrphan, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "created by sgrules, no longer declared by any source", Loss: true})
 		default:

@@ -1,0 +1,68 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/sgrules/sgrules/internal/adapters/dirsource"
+	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/reconcile"
+)
+
+// crashOnCommit is the ledger of a run that dies after its EC2 calls and
+// before its commit (its write-ahead intents are written).
+type crashOnCommit struct{ reconcile.Ledger }
+
+func (crashOnCommit) Write(context.Context, reconcile.Commit) error {
+	return errors.New("simulated crash before the commit")
+}
+
+// TestExclusiveConflictRevokesOwnOrphan (chaos seed 20261114): A and B
+// both declare the shared group exclusive. A run of A authorizes a rule
+// there and dies before its commit: only A's write-ahead intent proves the
+// rule A's. Its file then stops declaring it: A's sweep revokes it as an
+// orphan, as in any other group; B's rule stays, and both still report the
+// conflict (before: the conflict sent every undeclared rule of the group
+// to Plan.Foreign, A's own orphan included, and nothing ever revoked it).
+func TestExclusiveConflictRevokesOwnOrphan(t *testing.T) {
+	w := newTwoDeployments(t)
+	excl := "exclusiveGroups: [" + w.g + "]\n"
+	w.a.put("a.yaml", tcpFile(w.g, 443, "10.0.0.0/8")+excl)
+	w.b.put("b.yaml", tcpFile(w.g, 5432, "10.1.0.0/16")+excl)
+	w.a.sweep()
+	w.b.sweep()
+	w.a.sweep()
+
+	w.a.put("a2.yaml", tcpFile(w.g, 8443, "10.2.0.0/16"))
+	crashing, err := reconcile.New(reconcile.Config{Source: dirsource.New(w.a.dir), Groups: ec2sg.New(ec2.NewFromConfig(w.cfg)),
+		Ledger: crashOnCommit{w.a.led}, LedgerID: "ledger-a", MaxRevoke: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crashing.Reconcile(context.Background(), reconcile.Request{All: true, Reason: "test"}); err == nil {
+		t.Fatal("the crashing sweep succeeded")
+	}
+	if r, ok := w.ingress()[8443]; !ok || r.Tags[reconcile.TagLedger] != w.a.id() {
+		t.Fatalf("the crashing sweep did not authorize 8443 as A's: %+v %v", r, ok)
+	}
+
+	w.a.remove("a2.yaml")
+	ra := w.a.sweep()
+	if cs := ra.Plan.ExclusiveConflicts; len(cs) != 1 || cs[0].GroupID != w.g {
+		t.Fatalf("A's exclusive conflicts %+v", cs)
+	}
+	rb := w.b.sweep()
+	if n := rb.Plan.Count(reconcile.ActRevoke); n != 0 || len(rb.Plan.ExclusiveConflicts) != 1 {
+		t.Fatalf("B: %+v %+v", rb.Plan.Actions, rb.Plan.ExclusiveConflicts)
+	}
+	rs := w.ingress()
+	if _, ok := rs[8443]; ok {
+		t.Fatalf("A's orphan survived A's sweep: A's plan %+v, foreign %+v", ra.Plan.Actions, ra.Plan.Foreign)
+	}
+	if _, ok := rs[5432]; !ok || len(rs) != 2 {
+		t.Fatalf("rules after the sweeps: %+v", rs)
+	}
+}
