@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -108,7 +105,7 @@ func (u *usageRun) check(fs *flag.FlagSet) string {
 	if u.flowBucket, u.flowPrefix, err = flowsrc.ParseURL(*u.flowLogs); err != nil {
 		return "--flow-logs " + err.Error()
 	}
-	length, err := parseSince(*u.since)
+	length, err := config.ParseWindow(*u.since)
 	if err != nil {
 		return "--since " + err.Error()
 	}
@@ -351,31 +348,6 @@ func (u *usageRun) addCounters(ctx context.Context, cfg aws.Config, usage []flow
 		}
 	}
 	return nil
-}
-
-// parseSince reads a window length: "30d", "2w", or a Go duration.
-func parseSince(s string) (time.Duration, error) {
-	var d time.Duration
-	switch {
-	case strings.HasSuffix(s, "d") || strings.HasSuffix(s, "w"):
-		n, err := strconv.Atoi(s[:len(s)-1])
-		if err != nil {
-			return 0, fmt.Errorf("%q: want days (30d), weeks (2w) or a duration (36h)", s)
-		}
-		d = time.Duration(n) * 24 * time.Hour
-		if strings.HasSuffix(s, "w") {
-			d *= 7
-		}
-	default:
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("%q: want days (30d), weeks (2w) or a duration (36h)", s)
-		}
-	}
-	if d <= 0 {
-		return 0, errors.New(strconv.Quote(s) + ": the window must be longer than zero")
-	}
-	return d, nil
 }
 
 // parseUntil reads an RFC 3339 time or a date (its midnight UTC).

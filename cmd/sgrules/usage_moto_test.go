@@ -183,11 +183,6 @@ func TestUsageFlags(t *testing.T) {
 			t.Errorf("usage %v: exit %d, stderr %q, want 2 and %q", tc.args, code, errs, tc.want)
 		}
 	}
-	for in, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "36h": 36 * time.Hour} {
-		if got, err := parseSince(in); err != nil || got != want {
-			t.Errorf("parseSince(%q) = %v, %v", in, got, err)
-		}
-	}
 }
 
 // TestUnused lists the rules with no traffic (the corpus's four and a

@@ -68,7 +68,7 @@ func (w *wiring) addEvidenceFlags(fs *flag.FlagSet) {
 // checkEvidence settles --flow-logs and --used-within; it returns a usage
 // problem or "".
 func (w *wiring) checkEvidence() string {
-	d, err := parseSince(w.usedWithin)
+	d, err := config.ParseWindow(w.usedWithin)
 	if err != nil {
 		return "--used-within " + err.Error()
 	}

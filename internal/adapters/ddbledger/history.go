@@ -173,7 +173,6 @@ func (l *Ledger) GroupHistory(ctx context.Context, group string) ([]reconcile.Hi
 	if err := l.ready(ctx); err != nil {
 		return nil, err
 	}
-	var out []reconcile.HistoryEvent
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(l.table),
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :h)"),
@@ -184,25 +183,10 @@ func (l *Ledger) GroupHistory(ctx context.Context, group string) ([]reconcile.Hi
 		ScanIndexForward: aws.Bool(false),
 		ConsistentRead:   aws.Bool(true),
 	}
-	for {
-		page, err := l.api.Query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("query history of %s: %w", group, err)
-		}
-		for _, item := range page.Items {
-			ev, err := decodeEvent(item)
-			if err != nil {
-				l.skipUndecodable(item, err)
-				continue
-			}
-			out = append(out, ev)
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+	out, err := l.queryEvents(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("query history of %s: %w", group, err)
 	}
-	sortEvents(out)
 	return out, nil
 }
 
@@ -248,7 +232,6 @@ func (l *Ledger) scanHistory(ctx context.Context, filter, value string) ([]recon
 	if err := l.ready(ctx); err != nil {
 		return nil, err
 	}
-	var out []reconcile.HistoryEvent
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(l.table),
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :h)"),
@@ -260,10 +243,21 @@ func (l *Ledger) scanHistory(ctx context.Context, filter, value string) ([]recon
 		},
 		ConsistentRead: aws.Bool(true),
 	}
+	out, err := l.queryEvents(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("read history for %s: %w", value, err)
+	}
+	return out, nil
+}
+
+// queryEvents runs in over every page and returns the events it finds,
+// newest first (undecodable items are skipped and reported).
+func (l *Ledger) queryEvents(ctx context.Context, in *dynamodb.QueryInput) ([]reconcile.HistoryEvent, error) {
+	var out []reconcile.HistoryEvent
 	for {
 		page, err := l.api.Query(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("read history for %s: %w", value, err)
+			return nil, err
 		}
 		for _, item := range page.Items {
 			ev, err := decodeEvent(item)
