@@ -208,14 +208,26 @@ func (e *Engine) readBack(ctx context.Context, out *diffOutput, created *created
 			return fmt.Errorf("read back new rules: %s not found after authorize", p.Key)
 		}
 		out.put[i].RuleID = a.RuleID
-		if a.Description != p.Description {
+		if a.Description != p.Description && !e.othersRule(a) {
 			// Some EC2 implementations drop the description of
 			// group-referencing rules on authorize: set it in place now
-			// rather than leave drift for the next run.
+			// rather than leave drift for the next run. A rule another
+			// deployment created or claims since the read (the
+			// authorize found it there) keeps its description.
 			upd[p.Key.GroupID] = append(upd[p.Key.GroupID], RuleUpdate{RuleID: a.RuleID, Key: p.Key, Description: p.Description})
 		}
 	}
 	return nil
+}
+
+// othersRule reports whether another deployment created or claims the
+// rule (its TagLedger or claim tags), as far as its tags tell.
+func (e *Engine) othersRule(a ActualRule) bool {
+	id := e.ruleTagLedger()
+	if v := a.Tags[TagLedger]; v != "" && (v == id || v == e.cfg.LedgerID) {
+		return false
+	}
+	return len(otherDeployments(a, id, e.cfg.LedgerID)) > 0
 }
 
 // forEach runs fn for 0..n-1 on at most Config.Concurrency goroutines. The
