@@ -62,6 +62,15 @@ func TestEvidence(t *testing.T) {
 	if n := e.calls.Snapshot()["S3.GetObject"]; n != reads {
 		t.Errorf("the second question read the logs again (%d GetObject, then %d)", reads, n)
 	}
+	// The window after the flow holds a log object of its own (a flow no
+	// rule allows): the logs were delivered, the 5432 rule carried
+	// nothing. Without one the answer is unknown, as above; that object
+	// also keeps the test clear of midnight UTC, when the first object's
+	// day folder lies before the window.
+	if _, err := flowcorpus.PutLog(ctx, e.s3, bucket, "vpc/", e.cfg.Region, "b",
+		[]flowcorpus.Flow{{ENI: eni, Peer: "10.0.1.7", Addr: "10.0.200.10", Port: 9999, At: now.Truncate(time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
 	got, err = newEvidence().RuleUsage(ctx, rules.Target{}, asked, now.Add(-time.Hour))
 	if err != nil || got[0].Used() || !got[0].Known {
 		t.Fatalf("a window after the flow: %+v, %v", got, err)
