@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -21,6 +23,7 @@ import (
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/dev/apicount"
 	"github.com/sgrules/sgrules/internal/dev/motoproc"
+	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/testutil/motoworld"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -41,10 +44,11 @@ import (
 //
 //   - sequential: one Fleet.Reconcile(Request{All: true}) running the
 //     targets one after the other (the schedule of before the fan-out);
-//   - fan-out: the planner (Fleet.Targets), then a pool of Workers
-//     goroutines each running one Fleet.Reconcile(Request{All: true},
-//     only=[t]) per target, as the drift function does per SQS sweep
-//     message with ScalingConfig.MaximumConcurrency = Workers (the pool
+//   - fan-out: the planner (Fleet.Survey) and its sweep messages, one
+//     per target carrying the target's route, then a pool of Workers
+//     goroutines each running one Fleet.Reconcile(Request{All: true,
+//     Route}, only=[t]) per message, as the drift function does per SQS
+//     sweep message with ScalingConfig.MaximumConcurrency = Workers (the pool
 //     shares one hub, so one credentials cache: Lambda's concurrent
 //     environments each have their own).
 //
@@ -366,8 +370,8 @@ func (w *orgWorld) sweepSequential(ctx context.Context, n, g int) (*OrgSweep, er
 	return w.sweepResult(ScOrgSeq, n, g, m, res.Targets, nil)
 }
 
-// sweepFanOut plans (Fleet.Targets) and runs one Fleet.Reconcile(All,
-// only=[t]) per target, Workers at once, on a new hub.
+// sweepFanOut plans (planSweeps) and runs one Fleet.Reconcile(All,
+// Route, only=[t]) per sweep message, Workers at once, on a new hub.
 func (w *orgWorld) sweepFanOut(ctx context.Context, n, g int) (*OrgSweep, error) {
 	hub, err := w.hub(ctx)
 	if err != nil {
@@ -378,20 +382,22 @@ func (w *orgWorld) sweepFanOut(ctx context.Context, n, g int) (*OrgSweep, error)
 	var results []reconcile.TargetResult
 	wall := map[rules.Target]time.Duration{}
 	m, err := measure(w.world, func() error {
-		targets, err := hub.Targets(ctx)
+		msgs, err := planSweeps(ctx, hub)
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
-		jobs := make(chan rules.Target)
+		jobs := make(chan *trigger.Sweep)
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for range max(1, w.opt.Workers) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for t := range jobs {
+				for sw := range jobs {
+					t := rules.Target{Account: sw.Account, Region: sw.Region}
 					t0 := time.Now()
-					res, err := hub.Reconcile(withTarget(ctx, t), reconcile.Request{All: true, Reason: "bench " + ScOrgFanOut}, []rules.Target{t})
+					req := reconcile.Request{All: true, Groups: sw.Groups, Route: trigger.ExpandRoute(sw.Route), Reason: "bench " + ScOrgFanOut}
+					res, err := hub.Reconcile(withTarget(ctx, t), req, []rules.Target{t})
 					d := time.Since(t0)
 					mu.Lock()
 					wall[t] = d
@@ -404,8 +410,8 @@ func (w *orgWorld) sweepFanOut(ctx context.Context, n, g int) (*OrgSweep, error)
 				}
 			}()
 		}
-		for _, t := range targets {
-			jobs <- t
+		for _, sw := range msgs {
+			jobs <- sw
 		}
 		close(jobs)
 		wg.Wait()
@@ -415,6 +421,42 @@ func (w *orgWorld) sweepFanOut(ctx context.Context, n, g int) (*OrgSweep, error)
 		return nil, fmt.Errorf("%s: %w", ScOrgFanOut, err)
 	}
 	return w.sweepResult(ScOrgFanOut, n, g, m, results, wall)
+}
+
+// planSweeps is the drift function's schedule (handler: plan, then the
+// SQS batches): the planner's Survey, one sweep message per target
+// carrying the target's route (trigger.FlattenRoute), as SQS delivers it
+// (trigger.Decode of an SQS event), each to be run with its route
+// (trigger.ExpandRoute).
+func planSweeps(ctx context.Context, hub *config.Fleet) ([]*trigger.Sweep, error) {
+	survey, err := hub.Survey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var sqs events.SQSEvent
+	for i, t := range survey.Targets {
+		sw := trigger.Sweep{Account: t.Account, Region: t.Region, Run: "sgbench", Route: trigger.FlattenRoute(survey.Routes[t])}
+		sqs.Records = append(sqs.Records, events.SQSMessage{MessageId: fmt.Sprint(i), EventSource: "aws:sqs", Body: sw.Body()})
+	}
+	raw, err := json.Marshal(sqs)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := trigger.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Kind != trigger.KindSweep || len(ev.Messages) != len(survey.Targets) {
+		return nil, fmt.Errorf("%d sweep messages decoded as %s with %d messages", len(survey.Targets), ev.Kind, len(ev.Messages))
+	}
+	out := make([]*trigger.Sweep, len(ev.Messages))
+	for i, m := range ev.Messages {
+		if m.Err != nil || m.Sweep == nil {
+			return nil, fmt.Errorf("sweep message %s: %v", m.ID, m.Err)
+		}
+		out[i] = m.Sweep
+	}
+	return out, nil
 }
 
 // sweepResult checks a clean sweep and builds its report.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -85,7 +84,7 @@ func (h *Handler) plan(ctx context.Context, sched *trigger.Schedule) (any, error
 				groups = nil
 			}
 		}
-		route := flattenRoute(survey.Routes[t])
+		route := trigger.FlattenRoute(survey.Routes[t])
 		if len(groups) <= h.cfg.ShardSize {
 			sweeps = append(sweeps, trigger.Sweep{Account: t.Account, Region: t.Region, Run: run, Route: route})
 			continue
@@ -104,49 +103,6 @@ func (h *Handler) plan(ctx context.Context, sched *trigger.Schedule) (any, error
 	}
 	h.log.InfoContext(ctx, "sweeps planned", "targets", len(targets), "messages", len(bodies))
 	return report.Response{Kind: string(trigger.KindSchedule), Sweeps: sweepDocs(sweeps), Offboarded: h.reportOffboarded(ctx, survey.Offboarded)}, nil
-}
-
-// maxRouteBytes bounds the route a sweep message carries (SQS takes 256
-// KiB per message and per batch of 10): a larger one (the first schedule
-// of many new files) is left out, and that target's sweep routes every
-// file itself.
-const maxRouteBytes = 16 << 10
-
-// flattenRoute is a target's route in a sweep message, nil when there is
-// none or it is too large.
-func flattenRoute(r *reconcile.TargetRoute) *trigger.SweepRoute {
-	if r == nil {
-		return nil
-	}
-	out := &trigger.SweepRoute{Read: r.Read}
-	size := 0
-	for _, k := range r.Read {
-		size += len(k) + 3
-	}
-	for k, t := range r.Moves {
-		out.Moves = append(out.Moves, trigger.SweepMove{Key: k, Account: t.Account, Region: t.Region})
-		size += len(k) + 60
-	}
-	if size > maxRouteBytes {
-		return nil
-	}
-	slices.SortFunc(out.Moves, func(a, b trigger.SweepMove) int { return strings.Compare(a.Key, b.Key) })
-	return out
-}
-
-// expandRoute is the route of a sweep message for the Fleet.
-func expandRoute(r *trigger.SweepRoute) *reconcile.TargetRoute {
-	if r == nil {
-		return nil
-	}
-	out := &reconcile.TargetRoute{Read: r.Read}
-	for _, m := range r.Moves {
-		if out.Moves == nil {
-			out.Moves = map[string]rules.Target{}
-		}
-		out.Moves[m.Key] = rules.Target{Account: m.Account, Region: m.Region}
-	}
-	return out
 }
 
 // reportOffboarded reports, once per schedule, the targets left alone
@@ -188,7 +144,7 @@ func (h *Handler) sweeps(ctx context.Context, msgs []trigger.Message) events.SQS
 			continue
 		}
 		only := []rules.Target{{Account: m.Sweep.Account, Region: m.Sweep.Region}} // empty fields: the hub's
-		req := reconcile.Request{All: true, Groups: m.Sweep.Groups, Reason: "sweep", Route: expandRoute(m.Sweep.Route)}
+		req := reconcile.Request{All: true, Groups: m.Sweep.Groups, Reason: "sweep", Route: trigger.ExpandRoute(m.Sweep.Route)}
 		if m.Sweep.Run != "" && h.cfg.Budget != nil {
 			req.Budget = h.cfg.Budget(m.Sweep.Run)
 		}
