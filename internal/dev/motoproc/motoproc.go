@@ -92,6 +92,19 @@ var Stale = Patch{
 	Applied: "sgrules moto stale: applied",
 }
 
+//go:embed sgrules_moto_duplicate.py
+var duplicateSource []byte
+
+// Duplicate is the patch every StartProcess applies after Stale: a rule's
+// description is not its identity, so authorizing a referenced-group
+// permission the group has with another description is
+// InvalidPermission.Duplicate, as in EC2 (moto created a second rule).
+var Duplicate = Patch{
+	Module:  "sgrules_moto_duplicate",
+	Source:  duplicateSource,
+	Applied: "sgrules moto duplicate: applied",
+}
+
 // Process is a running moto_server.
 type Process struct {
 	// URL is the endpoint, e.g. "http://127.0.0.1:41234".
@@ -105,11 +118,11 @@ type Process struct {
 }
 
 // StartProcess starts moto_server on 127.0.0.1 and a free port, with
-// Atomic, Modify, Authorize, Stale and then patches applied, and waits until it answers (up to
+// Atomic, Modify, Authorize, Stale, Duplicate and then patches applied, and waits until it answers (up to
 // 30 s). The caller must call Stop. ctx bounds the start-up only, not the
 // life of the process.
 func StartProcess(ctx context.Context, patches ...Patch) (*Process, error) {
-	return startProcess(ctx, append([]Patch{Atomic, Modify, Authorize, Stale}, patches...))
+	return startProcess(ctx, append([]Patch{Atomic, Modify, Authorize, Stale, Duplicate}, patches...))
 }
 
 func startProcess(ctx context.Context, patches []Patch) (*Process, error) {
