@@ -112,19 +112,24 @@ chaos:
 	CHAOS_SCENARIOS=$(CHAOS_SCENARIOS) CHAOS_SEED=$(CHAOS_SEED) CHAOS_SUMMARY=$(CURDIR)/build/chaos.txt \
 	  $(GO) test -count=1 -timeout 120m -v -run 'TestChaos|TestLedgerLoss|TestCommitCut' ./internal/dev/chaos
 
-## bench: API calls (EC2 reads beside their limit, DynamoDB items read), wall time and memory of sgrules vs a naive per-rule baseline against moto (docs/benchmarks.md); BENCH_N, BENCH_SWEEP (0: skip), BENCH_ORG (0: skip), BENCH_ORG_TARGETS, BENCH_OUT
+## bench: API calls (EC2 reads beside their limit, DynamoDB items read), wall time and memory of sgrules vs a naive per-rule baseline against moto (docs/benchmarks.md); BENCH_N, BENCH_SWEEP (0: skip), BENCH_ORG (0: skip), BENCH_ORG_TARGETS, BENCH_LOAD_FILES and BENCH_LOAD_FUNCTIONS (the load scenario; 0 files: skip), BENCH_OUT
 BENCH_N ?= 1000,5000,10000
 BENCH_SWEEP ?= 10000
 # BENCH_ORG: member accounts of the organisation sweep (x 3 regions, 100 rules each; 0: skip).
 BENCH_ORG ?= 10
 # BENCH_ORG_TARGETS: the organisation sweep again at these numbers of targets (DynamoDB items read per target; empty: skip).
 BENCH_ORG_TARGETS ?= 2,10,30
+# BENCH_LOAD_FILES, BENCH_LOAD_FUNCTIONS: the load scenario, a sync of that many changed files as S3
+# notifications in SQS batches to that many reconcile functions at once under the emulator (0 files: skip).
+BENCH_LOAD_FILES ?= 300
+BENCH_LOAD_FUNCTIONS ?= 4
 BENCH_OUT ?= bench/results/latest.json
 # BENCH_FLAGS: more sgbench flags, e.g. -moto-patch=false for stock moto.
 BENCH_FLAGS ?=
-bench:
+bench: $(BIN)/aws-lambda-rie
 	$(GO) build -o $(BIN)/sgbench ./bench/cmd/sgbench
-	$(BIN)/sgbench -n $(BENCH_N) -sweep $(BENCH_SWEEP) -org $(BENCH_ORG) -org-targets "$(BENCH_ORG_TARGETS)" -out $(BENCH_OUT) $(BENCH_FLAGS)
+	$(BIN)/sgbench -n $(BENCH_N) -sweep $(BENCH_SWEEP) -org $(BENCH_ORG) -org-targets "$(BENCH_ORG_TARGETS)" \
+	  -load-files $(BENCH_LOAD_FILES) -load-functions $(BENCH_LOAD_FUNCTIONS) -out $(BENCH_OUT) $(BENCH_FLAGS)
 	$(MAKE) --no-print-directory bench-flowlogs
 
 ## bench-flowlogs: flow-log reading on one core (GOMAXPROCS=1): records per CPU-second, gzip included, and the

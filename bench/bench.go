@@ -55,6 +55,8 @@ type Options struct {
 	// number divides by 3, else 1) to show how the ledger reads grow with
 	// the organisation (Report.OrgScale).
 	OrgTargets []int
+	// Load, if Load.Files > 0, runs the load scenario (Report.Load).
+	Load LoadOptions
 }
 
 // Counts are API calls of one scenario.
@@ -159,6 +161,7 @@ type Report struct {
 	Org         *Org         `json:"org,omitempty"`
 	OrgScale    []OrgScale   `json:"orgScale,omitempty"`
 	Concurrency *Concurrency `json:"concurrency,omitempty"`
+	Load        *Load        `json:"load,omitempty"`
 	TotalS      float64      `json:"totalSeconds"`
 }
 
@@ -261,6 +264,17 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			return nil, fmt.Errorf("org sweep of %d targets: %w", nt, err)
 		}
 		rep.OrgScale = append(rep.OrgScale, scaleOf(org))
+	}
+	if opt.Load.Files > 0 {
+		if err := p.Reset(ctx); err != nil {
+			return nil, err
+		}
+		logf("load: %d changed files to %d reconcile functions", opt.Load.Files, opt.Load.Functions)
+		l, err := runLoad(ctx, p.URL, opt.Load, logf)
+		if err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
+		rep.Load = l
 	}
 	if opt.Concurrency {
 		if err := p.Reset(ctx); err != nil {

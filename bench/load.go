@@ -258,7 +258,7 @@ func sqsEvent(batch []*sqsMessage) ([]byte, error) {
 // runLoad runs the load scenario against the moto server at motoURL.
 func runLoad(ctx context.Context, motoURL string, opt LoadOptions, logf func(string, ...any)) (*Load, error) {
 	if opt.Files < 1 || opt.Functions < 1 {
-		return nil, fmt.Errorf("load: %d files, %d functions", opt.Files, opt.Functions)
+		return nil, fmt.Errorf("%d files, %d functions", opt.Files, opt.Functions)
 	}
 	t0 := time.Now()
 	rie, err := lambdaemu.Find(opt.RIE, moduleRoot())
@@ -269,7 +269,7 @@ func runLoad(ctx context.Context, motoURL string, opt LoadOptions, logf func(str
 	if bin == "" {
 		root := moduleRoot()
 		if root == "" {
-			return nil, errors.New("load: no go.mod above the working directory to build ./functions/reconcile in")
+			return nil, errors.New("no go.mod above the working directory to build ./functions/reconcile in")
 		}
 		dir, err := os.MkdirTemp("", "sgbench-load-")
 		if err != nil {
@@ -330,7 +330,7 @@ func runLoad(ctx context.Context, motoURL string, opt LoadOptions, logf func(str
 			"STATE_TABLE=" + table, "RULES_BUCKET=" + bucket, "RULES_PREFIX=" + prefix, "MAX_REVOKE=-1",
 		}
 		if fns[i], err = lambdaemu.Start(ctx, rie, bin, env); err != nil {
-			return nil, fmt.Errorf("load: function %d: %w", i, err)
+			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
 	}
 
@@ -344,11 +344,11 @@ func runLoad(ctx context.Context, motoURL string, opt LoadOptions, logf func(str
 	status, body, err := fns[0].Invoke(ctx, []byte(`{"version":"0","id":"load-setup","detail-type":"Scheduled Event","source":"aws.events",`+
 		`"account":"123456789012","time":"2026-12-07T00:00:00Z","region":"`+motoproc.Region+`","resources":["arn:aws:events:`+motoproc.Region+`:123456789012:rule/sgrules-sweep"],"detail":{}}`))
 	if err != nil || status != 200 || strings.Contains(string(body), `"errorMessage"`) {
-		return nil, fmt.Errorf("load: set-up sweep: status %d, %v: %s\n%s", status, err, body, fns[0].Logs())
+		return nil, fmt.Errorf("set-up sweep: status %d, %v: %s\n%s", status, err, body, fns[0].Logs())
 	}
 	ids := mw.IDs
 	if err := checkLoad(ctx, mw, opt.Files, 1); err != nil {
-		return nil, fmt.Errorf("load: set-up: %w", err)
+		return nil, fmt.Errorf("set-up: %w", err)
 	}
 	before, err := ec2sg.New(mw.EC2).DescribeRules(ctx, ids)
 	if err != nil {
@@ -474,7 +474,7 @@ func runLoad(ctx context.Context, motoURL string, opt LoadOptions, logf func(str
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return out, fmt.Errorf("load: %w", errors.Join(errs...))
+		return out, errors.Join(errs...)
 	}
 	return out, nil
 }

@@ -34,6 +34,8 @@ func main() {
 	orgRules := flag.Int("org-rules", 100, "rules per target (account and region) of the organisation sweep")
 	orgWorkers := flag.Int("org-workers", 5, "targets swept at once by the organisation sweep's fan-out (the sweep queue's MaximumConcurrency)")
 	orgTargets := flag.String("org-targets", "", "numbers of targets to run the organisation sweep at again, comma-separated, for DynamoDB items read per target (make bench: 2,10,30; empty: none)")
+	loadFiles := flag.Int("load-files", 0, "changed files of the load scenario's sync, as S3 notifications in SQS batches (0: skip; make bench: 300)")
+	loadFunctions := flag.Int("load-functions", 4, "reconcile functions of the load scenario running at once, one Lambda emulator each")
 	flag.Parse()
 
 	var opt bench.Options
@@ -62,6 +64,11 @@ func main() {
 		}
 		opt.OrgTargets = append(opt.OrgTargets, n)
 	}
+	if *loadFiles < 0 || (*loadFiles > 0 && *loadFunctions < 1) {
+		fmt.Fprintf(os.Stderr, "sgbench: bad load scenario size (-load-files %d -load-functions %d)\n", *loadFiles, *loadFunctions)
+		os.Exit(2)
+	}
+	opt.Load = bench.LoadOptions{Files: *loadFiles, Functions: *loadFunctions, Seed: 1}
 	opt.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
 	rep, err := bench.Run(context.Background(), opt)
@@ -156,6 +163,16 @@ func printTable(w io.Writer, rep *bench.Report) {
 				s.FanOutItemsRead, s.FanOutItemsReadPerTarget, s.SeqDynamoDBCalls, s.FanOutDynamoDBCalls, s.EC2Reads, s.MaxEC2ReadsPerTarget)
 		}
 		tw.Flush()
+	}
+	if l := rep.Load; l != nil {
+		fmt.Fprintf(w, "\nload: a sync of %d changed files (%d groups; per file one rule changed in place, one replaced) as S3 notifications in SQS batches of %d to %d reconcile functions at once (emulator instances):\n",
+			l.Files, l.Groups, l.BatchSize, l.Functions)
+		fmt.Fprintf(w, "  converged in %.1f s, %d invocations, %d messages delivered again, %d function errors; modified %d, authorized %d, revoked %d rules (each change once), %d refused calls\n",
+			l.WallMS/1000, l.Invocations, l.Redelivered, l.FunctionErrors, l.Modified, l.Authorized, l.Revoked, l.FailedMutating)
+		fmt.Fprintf(w, "  EC2 mutating %d (limit %d with each group's files in one run; 2 per touched pair: %d); %d touched pairs written by %d runs (%d pairs by more than one), limit as delivered %d; at most %d calls per pair, %d per pair and run\n",
+			l.EC2Mutating, l.EC2MutatingLimit, 2*l.TouchedPairs, l.TouchedPairs, l.PairRuns, l.SplitPairs, l.RunLimit, l.MaxCallsPerPair, l.MaxCallsPerPairRun)
+		fmt.Fprintf(w, "  lease contention: %d lease tries refused (waited on), %d attempts lost to a held lease, %d to another race, %d batches retried message by message\n",
+			l.LeaseRefusals, l.AttemptsLostToLease, l.AttemptsLostOther, l.BatchFallbacks)
 	}
 	if c := rep.Concurrency; c != nil {
 		fmt.Fprintf(w, "\nconcurrency: %d groups x %d rules, 1 vs %d workers: authorize %.0f vs %.0f ms (x%.2f), revoke %.0f vs %.0f ms (x%.2f)\n",
