@@ -172,6 +172,11 @@ type routing struct {
 	// offboarded are the targets of records in accounts no longer allowed:
 	// left out of everything else here (offboard.go).
 	offboarded []rules.Target
+	// records are the source records of each target read while routing
+	// a sweep (every record of the target; a target absent here was not
+	// read): its engine's first attempt uses them instead of listing
+	// them again (recordedSource).
+	records map[rules.Target][]SourceRecord
 }
 
 // move is a file whose target changed: the old targets (from) let it go
@@ -319,6 +324,13 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 		}
 	}
 	if req.All {
+		// Every target's records were read (a target absent from all
+		// holds none): its engine need not list them again.
+		rt.records = map[rules.Target][]SourceRecord{}
+		for t, recs := range all {
+			t = t.Resolve(home)
+			rt.records[t] = append(rt.records[t], recs...)
+		}
 		// Every listed account in every region in use: a target that
 		// holds rules of ours but no record is swept too (see Accounts).
 		regions := map[string]bool{}
@@ -335,6 +347,13 @@ func (f *Fleet) route(ctx context.Context, req Request) (routing, error) {
 	}
 	rt.targets = sortTargets(home, targets)
 	rt.offboarded = sortTargets(home, targetSet(rt.offboarded))
+	if rt.records != nil {
+		for _, t := range rt.targets {
+			if rt.records[t] == nil {
+				rt.records[t] = []SourceRecord{}
+			}
+		}
+	}
 	return rt, nil
 }
 
@@ -410,6 +429,7 @@ func (f *Fleet) routeOne(ctx context.Context, t rules.Target, r *TargetRoute) (r
 	if err != nil {
 		return rt, fmt.Errorf("list ledger sources of %s: %w", t, err)
 	}
+	rt.records = map[rules.Target][]SourceRecord{t: slices.Clone(recs)}
 	mine := map[string]SourceRecord{}
 	for _, rec := range recs {
 		if rec.Kind == KindFile {
@@ -780,6 +800,9 @@ func (rt routing) movedOut(t rules.Target) map[string]bool {
 // the moves still pending out of t.
 func (f *Fleet) runEngine(ctx context.Context, t rules.Target, tr Request, rt routing) (Result, error) {
 	v := &view{src: f.cfg.Source, objs: rt.listed[t], bodies: rt.bodies, parsed: rt.parsed, own: rt.own[t]}
+	if recs, ok := rt.records[t]; ok && tr.All {
+		v.recs, v.hasRecs = slices.Clone(recs), true
+	}
 	tr.Pending = rt.pendingIn(t)
 	eng, err := f.cfg.Engine(ctx, t, v, f.cfg.Ledger.For(t))
 	if err != nil {
@@ -796,6 +819,22 @@ type view struct {
 	bodies map[string]Object
 	parsed map[string]parsedFile
 	own    map[string]bool
+	// recs are the target's source records read routing it, handed once
+	// (takeRecords).
+	mu      sync.Mutex
+	recs    []SourceRecord
+	hasRecs bool
+}
+
+// takeRecords returns, the first time only, the target's source records
+// the Fleet read routing this run: the engine's first attempt lists them
+// no more; a later attempt (after a lost race) reads them again.
+func (v *view) takeRecords() ([]SourceRecord, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	recs, ok := v.recs, v.hasRecs
+	v.recs, v.hasRecs = nil, false
+	return recs, ok
 }
 
 func (v *view) List(context.Context) ([]ObjectInfo, error) { return slices.Clone(v.objs), nil }

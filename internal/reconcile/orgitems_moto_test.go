@@ -3,12 +3,17 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
@@ -28,12 +33,29 @@ var orgRegions = []string{"us-east-1", "us-east-2", "us-west-1", "us-west-2", "e
 
 const orgRulesPerTarget = 20
 
+// sweepReads is what the sweep of one target read of the ledger.
+type sweepReads struct {
+	// items are the DynamoDB items read (ScannedCount of its Queries and
+	// Scans, items its GetItems found), scans its Scans.
+	items, scans int
+	// queries counts its Query calls (first pages) by partition and
+	// sort key prefix.
+	queries map[string]int
+}
+
+// plannedRoute is the route of a target's sweep message (the planner's);
+// ownRecords the route of a sweep no planner routed (a CloudTrail
+// event's, an expiry schedule's: handler).
+func plannedRoute(s reconcile.Survey, tg rules.Target) *reconcile.TargetRoute { return s.Routes[tg] }
+func ownRecords(reconcile.Survey, rules.Target) *reconcile.TargetRoute {
+	return &reconcile.TargetRoute{}
+}
+
 // sweepItemsRead builds n targets, each with one file of
 // orgRulesPerTarget rules in its own groups, applies them all, then runs
-// the schedule's planner (Survey) and the sweep message of the first
-// target, and returns the DynamoDB items that sweep read (ScannedCount
-// of its Queries and Scans, items its GetItems found) and its Scans.
-func sweepItemsRead(t *testing.T, n int) (items, scans int) {
+// the schedule's planner (Survey) and a sweep of the first target with
+// the route route gives, and returns what that sweep read.
+func sweepItemsRead(t *testing.T, n int, route func(reconcile.Survey, rules.Target) *reconcile.TargetRoute) sweepReads {
 	t.Helper()
 	ctx := context.Background()
 	srv := motoserver.Shared(t)
@@ -66,8 +88,9 @@ func sweepItemsRead(t *testing.T, n int) (items, scans int) {
 			t.Fatal(err)
 		}
 	}
-	counted, read := cfg.Copy(), &apicount.Items{}
+	counted, read, queries := cfg.Copy(), &apicount.Items{}, &queryCounter{}
 	read.Attach(&counted)
+	queries.attach(&counted)
 	fleet := func(ddb *dynamodb.Client) *reconcile.Fleet {
 		fl, err := reconcile.NewFleet(reconcile.FleetConfig{Home: home, Source: s3source.New(s3c, "org-rules", "rules/"),
 			Ledger: ddbledger.New(ddb, "ledger", ddbledger.WithHome(home)),
@@ -98,11 +121,50 @@ func sweepItemsRead(t *testing.T, n int) (items, scans int) {
 	}
 	sweep := fleet(dynamodb.NewFromConfig(counted))
 	tg := targets[0]
-	res, err = sweep.Reconcile(ctx, reconcile.Request{All: true, Reason: "sweep", Route: survey.Routes[tg]}, []rules.Target{tg})
+	res, err = sweep.Reconcile(ctx, reconcile.Request{All: true, Reason: "sweep", Route: route(survey, tg)}, []rules.Target{tg})
 	if err != nil || res.Err() != nil || len(res.Targets) != 1 || len(res.Targets[0].Result.Plan.Actions) != 0 {
 		t.Fatalf("sweep of %s: %+v, %v", tg, res, err)
 	}
-	return read.Read(), read.Scans()
+	if got := res.Targets[0].Result.Sources; len(got) != 1 || got[0].Status != reconcile.StatusApplied {
+		t.Fatalf("sweep of %s judged %+v, want its one file applied", tg, got)
+	}
+	return sweepReads{items: read.Read(), scans: read.Scans(), queries: queries.snapshot()}
+}
+
+// queryCounter counts DynamoDB Query calls (first pages) by partition
+// and sort key prefix.
+type queryCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *queryCounter) attach(cfg *aws.Config) {
+	cfg.APIOptions = append(cfg.APIOptions, func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("test/queries",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				if q, ok := in.Parameters.(*dynamodb.QueryInput); ok && q.ExclusiveStartKey == nil {
+					key := ""
+					for _, v := range []string{":pk", ":p"} {
+						if s, ok := q.ExpressionAttributeValues[v].(*ddbtypes.AttributeValueMemberS); ok {
+							key += s.Value + " "
+						}
+					}
+					c.mu.Lock()
+					if c.n == nil {
+						c.n = map[string]int{}
+					}
+					c.n[aws.ToString(q.IndexName)+" "+aws.ToString(q.KeyConditionExpression)+" "+key]++
+					c.mu.Unlock()
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.Before)
+	})
+}
+
+func (c *queryCounter) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }
 
 func strPtr(s string) *string { return &s }
@@ -115,7 +177,8 @@ func TestTargetSweepReadsItsOwnItems(t *testing.T) {
 	own := 1 + orgRulesPerTarget // its source record and permissions
 	got := map[int]int{}
 	for _, n := range []int{2, 10} {
-		items, scans := sweepItemsRead(t, n)
+		r := sweepItemsRead(t, n, plannedRoute)
+		items, scans := r.items, r.scans
 		t.Logf("%d targets: the first target's sweep read %d DynamoDB items (%d of its own), %d scans", n, items, own, scans)
 		if scans != 0 {
 			t.Errorf("%d targets: %d Scans", n, scans)
@@ -124,6 +187,41 @@ func TestTargetSweepReadsItsOwnItems(t *testing.T) {
 			t.Errorf("%d targets: %d items read, want about the %d the target owns", n, items, own)
 		}
 		got[n] = items
+	}
+	if got[10] > got[2] {
+		t.Errorf("items read by one target's sweep grow with the targets: %d at 2, %d at 10", got[2], got[10])
+	}
+}
+
+// TestTargetSweepQueriesEachRecordKindOnce: the sweep message of one
+// target reads each kind of its ledger items once: its source records are
+// read routing its files and handed to its engine, not queried again.
+func TestTargetSweepQueriesEachRecordKindOnce(t *testing.T) {
+	r := sweepItemsRead(t, 2, plannedRoute)
+	for q, n := range r.queries {
+		if n > 1 {
+			t.Errorf("%d Queries of %s", n, q)
+		}
+	}
+	if t.Failed() {
+		t.Logf("queries: %v", r.queries)
+	}
+}
+
+// TestUnplannedTargetSweepReadsItsOwnItems: a sweep of one target that no
+// planner routed (a CloudTrail event's, an expiry schedule's: the handler
+// gives it a route naming nothing) reads its own ledger items, the same
+// at 2 and 10 targets, and no other target's.
+func TestUnplannedTargetSweepReadsItsOwnItems(t *testing.T) {
+	own := 1 + orgRulesPerTarget
+	got := map[int]int{}
+	for _, n := range []int{2, 10} {
+		r := sweepItemsRead(t, n, ownRecords)
+		t.Logf("%d targets: the first target's sweep read %d DynamoDB items (%d of its own), %d scans", n, r.items, own, r.scans)
+		if r.scans != 0 || r.items > own+5 {
+			t.Errorf("%d targets: %d items read, %d Scans; want about the %d the target owns, no Scan", n, r.items, r.scans, own)
+		}
+		got[n] = r.items
 	}
 	if got[10] > got[2] {
 		t.Errorf("items read by one target's sweep grow with the targets: %d at 2, %d at 10", got[2], got[10])

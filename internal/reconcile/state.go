@@ -119,9 +119,15 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 				get(o.Key, KindFile)
 			}
 		}
-		recs, err := e.cfg.Ledger.ListSources(ctx)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("list ledger sources: %w", err)
+		recs, ok := []SourceRecord(nil), false
+		if rs, is := e.cfg.Source.(recordedSource); is {
+			recs, ok = rs.takeRecords() // the Fleet read them routing the sweep
+		}
+		if !ok {
+			var err error
+			if recs, err = e.cfg.Ledger.ListSources(ctx); err != nil {
+				return nil, nil, nil, fmt.Errorf("list ledger sources: %w", err)
+			}
 		}
 		for _, r := range recs {
 			known[r.Key] = true
@@ -341,6 +347,13 @@ var parseFile = rules.Parse
 // run (the Fleet's view of a target): each file is parsed once per run.
 type parsedSource interface {
 	parsedBody(obj Object) (*rules.File, rules.Diagnostics, bool)
+}
+
+// recordedSource is a Source that may hold the target's source records,
+// read in this run by the Fleet routing a sweep: each is listed once per
+// run (the first attempt's; a later one reads them again).
+type recordedSource interface {
+	takeRecords() ([]SourceRecord, bool)
 }
 
 // state is what the engine read of the ledger and EC2 for one plan.
