@@ -520,12 +520,18 @@ func (s *scenario) run() {
 // after them, and whose every owner in the ledger still declares it after
 // them. Such a permission has an owner whichever subset of the events
 // runs, in whichever order, so make-before-break forbids it to vanish or
-// be replaced (a revoke+authorize changes the rule id).
+// be replaced (a revoke+authorize changes the rule id). A rule of the
+// second deployment that the first's ledger does not hold is left to
+// protectShared (see othersRules).
 func (s *scenario) protect(before, after map[string]string) {
 	db, da := s.w.desire(before), s.w.desire(after)
 	owners := s.w.owners()
+	others := s.othersRules()
 	prot := map[rules.Key]string{}
 	for _, r := range s.w.rules() {
+		if len(owners[r.Key]) == 0 && others[r.RuleID] {
+			continue
+		}
 		if _, ok := db[r.Key]; !ok {
 			continue
 		}

@@ -202,6 +202,41 @@ func (s *scenario) protectShared(prot map[rules.Key]string) {
 	}
 }
 
+// othersRules returns the ids of the second deployment's rules: those its
+// ledger holds, those it created (its identity tag) and those it claims,
+// except those the first created (nil without a second deployment). When
+// the first's ledger holds no owner of such a rule, the first has not
+// applied a file declaring it (its event dropped or not run yet, or its
+// record lost since): the rule is the second's alone, which revokes it when
+// it stops declaring it (nobody claims it, docs/reliability.md), and the
+// first creates the permission again when its file runs. So it is
+// protected only while the second keeps declaring it (protectShared), not
+// because the first's bucket declares it.
+func (s *scenario) othersRules() map[string]bool {
+	o := s.other
+	if o == nil {
+		return nil
+	}
+	owned, err := o.led.AllPermissions(context.Background())
+	if err != nil {
+		s.t.Fatalf("seed %d: read the other ledger: %v", s.seed, err)
+	}
+	held := map[string]bool{}
+	for _, p := range owned {
+		held[p.RuleID] = true
+	}
+	out := map[string]bool{}
+	for _, r := range s.w.rules() {
+		_, claimed := r.Tags[reconcile.TagClaimPrefix+o.id]
+		switch creator := r.Tags[reconcile.TagLedger]; {
+		case creator == deployment: // the first's (its ledger lost): protect's
+		case creator == o.id, claimed, held[r.RuleID]:
+			out[r.RuleID] = true
+		}
+	}
+	return out
+}
+
 // bothExclusive makes the first deployment declare the second's exclusive
 // group exclusive too, in half of the scenarios with a second deployment
 // (when the first's policy accepts the file).
