@@ -23,6 +23,7 @@ import (
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/dev/apicount"
 	"github.com/sgrules/sgrules/internal/dev/motoproc"
+	"github.com/sgrules/sgrules/internal/fleetrt"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/testutil/motoworld"
@@ -36,7 +37,7 @@ import (
 // target in the hub's bucket naming its account and region. moto keeps
 // the accounts apart by the credentials of `sts assume-role` into
 // arn:aws:iam::ACCOUNT:role/sgrules-target and the regions by the
-// endpoint's region; the hub reaches them through config.NewFleet
+// endpoint's region; the hub reaches them through fleetrt.New
 // (stscreds, one credentials cache per account), as the Lambda functions
 // do. Nothing drifted, the whole organisation is swept twice, each time
 // by a new hub (a cold execution environment: its AssumeRoles are
@@ -251,9 +252,9 @@ func orgFile(t rules.Target, n int, ids []string) ([]byte, error) {
 
 // hub is a new hub on the counted configuration: a cold execution
 // environment (its own credentials caches and clients).
-func (w *orgWorld) hub(ctx context.Context) (*config.Fleet, error) {
-	return config.Config{Table: table, Bucket: bucket, Prefix: prefix, MaxRevoke: -1, TargetAccounts: w.accounts,
-		TargetRole: OrgTargetRole}.NewFleet(ctx, w.counted, config.EngineOptions{Holder: "sgbench"})
+func (w *orgWorld) hub(ctx context.Context) (*fleetrt.Fleet, error) {
+	return fleetrt.New(ctx, config.Config{Table: table, Bucket: bucket, Prefix: prefix, MaxRevoke: -1, TargetAccounts: w.accounts,
+		TargetRole: OrgTargetRole}, w.counted, fleetrt.EngineOptions{Holder: "sgbench"})
 }
 
 func runOrg(ctx context.Context, url string, opt OrgOptions, logf func(string, ...any)) (*Org, error) {
@@ -324,7 +325,7 @@ func logOrgSweep(logf func(string, ...any), s *OrgSweep) {
 
 // sweepSequential runs one Fleet.Reconcile(All) over every target, one
 // target at a time, on a new hub. The reconcile.Fleet is built here on
-// the hub's source, EC2 clients and credentials (config.Fleet exposes
+// the hub's source, EC2 clients and credentials (fleetrt.Fleet exposes
 // neither FleetConfig.Concurrency nor its ledger: the ledger is a new
 // ddbledger on the same table and home), with the engines' EC2 ports
 // labelled with their target so that each target's calls are counted
@@ -428,7 +429,7 @@ func (w *orgWorld) sweepFanOut(ctx context.Context, n, g int) (*OrgSweep, error)
 // carrying the target's route (trigger.FlattenRoute), as SQS delivers it
 // (trigger.Decode of an SQS event), each to be run with its route
 // (trigger.ExpandRoute).
-func planSweeps(ctx context.Context, hub *config.Fleet) ([]*trigger.Sweep, error) {
+func planSweeps(ctx context.Context, hub *fleetrt.Fleet) ([]*trigger.Sweep, error) {
 	survey, err := hub.Survey(ctx)
 	if err != nil {
 		return nil, err

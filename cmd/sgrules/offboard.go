@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/fleetrt"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -116,7 +117,7 @@ func inRegion(r string) string {
 }
 
 // offboardSummary is one target's line: "1 rule revoked, 1 record forgotten".
-func offboardSummary(d config.OffboardedTarget, revoke bool) string {
+func offboardSummary(d fleetrt.OffboardedTarget, revoke bool) string {
 	s := ""
 	if revoke {
 		s = count(len(d.Revoked), "rule") + " revoked, "

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
-	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/fleetrt"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/policy"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -248,11 +248,11 @@ func checkPolicy(pol *policy.Policy, pf parsedFile, online *onlineFacts) []findi
 }
 
 // checkRegionsOnline returns a located error for each file naming a
-// region that does not exist (config.RegionCheck: one DescribeRegions
+// region that does not exist (fleetrt.RegionCheck: one DescribeRegions
 // call at most), as plan and apply find it.
 func checkRegionsOnline(ctx context.Context, w *wiring, files []parsedFile) ([]finding, error) {
 	var out []finding
-	var check *config.RegionCheck
+	var check *fleetrt.RegionCheck
 	for _, pf := range files {
 		r := pf.file.Target.Region
 		if r == "" {
@@ -263,7 +263,7 @@ func checkRegionsOnline(ctx context.Context, w *wiring, files []parsedFile) ([]f
 			if err != nil {
 				return nil, err
 			}
-			check = config.NewRegionCheck(cfg)
+			check = fleetrt.NewRegionCheck(cfg)
 		}
 		ok, err := check.Exists(ctx, r)
 		if err != nil {

@@ -102,7 +102,7 @@ func (u *usageRun) check(fs *flag.FlagSet) string {
 		return "no flow logs: set --flow-logs s3://BUCKET/PREFIX (or " + envFlowLogs + ")"
 	}
 	var err error
-	if u.flowBucket, u.flowPrefix, err = flowsrc.ParseURL(*u.flowLogs); err != nil {
+	if u.flowBucket, u.flowPrefix, err = flowlog.ParseURL(*u.flowLogs); err != nil {
 		return "--flow-logs " + err.Error()
 	}
 	length, err := config.ParseWindow(*u.since)

@@ -23,6 +23,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/fleetrt"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/report/render"
@@ -76,7 +77,7 @@ func (w *wiring) checkEvidence() string {
 	if w.flowLogs == "" {
 		return ""
 	}
-	if _, _, err := flowsrc.ParseURL(w.flowLogs); err != nil {
+	if _, _, err := flowlog.ParseURL(w.flowLogs); err != nil {
 		return "--flow-logs " + err.Error()
 	}
 	return ""
@@ -89,7 +90,7 @@ func (w *wiring) evidenceOf(cfg aws.Config) func(rules.Target, aws.Config) (reco
 	if w.flowLogs == "" {
 		return nil
 	}
-	return config.FlowLogsEvidence(cfg, w.flowLogs, func(ev *flowsrc.Evidence) {
+	return fleetrt.FlowLogsEvidence(cfg, w.flowLogs, func(ev *flowsrc.Evidence) {
 		w.evidenceMu.Lock()
 		w.evidence = append(w.evidence, ev)
 		w.evidenceMu.Unlock()
@@ -244,7 +245,7 @@ func (w *wiring) awsConfig(ctx context.Context) (aws.Config, error) {
 
 // fleet builds the hub: the caller's account (sts:GetCallerIdentity) and
 // region are home; other accounts are reached through --target-role.
-func (w *wiring) fleet(ctx context.Context, stderr io.Writer) (*config.Fleet, error) {
+func (w *wiring) fleet(ctx context.Context, stderr io.Writer) (*fleetrt.Fleet, error) {
 	cfg, err := w.awsConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -262,7 +263,7 @@ func (w *wiring) fleet(ctx context.Context, stderr io.Writer) (*config.Fleet, er
 	if w.policy != "" {
 		pol = policyload.File(w.policy, w.prefix)
 	}
-	return c.NewFleet(ctx, cfg, config.EngineOptions{
+	return fleetrt.New(ctx, c, cfg, fleetrt.EngineOptions{
 		Source:      src,
 		Policy:      pol,
 		Evidence:    w.evidenceOf(cfg),
@@ -276,7 +277,7 @@ func (w *wiring) fleet(ctx context.Context, stderr io.Writer) (*config.Fleet, er
 // only is the targets --account and --region leave, or nil for every
 // target (nothing narrowed). The second result is false when the flags
 // narrow the run to no target at all.
-func (w *wiring) only(ctx context.Context, fl *config.Fleet) ([]rules.Target, bool, error) {
+func (w *wiring) only(ctx context.Context, fl *fleetrt.Fleet) ([]rules.Target, bool, error) {
 	if w.account == "" && w.region == "" {
 		return nil, true, nil
 	}

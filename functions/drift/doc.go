@@ -12,6 +12,6 @@
 // line and writes the drift metrics as an embedded metric format line on
 // stdout (internal/report).
 //
-// It may import internal/config, internal/lambda and the adapters; main
-// only wires things up.
+// It may import internal/config, internal/fleetrt, internal/lambda and the
+// adapters; main only wires things up.
 package main

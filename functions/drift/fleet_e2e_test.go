@@ -22,6 +22,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/fleetrt"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/report"
@@ -148,8 +149,8 @@ func newFleetWorld(t *testing.T) *fleetWorld {
 	}
 	w.queueARN = attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
 
-	fl, err := config.Config{Table: table, Bucket: bucket, Prefix: "rules/", MaxRevoke: 50,
-		TargetAccounts: []string{targetAccount}, TargetRole: config.DefaultTargetRole}.NewFleet(t.Context(), hub, config.EngineOptions{})
+	fl, err := fleetrt.New(t.Context(), config.Config{Table: table, Bucket: bucket, Prefix: "rules/", MaxRevoke: 50,
+		TargetAccounts: []string{targetAccount}, TargetRole: config.DefaultTargetRole}, hub, fleetrt.EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/sqsqueue"
 	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/fleetrt"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/report"
 )
@@ -37,7 +38,7 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	fleet, err := c.NewFleet(ctx, cfg, config.EngineOptions{Logger: logger, SessionName: "sgrules-drift"})
+	fleet, err := fleetrt.New(ctx, c, cfg, fleetrt.EngineOptions{Logger: logger, SessionName: "sgrules-drift"})
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,6 @@
 // RULES_BUCKET (required), RULES_PREFIX (default rules/), MAX_REVOKE
 // (default 50, negative for no limit).
 //
-// It may import internal/config, internal/lambda and the adapters; main
-// only wires things up.
+// It may import internal/config, internal/fleetrt, internal/lambda and the
+// adapters; main only wires things up.
 package main

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/config"
+	"github.com/sgrules/sgrules/internal/fleetrt"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
 )
 
@@ -33,7 +34,7 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	fleet, err := c.NewFleet(ctx, cfg, config.EngineOptions{Logger: logger, SessionName: "sgrules-reconcile"})
+	fleet, err := fleetrt.New(ctx, c, cfg, fleetrt.EngineOptions{Logger: logger, SessionName: "sgrules-reconcile"})
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -12,8 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 
-	"github.com/sgrules/sgrules/internal/adapters/flowsrc"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/flowlog"
 )
 
 // Environment variables.
@@ -225,7 +224,7 @@ func (f Function) Load(getenv func(string) string) (Config, error) {
 	c.ExpiryGroup = strings.TrimSpace(env[EnvExpiryGroup])
 	if slices.Contains(f.Vars, EnvFlowLogs) {
 		if c.FlowLogs = strings.TrimSpace(env[EnvFlowLogs]); c.FlowLogs != "" {
-			if _, _, err := flowsrc.ParseURL(c.FlowLogs); err != nil {
+			if _, _, err := flowlog.ParseURL(c.FlowLogs); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", EnvFlowLogs, err))
 			}
 		}
@@ -300,35 +299,6 @@ func PolicyKey(v, rulesPrefix string) (string, error) {
 		return "", fmt.Errorf("%s %q: want an object key outside %s %q, such as %s", EnvPolicyKey, v, EnvRulesPrefix, rulesPrefix, DefaultPolicyKey)
 	}
 	return v, nil
-}
-
-// withoutPolicy is a Source that never lists or serves the policy object:
-// with RULES_PREFIX=/ the rules prefix holds it, and it is the policy, not
-// a rule file.
-type withoutPolicy struct {
-	reconcile.Source
-	key string
-}
-
-// WithoutPolicy returns src, leaving out the policy key when the rules
-// prefix holds it.
-func (c Config) WithoutPolicy(src reconcile.Source) reconcile.Source {
-	if c.PolicyKey == "" || !strings.HasPrefix(c.PolicyKey, c.Prefix) {
-		return src
-	}
-	return withoutPolicy{Source: src, key: c.PolicyKey}
-}
-
-func (s withoutPolicy) List(ctx context.Context) ([]reconcile.ObjectInfo, error) {
-	objs, err := s.Source.List(ctx)
-	return slices.DeleteFunc(objs, func(o reconcile.ObjectInfo) bool { return o.Key == s.key }), err
-}
-
-func (s withoutPolicy) Get(ctx context.Context, key string) (reconcile.Object, error) {
-	if key == s.key {
-		return reconcile.Object{}, fmt.Errorf("%s is the guardrail policy, not a rule file: %w", key, reconcile.ErrNotFound)
-	}
-	return s.Source.Get(ctx, key)
 }
 
 // MaxRevoke parses MAX_REVOKE (and the CLI's --max-revoke): empty means

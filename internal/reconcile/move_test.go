@@ -11,7 +11,7 @@ import (
 
 // A file moves between targets only when its new target accepts it; until
 // then its old target keeps what it applied (make before break). The
-// moto tests (internal/config/move_test.go) run the same on real adapters.
+// moto tests (internal/fleetrt/move_test.go) run the same on real adapters.
 
 // withPolicy makes the harness's engines in tg check store.
 func (h *fleetHarness) withPolicy(tg rules.Target, store PolicyStore) {

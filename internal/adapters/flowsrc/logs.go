@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -25,20 +24,6 @@ type S3API interface {
 }
 
 var _ S3API = (*s3.Client)(nil)
-
-// ParseURL splits "s3://BUCKET/PREFIX" (PREFIX optional) into the bucket
-// and the prefix, which ends in "/" when not empty.
-func ParseURL(s string) (bucket, prefix string, err error) {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "s3" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", "", fmt.Errorf("%q: want s3://BUCKET or s3://BUCKET/PREFIX", s)
-	}
-	prefix = strings.TrimPrefix(u.Path, "/")
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
-	return u.Host, prefix, nil
-}
 
 // Logs reads flow-log objects delivered to S3 in the standard layout
 // PREFIX/AWSLogs/ACCOUNT/vpcflowlogs/REGION/YYYY/MM/DD/*.log.gz.

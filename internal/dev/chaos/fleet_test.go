@@ -145,7 +145,7 @@ func newFleet(s *scenario, p *faultproxy.Proxy) *fleet {
 		Source: s3source.New(s3.NewFromConfig(hub, awsconfig.S3Options), bucket, fleetPrefix),
 		Ledger: ddbledger.New(dynamodb.NewFromConfig(hub), fleetTable, ddbledger.WithHome(home)),
 		Engine: func(_ context.Context, t rules.Target, src reconcile.Source, led reconcile.Ledger) (*reconcile.Engine, error) {
-			if !allow(t.Account) { // as config.Fleet's adapters refuse it
+			if !allow(t.Account) { // as fleetrt.Fleet's adapters refuse it
 				return nil, fmt.Errorf("account %s is not a target account", t.Account)
 			}
 			mu.Lock()

@@ -24,11 +24,14 @@ var allowed = []struct {
 	// The Lambda wing and the CLI wing never import each other.
 	{"internal/lambda/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/lambda/", "internal/report"}},
 	{"internal/cli/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/report"}},
-	{"internal/config", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/"}},
+	// The environment, read and checked: builds nothing.
+	{"internal/config", []string{"pkg/", "internal/reconcile", "internal/strutil"}},
+	// The runtime built from it: sessions, clients, engines per target.
+	{"internal/fleetrt", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/config"}},
 	{"internal/dev/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/lambda/", "internal/report", "internal/dev/"}},
 	{"internal/testutil/", []string{""}},
-	{"functions/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/lambda/", "internal/report", "internal/config"}},
-	{"cmd/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/report", "internal/cli/", "internal/config", "internal/dev/demo"}},
+	{"functions/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/lambda/", "internal/report", "internal/config", "internal/fleetrt"}},
+	{"cmd/", []string{"pkg/", "internal/reconcile", "internal/strutil", "internal/adapters/", "internal/report", "internal/cli/", "internal/config", "internal/fleetrt", "internal/dev/demo"}},
 	{"bench", []string{""}},
 }
 
@@ -122,4 +125,23 @@ func TestCoreHasNoAWS(t *testing.T) {
 			}
 		}
 	}
+}
+
+// internal/config reads the environment and builds nothing: no AWS
+// service client, credentials provider or Lambda runtime package
+// (internal/fleetrt builds them). It may parse ARNs (aws/arn, a pure
+// parser).
+func TestConfigBuildsNoClient(t *testing.T) {
+	for _, p := range list(t) {
+		if p.ImportPath != module+"internal/config" {
+			continue
+		}
+		for _, d := range p.Deps {
+			if (strings.HasPrefix(d, "github.com/aws/") || strings.HasPrefix(d, module+"internal/adapters/")) && d != "github.com/aws/aws-sdk-go-v2/aws/arn" {
+				t.Errorf("internal/config depends on %s", d)
+			}
+		}
+		return
+	}
+	t.Fatal("go list found no internal/config")
 }

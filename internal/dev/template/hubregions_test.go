@@ -215,7 +215,7 @@ func TestArnLike(t *testing.T) {
 }
 
 // The functions ask DescribeRegions for a region name the SDK does not
-// know (internal/config.RegionCheck).
+// know (internal/fleetrt.RegionCheck).
 func TestFunctionsMayDescribeRegions(t *testing.T) {
 	tpl := load(t, filepath.Join(root, "template.yaml"))
 	st := allows(tpl, "ec2:DescribeRegions")

@@ -86,10 +86,10 @@ type Config struct {
 	ShardSize   int
 	// Budget, if set, returns the revoke budget of a schedule's run (by
 	// its event id), shared by every sweep message it planned
-	// (config.Fleet.Budget): MAX_REVOKE bounds the whole schedule.
+	// (fleetrt.Fleet.Budget): MAX_REVOKE bounds the whole schedule.
 	Budget func(run string) reconcile.RevokeBudget
 	// Expiry, when set, keeps the expiry schedule of every target a run
-	// (not a dry run) reconciled without error (config.Fleet.Expiry;
+	// (not a dry run) reconciled without error (fleetrt.Fleet.Expiry;
 	// EXPIRY_ROLE_ARN). A failure is logged; it never fails the run:
 	// the sweeps revoke what expires anyway.
 	Expiry func(ctx context.Context, targets []rules.Target) error

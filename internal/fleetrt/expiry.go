@@ -1,4 +1,4 @@
-package config
+package fleetrt
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/sgrules/sgrules/internal/adapters/expirysched"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -36,7 +37,7 @@ func (f *Fleet) Expiry() (func(ctx context.Context, targets []rules.Target) erro
 			}
 		}
 		if target == "" {
-			return errors.New("expiry schedules: " + EnvExpiryTarget + " is not set and the invoked function is unknown")
+			return errors.New("expiry schedules: " + config.EnvExpiryTarget + " is not set and the invoked function is unknown")
 		}
 		s, err := expirysched.New(api, expirysched.Config{Group: f.c.ExpiryGroup, TargetARN: target, RoleARN: f.c.ExpiryRoleARN})
 		if err != nil {

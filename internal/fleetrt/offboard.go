@@ -1,4 +1,4 @@
-package config
+package fleetrt
 
 import (
 	"cmp"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -38,7 +39,7 @@ func (f *Fleet) Offboard(ctx context.Context, account, region string, revoke boo
 		return nil, err
 	}
 	if f.AllowAccount(account) {
-		return nil, fmt.Errorf("account %s is still a target account (the hub's own, or in %s): take it out first", account, EnvTargetAccounts)
+		return nil, fmt.Errorf("account %s is still a target account (the hub's own, or in %s): take it out first", account, config.EnvTargetAccounts)
 	}
 	all, err := f.ledger.ListAllSources(ctx)
 	if err != nil {

@@ -1,4 +1,4 @@
-package config
+package fleetrt
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/testutil/motoserver"
 )
@@ -34,12 +35,12 @@ func TestTenantAccountsOnMoto(t *testing.T) {
 	rule := func(group string) string {
 		return "rules:\n  r:\n    securityGroup: " + group + "\n    type: ingress\n    protocol: tcp\n    fromPort: 5432\n    toPort: 5432\n    cidrBlocks: [10.0.0.0/8]\n"
 	}
-	put(DefaultPolicyKey, "tenants:\n  - prefix: team-a/\n    groups: {tags: {team: a}}\n    accounts: [\""+w.home.Account+"\"]\n")
+	put(config.DefaultPolicyKey, "tenants:\n  - prefix: team-a/\n    groups: {tags: {team: a}}\n    accounts: [\""+w.home.Account+"\"]\n")
 	put("rules/team-a/other.yaml", "# in account B\naccount: \""+acctB+"\"\n"+rule(groupB))
 	put("rules/team-a/home.yaml", rule(groupHome))
 
-	fl, err := Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50, PolicyKey: DefaultPolicyKey,
-		TargetAccounts: []string{acctB}, TargetRole: DefaultTargetRole}.NewFleet(ctx, w.hub, EngineOptions{})
+	fl, err := New(ctx, config.Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50, PolicyKey: config.DefaultPolicyKey,
+		TargetAccounts: []string{acctB}, TargetRole: config.DefaultTargetRole}, w.hub, EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

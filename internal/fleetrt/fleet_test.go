@@ -1,4 +1,4 @@
-package config
+package fleetrt
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/report"
@@ -140,8 +141,8 @@ func (w *world) fleet() *Fleet { return w.fleetOf(acctB, acctC) }
 // fleetOf is the hub with these TARGET_ACCOUNTS.
 func (w *world) fleetOf(accounts ...string) *Fleet {
 	w.t.Helper()
-	fl, err := Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50,
-		TargetAccounts: accounts, TargetRole: DefaultTargetRole}.NewFleet(context.Background(), w.hub, EngineOptions{})
+	fl, err := New(context.Background(), config.Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50,
+		TargetAccounts: accounts, TargetRole: config.DefaultTargetRole}, w.hub, EngineOptions{})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -266,8 +267,8 @@ func TestUpgradeInPlaceMakesNoExtraEC2Call(t *testing.T) {
 	ctx := context.Background()
 	w.put("rules/a.yaml", "", w.home, 22, "a")
 	w.put("rules/b.yaml", "", w.home, 443, "b")
-	c := Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50}
-	eng, _, err := c.NewEngine(w.hub, EngineOptions{})
+	c := config.Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50}
+	eng, _, err := NewEngine(c, w.hub, EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package config
+package fleetrt
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -18,14 +19,14 @@ import (
 // start, every rule file of the bucket is applied, and the policy object
 // (in the same bucket) is the policy, not a rule file.
 func TestRulesPrefixWholeBucket(t *testing.T) {
-	for _, f := range Functions {
-		if !slices.Contains(f.Vars, EnvRulesPrefix) {
+	for _, f := range config.Functions {
+		if !slices.Contains(f.Vars, config.EnvRulesPrefix) {
 			continue // the flow-log function reads no rule file
 		}
 		c, err := f.Load(func(k string) string {
-			return map[string]string{EnvStateTable: "ledger", EnvRulesBucket: "rules", EnvRulesPrefix: "/"}[k]
+			return map[string]string{config.EnvStateTable: "ledger", config.EnvRulesBucket: "rules", config.EnvRulesPrefix: "/"}[k]
 		})
-		if err != nil || c.Prefix != "" || c.PolicyKey != DefaultPolicyKey {
+		if err != nil || c.Prefix != "" || c.PolicyKey != config.DefaultPolicyKey {
 			t.Fatalf("%s function with RULES_PREFIX=/: %+v, %v", f.Name, c, err)
 		}
 	}
@@ -33,17 +34,17 @@ func TestRulesPrefixWholeBucket(t *testing.T) {
 	ctx := context.Background()
 	w.put("rules/ssh.yaml", "", w.home, 22, "ssh")
 	w.put("top.yaml", "", w.home, 443, "top")
-	if _, err := s3.NewFromConfig(w.hub, awsconfig.S3Options).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("rules"), Key: aws.String(DefaultPolicyKey),
+	if _, err := s3.NewFromConfig(w.hub, awsconfig.S3Options).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("rules"), Key: aws.String(config.DefaultPolicyKey),
 		Body: strings.NewReader("deny:\n  - id: no-telnet\n    type: ingress\n    protocol: tcp\n    ports: 23\n    cidrs: [0.0.0.0/0]\n")}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Reconcile.Load(func(k string) string {
-		return map[string]string{EnvStateTable: "ledger", EnvRulesBucket: "rules", EnvRulesPrefix: "/"}[k]
+	c, err := config.Reconcile.Load(func(k string) string {
+		return map[string]string{config.EnvStateTable: "ledger", config.EnvRulesBucket: "rules", config.EnvRulesPrefix: "/"}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl, err := c.NewFleet(ctx, w.hub, EngineOptions{})
+	fl, err := New(ctx, c, w.hub, EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

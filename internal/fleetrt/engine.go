@@ -1,4 +1,4 @@
-package config
+package fleetrt
 
 import (
 	"fmt"
@@ -17,11 +17,13 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/policyload"
 	"github.com/sgrules/sgrules/internal/adapters/ratelimit"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
+	"github.com/sgrules/sgrules/pkg/flowlog"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
-// EngineOptions complete a Config for NewEngine.
+// EngineOptions complete a config.Config for NewEngine and New.
 type EngineOptions struct {
 	// Source replaces the S3 source of Bucket and Prefix (the CLI's --dir).
 	Source reconcile.Source
@@ -46,8 +48,8 @@ type EngineOptions struct {
 }
 
 // policy is the guardrail policy in force: opts.Policy, or the object at
-// PolicyKey in Bucket when set (absent: no policy); nil without either.
-func (c Config) policy(cfg aws.Config, opts EngineOptions) reconcile.PolicyStore {
+// c.PolicyKey in c.Bucket when set (absent: no policy); nil without either.
+func policy(c config.Config, cfg aws.Config, opts EngineOptions) reconcile.PolicyStore {
 	if opts.Policy != nil {
 		return opts.Policy
 	}
@@ -78,12 +80,12 @@ func (o EngineOptions) sessionName() string {
 // the DynamoDB ledger in Table, and the guardrail policy (opts.Policy, or
 // PolicyKey in Bucket when set: an absent object is no policy). It also returns the EC2 adapter, for
 // look-ups outside the engine (group names).
-func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine, *ec2sg.Client, error) {
+func NewEngine(c config.Config, cfg aws.Config, opts EngineOptions) (*reconcile.Engine, *ec2sg.Client, error) {
 	src := opts.Source
 	if src == nil {
-		src = c.WithoutPolicy(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix))
+		src = withoutPolicy(c, s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix))
 	}
-	pol := c.policy(cfg, opts)
+	pol := policy(c, cfg, opts)
 	groups := ec2sg.New(ratelimit.New(ec2.NewFromConfig(cfg), ratelimit.Defaults()))
 	logger := opts.Logger
 	if logger == nil {
@@ -95,7 +97,7 @@ func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine
 		Ledger:          ddbledger.New(dynamodb.NewFromConfig(cfg), c.Table, ddbledger.WithLogger(logger)),
 		LedgerID:        c.Table,
 		DeploymentID:    c.DeploymentID,
-		Peers:           c.peers(cfg, nil, nil),
+		Peers:           peers(c, cfg, nil, nil),
 		MaxRevoke:       c.MaxRevoke,
 		MaxPause:        c.MaxPause,
 		ManagedGroupTag: c.ManagedGroupTag,
@@ -117,7 +119,7 @@ func (c Config) NewEngine(cfg aws.Config, opts EngineOptions) (*reconcile.Engine
 // built, when set, is told of every reader made (the CLI reports what the
 // reads found wrong).
 func FlowLogsEvidence(cfg aws.Config, url string, built func(*flowsrc.Evidence)) func(rules.Target, aws.Config) (reconcile.UsageEvidence, error) {
-	bucket, prefix, err := flowsrc.ParseURL(url)
+	bucket, prefix, err := flowlog.ParseURL(url)
 	s3c := s3.NewFromConfig(cfg, awsconfig.S3Options)
 	return func(t rules.Target, tcfg aws.Config) (reconcile.UsageEvidence, error) {
 		if err != nil {
@@ -133,13 +135,13 @@ func FlowLogsEvidence(cfg aws.Config, url string, built func(*flowsrc.Evidence))
 	}
 }
 
-// peers returns the ledgers of PEER_LEDGERS, read only, each with a
+// peers returns the ledgers of PEER_LEDGERS (c.PeerLedgers), read only, each with a
 // DynamoDB client in its region (an ARN's, or cfg's), scoped by scope
 // (nil: the home target's items).
-func (c Config) peers(cfg aws.Config, opts []ddbledger.Option, scope func(*ddbledger.Ledger) reconcile.PeerLedger) []reconcile.Peer {
+func peers(c config.Config, cfg aws.Config, opts []ddbledger.Option, scope func(*ddbledger.Ledger) reconcile.PeerLedger) []reconcile.Peer {
 	out := make([]reconcile.Peer, 0, len(c.PeerLedgers))
 	for _, entry := range c.PeerLedgers {
-		name, region, err := PeerTable(entry)
+		name, region, err := config.PeerTable(entry)
 		if err != nil {
 			continue // Load refused it
 		}

@@ -1,4 +1,4 @@
-package config
+package fleetrt
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -23,15 +24,15 @@ func TestMissingPolicyIsReportedAndRequiredHolds(t *testing.T) {
 			w.put("rules/ssh.yaml", "", w.home, 22, "ssh")
 			b := w.target(acctB, "")
 			w.put("rules/b.yaml", `account: "111122223333"`+"\n", b, 80, "b") // two targets: two engines read the policy
-			c, err := Reconcile.Load(func(k string) string {
-				return map[string]string{EnvStateTable: "ledger", EnvRulesBucket: "rules", EnvPolicyKey: "policy/sgrules.yml", EnvRequirePolicy: require,
-					EnvTargetAccounts: acctB}[k]
+			c, err := config.Reconcile.Load(func(k string) string {
+				return map[string]string{config.EnvStateTable: "ledger", config.EnvRulesBucket: "rules", config.EnvPolicyKey: "policy/sgrules.yml", config.EnvRequirePolicy: require,
+					config.EnvTargetAccounts: acctB}[k]
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var logs bytes.Buffer
-			fl, err := c.NewFleet(ctx, w.hub, EngineOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			fl, err := New(ctx, c, w.hub, EngineOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}

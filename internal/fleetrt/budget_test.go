@@ -1,4 +1,4 @@
-package config
+package fleetrt
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/report"
@@ -34,8 +35,8 @@ func losing(t *testing.T) (*world, *Fleet) {
 		port++
 		w.put(key, header, tg, port, "x")
 	}
-	fl, err := Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 3,
-		TargetAccounts: []string{acctB}, TargetRole: DefaultTargetRole}.NewFleet(ctx, w.hub, EngineOptions{})
+	fl, err := New(ctx, config.Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 3,
+		TargetAccounts: []string{acctB}, TargetRole: config.DefaultTargetRole}, w.hub, EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

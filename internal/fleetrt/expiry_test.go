@@ -1,4 +1,4 @@
-package config
+package fleetrt
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/expirysched"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -39,8 +40,8 @@ func TestReconcileKeepsTheTargetsExpirySchedule(t *testing.T) {
 	if _, err := sch.CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String("sgrules")}); err != nil {
 		t.Fatal(err)
 	}
-	fl, err := Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50, TargetAccounts: []string{acctB},
-		TargetRole: DefaultTargetRole, ExpiryTargetARN: driftARN, ExpiryRoleARN: schedRole}.NewFleet(ctx, w.hub, EngineOptions{})
+	fl, err := New(ctx, config.Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50, TargetAccounts: []string{acctB},
+		TargetRole: config.DefaultTargetRole, ExpiryTargetARN: driftARN, ExpiryRoleARN: schedRole}, w.hub, EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,8 +120,8 @@ func TestReconcileKeepsTheTargetsExpirySchedule(t *testing.T) {
 	if _, err := sch.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{GroupName: aws.String("sgrules"), Name: s.Name}); err != nil {
 		t.Fatal(err)
 	}
-	dfl, err := Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50, TargetAccounts: []string{acctB},
-		TargetRole: DefaultTargetRole, ExpiryRoleARN: schedRole}.NewFleet(ctx, w.hub, EngineOptions{})
+	dfl, err := New(ctx, config.Config{Table: "ledger", Bucket: "rules", Prefix: "rules/", MaxRevoke: 50, TargetAccounts: []string{acctB},
+		TargetRole: config.DefaultTargetRole, ExpiryRoleARN: schedRole}, w.hub, EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

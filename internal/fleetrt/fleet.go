@@ -1,4 +1,4 @@
-package config
+package fleetrt
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
 	"github.com/sgrules/sgrules/internal/adapters/ratelimit"
 	"github.com/sgrules/sgrules/internal/adapters/s3source"
+	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -44,7 +45,7 @@ type Fleet struct {
 	home      rules.Target
 	ledger    *ddbledger.Ledger
 
-	c      Config
+	c      config.Config
 	cfg    aws.Config
 	opts   EngineOptions
 	stsAPI *sts.Client
@@ -56,24 +57,24 @@ type Fleet struct {
 	regions *RegionCheck
 }
 
-// NewFleet builds the hub on its own AWS configuration: on first use, one
+// New builds the hub of c on its own AWS configuration: on first use, one
 // sts:GetCallerIdentity tells its account and partition (the region is
 // cfg's). Targets in other accounts are reached through the role
 // TargetRole there (stscreds, with TargetExternalID when set), wrapped
 // in a credentials cache; the hub's own account uses cfg's credentials.
 // Only the hub's account and TargetAccounts may be named by rule files.
-func (c Config) NewFleet(_ context.Context, cfg aws.Config, opts EngineOptions) (*Fleet, error) {
+func New(_ context.Context, c config.Config, cfg aws.Config, opts EngineOptions) (*Fleet, error) {
 	if c.TargetRole == "" {
-		c.TargetRole = DefaultTargetRole
+		c.TargetRole = config.DefaultTargetRole
 	}
 	f := &Fleet{c: c, cfg: cfg, opts: opts, stsAPI: sts.NewFromConfig(cfg),
 		creds: map[string]aws.CredentialsProvider{}, groups: map[rules.Target]*ec2sg.Client{}}
 	f.regions = NewRegionCheck(cfg)
 	f.Source = opts.Source
 	if f.Source == nil {
-		f.Source = c.WithoutPolicy(s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix))
+		f.Source = withoutPolicy(c, s3source.New(s3.NewFromConfig(cfg, awsconfig.S3Options), c.Bucket, c.Prefix))
 	}
-	f.policy = c.policy(cfg, opts)
+	f.policy = policy(c, cfg, opts)
 	if f.opts.UsedWithin == 0 {
 		f.opts.UsedWithin = c.UsedWithin
 	}
@@ -169,7 +170,7 @@ func (h HomeEngine) Reconcile(ctx context.Context, req reconcile.Request) (recon
 func (f *Fleet) Groups(t rules.Target) (*ec2sg.Client, error) {
 	t = t.Resolve(f.home)
 	if !f.AllowAccount(t.Account) {
-		return nil, fmt.Errorf("account %s is not a target account (%s)", t.Account, EnvTargetAccounts)
+		return nil, fmt.Errorf("account %s is not a target account (%s)", t.Account, config.EnvTargetAccounts)
 	}
 	return f.groupsOf(t), nil
 }
@@ -239,7 +240,7 @@ func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledge
 		Ledger:       led,
 		LedgerID:     f.c.Table,
 		DeploymentID: f.c.DeploymentID,
-		Peers: f.c.peers(f.cfg, []ddbledger.Option{ddbledger.WithHome(f.home)},
+		Peers: peers(f.c, f.cfg, []ddbledger.Option{ddbledger.WithHome(f.home)},
 			func(l *ddbledger.Ledger) reconcile.PeerLedger { return l.For(t) }),
 		MaxRevoke:       f.c.MaxRevoke,
 		MaxPause:        f.c.MaxPause,
