@@ -149,7 +149,11 @@ type Request struct {
 	// target alone in only), is the target's routing as the planner
 	// decided it for the whole schedule (Survey.Routes): the Fleet then
 	// reads only that target's ledger (and, for a file that moved, that
-	// file's record in its new target), not every target's.
+	// file's record in its new target), not every target's. A route
+	// naming nothing is that of a sweep no planner routed (a CloudTrail
+	// event's, an expiry schedule's): the target's own records only; a
+	// file they do not hold is left to its S3 event and the next
+	// schedule. Nil: the Fleet routes every file of every target.
 	Route *TargetRoute
 	// Caller, when a CloudTrail event caused the request, is its caller:
 	// the history names it in the drift of the groups it named, and

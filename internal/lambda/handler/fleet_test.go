@@ -319,3 +319,36 @@ func TestSweepMessagesCarryTheirRoute(t *testing.T) {
 		t.Errorf("route of %s = %+v, want none (too large)", tgtC, r)
 	}
 }
+
+// A sweep of one target that no planner routed, a CloudTrail event's or
+// an expiry schedule's, reads only that target's records: the Fleet is
+// given a route that names nothing (reconcile.Request.Route), not none
+// (which routes every file of every target, reading every target's
+// records).
+func TestUnplannedSweepsReadOnlyTheirTarget(t *testing.T) {
+	for name, ev := range map[string]json.RawMessage{
+		"cloudtrail": json.RawMessage(`{"version":"0","id":"e1","detail-type":"AWS API Call via CloudTrail","source":"aws.ec2","account":"111122223333",
+		"region":"eu-west-1","detail":{"eventID":"x","eventName":"RevokeSecurityGroupIngress","awsRegion":"eu-west-1",
+		"userIdentity":{"arn":"arn:aws:sts::111122223333:assumed-role/admin/s","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::111122223333:role/admin"}}},
+		"requestParameters":{"groupId":"sg-0123456789abcdef0"}}}`),
+		"expiry": json.RawMessage(`{"sweep":{"account":"111122223333","region":"eu-west-1"}}`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, fl, _ := newFleetDrift(t, Config{})
+			if _, err := h.Handle(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+			tg := rules.Target{Account: "111122223333", Region: "eu-west-1"}
+			if len(fl.runs) != 1 {
+				t.Fatalf("runs = %q, want one sweep of %s", fl.runs, tg)
+			}
+			r, ok := fl.got[tg]
+			if !ok || r == nil {
+				t.Fatalf("the sweep of %s had no route (it would read every target's records): runs %q", tg, fl.runs)
+			}
+			if len(r.Read) != 0 || len(r.Moves) != 0 {
+				t.Errorf("route %+v, want one naming nothing", r)
+			}
+		})
+	}
+}

@@ -173,10 +173,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 	case trigger.KindSweep:
 		return h.sweeps(ctx, ev.Messages), nil
 	case trigger.KindExpiry:
-		// A target's expiry schedule: a sweep of that target; an error
-		// is returned for the scheduler to retry.
+		// A target's expiry schedule: a sweep of that target, of its own
+		// records (unplanned); an error is returned for the scheduler to
+		// retry.
 		only := []rules.Target{{Account: ev.Sweep.Account, Region: ev.Sweep.Region}}
-		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Groups: ev.Sweep.Groups, Reason: "expiry"}, only)
+		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Groups: ev.Sweep.Groups, Reason: "expiry", Route: unplanned()}, only)
 	case trigger.KindSchedule:
 		if h.cfg.Queue != nil {
 			return h.plan(ctx, ev.Schedule)
@@ -450,7 +451,7 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 		return report.Response{Kind: string(trigger.KindAPICall), Ignored: "failed call: " + c.ErrorCode}, nil
 	}
 	by := actor(c)
-	req := reconcile.Request{All: true, Groups: c.GroupIDs, Reason: "cloudtrail:" + c.EventName,
+	req := reconcile.Request{All: true, Groups: c.GroupIDs, Reason: "cloudtrail:" + c.EventName, Route: unplanned(),
 		Caller: &reconcile.Caller{Principal: by.Principal, ARN: by.ARN, EventName: by.EventName, EventID: by.EventID,
 			EventTime: by.EventTime, SourceIP: by.SourceIP, UserAgent: by.UserAgent, Groups: by.Groups}}
 	if len(c.GroupIDs) == 0 {
@@ -461,6 +462,13 @@ func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) 
 	only := []rules.Target{{Account: c.Account, Region: c.Region}}
 	return h.runBy(ctx, trigger.KindAPICall, req, only, by)
 }
+
+// unplanned is the route of a sweep of one target that no planner
+// routed (a CloudTrail event's, an expiry schedule's): it names nothing,
+// so the sweep reads that target's records only, never every target's
+// (reconcile.Request.Route). A file its records do not hold is routed by
+// its own S3 event or the next schedule.
+func unplanned() *reconcile.TargetRoute { return &reconcile.TargetRoute{} }
 
 // actor is the caller of a CloudTrail event as the drift report names it.
 func actor(c *trigger.APICall) *report.Actor {
