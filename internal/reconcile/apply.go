@@ -181,9 +181,14 @@ func (c *createdRules) add(rs []ActualRule) {
 // it created, and, for the groups where that is not every new rule (an
 // EC2 that does not report them, a rule that existed already), from one
 // DescribeRules of those groups only. A description EC2 did not keep is
-// set in place in the same run.
+// set in place in the same run. A rule that existed already (another
+// deployment created it since the read: the authorize found it there) is
+// held from now on, so it is claimed in this run too, before anything is
+// revoked: otherwise its creator, no longer declaring it, would revoke it
+// before this deployment's next run claims it.
 func (e *Engine) readBack(ctx context.Context, out *diffOutput, created *createdRules, upd map[string][]RuleUpdate) error {
 	got := created.byKey
+	read := map[rules.Key]bool{}
 	missing := map[string]bool{}
 	for _, p := range out.put {
 		if _, ok := got[p.Key]; !ok && p.RuleID == "" {
@@ -197,8 +202,10 @@ func (e *Engine) readBack(ctx context.Context, out *diffOutput, created *created
 		}
 		for _, a := range actual {
 			got[a.Key] = a
+			read[a.Key] = true
 		}
 	}
+	id := e.ruleTagLedger()
 	for i, p := range out.put {
 		if p.RuleID != "" {
 			continue
@@ -208,6 +215,11 @@ func (e *Engine) readBack(ctx context.Context, out *diffOutput, created *created
 			return fmt.Errorf("read back new rules: %s not found after authorize", p.Key)
 		}
 		out.put[i].RuleID = a.RuleID
+		v := a.Tags[TagLedger]
+		ours := v != "" && (v == id || v == e.cfg.LedgerID)
+		if read[p.Key] && id != "" && !ours && a.Tags[TagClaimPrefix+id] == "" {
+			out.claims = append(out.claims, a)
+		}
 		if a.Description != p.Description && !e.othersRule(a) {
 			// Some EC2 implementations drop the description of
 			// group-referencing rules on authorize: set it in place now

@@ -94,3 +94,48 @@ func TestRuleAnotherDeploymentCreatedMeanwhileKeepsItsDescription(t *testing.T) 
 		t.Fatalf("description %q, want A's", d)
 	}
 }
+
+// TestRuleAnotherDeploymentCreatedMeanwhileIsClaimed (chaos seed
+// 20262041): B declares a permission A declares too; A creates the rule
+// after B's read and before B's authorize. B's authorize finds it there
+// and holds it from then on, so it claims it in the same run: when A's
+// file goes away, A lets the rule go to B instead of revoking it (before:
+// B's claim came only with its next run, and A revoked the rule B still
+// declared in between).
+func TestRuleAnotherDeploymentCreatedMeanwhileIsClaimed(t *testing.T) {
+	w := newTwoDeployments(t)
+	w.a.put("a.yaml", tcpFile(w.g, 5432, "10.2.0.0/16"))
+	w.b.put("b.yaml", tcpFile(w.g, 5432, "10.2.0.0/16"))
+	groups := &racingGroups{Client: ec2sg.New(ec2.NewFromConfig(w.cfg)), before: func() {
+		if _, err := w.a.eng.Reconcile(context.Background(), reconcile.Request{All: true, Reason: "test"}); err != nil {
+			t.Errorf("A's sweep: %v", err)
+		}
+	}}
+	eng, err := reconcile.New(reconcile.Config{Source: dirsource.New(w.b.dir), Groups: groups,
+		Ledger: w.b.led, LedgerID: "ledger-b", MaxRevoke: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.b.eng = eng
+	w.b.sweep()
+	rule := w.ingress()[5432]
+	if rule.Tags[reconcile.TagLedger] != w.a.id() {
+		t.Fatalf("rule %s is not A's: %v", rule.RuleID, rule.Tags)
+	}
+	if rule.Tags[reconcile.TagClaimPrefix+w.b.id()] == "" {
+		t.Errorf("B holds A's rule %s without its claim: %v", rule.RuleID, rule.Tags)
+	}
+	w.a.remove("a.yaml")
+	w.a.sweep()
+	if got, ok := w.ingress()[5432]; !ok || got.RuleID != rule.RuleID {
+		t.Fatalf("A's sweep dropped the rule B declares: %s -> %+v", rule.RuleID, got)
+	}
+	for round := range 2 {
+		if res := w.b.sweep(); len(res.Plan.Actions) != 0 {
+			t.Fatalf("round %d: B: %+v", round, res.Plan.Actions)
+		}
+		if res := w.a.sweep(); len(res.Plan.Actions) != 0 {
+			t.Fatalf("round %d: A: %+v", round, res.Plan.Actions)
+		}
+	}
+}
