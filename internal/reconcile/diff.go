@@ -240,6 +240,19 @@ type diffInput struct {
 	// proof is what the peer ledgers prove of other deployments' claims
 	// (nil: no peer ledger, every claim honoured).
 	proof *claimProof
+
+	// Owners a sweep keeps from the ledger without loading their sources
+	// (unloaded, expiry.go) do not keep a rule past its deadline.
+	// now is the time the sweep loaded its sources at.
+	now time.Time
+	// expired are, by key, such owners whose record declares the
+	// permission with a deadline passed at now: they declare it no more.
+	expired map[rules.Key]map[rules.Owner]time.Time
+	// unread are such sources whose record could not be read: their
+	// declaration of a rule that carries this deployment's identity ends
+	// at its TagExpiresAt, and a rule only they declare is never created
+	// again (nothing proves they still declare it, nor until when).
+	unread map[string]bool
 }
 
 // diffOutput is the plan plus the ledger records to write once the plan's
@@ -292,13 +305,32 @@ func diff(in diffInput) diffOutput {
 	// declares now.
 	newOwners := map[rules.Key]map[rules.Owner]string{}
 	ownerGone := map[rules.Key]bool{}
+	// expiredAt: the latest deadline passed of an owner outside the scope
+	// that declares the key no more; expiredBy: the first such owner.
+	expiredAt := map[rules.Key]time.Time{}
+	expiredBy := map[rules.Key]rules.Owner{}
 	for k, o := range owned {
+		act, exists := actual[k]
+		tagAt, tagExpired := in.tagExpired(act, exists)
 		for owner, desc := range o.Owners {
 			if _, inScope := in.scope[owner.Source]; inScope {
 				continue
 			}
 			if in.complete && !in.known[owner.Source] {
 				ownerGone[k] = true
+				continue
+			}
+			at, expired := in.expired[k][owner]
+			if !expired && tagExpired && in.unread[owner.Source] {
+				at, expired = tagAt, true
+			}
+			if expired {
+				if at.After(expiredAt[k]) {
+					expiredAt[k] = at
+				}
+				if by, ok := expiredBy[k]; !ok || owner.Less(by) {
+					expiredBy[k] = owner
+				}
 				continue
 			}
 			if newOwners[k] == nil {
@@ -349,16 +381,27 @@ func diff(in diffInput) diffOutput {
 				a.Cause, a.Loss, a.Reason = CauseOwnerGone, true, "its owners have no source record or file"
 			} else {
 				a.Loss, a.LossSource = lossOf(old, in)
+				if at, ok := expiredAt[k]; ok && a.Kind == ActRevoke {
+					// An owner the sweep does not load declared it
+					// until a deadline now passed: a loss of that
+					// owner, which holding sources does not keep.
+					if !a.Loss {
+						a.Loss, a.LossSource = true, expiredBy[k].Source
+					}
+					a.ExpiresAt, a.Reason = at, "expired at "+rules.FormatExpiresAt(at)
+				}
 			}
 			out.plan.Actions = append(out.plan.Actions, a)
 			continue
 		}
-		if _, exists := actual[k]; !exists && !in.complete && !anyInScope(owners, in.scope) {
+		if _, exists := actual[k]; !exists && (!in.complete && !anyInScope(owners, in.scope) || allUnread(owners, in.unread)) {
 			// Missing, and only owners outside the scope declare it, as
 			// the ledger says: a run that did not read their sources
 			// cannot tell drift from their own revocation that a crash
 			// kept from the ledger (a file deleted or changed since).
-			// Their run or the next sweep settles it.
+			// Their run or the next sweep settles it. Owners whose
+			// record could not be read: CloudFormation sending them
+			// again settles it.
 			continue
 		}
 		declared[k] = true
@@ -505,6 +548,17 @@ func otherDeployments(a ActualRule, id, legacy string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// allUnread reports whether every owner is a source whose record a sweep
+// could not read (diffInput.unread).
+func allUnread(owners map[rules.Owner]string, unread map[string]bool) bool {
+	for o := range owners {
+		if !unread[o.Source] {
+			return false
+		}
+	}
+	return len(owners) > 0
 }
 
 // anyInScope reports whether any owner's source is re-evaluated in this run.

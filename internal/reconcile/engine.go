@@ -195,11 +195,11 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	if err != nil {
 		return Result{}, err
 	}
-	srcs, known, found, err := e.load(ctx, req, pol.noCache())
+	srcs, known, outside, found, err := e.load(ctx, req, pol.noCache())
 	if err != nil {
 		return Result{}, err
 	}
-	at := &attempt{req: req, srcs: srcs, known: known, quota: quota, policy: pol, id: id, found: found}
+	at := &attempt{req: req, srcs: srcs, known: known, outside: outside, quota: quota, policy: pol, id: id, found: found}
 	if err := e.observe(ctx, at); err != nil {
 		return Result{}, err
 	}

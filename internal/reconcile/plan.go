@@ -20,6 +20,8 @@ type attempt struct {
 	srcs []*loaded
 	// known are the keys of every source with a record or a file.
 	known map[string]bool
+	// outside is what the records a sweep does not load declare.
+	outside *unloaded
 	// quota are the sources EC2 refused for a group's rules quota in an
 	// earlier attempt of this request.
 	quota map[string]*quotaError
@@ -110,7 +112,7 @@ func (e *Engine) plan(ctx context.Context, at *attempt) (planned, error) {
 		return planned{}, err
 	}
 	p.quota = q
-	markExpiry(at.srcs, p.plan.Actions)
+	markExpiry(at.srcs, at.outside.declared, p.plan.Actions)
 	return p, nil
 }
 
@@ -129,6 +131,9 @@ func (e *Engine) diffInput(at *attempt) diffInput {
 		exclusiveOthers: at.excl.others,
 		intents:         map[rules.Key]bool{},
 		proof:           at.proof,
+		now:             at.outside.now,
+		expired:         at.outside.expired,
+		unread:          at.outside.unread,
 	}
 	for _, it := range at.st.intents {
 		in.intents[it.Key] = true
@@ -306,11 +311,17 @@ func relativeHold(at *attempt, p *planned) *GuardHold {
 	if !at.req.RelativeGuard || !at.req.All {
 		return nil
 	}
+	inRun := map[string]bool{}
+	for _, s := range at.srcs {
+		inRun[s.key] = true
+	}
 	losses := 0
 	lostIn, grows := map[string]int{}, map[string]bool{}
 	for _, a := range p.plan.Actions {
 		switch {
-		case a.Loss && a.LossSource != "" && !at.req.Moved[a.LossSource]:
+		// Only the losses of the run's sources: an expiry of a source the
+		// sweep does not load (unloaded) is not one, and not in owned.
+		case a.Loss && inRun[a.LossSource] && !at.req.Moved[a.LossSource]:
 			losses++
 			lostIn[a.Key.GroupID]++
 		case a.Kind == ActAuthorize || a.Kind == ActAdopt:
@@ -319,10 +330,6 @@ func relativeHold(at *attempt, p *planned) *GuardHold {
 	}
 	if losses < MinRelativeLosses {
 		return nil
-	}
-	inRun := map[string]bool{}
-	for _, s := range at.srcs {
-		inRun[s.key] = true
 	}
 	owned, ownedIn := 0, map[string]int{}
 	for _, o := range at.st.owned {

@@ -200,8 +200,10 @@ const (
 	StatusPending Status = "pending"
 	// StatusUnknown: the ledger could not decode the record (it reports
 	// that itself). A file is read and applied again, which replaces the
-	// record; a custom resource is left out of sweeps (its rules are kept)
-	// until CloudFormation sends it again.
+	// record; a custom resource is left out of sweeps until CloudFormation
+	// sends it again: its rules still there are kept, but not past the
+	// deadline they carry (TagExpiresAt), and none is created again
+	// (unloaded, diffInput.unread).
 	StatusUnknown Status = "unknown"
 )
 

@@ -92,9 +92,11 @@ func (s *loaded) fieldPos(rule, field string) rules.Pos {
 // resolves group references in one batch, and expands. It also returns the
 // keys of every source known to the ledger or the Source.
 // With noCache (a policy in force) every file is read.
-// It also returns what resolving read of the groups it found.
-func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded, map[string]bool, []GroupInfo, error) {
+// It also returns what resolving read of the groups it found, and what
+// the ledger records of a sweep that it does not load declare (unloaded).
+func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded, map[string]bool, *unloaded, []GroupInfo, error) {
 	byKey := map[string]*loaded{}
+	var skipped []SourceRecord
 	known := map[string]bool{}
 	now := e.cfg.Now()
 	get := func(key string, kind SourceKind) *loaded {
@@ -111,7 +113,7 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 		if e.cfg.Source != nil {
 			objs, err := e.cfg.Source.List(ctx)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("list sources: %w", err)
+				return nil, nil, nil, nil, fmt.Errorf("list sources: %w", err)
 			}
 			for _, o := range objs {
 				listed[o.Key] = o
@@ -126,15 +128,17 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 		if !ok {
 			var err error
 			if recs, err = e.cfg.Ledger.ListSources(ctx); err != nil {
-				return nil, nil, nil, fmt.Errorf("list ledger sources: %w", err)
+				return nil, nil, nil, nil, fmt.Errorf("list ledger sources: %w", err)
 			}
 		}
 		for _, r := range recs {
 			known[r.Key] = true
 			if r.Kind == KindFile && e.cfg.Source == nil {
+				skipped = append(skipped, r)
 				continue // a CloudFormation-only engine does not judge files
 			}
 			if r.Kind == KindCFN && r.Status == StatusUnknown {
+				skipped = append(skipped, r)
 				continue // its declaration is lost until CloudFormation sends it again
 			}
 			s := get(r.Key, r.Kind)
@@ -147,13 +151,19 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 	for k := range req.Inline {
 		get(k, KindCFN)
 	}
+	outside := newUnloaded(now)
+	for _, r := range skipped {
+		if byKey[r.Key] == nil {
+			outside.add(r)
+		}
+	}
 	for _, s := range byKey {
 		if s.hasRec {
 			continue
 		}
 		rec, ok, err := e.cfg.Ledger.GetSource(ctx, s.key)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("read ledger source %s: %w", s.key, err)
+			return nil, nil, nil, nil, fmt.Errorf("read ledger source %s: %w", s.key, err)
 		}
 		s.rec, s.hasRec = rec, ok
 	}
@@ -161,12 +171,12 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 	keys := sortedKeys(byKey)
 	for _, k := range keys {
 		if err := e.read(ctx, req, byKey[k], listed, noCache); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
 	resolve, found, err := e.resolver(ctx, byKey, keys)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 
 	out := make([]*loaded, 0, len(keys))
@@ -193,7 +203,7 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 		s.resetPlanState()
 		out = append(out, s)
 	}
-	return out, known, found, nil
+	return out, known, outside, found, nil
 }
 
 // resolver resolves every name and tag reference of every parsed file in
