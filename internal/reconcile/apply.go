@@ -128,7 +128,8 @@ func (e *Engine) claimRules(ctx context.Context, out *diffOutput) error {
 // releaseRules removes this deployment's tags (its claim, and its TagLedger
 // when the rule carries its identity or table name) from the rules it lets
 // go to the other deployments claiming them; one call per group and tag
-// set.
+// set. Then it revokes those no other deployment tags any more
+// (revokeUnclaimed).
 func (e *Engine) releaseRules(ctx context.Context, out *diffOutput) error {
 	id := e.ruleTagLedger()
 	type batch struct {
@@ -158,6 +159,53 @@ func (e *Engine) releaseRules(ctx context.Context, out *diffOutput) error {
 			return err
 		}
 		e.log.InfoContext(ctx, "ec2 batch", "op", "release", "group", b.group, "rules", len(byBatch[b]))
+	}
+	groups := map[string]bool{}
+	for _, b := range keys {
+		groups[b.group] = true
+	}
+	return e.revokeUnclaimed(ctx, out, sortedKeys(groups))
+}
+
+// revokeUnclaimed reads again, with this deployment's tags off them, the
+// rules of groups it released, and revokes those that no other deployment
+// tags any more: the others let them go at the same time, each run having
+// read the other's tag before either removed its own. Whichever run
+// removes its tags last then finds none and revokes the rule (its ledger
+// still holds it until the commit), or it would stay, declared by nobody
+// and managed by neither. The action becomes a revocation in the plan.
+func (e *Engine) revokeUnclaimed(ctx context.Context, out *diffOutput, groups []string) error {
+	if len(groups) == 0 {
+		return nil
+	}
+	actual, err := e.cfg.Groups.DescribeRules(ctx, groups)
+	if err != nil {
+		return fmt.Errorf("re-read released rules: %w", err)
+	}
+	byID := make(map[string]ActualRule, len(actual))
+	for _, a := range actual {
+		byID[a.RuleID] = a
+	}
+	id := e.ruleTagLedger()
+	rev := map[batchKey][]string{}
+	for i := range out.plan.Actions {
+		a := &out.plan.Actions[i]
+		if a.Kind != ActRelease {
+			continue
+		}
+		r, ok := byID[a.RuleID]
+		if !ok || r.Key != a.Key || len(otherDeployments(r, id, e.cfg.LedgerID)) > 0 {
+			continue
+		}
+		bk := batchKey{a.Key.GroupID, a.Key.Direction}
+		rev[bk] = append(rev[bk], a.RuleID)
+		a.Kind, a.Others = ActRevoke, nil
+		a.Reason = "no longer declared; the deployments claiming it let it go meanwhile"
+	}
+	for _, bk := range sortedBatches(rev) {
+		if err := e.revoke(ctx, bk, rev[bk]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
