@@ -149,6 +149,16 @@ func (l *Ledger) Upgrade(ctx context.Context) (UpgradeResult, error) {
 		l.markReady()
 		return UpgradeResult{Already: true}, nil
 	}
+	// A table holding no item but the layout's (brand new, or one whose
+	// upgrader found nothing to move and died before recording the
+	// layout) has nothing to move: its layout is recorded at once, with
+	// no lease to take, and none to wait for.
+	if done, already, err := l.recordIfEmpty(ctx); err != nil || done {
+		if done {
+			l.markReady()
+		}
+		return UpgradeResult{Already: already}, err
+	}
 	holder := newHolder()
 	deadline := time.Now().Add(l.shared.upgradeWait)
 	backoff := leaseBackoffMin
@@ -203,6 +213,14 @@ func (l *Ledger) Upgrade(ctx context.Context) (UpgradeResult, error) {
 			":at": &types.AttributeValueMemberS{Value: l.now().UTC().Format(time.RFC3339)},
 		},
 	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		// The lease is gone: the table was found empty and its layout
+		// recorded by another run (recordIfEmpty) meanwhile.
+		if v, lerr := l.layout(ctx); lerr == nil && v >= currentLayout {
+			err = nil
+		}
+	}
 	if err != nil {
 		return res, fmt.Errorf("upgrade ledger table %s: record the layout: %w", l.table, err)
 	}
@@ -211,6 +229,45 @@ func (l *Ledger) Upgrade(ctx context.Context) (UpgradeResult, error) {
 		l.log.Info("ledger table upgraded to the partitioned layout", "table", l.table, "moved", res.Moved, "passes", res.Passes)
 	}
 	return res, nil
+}
+
+// recordIfEmpty records the current layout when the table holds no item
+// but the layout item (one Scan of at most two items); done when the
+// table has the current layout now, already when another run recorded
+// it. The layout is recorded whoever holds the upgrade lease: with
+// nothing in the table, no upgrader has anything to move (one that is
+// moving items leaves them in the table, old or new).
+func (l *Ledger) recordIfEmpty(ctx context.Context) (done, already bool, err error) {
+	out, err := l.api.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(l.table), ConsistentRead: aws.Bool(true), Limit: aws.Int32(2)})
+	if err != nil {
+		return false, false, fmt.Errorf("upgrade ledger table %s: scan: %w", l.table, err)
+	}
+	if len(out.LastEvaluatedKey) > 0 && len(out.Items) > 1 {
+		return false, false, nil
+	}
+	for _, item := range out.Items {
+		if getS(item, "pk") != pkLayout {
+			return false, false, nil
+		}
+	}
+	_, err = l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(l.table),
+		Key:                 itemKey(pkLayout, skMeta),
+		UpdateExpression:    aws.String("SET layout = :l, upgradedAt = :at REMOVE holder, expiresAt"),
+		ConditionExpression: aws.String("attribute_not_exists(layout) OR layout < :l"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":l": number(currentLayout), ":at": &types.AttributeValueMemberS{Value: l.now().UTC().Format(time.RFC3339)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return true, false, nil
+	case errors.As(err, &ccf):
+		return true, true, nil // recorded by another run
+	default:
+		return false, false, fmt.Errorf("upgrade ledger table %s: record the layout: %w", l.table, err)
+	}
 }
 
 func (l *Ledger) markReady() {
@@ -319,9 +376,12 @@ func (l *Ledger) upgradePass(ctx context.Context, holder string) (int, error) {
 		if err := errors.Join(errs...); err != nil {
 			return moved, err
 		}
-		ok, _, who, err := l.takeUpgradeLease(ctx, holder)
+		ok, layout, who, err := l.takeUpgradeLease(ctx, holder)
 		if err != nil {
 			return moved, err
+		}
+		if !ok && layout >= currentLayout {
+			return moved, nil // found empty and recorded by another run (recordIfEmpty)
 		}
 		if !ok {
 			return moved, fmt.Errorf("the upgrade lease was taken over by %s: %w", who, ErrUpgradeInProgress)

@@ -314,3 +314,68 @@ func TestWithoutUpgrade(t *testing.T) {
 		t.Fatalf("after the upgrade: %v", err)
 	}
 }
+
+// cutLayoutAPI fails the write that records the layout: the upgrader
+// crashes just before it.
+type cutLayoutAPI struct{ *dynamodb.Client }
+
+func (c cutLayoutAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if strings.Contains(aws.ToString(in.UpdateExpression), "layout =") {
+		return nil, errCrash
+	}
+	return c.Client.UpdateItem(ctx, in, o...)
+}
+
+// TestUpgradeOfNewTableNeedsNoWait: a brand-new table (nothing in it to
+// move) is upgraded without waiting for any lease: after a first run
+// crashed before recording the layout, and with the upgrade lease of an
+// upgrader that died on it still unexpired, the next run (which waits
+// for no other upgrader: WithUpgradeWait(0)) records the layout and goes
+// on. A table holding items still waits for the holder of the lease.
+func TestUpgradeOfNewTableNeedsNoWait(t *testing.T) {
+	ctx := context.Background()
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	deadLease := map[string]types.AttributeValue{"pk": s("meta#layout"), "sk": s("meta"), "holder": s("upgrade-dead"),
+		"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(2*time.Minute).UnixMilli(), 10)}}
+	next := func(client *dynamodb.Client) error {
+		_, err := ddbledger.New(client, table, ddbledger.WithUpgradeWait(0)).ListSources(ctx)
+		return err
+	}
+	t.Run("crash before recording the layout", func(t *testing.T) {
+		_, _, client := setup(t)
+		if _, err := ddbledger.New(cutLayoutAPI{client}, table).ListSources(ctx); !errors.Is(err, errCrash) {
+			t.Fatalf("the cut upgrade: %v", err)
+		}
+		if err := next(client); err != nil {
+			t.Fatalf("the next run on the new table: %v", err)
+		}
+	})
+	t.Run("dead upgrader's lease", func(t *testing.T) {
+		_, _, client := setup(t)
+		if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: deadLease}); err != nil {
+			t.Fatal(err)
+		}
+		if err := next(client); err != nil {
+			t.Fatalf("the next run on the new table: %v", err)
+		}
+		if err := next(client); err != nil {
+			t.Fatalf("a run after it: %v", err)
+		}
+	})
+	for name, item := range map[string]map[string]types.AttributeValue{
+		"layout 1":      {"pk": s("source#a.yaml"), "sk": s("source"), "kind": s("file"), "ver": &types.AttributeValueMemberN{Value: "1"}},
+		"already moved": {"pk": s("t#home"), "sk": s("source#a.yaml"), "kind": s("file"), "ver": &types.AttributeValueMemberN{Value: "1"}},
+	} {
+		t.Run("table with an item, "+name, func(t *testing.T) {
+			_, _, client := setup(t)
+			for _, it := range []map[string]types.AttributeValue{deadLease, item} {
+				if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := next(client); !errors.Is(err, ddbledger.ErrUpgradeInProgress) {
+				t.Fatalf("the next run: %v, want ErrUpgradeInProgress (the holder of the lease may be moving items)", err)
+			}
+		})
+	}
+}
