@@ -55,6 +55,9 @@ type LoadOptions struct {
 	// Seed orders the queue (the order S3 notifications reach SQS and the
 	// poller's batches are not the upload order).
 	Seed uint64
+	// InOrder keeps the queue in upload order (key order) instead: a
+	// group's files then share a batch except where a batch ends.
+	InOrder bool
 	// Bootstrap is the reconcile function's binary for the host (empty:
 	// built from ./functions/reconcile of the module around the working
 	// directory); RIE the emulator (empty: lambdaemu.Find).
@@ -65,8 +68,11 @@ type LoadOptions struct {
 type Load struct {
 	Files     int `json:"files"`
 	Functions int `json:"functions"`
-	BatchSize int `json:"batchSize"`
-	Groups    int `json:"groups"`
+	// InOrder: the queue held the notifications in upload order, not
+	// shuffled.
+	InOrder   bool `json:"inOrder,omitempty"`
+	BatchSize int  `json:"batchSize"`
+	Groups    int  `json:"groups"`
 	// ChangedRules: each file has one rule changed in place and one
 	// replaced by another (2 per file).
 	ChangedRules int `json:"changedRules"`
@@ -372,13 +378,15 @@ func runLoad(ctx context.Context, motoURL string, opt LoadOptions, logf func(str
 	for i := range opt.Files {
 		q.msgs = append(q.msgs, &sqsMessage{id: fmt.Sprintf("load-msg-%04d", i), body: s3Notification(loadFileKey(i), i+1)})
 	}
-	rng := rand.New(rand.NewPCG(opt.Seed, 24))
-	rng.Shuffle(len(q.msgs), func(a, b int) { q.msgs[a], q.msgs[b] = q.msgs[b], q.msgs[a] })
+	if !opt.InOrder {
+		rng := rand.New(rand.NewPCG(opt.Seed, 24))
+		rng.Shuffle(len(q.msgs), func(a, b int) { q.msgs[a], q.msgs[b] = q.msgs[b], q.msgs[a] })
+	}
 
 	var (
 		mu   sync.Mutex
 		runs []*loadCalls
-		out  = &Load{Files: opt.Files, Functions: opt.Functions, BatchSize: LoadBatchSize, Groups: g, ChangedRules: 2 * opt.Files}
+		out  = &Load{Files: opt.Files, Functions: opt.Functions, InOrder: opt.InOrder, BatchSize: LoadBatchSize, Groups: g, ChangedRules: 2 * opt.Files}
 		errs []error
 	)
 	start := time.Now()

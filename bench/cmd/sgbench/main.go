@@ -36,6 +36,7 @@ func main() {
 	orgTargets := flag.String("org-targets", "", "numbers of targets to run the organisation sweep at again, comma-separated, for DynamoDB items read per target (make bench: 2,10,30; empty: none)")
 	loadFiles := flag.Int("load-files", 0, "changed files of the load scenario's sync, as S3 notifications in SQS batches (0: skip; make bench: 300)")
 	loadFunctions := flag.Int("load-functions", 4, "reconcile functions of the load scenario running at once, one Lambda emulator each")
+	loadInOrder := flag.Bool("load-in-order", false, "deliver the load scenario's notifications in upload order (default: shuffled, as the queue does not keep the order)")
 	flag.Parse()
 
 	var opt bench.Options
@@ -68,7 +69,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "sgbench: bad load scenario size (-load-files %d -load-functions %d)\n", *loadFiles, *loadFunctions)
 		os.Exit(2)
 	}
-	opt.Load = bench.LoadOptions{Files: *loadFiles, Functions: *loadFunctions, Seed: 1}
+	opt.Load = bench.LoadOptions{Files: *loadFiles, Functions: *loadFunctions, Seed: 1, InOrder: *loadInOrder}
 	opt.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
 	rep, err := bench.Run(context.Background(), opt)
@@ -165,8 +166,12 @@ func printTable(w io.Writer, rep *bench.Report) {
 		tw.Flush()
 	}
 	if l := rep.Load; l != nil {
-		fmt.Fprintf(w, "\nload: a sync of %d changed files (%d groups; per file one rule changed in place, one replaced) as S3 notifications in SQS batches of %d to %d reconcile functions at once (emulator instances):\n",
-			l.Files, l.Groups, l.BatchSize, l.Functions)
+		order := "shuffled"
+		if l.InOrder {
+			order = "in upload order"
+		}
+		fmt.Fprintf(w, "\nload: a sync of %d changed files (%d groups; per file one rule changed in place, one replaced) as S3 notifications (%s) in SQS batches of %d to %d reconcile functions at once (emulator instances):\n",
+			l.Files, l.Groups, order, l.BatchSize, l.Functions)
 		fmt.Fprintf(w, "  converged in %.1f s, %d invocations, %d messages delivered again, %d function errors; modified %d, authorized %d, revoked %d rules (each change once), %d refused calls\n",
 			l.WallMS/1000, l.Invocations, l.Redelivered, l.FunctionErrors, l.Modified, l.Authorized, l.Revoked, l.FailedMutating)
 		fmt.Fprintf(w, "  EC2 mutating %d (limit %d with each group's files in one run; 2 per touched pair: %d); %d touched pairs written by %d runs (%d pairs by more than one), limit as delivered %d; at most %d calls per pair, %d per pair and run\n",
