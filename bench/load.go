@@ -478,6 +478,15 @@ func runLoad(ctx context.Context, motoURL string, opt LoadOptions, logf func(str
 			out.SplitPairs++
 		}
 	}
+	if out.Modified != opt.Files || out.Authorized != opt.Files || out.Revoked != opt.Files || out.FailedMutating != 0 {
+		errs = append(errs, fmt.Errorf("modified %d rules, authorized %d permissions, revoked %d rules (%d calls refused); want each of the %d files' changes made once",
+			out.Modified, out.Authorized, out.Revoked, out.FailedMutating, opt.Files))
+	}
+	// A batch whose one run failed (3 attempts lost) is retried message by
+	// message: its messages' runs may each write a pair once more.
+	if perRun := 2 * (1 + out.BatchFallbacks*(LoadBatchSize-1)); out.MaxCallsPerPairRun > perRun {
+		errs = append(errs, fmt.Errorf("an invocation made %d mutating calls on one group and direction, want at most %d", out.MaxCallsPerPairRun, perRun))
+	}
 	if err := checkLoad(ctx, mw, opt.Files, 2); err != nil {
 		errs = append(errs, err)
 	}
