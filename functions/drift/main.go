@@ -29,7 +29,7 @@ func main() {
 	lambda.Start(h.Handle)
 }
 
-func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
+func setup(ctx context.Context, logger *slog.Logger) (*handler.Drift, error) {
 	c, err := config.Drift.Load(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -47,12 +47,8 @@ func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
 		ShardGroups: fleet.ShardGroups,
 		Budget:      fleet.Budget,
 		Logger:      logger,
-		Bucket:      c.Bucket,
-		Prefix:      c.Prefix,
-		PolicyKey:   c.PolicyKey,
 		DryRun:      c.DriftMode == config.DriftReport,
 		IgnoreRoles: c.OwnRoleARNs(),
-		DriftCount:  report.Count,
 		Metrics:     os.Stdout,
 	}
 	if c.ManagedGroupTag == "" {

@@ -25,7 +25,7 @@ func main() {
 	lambda.Start(h.Handle)
 }
 
-func setup(ctx context.Context, logger *slog.Logger) (*handler.Handler, error) {
+func setup(ctx context.Context, logger *slog.Logger) (*handler.Reconcile, error) {
 	c, err := config.Reconcile.Load(os.Getenv)
 	if err != nil {
 		return nil, err

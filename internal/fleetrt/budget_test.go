@@ -10,7 +10,6 @@ import (
 	"github.com/sgrules/sgrules/internal/config"
 	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
-	"github.com/sgrules/sgrules/internal/report"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -94,7 +93,7 @@ func TestMaxRevokeIsPerScheduleAcrossSweepMessages(t *testing.T) {
 	w, fl := losing(t)
 	ctx := context.Background()
 	q := &sentQueue{}
-	h, err := handler.NewDrift(handler.Config{Fleet: fl, DriftCount: report.Count, Metrics: &strings.Builder{},
+	h, err := handler.NewDrift(handler.Config{Fleet: fl, Metrics: &strings.Builder{},
 		Queue: q, ShardGroups: fl.ShardGroups, Budget: fl.Budget})
 	if err != nil {
 		t.Fatal(err)

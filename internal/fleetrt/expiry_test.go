@@ -129,7 +129,7 @@ func TestReconcileKeepsTheTargetsExpirySchedule(t *testing.T) {
 	if err != nil || dexpiry == nil {
 		t.Fatalf("drift Expiry() = %v, %v", dexpiry != nil, err)
 	}
-	dh, err := handler.NewDrift(handler.Config{Fleet: dfl, DriftCount: report.Count, Metrics: &strings.Builder{}, Expiry: dexpiry})
+	dh, err := handler.NewDrift(handler.Config{Fleet: dfl, Metrics: &strings.Builder{}, Expiry: dexpiry})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -221,7 +221,7 @@ func TestFleetOnMoto(t *testing.T) {
 	}
 	// A CloudTrail-shaped event from account C sweeps only that target
 	// (drift function handler on the real fleet).
-	h, err := handler.NewDrift(handler.Config{Fleet: fl, DriftCount: report.Count, Metrics: &strings.Builder{}})
+	h, err := handler.NewDrift(handler.Config{Fleet: fl, Metrics: &strings.Builder{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/sgrules/sgrules/internal/lambda/handler"
 	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/internal/testutil/faultproxy"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
@@ -196,7 +195,7 @@ func TestDriftSweepOfTheOldTargetKeepsAPendingMove(t *testing.T) {
 	// Moved to B with the hub's group (invalid there); no event has run
 	// B yet when the hub's sweep comes.
 	w.putGroup(mvKey, `account: "111122223333"`+"\n", w.web[home], 22, "mv")
-	h, err := handler.NewDrift(handler.Config{Fleet: fl, DriftCount: report.Count,
+	h, err := handler.NewDrift(handler.Config{Fleet: fl,
 		ShardGroups: fl.ShardGroups, Metrics: &strings.Builder{}})
 	if err != nil {
 		t.Fatal(err)

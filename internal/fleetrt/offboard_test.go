@@ -46,7 +46,7 @@ func TestDriftScheduleWithAnOffboardedAccount(t *testing.T) {
 	for _, queued := range []bool{false, true} {
 		var logs, metrics strings.Builder
 		q := &sentQueue{}
-		cfg := handler.Config{Fleet: fl, DriftCount: report.Count, Metrics: &metrics,
+		cfg := handler.Config{Fleet: fl, Metrics: &metrics,
 			Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 		if queued {
 			cfg.Queue, cfg.ShardGroups = q, fl.ShardGroups

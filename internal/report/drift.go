@@ -446,8 +446,8 @@ func Pair(drifted []reconcile.Action) []Drifted {
 	return out
 }
 
-// Count is the number of drifted rules of a result (Build(res).Detected),
-// for handler.Config.DriftCount.
+// Count is the number of drifted rules of a result (Build(res).Detected):
+// the drift function's DriftDetected.
 func Count(res reconcile.Result) int { return Build(res).Detected }
 
 // WithError marks the report of a failed run.

@@ -1,7 +1,11 @@
 // Package handler turns Lambda invocations into engine requests: it decodes
 // the event (internal/lambda/trigger), builds a reconcile.Request, runs it and
-// shapes the response. It holds the logic of functions/reconcile and
-// functions/drift, whose main packages only wire it up.
+// shapes the response. It holds the logic of functions/reconcile
+// (Reconcile: rule file events, sweeps, CloudFormation) and functions/drift
+// (Drift: sweeps planned per target, CloudTrail calls, drift reports and
+// alerts), whose main packages only wire it up. The two handler types share
+// the decoding, the run and its response (core); neither switches on the
+// other's settings.
 //
 // Errors: invalid rule files are reported by the engine in the result (a
 // source's status) and logged; they never fail an invocation (no retry

@@ -61,7 +61,7 @@ func logLines(t *testing.T, logs *bytes.Buffer, msg string) []map[string]any {
 
 func TestDriftReportAndMetrics(t *testing.T) {
 	metrics := &bytes.Buffer{}
-	h, eng, logs := newTest(t, true, Config{Metrics: metrics, DriftCount: report.Count})
+	h, eng, logs := newTest(t, true, Config{Metrics: metrics})
 	eng.res = drifted
 	out, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json"))
 	if err != nil {
@@ -108,7 +108,7 @@ func TestDriftReportAndMetrics(t *testing.T) {
 func TestDriftReportOfFailedRun(t *testing.T) {
 	metrics := &bytes.Buffer{}
 	alerts := &fakeSNS{}
-	h, eng, logs := newTest(t, true, Config{Metrics: metrics, DriftCount: report.Count, Alerts: alerts, AlertTopicARN: topic})
+	h, eng, logs := newTest(t, true, Config{Metrics: metrics, Alerts: alerts, AlertTopicARN: topic})
 	eng.fail = func(reconcile.Request) error { return errors.New("read ledger: throttled") }
 	if _, err := h.Handle(context.Background(), sample(t, "drift", "schedule.json")); err == nil {
 		t.Fatal("a failed run succeeded")
@@ -145,7 +145,7 @@ func TestDriftAlerts(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			alerts := &fakeSNS{err: tc.err}
-			h, eng, logs := newTest(t, true, Config{DriftCount: report.Count, DryRun: tc.dryRun, Alerts: alerts, AlertTopicARN: tc.topic})
+			h, eng, logs := newTest(t, true, Config{DryRun: tc.dryRun, Alerts: alerts, AlertTopicARN: tc.topic})
 			eng.res = drifted
 			if tc.clean {
 				eng.res = nil
@@ -176,7 +176,7 @@ func TestDriftAlerts(t *testing.T) {
 // its time, source IP and user agent.
 func TestDriftAttributedToCloudTrailCaller(t *testing.T) {
 	alerts := &fakeSNS{}
-	h, eng, logs := newTest(t, true, Config{DriftCount: report.Count, Alerts: alerts, AlertTopicARN: topic})
+	h, eng, logs := newTest(t, true, Config{Alerts: alerts, AlertTopicARN: topic})
 	eng.res = drifted
 	out, err := h.Handle(context.Background(), sample(t, "drift", "cloudtrail-revoke-ingress-alice.json"))
 	if err != nil {
@@ -231,7 +231,7 @@ func TestDriftFoundBySchedule(t *testing.T) {
 
 func testFoundBySchedule(t *testing.T, payload json.RawMessage) {
 	alerts := &fakeSNS{}
-	h, eng, logs := newTest(t, true, Config{DriftCount: report.Count, Alerts: alerts, AlertTopicARN: topic})
+	h, eng, logs := newTest(t, true, Config{Alerts: alerts, AlertTopicARN: topic})
 	eng.res = drifted
 	out, err := h.Handle(context.Background(), payload)
 	if err != nil {

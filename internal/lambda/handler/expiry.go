@@ -10,7 +10,7 @@ import (
 // keepExpiry keeps the expiry schedules of the targets res reconciled
 // without error (Config.Expiry), unless the run was a dry run. (A
 // handler on a single Engine has no named target: nothing to keep.)
-func (h *Handler) keepExpiry(ctx context.Context, req reconcile.Request, res reconcile.FleetResult) {
+func (h *core) keepExpiry(ctx context.Context, req reconcile.Request, res reconcile.FleetResult) {
 	if h.cfg.Expiry == nil || req.DryRun {
 		return
 	}

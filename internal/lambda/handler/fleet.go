@@ -64,7 +64,7 @@ func (f holderFleet) Reconcile(ctx context.Context, req reconcile.Request, only 
 // message per target (per shard of ShardSize groups of a larger target),
 // sent through the Queue. The sweeps run in the invocations the queue
 // starts, so one target's sweep neither waits for nor fails another's.
-func (h *Handler) plan(ctx context.Context, sched *trigger.Schedule) (any, error) {
+func (h *Drift) plan(ctx context.Context, sched *trigger.Schedule) (any, error) {
 	run := ""
 	if sched != nil {
 		run = sched.ID
@@ -108,7 +108,7 @@ func (h *Handler) plan(ctx context.Context, sched *trigger.Schedule) (any, error
 // reportOffboarded reports, once per schedule, the targets left alone
 // because their account is no longer a target account: one warning each
 // and one embedded metric line (OffboardedTargets, the count).
-func (h *Handler) reportOffboarded(ctx context.Context, ts []rules.Target) []report.SweepDoc {
+func (h *core) reportOffboarded(ctx context.Context, ts []rules.Target) []report.SweepDoc {
 	if len(ts) == 0 {
 		return nil
 	}
@@ -128,7 +128,7 @@ func (h *Handler) reportOffboarded(ctx context.Context, ts []rules.Target) []rep
 // message whose sweep failed retryably is a batch item failure (SQS
 // delivers it again, then to the dead-letter queue). Undecodable
 // messages are poison: logged and dropped.
-func (h *Handler) sweeps(ctx context.Context, msgs []trigger.Message) events.SQSEventResponse {
+func (h *Drift) sweeps(ctx context.Context, msgs []trigger.Message) events.SQSEventResponse {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for _, m := range msgs {
 		log := h.log.With("messageId", m.ID)

@@ -78,11 +78,11 @@ func (q *fakeQueue) Send(_ context.Context, bodies []string) error {
 	return nil
 }
 
-func newFleetDrift(t *testing.T, cfg Config) (*Handler, *fakeFleet, *bytes.Buffer) {
+func newFleetDrift(t *testing.T, cfg Config) (*Drift, *fakeFleet, *bytes.Buffer) {
 	t.Helper()
 	fl := &fakeFleet{fail: map[rules.Target]error{}}
 	metrics := &bytes.Buffer{}
-	cfg.Fleet, cfg.Metrics, cfg.DriftCount = fl, metrics, report.Count
+	cfg.Fleet, cfg.Metrics = fl, metrics
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	h, err := NewDrift(cfg)
 	if err != nil {
@@ -219,7 +219,7 @@ func (*emptyFleet) Reconcile(context.Context, reconcile.Request, []rules.Target)
 // response name the event's account and region.
 func TestAPICallReportNamesTargetWithoutFiles(t *testing.T) {
 	logs := &bytes.Buffer{}
-	h, err := NewDrift(Config{Fleet: &emptyFleet{}, Metrics: &bytes.Buffer{}, DriftCount: report.Count,
+	h, err := NewDrift(Config{Fleet: &emptyFleet{}, Metrics: &bytes.Buffer{},
 		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +245,7 @@ func TestAPICallReportNamesTargetWithoutFiles(t *testing.T) {
 // Config.Scope is on the report of every target, and on the log lines.
 func TestScopeOnEveryReport(t *testing.T) {
 	logs := &bytes.Buffer{}
-	h, err := NewDrift(Config{Fleet: &fakeFleet{}, Metrics: &bytes.Buffer{}, DriftCount: report.Count,
+	h, err := NewDrift(Config{Fleet: &fakeFleet{}, Metrics: &bytes.Buffer{},
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Scope: report.ScopeEveryGroup})
 	if err != nil {
 		t.Fatal(err)

@@ -31,60 +31,55 @@ type Engine interface {
 
 var _ Engine = (*reconcile.Engine)(nil)
 
-// Config configures a Handler.
+// Config configures a handler (NewReconcile, NewDrift). A field says which
+// function reads it; the other ignores it.
 type Config struct {
 	// Fleet reconciles rule files in their targets (S3 and SQS object
 	// events, sweeps, CloudTrail events). Nil: Engine alone, as one target.
 	Fleet Fleet
 	// Engine is the home target's engine: CloudFormation custom resources
-	// (and every event when Fleet is nil).
+	// (reconcile; and every event of either function when Fleet is nil).
 	Engine Engine
 	Logger *slog.Logger
-	// Bucket is the rules bucket; object events from another bucket are
-	// ignored. Empty accepts any bucket.
+	// Bucket is the rules bucket (reconcile); object events from another
+	// bucket are ignored. Empty accepts any bucket.
 	Bucket string
 	// Prefix is the rules prefix ("rules/"); object keys outside it, or not
 	// ending in .yaml, .yml or .json, are ignored (s3source.IsRuleKey, the
 	// filter of the source's List). Keys are passed to the engine whole, as
 	// s3source names objects.
 	Prefix string
-	// PolicyKey is the key of the guardrail policy in Bucket: an object
-	// event for it runs a full sweep, which checks every rule file against
-	// the new policy. Empty: no policy key.
+	// PolicyKey is the key of the guardrail policy in Bucket (reconcile):
+	// an object event for it runs a full sweep, which checks every rule file
+	// against the new policy. Empty: no policy key.
 	PolicyKey string
-	// DryRun plans without changing anything (drift report mode).
+	// DryRun plans without changing anything (drift: DRIFT_MODE=report).
 	DryRun bool
-	// IgnoreRoles are sgrules' own role ARNs (config.Config.OwnRoleARNs:
+	// IgnoreRoles (drift) are sgrules' own role ARNs (config.Config.OwnRoleARNs:
 	// the functions' roles and the target role in each target account):
 	// CloudTrail events whose session issuer
 	// (userIdentity.sessionContext.sessionIssuer.arn) is exactly one of
 	// them are ignored. Nothing else makes a call sgrules' own: not a role's
 	// name, not a session name.
 	IgnoreRoles []string
-	// DriftCount, if set, turns on the drift report of every run (drift
-	// function: report.Count): one "drift report" JSON log line, and
-	// the metrics DriftDetected (this count), DriftReverted, UnmanagedRules
-	// and ReconcileErrors in namespace sgrules, as one embedded metric
-	// format line on Metrics.
-	DriftCount func(reconcile.Result) int
-	// Scope, if set, is the Scope of every drift report: which groups the
-	// deployment may change (report.ScopeEveryGroup with no
+	// Scope, if set, is the Scope of every drift report (drift): which
+	// groups the deployment may change (report.ScopeEveryGroup with no
 	// MANAGED_GROUP_TAG).
 	Scope string
 	// Metrics receives embedded metric format lines (default os.Stdout).
 	Metrics io.Writer
-	// Alerts, with AlertTopicARN, receives a short summary when a drift run
-	// found drift (an *sns.Client; ALERT_TOPIC_ARN). A failed publish is
+	// Alerts, with AlertTopicARN (drift), receives a short summary when a
+	// drift run found drift (an *sns.Client; ALERT_TOPIC_ARN). A failed publish is
 	// logged; it never fails the run.
 	Alerts        Publisher
 	AlertTopicARN string
-	// Queue, in the drift function, makes a scheduled event the planner:
+	// Queue (drift) makes a scheduled event the planner:
 	// one sweep message per target (per shard of ShardSize groups of a
 	// target ShardGroups lists more of) instead of one sweep of all.
 	Queue       Queue
 	ShardGroups func(ctx context.Context, t rules.Target) ([]string, error)
 	ShardSize   int
-	// Budget, if set, returns the revoke budget of a schedule's run (by
+	// Budget (drift), if set, returns the revoke budget of a schedule's run (by
 	// its event id), shared by every sweep message it planned
 	// (fleetrt.Fleet.Budget): MAX_REVOKE bounds the whole schedule.
 	Budget func(run string) reconcile.RevokeBudget
@@ -95,8 +90,10 @@ type Config struct {
 	Expiry func(ctx context.Context, targets []rules.Target) error
 }
 
-// Handler handles the invocations of one function.
-type Handler struct {
+// core is what the two functions' handlers share: the configuration, the
+// fleet (each request naming the invocation as its lease holder), the log,
+// and the function's name and the event kinds it handles.
+type core struct {
 	cfg   Config
 	fleet Fleet
 	log   *slog.Logger
@@ -104,24 +101,27 @@ type Handler struct {
 	name  string
 }
 
+// Reconcile is the reconcile function's handler: rule files changed (S3
+// notifications, direct, through SQS or EventBridge), scheduled sweeps,
+// and CloudFormation custom resource requests. Its responses list the
+// changes refused (report.FleetRefusals).
+type Reconcile struct{ core }
+
 // NewReconcile returns the handler of the reconcile function: S3
 // notifications (direct, through SQS or EventBridge), S3 test events,
 // scheduled sweeps, and CloudFormation custom resource requests.
-func NewReconcile(cfg Config) (*Handler, error) {
-	return newHandler(cfg, "reconcile", trigger.KindObjects, trigger.KindSQS, trigger.KindS3Test,
+func NewReconcile(cfg Config) (*Reconcile, error) {
+	c, err := newCore(cfg, "reconcile", trigger.KindObjects, trigger.KindSQS, trigger.KindS3Test,
 		trigger.KindSchedule, trigger.KindCloudFormation)
+	if err != nil {
+		return nil, err
+	}
+	return &Reconcile{c}, nil
 }
 
-// NewDrift returns the handler of the drift function: scheduled sweeps and
-// CloudTrail security group API calls. (Like every run, they leave the
-// drift of groups tagged sgrules:pause-until alone.)
-func NewDrift(cfg Config) (*Handler, error) {
-	return newHandler(cfg, "drift", trigger.KindSchedule, trigger.KindAPICall, trigger.KindSweep, trigger.KindExpiry)
-}
-
-func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error) {
+func newCore(cfg Config, name string, kinds ...trigger.Kind) (core, error) {
 	if cfg.Engine == nil && cfg.Fleet == nil {
-		return nil, errors.New("handler: Engine or Fleet is required")
+		return core{}, errors.New("handler: Engine or Fleet is required")
 	}
 	if cfg.ShardSize <= 0 {
 		cfg.ShardSize = DefaultShardSize
@@ -140,19 +140,29 @@ func newHandler(cfg Config, name string, kinds ...trigger.Kind) (*Handler, error
 			fleet = engineFleet{cfg.Engine}
 		}
 	}
-	return &Handler{cfg: cfg, fleet: holderFleet{fleet}, log: log, kinds: kinds, name: name}, nil
+	return core{cfg: cfg, fleet: holderFleet{fleet}, log: log, kinds: kinds, name: name}, nil
 }
 
-// Handle handles one invocation; use it with lambda.Start.
-func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
+// decode decodes an invocation's event and refuses a kind the function
+// does not handle.
+func (h *core) decode(ctx context.Context, raw json.RawMessage) (trigger.Event, error) {
 	ev, err := trigger.Decode(raw)
 	if err != nil {
 		h.log.ErrorContext(ctx, "undecodable event", "function", h.name, "error", err)
-		return nil, err
+		return trigger.Event{}, err
 	}
 	if !slices.Contains(h.kinds, ev.Kind) {
 		err := fmt.Errorf("%s function: unexpected %s event", h.name, ev.Kind)
 		h.log.ErrorContext(ctx, "unexpected event", "function", h.name, "kind", ev.Kind)
+		return trigger.Event{}, err
+	}
+	return ev, nil
+}
+
+// Handle handles one invocation; use it with lambda.Start.
+func (h *Reconcile) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	ev, err := h.decode(ctx, raw)
+	if err != nil {
 		return nil, err
 	}
 	switch ev.Kind {
@@ -170,21 +180,8 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return h.run(ctx, ev.Kind, reconcile.Request{Keys: keys, Reason: reason}, nil)
 	case trigger.KindSQS:
 		return h.batch(ctx, ev.Messages), nil
-	case trigger.KindSweep:
-		return h.sweeps(ctx, ev.Messages), nil
-	case trigger.KindExpiry:
-		// A target's expiry schedule: a sweep of that target, of its own
-		// records (unplanned); an error is returned for the scheduler to
-		// retry.
-		only := []rules.Target{{Account: ev.Sweep.Account, Region: ev.Sweep.Region}}
-		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Groups: ev.Sweep.Groups, Reason: "expiry", Route: unplanned()}, only)
 	case trigger.KindSchedule:
-		if h.cfg.Queue != nil {
-			return h.plan(ctx, ev.Schedule)
-		}
 		return h.run(ctx, ev.Kind, reconcile.Request{All: true, Reason: "schedule"}, nil)
-	case trigger.KindAPICall:
-		return h.apiCall(ctx, ev.APICall)
 	case trigger.KindCloudFormation:
 		return h.cloudFormation(ctx, ev.CloudFormation)
 	}
@@ -195,7 +192,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 // cfnresource applies it and always answers CloudFormation at the
 // ResponseURL; an error means the answer could not be delivered (Lambda
 // retries the invocation, which is idempotent).
-func (h *Handler) cloudFormation(ctx context.Context, ev *cfn.Event) (any, error) {
+func (h *Reconcile) cloudFormation(ctx context.Context, ev *cfn.Event) (any, error) {
 	if h.cfg.Engine == nil {
 		return nil, errors.New("handler: CloudFormation request, but no home engine")
 	}
@@ -204,35 +201,28 @@ func (h *Handler) cloudFormation(ctx context.Context, ev *cfn.Event) (any, error
 
 // run reconciles one request: a terminal error is logged and returned in
 // the response, any other error is returned for Lambda to retry.
-func (h *Handler) run(ctx context.Context, kind trigger.Kind, req reconcile.Request, only []rules.Target) (any, error) {
-	return h.runBy(ctx, kind, req, only, nil)
-}
-
-// runBy is run for a request caused by a CloudTrail event: the drift
-// report attributes the drift of the groups it named to by.
-func (h *Handler) runBy(ctx context.Context, kind trigger.Kind, req reconcile.Request, only []rules.Target, by *report.Actor) (any, error) {
+func (h *Reconcile) run(ctx context.Context, kind trigger.Kind, req reconcile.Request, only []rules.Target) (any, error) {
 	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.reconcile(ctx, req, only)
+	resp := h.response(ctx, kind, req, res, err)
+	resp.Refused = report.FleetRefusals(res)
+	return h.respond(resp, err)
+}
+
+// response is the response both functions give to a run: the request,
+// the sources and targets of its result, and, for a scheduled sweep of
+// every target, the offboarded ones.
+func (h *core) response(ctx context.Context, kind trigger.Kind, req reconcile.Request, res reconcile.FleetResult, err error) report.Response {
 	resp := report.Response{Kind: string(kind), Request: report.NewRequestDoc(req), Sources: report.NewSourceDocs(res.Sources()), Targets: report.NewTargetDocs(res)}
 	if kind == trigger.KindSchedule && err == nil {
 		resp.Offboarded = h.reportOffboarded(ctx, res.Offboarded)
 	}
-	if h.cfg.DriftCount == nil {
-		resp.Refused = report.FleetRefusals(res)
-	}
-	if h.cfg.DriftCount != nil {
-		reps := h.reportDrift(ctx, kind, req, only, res, err, by)
-		if len(reps) == 1 {
-			resp.Drift = &reps[0]
-		}
-		for i := range resp.Targets {
-			for j := range reps {
-				if reps[j].Account == resp.Targets[i].Account && reps[j].Region == resp.Targets[i].Region {
-					resp.Targets[i].Drift = &reps[j]
-				}
-			}
-		}
-	}
+	return resp
+}
+
+// respond returns resp, carrying err when it is terminal; any other err is
+// returned for Lambda to retry.
+func (h *core) respond(resp report.Response, err error) (any, error) {
 	if err != nil {
 		if !IsTerminal(err) {
 			return nil, err
@@ -242,10 +232,30 @@ func (h *Handler) runBy(ctx context.Context, kind trigger.Kind, req reconcile.Re
 	return resp, nil
 }
 
+// reconcile is the core's reconcile, and an embedded metric line of its
+// own when a target's policy is invalid (the drift function's report
+// carries that metric).
+func (h *Reconcile) reconcile(ctx context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
+	res, err := h.core.reconcile(ctx, req, only)
+	if err != nil {
+		return res, err
+	}
+	policyInvalid := false
+	for _, t := range res.Targets {
+		policyInvalid = policyInvalid || t.Result.Policy.Invalid != nil
+	}
+	if policyInvalid {
+		if _, werr := h.cfg.Metrics.Write(report.PolicyInvalidEMF(time.Now())); werr != nil {
+			h.log.WarnContext(ctx, "policy metric not written", "error", werr)
+		}
+	}
+	return res, nil
+}
+
 // reconcile calls the fleet, stamps DryRun, and logs the outcome. The
 // error is the fleet's, or the targets' joined (each names its account
 // and region); the other targets' results are in the FleetResult.
-func (h *Handler) reconcile(ctx context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
+func (h *core) reconcile(ctx context.Context, req reconcile.Request, only []rules.Target) (reconcile.FleetResult, error) {
 	req.DryRun = req.DryRun || h.cfg.DryRun
 	res, err := h.fleet.Reconcile(ctx, req, only)
 	h.keepExpiry(ctx, req, res)
@@ -267,21 +277,10 @@ func (h *Handler) reconcile(ctx context.Context, req reconcile.Request, only []r
 		}
 		return res, err
 	}
-	policyInvalid := false
-	for _, t := range res.Targets {
-		policyInvalid = policyInvalid || t.Result.Policy.Invalid != nil
-	}
-	if policyInvalid && h.cfg.DriftCount == nil {
-		// The drift function's report carries the metric; here it is a
-		// line of its own.
-		if _, werr := h.cfg.Metrics.Write(report.PolicyInvalidEMF(time.Now())); werr != nil {
-			h.log.WarnContext(ctx, "policy metric not written", "error", werr)
-		}
-	}
 	return res, nil
 }
 
-func (h *Handler) logSources(ctx context.Context, t rules.Target, srcs []reconcile.SourceResult) {
+func (h *core) logSources(ctx context.Context, t rules.Target, srcs []reconcile.SourceResult) {
 	counts := map[reconcile.Status]int{}
 	for _, s := range srcs {
 		counts[s.Status]++
@@ -312,7 +311,7 @@ func (h *Handler) logSources(ctx context.Context, t rules.Target, srcs []reconci
 // sourceKeys filters object events to rule files of the rules bucket and
 // returns their keys (unique, in event order) and a reason naming
 // the event(s).
-func (h *Handler) sourceKeys(ctx context.Context, objs []trigger.Object) (keys []string, reason string) {
+func (h *Reconcile) sourceKeys(ctx context.Context, objs []trigger.Object) (keys []string, reason string) {
 	var names []string
 	for _, o := range objs {
 		if h.cfg.Bucket != "" && o.Bucket != h.cfg.Bucket {
@@ -336,7 +335,7 @@ func (h *Handler) sourceKeys(ctx context.Context, objs []trigger.Object) (keys [
 
 // policyReason names the event when objs include the policy key ("" when
 // none does).
-func (h *Handler) policyReason(objs []trigger.Object) string {
+func (h *Reconcile) policyReason(objs []trigger.Object) string {
 	if h.cfg.PolicyKey == "" {
 		return ""
 	}
@@ -355,7 +354,7 @@ func (h *Handler) policyReason(objs []trigger.Object) string {
 // policy would only move them to a dead-letter queue later). A key already
 // reconciled in this batch is not reconciled again (the engine reads the
 // current object, whichever event named it).
-func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSEventResponse {
+func (h *Reconcile) batch(ctx context.Context, msgs []trigger.Message) events.SQSEventResponse {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	// First, every key of the batch in one run: a file renamed (deleted
 	// under one key, created under another) is then planned as one change,
@@ -436,47 +435,6 @@ func (h *Handler) batch(ctx context.Context, msgs []trigger.Message) events.SQSE
 		}
 	}
 	return resp
-}
-
-// apiCall sweeps the groups a CloudTrail event names, unless sgrules made
-// the call itself or the call failed (it changed nothing).
-func (h *Handler) apiCall(ctx context.Context, c *trigger.APICall) (any, error) {
-	log := h.log.With("eventName", c.EventName, "eventId", c.EventID, "caller", c.CallerARN, "groups", c.GroupIDs)
-	if c.IssuerARN != "" && slices.Contains(h.cfg.IgnoreRoles, c.IssuerARN) {
-		log.InfoContext(ctx, "own API call ignored", "issuer", c.IssuerARN)
-		return report.Response{Kind: string(trigger.KindAPICall), Ignored: "own call by " + c.IssuerARN}, nil
-	}
-	if c.ErrorCode != "" {
-		log.InfoContext(ctx, "failed API call ignored", "errorCode", c.ErrorCode)
-		return report.Response{Kind: string(trigger.KindAPICall), Ignored: "failed call: " + c.ErrorCode}, nil
-	}
-	by := actor(c)
-	req := reconcile.Request{All: true, Groups: c.GroupIDs, Reason: "cloudtrail:" + c.EventName, Route: unplanned(),
-		Caller: &reconcile.Caller{Principal: by.Principal, ARN: by.ARN, EventName: by.EventName, EventID: by.EventID,
-			EventTime: by.EventTime, SourceIP: by.SourceIP, UserAgent: by.UserAgent, Groups: by.Groups}}
-	if len(c.GroupIDs) == 0 {
-		log.WarnContext(ctx, "API call names no group id: sweeping every group")
-	}
-	// The call's account and region: only that target is swept (group
-	// ids are unique only within one).
-	only := []rules.Target{{Account: c.Account, Region: c.Region}}
-	return h.runBy(ctx, trigger.KindAPICall, req, only, by)
-}
-
-// unplanned is the route of a sweep of one target that no planner
-// routed (a CloudTrail event's, an expiry schedule's): it names nothing,
-// so the sweep reads that target's records only, never every target's
-// (reconcile.Request.Route). A file its records do not hold is routed by
-// its own S3 event or the next schedule.
-func unplanned() *reconcile.TargetRoute { return &reconcile.TargetRoute{} }
-
-// actor is the caller of a CloudTrail event as the drift report names it.
-func actor(c *trigger.APICall) *report.Actor {
-	return &report.Actor{
-		Principal: report.Principal(c.CallerARN, c.IdentityType, c.InvokedBy), ARN: c.CallerARN,
-		EventName: c.EventName, EventID: c.EventID, EventTime: c.Time, SourceIP: c.SourceIP, UserAgent: c.UserAgent,
-		Groups: c.GroupIDs,
-	}
 }
 
 // IsTerminal reports whether retrying err cannot help: invalid input

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/sgrules/sgrules/internal/lambda/trigger"
 	"github.com/sgrules/sgrules/internal/reconcile"
 	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
@@ -66,7 +67,15 @@ func sample(t *testing.T, function, name string) json.RawMessage {
 	return b
 }
 
-func newTest(t *testing.T, drift bool, cfg Config) (*Handler, *fakeEngine, *bytes.Buffer) {
+// testHandler is either function's handler.
+type testHandler interface {
+	Handle(ctx context.Context, raw json.RawMessage) (any, error)
+	handled() []trigger.Kind
+}
+
+func (h *core) handled() []trigger.Kind { return h.kinds }
+
+func newTest(t *testing.T, drift bool, cfg Config) (testHandler, *fakeEngine, *bytes.Buffer) {
 	t.Helper()
 	eng := &fakeEngine{}
 	logs := &bytes.Buffer{}
@@ -81,11 +90,13 @@ func newTest(t *testing.T, drift bool, cfg Config) (*Handler, *fakeEngine, *byte
 	if cfg.Metrics == nil {
 		cfg.Metrics = &bytes.Buffer{}
 	}
-	newFn := NewReconcile
+	var h testHandler
+	var err error
 	if drift {
-		newFn = NewDrift
+		h, err = NewDrift(cfg)
+	} else {
+		h, err = NewReconcile(cfg)
 	}
-	h, err := newFn(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +489,7 @@ func TestEveryKindHasAFunction(t *testing.T) {
 	r, _, _ := newTest(t, false, Config{})
 	d, _, _ := newTest(t, true, Config{})
 	for _, k := range triggerKinds(t) {
-		if !slices.Contains(r.kinds, k) && !slices.Contains(d.kinds, k) {
+		if !slices.Contains(r.handled(), k) && !slices.Contains(d.handled(), k) {
 			t.Errorf("no function handles %s events", k)
 		}
 	}
@@ -522,5 +533,32 @@ func TestSQSBatchWithPolicyIsOneSweep(t *testing.T) {
 	out, _ = h.Handle(context.Background(), sqsEvent(t, body))
 	if got := out.(events.SQSEventResponse).BatchItemFailures; len(got) != 2 || len(eng.reqs) != 1 {
 		t.Errorf("failures = %v after %d runs, want both messages after one", got, len(eng.reqs))
+	}
+}
+
+// Each function has its own handler, switched by no setting of the
+// other's: the reconcile handler runs a schedule itself and writes no
+// drift report though its Config names a sweep queue; the drift handler
+// reports the drift of every run with no setting asking for it.
+func TestEachFunctionItsOwnHandler(t *testing.T) {
+	q := &fakeQueue{}
+	rec, eng, logs := newTest(t, false, Config{Queue: q})
+	out, err := rec.Handle(context.Background(), sample(t, "drift", "schedule.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q.bodies) != 0 || len(eng.reqs) != 1 || eng.reqs[0].Reason != "schedule" || !eng.reqs[0].All {
+		t.Errorf("reconcile handler on a schedule: sent %v, ran %+v; want one sweep of all, nothing sent", q.bodies, eng.reqs)
+	}
+	if resp := out.(report.Response); resp.Drift != nil || strings.Contains(logs.String(), "drift report") {
+		t.Errorf("reconcile handler wrote a drift report: %+v\n%s", resp.Drift, logs)
+	}
+	drift, _, logs := newTest(t, true, Config{})
+	out, err = drift.Handle(context.Background(), sample(t, "drift", "schedule.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := out.(report.Response); resp.Drift == nil || !strings.Contains(logs.String(), `"msg":"drift report"`) {
+		t.Errorf("drift handler wrote no drift report: %+v\n%s", resp, logs)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/sgrules/sgrules/internal/reconcile"
-	"github.com/sgrules/sgrules/internal/report"
 	"github.com/sgrules/sgrules/pkg/rules"
 )
 
@@ -40,11 +39,7 @@ func TestResponseJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{IgnoreRoles: []string{ownRole}}
-			if tc.drift {
-				cfg.DriftCount = report.Count
-			}
-			h, eng, _ := newTest(t, tc.drift, cfg)
+			h, eng, _ := newTest(t, tc.drift, Config{IgnoreRoles: []string{ownRole}})
 			eng.res = tc.res
 			out, err := h.Handle(context.Background(), sample(t, tc.function, tc.event))
 			if err != nil {
