@@ -660,28 +660,8 @@ func (s *scenario) check(when string, call *faultproxy.Call, ledger string) {
 // maybe with a sweep, under faults.
 func (s *scenario) deliver() {
 	r := s.rng
-	var events []string
-	for _, k := range s.pending {
-		switch x := r.IntN(10); {
-		case x == 0:
-			s.logf("event %s dropped", k)
-		case x < 3:
-			events = append(events, k, k)
-		default:
-			events = append(events, k)
-		}
-	}
+	reqs := eventRequests(r, s.pending, s.logf)
 	s.pending = nil
-	r.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
-	var reqs []reconcile.Request
-	if len(events) > 0 {
-		cut := r.IntN(len(events) + 1)
-		for _, part := range [][]string{events[:cut], events[cut:]} {
-			if len(part) > 0 {
-				reqs = append(reqs, reconcile.Request{Keys: part, Reason: "event"})
-			}
-		}
-	}
 	if r.IntN(6) == 0 {
 		reqs = append(reqs, reconcile.Request{All: true, Reason: "sweep"})
 	}
@@ -732,13 +712,7 @@ func (s *scenario) deliver() {
 
 	if len(reqs) >= 2 && r.IntN(2) == 0 {
 		s.tot.concurrent++
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for i, eng := range []*reconcile.Engine{s.engA, s.engB} {
-			wg.Go(func() { errs[i] = s.reconcile(eng, reqs[i]) })
-		}
-		wg.Wait()
-		s.logf("concurrent %v | %v: %v | %v", describe(reqs[0]), describe(reqs[1]), errs[0], errs[1])
+		runPair(s.engA, s.engB, reqs, s.reconcile, s.logf)
 		reqs = reqs[2:]
 	}
 	for _, req := range reqs {
@@ -749,6 +723,48 @@ func (s *scenario) deliver() {
 		err := s.reconcile(eng, req)
 		s.logf("run %v: %v", describe(req), err)
 	}
+}
+
+// eventRequests turns the keys with a pending event into one or two
+// requests: each event dropped (10 %, logged), duplicated (20 %) or sent
+// once, shuffled, cut in two at a random point. Every scenario kind
+// delivers its events so, drawing from r in this order (a seed replays
+// identically).
+func eventRequests(r *rand.Rand, pending []string, logf func(string, ...any)) []reconcile.Request {
+	var events []string
+	for _, k := range pending {
+		switch x := r.IntN(10); {
+		case x == 0:
+			logf("event %s dropped", k)
+		case x < 3:
+			events = append(events, k, k)
+		default:
+			events = append(events, k)
+		}
+	}
+	r.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+	var reqs []reconcile.Request
+	if len(events) > 0 {
+		cut := r.IntN(len(events) + 1)
+		for _, part := range [][]string{events[:cut], events[cut:]} {
+			if len(part) > 0 {
+				reqs = append(reqs, reconcile.Request{Keys: part, Reason: "event"})
+			}
+		}
+	}
+	return reqs
+}
+
+// runPair runs reqs[0] on a and reqs[1] on b concurrently and logs both
+// outcomes.
+func runPair(a, b *reconcile.Engine, reqs []reconcile.Request, run func(*reconcile.Engine, reconcile.Request) error, logf func(string, ...any)) {
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, eng := range []*reconcile.Engine{a, b} {
+		wg.Go(func() { errs[i] = run(eng, reqs[i]) })
+	}
+	wg.Wait()
+	logf("concurrent %v | %v: %v | %v", describe(reqs[0]), describe(reqs[1]), errs[0], errs[1])
 }
 
 func describe(req reconcile.Request) string {

@@ -603,28 +603,8 @@ func (s *expiryScenario) deleteSchedule() {
 // keeps the schedule.
 func (s *expiryScenario) deliver() {
 	r := s.rng
-	var events []string
-	for _, k := range s.pending {
-		switch x := r.IntN(10); {
-		case x == 0:
-			s.logf("event %s dropped", k)
-		case x < 3:
-			events = append(events, k, k)
-		default:
-			events = append(events, k)
-		}
-	}
+	reqs := eventRequests(r, s.pending, s.logf)
 	s.pending = nil
-	r.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
-	var reqs []reconcile.Request
-	if len(events) > 0 {
-		cut := r.IntN(len(events) + 1)
-		for _, part := range [][]string{events[:cut], events[cut:]} {
-			if len(part) > 0 {
-				reqs = append(reqs, reconcile.Request{Keys: part, Reason: "event"})
-			}
-		}
-	}
 	s.pa.Set(drawFaults(r))
 	s.pb.Set(drawFaults(r))
 	defer func() {
@@ -633,13 +613,7 @@ func (s *expiryScenario) deliver() {
 	}()
 	if len(reqs) == 2 && r.IntN(2) == 0 {
 		s.tot.concurrent++
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for i, eng := range []*reconcile.Engine{s.engA, s.engB} {
-			wg.Go(func() { errs[i] = s.reconcile(eng, reqs[i]) })
-		}
-		wg.Wait()
-		s.logf("concurrent %v | %v: %v | %v", describe(reqs[0]), describe(reqs[1]), errs[0], errs[1])
+		runPair(s.engA, s.engB, reqs, s.reconcile, s.logf)
 		s.keepSchedule()
 		return
 	}
