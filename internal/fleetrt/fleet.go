@@ -9,12 +9,9 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/arn"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
@@ -48,10 +45,9 @@ type Fleet struct {
 	c      config.Config
 	cfg    aws.Config
 	opts   EngineOptions
-	stsAPI *sts.Client
+	caller *awsconfig.Caller
 
 	mu     sync.Mutex
-	creds  map[string]aws.CredentialsProvider
 	groups map[rules.Target]*ec2sg.Client
 
 	regions *RegionCheck
@@ -60,15 +56,16 @@ type Fleet struct {
 // New builds the hub of c on its own AWS configuration: on first use, one
 // sts:GetCallerIdentity tells its account and partition (the region is
 // cfg's). Targets in other accounts are reached through the role
-// TargetRole there (stscreds, with TargetExternalID when set), wrapped
-// in a credentials cache; the hub's own account uses cfg's credentials.
+// TargetRole there (awsconfig.Caller: stscreds, with TargetExternalID when
+// set, one credentials cache per account); the hub's own account uses
+// cfg's credentials.
 // Only the hub's account and TargetAccounts may be named by rule files.
 func New(_ context.Context, c config.Config, cfg aws.Config, opts EngineOptions) (*Fleet, error) {
 	if c.TargetRole == "" {
 		c.TargetRole = config.DefaultTargetRole
 	}
-	f := &Fleet{c: c, cfg: cfg, opts: opts, stsAPI: sts.NewFromConfig(cfg),
-		creds: map[string]aws.CredentialsProvider{}, groups: map[rules.Target]*ec2sg.Client{}}
+	f := &Fleet{c: c, cfg: cfg, opts: opts, groups: map[rules.Target]*ec2sg.Client{},
+		caller: awsconfig.NewCaller(cfg, awsconfig.AssumeRole{Role: c.TargetRole, ExternalID: c.TargetExternalID, SessionName: opts.sessionName()})}
 	f.regions = NewRegionCheck(cfg)
 	f.Source = opts.Source
 	if f.Source == nil {
@@ -89,15 +86,12 @@ func (f *Fleet) init(ctx context.Context) error {
 	if f.ready {
 		return nil
 	}
-	id, err := f.stsAPI.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	id, err := f.caller.Identify(ctx)
 	if err != nil {
-		return fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
+		return err
 	}
-	f.partition = "aws"
-	if a, err := arn.Parse(aws.ToString(id.Arn)); err == nil {
-		f.partition = a.Partition
-	}
-	f.home = rules.Target{Account: aws.ToString(id.Account), Region: f.cfg.Region}
+	f.partition = id.Partition
+	f.home = rules.Target{Account: id.Account, Region: f.cfg.Region}
 	f.ledger = ddbledger.New(dynamodb.NewFromConfig(f.cfg), f.c.Table, ddbledger.WithLogger(f.opts.logger()), ddbledger.WithHome(f.home))
 	f.fleet, err = reconcile.NewFleet(reconcile.FleetConfig{
 		Home: f.home, AllowAccount: f.AllowAccount, Accounts: f.c.TargetAccounts, Source: f.Source, Ledger: f.ledger, Logger: f.opts.logger(),
@@ -142,9 +136,7 @@ func (f *Fleet) AllowAccount(account string) bool {
 }
 
 // RoleARN is the role assumed in a target account.
-func (f *Fleet) RoleARN(account string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:role/%s", f.partition, account, strings.TrimPrefix(f.c.TargetRole, "/"))
-}
+func (f *Fleet) RoleARN(account string) string { return f.caller.RoleARN(account) }
 
 // HomeEngine is the home target's engine on the whole Source, built on
 // first use: the CloudFormation custom resource's (inline sources are
@@ -183,33 +175,10 @@ func (f *Fleet) groupsOf(t rules.Target) *ec2sg.Client {
 	if g, ok := f.groups[t]; ok {
 		return g
 	}
-	cfg := f.targetConfig(t)
+	cfg := f.caller.Config(t)
 	g := ec2sg.New(ratelimit.New(ec2.NewFromConfig(cfg), ratelimit.Defaults()), ec2sg.WithAccount(t.Account))
 	f.groups[t] = g
 	return g
-}
-
-// targetConfig is the AWS configuration of a target: the hub's in its
-// region, with the target role's credentials in another account (one
-// credentials cache per account). f.mu is held.
-func (f *Fleet) targetConfig(t rules.Target) aws.Config {
-	cfg := f.cfg.Copy()
-	cfg.Region = t.Region
-	if t.Account != f.home.Account {
-		p, ok := f.creds[t.Account]
-		if !ok {
-			arn := f.RoleARN(t.Account)
-			p = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(f.stsAPI, arn, func(o *stscreds.AssumeRoleOptions) {
-				o.RoleSessionName = f.opts.sessionName()
-				if f.c.TargetExternalID != "" {
-					o.ExternalID = aws.String(f.c.TargetExternalID)
-				}
-			}))
-			f.creds[t.Account] = p
-		}
-		cfg.Credentials = p
-	}
-	return cfg
 }
 
 func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledger) (*reconcile.Engine, error) {
@@ -223,10 +192,7 @@ func (f *Fleet) engine(t rules.Target, src reconcile.Source, led reconcile.Ledge
 	// (the CLI's --flow-logs), those and the counters together.
 	var evidence reconcile.UsageEvidence
 	if f.opts.Evidence != nil {
-		f.mu.Lock()
-		cfg := f.targetConfig(t.Resolve(f.home))
-		f.mu.Unlock()
-		logs, err := f.opts.Evidence(t.Resolve(f.home), cfg)
+		logs, err := f.opts.Evidence(t.Resolve(f.home), f.caller.Config(t.Resolve(f.home)))
 		if err != nil {
 			return nil, err
 		}

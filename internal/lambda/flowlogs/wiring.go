@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/sgrules/sgrules/internal/adapters/awsconfig"
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
@@ -38,9 +35,11 @@ type Options struct {
 // made before the first object: the hub's identity
 // (sts:GetCallerIdentity) is asked then, once.
 func Setup(o Options, cfg aws.Config, logger *slog.Logger) *Handler {
-	role := strings.TrimPrefix(o.TargetRole, "/")
-	h := &hub{cfg: cfg, table: o.Table, accounts: o.TargetAccounts, role: role, externalID: o.TargetExternalID,
-		logger: logger, sts: sts.NewFromConfig(cfg), creds: map[string]aws.CredentialsProvider{}, ec2: map[rules.Target]flowsrc.EC2API{}}
+	h := &hub{cfg: cfg, table: o.Table, accounts: o.TargetAccounts, logger: logger, ec2: map[rules.Target]flowsrc.EC2API{},
+		// The target role can also write security group rules: this
+		// session may only describe.
+		caller: awsconfig.NewCaller(cfg, awsconfig.AssumeRole{Role: o.TargetRole, ExternalID: o.TargetExternalID,
+			SessionName: "sgrules-flowlogs", Policy: sessionPolicy})}
 	return &Handler{S3: s3.NewFromConfig(cfg, awsconfig.S3Options), Ledger: h, Targets: h, Logger: logger}
 }
 
@@ -50,18 +49,16 @@ const sessionPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","A
 // hub is the deployment's identity, its ledger and the EC2 clients of its
 // targets, built on first use and kept for the execution environment.
 type hub struct {
-	cfg                     aws.Config
-	table, role, externalID string
-	accounts                []string
-	logger                  *slog.Logger
-	sts                     *sts.Client
-	mu                      sync.Mutex
-	ready                   bool
-	home                    rules.Target
-	partition               string
-	ledger                  *ddbledger.Ledger
-	creds                   map[string]aws.CredentialsProvider
-	ec2                     map[rules.Target]flowsrc.EC2API
+	cfg      aws.Config
+	table    string
+	accounts []string
+	logger   *slog.Logger
+	caller   *awsconfig.Caller
+	mu       sync.Mutex
+	ready    bool
+	home     rules.Target
+	ledger   *ddbledger.Ledger
+	ec2      map[rules.Target]flowsrc.EC2API
 }
 
 func (h *hub) init(ctx context.Context) error {
@@ -70,15 +67,11 @@ func (h *hub) init(ctx context.Context) error {
 	if h.ready {
 		return nil
 	}
-	id, err := h.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	id, err := h.caller.Identify(ctx)
 	if err != nil {
-		return fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
+		return err
 	}
-	h.partition = "aws"
-	if parts := strings.SplitN(aws.ToString(id.Arn), ":", 3); len(parts) == 3 && parts[1] != "" {
-		h.partition = parts[1]
-	}
-	h.home = rules.Target{Account: aws.ToString(id.Account), Region: h.cfg.Region}
+	h.home = rules.Target{Account: id.Account, Region: h.cfg.Region}
 	h.ledger = ddbledger.New(dynamodb.NewFromConfig(h.cfg), h.table, ddbledger.WithLogger(h.logger), ddbledger.WithHome(h.home),
 		ddbledger.WithoutUpgrade()) // its role cannot: the reconcile and drift functions upgrade the table
 	h.ready = true
@@ -99,26 +92,7 @@ func (h *hub) EC2(ctx context.Context, t rules.Target) (flowsrc.EC2API, error) {
 	if c, ok := h.ec2[t]; ok {
 		return c, nil
 	}
-	cfg := h.cfg.Copy()
-	cfg.Region = t.Region
-	if t.Account != h.home.Account {
-		p, ok := h.creds[t.Account]
-		if !ok {
-			arn := fmt.Sprintf("arn:%s:iam::%s:role/%s", h.partition, t.Account, h.role)
-			p = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(h.sts, arn, func(o *stscreds.AssumeRoleOptions) {
-				o.RoleSessionName = "sgrules-flowlogs"
-				// The target role can also write security group rules:
-				// this session may only describe.
-				o.Policy = aws.String(sessionPolicy)
-				if h.externalID != "" {
-					o.ExternalID = aws.String(h.externalID)
-				}
-			}))
-			h.creds[t.Account] = p
-		}
-		cfg.Credentials = p
-	}
-	c := ec2.NewFromConfig(cfg) // the SDK retries throttles; Describe calls are few and batched
+	c := ec2.NewFromConfig(h.caller.Config(t)) // the SDK retries throttles; Describe calls are few and batched
 	h.ec2[t] = c
 	return c, nil
 }
