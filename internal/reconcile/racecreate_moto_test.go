@@ -46,6 +46,25 @@ func (g *racingGroups) ModifyRules(ctx context.Context, groupID string, updates 
 	return g.Client.ModifyRules(ctx, groupID, updates)
 }
 
+// raceWithA gives B an engine whose first authorization runs A's sweep
+// first (A creates its rules between B's read and B's authorize), and
+// returns its groups.
+func raceWithA(t *testing.T, w *twoDeployments) *racingGroups {
+	t.Helper()
+	groups := &racingGroups{Client: ec2sg.New(ec2.NewFromConfig(w.cfg)), before: func() {
+		if _, err := w.a.eng.Reconcile(context.Background(), reconcile.Request{All: true, Reason: "test"}); err != nil {
+			t.Errorf("A's sweep: %v", err)
+		}
+	}}
+	eng, err := reconcile.New(reconcile.Config{Source: dirsource.New(w.b.dir), Groups: groups,
+		Ledger: w.b.led, LedgerID: "ledger-b", MaxRevoke: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.b.eng = eng
+	return groups
+}
+
 // TestRuleAnotherDeploymentCreatedMeanwhileKeepsItsDescription (chaos
 // seed 20261110): B declares a permission A declares too, with another
 // description; A creates the rule after B's read and before B's
@@ -58,17 +77,7 @@ func TestRuleAnotherDeploymentCreatedMeanwhileKeepsItsDescription(t *testing.T) 
 	w.a.put("a.yaml", tcpFile(w.g, 5432, "10.2.0.0/16"))
 	bBody := "rules:\n  r:\n    securityGroup: " + w.g + "\n    type: ingress\n    protocol: tcp\n    fromPort: 5432\n    toPort: 5432\n    cidrBlocks: [10.2.0.0/16]\n    description: says B\n"
 	w.b.put("b.yaml", bBody)
-	groups := &racingGroups{Client: ec2sg.New(ec2.NewFromConfig(w.cfg)), before: func() {
-		if _, err := w.a.eng.Reconcile(context.Background(), reconcile.Request{All: true, Reason: "test"}); err != nil {
-			t.Errorf("A's sweep: %v", err)
-		}
-	}}
-	eng, err := reconcile.New(reconcile.Config{Source: dirsource.New(w.b.dir), Groups: groups,
-		Ledger: w.b.led, LedgerID: "ledger-b", MaxRevoke: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.b.eng = eng
+	groups := raceWithA(t, w)
 	w.b.sweep()
 	rule := w.ingress()[5432]
 	if rule.Tags[reconcile.TagLedger] != w.a.id() {
@@ -106,17 +115,7 @@ func TestRuleAnotherDeploymentCreatedMeanwhileIsClaimed(t *testing.T) {
 	w := newTwoDeployments(t)
 	w.a.put("a.yaml", tcpFile(w.g, 5432, "10.2.0.0/16"))
 	w.b.put("b.yaml", tcpFile(w.g, 5432, "10.2.0.0/16"))
-	groups := &racingGroups{Client: ec2sg.New(ec2.NewFromConfig(w.cfg)), before: func() {
-		if _, err := w.a.eng.Reconcile(context.Background(), reconcile.Request{All: true, Reason: "test"}); err != nil {
-			t.Errorf("A's sweep: %v", err)
-		}
-	}}
-	eng, err := reconcile.New(reconcile.Config{Source: dirsource.New(w.b.dir), Groups: groups,
-		Ledger: w.b.led, LedgerID: "ledger-b", MaxRevoke: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.b.eng = eng
+	raceWithA(t, w)
 	w.b.sweep()
 	rule := w.ingress()[5432]
 	if rule.Tags[reconcile.TagLedger] != w.a.id() {
