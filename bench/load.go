@@ -115,6 +115,13 @@ type Load struct {
 	// AttemptsLostOther those lost to another race (a conditional ledger
 	// write). BatchFallbacks are batches whose one run failed and that were
 	// retried message by message.
+	// Retries are the attempts the contention cost, AttemptsLostToLease
+	// + AttemptsLostOther + BatchFallbacks; Bound is the limit the sync
+	// is held to: 2 mutating calls per touched pair, plus, per retry, what
+	// one run of a batch can write (2 calls on each direction of the group
+	// of each of its LoadBatchSize files).
+	Retries             int `json:"retries"`
+	Bound               int `json:"bound"`
 	LeaseRefusals       int `json:"leaseRefusals"`
 	AttemptsLostToLease int `json:"attemptsLostToLease"`
 	AttemptsLostOther   int `json:"attemptsLostOther"`
@@ -481,6 +488,15 @@ func runLoad(ctx context.Context, motoURL string, opt LoadOptions, logf func(str
 	if out.Modified != opt.Files || out.Authorized != opt.Files || out.Revoked != opt.Files || out.FailedMutating != 0 {
 		errs = append(errs, fmt.Errorf("modified %d rules, authorized %d permissions, revoked %d rules (%d calls refused); want each of the %d files' changes made once",
 			out.Modified, out.Authorized, out.Revoked, out.FailedMutating, opt.Files))
+	}
+	// The bound: a run writing a group also applies the group's other
+	// files that changed (the engine's sibling refresh), so the first run
+	// writing a pair writes all its changes; only a retry writes again.
+	out.Retries = out.AttemptsLostToLease + out.AttemptsLostOther + out.BatchFallbacks
+	out.Bound = 2*out.TouchedPairs + out.Retries*2*2*LoadBatchSize
+	if out.EC2Mutating > out.Bound {
+		errs = append(errs, fmt.Errorf("%d EC2 mutating calls, want at most %d (2 per touched group and direction, %d pairs, plus %d per retry, %d retries)",
+			out.EC2Mutating, out.Bound, out.TouchedPairs, 2*2*LoadBatchSize, out.Retries))
 	}
 	// A batch whose one run failed (3 attempts lost) is retried message by
 	// message: its messages' runs may each write a pair once more.

@@ -160,6 +160,10 @@ type Request struct {
 	// completes with it the drift an earlier run reverted there without
 	// knowing who made it (history.go).
 	Caller *Caller
+
+	// refresh, once the request's run checked the siblings of the groups
+	// it writes, are those it refreshes (refresh.go).
+	refresh *refresh
 }
 
 // SourceResult is the outcome for one source.

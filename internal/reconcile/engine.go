@@ -178,10 +178,14 @@ func (e *Engine) Reconcile(ctx context.Context, req Request) (Result, error) {
 // errGroupsGrew: the state changed between planning and taking leases.
 var errGroupsGrew = errors.New("the groups to change grew while taking leases")
 
+// errRefreshChanged: planned again under the leases, a sibling the run
+// refreshes (refresh.go) changed the outcome.
+var errRefreshChanged = errors.New("a refreshed sibling file changed the plan under the leases")
+
 // isRace tells errors worth re-planning at once: another writer got there
 // first. Anything else is returned (Lambda retries the invocation).
 func isRace(err error) bool {
-	return errors.Is(err, ErrConflict) || errors.Is(err, ErrLeaseHeld) || errors.Is(err, errGroupsGrew)
+	return errors.Is(err, ErrConflict) || errors.Is(err, ErrLeaseHeld) || errors.Is(err, errGroupsGrew) || errors.Is(err, errRefreshChanged)
 }
 
 func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quotaError) (Result, error) {
@@ -199,6 +203,7 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	if err != nil {
 		return Result{}, err
 	}
+	srcs = dropUnrefreshed(req, srcs)
 	at := &attempt{req: req, srcs: srcs, known: known, outside: outside, quota: quota, policy: pol, id: id, found: found}
 	if err := e.observe(ctx, at); err != nil {
 		return Result{}, err
@@ -206,6 +211,9 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	p, err := e.plan(ctx, at)
 	if err != nil {
 		return Result{}, err
+	}
+	if refreshChanged(req, srcs) {
+		return e.attempt(ctx, withoutSiblings(req), quota)
 	}
 	if req.DryRun || (len(p.plan.Actions) == 0 && len(p.put) == 0 && len(p.del) == 0 && len(p.claims) == 0) {
 		// The records first: they settle the status of deleted sources.
@@ -228,6 +236,10 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 		}
 		e.logPlan(ctx, req, res)
 		return res, nil
+	}
+
+	if with, ok := e.withSiblings(ctx, at, p); ok {
+		return e.attempt(ctx, with, quota)
 	}
 
 	// Lock the groups involved, then observe and plan again under the
@@ -257,6 +269,9 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 		}
 		if !subset(planGroups(p.diffOutput), lockGroups) {
 			return Result{}, errGroupsGrew
+		}
+		if refreshChanged(req, srcs) {
+			return Result{}, errRefreshChanged
 		}
 	}
 

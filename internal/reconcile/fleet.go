@@ -849,6 +849,15 @@ func (v *view) Get(ctx context.Context, key string) (Object, error) {
 	return v.src.Get(ctx, key)
 }
 
+// getSibling reads any file, routed here or not: a run refreshing a
+// sibling (refresh.go) checks its target as it loads it.
+func (v *view) getSibling(ctx context.Context, key string) (Object, error) {
+	if obj, ok := v.bodies[key]; ok {
+		return obj, nil
+	}
+	return v.src.Get(ctx, key)
+}
+
 // parsedFile is a file parsed once in a run, for the ETag it had then.
 type parsedFile struct {
 	etag  string

@@ -161,6 +161,12 @@ func (e *Engine) load(ctx context.Context, req Request, noCache bool) ([]*loaded
 		if s.hasRec {
 			continue
 		}
+		if req.refresh != nil {
+			if rec, ok := req.refresh.recs[s.key]; ok {
+				s.rec, s.hasRec = rec, true // a sibling, read checking it
+				continue
+			}
+		}
 		rec, ok, err := e.cfg.Ledger.GetSource(ctx, s.key)
 		if err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("read ledger source %s: %w", s.key, err)
@@ -293,7 +299,14 @@ func (e *Engine) read(ctx context.Context, req Request, s *loaded, listed map[st
 			return nil
 		}
 	}
-	obj, err := e.cfg.Source.Get(ctx, s.key)
+	obj, ok := Object{}, false
+	if req.refresh != nil {
+		obj, ok = req.refresh.objs[s.key] // a sibling, read checking it
+	}
+	var err error
+	if !ok {
+		obj, err = e.cfg.Source.Get(ctx, s.key)
+	}
 	if errors.Is(err, ErrNotFound) {
 		s.gone = true
 		return nil
