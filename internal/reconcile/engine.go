@@ -178,9 +178,10 @@ func (e *Engine) Reconcile(ctx context.Context, req Request) (Result, error) {
 // errGroupsGrew: the state changed between planning and taking leases.
 var errGroupsGrew = errors.New("the groups to change grew while taking leases")
 
-// errRefreshChanged: planned again under the leases, a sibling the run
-// refreshes (refresh.go) changed the outcome.
-var errRefreshChanged = errors.New("a refreshed sibling file changed the plan under the leases")
+// errRefreshChanged: under the leases, a sibling file the run refreshes
+// (refresh.go) was recorded again by another run, or changed the outcome
+// of the plan made again.
+var errRefreshChanged = errors.New("a sibling file the run refreshes changed under the leases")
 
 // isRace tells errors worth re-planning at once: another writer got there
 // first. Anything else is returned (Lambda retries the invocation).
@@ -264,6 +265,11 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 		return Result{}, err
 	}
 	if stale {
+		// Another run committed in these groups since the first read:
+		// perhaps a sibling's own run, with newer content than it had.
+		if err := e.siblingsRecorded(ctx, req, srcs); err != nil {
+			return Result{}, err
+		}
 		if p, err = e.plan(ctx, at); err != nil {
 			return Result{}, err
 		}

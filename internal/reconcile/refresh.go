@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 )
@@ -176,4 +177,27 @@ func refreshChanged(req Request, srcs []*loaded) bool {
 		}
 	}
 	return false
+}
+
+// siblingsRecorded reads the siblings' records again under the leases:
+// errRefreshChanged if one changed since it was read (its own run, or
+// another's refresh, recorded newer content: the attempt starts again
+// rather than apply older content over it).
+func (e *Engine) siblingsRecorded(ctx context.Context, req Request, srcs []*loaded) error {
+	if req.refresh == nil {
+		return nil
+	}
+	for _, s := range srcs {
+		if _, sib := req.refresh.objs[s.key]; !sib {
+			continue
+		}
+		rec, ok, err := e.cfg.Ledger.GetSource(ctx, s.key)
+		if err != nil {
+			return fmt.Errorf("read ledger source %s under the leases: %w", s.key, err)
+		}
+		if !ok || rec.Version != s.rec.Version {
+			return fmt.Errorf("%s: %w", s.key, errRefreshChanged)
+		}
+	}
+	return nil
 }

@@ -176,8 +176,8 @@ func printTable(w io.Writer, rep *bench.Report) {
 			l.WallMS/1000, l.Invocations, l.Redelivered, l.FunctionErrors, l.Modified, l.Authorized, l.Revoked, l.FailedMutating)
 		fmt.Fprintf(w, "  EC2 mutating %d (limit %d with each group's files in one run; 2 per touched pair: %d); %d touched pairs written by %d runs (%d pairs by more than one), limit as delivered %d; at most %d calls per pair, %d per pair and run\n",
 			l.EC2Mutating, l.EC2MutatingLimit, 2*l.TouchedPairs, l.TouchedPairs, l.PairRuns, l.SplitPairs, l.RunLimit, l.MaxCallsPerPair, l.MaxCallsPerPairRun)
-		fmt.Fprintf(w, "  lease contention: %d lease tries refused (waited on), %d attempts lost to a held lease, %d to another race, %d batches retried message by message\n",
-			l.LeaseRefusals, l.AttemptsLostToLease, l.AttemptsLostOther, l.BatchFallbacks)
+		fmt.Fprintf(w, "  lease contention: %d lease tries refused (waited on), %d attempts lost to a held lease, %d to another race, %d batches retried message by message; bound %d (2 per touched pair plus %d retries)\n",
+			l.LeaseRefusals, l.AttemptsLostToLease, l.AttemptsLostOther, l.BatchFallbacks, l.Bound, l.Retries)
 	}
 	if c := rep.Concurrency; c != nil {
 		fmt.Fprintf(w, "\nconcurrency: %d groups x %d rules, 1 vs %d workers: authorize %.0f vs %.0f ms (x%.2f), revoke %.0f vs %.0f ms (x%.2f)\n",
