@@ -30,10 +30,10 @@ import (
 // The cost, only in runs that write: per group written, one ledger read
 // (GetSource) and one object read (Get) per other file owning a rule
 // there (an applied file's record: at most MaxSiblingChecks per run);
-// when some changed, the run loads and observes again with them (the
-// request's own records, group references, the ledger of the groups and
-// their rules read once more; the siblings' records and objects are
-// those read checking them).
+// when some changed, the run loads and observes again with them (group
+// references, the ledger of the groups and their rules read once more;
+// the source records and the siblings' objects are those read already,
+// the request's own objects too in a Fleet, which holds them).
 
 // MaxSiblingChecks bounds the sibling files a run reads to check whether
 // they changed: a group owned by more files leaves the rest to their own
@@ -47,8 +47,10 @@ type refresh struct {
 	// objs are the siblings' objects as read when checking them: each is
 	// read once per attempt.
 	objs map[string]Object
-	// recs are their records as read then: the load reads them no more
-	// (the commit writes each conditionally on the version read).
+	// recs are their records as read then, and those of the request's
+	// own sources as the run without siblings read them: the load reads
+	// them no more (the commit writes each conditionally on the version
+	// read).
 	recs map[string]SourceRecord
 	// base are the statuses of the request's own sources planned without
 	// the siblings.
@@ -101,6 +103,11 @@ func (e *Engine) withSiblings(ctx context.Context, at *attempt, p planned) (Requ
 	}
 	if len(objs) == 0 {
 		return req, false
+	}
+	for _, s := range at.srcs {
+		if s.hasRec {
+			recs[s.key] = s.rec // the request's own, read moments ago too
+		}
 	}
 	req.Keys = slices.Concat(req.Keys, slices.Sorted(maps.Keys(objs)))
 	req.refresh = &refresh{keys: at.req.Keys, objs: objs, recs: recs, base: base}
