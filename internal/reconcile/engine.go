@@ -153,9 +153,13 @@ func (e *Engine) Reconcile(ctx context.Context, req Request) (Result, error) {
 	// make room, so they keep what they applied before and the rest of the
 	// request goes on.
 	quota := map[string]*quotaError{}
+	// Siblings whose changes an attempt made in EC2 without recording
+	// them (its commit lost a race): the next attempts load them again
+	// whatever their records say (refresh.go).
+	resync := map[string]bool{}
 	var lastErr error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		res, err := e.attempt(ctx, req, quota)
+		res, err := e.attempt(ctx, req, quota, resync)
 		if err == nil {
 			res.Attributed = e.completeHistory(ctx, req, res)
 			return res, nil
@@ -189,7 +193,7 @@ func isRace(err error) bool {
 	return errors.Is(err, ErrConflict) || errors.Is(err, ErrLeaseHeld) || errors.Is(err, errGroupsGrew) || errors.Is(err, errRefreshChanged)
 }
 
-func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quotaError) (Result, error) {
+func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quotaError, resync map[string]bool) (Result, error) {
 	// Observe. Every attempt reads everything again: after a lost race,
 	// the sources' ledger records may have changed too.
 	id, err := e.identity(ctx, req.DryRun)
@@ -214,7 +218,10 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 		return Result{}, err
 	}
 	if refreshChanged(req, srcs) {
-		return e.attempt(ctx, withoutSiblings(req), quota)
+		return e.attempt(ctx, withoutSiblings(req), quota, resync)
+	}
+	if with, ok := e.withSiblings(ctx, at, p, resync); ok {
+		return e.attempt(ctx, with, quota, resync)
 	}
 	if req.DryRun || (len(p.plan.Actions) == 0 && len(p.put) == 0 && len(p.del) == 0 && len(p.claims) == 0) {
 		// The records first: they settle the status of deleted sources.
@@ -237,10 +244,6 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 		}
 		e.logPlan(ctx, req, res)
 		return res, nil
-	}
-
-	if with, ok := e.withSiblings(ctx, at, p); ok {
-		return e.attempt(ctx, with, quota)
 	}
 
 	// Lock the groups involved, then observe and plan again under the
@@ -286,6 +289,11 @@ func (e *Engine) attempt(ctx context.Context, req Request, quota map[string]*quo
 	if len(intents) > 0 {
 		if err := e.cfg.Ledger.RecordIntents(ctx, intents); err != nil {
 			return Result{}, fmt.Errorf("record intents: %w", err)
+		}
+	}
+	if req.refresh != nil {
+		for k := range req.refresh.objs {
+			resync[k] = true
 		}
 	}
 	if err := e.execute(ctx, &p.diffOutput); err != nil {

@@ -67,12 +67,20 @@ type siblingSource interface {
 // withSiblings returns the request extended with the siblings of the
 // groups the plan writes whose objects changed since their records, or
 // false when there are none (or the request is not a file run).
-func (e *Engine) withSiblings(ctx context.Context, at *attempt, p planned) (Request, bool) {
+//
+// resync are the siblings an earlier attempt of the request changed in EC2
+// without recording them (its commit lost a race): each is loaded again
+// whatever its record says, so the request puts back what the sibling
+// declares now (a run of another file would leave its rules alone).
+func (e *Engine) withSiblings(ctx context.Context, at *attempt, p planned, resync map[string]bool) (Request, bool) {
 	req := at.req
 	if req.refresh != nil || req.All || req.DryRun || len(req.Inline) > 0 || len(req.Keys) == 0 || e.cfg.Source == nil {
 		return req, false
 	}
 	written := setOf(planGroups(p.diffOutput))
+	if len(written) == 0 && len(resync) == 0 {
+		return req, false
+	}
 	inRun := map[string]bool{}
 	base := map[string]Status{}
 	for _, s := range at.srcs {
@@ -80,6 +88,11 @@ func (e *Engine) withSiblings(ctx context.Context, at *attempt, p planned) (Requ
 		base[s.key] = s.status
 	}
 	cands := map[string]bool{}
+	for k := range resync {
+		if !inRun[k] {
+			cands[k] = true
+		}
+	}
 	for _, o := range at.st.owned {
 		if !written[o.Key.GroupID] {
 			continue
@@ -96,7 +109,7 @@ func (e *Engine) withSiblings(ctx context.Context, at *attempt, p planned) (Requ
 			e.log.InfoContext(ctx, "sibling files not checked", "checked", MaxSiblingChecks, "owners", len(cands))
 			break
 		}
-		obj, rec, ok := e.changedSibling(ctx, key)
+		obj, rec, ok := e.changedSibling(ctx, key, resync[key])
 		if ok {
 			objs[key], recs[key] = obj, rec
 		}
@@ -116,9 +129,10 @@ func (e *Engine) withSiblings(ctx context.Context, at *attempt, p planned) (Requ
 }
 
 // changedSibling reads a sibling's record and object: the object when the
-// record is an applied file's and the object's ETag differs. A failed
-// read is only logged: the sibling's own event applies it.
-func (e *Engine) changedSibling(ctx context.Context, key string) (Object, SourceRecord, bool) {
+// record is an applied file's and the object's ETag differs (or, with
+// always, whatever it is). A failed read is only logged: the sibling's own
+// event applies it.
+func (e *Engine) changedSibling(ctx context.Context, key string, always bool) (Object, SourceRecord, bool) {
 	rec, ok, err := e.cfg.Ledger.GetSource(ctx, key)
 	if err != nil {
 		e.log.WarnContext(ctx, "read sibling record", "source", key, "err", err)
@@ -140,7 +154,7 @@ func (e *Engine) changedSibling(ctx context.Context, key string) (Object, Source
 		e.log.WarnContext(ctx, "read sibling file", "source", key, "err", err)
 		return Object{}, rec, false
 	}
-	return obj, rec, obj.ETag != rec.ETag
+	return obj, rec, always || obj.ETag != rec.ETag
 }
 
 // withoutSiblings is the request as made, its siblings checked: planned

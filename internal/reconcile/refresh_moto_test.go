@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/sgrules/sgrules/internal/adapters/ddbledger"
+	"github.com/sgrules/sgrules/internal/adapters/ec2sg"
+	"github.com/sgrules/sgrules/internal/adapters/s3source"
 	"github.com/sgrules/sgrules/internal/dev/apicount"
 	"github.com/sgrules/sgrules/internal/reconcile"
 )
@@ -120,5 +122,100 @@ func TestInvalidSiblingIsLeftToItsOwnRun(t *testing.T) {
 	res = w.reconcile(reconcile.Request{Keys: siblingKeys[1:2]})
 	if s := res.Sources[0]; s.Status != reconcile.StatusInvalid {
 		t.Errorf("its own run: %s, want invalid", s.Status)
+	}
+}
+
+// A sibling's own run recording newer content between this run's check of
+// it and its leases: this run starts over rather than put the sibling's
+// older content back (no rule of the newer one revoked on the way).
+func TestSiblingRecordedAnewUnderTheLeasesIsNotPutBack(t *testing.T) {
+	w := newWorld(t)
+	base := w.baseline()
+	for i, k := range siblingKeys[:2] {
+		w.put(k, siblingFile(i, 1))
+		w.reconcile(reconcile.Request{Keys: []string{k}})
+	}
+	w.put(siblingKeys[0], siblingFile(0, 2))
+	w.put(siblingKeys[1], siblingFile(1, 2))
+	led := &racingLedger{Ledger: ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")}
+	led.hook = func() {
+		// s1 moves on to version 3 (one more rule each way) and its own
+		// run applies it, after this run read s1 at version 2.
+		w.put(siblingKeys[1], siblingFile(1, 3))
+		w.reconcile(reconcile.Request{Keys: siblingKeys[1:2]})
+	}
+	eng, err := reconcile.New(reconcile.Config{Source: s3source.New(w.s3, w.bucket, "rules/"), Groups: ec2sg.New(w.ec2), Ledger: led, LedgerID: "ledger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.calls.Reset()
+	if _, err := eng.Reconcile(context.Background(), reconcile.Request{Keys: siblingKeys[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.count("EC2.RevokeSecurityGroupIngress") + w.count("EC2.RevokeSecurityGroupEgress"); n != 0 {
+		t.Errorf("%d revoke calls: the sibling's older content was put back over its newer (%s)", n, w.calls)
+	}
+	want := union(base, w.expected(map[string][]byte{siblingKeys[0]: siblingFile(0, 2), siblingKeys[1]: siblingFile(1, 3)}))
+	if got := w.rules(); !slices.Equal(got, want) {
+		t.Fatalf("after the runs:\n%s", diffLines(got, want))
+	}
+	if rec := w.record(siblingKeys[1]); len(rec.Permissions) != 6 {
+		t.Errorf("record of %s: %d permissions, want its version 3's 6", siblingKeys[1], len(rec.Permissions))
+	}
+}
+
+// writeRacingLedger runs hook once, just before the first commit.
+type writeRacingLedger struct {
+	reconcile.Ledger
+	hook func()
+}
+
+func (l *writeRacingLedger) Write(ctx context.Context, c reconcile.Commit) error {
+	if h := l.hook; h != nil {
+		l.hook = nil
+		h()
+	}
+	return l.Ledger.Write(ctx, c)
+}
+
+// A run whose commit loses a race after it applied a sibling loads that
+// sibling again in its next attempt, whatever its record says: here the
+// sibling went back to the content its record held (its own run recorded
+// it without a change to make) while this run removed two of its rules;
+// the next attempt puts them back, as the sibling's own run would.
+func TestSiblingAppliedWithoutCommitIsLoadedAgain(t *testing.T) {
+	w := newWorld(t)
+	base := w.baseline()
+	w.put(siblingKeys[0], siblingFile(0, 1))
+	w.put(siblingKeys[1], siblingFile(1, 2))
+	for _, k := range siblingKeys[:2] {
+		w.reconcile(reconcile.Request{Keys: []string{k}})
+	}
+	w.put(siblingKeys[0], siblingFile(0, 2))
+	w.put(siblingKeys[1], siblingFile(1, 1))
+	inner := ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")
+	led := &writeRacingLedger{Ledger: inner}
+	led.hook = func() {
+		w.put(siblingKeys[1], siblingFile(1, 2))
+		obj, err := s3source.New(w.s3, w.bucket, "rules/").Get(context.Background(), siblingKeys[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := w.record(siblingKeys[1])
+		rec.ETag, rec.VersionID = obj.ETag, obj.VersionID
+		if err := inner.Write(context.Background(), reconcile.Commit{Sources: []reconcile.SourceRecord{rec}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng, err := reconcile.New(reconcile.Config{Source: s3source.New(w.s3, w.bucket, "rules/"), Groups: ec2sg.New(w.ec2), Ledger: led, LedgerID: "ledger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Reconcile(context.Background(), reconcile.Request{Keys: siblingKeys[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	want := union(base, w.expected(map[string][]byte{siblingKeys[0]: siblingFile(0, 2), siblingKeys[1]: siblingFile(1, 2)}))
+	if got := w.rules(); !slices.Equal(got, want) {
+		t.Fatalf("after the run:\n%s", diffLines(got, want))
 	}
 }
