@@ -935,28 +935,88 @@ func (s *scenario) converge() {
 		}
 		s.fleet.checkRemote(ctx)
 		before := s.pd.Stats().Mutating
+		var writes callLog
+		s.pd.Before(writes.record("hub"))
 		if err := s.fleet.reconcile(reconcile.Request{All: true, Reason: "idle sweep"}); err != nil {
 			s.violate("the hub's idle sweep: %v", err)
 		}
+		s.pd.Before(nil)
 		if n := s.pd.Stats().Mutating - before; n != 0 {
-			s.violate("the hub's sweep after convergence made %d mutating calls", n)
+			s.violate("the hub's sweep after convergence made %d mutating calls: %s", n, writes.String())
 		}
 	}
 
 	// Converged: another sweep of each changes nothing.
 	before := s.pa.Stats().Mutating + s.pc.Stats().Mutating
+	var writes callLog
+	s.pa.Before(writes.record(deployment))
 	if err := s.reconcile(s.engA, reconcile.Request{All: true, Reason: "idle sweep"}); err != nil {
 		s.violate("idle sweep: %v", err)
 	}
+	s.pa.Before(nil)
 	if s.other != nil {
+		s.pc.Before(writes.record(s.other.id))
 		if err := s.reconcile(s.other.eng, reconcile.Request{All: true, Reason: "idle sweep"}); err != nil {
 			s.violate("the other deployment's idle sweep: %v", err)
 		}
+		s.pc.Before(nil)
 	}
 	if n := s.pa.Stats().Mutating + s.pc.Stats().Mutating - before; n != 0 {
-		s.violate("sweeps after convergence made %d mutating calls", n)
+		s.violate("sweeps after convergence made %d mutating calls: %s", n, writes.String())
 	}
 	s.checkReports()
+}
+
+// callLog collects the mutating calls a proxy forwards (its Before
+// function), to name them in a violation.
+type callLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+// record returns a Before function adding each mutating call, as made by
+// the deployment of ledger, to the log.
+func (l *callLog) record(ledger string) func(faultproxy.Call) {
+	return func(c faultproxy.Call) {
+		if !c.Mutating {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.calls = append(l.calls, ledger+" "+describeCall(c))
+	}
+}
+
+func (l *callLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return "[" + strings.Join(l.calls, "; ") + "]"
+}
+
+// describeCall names a call with what it touches: an EC2 call's form
+// fields (group, rule ids, tags, descriptions), a DynamoDB call's request
+// (table, keys, items) or an S3 call's method and path, cut to a readable
+// length.
+func describeCall(c faultproxy.Call) string {
+	const max = 1500
+	var detail string
+	switch c.Service {
+	case faultproxy.EC2:
+		var fields []string
+		for _, k := range slices.Sorted(maps.Keys(c.Params)) {
+			if k == "Action" || k == "Version" {
+				continue
+			}
+			fields = append(fields, k+"="+strings.Join(c.Params[k], ","))
+		}
+		detail = strings.Join(fields, " ")
+	case faultproxy.DynamoDB:
+		detail = string(c.Body)
+	}
+	if len(detail) > max {
+		detail = detail[:max] + "..."
+	}
+	return strings.TrimSpace(c.String() + " " + detail)
 }
 
 // bulkFile returns a file of 101 to 120 single-permission rules: its
