@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -147,5 +148,63 @@ func TestClaimerKeepsTheCreatorsDescription(t *testing.T) {
 	}
 	if d := w.ingress()[5432].Description; d != "says B" {
 		t.Fatalf("description %q after A let go, want B's", d)
+	}
+}
+
+// TestClaimerKeepsTheDescriptionOfARuleUnprovenAfterItsCreatorsLedgerLoss:
+// A creates a rule B claims with a description of its own; A's ledger is
+// emptied (its identity kept) and A's file deleted meanwhile. Nothing
+// proves the rule A's any more: A reports it unproven and neither
+// revokes it nor lets it go (its tag stays), so B, a claimer of a rule A
+// created, keeps A's description, sweep after sweep (chaos seed
+// 20263327).
+func TestClaimerKeepsTheDescriptionOfARuleUnprovenAfterItsCreatorsLedgerLoss(t *testing.T) {
+	w := newTwoDeployments(t)
+	w.a.put("a.yaml", tcpFile(w.g, 5432, "10.2.0.0/16"))
+	w.a.sweep()
+	w.b.put("b.yaml", "rules:\n  r:\n    securityGroup: "+w.g+"\n    type: ingress\n    protocol: tcp\n    fromPort: 5432\n    toPort: 5432\n    cidrBlocks: [10.2.0.0/16]\n    description: says B\n")
+	w.b.sweep()
+	idA, idB := w.a.id(), w.b.id()
+	if r := w.ingress()[5432]; r.Tags[reconcile.TagLedger] != idA || r.Tags[reconcile.TagClaimPrefix+idB] == "" || r.Description != "port 5432" {
+		t.Fatalf("before the loss: %+v", r)
+	}
+	wipeLedgerKeepingIdentity(t, w.cfg, "ledger-a")
+	w.a.remove("a.yaml")
+	for round := range 2 {
+		res := w.a.sweep()
+		if len(res.Plan.Actions) != 0 || len(res.Plan.Unproven) != 1 {
+			t.Fatalf("round %d: A: %+v, unproven %+v", round, res.Plan.Actions, res.Plan.Unproven)
+		}
+		if res := w.b.sweep(); len(res.Plan.Actions) != 0 {
+			t.Fatalf("round %d: B: %+v", round, res.Plan.Actions)
+		}
+		if r := w.ingress()[5432]; r.Tags[reconcile.TagLedger] != idA || r.Description != "port 5432" {
+			t.Fatalf("round %d: %+v, want A's tag and description", round, r)
+		}
+	}
+}
+
+// wipeLedgerKeepingIdentity deletes every item of table but the
+// deployment's identity: a ledger loss of a deployment whose identity
+// survives it (as one given in its configuration would).
+func wipeLedgerKeepingIdentity(t *testing.T, cfg aws.Config, table string) {
+	t.Helper()
+	ctx := context.Background()
+	ddb := dynamodb.NewFromConfig(cfg)
+	p := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{TableName: aws.String(table), ProjectionExpression: aws.String("pk, sk")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			if pk, _ := it["pk"].(*ddbtypes.AttributeValueMemberS); pk != nil && pk.Value == "meta#deployment" {
+				continue
+			}
+			if _, err := ddb.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
+				Key: map[string]ddbtypes.AttributeValue{"pk": it["pk"], "sk": it["sk"]}}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

@@ -169,6 +169,11 @@ type scenario struct {
 	// nothing proves them its own any more (their tag alone does not), so
 	// those no file declares again stay, reported as unproven.
 	lost map[string]reconcile.ActualRule
+	// lostDescs are, for each rule of lost, the descriptions the first
+	// deployment may have given it since the (last) loss: the one it had
+	// then and those its files declared for its permission after
+	// (noteLostDescriptions, deployments_test.go).
+	lostDescs map[string]map[string]bool
 
 	mu         sync.Mutex
 	protected  map[rules.Key]string // key → rule id that must stay during the step
@@ -189,7 +194,7 @@ func newScenario(t *testing.T, srv *motoserver.Server, seed uint64, pa, pb, pc, 
 	pd.Reseed(seed ^ 0xd)
 	s := &scenario{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xc4a05)), w: w, pa: pa, pb: pb, pc: pc, pd: pd, tot: tot,
 		files: map[string]file{}, hand: map[string]reconcile.ActualRule{}, poison: map[string]bool{},
-		lost: map[string]reconcile.ActualRule{}}
+		lost: map[string]reconcile.ActualRule{}, lostDescs: map[string]map[string]bool{}}
 	if seed%2 == 0 { // a guardrail policy in every other scenario
 		s.guard = newGuard(w)
 		w.policy = true
@@ -476,6 +481,7 @@ func (s *scenario) run() {
 			for _, r := range s.w.rules() {
 				if _, byHand := s.hand[r.RuleID]; !byHand && r.Tags[reconcile.TagLedger] == deployment {
 					s.lost[r.RuleID] = r
+					s.lostDescs[r.RuleID] = map[string]bool{r.Description: true}
 				}
 			}
 			n := s.w.wipeLedger()
@@ -497,9 +503,11 @@ func (s *scenario) run() {
 				s.handoff()
 			}
 		}
+		s.noteLostDescriptions(s.content()) // after the loss, a respond or handoff
 		for i := 0; i < 1+s.rng.IntN(2); i++ {
 			s.fileOp()
 		}
+		s.noteLostDescriptions(s.content())
 		if s.other != nil && s.rng.IntN(2) == 0 {
 			s.other.fileOp()
 		}

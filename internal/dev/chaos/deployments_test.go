@@ -36,7 +36,8 @@ import (
 //     file deleted included). At convergence there is one rule with the
 //     description of the deployment that created it (a claimer never
 //     changes it), or any description when its creator declares it no
-//     more.
+//     more (one the first gave it when only the second declares a rule
+//     the first created before a ledger loss: see mergeShared).
 //   - both exclusive: in half of its scenarios (seed/5 even) the first
 //     deployment declares the second's exclusive group exclusive too (the
 //     same file, at bothExclusiveKey); the second's file is applied first,
@@ -88,6 +89,22 @@ func newOtherLedger(s *scenario) otherLedger {
 	return ol
 }
 
+// noteLostDescriptions adds to lostDescs the descriptions files (the
+// first deployment's, as they are at some point of a step) declare for
+// the permission of each rule created before a ledger loss: a run may
+// apply any of them.
+func (s *scenario) noteLostDescriptions(files map[string]string) {
+	if len(s.lostDescs) == 0 {
+		return
+	}
+	d := s.w.desire(files)
+	for id, descs := range s.lostDescs {
+		for _, desc := range d[s.lost[id].Key] {
+			descs[desc] = true
+		}
+	}
+}
+
 // sharedBody returns, for half of the rules, a rule of the first
 // deployment's files, but for ingress from 10/8 (the second's policy
 // denies it): the same permission, with the same description or another.
@@ -128,21 +145,37 @@ func (o *other) sharedBody() (string, bool) {
 // permission both declare is expected with the description of the
 // deployment whose identity its rule carries (its creator), or with any
 // when its creator declares it no more.
+//
+// One only the second declares is expected with its description, unless
+// its rule still carries the first's identity and was created before a
+// ledger loss of the first: nothing proves it the first's since, so the
+// first, declaring it no more, reports it unproven and never lets it go
+// (docs/reliability.md, "Ledger loss is recoverable"), and the claimer
+// keeps its creator's description ("Other deployments"), one the first
+// gave it (lostDescs).
 func (s *scenario) mergeShared(all, od declared) {
 	var byKey map[rules.Key]reconcile.ActualRule
 	for k, v := range od {
-		if _, dup := all[k]; !dup {
-			all[k] = v
-			continue
-		}
 		if byKey == nil {
 			byKey = map[rules.Key]reconcile.ActualRule{}
 			for _, r := range s.w.rules() {
 				byKey[r.Key] = r
 			}
 		}
-		s.tot.ops["permissions both deployments declare at convergence"]++
 		act, ok := byKey[k]
+		if _, dup := all[k]; !dup {
+			all[k] = v
+			if lost := s.lost[act.RuleID]; ok && act.Tags[reconcile.TagLedger] == deployment && lost.RuleID != "" {
+				s.tot.ops["permissions only the second declares, created by the first before its ledger loss"]++
+				desc := lost.Description
+				if s.lostDescs[act.RuleID][act.Description] {
+					desc = act.Description
+				}
+				all[k] = map[string]string{"(creator, unproven)": desc}
+			}
+			continue
+		}
+		s.tot.ops["permissions both deployments declare at convergence"]++
 		switch creator := act.Tags[reconcile.TagLedger]; {
 		case !ok, creator == deployment:
 		case creator == s.other.id:
