@@ -468,6 +468,13 @@ func diff(in diffInput) diffOutput {
 		case ours:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseDriftModified, Key: a.Key, RuleID: a.RuleID,
 				Owners: sortedOwners(o.Owners), Was: o.Key, Reason: "drift: rule modified outside sgrules (was " + o.Key.String() + ")"})
+		case orphan && len(in.othersOf(a)) > 0:
+			// Left by a crash, and adopted by another deployment since:
+			// let go, in an exclusive group too (the claimer then sets
+			// its own description).
+			out.noteRelease(a)
+			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRelease, Cause: CauseUndeclared, Key: a.Key, RuleID: a.RuleID,
+				Description: a.Description, Others: in.othersOf(a), Reason: "created by sgrules, no longer declared; kept: claimed by deployment " + strings.Join(in.othersOf(a), ", ")})
 		case in.exclusive[a.Key.GroupID] && (len(in.othersOf(a)) > 0 || conflict && !orphan):
 			out.plan.Unmanaged = append(out.plan.Unmanaged, a)
 			deps := slices.Compact(slices.Sorted(slices.Values(append(in.othersOf(a), in.exclusiveOthers[a.Key.GroupID]...))))
@@ -475,11 +482,6 @@ func diff(in diffInput) diffOutput {
 		case in.exclusive[a.Key.GroupID] && !conflict:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseExclusive, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "exclusive group: not declared by any source", Loss: true})
-		case orphan && len(in.othersOf(a)) > 0:
-			// Left by a crash, and adopted by another deployment since.
-			out.noteRelease(a)
-			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRelease, Cause: CauseUndeclared, Key: a.Key, RuleID: a.RuleID,
-				Description: a.Description, Others: in.othersOf(a), Reason: "created by sgrules, no longer declared; kept: claimed by deployment " + strings.Join(in.othersOf(a), ", ")})
 		case orphan:
 			out.plan.Actions = append(out.plan.Actions, Action{Kind: ActRevoke, Cause: CauseOrphan, Key: a.Key, RuleID: a.RuleID,
 				Description: a.Description, Reason: "created by sgrules, no longer declared by any source", Loss: true})

@@ -479,8 +479,9 @@ func intentsOf(out diffOutput, now time.Time) []Intent {
 
 // settledIntents are the intents a sweep read that prove nothing any more
 // once its plan is committed: every one but those of a rule carrying this
-// deployment's tag that the ledger still does not hold and the plan does
-// not revoke (an orphan revocation held back).
+// deployment's tag that the ledger still does not hold and the plan neither
+// revokes nor releases (an orphan revocation held back). A released rule
+// carries the tag no more.
 func settledIntents(at *attempt, out diffOutput) []rules.Key {
 	if len(at.st.intents) == 0 {
 		return nil
@@ -497,7 +498,7 @@ func settledIntents(at *attempt, out diffOutput) []rules.Key {
 	}
 	revoked := map[string]bool{}
 	for _, a := range out.plan.Actions {
-		if a.Kind == ActRevoke {
+		if a.Kind == ActRevoke || a.Kind == ActRelease {
 			revoked[a.RuleID] = true
 		}
 	}

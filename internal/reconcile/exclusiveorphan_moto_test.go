@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -64,5 +65,62 @@ func TestExclusiveConflictRevokesOwnOrphan(t *testing.T) {
 	}
 	if _, ok := rs[5432]; !ok || len(rs) != 2 {
 		t.Fatalf("rules after the sweeps: %+v", rs)
+	}
+}
+
+// TestExclusiveConflictReleasesOwnOrphanAnotherClaims (chaos seed
+// 20264053): A and B both declare the shared group exclusive. A run of A
+// authorizes a rule there and dies before its commit; B declares the same
+// permission, adopts A's rule and claims it, keeping A's description. A's
+// file then stops declaring it: A's sweep lets its orphan go, as in any
+// group (its tag off, its intent cleared in that same sweep), and B's next
+// run sets B's description. Before: the conflict sent A's orphan to
+// Plan.Foreign, so it kept A's tag for ever and B, a mere claimer, never
+// set its own description; and a release kept the orphan's intent until a
+// later, otherwise idle, sweep deleted it.
+func TestExclusiveConflictReleasesOwnOrphanAnotherClaims(t *testing.T) {
+	w := newTwoDeployments(t)
+	excl := "exclusiveGroups: [" + w.g + "]\n"
+	w.a.put("a.yaml", tcpFile(w.g, 443, "10.0.0.0/8")+excl)
+	w.b.put("b.yaml", tcpFile(w.g, 5432, "10.1.0.0/16")+excl)
+	w.a.sweep()
+	w.b.sweep()
+	w.a.sweep()
+
+	w.a.put("a2.yaml", tcpFile(w.g, 8443, "10.2.0.0/16"))
+	crashing, err := reconcile.New(reconcile.Config{Source: dirsource.New(w.a.dir), Groups: ec2sg.New(ec2.NewFromConfig(w.cfg)),
+		Ledger: crashOnCommit{w.a.led}, LedgerID: "ledger-a", MaxRevoke: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crashing.Reconcile(context.Background(), reconcile.Request{All: true, Reason: "test"}); err == nil {
+		t.Fatal("the crashing sweep succeeded")
+	}
+	w.b.put("b2.yaml", strings.Replace(tcpFile(w.g, 8443, "10.2.0.0/16"), "port 8443", "b 8443", 1))
+	w.b.sweep()
+	if r := w.ingress()[8443]; r.Tags[reconcile.TagLedger] != w.a.id() || r.Tags[reconcile.TagClaimPrefix+w.b.id()] == "" || r.Description != "port 8443" {
+		t.Fatalf("B did not claim A's orphan keeping A's description: %+v", r)
+	}
+
+	w.a.remove("a2.yaml")
+	ra := w.a.sweep()
+	if n := ra.Plan.Count(reconcile.ActRelease); n != 1 {
+		t.Fatalf("A's sweep released %d rules: plan %+v, foreign %+v", n, ra.Plan.Actions, ra.Plan.Foreign)
+	}
+	if r, ok := w.ingress()[8443]; !ok || r.Tags[reconcile.TagLedger] != "" {
+		t.Fatalf("after A's release: %+v %v", r, ok)
+	}
+	if its, err := w.a.led.Intents(context.Background(), []string{w.g}); err != nil || len(its) != 0 {
+		t.Fatalf("A's intents after its release: %+v %v", its, err)
+	}
+	w.b.sweep()
+	if r := w.ingress()[8443]; r.Description != "b 8443" {
+		t.Fatalf("B, the only one declaring it, did not set its description: %+v", r)
+	}
+	if rb := w.b.sweep(); len(rb.Plan.Actions) != 0 {
+		t.Fatalf("B's idle sweep: %+v", rb.Plan.Actions)
+	}
+	if ra := w.a.sweep(); len(ra.Plan.Actions) != 0 || len(ra.Plan.ExclusiveConflicts) != 1 {
+		t.Fatalf("A's idle sweep: %+v %+v", ra.Plan.Actions, ra.Plan.ExclusiveConflicts)
 	}
 }
