@@ -517,13 +517,23 @@ func settledIntents(at *attempt, out diffOutput) []rules.Key {
 	return keys
 }
 
-// clearIntents deletes settled intents. A failure is only logged: a
-// lingering intent is cleared by the next sweep (or expires), and proves
-// ownership only of a rule that also carries this deployment's tag.
+// clearIntentsTimeout bounds clearIntents once the run's own context is
+// done.
+const clearIntentsTimeout = 20 * time.Second
+
+// clearIntents deletes settled intents. It runs after the commit, so it
+// does not stop with the run's context (a run that reached its deadline
+// while clearing left some chunks behind, which the next sweep then
+// deleted: chaos seed 20263366); it has its own bound. A failure is only
+// logged: a lingering intent is cleared by the next sweep (or expires),
+// and proves ownership only of a rule that also carries this deployment's
+// tag.
 func (e *Engine) clearIntents(ctx context.Context, keys []rules.Key) {
 	if len(keys) == 0 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), clearIntentsTimeout)
+	defer cancel()
 	if err := e.cfg.Ledger.ClearIntents(ctx, keys); err != nil {
 		e.log.WarnContext(ctx, "clear ledger intents", "intents", len(keys), "err", err)
 	}
