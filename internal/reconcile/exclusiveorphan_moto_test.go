@@ -21,14 +21,12 @@ func (crashOnCommit) Write(context.Context, reconcile.Commit) error {
 	return errors.New("simulated crash before the commit")
 }
 
-// TestExclusiveConflictRevokesOwnOrphan (chaos seed 20261114): A and B
-// both declare the shared group exclusive. A run of A authorizes a rule
-// there and dies before its commit: only A's write-ahead intent proves the
-// rule A's. Its file then stops declaring it: A's sweep revokes it as an
-// orphan, as in any other group; B's rule stays, and both still report the
-// conflict (before: the conflict sent every undeclared rule of the group
-// to Plan.Foreign, A's own orphan included, and nothing ever revoked it).
-func TestExclusiveConflictRevokesOwnOrphan(t *testing.T) {
+// orphanInConflictGroup: A and B both declare the shared group exclusive
+// (443 A's, 5432 B's); a sweep of A then authorizes tcp 8443 from
+// 10.2.0.0/16 of a2.yaml there and dies before its commit, so only A's
+// write-ahead intent proves that rule A's.
+func orphanInConflictGroup(t *testing.T) *twoDeployments {
+	t.Helper()
 	w := newTwoDeployments(t)
 	excl := "exclusiveGroups: [" + w.g + "]\n"
 	w.a.put("a.yaml", tcpFile(w.g, 443, "10.0.0.0/8")+excl)
@@ -46,6 +44,18 @@ func TestExclusiveConflictRevokesOwnOrphan(t *testing.T) {
 	if _, err := crashing.Reconcile(context.Background(), reconcile.Request{All: true, Reason: "test"}); err == nil {
 		t.Fatal("the crashing sweep succeeded")
 	}
+	return w
+}
+
+// TestExclusiveConflictRevokesOwnOrphan (chaos seed 20261114): A and B
+// both declare the shared group exclusive. A run of A authorizes a rule
+// there and dies before its commit: only A's write-ahead intent proves the
+// rule A's. Its file then stops declaring it: A's sweep revokes it as an
+// orphan, as in any other group; B's rule stays, and both still report the
+// conflict (before: the conflict sent every undeclared rule of the group
+// to Plan.Foreign, A's own orphan included, and nothing ever revoked it).
+func TestExclusiveConflictRevokesOwnOrphan(t *testing.T) {
+	w := orphanInConflictGroup(t)
 	if r, ok := w.ingress()[8443]; !ok || r.Tags[reconcile.TagLedger] != w.a.id() {
 		t.Fatalf("the crashing sweep did not authorize 8443 as A's: %+v %v", r, ok)
 	}
@@ -79,23 +89,7 @@ func TestExclusiveConflictRevokesOwnOrphan(t *testing.T) {
 // set its own description; and a release kept the orphan's intent until a
 // later, otherwise idle, sweep deleted it.
 func TestExclusiveConflictReleasesOwnOrphanAnotherClaims(t *testing.T) {
-	w := newTwoDeployments(t)
-	excl := "exclusiveGroups: [" + w.g + "]\n"
-	w.a.put("a.yaml", tcpFile(w.g, 443, "10.0.0.0/8")+excl)
-	w.b.put("b.yaml", tcpFile(w.g, 5432, "10.1.0.0/16")+excl)
-	w.a.sweep()
-	w.b.sweep()
-	w.a.sweep()
-
-	w.a.put("a2.yaml", tcpFile(w.g, 8443, "10.2.0.0/16"))
-	crashing, err := reconcile.New(reconcile.Config{Source: dirsource.New(w.a.dir), Groups: ec2sg.New(ec2.NewFromConfig(w.cfg)),
-		Ledger: crashOnCommit{w.a.led}, LedgerID: "ledger-a", MaxRevoke: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := crashing.Reconcile(context.Background(), reconcile.Request{All: true, Reason: "test"}); err == nil {
-		t.Fatal("the crashing sweep succeeded")
-	}
+	w := orphanInConflictGroup(t)
 	w.b.put("b2.yaml", strings.Replace(tcpFile(w.g, 8443, "10.2.0.0/16"), "port 8443", "b 8443", 1))
 	w.b.sweep()
 	if r := w.ingress()[8443]; r.Tags[reconcile.TagLedger] != w.a.id() || r.Tags[reconcile.TagClaimPrefix+w.b.id()] == "" || r.Description != "port 8443" {
