@@ -117,7 +117,8 @@ func (l *Ledger) ready(ctx context.Context) error {
 
 // UpgradeResult tells what Upgrade did.
 type UpgradeResult struct {
-	// Already: the table had the current layout.
+	// Already: the table had the current layout, or had nothing written
+	// the old way while another process held the upgrade lease.
 	Already bool
 	// Moved counts the items moved to the new layout, Passes the passes
 	// over the table.
@@ -127,7 +128,8 @@ type UpgradeResult struct {
 // Upgrade brings a table written by an earlier version to the current
 // layout, in place, and records the layout; it is idempotent and
 // resumable. Under an upgrade lease (one process at a time; another
-// waits, or fails with ErrUpgradeInProgress after WithUpgradeWait), it
+// waits, or fails with ErrUpgradeInProgress after WithUpgradeWait, unless
+// it finds nothing written the old way: recordIfNothingToMove), it
 // scans the table once and moves each item of the old layout: a put of
 // the same attributes under the new key, conditional on no newer version
 // being there (ver, or a lease's expiresAt), then a delete of the old
@@ -162,6 +164,7 @@ func (l *Ledger) Upgrade(ctx context.Context) (UpgradeResult, error) {
 	holder := newHolder()
 	deadline := time.Now().Add(l.shared.upgradeWait)
 	backoff := leaseBackoffMin
+	scanned := false
 	for {
 		ok, layout, who, err := l.takeUpgradeLease(ctx, holder)
 		if err != nil {
@@ -173,6 +176,20 @@ func (l *Ledger) Upgrade(ctx context.Context) (UpgradeResult, error) {
 		}
 		if ok {
 			break
+		}
+		if !scanned {
+			// Held by another: a table with nothing written the old way
+			// (its holder moved everything, or died with nothing to move:
+			// a table whose items were all deleted, the layout's too,
+			// written since by processes that had read the layout) is
+			// recorded at once rather than after the lease expires.
+			scanned = true
+			if done, err := l.recordIfNothingToMove(ctx); err != nil || done {
+				if done {
+					l.markReady()
+				}
+				return UpgradeResult{Already: done}, err
+			}
 		}
 		if !time.Now().Before(deadline) {
 			return res, fmt.Errorf("upgrade ledger table %s: %w (holder %s); retry later", l.table, ErrUpgradeInProgress, who)
@@ -215,8 +232,9 @@ func (l *Ledger) Upgrade(ctx context.Context) (UpgradeResult, error) {
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		// The lease is gone: the table was found empty and its layout
-		// recorded by another run (recordIfEmpty) meanwhile.
+		// The lease is gone: the table was found with nothing to move
+		// and its layout recorded by another run (recordIfEmpty,
+		// recordIfNothingToMove) meanwhile.
 		if v, lerr := l.layout(ctx); lerr == nil && v >= currentLayout {
 			err = nil
 		}
@@ -250,6 +268,42 @@ func (l *Ledger) recordIfEmpty(ctx context.Context) (done, already bool, err err
 			return false, false, nil
 		}
 	}
+	return l.recordLayout(ctx)
+}
+
+// recordIfNothingToMove records the current layout when no item of the
+// table is written the old way (a consistent Scan, stopped at the first
+// such item); done when the table has the current layout now. Like
+// recordIfEmpty, it records whoever holds the upgrade lease: an upgrader
+// puts an item's new version before it deletes the old one, so an item
+// it has not finished moving is found in its old place. (An earlier
+// version still writing the old way behind the Scan is no more caught by
+// an upgrader's last pass.)
+func (l *Ledger) recordIfNothingToMove(ctx context.Context) (bool, error) {
+	in := &dynamodb.ScanInput{TableName: aws.String(l.table), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("pk, sk"), Limit: aws.Int32(upgradePage)}
+	for {
+		out, err := l.api.Scan(ctx, in)
+		if err != nil {
+			return false, fmt.Errorf("upgrade ledger table %s: scan: %w", l.table, err)
+		}
+		for _, item := range out.Items {
+			if _, _, old := legacyKey(getS(item, "pk"), getS(item, "sk")); old {
+				return false, nil
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	done, _, err := l.recordLayout(ctx)
+	return done, err
+}
+
+// recordLayout records the current layout and drops any upgrade lease;
+// already when another run recorded it.
+func (l *Ledger) recordLayout(ctx context.Context) (done, already bool, err error) {
 	_, err = l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(l.table),
 		Key:                 itemKey(pkLayout, skMeta),
@@ -381,7 +435,7 @@ func (l *Ledger) upgradePass(ctx context.Context, holder string) (int, error) {
 			return moved, err
 		}
 		if !ok && layout >= currentLayout {
-			return moved, nil // found empty and recorded by another run (recordIfEmpty)
+			return moved, nil // recorded by another run (recordIfEmpty, recordIfNothingToMove)
 		}
 		if !ok {
 			return moved, fmt.Errorf("the upgrade lease was taken over by %s: %w", who, ErrUpgradeInProgress)

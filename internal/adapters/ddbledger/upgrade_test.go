@@ -331,7 +331,8 @@ func (c cutLayoutAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInp
 // crashed before recording the layout, and with the upgrade lease of an
 // upgrader that died on it still unexpired, the next run (which waits
 // for no other upgrader: WithUpgradeWait(0)) records the layout and goes
-// on. A table holding items still waits for the holder of the lease.
+// on. So does a table holding items, all in the current layout; one with
+// an item written the old way still waits for the holder of the lease.
 func TestUpgradeOfNewTableNeedsNoWait(t *testing.T) {
 	ctx := context.Background()
 	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
@@ -362,20 +363,89 @@ func TestUpgradeOfNewTableNeedsNoWait(t *testing.T) {
 			t.Fatalf("a run after it: %v", err)
 		}
 	})
-	for name, item := range map[string]map[string]types.AttributeValue{
-		"layout 1":      {"pk": s("source#a.yaml"), "sk": s("source"), "kind": s("file"), "ver": &types.AttributeValueMemberN{Value: "1"}},
-		"already moved": {"pk": s("t#home"), "sk": s("source#a.yaml"), "kind": s("file"), "ver": &types.AttributeValueMemberN{Value: "1"}},
+	for name, c := range map[string]struct {
+		item map[string]types.AttributeValue
+		wait bool
+	}{
+		"layout 1":      {item: map[string]types.AttributeValue{"pk": s("source#a.yaml"), "sk": s("source"), "kind": s("file"), "ver": &types.AttributeValueMemberN{Value: "1"}}, wait: true},
+		"already moved": {item: map[string]types.AttributeValue{"pk": s("t#home"), "sk": s("source#a.yaml"), "kind": s("file"), "ver": &types.AttributeValueMemberN{Value: "1"}}},
 	} {
 		t.Run("table with an item, "+name, func(t *testing.T) {
 			_, _, client := setup(t)
-			for _, it := range []map[string]types.AttributeValue{deadLease, item} {
+			for _, it := range []map[string]types.AttributeValue{deadLease, c.item} {
 				if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := next(client); !errors.Is(err, ddbledger.ErrUpgradeInProgress) {
+			err := next(client)
+			switch {
+			case c.wait && !errors.Is(err, ddbledger.ErrUpgradeInProgress):
 				t.Fatalf("the next run: %v, want ErrUpgradeInProgress (the holder of the lease may be moving items)", err)
+			case !c.wait && err != nil:
+				t.Fatalf("the next run: %v, want none (nothing is written the old way: nothing to move)", err)
 			}
 		})
+	}
+}
+
+// cutRenewalAPI fails every write of the upgrade lease after the first:
+// the upgrader takes the lease, scans a page and dies before renewing it.
+type cutRenewalAPI struct {
+	*dynamodb.Client
+	mu    sync.Mutex
+	takes int
+}
+
+func (c *cutRenewalAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if strings.HasPrefix(aws.ToString(in.UpdateExpression), "SET holder") {
+		c.mu.Lock()
+		c.takes++
+		n := c.takes
+		c.mu.Unlock()
+		if n > 1 {
+			return nil, errCrash
+		}
+	}
+	return c.Client.UpdateItem(ctx, in, o...)
+}
+
+// TestUpgradeAfterALossWithNothingToMoveNeedsNoWait: every item of the
+// table is deleted (the layout item too) while a process that checked the
+// layout before keeps writing in the current layout; a new process
+// upgrades, takes the upgrade lease and dies holding it (chaos seed
+// 20263419). The table holds nothing written the old way: the next run
+// (which waits for no other upgrader: WithUpgradeWait(0)) records the
+// layout and reads what the first process wrote, with the lease still
+// unexpired.
+func TestUpgradeAfterALossWithNothingToMoveNeedsNoWait(t *testing.T) {
+	warm, _, client := setup(t)
+	ctx := context.Background()
+	writeTarget(t, warm, "before")
+	p := dynamodb.NewScanPaginator(client, &dynamodb.ScanInput{TableName: aws.String(table)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			if _, err := client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
+				Key: map[string]types.AttributeValue{"pk": it["pk"], "sk": it["sk"]}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writeTarget(t, warm, "after")
+	if _, err := ddbledger.New(&cutRenewalAPI{Client: client}, table).ListSources(ctx); !errors.Is(err, errCrash) {
+		t.Fatalf("the cut upgrade: %v", err)
+	}
+	srcs, err := ddbledger.New(client, table, ddbledger.WithUpgradeWait(0)).ListSources(ctx)
+	if err != nil {
+		t.Fatalf("the next run: %v", err)
+	}
+	if len(srcs) != 1 || srcs[0].Key != sameSource || srcs[0].ETag != "after" {
+		t.Fatalf("sources = %+v, want %s as the first process wrote it after the loss", srcs, sameSource)
+	}
+	if res, err := ddbledger.New(client, table, ddbledger.WithUpgradeWait(0)).Upgrade(ctx); err != nil || !res.Already {
+		t.Fatalf("a later upgrade = %+v, %v; want the layout already recorded", res, err)
 	}
 }
