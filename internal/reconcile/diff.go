@@ -54,10 +54,11 @@ const (
 	// CauseDriftDescription: an owned rule's description was edited
 	// outside sgrules (update).
 	CauseDriftDescription Cause = "drift-description"
-	// CauseOrphan: a rule this deployment created that nothing declares or
-	// records: it carries this deployment's tag and the ledger holds an
-	// intent for it, written before the authorize whose commit a crash cut
-	// short (revoke, complete sweeps only). A tag alone proves nothing.
+	// CauseOrphan: a rule this deployment created (or claimed) that
+	// nothing declares or records: it carries this deployment's tag (or
+	// claim) and the ledger holds an intent for it, written before the
+	// authorize (or claim) whose commit a crash cut short (revoke,
+	// complete sweeps only). A tag alone proves nothing.
 	CauseOrphan Cause = "orphan"
 	// CauseExclusive: a rule nobody declares in a group managed
 	// exclusively (revoke).
@@ -458,8 +459,11 @@ func diff(in diffInput) diffOutput {
 			continue // handled above (revoked or forgotten)
 		}
 		// An orphan: left by a crash of this deployment's run before its
-		// commit, proven by its write-ahead intent.
-		orphan := in.complete && in.ledgerID != "" && a.Tags[TagLedger] == in.ledgerID && in.intents[a.Key]
+		// commit, proven by its write-ahead intent: a rule it created, or
+		// one another deployment created that it claimed (released, then
+		// revoked if nobody else holds it).
+		orphan := in.complete && in.ledgerID != "" && in.intents[a.Key] &&
+			(a.Tags[TagLedger] == in.ledgerID || a.Tags[TagClaimPrefix+in.ledgerID] != "")
 		// A group other deployments declare exclusive too: only a rule
 		// another deployment claims is theirs; this deployment's own
 		// orphan is revoked as in any group.

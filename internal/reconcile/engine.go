@@ -466,7 +466,9 @@ func subset(xs, of []string) bool {
 	return true
 }
 
-// intentsOf are the write-ahead intents of the plan's authorizations.
+// intentsOf are the write-ahead intents of the plan's authorizations and
+// claims: a crash before the commit leaves a rule carrying this
+// deployment's tag or claim that only the intent proves its own.
 func intentsOf(out diffOutput, now time.Time) []Intent {
 	var its []Intent
 	for _, a := range out.plan.Actions {
@@ -474,14 +476,17 @@ func intentsOf(out diffOutput, now time.Time) []Intent {
 			its = append(its, Intent{Key: a.Key, At: now.UTC()})
 		}
 	}
+	for _, a := range out.claims {
+		its = append(its, Intent{Key: a.Key, At: now.UTC()})
+	}
 	return its
 }
 
 // settledIntents are the intents a sweep read that prove nothing any more
 // once its plan is committed: every one but those of a rule carrying this
-// deployment's tag that the ledger still does not hold and the plan neither
-// revokes nor releases (an orphan revocation held back). A released rule
-// carries the tag no more.
+// deployment's tag or claim that the ledger still does not hold and the
+// plan neither revokes nor releases (an orphan revocation held back). A
+// released rule carries neither any more.
 func settledIntents(at *attempt, out diffOutput) []rules.Key {
 	if len(at.st.intents) == 0 {
 		return nil
@@ -504,7 +509,7 @@ func settledIntents(at *attempt, out diffOutput) []rules.Key {
 	}
 	pending := map[rules.Key]bool{}
 	for _, a := range at.st.actual {
-		if at.id != "" && a.Tags[TagLedger] == at.id && !owned[a.Key] && !revoked[a.RuleID] {
+		if at.id != "" && (a.Tags[TagLedger] == at.id || a.Tags[TagClaimPrefix+at.id] != "") && !owned[a.Key] && !revoked[a.RuleID] {
 			pending[a.Key] = true
 		}
 	}

@@ -296,11 +296,12 @@ type Ledger interface {
 }
 
 // Intent is the ledger's write-ahead note of a permission this deployment
-// is about to authorize: written before the Authorize call, cleared once
-// the commit recording the new rule is written. A rule carrying this
-// deployment's tag that its ledger does not hold is proven ours only by an
-// intent for its key (a crash came between authorize and commit): a tag
-// alone is never enough to revoke a rule.
+// is about to authorize (or whose rule it is about to claim): written
+// before the Authorize (or claim's tag) call, cleared once the commit
+// recording the rule is written. A rule carrying this deployment's tag (or
+// claim) that its ledger does not hold is proven ours only by an intent
+// for its key (a crash came between the call and the commit): a tag alone
+// is never enough to revoke a rule.
 type Intent struct {
 	Key rules.Key
 	At  time.Time

@@ -461,6 +461,11 @@ func (e *Engine) readState(ctx context.Context, req Request, srcs []*loaded, id 
 		if st.intents, err = e.cfg.Ledger.Intents(ctx, nil); err != nil {
 			return st, fmt.Errorf("read ledger intents: %w", err)
 		}
+		// A rule a crashed run claimed is found by its intent only
+		// (it does not carry this deployment's TagLedger).
+		for _, it := range st.intents {
+			add(it.Key.GroupID)
+		}
 	} else {
 		// A source's groups, or the groups a sweep is restricted to.
 		ids := st.groups
