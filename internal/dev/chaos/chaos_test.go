@@ -526,18 +526,20 @@ func (s *scenario) run() {
 // while the step's events are delivered: every rule in EC2 now whose key
 // the bucket declared before the step's file changes and still declares
 // after them, and whose every owner in the ledger still declares it after
-// them. Such a permission has an owner whichever subset of the events
+// them (the owners of its key, and those of a record holding its rule id
+// under another key: see recordedOwners). Such a permission has an owner whichever subset of the events
 // runs, in whichever order, so make-before-break forbids it to vanish or
 // be replaced (a revoke+authorize changes the rule id). A rule of the
 // second deployment that the first's ledger does not hold is left to
 // protectShared (see othersRules).
 func (s *scenario) protect(before, after map[string]string) {
 	db, da := s.w.desire(before), s.w.desire(after)
-	owners := s.w.owners()
+	owned := s.w.owned()
 	others := s.othersRules()
 	prot := map[rules.Key]string{}
 	for _, r := range s.w.rules() {
-		if len(owners[r.Key]) == 0 && others[r.RuleID] {
+		owners := recordedOwners(owned, r)
+		if len(owners) == 0 && others[r.RuleID] {
 			continue
 		}
 		if _, ok := db[r.Key]; !ok {
@@ -548,7 +550,7 @@ func (s *scenario) protect(before, after map[string]string) {
 		}
 		srcs := da.sourcesOf(r.Key)
 		ok := true
-		for o := range owners[r.Key] {
+		for o := range owners {
 			if !srcs[o] {
 				ok = false
 			}

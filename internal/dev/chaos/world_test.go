@@ -215,6 +215,20 @@ func (w *world) wipeLedger() int {
 // owners returns the ledger's owner sources of every owned key.
 func (w *world) owners() map[rules.Key]map[string]bool {
 	w.tb.Helper()
+	out := map[rules.Key]map[string]bool{}
+	for _, o := range w.owned() {
+		m := map[string]bool{}
+		for owner := range o.Owners {
+			m[owner.Source] = true
+		}
+		out[o.Key] = m
+	}
+	return out
+}
+
+// owned reads every permission the ledger holds.
+func (w *world) owned() []reconcile.OwnedPermission {
+	w.tb.Helper()
 	var owned []reconcile.OwnedPermission
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -225,13 +239,25 @@ func (w *world) owners() map[rules.Key]map[string]bool {
 	if err != nil {
 		w.tb.Fatalf("read ledger: %v", err)
 	}
-	out := map[rules.Key]map[string]bool{}
+	return owned
+}
+
+// recordedOwners returns the files the ledger records as owners of a rule
+// in EC2: the owners of the permission of its key, and those of any
+// permission recorded with its rule id under another key. The latter is a
+// rule changed in place (ModifySecurityGroupRules keeps the id) by a run
+// whose commit was lost: the ledger still holds it under its old key, and
+// the engine goes on treating it as that record's rule (drifted), which
+// its owners' runs put back or revoke.
+func recordedOwners(owned []reconcile.OwnedPermission, r reconcile.ActualRule) map[string]bool {
+	out := map[string]bool{}
 	for _, o := range owned {
-		m := map[string]bool{}
-		for owner := range o.Owners {
-			m[owner.Source] = true
+		if o.Key != r.Key && (o.RuleID == "" || o.RuleID != r.RuleID) {
+			continue
 		}
-		out[o.Key] = m
+		for owner := range o.Owners {
+			out[owner.Source] = true
+		}
 	}
 	return out
 }
