@@ -165,9 +165,10 @@ type scenario struct {
 	fixed   map[string]string      // files no step changes (deployments_test.go)
 	poison  map[string]bool        // keys whose object is an oversized invalid upload
 	base    []reconcile.ActualRule // rules of the new groups (moto's default egress)
-	// lost are the rules sgrules had created when the ledger was lost:
-	// nothing proves them its own any more (their tag alone does not), so
-	// those no file declares again stay, reported as unproven.
+	// lost are the rules sgrules had created or claimed when the ledger
+	// was lost: nothing proves them its own any more (their tag alone
+	// does not), so those no file declares again stay (reported as
+	// unproven when they carry its sgrules:ledger tag).
 	lost map[string]reconcile.ActualRule
 	// lostDescs are, for each rule of lost, the descriptions the first
 	// deployment may have given it since the (last) loss: the one it had
@@ -479,7 +480,12 @@ func (s *scenario) run() {
 		}
 		if s.step > 1 && s.rng.IntN(12) == 0 {
 			for _, r := range s.w.rules() {
-				if _, byHand := s.hand[r.RuleID]; !byHand && r.Tags[reconcile.TagLedger] == deployment {
+				// Its claim on a rule of the second deployment is as
+				// unproven as its tag: when the second lets the rule go
+				// to it (no peer ledgers: the claim is honoured), nothing
+				// revokes it (docs/reliability.md, "Other deployments").
+				claimed := r.Tags[reconcile.TagClaimPrefix+deployment] != ""
+				if _, byHand := s.hand[r.RuleID]; !byHand && (r.Tags[reconcile.TagLedger] == deployment || claimed) {
 					s.lost[r.RuleID] = r
 					s.lostDescs[r.RuleID] = map[string]bool{r.Description: true}
 				}
