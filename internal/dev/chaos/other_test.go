@@ -25,9 +25,10 @@ import (
 
 // A second deployment sharing the account, the region and the groups: its
 // own ledger table (and LedgerID), its own files (prefix other/ of the
-// bucket), its own engine behind its own fault proxy. Its rules only use
-// the peers otherCIDRs, so the two deployments never declare the same
-// permission. Each step it may change a file, and its events and
+// bucket), its own engine behind its own fault proxy. Its rules use the
+// peers otherCIDRs and, for half of them, permissions of the first
+// deployment's files (shared permissions, deployments_test.go). Each step
+// it may change a file, and its events and
 // sometimes a complete sweep run concurrently with the step's runs of the
 // first deployment.
 //
