@@ -121,3 +121,53 @@ func TestEventRunDoesNotRestoreAnExpiredRuleASweepRevoked(t *testing.T) {
 		t.Errorf("a second sweep plans %d actions: %v", n, res.Plan.Actions)
 	}
 }
+
+// A run applying the deletion of a.yaml and the creation of b.yaml, which
+// declares a.yaml's permission with another description, sets b's
+// description and dies before its commit: the ledger still holds the rule
+// for a.yaml with a's description. An event run of another file of the
+// group does not read a.yaml or b.yaml: it must not write a's description
+// back as drift (chaos seed 20266458: the run of an upload the policy
+// refused did, changing EC2); b's run or the next sweep settles it.
+func TestEventRunDoesNotRestoreADescriptionOfAnotherFileACrashChanged(t *testing.T) {
+	w := newWorld(t)
+	web := w.groups["web"]
+	w.put("rules/a.yaml", []byte(ruleFile("web", "ingress", "tcp", 7001, 7001, "cidrBlocks: [10.7.0.0/16]\n    description: says a")))
+	w.put("rules/other.yaml", []byte(ruleFile("web", "ingress", "tcp", 7002, 7002, "cidrBlocks: [10.7.0.0/16]")))
+	w.reconcile(reconcile.Request{All: true})
+	shared := web + "|ingress|tcp|7001|7001|cidr4:10.7.0.0/16"
+	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, shared+" says a") {
+		t.Fatalf("not applied:\n%s", got)
+	}
+
+	w.remove("rules/a.yaml")
+	w.put("rules/b.yaml", []byte(ruleFile("web", "ingress", "tcp", 7001, 7001, "cidrBlocks: [10.7.0.0/16]\n    description: says b")))
+	crashing, err := reconcile.New(reconcile.Config{
+		Source:   s3source.New(w.s3, w.bucket, "rules/"),
+		Groups:   ec2sg.New(w.ec2),
+		Ledger:   crashOnCommit{ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")},
+		LedgerID: "ledger",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crashing.Reconcile(context.Background(), reconcile.Request{Keys: []string{"rules/a.yaml", "rules/b.yaml"}}); err == nil {
+		t.Fatal("the crashing run succeeded")
+	}
+	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, shared+" says b") {
+		t.Fatalf("the crashing run did not set b's description:\n%s", got)
+	}
+
+	res := w.reconcile(reconcile.Request{Keys: []string{"rules/other.yaml"}})
+	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, shared+" says b") {
+		t.Fatalf("the run of other.yaml wrote back the description of the deleted a.yaml (%v):\n%s", res.Plan.Actions, got)
+	}
+	w.reconcile(reconcile.Request{All: true})
+	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, shared+" says b") {
+		t.Fatalf("after the sweep:\n%s", got)
+	}
+	res = w.reconcile(reconcile.Request{All: true})
+	if n := len(res.Plan.Actions); n != 0 {
+		t.Errorf("a second sweep plans %d actions: %v", n, res.Plan.Actions)
+	}
+}

@@ -432,10 +432,17 @@ func diff(in diffInput) diffOutput {
 			// A rule another deployment created or claims keeps the
 			// description of its creator: a claimer never changes it
 			// (two deployments declaring it otherwise would flap).
-			if act.Description != desc && (in.taggedOurs(act) || len(in.othersOf(act)) == 0) {
+			drift := isOwned && old.Description == desc
+			// Drift, and only owners outside the scope declare it, as the
+			// ledger says: a run that did not read their sources cannot
+			// tell an edit outside sgrules from their own change a crash
+			// kept from the ledger (like a missing rule above); their run
+			// or the next sweep settles it.
+			unsure := drift && !in.complete && !anyInScope(owners, in.scope)
+			if act.Description != desc && !unsure && (in.taggedOurs(act) || len(in.othersOf(act)) == 0) {
 				a := Action{Kind: ActUpdate, Cause: CauseDescription, Key: k, RuleID: act.RuleID,
 					Description: desc, OldDescription: act.Description, Owners: ownerList, Reason: "description changed"}
-				if isOwned && old.Description == desc {
+				if drift {
 					a.Cause, a.Reason = CauseDriftDescription, "drift: description edited outside sgrules"
 				}
 				out.plan.Actions = append(out.plan.Actions, a)
