@@ -26,6 +26,29 @@ func (l crashBeforeDeletes) Write(ctx context.Context, c reconcile.Commit) error
 	return l.Ledger.Write(ctx, c)
 }
 
+// crashRun runs req with w's engine over ledger, a wrapper of w's ledger
+// that dies at its commit, at the clock now (nil: the wall clock); the run
+// must fail.
+func (w *world) crashRun(ledger func(reconcile.Ledger) reconcile.Ledger, now func() time.Time, req reconcile.Request) {
+	w.t.Helper()
+	crashing, err := reconcile.New(reconcile.Config{
+		Source:   s3source.New(w.s3, w.bucket, "rules/"),
+		Groups:   ec2sg.New(w.ec2),
+		Ledger:   ledger(ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")),
+		LedgerID: "ledger",
+		Now:      now,
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := crashing.Reconcile(context.Background(), req); err == nil {
+		w.t.Fatal("the crashing run succeeded")
+	}
+}
+
+func withCrashBeforeDeletes(l reconcile.Ledger) reconcile.Ledger { return crashBeforeDeletes{l} }
+func withCrashOnCommit(l reconcile.Ledger) reconcile.Ledger      { return crashOnCommit{l} }
+
 // A run revoking a deleted file's rules dies before its commit: the ledger
 // still holds them, EC2 no longer does. An event run of another file of
 // the same group does not read the deleted file: it must not write its
@@ -42,18 +65,7 @@ func TestEventRunDoesNotRestoreRulesOfAnotherFileACrashRevoked(t *testing.T) {
 	}
 
 	w.remove("rules/gone.yaml")
-	crashing, err := reconcile.New(reconcile.Config{
-		Source:   s3source.New(w.s3, w.bucket, "rules/"),
-		Groups:   ec2sg.New(w.ec2),
-		Ledger:   crashBeforeDeletes{ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")},
-		LedgerID: "ledger",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := crashing.Reconcile(context.Background(), reconcile.Request{Keys: []string{"rules/gone.yaml"}}); err == nil {
-		t.Fatal("the crashing run succeeded")
-	}
+	w.crashRun(withCrashBeforeDeletes, nil, reconcile.Request{Keys: []string{"rules/gone.yaml"}})
 	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, gone) {
 		t.Fatalf("the crashing run did not revoke:\n%s", got)
 	}
@@ -91,19 +103,7 @@ func TestEventRunDoesNotRestoreAnExpiredRuleASweepRevoked(t *testing.T) {
 	}
 
 	c.Set(time.Date(2026, 12, 7, 10, 10, 0, 0, time.UTC))
-	crashing, err := reconcile.New(reconcile.Config{
-		Source:   s3source.New(w.s3, w.bucket, "rules/"),
-		Groups:   ec2sg.New(w.ec2),
-		Ledger:   crashBeforeDeletes{ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")},
-		LedgerID: "ledger",
-		Now:      c.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := crashing.Reconcile(context.Background(), reconcile.Request{All: true}); err == nil {
-		t.Fatal("the crashing sweep succeeded")
-	}
+	w.crashRun(withCrashBeforeDeletes, c.Now, reconcile.Request{All: true})
 	if got := strings.Join(w.rules(), "\n"); strings.Contains(got, expired) {
 		t.Fatalf("the crashing sweep did not revoke the expired rule:\n%s", got)
 	}
@@ -142,18 +142,7 @@ func TestEventRunDoesNotRestoreADescriptionOfAnotherFileACrashChanged(t *testing
 
 	w.remove("rules/a.yaml")
 	w.put("rules/b.yaml", []byte(ruleFile("web", "ingress", "tcp", 7001, 7001, "cidrBlocks: [10.7.0.0/16]\n    description: says b")))
-	crashing, err := reconcile.New(reconcile.Config{
-		Source:   s3source.New(w.s3, w.bucket, "rules/"),
-		Groups:   ec2sg.New(w.ec2),
-		Ledger:   crashOnCommit{ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")},
-		LedgerID: "ledger",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := crashing.Reconcile(context.Background(), reconcile.Request{Keys: []string{"rules/a.yaml", "rules/b.yaml"}}); err == nil {
-		t.Fatal("the crashing run succeeded")
-	}
+	w.crashRun(withCrashOnCommit, nil, reconcile.Request{Keys: []string{"rules/a.yaml", "rules/b.yaml"}})
 	if got := strings.Join(w.rules(), "\n"); !strings.Contains(got, shared+" says b") {
 		t.Fatalf("the crashing run did not set b's description:\n%s", got)
 	}

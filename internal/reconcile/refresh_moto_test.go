@@ -34,6 +34,16 @@ func siblingFile(i, v int) []byte {
 
 var siblingKeys = []string{"rules/s0.yaml", "rules/s1.yaml", "rules/s2.yaml"}
 
+// applySiblings uploads version 1 of the first n sibling files and runs
+// each one's event.
+func (w *world) applySiblings(n int) {
+	w.t.Helper()
+	for i, k := range siblingKeys[:n] {
+		w.put(k, siblingFile(i, 1))
+		w.reconcile(reconcile.Request{Keys: []string{k}})
+	}
+}
+
 func (w *world) mutating() int { return w.calls.Sum("EC2", apicount.IsEC2Mutating) }
 
 func (w *world) record(key string) reconcile.SourceRecord {
@@ -51,10 +61,7 @@ func (w *world) record(key string) reconcile.SourceRecord {
 func TestRunRefreshesChangedSiblingsOfItsGroup(t *testing.T) {
 	w := newWorld(t)
 	base := w.baseline()
-	for i, k := range siblingKeys {
-		w.put(k, siblingFile(i, 1))
-		w.reconcile(reconcile.Request{Keys: []string{k}})
-	}
+	w.applySiblings(len(siblingKeys))
 	files := map[string][]byte{}
 	for i, k := range siblingKeys {
 		files[k] = siblingFile(i, 2)
@@ -97,10 +104,7 @@ func TestRunRefreshesChangedSiblingsOfItsGroup(t *testing.T) {
 func TestInvalidSiblingIsLeftToItsOwnRun(t *testing.T) {
 	w := newWorld(t)
 	base := w.baseline()
-	for i, k := range siblingKeys[:2] {
-		w.put(k, siblingFile(i, 1))
-		w.reconcile(reconcile.Request{Keys: []string{k}})
-	}
+	w.applySiblings(2)
 	before := w.record(siblingKeys[1])
 	w.put(siblingKeys[0], siblingFile(0, 2))
 	w.put(siblingKeys[1], []byte("rules:\n  bad:\n    type: sideways\n"))
@@ -131,10 +135,7 @@ func TestInvalidSiblingIsLeftToItsOwnRun(t *testing.T) {
 func TestSiblingRecordedAnewUnderTheLeasesIsNotPutBack(t *testing.T) {
 	w := newWorld(t)
 	base := w.baseline()
-	for i, k := range siblingKeys[:2] {
-		w.put(k, siblingFile(i, 1))
-		w.reconcile(reconcile.Request{Keys: []string{k}})
-	}
+	w.applySiblings(2)
 	w.put(siblingKeys[0], siblingFile(0, 2))
 	w.put(siblingKeys[1], siblingFile(1, 2))
 	led := &racingLedger{Ledger: ddbledger.New(dynamodb.NewFromConfig(w.cfg), "ledger")}
